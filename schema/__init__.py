@@ -1,0 +1,1 @@
+"""The data contract: database tables, migrations, and the messages passed between layers."""

@@ -1,0 +1,241 @@
+"""SQLAlchemy 2 tables: the system of record. Changed only through Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TRANSACTION_STATUSES = (
+    "pending",
+    "requires_action",
+    "authorized",
+    "confirmed",
+    "partially_refunded",
+    "refunded",
+    "failed",
+    "canceled",
+)
+REFUND_STATUSES = ("pending", "succeeded", "failed")
+PAYOUT_STATUSES = ("pending", "in_transit", "paid", "failed")
+PAYOUT_SCHEDULES = ("daily", "monthly")
+RESOLUTION_STATUSES = ("auto_fixed", "needs_review", "resolved")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+    __table_args__ = (
+        CheckConstraint(_one_of("payout_schedule", PAYOUT_SCHEDULES), name="payout_schedule_known"),
+        CheckConstraint("fee_bps BETWEEN 0 AND 10000", name="fee_bps_range"),
+        CheckConstraint("currency ~ '^[a-z]{3}$'", name="currency_iso"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    payout_account: Mapped[str | None] = mapped_column(String(255), unique=True)
+    payout_schedule: Mapped[str] = mapped_column(String(16))
+    fee_bps: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = _created()
+
+
+class Transaction(Base):
+    __tablename__ = "transactions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="transactions_user_idempotency_key"),
+        CheckConstraint(_one_of("status", TRANSACTION_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("amount_captured BETWEEN 0 AND amount", name="captured_within_amount"),
+        CheckConstraint("amount_refunded BETWEEN 0 AND amount_captured", name="refunded_within_captured"),
+        CheckConstraint("currency ~ '^[a-z]{3}$'", name="currency_iso"),
+        Index("transactions_user_created", "user_id", "created_at", "id"),
+        Index("transactions_merchant_created", "merchant_id", "created_at", "id"),
+        Index("transactions_status_updated", "status", "updated_at"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    amount_captured: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    # AES-256-GCM ciphertext of the Stripe token; the key id says which key opens it.
+    card_token: Mapped[bytes] = mapped_column(LargeBinary)
+    card_token_key_id: Mapped[str] = mapped_column(String(64))
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    workflow_id: Mapped[str] = mapped_column(String(512))
+    failure_code: Mapped[str | None] = mapped_column(String(128))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("tx_id", "idempotency_key", name="refunds_tx_idempotency_key"),
+        CheckConstraint(_one_of("status", REFUND_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tx_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    failure_code: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Payout(Base):
+    __tablename__ = "payouts"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "idempotency_key", name="payouts_merchant_idempotency_key"),
+        CheckConstraint(_one_of("status", PAYOUT_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("payouts_merchant_created", "merchant_id", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    stripe_transfer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    failure_code: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class ReconciliationRun(Base):
+    __tablename__ = "reconciliation_runs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(32))
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    started_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReconciliationLog(Base):
+    __tablename__ = "reconciliation_logs"
+    __table_args__ = (
+        CheckConstraint(_one_of("resolution_status", RESOLUTION_STATUSES), name="resolution_status_known"),
+        Index("reconciliation_logs_status_created", "resolution_status", "created_at", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("reconciliation_runs.id"), index=True)
+    tx_id: Mapped[str | None] = mapped_column(String(64))
+    refund_id: Mapped[str | None] = mapped_column(String(64))
+    payout_id: Mapped[str | None] = mapped_column(String(64))
+    discrepancy: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    resolution_status: Mapped[str] = mapped_column(String(32))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # e.g. "stripe_clearing", "platform_revenue", "merchant_payable:mer_123"
+    code: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class LedgerTransaction(Base):
+    __tablename__ = "ledger_transactions"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # What this posting is for, e.g. "capture:tx_123"; unique, so a retried posting is a no-op.
+    reference: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
+class LedgerEntry(Base):
+    """Debit positive, credit negative. Never updated or deleted (database triggers refuse it)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_nonzero"),
+        CheckConstraint("currency ~ '^[a-z]{3}$'", name="currency_iso"),
+        Index("ledger_entries_account", "account_id", "currency"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ledger_transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = _created()
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("outbox_events_unpublished", "id", postgresql_where="published_at IS NULL"),)
+    # Monotonic: the relay publishes in this order, and consumers dedupe on it.
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    aggregate_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StripeEvent(Base):
+    """Webhook dedupe: a Stripe event id is processed once."""
+
+    __tablename__ = "stripe_events"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(128))
+    object_id: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[datetime] = _created()
