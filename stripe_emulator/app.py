@@ -1,0 +1,160 @@
+"""The emulator's HTTP application: Stripe's `/v1` API plus a control API under `/_emulator`.
+
+Every `/v1` call goes: API key check -> injected fault (if any) -> idempotency -> the resource
+handler -> `expand[]`. The handlers live in one module per resource."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from stripe_emulator import accounts, events, payment_intents, refunds, transfers
+from stripe_emulator.control import control_routes
+from stripe_emulator.emulator import Emulator, current_request
+from stripe_emulator.expand import expand
+from stripe_emulator.faults import Fault
+from stripe_emulator.listing import Handler
+from stripe_emulator.wire import StripeError, parse_form
+
+
+def _api_key(request: Request) -> str:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.startswith(("sk_test_", "rk_test_")):
+        raise StripeError(
+            401,
+            "invalid_request_error",
+            "You did not provide a valid API key. Provide your test secret key (sk_test_...) "
+            "as a Bearer token in the Authorization header.",
+        )
+    return key
+
+
+def _fault_response(fault: Fault) -> Response | None:
+    if fault.action == "error":
+        return StripeError(500, "api_error", "An unexpected error occurred (injected by the emulator).").response()
+    if fault.action == "rate_limit":
+        response = StripeError(
+            429, "invalid_request_error", "Too many requests hit the API too quickly.", "rate_limit"
+        ).response()
+        response.headers["Retry-After"] = "1"
+        return response
+    return None
+
+
+async def _handle(
+    emu: Emulator, handler: Handler, params: dict[str, Any], path: dict[str, str], fault: Fault | None
+) -> Response:
+    if fault and fault.action == "latency":
+        await asyncio.sleep(fault.latency_ms / 1000)  # slow while holding its idempotency key
+    try:
+        obj = await handler(emu, params, path)
+    except StripeError as exc:
+        return exc.response()
+    return JSONResponse(expand(emu.store, obj, list(params.get("expand", []))))
+
+
+def _endpoint(emu: Emulator, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        request_id = f"req_{secrets.token_hex(7)}"
+        response = await _serve(emu, handler, request, request_id)
+        response.headers["Request-Id"] = request_id
+        return response
+
+    return endpoint
+
+
+async def _serve(emu: Emulator, handler: Handler, request: Request, request_id: str) -> Response:
+    try:
+        api_key = _api_key(request)
+    except StripeError as exc:
+        return exc.response()
+    fault = emu.faults.take(request.method, request.url.path)
+    if fault and (refusal := _fault_response(fault)):
+        return refusal  # failed before doing anything: nothing done, nothing stored
+
+    raw = await request.body() if request.method == "POST" else request.url.query.encode()
+    params = parse_form(raw.decode())
+    path = dict(request.path_params)
+    key = request.headers.get("idempotency-key") if request.method == "POST" else None
+    current_request.set({"id": request_id, "idempotency_key": key})
+
+    if key is None:
+        response = await _handle(emu, handler, params, path, fault)
+    else:
+        try:
+            earlier = emu.idempotency.begin(
+                api_key, key, emu.idempotency.fingerprint(request.method, request.url.path, raw)
+            )
+        except StripeError as exc:
+            return exc.response()
+        if earlier is not None:
+            return Response(
+                earlier.body,
+                earlier.status,
+                media_type="application/json",
+                headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
+            )
+        try:
+            response = await _handle(emu, handler, params, path, fault)
+        except BaseException:
+            emu.idempotency.abandon(api_key, key)
+            raise
+        emu.idempotency.finish(api_key, key, response.status_code, bytes(response.body))
+        response.headers["Idempotency-Key"] = key
+
+    if fault and fault.action == "timeout_after_commit":
+        await asyncio.sleep(fault.hang_seconds)  # the change is committed; the client never hears back
+    return response
+
+
+async def _unknown(request: Request) -> Response:
+    return StripeError(
+        404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.url.path})."
+    ).response()
+
+
+def _v1_routes(emu: Emulator) -> list[BaseRoute]:
+    table: list[tuple[str, str, Handler]] = [
+        ("POST", "/v1/payment_intents", payment_intents.create),
+        ("GET", "/v1/payment_intents", payment_intents.list_all),
+        ("GET", "/v1/payment_intents/{id}", payment_intents.retrieve),
+        ("POST", "/v1/payment_intents/{id}", payment_intents.update),
+        ("POST", "/v1/payment_intents/{id}/confirm", payment_intents.confirm),
+        ("POST", "/v1/payment_intents/{id}/capture", payment_intents.capture),
+        ("POST", "/v1/payment_intents/{id}/cancel", payment_intents.cancel),
+        ("GET", "/v1/charges", payment_intents.list_charges),
+        ("GET", "/v1/charges/{id}", payment_intents.retrieve_charge),
+        ("POST", "/v1/refunds", refunds.create),
+        ("GET", "/v1/refunds", refunds.list_all),
+        ("GET", "/v1/refunds/{id}", refunds.retrieve),
+        ("POST", "/v1/accounts", accounts.create),
+        ("GET", "/v1/accounts", accounts.list_all),
+        ("GET", "/v1/accounts/{id}", accounts.retrieve),
+        ("POST", "/v1/transfers", transfers.create),
+        ("GET", "/v1/transfers", transfers.list_all),
+        ("GET", "/v1/transfers/{id}", transfers.retrieve),
+        ("GET", "/v1/balance", transfers.balance),
+        ("GET", "/v1/balance_transactions", transfers.list_balance_transactions),
+        ("GET", "/v1/balance_transactions/{id}", transfers.retrieve_balance_transaction),
+        ("GET", "/v1/events", events.list_all),
+        ("GET", "/v1/events/{id}", events.retrieve),
+    ]
+    routes: list[BaseRoute] = [
+        Route(path, _endpoint(emu, handler), methods=[method]) for method, path, handler in table
+    ]
+    routes.append(Route("/v1/{path:path}", _unknown, methods=["GET", "POST", "DELETE"]))
+    return routes
+
+
+def create_app(emulator: Emulator | None = None) -> Starlette:
+    emu = emulator or Emulator()
+    app = Starlette(routes=[*_v1_routes(emu), *control_routes(emu)])
+    app.state.emulator = emu
+    return app

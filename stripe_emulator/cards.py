@@ -1,0 +1,41 @@
+"""Stripe's test payment methods and what each one does at confirmation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decline:
+    code: str
+    decline_code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TestCard:
+    brand: str
+    last4: str
+    decline: Decline | None = None
+    requires_action: bool = False
+
+
+_GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
+_FUNDS = Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
+_EXPIRED = Decline("expired_card", "expired_card", "Your card has expired.")
+
+CARDS: dict[str, TestCard] = {
+    "pm_card_visa": TestCard("visa", "4242"),
+    "tok_visa": TestCard("visa", "4242"),
+    "pm_card_mastercard": TestCard("mastercard", "4444"),
+    "tok_mastercard": TestCard("mastercard", "4444"),
+    "pm_card_amex": TestCard("amex", "8431"),
+    "pm_card_chargeDeclined": TestCard("visa", "0002", _GENERIC),
+    "tok_chargeDeclined": TestCard("visa", "0002", _GENERIC),
+    "pm_card_chargeDeclinedInsufficientFunds": TestCard("visa", "9995", _FUNDS),
+    "tok_chargeDeclinedInsufficientFunds": TestCard("visa", "9995", _FUNDS),
+    "pm_card_chargeDeclinedExpiredCard": TestCard("visa", "0069", _EXPIRED),
+    "tok_chargeDeclinedExpiredCard": TestCard("visa", "0069", _EXPIRED),
+    "pm_card_authenticationRequired": TestCard("visa", "3184", requires_action=True),
+    "tok_authenticationRequired": TestCard("visa", "3184", requires_action=True),
+}

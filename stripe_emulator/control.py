@@ -1,0 +1,104 @@
+"""The control API (outside `/v1`, JSON, local only): faults, out-of-band mutations, 3-D Secure
+outcomes, webhook endpoints, counters and reset, for tests and chaos runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from stripe_emulator import payment_intents
+from stripe_emulator.faults import Fault
+from stripe_emulator.webhooks import Endpoint
+from stripe_emulator.wire import StripeError
+
+if TYPE_CHECKING:
+    from stripe_emulator.emulator import Emulator
+
+PREFIX = "/_emulator"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message}}, status_code=status)
+
+
+def control_routes(emu: Emulator) -> list[BaseRoute]:
+    async def reset(_: Request) -> Response:
+        emu.reset()
+        return JSONResponse({"reset": True})
+
+    async def add_fault(request: Request) -> Response:
+        body: dict[str, Any] = await request.json()
+        fields = {f.name for f in dataclasses.fields(Fault)} - {"id", "hits"}
+        try:
+            fault = emu.faults.add(Fault(**{k: v for k, v in body.items() if k in fields}))
+        except (TypeError, ValueError) as exc:
+            return _error(400, str(exc))
+        return JSONResponse(fault.as_dict(), status_code=201)
+
+    async def list_faults(_: Request) -> Response:
+        return JSONResponse({"data": [f.as_dict() for f in emu.faults.all()]})
+
+    async def remove_fault(request: Request) -> Response:
+        if not emu.faults.remove(request.path_params["id"]):
+            return _error(404, "no such fault")
+        return JSONResponse({"deleted": True})
+
+    async def get_object(request: Request) -> Response:
+        obj = emu.store.get(request.path_params["id"])
+        return JSONResponse(obj) if obj else _error(404, "no such object")
+
+    async def mutate_object(request: Request) -> Response:
+        """Change fields silently (no event, no webhook): Stripe and our books now disagree."""
+        obj = emu.store.get(request.path_params["id"])
+        if obj is None:
+            return _error(404, "no such object")
+        changes: dict[str, Any] = await request.json()
+        if {"id", "object"} & changes.keys():
+            return _error(400, "id and object cannot be changed")
+        obj.update(changes)
+        return JSONResponse(emu.store.put(obj))
+
+    async def delete_object(request: Request) -> Response:
+        if not emu.store.delete(request.path_params["id"]):
+            return _error(404, "no such object")
+        return JSONResponse({"deleted": True})
+
+    async def complete_action(request: Request) -> Response:
+        outcome = (await request.json()).get("outcome", "succeed")
+        if outcome not in ("succeed", "fail"):
+            return _error(400, "outcome must be 'succeed' or 'fail'")
+        try:
+            return JSONResponse(payment_intents.complete_action(emu, request.path_params["id"], outcome == "succeed"))
+        except StripeError as exc:
+            return exc.response()
+
+    async def add_webhook_endpoint(request: Request) -> Response:
+        body = await request.json()
+        if not body.get("url") or not body.get("secret"):
+            return _error(400, "url and secret are required")
+        emu.webhooks.endpoints.append(Endpoint(body["url"], body["secret"]))
+        return JSONResponse({"url": body["url"]}, status_code=201)
+
+    async def webhook_deliveries(_: Request) -> Response:
+        return JSONResponse({"data": [dataclasses.asdict(d) for d in emu.webhooks.deliveries]})
+
+    async def counters(_: Request) -> Response:
+        return JSONResponse({name: dict(keys) for name, keys in emu.store.counters.items()})
+
+    return [
+        Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+        Route(f"{PREFIX}/faults", add_fault, methods=["POST"]),
+        Route(f"{PREFIX}/faults", list_faults, methods=["GET"]),
+        Route(f"{PREFIX}/faults/{{id}}", remove_fault, methods=["DELETE"]),
+        Route(f"{PREFIX}/objects/{{id}}", get_object, methods=["GET"]),
+        Route(f"{PREFIX}/objects/{{id}}", mutate_object, methods=["POST"]),
+        Route(f"{PREFIX}/objects/{{id}}", delete_object, methods=["DELETE"]),
+        Route(f"{PREFIX}/payment_intents/{{id}}/complete_action", complete_action, methods=["POST"]),
+        Route(f"{PREFIX}/webhook_endpoints", add_webhook_endpoint, methods=["POST"]),
+        Route(f"{PREFIX}/webhook_deliveries", webhook_deliveries, methods=["GET"]),
+        Route(f"{PREFIX}/counters", counters, methods=["GET"]),
+    ]

@@ -1,0 +1,119 @@
+"""One emulated Stripe platform account: its objects, events, webhooks, faults and settings."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stripe_emulator.faults import Faults
+from stripe_emulator.idempotency import IdempotencyStore
+from stripe_emulator.objects import build
+from stripe_emulator.store import Obj, Store
+from stripe_emulator.webhooks import WebhookSender
+from stripe_emulator.wire import missing
+
+# The request being served, for the `request` field of the events it causes.
+current_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("current_request", default=None)
+
+
+@dataclass
+class Fees:
+    """Stripe's processing fee on captured charges; zero unless configured."""
+
+    bps: int = 0
+    fixed: int = 0
+
+    def on(self, amount: int) -> int:
+        return amount * self.bps // 10_000 + self.fixed if amount else 0
+
+
+class Emulator:
+    def __init__(
+        self,
+        state_file: Path | None = None,
+        idempotency_ttl_seconds: float = 24 * 3600,
+        fees: Fees | None = None,
+    ) -> None:
+        self.store = Store(state_file)
+        self.idempotency = IdempotencyStore(idempotency_ttl_seconds)
+        self.faults = Faults()
+        self.webhooks = WebhookSender()
+        self.fees = fees or Fees()
+        self._available: dict[str, int] = {}
+        for txn_id in self.store.ids_of("balance_transaction"):
+            if txn := self.store.get(txn_id):
+                self._add_available(txn)
+
+    def _add_available(self, txn: Obj) -> None:
+        self._available[txn["currency"]] = self._available.get(txn["currency"], 0) + txn["net"]
+
+    @staticmethod
+    def now() -> int:
+        return int(time.time())
+
+    def find(self, kind: str, object_id: str, param: str = "id") -> Obj:
+        obj = self.store.get(object_id)
+        if obj is None or obj["object"] != kind:
+            raise missing(kind, object_id, param)
+        return obj
+
+    def emit(self, event_type: str, obj: Obj, previous: dict[str, Any] | None = None) -> Obj:
+        """Record an event for a change and queue it for every webhook endpoint."""
+        data: dict[str, Any] = {"object": obj}
+        if previous:
+            data["previous_attributes"] = previous
+        event = build(
+            "event",
+            "evt",
+            type=event_type,
+            data=data,
+            api_version="2026-10-28",
+            request=dict(current_request.get() or {"id": None, "idempotency_key": None}),
+            pending_webhooks=len(self.webhooks.endpoints),
+        )
+        self.store.put(event)
+        self.webhooks.deliver(event)
+        return event
+
+    def balance_transaction(self, kind: str, source: str, amount: int, currency: str, fee: int = 0) -> Obj:
+        txn = build(
+            "balance_transaction",
+            "txn",
+            type=kind,
+            reporting_category=kind,
+            source=source,
+            amount=amount,
+            fee=fee,
+            fee_details=[
+                {
+                    "amount": fee,
+                    "currency": currency,
+                    "description": "Stripe processing fees",
+                    "type": "stripe_fee",
+                    "application": None,
+                }
+            ]
+            if fee
+            else [],
+            net=amount - fee,
+            currency=currency,
+            status="available",
+            description=None,
+        )
+        txn["available_on"] = txn["created"]
+        self._add_available(txn)
+        return self.store.put(txn)
+
+    def available(self) -> dict[str, int]:
+        """The platform's available balance per currency (everything settles at once here)."""
+        return dict(self._available)
+
+    def reset(self) -> None:
+        self.store.reset()
+        self._available.clear()
+        self.idempotency.clear()
+        self.faults.clear()
+        self.webhooks.clear_log()

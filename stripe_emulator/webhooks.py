@@ -1,0 +1,78 @@
+"""Webhook delivery signed exactly as Stripe signs (`Stripe-Signature: t=…,v1=HMAC-SHA256(secret,
+"t.payload")`), retried with backoff until the endpoint answers 2xx."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+def signature_header(payload: str, secret: str, timestamp: int | None = None) -> str:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+@dataclass
+class Endpoint:
+    url: str
+    secret: str
+
+
+@dataclass
+class Delivery:
+    event_id: str
+    event_type: str
+    url: str
+    attempts: list[int] = field(default_factory=list)  # status per attempt, 0 for a connection error
+    delivered: bool = False
+
+
+class WebhookSender:
+    def __init__(self, max_attempts: int = 6, first_retry_seconds: float = 0.2) -> None:
+        self.endpoints: list[Endpoint] = []
+        self.deliveries: list[Delivery] = []
+        self.max_attempts = max_attempts
+        self.first_retry_seconds = first_retry_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        if not self.endpoints:
+            return
+        payload = json.dumps(event)
+        for endpoint in self.endpoints:
+            delivery = Delivery(event["id"], event["type"], endpoint.url)
+            self.deliveries.append(delivery)
+            task = asyncio.get_running_loop().create_task(self._send(endpoint, payload, delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, endpoint: Endpoint, payload: str, delivery: Delivery) -> None:
+        delay = self.first_retry_seconds
+        async with httpx.AsyncClient(timeout=10) as client:
+            for _ in range(self.max_attempts):
+                headers = {
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Stripe-Signature": signature_header(payload, endpoint.secret),
+                    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                }
+                try:
+                    status = (await client.post(endpoint.url, content=payload, headers=headers)).status_code
+                except httpx.HTTPError:
+                    status = 0
+                delivery.attempts.append(status)
+                if 200 <= status < 300:
+                    delivery.delivered = True
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    def clear_log(self) -> None:
+        self.deliveries.clear()
