@@ -1,0 +1,62 @@
+"""Double-entry postings. Every posting has a unique reference, so a retried activity posts once;
+PostgreSQL refuses (at commit) any posting that does not sum to zero."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction
+
+STRIPE_CLEARING = "stripe_clearing"
+PLATFORM_REVENUE = "platform_revenue"
+PAYOUTS_IN_TRANSIT = "payouts_in_transit"
+
+
+def merchant_payable(merchant_id: str) -> str:
+    return f"merchant_payable:{merchant_id}"
+
+
+def platform_fee(amount: int, fee_bps: int) -> int:
+    """The platform's cut of a capture, rounded down (the merchant keeps the fraction)."""
+    return amount * fee_bps // 10_000
+
+
+async def _account_ids(session: AsyncSession, codes: list[str]) -> dict[str, int]:
+    await session.execute(
+        insert(LedgerAccount).values([{"code": c} for c in codes]).on_conflict_do_nothing(index_elements=["code"])
+    )
+    rows = await session.execute(select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes)))
+    return {code: account_id for code, account_id in rows}
+
+
+async def post(
+    session: AsyncSession, reference: str, currency: str, entries: dict[str, int], description: str | None = None
+) -> bool:
+    """Post `entries` (account code -> signed amount, debit positive) once. False if already posted."""
+    created = await session.execute(
+        insert(LedgerTransaction)
+        .values(reference=reference, description=description)
+        .on_conflict_do_nothing(index_elements=["reference"])
+        .returning(LedgerTransaction.id)
+    )
+    ledger_tx_id = created.scalar_one_or_none()
+    if ledger_tx_id is None:
+        return False
+    accounts = await _account_ids(session, sorted(entries))
+    session.add_all(
+        LedgerEntry(ledger_transaction_id=ledger_tx_id, account_id=accounts[code], amount=amount, currency=currency)
+        for code, amount in entries.items()
+        if amount
+    )
+    await session.flush()
+    return True
+
+
+def capture_entries(merchant_id: str, amount: int, fee: int) -> dict[str, int]:
+    return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -(amount - fee), PLATFORM_REVENUE: -fee}
+
+
+def refund_entries(merchant_id: str, amount: int) -> dict[str, int]:
+    return {merchant_payable(merchant_id): amount, STRIPE_CLEARING: -amount}

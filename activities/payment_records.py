@@ -1,0 +1,134 @@
+"""PostgreSQL side of a payment: the transaction row, its status changes and the capture posting,
+each in one database transaction with its outbox event (and ledger entries for the capture)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities import ledger
+from activities.outbox import add_event
+from config.keyring import Keyring
+from schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange
+from schema.tables import Merchant, Transaction
+
+
+def view_of(tx: Transaction, replayed: bool = False) -> PaymentView:
+    return PaymentView(
+        tx_id=tx.id,
+        user_id=tx.user_id,
+        merchant_id=tx.merchant_id,
+        amount=tx.amount,
+        amount_captured=tx.amount_captured,
+        amount_refunded=tx.amount_refunded,
+        currency=tx.currency,
+        status=tx.status,
+        idempotency_key=tx.idempotency_key,
+        card_brand=tx.card_brand,
+        card_last4=tx.card_last4,
+        failure_code=tx.failure_code,
+        failure_message=tx.failure_message,
+        replayed=replayed,
+    )
+
+
+def event_payload(tx: Transaction) -> dict[str, Any]:
+    """What consumers of payments.events see: ids, amounts and status; never card data."""
+    return {
+        "tx_id": tx.id,
+        "user_id": tx.user_id,
+        "merchant_id": tx.merchant_id,
+        "status": tx.status,
+        "amount": tx.amount,
+        "amount_captured": tx.amount_captured,
+        "amount_refunded": tx.amount_refunded,
+        "currency": tx.currency,
+    }
+
+
+async def locked_transaction(session: AsyncSession, tx_id: str) -> Transaction:
+    tx = await session.get(Transaction, tx_id, with_for_update=True)
+    if tx is None:
+        raise LookupError(f"transaction {tx_id} does not exist")
+    return tx
+
+
+class PaymentRecords:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: Keyring) -> None:
+        self._sessions = sessions
+        self._keyring = keyring
+
+    @activity.defn
+    async def record_payment(self, request: PaymentRequest) -> PaymentView:
+        """Insert the pending transaction, or return the one that already holds this key:
+        UNIQUE(user_id, idempotency_key) is the durable guard once a workflow has left Temporal."""
+        sealed = self._keyring.seal(request.card_token.encode(), request.tx_id.encode())
+        async with self._sessions.begin() as session:
+            await session.execute(
+                insert(Transaction)
+                .values(
+                    id=request.tx_id,
+                    user_id=request.user_id,
+                    merchant_id=request.merchant_id,
+                    amount=request.amount,
+                    currency=request.currency,
+                    status="pending",
+                    idempotency_key=request.idempotency_key,
+                    request_fingerprint=request.fingerprint,
+                    card_token=sealed.blob,
+                    card_token_key_id=sealed.key_id,
+                    workflow_id=activity.info().workflow_id,
+                )
+                .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+            )
+            tx = (
+                await session.execute(
+                    select(Transaction).where(
+                        Transaction.user_id == request.user_id,
+                        Transaction.idempotency_key == request.idempotency_key,
+                    )
+                )
+            ).scalar_one()
+            return view_of(tx)
+
+    @activity.defn
+    async def record_status(self, change: StatusChange) -> PaymentView:
+        async with self._sessions.begin() as session:
+            tx = await locked_transaction(session, change.tx_id)
+            tx.status = change.status
+            for field in ("card_brand", "card_last4", "failure_code", "failure_message"):
+                if getattr(change, field) is not None:
+                    setattr(tx, field, getattr(change, field))
+            if change.payment_intent_id:
+                tx.stripe_payment_intent_id = change.payment_intent_id
+            if change.event_type:
+                add_event(session, change.event_type, tx.id, event_payload(tx))
+            return view_of(tx)
+
+    @activity.defn
+    async def record_capture(self, capture: CaptureRequest) -> PaymentView:
+        """Confirmed: the captured amount, the ledger posting and the event, all or nothing."""
+        async with self._sessions.begin() as session:
+            tx = await locked_transaction(session, capture.tx_id)
+            if tx.status == "confirmed":
+                return view_of(tx)  # a retried activity: already recorded
+            merchant = await session.get(Merchant, tx.merchant_id)
+            if merchant is None:
+                raise LookupError(f"merchant {tx.merchant_id} does not exist")
+            fee = ledger.platform_fee(capture.amount, merchant.fee_bps)
+            await ledger.post(
+                session,
+                f"capture:{tx.id}",
+                tx.currency,
+                ledger.capture_entries(tx.merchant_id, capture.amount, fee),
+                f"capture of {tx.id}",
+            )
+            tx.status = "confirmed"
+            tx.amount_captured = capture.amount
+            tx.failure_code = tx.failure_message = None
+            add_event(session, "payment.confirmed", tx.id, event_payload(tx))
+            return view_of(tx)

@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic orchestration of money movements, no I/O."""

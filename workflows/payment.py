@@ -1,0 +1,293 @@
+"""PaymentWorkflow, id `payment:{user_id}:{idempotency_key}`: the authorize/capture saga.
+
+record the transaction -> authorize at Stripe -> (init update answers) -> [3-D Secure via a
+Stripe webhook signal] -> wait for confirm, cancel or the authorization expiry -> capture and
+post the ledger, or void.
+
+Failure rules: a decline is final and ends in `failed`. After a Stripe success, the local step
+is retried until it lands (DB_STEP never gives up), so money is never charged twice and never
+forgotten. Where Stripe refuses a capture (the authorization is gone there), nothing was charged:
+the saga compensates by recording the payment canceled. Where Stripe refuses a void because the
+money was captured out of band, nothing is changed here and reconciliation follows Stripe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.payment_records import PaymentRecords
+    from activities.stripe_payments import StripePayments
+    from schema.messages import (
+        Authorization,
+        AuthorizeRequest,
+        CaptureRequest,
+        ConfirmRequest,
+        InitRequest,
+        PaymentRequest,
+        PaymentView,
+        StatusChange,
+        StripePaymentEvent,
+        VoidRequest,
+    )
+    from workflows import search_attributes as sa
+    from workflows.policies import DB_STEP, STRIPE_STEP
+
+# Webhook event types that settle a 3-D Secure authentication.
+AUTHENTICATED = ("payment_intent.amount_capturable_updated",)
+AUTHENTICATION_FAILED = ("payment_intent.payment_failed", "payment_intent.canceled")
+
+
+def workflow_id(user_id: str, idempotency_key: str) -> str:
+    return f"payment:{user_id}:{idempotency_key}"
+
+
+def _failure(error: ActivityError) -> ApplicationError | None:
+    cause = error.cause
+    return cause if isinstance(cause, ApplicationError) and cause.non_retryable else None
+
+
+@workflow.defn
+class PaymentWorkflow:
+    @workflow.init
+    def __init__(self, request: PaymentRequest) -> None:
+        self._request = request
+        self._view: PaymentView | None = None
+        self._payment_intent_id: str | None = None
+        self._decided = False  # the authorization outcome is known: init may answer
+        self._settled = False  # captured, voided or failed: confirm and cancel may answer
+        self._inits = 0
+        self._confirm: ConfirmRequest | None = None
+        self._cancel = False
+        self._authentication: StripePaymentEvent | None = None
+
+    @workflow.run
+    async def run(self, request: PaymentRequest) -> PaymentView:
+        view = await workflow.execute_activity_method(PaymentRecords.record_payment, request, **DB_STEP)
+        if view.tx_id != request.tx_id:
+            # The key already belongs to an older payment whose workflow has left Temporal.
+            return self._finish(view)
+        self._set_view(view)
+        expires_at = workflow.now() + timedelta(seconds=request.authorization_expiry_seconds)
+
+        await self._authorize()
+        self._decided = True
+        if self._status == "requires_action":
+            await self._await_authentication(expires_at)
+        if self._status == "authorized":
+            await self._await_confirm_or_cancel(expires_at)
+        self._finish(self._current)
+        await workflow.wait_condition(workflow.all_handlers_finished)  # every update gets its answer
+        return self._current
+
+    # --- steps ---
+
+    async def _authorize(self) -> None:
+        request = self._request
+        try:
+            auth: Authorization = await workflow.execute_activity_method(
+                StripePayments.authorize_payment,
+                AuthorizeRequest(
+                    request.tx_id, request.merchant_id, request.amount, request.currency, request.card_token
+                ),
+                **STRIPE_STEP,
+            )
+        except ActivityError as error:
+            failure = _failure(error)
+            if failure is None:
+                raise
+            details = failure.details[0] if failure.details else {}
+            await self._record(
+                StatusChange(
+                    request.tx_id,
+                    "failed",
+                    "payment.failed",
+                    payment_intent_id=details.get("payment_intent_id"),
+                    failure_code=details.get("code") or failure.type,
+                    failure_message=failure.message,
+                )
+            )
+            return
+        self._payment_intent_id = auth.payment_intent_id
+        await self._record(
+            StatusChange(
+                request.tx_id,
+                auth.status,
+                "payment.authorized" if auth.status == "authorized" else None,
+                payment_intent_id=auth.payment_intent_id,
+                card_brand=auth.card_brand,
+                card_last4=auth.card_last4,
+            )
+        )
+
+    async def _await_authentication(self, expires_at: datetime) -> None:
+        if not await self._wait(lambda: self._authentication is not None or self._cancel, expires_at):
+            await self._void("abandoned", "authorization_expired")
+            return
+        event = self._authentication
+        if event is not None and event.type in AUTHENTICATED:
+            await self._record(StatusChange(self._request.tx_id, "authorized", "payment.authorized"))
+        elif event is not None:
+            await self._record(
+                StatusChange(
+                    self._request.tx_id,
+                    "failed",
+                    "payment.failed",
+                    failure_code=event.failure_code or "authentication_failed",
+                    failure_message=event.failure_message,
+                )
+            )
+        else:
+            await self._void("requested_by_customer")
+
+    async def _await_confirm_or_cancel(self, expires_at: datetime) -> None:
+        if not await self._wait(lambda: self._confirm is not None or self._cancel, expires_at):
+            await self._void("abandoned", "authorization_expired")
+        elif self._confirm is not None:
+            await self._capture(self._confirm.amount or self._request.amount)
+        else:
+            await self._void("requested_by_customer")
+
+    async def _capture(self, amount: int) -> None:
+        assert self._payment_intent_id is not None
+        capture = CaptureRequest(self._request.tx_id, self._payment_intent_id, amount)
+        try:
+            received = await workflow.execute_activity_method(StripePayments.capture_payment, capture, **STRIPE_STEP)
+        except ActivityError as error:
+            failure = _failure(error)
+            if failure is None:
+                raise
+            # Stripe will not capture: nothing was charged. Compensate: the payment is canceled.
+            await self._record(
+                StatusChange(
+                    self._request.tx_id,
+                    "canceled",
+                    "payment.canceled",
+                    failure_code="capture_refused",
+                    failure_message=failure.message,
+                )
+            )
+            return
+        # Captured at Stripe: from here the local write is retried until it lands, never undone.
+        view = await workflow.execute_activity_method(
+            PaymentRecords.record_capture, dataclasses.replace(capture, amount=received), **DB_STEP
+        )
+        self._set_view(view)
+
+    async def _void(self, reason: str, failure_code: str | None = None) -> None:
+        if self._payment_intent_id is not None:
+            void = VoidRequest(self._request.tx_id, self._payment_intent_id, reason)
+            try:
+                await workflow.execute_activity_method(StripePayments.void_payment, void, **STRIPE_STEP)
+            except ActivityError as error:
+                if _failure(error) is None:
+                    raise
+                workflow.logger.warning("void refused by Stripe; reconciliation will follow Stripe")
+                return
+        await self._record(StatusChange(self._request.tx_id, "canceled", "payment.canceled", failure_code=failure_code))
+
+    # --- plumbing ---
+
+    async def _wait(self, condition: Callable[[], bool], expires_at: datetime) -> bool:
+        """Wait for `condition` until the authorization expires; False on expiry."""
+        remaining = (expires_at - workflow.now()).total_seconds()
+        try:
+            await workflow.wait_condition(condition, timeout=max(remaining, 0.001))
+        except TimeoutError:
+            return bool(condition())
+        return True
+
+    async def _record(self, change: StatusChange) -> None:
+        self._set_view(await workflow.execute_activity_method(PaymentRecords.record_status, change, **DB_STEP))
+
+    def _set_view(self, view: PaymentView) -> None:
+        if self._view is None or self._view.status != view.status:
+            workflow.upsert_search_attributes([sa.PAYMENT_STATUS.value_set(view.status)])
+        self._view = view
+
+    def _finish(self, view: PaymentView) -> PaymentView:
+        self._view = view
+        self._decided = self._settled = True
+        return view
+
+    @property
+    def _current(self) -> PaymentView:
+        assert self._view is not None
+        return self._view
+
+    @property
+    def _status(self) -> str:
+        return self._view.status if self._view else "pending"
+
+    # --- the API's handles on a running payment ---
+
+    @workflow.update
+    async def init(self, request: InitRequest) -> PaymentView:
+        first = self._inits == 0
+        self._inits += 1
+        await workflow.wait_condition(lambda: self._decided)
+        return dataclasses.replace(self._current, replayed=not first)
+
+    @init.validator
+    def _validate_init(self, request: InitRequest) -> None:
+        if request.fingerprint != self._request.fingerprint:
+            raise ApplicationError("This idempotency key was used with other parameters.", type="IdempotencyKeyReused")
+
+    @workflow.update
+    async def confirm(self, request: ConfirmRequest) -> PaymentView:
+        if self._confirm is None and not self._cancel:
+            self._confirm = request
+        await workflow.wait_condition(lambda: self._settled or self._status == "confirmed")
+        if self._status != "confirmed":
+            raise ApplicationError(
+                f"The payment is {self._status}.", {"status": self._status}, type="PaymentNotConfirmable"
+            )
+        return self._current
+
+    @confirm.validator
+    def _validate_confirm(self, request: ConfirmRequest) -> None:
+        if self._confirm is not None or self._status == "confirmed":
+            return  # a repeat: it gets the first confirm's answer
+        if self._cancel or self._status != "authorized":
+            raise ApplicationError(
+                f"A {self._status} payment cannot be confirmed.", {"status": self._status}, type="PaymentNotConfirmable"
+            )
+        if request.amount is not None and not 0 < request.amount <= self._request.amount:
+            raise ApplicationError(
+                f"The capture amount must be between 1 and the authorized {self._request.amount}.",
+                type="InvalidCaptureAmount",
+            )
+
+    @workflow.update
+    async def cancel(self) -> PaymentView:
+        if self._confirm is None:
+            self._cancel = True
+        await workflow.wait_condition(lambda: self._settled)
+        if self._status != "canceled":
+            raise ApplicationError(
+                f"The payment is {self._status}.", {"status": self._status}, type="PaymentNotCancelable"
+            )
+        return self._current
+
+    @cancel.validator
+    def _validate_cancel(self) -> None:
+        if self._cancel or self._status == "canceled":
+            return
+        if self._confirm is not None or self._status not in ("authorized", "requires_action"):
+            raise ApplicationError(
+                f"A {self._status} payment cannot be canceled.", {"status": self._status}, type="PaymentNotCancelable"
+            )
+
+    @workflow.signal
+    def stripe_event(self, event: StripePaymentEvent) -> None:
+        if event.payment_intent_id == self._payment_intent_id and event.type in AUTHENTICATED + AUTHENTICATION_FAILED:
+            self._authentication = self._authentication or event
+
+    @workflow.query
+    def status(self) -> PaymentView | None:
+        return self._view

@@ -1,0 +1,22 @@
+"""Search attributes operators filter on in the Temporal UI. Ids, amounts and statuses only:
+they are stored unencrypted, so never a token, a name or a secret."""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+USER_ID = SearchAttributeKey.for_keyword("UserId")
+MERCHANT_ID = SearchAttributeKey.for_keyword("MerchantId")
+AMOUNT_MINOR = SearchAttributeKey.for_int("AmountMinor")
+CURRENCY = SearchAttributeKey.for_keyword("Currency")
+PAYOUT_PERIOD = SearchAttributeKey.for_keyword("PayoutPeriod")
+
+ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
+    PAYMENT_STATUS,
+    USER_ID,
+    MERCHANT_ID,
+    AMOUNT_MINOR,
+    CURRENCY,
+    PAYOUT_PERIOD,
+)
