@@ -1,0 +1,69 @@
+"""JWT bearer auth: HS256 with a shared secret locally, RS256 with a JWKS endpoint in production."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import jwt
+
+from config.settings import Settings
+
+Role = Literal["user", "merchant", "operator"]
+ROLES: tuple[Role, ...] = ("user", "merchant", "operator")
+
+
+class InvalidToken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+
+    def is_(self, role: Role, subject: str | None = None) -> bool:
+        return self.role == role and (subject is None or self.subject == subject)
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+
+    def _key(self, token: str) -> object:
+        if self._settings.jwt_algorithm == "RS256":
+            if self._jwks is None:
+                raise InvalidToken("RS256 needs PAYMENTS_JWT_JWKS_URL")
+            return self._jwks.get_signing_key_from_jwt(token).key
+        return self._settings.jwt_secret.get_secret_value()
+
+    def verify(self, token: str) -> Principal:
+        try:
+            # Exactly one algorithm is accepted, so `alg: none` and HS/RS confusion are refused.
+            claims = jwt.decode(
+                token,
+                self._key(token),  # type: ignore[arg-type]
+                algorithms=[self._settings.jwt_algorithm],
+                audience=self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
+                options={"require": ["sub", "exp"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        role = claims.get("role")
+        if role not in ROLES:
+            raise InvalidToken("the token's role is missing or unknown")
+        return Principal(subject=str(claims["sub"]), role=role)
+
+
+def mint_token(settings: Settings, subject: str, role: Role, ttl: timedelta | None = None) -> str:
+    """A local HS256 token (`payments token`); production tokens come from the identity provider."""
+    now = datetime.now(UTC)
+    claims = {"sub": subject, "role": role, "iat": now, "exp": now + (ttl or settings.token_ttl)}
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")

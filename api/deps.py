@@ -1,0 +1,76 @@
+"""FastAPI dependencies: the services, the caller, rate limiting, a DB session, Temporal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api.auth import InvalidToken, Principal, Role
+from api.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
+from api.services import Services
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def _limit(services: Services, caller: str) -> None:
+    decision = await services.limiter.take(caller)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after)
+
+
+async def current_principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthorized()
+    try:
+        principal = services.verifier.verify(credentials.credentials)
+    except InvalidToken:
+        raise Unauthorized("The bearer token is invalid or expired.") from None
+    await _limit(services, f"sub:{principal.role}:{principal.subject}")
+    return principal
+
+
+async def limit_by_ip(request: Request, services: ServicesDep) -> None:
+    """For routes without a caller identity (health, webhooks)."""
+    await _limit(services, f"ip:{request.client.host if request.client else 'unknown'}")
+
+
+def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden()
+        return principal
+
+    return dependency
+
+
+async def db_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with services.sessions() as session:
+        yield session
+
+
+async def temporal_client(services: ServicesDep) -> Client:
+    try:
+        return await services.temporal()
+    except Exception as exc:  # connection refused, TLS, DNS: all mean "not reachable now"
+        raise ServiceUnavailable("Temporal is unreachable; retry shortly.") from exc
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+Operator = Annotated[Principal, Depends(require("operator"))]
+Session = Annotated[AsyncSession, Depends(db_session)]
+TemporalClient = Annotated[Client, Depends(temporal_client)]

@@ -1,0 +1,102 @@
+"""Request and response bodies of the HTTP API (the resource shapes of DESIGN.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Currency = Field(pattern=r"^[a-z]{3}$", examples=["usd"])
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class UserCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+
+
+class MerchantCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    payout_schedule: Literal["daily", "monthly"] = "daily"
+    fee_bps: int = Field(default=290, ge=0, le=10_000)
+    currency: str = Currency
+    payout_account: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9]+$")
+
+
+class MerchantOut(BaseModel):
+    id: str
+    name: str
+    payout_account: str | None
+    payout_schedule: str
+    fee_bps: int
+    currency: str
+
+
+CardToken = Field(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,250}$", examples=["pm_card_visa"])
+KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+
+
+class PaymentInit(Strict):
+    user_id: str = Field(min_length=1, max_length=64)
+    merchant_id: str = Field(min_length=1, max_length=64)
+    amount: int = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
+    currency: str = Currency
+    card_token: str = CardToken
+    idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN, description="or the Idempotency-Key header")
+
+
+class PaymentConfirm(Strict):
+    tx_id: str = Field(min_length=1, max_length=64)
+    amount: int | None = Field(default=None, gt=0, description="capture less than authorized; default all")
+
+
+class RefundCreate(Strict):
+    amount: int | None = Field(default=None, gt=0, description="default: everything still refundable")
+    idempotency_key: str = Field(pattern=KEY_PATTERN)
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+
+
+class Card(BaseModel):
+    brand: str | None
+    last4: str | None
+
+
+class TransactionOut(BaseModel):
+    id: str
+    user_id: str
+    merchant_id: str
+    amount: int
+    amount_captured: int
+    amount_refunded: int
+    currency: str
+    status: str
+    failure_code: str | None
+    failure_message: str | None
+    card: Card
+    idempotency_key: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RefundOut(BaseModel):
+    id: str
+    tx_id: str
+    amount: int
+    currency: str
+    status: str
+    reason: str | None
+    failure_code: str | None
+    created_at: datetime
+
+
+class TransactionList(BaseModel):
+    data: list[TransactionOut]
+    next_cursor: str | None

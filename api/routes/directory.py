@@ -1,0 +1,73 @@
+"""Users and merchants: created by operators so a stack can be filled."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from fastapi import APIRouter, Response, status
+from temporalio.common import WorkflowIDReusePolicy
+
+from api.deps import CurrentPrincipal, Operator, ServicesDep, Session, TemporalClient
+from api.errors import NotFound
+from api.models import MerchantCreate, MerchantOut, UserCreate, UserOut
+from schema.messages import NewMerchant
+from schema.tables import Merchant, User
+from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
+
+router = APIRouter(tags=["directory"])
+
+# How long POST /merchants waits for the connected account before answering 202 without it.
+ONBOARDING_WAIT_SECONDS = 10.0
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+async def create_user(body: UserCreate, session: Session, _: Operator) -> UserOut:
+    user = User(id=new_id("usr"), name=body.name)
+    async with session.begin():
+        session.add(user)
+    return UserOut(id=user.id, name=user.name)
+
+
+@router.post(
+    "/merchants",
+    status_code=status.HTTP_201_CREATED,
+    responses={202: {"description": "Created; the Stripe connected account is still being opened"}},
+)
+async def create_merchant(
+    body: MerchantCreate,
+    response: Response,
+    services: ServicesDep,
+    temporal: TemporalClient,
+    _: Operator,
+) -> MerchantOut:
+    """The onboarding workflow writes the row and opens the connected account, durably."""
+    merchant = NewMerchant(merchant_id=new_id("mer"), **body.model_dump())
+    handle = await temporal.start_workflow(
+        MerchantOnboardingWorkflow.run,
+        merchant,
+        id=workflow_id(merchant.merchant_id),
+        task_queue=services.settings.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    try:
+        account = await asyncio.wait_for(handle.result(), ONBOARDING_WAIT_SECONDS)
+    except TimeoutError:
+        response.status_code = status.HTTP_202_ACCEPTED
+        account = None
+    fields = body.model_dump() | {"payout_account": account}
+    return MerchantOut(id=merchant.merchant_id, **fields)
+
+
+@router.get("/merchants/{merchant_id}")
+async def get_merchant(merchant_id: str, session: Session, principal: CurrentPrincipal) -> MerchantOut:
+    if not (principal.is_("operator") or principal.is_("merchant", merchant_id)):
+        raise NotFound()
+    merchant = await session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound()
+    return MerchantOut.model_validate(merchant, from_attributes=True)

@@ -1,0 +1,295 @@
+"""Payments: init (authorize), confirm (capture), cancel (void), read, and a user's history."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy import select, tuple_
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import Principal
+from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
+from api.errors import (
+    ApiError,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    PaymentStateConflict,
+    ServiceUnavailable,
+)
+from api.models import KEY_PATTERN, Card, PaymentConfirm, PaymentInit, TransactionList, TransactionOut
+from api.replay_cache import CachedAnswer
+from schema.messages import ConfirmRequest, InitRequest, PaymentRequest
+from schema.tables import Merchant, Transaction, User
+from workflows import search_attributes as sa
+from workflows.payment import PaymentWorkflow, workflow_id
+
+router = APIRouter(tags=["payments"])
+REPLAYED = {"Idempotent-Replayed": "true"}
+SETTLED = ("confirmed", "partially_refunded", "refunded")
+
+
+class UnknownParty(ApiError):
+    status, code = 422, "unknown_party"
+
+
+class CurrencyNotAccepted(ApiError):
+    status, code = 422, "currency_not_accepted"
+
+
+class InvalidCaptureAmount(ApiError):
+    status, code = 422, "invalid_capture_amount"
+
+
+def transaction_out(tx: Transaction) -> TransactionOut:
+    return TransactionOut(
+        id=tx.id,
+        user_id=tx.user_id,
+        merchant_id=tx.merchant_id,
+        amount=tx.amount,
+        amount_captured=tx.amount_captured,
+        amount_refunded=tx.amount_refunded,
+        currency=tx.currency,
+        status=tx.status,
+        failure_code=tx.failure_code,
+        failure_message=tx.failure_message,
+        card=Card(brand=tx.card_brand, last4=tx.card_last4),
+        idempotency_key=tx.idempotency_key,
+        created_at=tx.created_at,
+        updated_at=tx.updated_at,
+    )
+
+
+def fingerprint(body: PaymentInit) -> str:
+    """The parameters a key was first used with (the card token only as part of a hash)."""
+    fields = [body.user_id, body.merchant_id, body.amount, body.currency, body.card_token]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+
+def can_see(principal: Principal, tx: Transaction) -> bool:
+    return principal.is_("operator") or principal.is_("user", tx.user_id) or principal.is_("merchant", tx.merchant_id)
+
+
+async def visible_transaction(session: Session, tx_id: str, principal: Principal) -> Transaction:
+    """Another party's payment answers 404, exactly like a missing one."""
+    tx = await session.get(Transaction, tx_id, populate_existing=True)
+    if tx is None or not can_see(principal, tx):
+        raise NotFound()
+    return tx
+
+
+@contextmanager
+def temporal_calls() -> Iterator[None]:
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise ServiceUnavailable("Temporal is unreachable; retry shortly.") from exc
+        raise
+
+
+def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
+    cause = exc.cause
+    return cause if isinstance(cause, ApplicationError) else None
+
+
+async def _check_parties(session: Session, body: PaymentInit) -> None:
+    merchant = await session.get(Merchant, body.merchant_id)
+    if merchant is None or await session.get(User, body.user_id) is None:
+        raise UnknownParty("No such user or merchant.")
+    if merchant.currency != body.currency:
+        raise CurrencyNotAccepted(f"This merchant accepts {merchant.currency} only.")
+
+
+@router.post("/payments/init", status_code=status.HTTP_201_CREATED, responses={200: {"description": "A replay"}})
+async def init_payment(
+    body: PaymentInit,
+    response: Response,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    session: Session,
+    temporal: TemporalClient,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", pattern=KEY_PATTERN)] = None,
+) -> TransactionOut:
+    if not principal.is_("user", body.user_id):
+        raise Forbidden("A payment is started by the paying user.")
+    key = body.idempotency_key or idempotency_key
+    if not key:
+        raise ApiError("An idempotency_key (body) or Idempotency-Key (header) is required.")
+    digest, scope = fingerprint(body), f"payment:{body.user_id}"
+
+    cached = await services.replays.get(scope, key)
+    if cached is not None:
+        if cached.fingerprint != digest:
+            raise IdempotencyKeyReused()
+        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
+        return TransactionOut.model_validate(cached.body)
+
+    existing = (
+        await session.execute(
+            select(Transaction).where(Transaction.user_id == body.user_id, Transaction.idempotency_key == key)
+        )
+    ).scalar_one_or_none()
+    if existing is not None and existing.request_fingerprint != digest:
+        raise IdempotencyKeyReused()
+    if existing is not None and existing.status != "pending":
+        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
+        return transaction_out(existing)
+    if existing is None:
+        await _check_parties(session, body)
+
+    request = PaymentRequest(
+        tx_id=f"tx_{uuid.uuid4().hex}",
+        user_id=body.user_id,
+        merchant_id=body.merchant_id,
+        amount=body.amount,
+        currency=body.currency,
+        card_token=body.card_token,
+        idempotency_key=key,
+        fingerprint=digest,
+        authorization_expiry_seconds=int(services.settings.authorization_expiry.total_seconds()),
+    )
+    start = WithStartWorkflowOperation(
+        PaymentWorkflow.run,
+        request,
+        id=workflow_id(body.user_id, key),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=services.settings.temporal_task_queue,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.USER_ID, body.user_id),
+                SearchAttributePair(sa.MERCHANT_ID, body.merchant_id),
+                SearchAttributePair(sa.AMOUNT_MINOR, body.amount),
+                SearchAttributePair(sa.CURRENCY, body.currency),
+                SearchAttributePair(sa.PAYMENT_STATUS, "pending"),
+            ]
+        ),
+    )
+    try:
+        with temporal_calls():
+            view = await temporal.execute_update_with_start_workflow(
+                PaymentWorkflow.init, InitRequest(digest), start_workflow_operation=start
+            )
+    except WorkflowUpdateFailedError as exc:
+        failure = _update_failure(exc)
+        if failure is not None and failure.type == "IdempotencyKeyReused":
+            raise IdempotencyKeyReused() from exc
+        raise
+    tx = await session.get(Transaction, view.tx_id, populate_existing=True)
+    assert tx is not None
+    answer = transaction_out(tx)
+    if view.replayed:
+        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
+    else:
+        await services.replays.put(scope, key, CachedAnswer(digest, answer.model_dump(mode="json")))
+    return answer
+
+
+@router.post("/payments/confirm")
+async def confirm_payment(
+    body: PaymentConfirm, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
+) -> TransactionOut:
+    """Capture. A repeat gets the same answer and Stripe sees one capture."""
+    tx = await visible_transaction(session, body.tx_id, principal)
+    if tx.status in SETTLED:
+        return transaction_out(tx)
+    if tx.status in ("failed", "canceled"):
+        raise PaymentStateConflict(tx.status)
+    handle = temporal.get_workflow_handle(tx.workflow_id)
+    try:
+        with temporal_calls():
+            await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(body.amount))
+    except WorkflowUpdateFailedError as exc:
+        failure = _update_failure(exc)
+        if failure is not None and failure.type == "InvalidCaptureAmount":
+            raise InvalidCaptureAmount(failure.message) from exc
+        await session.refresh(tx)
+        raise PaymentStateConflict(tx.status) from exc
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # The workflow has finished: the row is the answer.
+    tx = await visible_transaction(session, body.tx_id, principal)
+    if tx.status not in SETTLED:
+        raise PaymentStateConflict(tx.status)
+    return transaction_out(tx)
+
+
+@router.post("/payments/{tx_id}/cancel")
+async def cancel_payment(
+    tx_id: str, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
+) -> TransactionOut:
+    """Void the authorization. A repeat gets the same answer."""
+    tx = await visible_transaction(session, tx_id, principal)
+    if tx.status == "canceled":
+        return transaction_out(tx)
+    if tx.status not in ("authorized", "requires_action", "pending"):
+        raise PaymentStateConflict(tx.status)
+    handle = temporal.get_workflow_handle(tx.workflow_id)
+    try:
+        with temporal_calls():
+            await handle.execute_update(PaymentWorkflow.cancel)
+    except WorkflowUpdateFailedError as exc:
+        await session.refresh(tx)
+        raise PaymentStateConflict(tx.status) from exc
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    tx = await visible_transaction(session, tx_id, principal)
+    if tx.status != "canceled":
+        raise PaymentStateConflict(tx.status)
+    return transaction_out(tx)
+
+
+@router.get("/payments/{tx_id}")
+async def get_payment(tx_id: str, principal: CurrentPrincipal, session: Session) -> TransactionOut:
+    return transaction_out(await visible_transaction(session, tx_id, principal))
+
+
+def _encode_cursor(tx: Transaction) -> str:
+    return base64.urlsafe_b64encode(json.dumps([tx.created_at.isoformat(), tx.id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, tx_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), str(tx_id)
+    except (ValueError, TypeError) as exc:
+        raise ApiError("The cursor is not one this API returned.") from exc
+
+
+@router.get("/transactions/{user_id}")
+async def list_transactions(
+    user_id: str,
+    principal: CurrentPrincipal,
+    session: Session,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> TransactionList:
+    """A user's payments, newest first (keyset pagination: stable while new payments arrive)."""
+    if not (principal.is_("operator") or principal.is_("user", user_id)):
+        raise NotFound()
+    query = select(Transaction).where(Transaction.user_id == user_id)
+    if cursor:
+        query = query.where(tuple_(Transaction.created_at, Transaction.id) < tuple_(*_decode_cursor(cursor)))
+    rows = (
+        (await session.execute(query.order_by(Transaction.created_at.desc(), Transaction.id.desc()).limit(limit + 1)))
+        .scalars()
+        .all()
+    )
+    page = rows[:limit]
+    return TransactionList(
+        data=[transaction_out(tx) for tx in page],
+        next_cursor=_encode_cursor(page[-1]) if len(rows) > limit else None,
+    )

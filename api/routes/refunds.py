@@ -1,0 +1,89 @@
+"""Refunds of a captured payment: full or partial, never beyond what was captured."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Response, status
+from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
+from api.errors import ApiError, NotFound, PaymentStateConflict
+from api.models import RefundCreate, RefundOut
+from api.routes.payments import temporal_calls, visible_transaction
+from schema.messages import RefundRequest
+from schema.tables import Refund
+from workflows.refund import RefundWorkflow, workflow_id
+
+router = APIRouter(tags=["refunds"])
+
+
+class RefundExceedsCaptured(ApiError):
+    status, code = 409, "refund_exceeds_captured"
+
+
+def refund_out(refund: Refund) -> RefundOut:
+    return RefundOut(
+        id=refund.id,
+        tx_id=refund.tx_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        status=refund.status,
+        reason=refund.reason,
+        failure_code=refund.failure_code,
+        created_at=refund.created_at,
+    )
+
+
+def refund_id(tx_id: str, idempotency_key: str) -> str:
+    """Derived from the key: concurrent repeats converge on one refund row and one Stripe refund."""
+    return "rf_" + hashlib.sha256(f"{tx_id}:{idempotency_key}".encode()).hexdigest()[:32]
+
+
+def _activity_failure(exc: WorkflowFailureError) -> ApplicationError | None:
+    cause = exc.cause.cause if isinstance(exc.cause, ActivityError) else exc.cause
+    return cause if isinstance(cause, ApplicationError) else None
+
+
+@router.post(
+    "/payments/{tx_id}/refunds", status_code=status.HTTP_201_CREATED, responses={200: {"description": "A replay"}}
+)
+async def create_refund(
+    tx_id: str,
+    body: RefundCreate,
+    response: Response,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    session: Session,
+    temporal: TemporalClient,
+) -> RefundOut:
+    tx = await visible_transaction(session, tx_id, principal)
+    if not (principal.is_("operator") or principal.is_("merchant", tx.merchant_id)):
+        raise NotFound()
+    rid = refund_id(tx.id, body.idempotency_key)
+    existing = await session.get(Refund, rid)
+    if existing is not None and existing.status != "pending":
+        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
+        return refund_out(existing)
+    request = RefundRequest(rid, tx.id, body.amount, body.reason, body.idempotency_key)
+    try:
+        with temporal_calls():
+            await temporal.execute_workflow(
+                RefundWorkflow.run,
+                request,
+                id=workflow_id(tx.id, body.idempotency_key),
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                task_queue=services.settings.temporal_task_queue,
+            )
+    except WorkflowFailureError as exc:
+        failure = _activity_failure(exc)
+        if failure is not None and failure.type == "RefundExceedsCaptured":
+            raise RefundExceedsCaptured(failure.message) from exc
+        if failure is not None and failure.type == "PaymentNotRefundable":
+            raise PaymentStateConflict(tx.status, failure.message) from exc
+        raise
+    refund = await session.get(Refund, rid, populate_existing=True)
+    assert refund is not None
+    return refund_out(refund)

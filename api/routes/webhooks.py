@@ -1,0 +1,87 @@
+"""Stripe webhooks: verify the signature, process each event id once, signal the payment."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import stripe
+import structlog
+from fastapi import APIRouter, Depends, Header, Request
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
+from api.errors import ApiError
+from api.routes.payments import temporal_calls
+from schema.messages import StripePaymentEvent
+from schema.tables import StripeEvent, Transaction
+from workflows.payment import AUTHENTICATED, AUTHENTICATION_FAILED, PaymentWorkflow
+
+router = APIRouter(tags=["webhooks"], dependencies=[Depends(limit_by_ip)])
+log = structlog.get_logger(__name__)
+
+
+class InvalidSignature(ApiError):
+    status, code, message = 400, "invalid_signature", "The Stripe-Signature header does not verify."
+
+
+def _payment_event(event: Any) -> StripePaymentEvent:
+    intent = event.data.object.to_dict()
+    error = intent.get("last_payment_error") or {}
+    return StripePaymentEvent(
+        event_id=event.id,
+        type=event.type,
+        payment_intent_id=intent["id"],
+        status=intent["status"],
+        failure_code=error.get("code"),
+        failure_message=error.get("message"),
+    )
+
+
+@router.post("/webhooks/stripe")
+async def stripe_webhook(
+    request: Request,
+    services: ServicesDep,
+    session: Session,
+    temporal: TemporalClient,
+    signature: Annotated[str, Header(alias="Stripe-Signature")] = "",
+) -> dict[str, bool]:
+    payload = await request.body()
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, signature, services.settings.stripe_webhook_secret.get_secret_value()
+        )
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise InvalidSignature() from exc
+
+    async with session.begin():
+        # Recorded and acted on in one transaction: if the signal fails, Stripe's retry is not a "duplicate".
+        fresh = await session.execute(
+            insert(StripeEvent)
+            .values(id=event.id, type=event.type, object_id=event.data.object.to_dict().get("id"))
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(StripeEvent.id)
+        )
+        if fresh.scalar_one_or_none() is None:
+            return {"received": True, "duplicate": True}
+        if event.type in AUTHENTICATED + AUTHENTICATION_FAILED:
+            await _signal_payment(session, temporal, _payment_event(event))
+    return {"received": True, "duplicate": False}
+
+
+async def _signal_payment(session: Session, temporal: TemporalClient, event: StripePaymentEvent) -> None:
+    tx = (
+        await session.execute(
+            select(Transaction).where(Transaction.stripe_payment_intent_id == event.payment_intent_id)
+        )
+    ).scalar_one_or_none()
+    if tx is None or tx.status != "requires_action":
+        return  # not ours, or nothing waits for it; reconciliation covers the rest
+    try:
+        with temporal_calls():
+            await temporal.get_workflow_handle(tx.workflow_id).signal(PaymentWorkflow.stripe_event, event)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        log.info("webhook_for_finished_workflow", tx_id=tx.id, event_type=event.type)

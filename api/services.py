@@ -1,0 +1,61 @@
+"""The long-lived clients a running API holds, created once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api.auth import TokenVerifier
+from api.rate_limit import RateLimiter
+from api.replay_cache import ReplayCache
+from config.keyring import Keyring
+from config.settings import Settings
+from schema.database import create_engine, session_factory
+from workers.codec import EncryptionCodec
+from workers.temporal_client import connect
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    verifier: TokenVerifier
+    limiter: RateLimiter
+    codec: EncryptionCodec
+    replays: ReplayCache
+    _temporal: Client | None = None
+    _temporal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def start(cls, settings: Settings) -> Services:
+        if not settings.database_url or not settings.redis_url:
+            raise RuntimeError("PAYMENTS_DATABASE_URL and PAYMENTS_REDIS_URL must be set for the API")
+        engine = create_engine(settings.database_url, settings.db_pool_size)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            redis=redis,
+            verifier=TokenVerifier(settings),
+            limiter=RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst),
+            codec=EncryptionCodec(Keyring.from_spec(settings.encryption_keys.get_secret_value())),
+            replays=ReplayCache(redis),
+        )
+
+    async def temporal(self) -> Client:
+        """Connect on first use, so the API starts (and says 503) while Temporal is still down."""
+        async with self._temporal_lock:
+            if self._temporal is None:
+                self._temporal = await connect(self.settings)
+            return self._temporal
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.engine.dispose()

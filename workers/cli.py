@@ -1,0 +1,76 @@
+"""The `payments` command: migrate, worker, api, token, dev."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from config.logs import configure_logging
+from config.settings import Settings
+
+
+def _migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from schema.migrate import upgrade
+
+    if not settings.database_url:
+        print("PAYMENTS_DATABASE_URL is not set.", file=sys.stderr)
+        return 2
+    upgrade(settings.database_url)
+    print("database migrated to head")
+    return 0
+
+
+def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    from workers.worker import run_worker
+
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def _api(settings: Settings, _: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from api.auth import mint_token
+
+    print(mint_token(settings, args.sub, args.role))
+    return 0
+
+
+def _dev(settings: Settings, _: argparse.Namespace) -> int:
+    from workers.devstack.dev import run_dev_stack
+
+    configure_logging("WARNING", json=False)  # the banner is the output; children log to files
+    return run_dev_stack(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="payments", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    commands.add_parser("worker", help="run the Temporal worker").set_defaults(run=_worker)
+    commands.add_parser("api", help="run the HTTP API").set_defaults(run=_api)
+    commands.add_parser("dev", help="run the whole stack locally").set_defaults(run=_dev)
+    token = commands.add_parser("token", help="mint a local JWT (HS256 secret from settings)")
+    token.add_argument("--sub", required=True, help="subject: a user, merchant or operator id")
+    token.add_argument("--role", required=True, choices=["user", "merchant", "operator"])
+    token.set_defaults(run=_token)
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        return int(args.run(settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

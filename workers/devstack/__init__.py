@@ -1,0 +1,1 @@
+"""The local stack from PyPI wheels: PostgreSQL, Redis, Temporal dev server, Stripe emulator."""

@@ -1,0 +1,172 @@
+"""`make dev`: the whole stack on this machine from PyPI wheels; Ctrl-C stops all of it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from api.auth import mint_token
+from config.settings import Settings
+from schema.migrate import upgrade
+from workers.devstack.ports import PortTakenError, ensure_free, wait_listening
+from workers.devstack.postgres import PostgresServer
+from workers.devstack.redis import RedisServer
+from workers.devstack.supervisor import Supervisor, tail
+from workers.devstack.temporal import TemporalDevServer
+
+READY_TIMEOUT = 90.0
+
+
+def _planned_ports(settings: Settings) -> list[tuple[int, str, str]]:
+    ports = [(settings.api_port, "the API", "PAYMENTS_API_PORT")]
+    if not settings.database_url:
+        ports.append((settings.postgres_port, "PostgreSQL", "PAYMENTS_POSTGRES_PORT"))
+    if not settings.redis_url:
+        ports.append((settings.redis_port, "Redis", "PAYMENTS_REDIS_PORT"))
+    if not settings.temporal_address:
+        ports.append((settings.temporal_port, "Temporal", "PAYMENTS_TEMPORAL_PORT"))
+        ports.append((settings.temporal_ui_port, "the Temporal UI", "PAYMENTS_TEMPORAL_UI_PORT"))
+    if settings.stripe_uses_emulator:
+        ports.append((settings.stripe_emulator_port, "the Stripe emulator", "PAYMENTS_STRIPE_EMULATOR_PORT"))
+    return ports
+
+
+def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[str, str]) -> None:
+    if not settings.database_url:
+        postgres = PostgresServer(stack / "postgres", settings.postgres_port)
+        postgres.initialize()
+        sup.spawn("postgres", postgres.command(), user=postgres.run_as, stop_signal=signal.SIGINT)
+        wait_listening(postgres.port, "PostgreSQL")
+        postgres.create_database()
+        env["PAYMENTS_DATABASE_URL"] = postgres.url
+    if not settings.redis_url:
+        redis = RedisServer(stack / "redis", settings.redis_port)
+        sup.spawn("redis", redis.command())
+        env["PAYMENTS_REDIS_URL"] = redis.url
+    if not settings.temporal_address:
+        temporal = TemporalDevServer(
+            stack / "temporal.db", settings.temporal_port, settings.temporal_ui_port, settings.codec_endpoint
+        )
+        sup.spawn("temporal", temporal.command())
+    if settings.stripe_uses_emulator:
+        port = str(settings.stripe_emulator_port)
+        state = str(stack / "stripe-emulator.sqlite3")
+        webhook = f"http://{settings.api_host}:{settings.api_port}/webhooks/stripe"
+        secret = settings.stripe_webhook_secret.get_secret_value()
+        emulator = [sys.executable, "-m", "stripe_emulator", "--port", port, "--state-file", state]
+        sup.spawn("stripe-emulator", [*emulator, "--webhook-url", webhook, "--webhook-secret", secret])
+        env["PAYMENTS_STRIPE_API_BASE"] = f"http://127.0.0.1:{port}"
+    if not settings.redis_url:
+        wait_listening(settings.redis_port, "Redis")
+    if not settings.temporal_address:
+        wait_listening(settings.temporal_port, "Temporal", timeout=60)
+
+
+def _wait_ready(settings: Settings, sup: Supervisor) -> None:
+    url = f"http://{settings.api_host}:{settings.api_port}/readyz"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        _fail_if_a_child_died(sup)
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"the API was not ready within {READY_TIMEOUT:.0f}s; see {sup.log_dir}")
+
+
+class ChildDied(RuntimeError):
+    pass
+
+
+def _fail_if_a_child_died(sup: Supervisor) -> None:
+    child = sup.first_exited()
+    if child:
+        raise ChildDied(
+            f"{child.name} exited with code {child.process.returncode}; last lines of {child.log_path}:\n"
+            f"{tail(child.log_path)}"
+        )
+
+
+def _banner(settings: Settings, env: dict[str, str], stack: Path) -> str:
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    operator = mint_token(settings, "op_demo", "operator")
+    lines = [
+        "",
+        "Payments dev stack is up.",
+        f"  API docs         {api}/docs",
+        f"  Temporal UI      http://127.0.0.1:{settings.temporal_ui_port}"
+        if not settings.temporal_address
+        else f"  Temporal         {settings.temporal_address}",
+        f"  PostgreSQL       {env['PAYMENTS_DATABASE_URL']}",
+        f"  Redis            {env['PAYMENTS_REDIS_URL']}",
+    ]
+    if settings.stripe_uses_emulator:
+        base = env["PAYMENTS_STRIPE_API_BASE"]
+        lines += [
+            f"  Stripe emulator  {base}",
+            f"                   SDK: stripe.StripeClient('sk_test_…', base_addresses={{'api': '{base}'}})",
+            f"                   CLI: stripe --api-key sk_test_emulator --api-base {base} payment_intents list",
+        ]
+    lines += [
+        f"  Logs and data    {stack}",
+        "",
+        "An operator token (mint others with `.venv/bin/payments token --sub ID --role user|merchant|operator`):",
+        f"  export TOKEN={operator}",
+        "",
+        "Try:",
+        f"  curl -s {api}/readyz",
+        f'  curl -s -X POST {api}/users -H "Authorization: Bearer $TOKEN" '
+        "-H 'Content-Type: application/json' -d '{\"name\": \"Ada\"}'",
+        "",
+        "Ctrl-C stops everything; data in .devstack/ is kept for the next `make dev`.",
+    ]
+    return "\n".join(lines)
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_dev_stack(settings: Settings) -> int:
+    stack = Path(settings.devstack_dir).resolve()
+    sup = Supervisor(stack / "logs")
+    env = dict(os.environ)
+    # Explicit, because a shell that starts us in the background hands us SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_interrupt)
+    try:
+        for port, what, setting in _planned_ports(settings):
+            ensure_free(port, what, setting)
+        print("Starting the local stack (logs in .devstack/logs) ...", flush=True)
+        _start_services(settings, stack, sup, env)
+        env.setdefault("PAYMENTS_DATABASE_URL", settings.database_url or "")
+        env.setdefault("PAYMENTS_REDIS_URL", settings.redis_url or "")
+        env.setdefault("PAYMENTS_CODEC_REQUIRE_AUTH", "false")
+        env.setdefault("PAYMENTS_LOG_JSON", "false")
+        upgrade(env["PAYMENTS_DATABASE_URL"])
+        sup.spawn("worker", [sys.executable, "-m", "workers.cli", "worker"], env=env, stop_signal=signal.SIGINT)
+        sup.spawn("api", [sys.executable, "-m", "workers.cli", "api"], env=env, stop_signal=signal.SIGINT)
+        _wait_ready(settings, sup)
+        print(_banner(settings, env, stack), flush=True)
+        while True:
+            _fail_if_a_child_died(sup)
+            time.sleep(0.5)
+    except PortTakenError as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    except (ChildDied, TimeoutError) as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping ...", flush=True)
+        return 0
+    finally:
+        sup.stop_all()
+        print("Stopped every process of the stack.", flush=True)

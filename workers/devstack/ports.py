@@ -1,0 +1,44 @@
+"""Port checks, so a taken port is a clear message instead of a crash deep in a child process."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+
+class PortTakenError(RuntimeError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_free(port: int, what: str, setting: str, host: str = "127.0.0.1") -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise PortTakenError(
+                f"{what} needs {host}:{port}, but that port is already in use. "
+                f"Stop whatever holds it, or choose another port with {setting}=<port>."
+            ) from None
+
+
+def is_listening(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_listening(port: int, what: str, timeout: float = 60.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while not is_listening(port, host):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not start listening on {host}:{port} within {timeout:.0f}s")
+        time.sleep(0.1)

@@ -1,0 +1,84 @@
+"""Publishes outbox rows to the Redis Stream `payments.events`, oldest first, at least once: a
+crash between XADD and the commit republishes the batch, and consumers dedupe on `event_id`.
+Several workers can relay at once: rows are claimed with FOR UPDATE SKIP LOCKED."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schema.tables import OutboxEvent
+
+STREAM = "payments.events"
+log = structlog.get_logger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        stream: str = STREAM,
+        batch_size: int = 200,
+        idle_seconds: float = 0.2,
+    ) -> None:
+        self._sessions = sessions
+        self._redis = redis
+        self.stream = stream
+        self._batch_size = batch_size
+        self._idle_seconds = idle_seconds
+
+    async def publish_batch(self) -> int:
+        async with self._sessions.begin() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(OutboxEvent)
+                        .where(OutboxEvent.published_at.is_(None))
+                        .order_by(OutboxEvent.id)
+                        .limit(self._batch_size)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not rows:
+                return 0
+            pipe = self._redis.pipeline(transaction=False)
+            for row in rows:
+                pipe.xadd(
+                    self.stream,
+                    {
+                        "event_id": str(row.id),
+                        "type": row.type,
+                        "aggregate_id": row.aggregate_id,
+                        "payload": json.dumps(row.payload),
+                        "created_at": row.created_at.isoformat(),
+                    },
+                )
+            await pipe.execute()
+            await session.execute(
+                update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=func.now())
+            )
+            return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                published = await self.publish_batch()
+            except (RedisError, SQLAlchemyError, OSError) as exc:
+                log.warning("outbox_relay_retrying", error=type(exc).__name__)
+                published = 0
+            if published == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), self._idle_seconds)
+                except TimeoutError:
+                    pass

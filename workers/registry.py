@@ -1,0 +1,65 @@
+"""What the worker runs: every workflow class, and the activities with their clients wired in."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from activities.merchants import MerchantActivities
+from activities.payment_records import PaymentRecords
+from activities.refund_records import RefundRecords, StripeRefunds
+from activities.stripe_client import stripe_client
+from activities.stripe_payments import StripePayments
+from config.keyring import Keyring
+from config.settings import Settings
+from schema.database import create_engine, session_factory
+from workflows.merchant_onboarding import MerchantOnboardingWorkflow
+from workflows.payment import PaymentWorkflow
+from workflows.refund import RefundWorkflow
+
+
+def workflows() -> list[type]:
+    return [MerchantOnboardingWorkflow, PaymentWorkflow, RefundWorkflow]
+
+
+@dataclass
+class WorkerParts:
+    activities: list[Callable[..., Any]]
+    sessions: async_sessionmaker[AsyncSession]
+    close: Callable[[], Awaitable[None]]
+
+
+def build_worker_parts(settings: Settings) -> WorkerParts:
+    """The activity callables with their clients, and a function that closes what they hold."""
+    if not settings.database_url:
+        raise RuntimeError("PAYMENTS_DATABASE_URL must be set for the worker")
+    engine = create_engine(settings.database_url, settings.db_pool_size)
+    sessions = session_factory(engine)
+    stripe = stripe_client(settings)
+    keyring = Keyring.from_spec(settings.encryption_keys.get_secret_value())
+    merchants = MerchantActivities(sessions, stripe)
+    records, payments = PaymentRecords(sessions, keyring), StripePayments(stripe)
+    refunds, stripe_refunds = RefundRecords(sessions), StripeRefunds(stripe)
+    activities: list[Callable[..., Any]] = [
+        merchants.record_merchant,
+        merchants.create_connected_account,
+        merchants.attach_payout_account,
+        records.record_payment,
+        records.record_status,
+        records.record_capture,
+        payments.authorize_payment,
+        payments.capture_payment,
+        payments.void_payment,
+        refunds.reserve_refund,
+        refunds.record_refund,
+        refunds.fail_refund,
+        stripe_refunds.refund_at_stripe,
+    ]
+
+    async def close() -> None:
+        await engine.dispose()
+
+    return WorkerParts(activities, sessions, close)

@@ -1,0 +1,43 @@
+"""The worker process: polls the `payments` task queue and relays the outbox until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from redis.asyncio import Redis
+from temporalio.worker import Worker
+
+from config.settings import Settings
+from workers.outbox_relay import OutboxRelay
+from workers.registry import build_worker_parts, workflows
+from workers.temporal_client import connect
+
+log = structlog.get_logger(__name__)
+
+
+async def run_worker(settings: Settings) -> None:
+    if not settings.redis_url:
+        raise RuntimeError("PAYMENTS_REDIS_URL must be set for the worker")
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    parts = build_worker_parts(settings)
+    redis = Redis.from_url(settings.redis_url)
+    relay = OutboxRelay(parts.sessions, redis)
+    try:
+        async with Worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            workflows=workflows(),
+            activities=parts.activities,
+        ):
+            log.info("worker_started", task_queue=settings.temporal_task_queue)
+            await relay.run(stop)
+            log.info("worker_stopping")
+    finally:
+        await redis.aclose()
+        await parts.close()
