@@ -1,0 +1,155 @@
+"""Session fixtures: the real stack starts once, on free ports, only for tests that ask for it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.app import create_app
+from api.auth import Role, mint_token
+from config.keyring import Keyring, new_key_spec
+from config.logs import configure_logging
+from config.settings import Settings
+from schema.migrate import upgrade
+from stripe_emulator.app import create_app as create_emulator
+from tests.services import embedded_postgres, embedded_redis, scratch_database, serve_in_thread
+from workers.devstack.temporal import temporal_cli
+from workers.registry import build_worker_parts, workflows
+from workers.temporal_client import data_converter
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+TASK_QUEUE = "payments-test"
+
+
+@pytest.fixture(scope="session")
+def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every log line of the session goes through the real pipeline into this file."""
+    path = tmp_path_factory.mktemp("logs") / "session.log"
+    stream = path.open("a", buffering=1)
+    configure_logging("INFO", json=True, stream=stream)
+    return path
+
+
+@pytest.fixture(scope="session")
+def encryption_keys() -> str:
+    return new_key_spec("test1")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("PAYMENTS_DATABASE_URL")
+    if external:
+        with scratch_database(external) as url:
+            upgrade(url)
+            yield url
+        return
+    with embedded_postgres(tmp_path_factory.mktemp("pg")) as server_url, scratch_database(server_url) as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("PAYMENTS_REDIS_URL")
+    if external:
+        yield external  # tests use unique keys, so a shared Redis is safe
+        return
+    with embedded_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def stripe_api_base() -> Iterator[str]:
+    with serve_in_thread(create_emulator()) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env(encryption_keys: str) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=data_converter(Keyring.from_spec(encryption_keys)),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def stack_settings(
+    log_file: Path,
+    database_url: str,
+    redis_url: str,
+    stripe_api_base: str,
+    temporal_env: WorkflowEnvironment,
+    encryption_keys: str,
+) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        redis_url=redis_url,
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        temporal_task_queue=TASK_QUEUE,
+        stripe_api_base=stripe_api_base,
+        encryption_keys=SecretStr(encryption_keys),
+        rate_limit_per_second=1000,
+        rate_limit_burst=1000,
+        stripe_timeout_seconds=2.0,  # the chaos tests' lost responses time out quickly
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def worker(stack_settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[Worker]:
+    parts = build_worker_parts(stack_settings)
+    running = Worker(temporal_env.client, task_queue=TASK_QUEUE, workflows=workflows(), activities=parts.activities)
+    async with running:
+        yield running
+    await parts.close()
+
+
+@pytest.fixture(scope="session")
+def api_url(stack_settings: Settings) -> Iterator[str]:
+    with serve_in_thread(create_app(stack_settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def stripe_webhooks(api_url: str, stripe_api_base: str, stack_settings: Settings) -> None:
+    """The emulator delivers signed events to the API, as Stripe would."""
+    secret = stack_settings.stripe_webhook_secret.get_secret_value()
+    endpoint = {"url": f"{api_url}/webhooks/stripe", "secret": secret}
+    httpx.post(f"{stripe_api_base}/_emulator/webhook_endpoints", json=endpoint).raise_for_status()
+
+
+@pytest_asyncio.fixture
+async def api(api_url: str, worker: Worker, stripe_webhooks: None) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def auth(stack_settings: Settings) -> Any:
+    """auth("operator") -> headers with a fresh token for that role and subject."""
+
+    def headers(role: Role, subject: str = "op_test") -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_token(stack_settings, subject, role)}"}
+
+    return headers
+
+
+@pytest.fixture
+def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client

@@ -1,0 +1,103 @@
+"""A fresh user and merchant per test, and helpers that drive payments through the HTTP API."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import stripe
+
+from config.settings import Settings
+
+
+@dataclass
+class Parties:
+    api: httpx.AsyncClient
+    auth: Callable[..., dict[str, str]]
+    user_id: str
+    merchant_id: str
+    fee_bps: int
+
+    @property
+    def as_user(self) -> dict[str, str]:
+        return self.auth("user", self.user_id)
+
+    @property
+    def as_merchant(self) -> dict[str, str]:
+        return self.auth("merchant", self.merchant_id)
+
+    async def init(self, amount: int = 1000, card: str = "pm_card_visa", key: str | None = None, **extra: Any):
+        body = {
+            "user_id": self.user_id,
+            "merchant_id": self.merchant_id,
+            "amount": amount,
+            "currency": "usd",
+            "card_token": card,
+            "idempotency_key": key or uuid.uuid4().hex,
+        } | extra
+        return await self.api.post("/payments/init", json=body, headers=self.as_user)
+
+    async def authorized(self, amount: int = 1000, card: str = "pm_card_visa") -> dict[str, Any]:
+        response = await self.init(amount, card)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def confirm(self, tx_id: str, amount: int | None = None) -> httpx.Response:
+        body: dict[str, Any] = {"tx_id": tx_id} | ({"amount": amount} if amount else {})
+        return await self.api.post("/payments/confirm", json=body, headers=self.as_user)
+
+    async def captured(self, amount: int = 1000, capture: int | None = None) -> dict[str, Any]:
+        tx = await self.authorized(amount)
+        response = await self.confirm(tx["id"], capture)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def refund(self, tx_id: str, amount: int | None = None, key: str | None = None) -> httpx.Response:
+        body: dict[str, Any] = {"idempotency_key": key or uuid.uuid4().hex} | ({"amount": amount} if amount else {})
+        return await self.api.post(f"/payments/{tx_id}/refunds", json=body, headers=self.as_merchant)
+
+    async def get(self, tx_id: str) -> dict[str, Any]:
+        response = await self.api.get(f"/payments/{tx_id}", headers=self.as_user)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def wait_for_status(self, tx_id: str, status: str, within: float = 15) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        while (tx := await self.get(tx_id))["status"] != status:
+            assert time.monotonic() < deadline, f"{tx_id} stayed {tx['status']}, expected {status}"
+            await asyncio.sleep(0.05)  # polling a condition with a deadline
+        return tx
+
+
+@pytest_asyncio.fixture
+async def parties(api: httpx.AsyncClient, auth) -> Parties:
+    operator = auth("operator")
+    user = (await api.post("/users", json={"name": "Payer"}, headers=operator)).json()
+    fee_bps = 250
+    merchant = await api.post(
+        "/merchants", json={"name": "Seller", "currency": "usd", "fee_bps": fee_bps}, headers=operator
+    )
+    assert merchant.status_code == 201, merchant.text
+    return Parties(api, auth, user["id"], merchant.json()["id"], fee_bps)
+
+
+def stripe_intent(settings: Settings, tx_id: str) -> stripe.PaymentIntent:
+    """The PaymentIntent Stripe (the emulator) holds for our transaction; exactly one must exist."""
+    client = stripe.StripeClient("sk_test_emulator", base_addresses={"api": settings.stripe_api_base})
+    intents = client.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
+    mine = [i for i in intents if i.metadata.to_dict().get("tx_id") == tx_id]
+    assert len(mine) == 1, f"{len(mine)} PaymentIntents for {tx_id}"
+    return mine[0]
+
+
+@pytest.fixture
+def emulator_control(stripe_api_base: str) -> Callable[..., httpx.Response]:
+    def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, f"{stripe_api_base}/_emulator{path}", timeout=10, **kwargs)
+
+    return call

@@ -1,0 +1,125 @@
+"""Chaos at Stripe and in the worker, each with the invariant it checks: exactly one authorization
+and one capture, and the payment ends confirmed."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import create_app
+from config.settings import Settings
+from tests.integration.payments.conftest import Parties, stripe_intent
+from tests.services import serve_in_thread
+
+AUTHORIZE = "/v1/payment_intents"
+CAPTURE = r"/v1/payment_intents/[^/]+/capture"
+
+
+def _fault(emulator_control, **fault) -> None:
+    assert emulator_control("POST", "/faults", json=fault).status_code == 201
+
+
+def _captures(emulator_control, intent_id: str) -> int:
+    return emulator_control("GET", "/counters").json().get("payment_intents.capture", {}).get(intent_id, 0)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"action": "error", "times": 3},
+        {"action": "rate_limit", "times": 2},
+        {"action": "timeout_after_commit", "hang_seconds": 3, "times": 1},
+    ],
+    ids=["500s", "429s", "timeout-after-commit"],
+)
+async def test_authorize_faults_still_give_one_authorization(
+    parties: Parties, emulator_control, stack_settings: Settings, fault: dict
+) -> None:
+    _fault(emulator_control, path=AUTHORIZE, **fault)
+    tx = await parties.authorized(900)
+    assert tx["status"] == "authorized"
+    intent = stripe_intent(stack_settings, tx["id"])  # asserts exactly one PaymentIntent
+    assert intent.status == "requires_capture"
+    confirmed = await parties.confirm(tx["id"])
+    assert confirmed.json()["status"] == "confirmed"
+    assert _captures(emulator_control, intent.id) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"action": "error", "times": 3},
+        {"action": "timeout_after_commit", "hang_seconds": 3, "times": 1},
+    ],
+    ids=["500s", "timeout-after-commit"],
+)
+async def test_capture_faults_still_give_one_capture(
+    parties: Parties, emulator_control, stack_settings: Settings, fault: dict
+) -> None:
+    tx = await parties.authorized(800)
+    _fault(emulator_control, path=CAPTURE, **fault)
+    confirmed = await parties.confirm(tx["id"])
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
+    intent = stripe_intent(stack_settings, tx["id"])
+    assert intent.amount_received == 800
+    assert _captures(emulator_control, intent.id) == 1
+
+
+def _worker_process(settings: Settings, queue: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")} | {
+        "PAYMENTS_DATABASE_URL": settings.database_url or "",
+        "PAYMENTS_REDIS_URL": settings.redis_url or "",
+        "PAYMENTS_TEMPORAL_ADDRESS": settings.temporal_target,
+        "PAYMENTS_TEMPORAL_TASK_QUEUE": queue,
+        "PAYMENTS_STRIPE_API_BASE": settings.stripe_api_base or "",
+        "PAYMENTS_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env, stdout=out, stderr=out)
+
+
+async def test_worker_killed_between_authorize_and_capture_still_captures_once(
+    parties: Parties, stack_settings: Settings, emulator_control, tmp_path: Path
+) -> None:
+    """SIGKILL the only worker after authorization; confirm; a new worker finishes: one capture."""
+    queue = f"chaos-{uuid.uuid4().hex}"
+    settings = stack_settings.model_copy(update={"temporal_task_queue": queue})
+    first = _worker_process(settings, queue, tmp_path / "worker.log")
+    try:
+        with serve_in_thread(create_app(settings)) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=60) as api:
+                body = {
+                    "user_id": parties.user_id,
+                    "merchant_id": parties.merchant_id,
+                    "amount": 4200,
+                    "currency": "usd",
+                    "card_token": "pm_card_visa",
+                    "idempotency_key": uuid.uuid4().hex,
+                }
+                init = await api.post("/payments/init", json=body, headers=parties.as_user)
+                assert init.json()["status"] == "authorized", init.text
+                first.send_signal(signal.SIGKILL)
+                assert first.wait(10) == -signal.SIGKILL
+
+                confirm = asyncio.create_task(
+                    api.post("/payments/confirm", json={"tx_id": init.json()["id"]}, headers=parties.as_user)
+                )
+                second = _worker_process(settings, queue, tmp_path / "worker.log")
+                try:
+                    response = await asyncio.wait_for(confirm, 60)
+                finally:
+                    second.send_signal(signal.SIGTERM)
+                    second.wait(15)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "confirmed"
+    intent = stripe_intent(stack_settings, init.json()["id"])
+    assert intent.amount_received == 4200 and _captures(emulator_control, intent.id) == 1

@@ -1,0 +1,105 @@
+"""Three layers of idempotency: Redis replays, the workflow id, PostgreSQL UNIQUE(user, key)."""
+
+import asyncio
+import uuid
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.app import create_app
+from config.settings import Settings
+from schema.tables import Transaction
+from tests.integration.payments.conftest import Parties, stripe_intent
+from tests.services import serve_in_thread
+from workers.devstack.ports import free_port
+
+
+async def _rows_for_key(engine: AsyncEngine, user_id: str, key: str) -> int:
+    async with engine.connect() as conn:
+        query = select(func.count()).where(Transaction.user_id == user_id, Transaction.idempotency_key == key)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_50_concurrent_inits_with_one_key_are_one_payment(
+    parties: Parties, engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    key = f"storm-{uuid.uuid4().hex}"
+    responses = await asyncio.gather(*[parties.init(1234, key=key) for _ in range(50)])
+    assert {r.status_code for r in responses} <= {200, 201}
+    assert sum(r.status_code == 201 for r in responses) == 1
+    assert all(r.headers.get("idempotent-replayed") == "true" for r in responses if r.status_code == 200)
+    bodies = [r.json() for r in responses]
+    assert all(body == bodies[0] for body in bodies)
+    assert await _rows_for_key(engine, parties.user_id, key) == 1
+    assert stripe_intent(stack_settings, bodies[0]["id"]).amount == 1234  # exactly one PaymentIntent
+
+
+async def test_the_same_key_with_other_parameters_is_422(parties: Parties) -> None:
+    key = uuid.uuid4().hex
+    assert (await parties.init(1000, key=key)).status_code == 201
+    reused = await parties.init(2000, key=key)
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
+    other_card = await parties.init(1000, key=key, card="pm_card_mastercard")
+    assert other_card.status_code == 422
+
+
+async def test_a_repeat_after_the_answer_is_replayed(parties: Parties) -> None:
+    key = uuid.uuid4().hex
+    first = await parties.init(1000, key=key)
+    again = await parties.init(1000, key=key)
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+
+
+async def test_the_key_may_come_as_a_header(parties: Parties) -> None:
+    body = {
+        "user_id": parties.user_id,
+        "merchant_id": parties.merchant_id,
+        "amount": 500,
+        "currency": "usd",
+        "card_token": "tok_visa",
+    }
+    headers = parties.as_user | {"Idempotency-Key": uuid.uuid4().hex}
+    first = await parties.api.post("/payments/init", json=body, headers=headers)
+    again = await parties.api.post("/payments/init", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200 and first.json()["id"] == again.json()["id"]
+    missing = await parties.api.post("/payments/init", json=body, headers=parties.as_user)
+    assert missing.status_code == 400
+
+
+async def test_postgres_guards_the_key_when_redis_has_forgotten_it(parties: Parties, stack_settings: Settings) -> None:
+    key = uuid.uuid4().hex
+    first = await parties.init(1000, key=key)
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(stack_settings.redis_url or "")
+    assert await redis.delete(f"idempotency:payment:{parties.user_id}:{key}") == 1
+    await redis.aclose()
+    again = await parties.init(1000, key=key)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    reused = await parties.init(999, key=key)
+    assert reused.status_code == 422
+
+
+async def test_payments_go_on_when_redis_is_down(parties: Parties, stack_settings: Settings) -> None:
+    settings = stack_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with serve_in_thread(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            body = {
+                "user_id": parties.user_id,
+                "merchant_id": parties.merchant_id,
+                "amount": 700,
+                "currency": "usd",
+                "card_token": "pm_card_visa",
+                "idempotency_key": uuid.uuid4().hex,
+            }
+            first = await client.post("/payments/init", json=body, headers=parties.as_user)
+            assert first.status_code == 201 and first.json()["status"] == "authorized"
+            again = await client.post("/payments/init", json=body, headers=parties.as_user)
+            assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+            confirmed = await client.post(
+                "/payments/confirm", json={"tx_id": first.json()["id"]}, headers=parties.as_user
+            )
+            assert confirmed.json()["status"] == "confirmed"

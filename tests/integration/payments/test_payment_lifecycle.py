@@ -1,0 +1,91 @@
+"""Authorize, capture, void and 3-D Secure through the HTTP API, on the real stack."""
+
+from config.settings import Settings
+from tests.integration.payments.conftest import Parties, stripe_intent
+
+
+async def test_happy_path_authorize_then_capture(parties: Parties, stack_settings: Settings, emulator_control) -> None:
+    init = await parties.init(1500)
+    assert init.status_code == 201
+    tx = init.json()
+    assert tx["status"] == "authorized" and tx["amount"] == 1500 and tx["amount_captured"] == 0
+    assert tx["card"] == {"brand": "visa", "last4": "4242"}
+    assert "card_token" not in tx and "pm_card_visa" not in init.text
+
+    confirmed = await parties.confirm(tx["id"])
+    assert confirmed.status_code == 200
+    assert confirmed.json()["status"] == "confirmed" and confirmed.json()["amount_captured"] == 1500
+    assert (await parties.get(tx["id"]))["status"] == "confirmed"
+
+    again = await parties.confirm(tx["id"])
+    assert again.status_code == 200 and again.json() == confirmed.json()
+    intent = stripe_intent(stack_settings, tx["id"])
+    assert intent.status == "succeeded" and intent.amount_received == 1500
+    assert emulator_control("GET", "/counters").json()["payment_intents.capture"][intent.id] == 1
+
+
+async def test_a_merchant_and_an_operator_may_confirm_too(parties: Parties, auth) -> None:
+    for headers in (parties.as_merchant, auth("operator")):
+        tx = await parties.authorized()
+        response = await parties.api.post("/payments/confirm", json={"tx_id": tx["id"]}, headers=headers)
+        assert response.status_code == 200 and response.json()["status"] == "confirmed"
+
+
+async def test_a_declined_card_fails_with_stripes_decline_code(parties: Parties) -> None:
+    init = await parties.init(card="pm_card_chargeDeclinedInsufficientFunds")
+    assert init.status_code == 201
+    assert init.json()["status"] == "failed" and init.json()["failure_code"] == "insufficient_funds"
+    assert init.json()["failure_message"]
+    confirm = await parties.confirm(init.json()["id"])
+    assert confirm.status_code == 409
+    assert confirm.json()["error"]["status"] == "failed"
+
+
+async def test_3d_secure_completes_through_the_stripe_webhook(
+    parties: Parties, stack_settings: Settings, emulator_control
+) -> None:
+    tx = await parties.authorized(card="pm_card_authenticationRequired")
+    assert tx["status"] == "requires_action"
+    early = await parties.confirm(tx["id"])
+    assert early.status_code == 409 and early.json()["error"]["status"] == "requires_action"
+
+    intent = stripe_intent(stack_settings, tx["id"])
+    assert emulator_control(
+        "POST", f"/payment_intents/{intent.id}/complete_action", json={"outcome": "succeed"}
+    ).is_success
+    await parties.wait_for_status(tx["id"], "authorized")
+    confirmed = await parties.confirm(tx["id"])
+    assert confirmed.json()["status"] == "confirmed"
+
+
+async def test_failed_3d_secure_fails_the_payment(parties: Parties, stack_settings: Settings, emulator_control) -> None:
+    tx = await parties.authorized(card="pm_card_authenticationRequired")
+    intent = stripe_intent(stack_settings, tx["id"])
+    emulator_control("POST", f"/payment_intents/{intent.id}/complete_action", json={"outcome": "fail"})
+    failed = await parties.wait_for_status(tx["id"], "failed")
+    assert failed["failure_code"] == "payment_intent_authentication_failure"
+
+
+async def test_partial_capture_and_capture_beyond_the_authorization(parties: Parties) -> None:
+    tx = await parties.authorized(1000)
+    too_much = await parties.confirm(tx["id"], 1001)
+    assert too_much.status_code == 422 and too_much.json()["error"]["code"] == "invalid_capture_amount"
+    partial = await parties.confirm(tx["id"], 600)
+    assert partial.json()["status"] == "confirmed" and partial.json()["amount_captured"] == 600
+
+
+async def test_cancel_voids_and_a_later_confirm_is_409(parties: Parties, stack_settings: Settings) -> None:
+    tx = await parties.authorized()
+    canceled = await parties.api.post(f"/payments/{tx['id']}/cancel", headers=parties.as_user)
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    again = await parties.api.post(f"/payments/{tx['id']}/cancel", headers=parties.as_user)
+    assert again.status_code == 200 and again.json() == canceled.json()
+    confirm = await parties.confirm(tx["id"])
+    assert confirm.status_code == 409 and confirm.json()["error"]["status"] == "canceled"
+    assert stripe_intent(stack_settings, tx["id"]).status == "canceled"
+
+
+async def test_a_captured_payment_cannot_be_canceled(parties: Parties) -> None:
+    tx = await parties.captured()
+    response = await parties.api.post(f"/payments/{tx['id']}/cancel", headers=parties.as_user)
+    assert response.status_code == 409 and response.json()["error"]["status"] == "confirmed"

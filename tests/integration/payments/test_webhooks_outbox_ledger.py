@@ -1,0 +1,133 @@
+"""Webhook verification and dedupe, the outbox relay to Redis Streams, the ledger's totals,
+and no card token or secret in history, search attributes or logs."""
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.ledger import platform_fee
+from config.settings import Settings
+from schema.database import session_factory
+from schema.tables import Merchant, OutboxEvent, Transaction
+from stripe_emulator.webhooks import signature_header
+from tests.integration.payments.conftest import Parties
+from workers.outbox_relay import OutboxRelay
+from workflows.payment import workflow_id
+
+
+def _event(event_id: str, event_type: str = "payment_intent.succeeded") -> str:
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "api_version": "2026-10-28",
+            "created": int(time.time()),
+            "data": {"object": {"id": "pi_x", "object": "payment_intent", "status": "succeeded"}},
+        }
+    )
+
+
+async def test_a_webhook_with_a_bad_signature_is_400(api: httpx.AsyncClient) -> None:
+    payload = _event(f"evt_{uuid.uuid4().hex}")
+    forged = signature_header(payload, "whsec_not_ours")
+    response = await api.post("/webhooks/stripe", content=payload, headers={"Stripe-Signature": forged})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_signature"
+    missing = await api.post("/webhooks/stripe", content=payload)
+    assert missing.status_code == 400
+
+
+async def test_a_repeated_webhook_is_acknowledged_and_ignored(api: httpx.AsyncClient, stack_settings: Settings) -> None:
+    payload = _event(f"evt_{uuid.uuid4().hex}")
+    headers = {"Stripe-Signature": signature_header(payload, stack_settings.stripe_webhook_secret.get_secret_value())}
+    first = await api.post("/webhooks/stripe", content=payload, headers=headers)
+    again = await api.post("/webhooks/stripe", content=payload, headers=headers)
+    assert first.json() == {"received": True, "duplicate": False}
+    assert again.status_code == 200 and again.json() == {"received": True, "duplicate": True}
+
+
+async def test_the_relay_publishes_each_event_once_in_order(
+    parties: Parties, engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    tx = await parties.captured(1000)
+    redis = Redis.from_url(stack_settings.redis_url or "")
+    stream = f"test.events.{uuid.uuid4().hex}"
+    relay = OutboxRelay(session_factory(engine), redis, stream=stream)
+    try:
+        while await relay.publish_batch():
+            pass
+        assert await relay.publish_batch() == 0  # nothing left: every row is marked sent
+        entries = await redis.xrange(stream)
+    finally:
+        await redis.delete(stream)
+        await redis.aclose()
+    mine = [fields for _, fields in entries if json.loads(fields[b"payload"])["tx_id"] == tx["id"]]
+    assert [f[b"type"] for f in mine] == [b"payment.authorized", b"payment.confirmed"]
+    ids = [int(f[b"event_id"]) for _, f in entries]
+    assert ids == sorted(ids) and len(ids) == len(set(ids))
+    async with engine.connect() as conn:
+        unsent = select(func.count()).where(OutboxEvent.published_at.is_(None), OutboxEvent.aggregate_id == tx["id"])
+        assert (await conn.execute(unsent)).scalar_one() == 0
+
+
+async def test_the_ledger_balances_and_each_payable_is_captures_less_fees_and_refunds(
+    parties: Parties, engine: AsyncEngine
+) -> None:
+    refunded = await parties.captured(1000, capture=999)
+    assert (await parties.refund(refunded["id"], 333)).status_code == 201
+    await parties.captured(2501)
+    async with engine.connect() as conn:
+        sums = await conn.execute(text("SELECT currency, sum(amount) FROM ledger_entries GROUP BY currency"))
+        assert all(total == 0 for _, total in sums)
+        merchants = (await conn.execute(select(Merchant.id, Merchant.fee_bps))).all()
+        txs = (
+            await conn.execute(
+                select(Transaction.merchant_id, Transaction.amount_captured, Transaction.amount_refunded)
+            )
+        ).all()
+        payables: dict[str, int] = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT a.code, -sum(e.amount) FROM ledger_entries e "
+                        "JOIN ledger_accounts a ON a.id = e.account_id "
+                        "WHERE a.code LIKE 'merchant_payable:%' GROUP BY a.code"
+                    )
+                )
+            ).all()
+        )
+    for merchant_id, fee_bps in merchants:
+        expected = sum(
+            captured - platform_fee(captured, fee_bps) - refunded_amount
+            for m, captured, refunded_amount in txs
+            if m == merchant_id
+        )
+        assert payables.get(f"merchant_payable:{merchant_id}", 0) == expected, merchant_id
+    assert payables[f"merchant_payable:{parties.merchant_id}"] == (999 - 24 - 333) + (2501 - 62)
+
+
+async def test_no_card_token_in_history_search_attributes_or_logs(
+    parties: Parties, temporal_env: WorkflowEnvironment, log_file: Path
+) -> None:
+    key = uuid.uuid4().hex
+    tx = (await parties.init(1000, key=key, card="tok_visa")).json()
+    await parties.confirm(tx["id"])
+    raw = await Client.connect(temporal_env.client.service_client.config.target_host)
+    handle = raw.get_workflow_handle(workflow_id(parties.user_id, key))
+    history = await handle.fetch_history()
+    stored = b"".join(event.SerializeToString() for event in history.events)
+    assert b"tok_visa" not in stored  # ids may show (workflow id, search attributes); the token never
+    assert stored.count(b"binary/encrypted") >= 3  # inputs, results and update payloads are ciphertext
+    attributes = (await handle.describe()).typed_search_attributes
+    values = {pair.key.name: pair.value for pair in attributes}
+    assert values["PaymentStatus"] == "confirmed" and values["AmountMinor"] == 1000
+    assert not any("tok_" in str(v) for v in values.values())
+    assert "tok_visa" not in log_file.read_text()

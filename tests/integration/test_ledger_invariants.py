@@ -1,0 +1,107 @@
+"""The ledger's invariants hold in PostgreSQL itself: we try to break them and the database refuses."""
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+
+async def _account(conn: AsyncConnection, code: str) -> int:
+    result = await conn.execute(
+        text("INSERT INTO ledger_accounts (code) VALUES (:c) RETURNING id"), {"c": f"{code}:{uuid.uuid4().hex}"}
+    )
+    return int(result.scalar_one())
+
+
+async def _post(conn: AsyncConnection, entries: list[tuple[int, int, str]]) -> int:
+    tx = await conn.execute(
+        text("INSERT INTO ledger_transactions (reference) VALUES (:r) RETURNING id"),
+        {"r": f"test:{uuid.uuid4().hex}"},
+    )
+    tx_id = int(tx.scalar_one())
+    for account_id, amount, currency in entries:
+        await conn.execute(
+            text(
+                "INSERT INTO ledger_entries (ledger_transaction_id, account_id, amount, currency) "
+                "VALUES (:t, :a, :m, :c)"
+            ),
+            {"t": tx_id, "a": account_id, "m": amount, "c": currency},
+        )
+    return tx_id
+
+
+async def _balanced_transaction(engine: AsyncEngine) -> int:
+    async with engine.begin() as conn:
+        clearing, payable = await _account(conn, "stripe_clearing"), await _account(conn, "merchant_payable")
+        return await _post(conn, [(clearing, 1000, "usd"), (payable, -1000, "usd")])
+
+
+async def test_a_balanced_transaction_commits(engine: AsyncEngine) -> None:
+    tx_id = await _balanced_transaction(engine)
+    async with engine.connect() as conn:
+        total = await conn.execute(
+            text("SELECT sum(amount), count(*) FROM ledger_entries WHERE ledger_transaction_id = :t"), {"t": tx_id}
+        )
+        assert tuple(total.one()) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [(0, 1000, "usd"), (1, -999, "usd")],  # off by one
+        [(0, 1000, "usd")],  # one-legged
+        [(0, 1000, "usd"), (1, -1000, "eur")],  # sums to zero only if currencies are mixed
+    ],
+)
+async def test_an_unbalanced_transaction_is_refused_at_commit(
+    engine: AsyncEngine, entries: list[tuple[int, int, str]]
+) -> None:
+    reference_count = "SELECT count(*) FROM ledger_transactions"
+    async with engine.connect() as conn:
+        before = (await conn.execute(text(reference_count))).scalar_one()
+    with pytest.raises(DBAPIError, match="does not sum to zero"):
+        async with engine.begin() as conn:
+            accounts = [await _account(conn, "a"), await _account(conn, "b")]
+            await _post(conn, [(accounts[i], amount, cur) for i, amount, cur in entries])
+    async with engine.connect() as conn:
+        assert (await conn.execute(text(reference_count))).scalar_one() == before  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_entries SET amount = amount * 2 WHERE ledger_transaction_id = :t",
+        "DELETE FROM ledger_entries WHERE ledger_transaction_id = :t",
+        "UPDATE ledger_transactions SET reference = 'rewritten' WHERE id = :t",
+        "DELETE FROM ledger_transactions WHERE id = :t",
+    ],
+)
+async def test_ledger_rows_cannot_be_updated_or_deleted(engine: AsyncEngine, statement: str) -> None:
+    tx_id = await _balanced_transaction(engine)
+    with pytest.raises(DBAPIError, match="ledger rows are immutable"):
+        async with engine.begin() as conn:
+            await conn.execute(text(statement), {"t": tx_id})
+    async with engine.connect() as conn:
+        amounts = await conn.execute(
+            text("SELECT amount FROM ledger_entries WHERE ledger_transaction_id = :t ORDER BY amount"), {"t": tx_id}
+        )
+        assert amounts.scalars().all() == [-1000, 1000]
+
+
+async def test_the_ledger_cannot_be_truncated(engine: AsyncEngine) -> None:
+    await _balanced_transaction(engine)
+    with pytest.raises(DBAPIError, match="ledger rows are immutable"):
+        async with engine.begin() as conn:
+            await conn.execute(text("TRUNCATE ledger_entries"))
+
+
+async def test_posting_the_same_reference_twice_is_refused(engine: AsyncEngine) -> None:
+    reference = f"capture:{uuid.uuid4().hex}"
+    insert = text("INSERT INTO ledger_transactions (reference) VALUES (:r)")
+    async with engine.begin() as conn:
+        await conn.execute(insert, {"r": reference})
+    with pytest.raises(DBAPIError, match="duplicate key"):
+        async with engine.begin() as conn:
+            await conn.execute(insert, {"r": reference})

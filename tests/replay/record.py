@@ -1,0 +1,101 @@
+"""Record workflow histories for the replay tests: `.venv/bin/python -m tests.replay.record`.
+
+Run it when a workflow gains a path worth guarding; never re-record an existing history to make
+a failing replay pass: that failure means workflows already running would break.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from schema.messages import ConfirmRequest, InitRequest
+from tests.workflows.conftest import start_time_skipping
+from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
+from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
+from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
+from workflows.payment import PaymentWorkflow
+from workflows.payment import workflow_id as payment_workflow_id
+
+HISTORIES = Path(__file__).with_name("histories")
+Drive = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
+
+
+def _refuse(_: object) -> str:
+    raise ApplicationError("country not supported", type="StripeRequestRefused", non_retryable=True)
+
+
+def _init_then(update: str | None) -> Drive:
+    async def drive(handle: WorkflowHandle[Any, Any]) -> None:
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        if update == "confirm":
+            await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
+        elif update == "cancel":
+            await handle.execute_update(PaymentWorkflow.cancel)
+
+    return drive
+
+
+async def _record(
+    env: WorkflowEnvironment,
+    name: str,
+    workflow: Any,
+    activities: list[Any],
+    arg: Any,
+    workflow_id: str,
+    drive: Drive | None = None,
+) -> None:
+    queue = f"record-{uuid.uuid4().hex}"
+    async with Worker(env.client, task_queue=queue, workflows=[workflow], activities=activities):
+        handle = await env.client.start_workflow(workflow.run, arg, id=workflow_id, task_queue=queue)
+        if drive:
+            await drive(handle)
+        try:
+            await handle.result()
+        except WorkflowFailureError:
+            pass  # a failed workflow is a history worth keeping too
+        history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}")
+
+
+async def record() -> None:
+    env = await start_time_skipping()
+    async with env:
+        for name, fake, merchant in (
+            # Merchant histories are recorded already; re-recording them is harmless but unneeded.
+            ("merchant_onboarding_new_account", FakeStripeAndDb(lambda _: "acct_recorded"), _merchant()),
+            ("merchant_onboarding_known_account", FakeStripeAndDb(lambda _: "unused"), _merchant("acct_k")),
+            ("merchant_onboarding_refused", FakeStripeAndDb(_refuse), _merchant()),
+        ):
+            await _record(
+                env, name, MerchantOnboardingWorkflow, fake.activities(), merchant, workflow_id(merchant.merchant_id)
+            )
+        for name, steps, update in (
+            ("payment_captured", FakePaymentSteps(), "confirm"),
+            ("payment_declined", FakePaymentSteps(authorize=_declined), None),
+            ("payment_canceled", FakePaymentSteps(), "cancel"),
+            ("payment_expired", FakePaymentSteps(), None),
+        ):
+            request = payment_request()
+            await _record(
+                env,
+                name,
+                PaymentWorkflow,
+                steps.activities(),
+                request,
+                payment_workflow_id(request.user_id, request.idempotency_key),
+                _init_then(update),
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(record())

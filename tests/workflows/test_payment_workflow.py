@@ -1,0 +1,236 @@
+"""PaymentWorkflow's orchestration on the time-skipping server, activities stubbed by name."""
+
+import dataclasses
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from schema.messages import (
+    Authorization,
+    AuthorizeRequest,
+    CaptureRequest,
+    ConfirmRequest,
+    InitRequest,
+    PaymentRequest,
+    PaymentView,
+    StatusChange,
+    VoidRequest,
+)
+from workflows.payment import PaymentWorkflow, workflow_id
+
+WEEK = 7 * 24 * 3600
+
+
+def _declined(_: AuthorizeRequest) -> Authorization:
+    raise ApplicationError(
+        "Your card was declined.",
+        {"payment_intent_id": "pi_d", "code": "generic_decline"},
+        type="CardDeclined",
+        non_retryable=True,
+    )
+
+
+class FakePaymentSteps:
+    """Records every call; the database is a dict, Stripe a function."""
+
+    def __init__(
+        self,
+        authorize: Callable[[AuthorizeRequest], Authorization] | None = None,
+        capture: Callable[[CaptureRequest], int] | None = None,
+    ) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.view: PaymentView | None = None
+        self._authorize = authorize or (lambda r: Authorization("pi_1", "authorized", "visa", "4242"))
+        self._capture = capture or (lambda r: r.amount)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def activities(self) -> list[Any]:
+        fake = self
+
+        @activity.defn(name="record_payment")
+        async def record_payment(request: PaymentRequest) -> PaymentView:
+            fake.calls.append(("record_payment", request))
+            fake.view = PaymentView(
+                request.tx_id,
+                request.user_id,
+                request.merchant_id,
+                request.amount,
+                0,
+                0,
+                request.currency,
+                "pending",
+                request.idempotency_key,
+            )
+            return fake.view
+
+        @activity.defn(name="record_status")
+        async def record_status(change: StatusChange) -> PaymentView:
+            fake.calls.append(("record_status", change))
+            assert fake.view is not None
+            fake.view = dataclasses.replace(fake.view, status=change.status, failure_code=change.failure_code)
+            return fake.view
+
+        @activity.defn(name="record_capture")
+        async def record_capture(capture: CaptureRequest) -> PaymentView:
+            fake.calls.append(("record_capture", capture))
+            assert fake.view is not None
+            fake.view = dataclasses.replace(fake.view, status="confirmed", amount_captured=capture.amount)
+            return fake.view
+
+        @activity.defn(name="authorize_payment")
+        async def authorize_payment(request: AuthorizeRequest) -> Authorization:
+            fake.calls.append(("authorize_payment", request))
+            return fake._authorize(request)
+
+        @activity.defn(name="capture_payment")
+        async def capture_payment(request: CaptureRequest) -> int:
+            fake.calls.append(("capture_payment", request))
+            return fake._capture(request)
+
+        @activity.defn(name="void_payment")
+        async def void_payment(request: VoidRequest) -> None:
+            fake.calls.append(("void_payment", request))
+
+        return [record_payment, record_status, record_capture, authorize_payment, capture_payment, void_payment]
+
+
+def payment_request(amount: int = 1000) -> PaymentRequest:
+    key = uuid.uuid4().hex
+    return PaymentRequest(f"tx_{key}", "usr_1", "mer_1", amount, "usd", "pm_card_visa", key, "fp", WEEK)
+
+
+async def start(env: WorkflowEnvironment, queue: str, request: PaymentRequest) -> WorkflowHandle:
+    return await env.client.start_workflow(
+        PaymentWorkflow.run, request, id=workflow_id(request.user_id, request.idempotency_key), task_queue=queue
+    )
+
+
+@pytest.fixture
+def queue() -> str:
+    return f"payments-{uuid.uuid4().hex}"
+
+
+async def test_authorize_then_capture(time_skipping_env: WorkflowEnvironment, queue: str) -> None:
+    fake = FakePaymentSteps()
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request())
+        first = await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        again = await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        assert first.status == "authorized" and not first.replayed and again.replayed
+        confirmed = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(600))
+        assert confirmed.status == "confirmed" and confirmed.amount_captured == 600
+        assert (await handle.result()).status == "confirmed"
+    assert fake.names() == ["record_payment", "authorize_payment", "record_status", "capture_payment", "record_capture"]
+
+
+async def test_init_with_another_fingerprint_is_rejected(time_skipping_env: WorkflowEnvironment, queue: str) -> None:
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=queue,
+        workflows=[PaymentWorkflow],
+        activities=FakePaymentSteps().activities(),
+    ):
+        handle = await start(time_skipping_env, queue, payment_request())
+        with pytest.raises(WorkflowUpdateFailedError) as rejected:
+            await handle.execute_update(PaymentWorkflow.init, InitRequest("another"))
+        assert isinstance(rejected.value.cause, ApplicationError)
+        assert rejected.value.cause.type == "IdempotencyKeyReused"
+        await handle.terminate("test over")  # server-side: leaves no task that blocks time skipping
+
+
+async def test_an_unconfirmed_authorization_is_voided_when_it_expires(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    fake = FakePaymentSteps()
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request())
+        assert (await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))).status == "authorized"
+        before = await time_skipping_env.get_current_time()
+        result = await handle.result()  # the test server skips the 7-day timer
+        assert await time_skipping_env.get_current_time() - before >= timedelta(seconds=WEEK)
+    assert result.status == "canceled" and result.failure_code == "authorization_expired"
+    voids = [call for name, call in fake.calls if name == "void_payment"]
+    assert voids == [VoidRequest(result.tx_id, "pi_1", "abandoned")]
+    assert "capture_payment" not in fake.names()
+
+
+async def test_a_decline_ends_failed_without_capture_or_void(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    fake = FakePaymentSteps(authorize=_declined)
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request())
+        view = await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        assert view.status == "failed" and view.failure_code == "generic_decline"
+        assert (await handle.result()).status == "failed"
+    assert fake.names() == ["record_payment", "authorize_payment", "record_status"]
+
+
+async def test_cancel_voids_and_a_later_confirm_is_rejected(time_skipping_env: WorkflowEnvironment, queue: str) -> None:
+    fake = FakePaymentSteps()
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request())
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        assert (await handle.execute_update(PaymentWorkflow.cancel)).status == "canceled"
+        assert (await handle.result()).status == "canceled"
+    assert "void_payment" in fake.names() and "capture_payment" not in fake.names()
+
+
+async def test_a_capture_stripe_refuses_compensates_to_canceled(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    def refuse(_: CaptureRequest) -> int:
+        raise ApplicationError("PaymentIntent pi_1 is canceled", type="StripeStateConflict", non_retryable=True)
+
+    fake = FakePaymentSteps(capture=refuse)
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request())
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
+        result = await handle.result()
+    assert result.status == "canceled" and result.failure_code == "capture_refused"
+    assert "record_capture" not in fake.names()
+
+
+async def test_a_failing_database_write_after_capture_is_retried_never_recharged(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    fake = FakePaymentSteps()
+    activities = fake.activities()
+    failures = iter([RuntimeError("connection reset"), RuntimeError("deadlock")])
+    original = next(a for a in activities if a.__name__ == "record_capture")
+
+    @activity.defn(name="record_capture")
+    async def flaky_record_capture(capture: CaptureRequest) -> PaymentView:
+        failure = next(failures, None)
+        if failure:
+            raise failure
+        return await original(capture)
+
+    activities = [a for a in activities if a is not original] + [flaky_record_capture]
+    async with Worker(time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=activities):
+        handle = await start(time_skipping_env, queue, payment_request())
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        assert (await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())).status == "confirmed"
+    assert fake.names().count("capture_payment") == 1
