@@ -224,6 +224,13 @@ class PaymentWorkflow:
     def _status(self) -> str:
         return self._view.status if self._view else "pending"
 
+    @property
+    def _capturable(self) -> bool:
+        """Authorized, or authenticated by 3-D Secure with the `authorized` write in flight: the
+        database (what GET shows) is written before this workflow sees the write's result."""
+        authenticated = self._authentication is not None and self._authentication.type in AUTHENTICATED
+        return self._status == "authorized" or (self._status == "requires_action" and authenticated)
+
     # --- the API's handles on a running payment ---
 
     @workflow.update
@@ -253,7 +260,7 @@ class PaymentWorkflow:
     def _validate_confirm(self, request: ConfirmRequest) -> None:
         if self._confirm is not None or self._status == "confirmed":
             return  # a repeat: it gets the first confirm's answer
-        if self._cancel or self._status != "authorized":
+        if self._cancel or not self._capturable:
             raise ApplicationError(
                 f"A {self._status} payment cannot be confirmed.", {"status": self._status}, type="PaymentNotConfirmable"
             )

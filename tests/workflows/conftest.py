@@ -30,3 +30,15 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest_asyncio.fixture
+async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server of the test's own. The test server stops skipping time for good after an
+    update its validator rejects (found here: a later 7-day timer never fired), so tests that
+    exercise rejections must not share the session's server."""
+    env = await start_time_skipping()
+    try:
+        yield env
+    finally:
+        await env.shutdown()

@@ -1,5 +1,6 @@
 """PaymentWorkflow's orchestration on the time-skipping server, activities stubbed by name."""
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Callable
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -22,6 +23,7 @@ from schema.messages import (
     PaymentRequest,
     PaymentView,
     StatusChange,
+    StripePaymentEvent,
     VoidRequest,
 )
 from workflows.payment import PaymentWorkflow, workflow_id
@@ -135,19 +137,20 @@ async def test_authorize_then_capture(time_skipping_env: WorkflowEnvironment, qu
     assert fake.names() == ["record_payment", "authorize_payment", "record_status", "capture_payment", "record_capture"]
 
 
-async def test_init_with_another_fingerprint_is_rejected(time_skipping_env: WorkflowEnvironment, queue: str) -> None:
+async def test_init_with_another_fingerprint_is_rejected(
+    own_time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
     async with Worker(
-        time_skipping_env.client,
+        own_time_skipping_env.client,
         task_queue=queue,
         workflows=[PaymentWorkflow],
         activities=FakePaymentSteps().activities(),
     ):
-        handle = await start(time_skipping_env, queue, payment_request())
+        handle = await start(own_time_skipping_env, queue, payment_request())
         with pytest.raises(WorkflowUpdateFailedError) as rejected:
             await handle.execute_update(PaymentWorkflow.init, InitRequest("another"))
         assert isinstance(rejected.value.cause, ApplicationError)
         assert rejected.value.cause.type == "IdempotencyKeyReused"
-        await handle.terminate("test over")  # server-side: leaves no task that blocks time skipping
 
 
 async def test_an_unconfirmed_authorization_is_voided_when_it_expires(
@@ -233,4 +236,39 @@ async def test_a_failing_database_write_after_capture_is_retried_never_recharged
         handle = await start(time_skipping_env, queue, payment_request())
         await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
         assert (await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())).status == "confirmed"
+    assert fake.names().count("capture_payment") == 1
+
+
+async def test_confirm_is_accepted_while_the_3ds_authorization_is_being_recorded(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    """The database says `authorized` (what GET shows) before the workflow sees that write's
+    result; a confirm sent in that window must be accepted, not answered 409."""
+    writing, release = asyncio.Event(), asyncio.Event()
+    fake = FakePaymentSteps(authorize=lambda r: Authorization("pi_1", "requires_action"))
+    activities = fake.activities()
+    original = next(a for a in activities if a.__name__ == "record_status")
+
+    @activity.defn(name="record_status")
+    async def slow_record_status(change: StatusChange) -> PaymentView:
+        view = await original(change)
+        if change.status == "authorized":
+            writing.set()
+            await release.wait()
+        return view
+
+    activities = [a for a in activities if a is not original] + [slow_record_status]
+    async with Worker(time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=activities):
+        handle = await start(time_skipping_env, queue, payment_request())
+        assert (await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))).status == "requires_action"
+        await handle.signal(
+            PaymentWorkflow.stripe_event,
+            StripePaymentEvent("evt_1", "payment_intent.amount_capturable_updated", "pi_1", "requires_capture"),
+        )
+        await writing.wait()
+        confirm = await handle.start_update(
+            PaymentWorkflow.confirm, ConfirmRequest(), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        release.set()
+        assert (await confirm.result()).status == "confirmed"
     assert fake.names().count("capture_payment") == 1
