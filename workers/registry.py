@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.merchants import MerchantActivities
 from activities.payment_records import PaymentRecords
@@ -23,6 +24,16 @@ from workflows.refund import RefundWorkflow
 
 def workflows() -> list[type]:
     return [MerchantOnboardingWorkflow, PaymentWorkflow, RefundWorkflow]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox, with the I/O libraries our activity modules import passed through: workflows
+    never call them, and re-importing them per workflow run is slow and warns of late imports."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "redis", "sqlalchemy", "asyncpg", "stripe", "structlog", "httpx"
+        )
+    )
 
 
 @dataclass

@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 
 from config.settings import Settings
 from workers.outbox_relay import OutboxRelay
-from workers.registry import build_worker_parts, workflows
+from workers.registry import build_worker_parts, workflow_runner, workflows
 from workers.temporal_client import connect
 
 log = structlog.get_logger(__name__)
@@ -33,6 +33,7 @@ async def run_worker(settings: Settings) -> None:
             client,
             task_queue=settings.temporal_task_queue,
             workflows=workflows(),
+            workflow_runner=workflow_runner(),
             activities=parts.activities,
         ):
             log.info("worker_started", task_queue=settings.temporal_task_queue)
