@@ -20,7 +20,7 @@ def workflow_id(merchant_id: str) -> str:
 class MerchantOnboardingWorkflow:
     @workflow.run
     async def run(self, merchant: NewMerchant) -> str | None:
-        await workflow.execute_activity_method(MerchantActivities.record_merchant, merchant, **DB_STEP)
+        await workflow.execute_local_activity_method(MerchantActivities.record_merchant, merchant, **DB_STEP)
         if merchant.payout_account:
             return merchant.payout_account
         account_id = await workflow.execute_activity_method(
@@ -28,7 +28,7 @@ class MerchantOnboardingWorkflow:
             ConnectedAccountRequest(merchant.merchant_id, merchant.currency),
             **STRIPE_STEP,
         )
-        await workflow.execute_activity_method(
+        await workflow.execute_local_activity_method(
             MerchantActivities.attach_payout_account,
             PayoutAccount(merchant.merchant_id, account_id),
             **DB_STEP,

@@ -41,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
 # Webhook event types that settle a 3-D Secure authentication.
 AUTHENTICATED = ("payment_intent.amount_capturable_updated",)
 AUTHENTICATION_FAILED = ("payment_intent.payment_failed", "payment_intent.canceled")
+# What our Stripe webhook endpoint subscribes to (its `enabled_events`): only what a workflow acts on.
+WEBHOOK_EVENTS = AUTHENTICATED + AUTHENTICATION_FAILED
 
 
 def workflow_id(user_id: str, idempotency_key: str) -> str:
@@ -68,7 +70,7 @@ class PaymentWorkflow:
 
     @workflow.run
     async def run(self, request: PaymentRequest) -> PaymentView:
-        view = await workflow.execute_activity_method(PaymentRecords.record_payment, request, **DB_STEP)
+        view = await workflow.execute_local_activity_method(PaymentRecords.record_payment, request, **DB_STEP)
         if view.tx_id != request.tx_id:
             # The key already belongs to an older payment whose workflow has left Temporal.
             return self._finish(view)
@@ -174,7 +176,7 @@ class PaymentWorkflow:
             )
             return
         # Captured at Stripe: from here the local write is retried until it lands, never undone.
-        view = await workflow.execute_activity_method(
+        view = await workflow.execute_local_activity_method(
             PaymentRecords.record_capture, dataclasses.replace(capture, amount=received), **DB_STEP
         )
         self._set_view(view)
@@ -203,7 +205,7 @@ class PaymentWorkflow:
         return True
 
     async def _record(self, change: StatusChange) -> None:
-        self._set_view(await workflow.execute_activity_method(PaymentRecords.record_status, change, **DB_STEP))
+        self._set_view(await workflow.execute_local_activity_method(PaymentRecords.record_status, change, **DB_STEP))
 
     def _set_view(self, view: PaymentView) -> None:
         if self._view is None or self._view.status != view.status:

@@ -21,7 +21,7 @@ def workflow_id(tx_id: str, idempotency_key: str) -> str:
 class RefundWorkflow:
     @workflow.run
     async def run(self, request: RefundRequest) -> RefundView:
-        reserved = await workflow.execute_activity_method(RefundRecords.reserve_refund, request, **DB_STEP)
+        reserved = await workflow.execute_local_activity_method(RefundRecords.reserve_refund, request, **DB_STEP)
         if reserved.status != "pending":
             return reserved  # this refund was already settled
         try:
@@ -32,5 +32,5 @@ class RefundWorkflow:
                 raise
             code = (cause.details[0] or {}).get("code") if cause.details else None
             failed = RefundFailure(reserved.refund_id, code or "refund_refused")
-            return await workflow.execute_activity_method(RefundRecords.fail_refund, failed, **DB_STEP)
-        return await workflow.execute_activity_method(RefundRecords.record_refund, refunded, **DB_STEP)
+            return await workflow.execute_local_activity_method(RefundRecords.fail_refund, failed, **DB_STEP)
+        return await workflow.execute_local_activity_method(RefundRecords.record_refund, refunded, **DB_STEP)

@@ -111,9 +111,13 @@ def payment_request(amount: int = 1000) -> PaymentRequest:
     return PaymentRequest(f"tx_{key}", "usr_1", "mer_1", amount, "usd", "pm_card_visa", key, "fp", WEEK)
 
 
-async def start(env: WorkflowEnvironment, queue: str, request: PaymentRequest) -> WorkflowHandle:
+async def start(env: WorkflowEnvironment, queue: str, request: PaymentRequest, **options: Any) -> WorkflowHandle:
     return await env.client.start_workflow(
-        PaymentWorkflow.run, request, id=workflow_id(request.user_id, request.idempotency_key), task_queue=queue
+        PaymentWorkflow.run,
+        request,
+        id=workflow_id(request.user_id, request.idempotency_key),
+        task_queue=queue,
+        **options,
     )
 
 
@@ -243,7 +247,9 @@ async def test_confirm_is_accepted_while_the_3ds_authorization_is_being_recorded
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
     """The database says `authorized` (what GET shows) before the workflow sees that write's
-    result; a confirm sent in that window must be accepted, not answered 409."""
+    result; a confirm sent in that window must be accepted, not answered 409. The write is a local
+    activity: an update reaches the workflow mid-write when the workflow task heartbeats, which a
+    short task timeout makes quick."""
     writing, release = asyncio.Event(), asyncio.Event()
     fake = FakePaymentSteps(authorize=lambda r: Authorization("pi_1", "requires_action"))
     activities = fake.activities()
@@ -259,7 +265,7 @@ async def test_confirm_is_accepted_while_the_3ds_authorization_is_being_recorded
 
     activities = [a for a in activities if a is not original] + [slow_record_status]
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=activities):
-        handle = await start(time_skipping_env, queue, payment_request())
+        handle = await start(time_skipping_env, queue, payment_request(), task_timeout=timedelta(seconds=1))
         assert (await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))).status == "requires_action"
         await handle.signal(
             PaymentWorkflow.stripe_event,
