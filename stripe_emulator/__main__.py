@@ -1,4 +1,5 @@
-"""`python -m stripe_emulator --port 12111 [--state-file F] [--webhook-url U --webhook-secret S]`."""
+"""`python -m stripe_emulator --port 12111 [--state-file F] [--webhook-url U --webhook-secret S
+--webhook-events T1,T2]`."""
 
 from __future__ import annotations
 
@@ -22,11 +23,14 @@ def main() -> None:
     parser.add_argument("--fee-fixed", type=int, default=0, help="fixed fee per capture, minor units")
     parser.add_argument("--webhook-url", help="deliver signed events to this endpoint")
     parser.add_argument("--webhook-secret", default="whsec_dev_only")
+    parser.add_argument("--webhook-events", default="*", help="comma-separated event types the endpoint receives")
     args = parser.parse_args()
 
     emulator = Emulator(args.state_file, args.idempotency_ttl_hours * 3600, Fees(args.fee_bps, args.fee_fixed))
     if args.webhook_url:
-        emulator.webhooks.endpoints.append(Endpoint(args.webhook_url, args.webhook_secret))
+        emulator.webhooks.endpoints.append(
+            Endpoint(args.webhook_url, args.webhook_secret, tuple(args.webhook_events.split(",")))
+        )
     uvicorn.run(create_app(emulator), host=args.host, port=args.port, log_level="warning")
 
 

@@ -6,8 +6,9 @@ handler -> `expand[]`. The handlers live in one module per resource."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -155,6 +156,12 @@ def _v1_routes(emu: Emulator) -> list[BaseRoute]:
 
 def create_app(emulator: Emulator | None = None) -> Starlette:
     emu = emulator or Emulator()
-    app = Starlette(routes=[*_v1_routes(emu), *control_routes(emu)])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await emu.webhooks.aclose()
+
+    app = Starlette(routes=[*_v1_routes(emu), *control_routes(emu)], lifespan=lifespan)
     app.state.emulator = emu
     return app

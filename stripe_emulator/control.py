@@ -80,7 +80,8 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         body = await request.json()
         if not body.get("url") or not body.get("secret"):
             return _error(400, "url and secret are required")
-        emu.webhooks.endpoints.append(Endpoint(body["url"], body["secret"]))
+        events = tuple(body.get("enabled_events") or ("*",))
+        emu.webhooks.endpoints.append(Endpoint(body["url"], body["secret"], events))
         return JSONResponse({"url": body["url"]}, status_code=201)
 
     async def webhook_deliveries(_: Request) -> Response:

@@ -72,7 +72,7 @@ class Emulator:
             data=data,
             api_version="2026-10-28",
             request=dict(current_request.get() or {"id": None, "idempotency_key": None}),
-            pending_webhooks=len(self.webhooks.endpoints),
+            pending_webhooks=sum(e.wants(event_type) for e in self.webhooks.endpoints),
         )
         self.store.put(event)
         self.webhooks.deliver(event)

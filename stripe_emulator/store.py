@@ -20,6 +20,9 @@ class Store:
         self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False) if path else None
         if self._db:
+            # Survives the emulator's own crash, not a power cut: enough for a local stand-in.
+            self._db.execute("PRAGMA journal_mode=wal")
+            self._db.execute("PRAGMA synchronous=normal")
             self._db.execute("CREATE TABLE IF NOT EXISTS objects (seq INTEGER PRIMARY KEY, id TEXT UNIQUE, body TEXT)")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS counters (name TEXT, key TEXT, n INTEGER, PRIMARY KEY (name, key))"

@@ -24,8 +24,9 @@ from schema.migrate import upgrade
 from stripe_emulator.app import create_app as create_emulator
 from tests.services import embedded_postgres, embedded_redis, scratch_database, serve_in_thread
 from workers.devstack.temporal import temporal_cli
-from workers.registry import build_worker_parts, workflows
+from workers.registry import build_worker_parts, workflow_runner, workflows
 from workers.temporal_client import data_converter
+from workflows.payment import WEBHOOK_EVENTS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 TASK_QUEUE = "payments-test"
@@ -114,7 +115,13 @@ def stack_settings(
 @pytest_asyncio.fixture(scope="session")
 async def worker(stack_settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[Worker]:
     parts = build_worker_parts(stack_settings)
-    running = Worker(temporal_env.client, task_queue=TASK_QUEUE, workflows=workflows(), activities=parts.activities)
+    running = Worker(
+        temporal_env.client,
+        task_queue=TASK_QUEUE,
+        workflows=workflows(),
+        workflow_runner=workflow_runner(),
+        activities=parts.activities,
+    )
     async with running:
         yield running
     await parts.close()
@@ -130,7 +137,7 @@ def api_url(stack_settings: Settings) -> Iterator[str]:
 def stripe_webhooks(api_url: str, stripe_api_base: str, stack_settings: Settings) -> None:
     """The emulator delivers signed events to the API, as Stripe would."""
     secret = stack_settings.stripe_webhook_secret.get_secret_value()
-    endpoint = {"url": f"{api_url}/webhooks/stripe", "secret": secret}
+    endpoint = {"url": f"{api_url}/webhooks/stripe", "secret": secret, "enabled_events": list(WEBHOOK_EVENTS)}
     httpx.post(f"{stripe_api_base}/_emulator/webhook_endpoints", json=endpoint).raise_for_status()
 
 

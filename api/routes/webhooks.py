@@ -16,7 +16,7 @@ from api.errors import ApiError
 from api.routes.payments import temporal_calls
 from schema.messages import StripePaymentEvent
 from schema.tables import StripeEvent, Transaction
-from workflows.payment import AUTHENTICATED, AUTHENTICATION_FAILED, PaymentWorkflow
+from workflows.payment import WEBHOOK_EVENTS, PaymentWorkflow
 
 router = APIRouter(tags=["webhooks"], dependencies=[Depends(limit_by_ip)])
 log = structlog.get_logger(__name__)
@@ -65,7 +65,7 @@ async def stripe_webhook(
         )
         if fresh.scalar_one_or_none() is None:
             return {"received": True, "duplicate": True}
-        if event.type in AUTHENTICATED + AUTHENTICATION_FAILED:
+        if event.type in WEBHOOK_EVENTS:
             await _signal_payment(session, temporal, _payment_event(event))
     return {"received": True, "duplicate": False}
 

@@ -18,6 +18,7 @@ from workers.devstack.postgres import PostgresServer
 from workers.devstack.redis import RedisServer
 from workers.devstack.supervisor import Supervisor, tail
 from workers.devstack.temporal import TemporalDevServer
+from workflows.payment import WEBHOOK_EVENTS
 
 READY_TIMEOUT = 90.0
 
@@ -59,7 +60,15 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[
         webhook = f"http://{settings.api_host}:{settings.api_port}/webhooks/stripe"
         secret = settings.stripe_webhook_secret.get_secret_value()
         emulator = [sys.executable, "-m", "stripe_emulator", "--port", port, "--state-file", state]
-        sup.spawn("stripe-emulator", [*emulator, "--webhook-url", webhook, "--webhook-secret", secret])
+        subscription = [
+            "--webhook-url",
+            webhook,
+            "--webhook-secret",
+            secret,
+            "--webhook-events",
+            ",".join(WEBHOOK_EVENTS),
+        ]
+        sup.spawn("stripe-emulator", [*emulator, *subscription])
         env["PAYMENTS_STRIPE_API_BASE"] = f"http://127.0.0.1:{port}"
     if not settings.redis_url:
         wait_listening(settings.redis_port, "Redis")

@@ -69,11 +69,9 @@ def receiver_factory() -> Iterator[Any]:
         server.__exit__(None, None, None)
 
 
-def _register(emulator_url: str, hook: str) -> None:
-    assert (
-        httpx.post(f"{emulator_url}/_emulator/webhook_endpoints", json={"url": hook, "secret": SECRET}).status_code
-        == 201
-    )
+def _register(emulator_url: str, hook: str, enabled_events: list[str] | None = None) -> None:
+    endpoint = {"url": hook, "secret": SECRET, "enabled_events": enabled_events}
+    assert httpx.post(f"{emulator_url}/_emulator/webhook_endpoints", json=endpoint).status_code == 201
 
 
 def test_webhooks_verify_with_the_secret_and_fail_with_another(
@@ -104,6 +102,21 @@ def test_webhooks_are_retried_until_the_endpoint_answers_2xx(
     deliveries = httpx.get(f"{emulator_url}/_emulator/webhook_deliveries").json()["data"]
     assert deliveries[0]["attempts"] == [500, 500, 200] and deliveries[0]["delivered"] is True
     assert receiver.received[0][0] == receiver.received[2][0]  # the same event each time
+
+
+def test_an_endpoint_receives_only_its_enabled_events(
+    client: stripe.StripeClient, emulator_url: str, receiver_factory
+) -> None:
+    everything, all_hook = receiver_factory()
+    subscribed, one_hook = receiver_factory()
+    _register(emulator_url, all_hook)
+    _register(emulator_url, one_hook, ["payment_intent.amount_capturable_updated"])
+    authorize(client)
+    everything.wait_for(3)  # every event of the authorization has been queued by now
+    subscribed.wait_for(1)
+    deliveries = httpx.get(f"{emulator_url}/_emulator/webhook_deliveries").json()["data"]
+    assert [d["event_type"] for d in deliveries if d["url"] == one_hook] == ["payment_intent.amount_capturable_updated"]
+    assert json.loads(subscribed.received[0][0])["pending_webhooks"] == 2
 
 
 def test_the_3ds_outcome_reaches_the_webhook(client: stripe.StripeClient, emulator_url: str, receiver_factory) -> None:
