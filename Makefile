@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test lint lock clean
+.PHONY: dev test bench lint lock clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ dev: $(INSTALLED)
 
 test: $(INSTALLED) lint
 	$(BIN)/pytest -q
+
+# Throughput and latency figures (see bench/); BENCH_ARGS="--api URL --count N --concurrency C".
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.payments $(BENCH_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

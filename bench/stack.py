@@ -1,0 +1,77 @@
+"""The stack a benchmark drives: a running one (`--api`), or a fresh `payments dev` in a temp dir on
+free ports, so it neither collides with a developer's `make dev` nor keeps its data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from config.settings import Settings
+from workers.devstack.ports import free_port
+
+READY_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Stack:
+    api: str
+    settings: Settings  # what the bench needs to reach the same Temporal and mint tokens
+
+
+@contextmanager
+def running_stack(api: str | None) -> Iterator[Stack]:
+    if api:
+        yield Stack(api.rstrip("/"), Settings())
+        return
+    with tempfile.TemporaryDirectory(prefix="payments-bench-") as tmp:
+        ports = {
+            name: str(free_port())
+            for name in ("API_PORT", "POSTGRES_PORT", "REDIS_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT")
+        }
+        ports["STRIPE_EMULATOR_PORT"] = str(free_port())
+        overrides = {f"PAYMENTS_{k}": v for k, v in ports.items()} | {
+            "PAYMENTS_DEVSTACK_DIR": tmp,
+            "PAYMENTS_LOG_LEVEL": "WARNING",
+        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")} | overrides
+        print(f"Starting a throwaway stack in {tmp} ...", flush=True)
+        with open(os.path.join(tmp, "dev.log"), "wb") as log:
+            dev = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "dev"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                stack = Stack(
+                    f"http://127.0.0.1:{ports['API_PORT']}", Settings.model_validate(_settings_fields(overrides))
+                )
+                _wait_ready(stack.api, dev, os.path.join(tmp, "dev.log"))
+                yield stack
+            finally:
+                dev.send_signal(signal.SIGINT)
+                dev.wait(timeout=60)
+
+
+def _settings_fields(overrides: dict[str, str]) -> dict[str, str]:
+    return {k.removeprefix("PAYMENTS_").lower(): v for k, v in overrides.items()}
+
+
+def _wait_ready(api: str, dev: subprocess.Popen[bytes], log: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if dev.poll() is not None:
+            raise RuntimeError(f"`payments dev` exited with {dev.returncode}; see {log}")
+        try:
+            if httpx.get(f"{api}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)  # polling a condition with a deadline
+    raise TimeoutError(f"the stack was not ready within {READY_TIMEOUT:.0f}s; see {log}")
