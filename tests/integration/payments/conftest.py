@@ -31,15 +31,18 @@ class Parties:
     def as_merchant(self) -> dict[str, str]:
         return self.auth("merchant", self.merchant_id)
 
-    async def init(self, amount: int = 1000, card: str = "pm_card_visa", key: str | None = None, **extra: Any):
-        body = {
+    def init_body(self, amount: int = 1000, card: str = "pm_card_visa", key: str | None = None) -> dict[str, Any]:
+        return {
             "user_id": self.user_id,
             "merchant_id": self.merchant_id,
             "amount": amount,
             "currency": "usd",
             "card_token": card,
             "idempotency_key": key or uuid.uuid4().hex,
-        } | extra
+        }
+
+    async def init(self, amount: int = 1000, card: str = "pm_card_visa", key: str | None = None, **extra: Any):
+        body = self.init_body(amount, card, key) | extra
         return await self.api.post("/payments/init", json=body, headers=self.as_user)
 
     async def authorized(self, amount: int = 1000, card: str = "pm_card_visa") -> dict[str, Any]:

@@ -94,15 +94,7 @@ async def test_worker_killed_between_authorize_and_capture_still_captures_once(
     try:
         with serve_in_thread(create_app(settings)) as url:
             async with httpx.AsyncClient(base_url=url, timeout=60) as api:
-                body = {
-                    "user_id": parties.user_id,
-                    "merchant_id": parties.merchant_id,
-                    "amount": 4200,
-                    "currency": "usd",
-                    "card_token": "pm_card_visa",
-                    "idempotency_key": uuid.uuid4().hex,
-                }
-                init = await api.post("/payments/init", json=body, headers=parties.as_user)
+                init = await api.post("/payments/init", json=parties.init_body(4200), headers=parties.as_user)
                 assert init.json()["status"] == "authorized", init.text
                 first.send_signal(signal.SIGKILL)
                 assert first.wait(10) == -signal.SIGKILL

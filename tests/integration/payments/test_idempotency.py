@@ -87,14 +87,7 @@ async def test_payments_go_on_when_redis_is_down(parties: Parties, stack_setting
     settings = stack_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     with serve_in_thread(create_app(settings)) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            body = {
-                "user_id": parties.user_id,
-                "merchant_id": parties.merchant_id,
-                "amount": 700,
-                "currency": "usd",
-                "card_token": "pm_card_visa",
-                "idempotency_key": uuid.uuid4().hex,
-            }
+            body = parties.init_body(700)
             first = await client.post("/payments/init", json=body, headers=parties.as_user)
             assert first.status_code == 201 and first.json()["status"] == "authorized"
             again = await client.post("/payments/init", json=body, headers=parties.as_user)
