@@ -3,19 +3,16 @@ PostgreSQL refuses (at commit) any posting that does not sum to zero."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schema.balances import merchant_payable
 from schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction
 
 STRIPE_CLEARING = "stripe_clearing"
 PLATFORM_REVENUE = "platform_revenue"
 PAYOUTS_IN_TRANSIT = "payouts_in_transit"
-
-
-def merchant_payable(merchant_id: str) -> str:
-    return f"merchant_payable:{merchant_id}"
 
 
 def platform_fee(amount: int, fee_bps: int) -> int:
@@ -58,5 +55,36 @@ def capture_entries(merchant_id: str, amount: int, fee: int) -> dict[str, int]:
     return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -(amount - fee), PLATFORM_REVENUE: -fee}
 
 
-def refund_entries(merchant_id: str, amount: int) -> dict[str, int]:
-    return {merchant_payable(merchant_id): amount, STRIPE_CLEARING: -amount}
+def refunded_fee(fee: int, captured: int, refunded_before: int, refund: int) -> int:
+    """The share of a capture's platform fee a refund gives back, counted on the running total so
+    that refunding everything, in any number of parts, returns exactly the whole fee."""
+    return fee * (refunded_before + refund) // captured - fee * refunded_before // captured
+
+
+def refund_entries(merchant_id: str, amount: int, fee_returned: int) -> dict[str, int]:
+    """The customer gets `amount` back; the platform returns its share of the fee, the merchant
+    bears the rest (so a full refund leaves the merchant exactly where it was before the sale)."""
+    return {
+        merchant_payable(merchant_id): amount - fee_returned,
+        PLATFORM_REVENUE: fee_returned,
+        STRIPE_CLEARING: -amount,
+    }
+
+
+async def capture_fee(session: AsyncSession, tx_id: str) -> int:
+    """The platform fee posted when the payment was captured (the fee rate may have changed since)."""
+    fee = await session.execute(
+        select(func.coalesce(-func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.ledger_transaction_id)
+        .where(LedgerTransaction.reference == f"capture:{tx_id}", LedgerAccount.code == PLATFORM_REVENUE)
+    )
+    return int(fee.scalar_one())
+
+
+def payout_reserve_entries(merchant_id: str, amount: int) -> dict[str, int]:
+    return {merchant_payable(merchant_id): amount, PAYOUTS_IN_TRANSIT: -amount}
+
+
+def payout_paid_entries(amount: int) -> dict[str, int]:
+    return {PAYOUTS_IN_TRANSIT: amount, STRIPE_CLEARING: -amount}

@@ -1,7 +1,10 @@
-"""Refunds: reserve under a row lock (so racing refunds can never exceed the captured amount),
-refund at Stripe with the refund id as idempotency key, then record it with its ledger posting."""
+"""Refunds: reserve under row locks (so racing refunds never exceed the captured amount, and a
+refund racing a payout never overdraws the merchant), refund at Stripe with the refund id as
+idempotency key, then record it with its ledger posting."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import stripe
 from sqlalchemy import func, select
@@ -12,7 +15,9 @@ from temporalio.exceptions import ApplicationError
 from activities import ledger
 from activities.outbox import add_event
 from activities.payment_records import event_payload, locked_transaction
+from activities.payout_records import locked_merchant
 from activities.stripe_errors import final_or_transient
+from schema import balances
 from schema.messages import RefundFailure, RefundRequest, RefundView, StripeRefund
 from schema.tables import Refund, Transaction
 
@@ -67,6 +72,22 @@ class RefundRecords:
                     type="RefundExceedsCaptured",
                     non_retryable=True,
                 )
+            # The merchant's lock, as payouts take it: a refund and a payout racing for the same
+            # funds are serialized, and neither may drive the payable below zero.
+            await locked_merchant(session, tx.merchant_id)
+            payable = await balances.available(session, tx.merchant_id, tx.currency, timedelta(0))
+            fee = await ledger.capture_fee(session, tx.id)
+            in_flight = await _reserved(session, tx.id)
+            merchant_part = amount - ledger.refunded_fee(
+                fee, tx.amount_captured, tx.amount_refunded + in_flight, amount
+            )
+            if merchant_part > payable:
+                raise ApplicationError(
+                    f"The refund of {amount} exceeds the merchant's unpaid balance {payable}.",
+                    {"available": payable},
+                    type="MerchantBalanceInsufficient",
+                    non_retryable=True,
+                )
             refund = Refund(
                 id=request.refund_id,
                 tx_id=tx.id,
@@ -89,13 +110,15 @@ class RefundRecords:
             if refund.status == "succeeded":
                 return refund_view(refund, tx)
             refund.status, refund.stripe_refund_id = "succeeded", refunded.stripe_refund_id
+            fee = await ledger.capture_fee(session, tx.id)
+            fee_returned = ledger.refunded_fee(fee, tx.amount_captured, tx.amount_refunded, refund.amount)
             tx.amount_refunded += refund.amount
             tx.status = "refunded" if tx.amount_refunded == tx.amount_captured else "partially_refunded"
             await ledger.post(
                 session,
                 f"refund:{refund.id}",
                 tx.currency,
-                ledger.refund_entries(tx.merchant_id, refund.amount),
+                ledger.refund_entries(tx.merchant_id, refund.amount, fee_returned),
                 f"refund of {tx.id}",
             )
             add_event(

@@ -24,6 +24,10 @@ class RefundExceedsCaptured(ApiError):
     status, code = 409, "refund_exceeds_captured"
 
 
+class MerchantBalanceInsufficient(ApiError):
+    status, code = 409, "merchant_balance_insufficient"
+
+
 def refund_out(refund: Refund) -> RefundOut:
     return RefundOut(
         id=refund.id,
@@ -81,6 +85,8 @@ async def create_refund(
         failure = _activity_failure(exc)
         if failure is not None and failure.type == "RefundExceedsCaptured":
             raise RefundExceedsCaptured(failure.message) from exc
+        if failure is not None and failure.type == "MerchantBalanceInsufficient":
+            raise MerchantBalanceInsufficient(failure.message) from exc
         if failure is not None and failure.type == "PaymentNotRefundable":
             raise PaymentStateConflict(tx.status, failure.message) from exc
         raise

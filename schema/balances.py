@@ -1,0 +1,91 @@
+"""A merchant's balances, read from the ledger and the payouts table. Shared by the payout
+activities (which lock and then read) and the API (which only reads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Select, and_, func, not_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction, Merchant, Payout, Refund, Transaction
+
+IN_TRANSIT = ("pending", "in_transit")
+
+
+def merchant_payable(merchant_id: str) -> str:
+    return f"merchant_payable:{merchant_id}"
+
+
+def _held(hold: timedelta) -> ColumnElement[bool]:
+    """A capture's credit to the merchant younger than the hold period: not yet available."""
+    return and_(
+        LedgerEntry.amount < 0,
+        LedgerTransaction.reference.like("capture:%"),
+        LedgerEntry.created_at > func.now() - hold,
+    )
+
+
+def _payable_entries(hold: timedelta) -> ColumnElement[int]:
+    """What the merchant may be paid, as the negated sum of its available payable entries."""
+    return -func.coalesce(func.sum(LedgerEntry.amount).filter(not_(_held(hold))), 0)
+
+
+async def _refunds_in_flight(session: AsyncSession, merchant_id: str, currency: str) -> int:
+    """Refunds reserved but not yet posted: they will debit the payable, so they are not available."""
+    pending = await session.execute(
+        select(func.coalesce(func.sum(Refund.amount), 0))
+        .join(Transaction, Transaction.id == Refund.tx_id)
+        .where(Transaction.merchant_id == merchant_id, Refund.status == "pending", Refund.currency == currency)
+    )
+    return int(pending.scalar_one())
+
+
+async def available(session: AsyncSession, merchant_id: str, currency: str, hold: timedelta) -> int:
+    entries = await session.execute(
+        select(_payable_entries(hold))
+        .select_from(LedgerEntry)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.ledger_transaction_id)
+        .where(LedgerAccount.code == merchant_payable(merchant_id), LedgerEntry.currency == currency)
+    )
+    return int(entries.scalar_one()) - await _refunds_in_flight(session, merchant_id, currency)
+
+
+def payable_merchants(payout_schedule: str, after: str | None, limit: int, hold: timedelta) -> Select[str]:
+    """One query for a page of merchants on a schedule with something available (keyset on id)."""
+    query = (
+        select(Merchant.id)
+        .join(LedgerAccount, LedgerAccount.code == func.concat("merchant_payable:", Merchant.id))
+        .join(LedgerEntry, and_(LedgerEntry.account_id == LedgerAccount.id, LedgerEntry.currency == Merchant.currency))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.ledger_transaction_id)
+        .where(Merchant.payout_schedule == payout_schedule)
+        .group_by(Merchant.id)
+        .having(_payable_entries(hold) > 0)
+        .order_by(Merchant.id)
+        .limit(limit)
+    )
+    return query.where(Merchant.id > after) if after else query
+
+
+@dataclass(frozen=True)
+class Balance:
+    merchant_id: str
+    currency: str
+    available: int
+    in_transit: int
+    paid: int
+
+
+async def balance(session: AsyncSession, merchant: Merchant, hold: timedelta) -> Balance:
+    sums = await session.execute(
+        select(
+            func.coalesce(func.sum(Payout.amount).filter(Payout.status.in_(IN_TRANSIT)), 0),
+            func.coalesce(func.sum(Payout.amount).filter(Payout.status == "paid"), 0),
+        ).where(Payout.merchant_id == merchant.id, Payout.currency == merchant.currency)
+    )
+    in_transit, paid = sums.one()
+    now_available = await available(session, merchant.id, merchant.currency, hold)
+    return Balance(merchant.id, merchant.currency, now_available, int(in_transit), int(paid))
