@@ -11,19 +11,22 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.merchants import MerchantActivities
 from activities.payment_records import PaymentRecords
+from activities.payout_records import PayoutRecords
 from activities.refund_records import RefundRecords, StripeRefunds
 from activities.stripe_client import stripe_client
 from activities.stripe_payments import StripePayments
+from activities.stripe_transfers import StripeTransfers
 from config.keyring import Keyring
 from config.settings import Settings
 from schema.database import create_engine, session_factory
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.refund import RefundWorkflow
 
 
 def workflows() -> list[type]:
-    return [MerchantOnboardingWorkflow, PaymentWorkflow, RefundWorkflow]
+    return [MerchantOnboardingWorkflow, PaymentWorkflow, RefundWorkflow, MerchantPayoutWorkflow, PayoutRunWorkflow]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -54,6 +57,7 @@ def build_worker_parts(settings: Settings) -> WorkerParts:
     merchants = MerchantActivities(sessions, stripe)
     records, payments = PaymentRecords(sessions, keyring), StripePayments(stripe)
     refunds, stripe_refunds = RefundRecords(sessions), StripeRefunds(stripe)
+    payouts, transfers = PayoutRecords(sessions), StripeTransfers(stripe)
     activities: list[Callable[..., Any]] = [
         merchants.record_merchant,
         merchants.create_connected_account,
@@ -68,6 +72,11 @@ def build_worker_parts(settings: Settings) -> WorkerParts:
         refunds.record_refund,
         refunds.fail_refund,
         stripe_refunds.refund_at_stripe,
+        payouts.reserve_payout,
+        payouts.record_payout_paid,
+        payouts.fail_payout,
+        payouts.payable_merchants,
+        transfers.transfer_payout,
     ]
 
     async def close() -> None:

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from config.settings import Settings
 from workers.outbox_relay import OutboxRelay
 from workers.registry import build_worker_parts, workflow_runner, workflows
+from workers.schedules import ensure_schedules
 from workers.temporal_client import connect
 
 log = structlog.get_logger(__name__)
@@ -21,6 +22,7 @@ async def run_worker(settings: Settings) -> None:
     if not settings.redis_url:
         raise RuntimeError("PAYMENTS_REDIS_URL must be set for the worker")
     client = await connect(settings)
+    await ensure_schedules(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

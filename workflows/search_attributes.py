@@ -11,6 +11,11 @@ MERCHANT_ID = SearchAttributeKey.for_keyword("MerchantId")
 AMOUNT_MINOR = SearchAttributeKey.for_int("AmountMinor")
 CURRENCY = SearchAttributeKey.for_keyword("Currency")
 PAYOUT_PERIOD = SearchAttributeKey.for_keyword("PayoutPeriod")
+PAYOUT_STATUS = SearchAttributeKey.for_keyword("PayoutStatus")
+PAYOUTS_PAID = SearchAttributeKey.for_int("PayoutsPaid")
+PAYOUTS_FAILED = SearchAttributeKey.for_int("PayoutsFailed")
+# Set by Temporal on every workflow a Schedule starts.
+SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     PAYMENT_STATUS,
@@ -19,4 +24,7 @@ ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     AMOUNT_MINOR,
     CURRENCY,
     PAYOUT_PERIOD,
+    PAYOUT_STATUS,
+    PAYOUTS_PAID,
+    PAYOUTS_FAILED,
 )

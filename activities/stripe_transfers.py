@@ -1,0 +1,31 @@
+"""Stripe Transfers to a merchant's connected account, the payout id as the idempotency key."""
+
+from __future__ import annotations
+
+import stripe
+from temporalio import activity
+
+from activities.stripe_errors import final_or_transient
+from schema.messages import PayoutTransfer, PayoutView
+
+
+class StripeTransfers:
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._stripe = client
+
+    @activity.defn
+    async def transfer_payout(self, payout: PayoutView) -> PayoutTransfer:
+        try:
+            transfer = await self._stripe.v1.transfers.create_async(
+                params={
+                    "amount": payout.amount,
+                    "currency": payout.currency,
+                    "destination": payout.destination,
+                    "transfer_group": payout.payout_id,
+                    "metadata": {"payout_id": payout.payout_id, "merchant_id": payout.merchant_id},
+                },
+                options={"idempotency_key": payout.payout_id},
+            )
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        return PayoutTransfer(payout.payout_id, transfer.id)
