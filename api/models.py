@@ -100,3 +100,34 @@ class RefundOut(BaseModel):
 class TransactionList(BaseModel):
     data: list[TransactionOut]
     next_cursor: str | None
+
+
+class PayoutCreate(Strict):
+    merchant_id: str = Field(min_length=1, max_length=64)
+    amount: int | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
+    currency: str | None = Field(default=None, pattern=r"^[a-z]{3}$")
+    idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN, description="or the Idempotency-Key header")
+
+
+class PayoutOut(BaseModel):
+    id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: str
+    period: str
+    failure_code: str | None
+    created_at: datetime
+
+
+class PayoutList(BaseModel):
+    data: list[PayoutOut]
+    next_cursor: str | None
+
+
+class BalanceOut(BaseModel):
+    merchant_id: str
+    currency: str
+    available: int
+    in_transit: int
+    paid: int

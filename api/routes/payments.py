@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -29,6 +27,7 @@ from api.errors import (
     ServiceUnavailable,
 )
 from api.models import KEY_PATTERN, Card, PaymentConfirm, PaymentInit, TransactionList, TransactionOut
+from api.pagination import decode_cursor, encode_cursor
 from api.replay_cache import CachedAnswer
 from schema.messages import ConfirmRequest, InitRequest, PaymentRequest
 from schema.tables import Merchant, Transaction, User
@@ -257,18 +256,6 @@ async def get_payment(tx_id: str, principal: CurrentPrincipal, session: Session)
     return transaction_out(await visible_transaction(session, tx_id, principal))
 
 
-def _encode_cursor(tx: Transaction) -> str:
-    return base64.urlsafe_b64encode(json.dumps([tx.created_at.isoformat(), tx.id]).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, tx_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(tx_id)
-    except (ValueError, TypeError) as exc:
-        raise ApiError("The cursor is not one this API returned.") from exc
-
-
 @router.get("/transactions/{user_id}")
 async def list_transactions(
     user_id: str,
@@ -282,7 +269,7 @@ async def list_transactions(
         raise NotFound()
     query = select(Transaction).where(Transaction.user_id == user_id)
     if cursor:
-        query = query.where(tuple_(Transaction.created_at, Transaction.id) < tuple_(*_decode_cursor(cursor)))
+        query = query.where(tuple_(Transaction.created_at, Transaction.id) < tuple_(*decode_cursor(cursor)))
     rows = (
         (await session.execute(query.order_by(Transaction.created_at.desc(), Transaction.id.desc()).limit(limit + 1)))
         .scalars()
@@ -291,5 +278,5 @@ async def list_transactions(
     page = rows[:limit]
     return TransactionList(
         data=[transaction_out(tx) for tx in page],
-        next_cursor=_encode_cursor(page[-1]) if len(rows) > limit else None,
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
     )

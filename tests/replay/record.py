@@ -1,7 +1,8 @@
 """Record workflow histories for the replay tests: `.venv/bin/python -m tests.replay.record`.
 
-Run it when a workflow gains a path worth guarding; never re-record an existing history to make
-a failing replay pass: that failure means workflows already running would break.
+Records only the histories that are missing. Run it when a workflow gains a path worth guarding;
+never delete and re-record an existing history to make a failing replay pass: that failure means
+workflows already running would break.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import ConfirmRequest, InitRequest
+from schema.messages import ConfirmRequest, InitRequest, PayoutRequest, PayoutRunInput
 from tests.workflows.conftest import start_time_skipping
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
+from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
 from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
+from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 Drive = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
@@ -53,8 +56,12 @@ async def _record(
     workflow_id: str,
     drive: Drive | None = None,
 ) -> None:
+    path = HISTORIES / f"{name}.json"
+    if path.exists():
+        return
     queue = f"record-{uuid.uuid4().hex}"
-    async with Worker(env.client, task_queue=queue, workflows=[workflow], activities=activities):
+    workflows = [workflow, MerchantPayoutWorkflow] if workflow is PayoutRunWorkflow else [workflow]
+    async with Worker(env.client, task_queue=queue, workflows=workflows, activities=activities):
         handle = await env.client.start_workflow(workflow.run, arg, id=workflow_id, task_queue=queue)
         if drive:
             await drive(handle)
@@ -63,7 +70,7 @@ async def _record(
         except WorkflowFailureError:
             pass  # a failed workflow is a history worth keeping too
         history = await handle.fetch_history()
-    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    path.write_text(history.to_json())
     print(f"recorded {name}")
 
 
@@ -71,7 +78,6 @@ async def record() -> None:
     env = await start_time_skipping()
     async with env:
         for name, fake, merchant in (
-            # Merchant histories are recorded already; re-recording them is harmless but unneeded.
             ("merchant_onboarding_new_account", FakeStripeAndDb(lambda _: "acct_recorded"), _merchant()),
             ("merchant_onboarding_known_account", FakeStripeAndDb(lambda _: "unused"), _merchant("acct_k")),
             ("merchant_onboarding_refused", FakeStripeAndDb(_refuse), _merchant()),
@@ -95,6 +101,15 @@ async def record() -> None:
                 payment_workflow_id(request.user_id, request.idempotency_key),
                 _init_then(update),
             )
+        for name, payouts, payout in (
+            ("payout_paid", FakePayoutSteps({"m1": 975}), PayoutRequest("m1", "2026-11-24", "2026-11-24")),
+            ("payout_refused_by_stripe", FakePayoutSteps({"m1": 975}, refuse_transfer), PayoutRequest("m1", "k", "p")),
+            ("payout_nothing_available", FakePayoutSteps({}), PayoutRequest("m1", "k", "p")),
+        ):
+            await _record(env, name, MerchantPayoutWorkflow, payouts.activities(), payout, f"payout:{name}")
+        run = PayoutRunInput("daily", concurrency=2, page_size=5, hold_seconds=0, period="2026-11-24")
+        three = FakePayoutSteps({"m1": 100, "m2": 200, "m3": 300})
+        await _record(env, "payout_run", PayoutRunWorkflow, three.activities(), run, "payout-run:daily")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,15 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_there_are_recorded_histories() -> None:
-    assert {"payment_captured", "payment_declined", "payment_canceled", "payment_expired"} <= {
-        p.stem for p in HISTORIES
-    }
+    assert {
+        "payment_captured",
+        "payment_declined",
+        "payment_canceled",
+        "payment_expired",
+        "payout_paid",
+        "payout_refused_by_stripe",
+        "payout_run",
+    } <= {p.stem for p in HISTORIES}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -1,10 +1,14 @@
 """A fresh user and merchant per test, and helpers that drive payments through the HTTP API."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,3 +108,17 @@ def emulator_control(stripe_api_base: str) -> Callable[..., httpx.Response]:
         return httpx.request(method, f"{stripe_api_base}/_emulator{path}", timeout=10, **kwargs)
 
     return call
+
+
+def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`payments worker` in its own process (so a test can SIGKILL it), on settings' task queue."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")} | {
+        "PAYMENTS_DATABASE_URL": settings.database_url or "",
+        "PAYMENTS_REDIS_URL": settings.redis_url or "",
+        "PAYMENTS_TEMPORAL_ADDRESS": settings.temporal_target,
+        "PAYMENTS_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "PAYMENTS_STRIPE_API_BASE": settings.stripe_api_base or "",
+        "PAYMENTS_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env, stdout=out, stderr=out)

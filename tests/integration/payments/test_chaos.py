@@ -2,10 +2,7 @@
 and one capture, and the payment ends confirmed."""
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import pytest
 
 from api.app import create_app
 from config.settings import Settings
-from tests.integration.payments.conftest import Parties, stripe_intent
+from tests.integration.payments.conftest import Parties, stripe_intent, worker_process
 from tests.services import serve_in_thread
 
 AUTHORIZE = "/v1/payment_intents"
@@ -71,26 +68,13 @@ async def test_capture_faults_still_give_one_capture(
     assert _captures(emulator_control, intent.id) == 1
 
 
-def _worker_process(settings: Settings, queue: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")} | {
-        "PAYMENTS_DATABASE_URL": settings.database_url or "",
-        "PAYMENTS_REDIS_URL": settings.redis_url or "",
-        "PAYMENTS_TEMPORAL_ADDRESS": settings.temporal_target,
-        "PAYMENTS_TEMPORAL_TASK_QUEUE": queue,
-        "PAYMENTS_STRIPE_API_BASE": settings.stripe_api_base or "",
-        "PAYMENTS_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env, stdout=out, stderr=out)
-
-
 async def test_worker_killed_between_authorize_and_capture_still_captures_once(
     parties: Parties, stack_settings: Settings, emulator_control, tmp_path: Path
 ) -> None:
     """SIGKILL the only worker after authorization; confirm; a new worker finishes: one capture."""
     queue = f"chaos-{uuid.uuid4().hex}"
     settings = stack_settings.model_copy(update={"temporal_task_queue": queue})
-    first = _worker_process(settings, queue, tmp_path / "worker.log")
+    first = worker_process(settings, tmp_path / "worker.log")
     try:
         with serve_in_thread(create_app(settings)) as url:
             async with httpx.AsyncClient(base_url=url, timeout=60) as api:
@@ -102,7 +86,7 @@ async def test_worker_killed_between_authorize_and_capture_still_captures_once(
                 confirm = asyncio.create_task(
                     api.post("/payments/confirm", json={"tx_id": init.json()["id"]}, headers=parties.as_user)
                 )
-                second = _worker_process(settings, queue, tmp_path / "worker.log")
+                second = worker_process(settings, tmp_path / "worker.log")
                 try:
                     response = await asyncio.wait_for(confirm, 60)
                 finally:

@@ -1,0 +1,152 @@
+"""Payouts: on-demand payout of a merchant's available balance, the balance, the payout history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, status
+from sqlalchemy import select, tuple_
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+
+from api.auth import Principal
+from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
+from api.errors import ApiError, Forbidden, NotFound
+from api.models import BalanceOut, PayoutCreate, PayoutList, PayoutOut
+from api.pagination import decode_cursor, encode_cursor
+from api.routes.payments import CurrencyNotAccepted, temporal_calls
+from schema import balances
+from schema.messages import PayoutRequest
+from schema.tables import Merchant, Payout
+from workflows import search_attributes as sa
+from workflows.payout import MerchantPayoutWorkflow, period_of, workflow_id
+
+router = APIRouter(tags=["payouts"])
+
+
+class InsufficientBalance(ApiError):
+    status, code = 409, "insufficient_balance"
+
+
+class NoPayoutAccount(ApiError):
+    status, code = 409, "no_payout_account"
+
+
+def payout_out(payout: Payout) -> PayoutOut:
+    return PayoutOut(
+        id=payout.id,
+        merchant_id=payout.merchant_id,
+        amount=payout.amount,
+        currency=payout.currency,
+        status=payout.status,
+        period=payout.period,
+        failure_code=payout.failure_code,
+        created_at=payout.created_at,
+    )
+
+
+async def own_merchant(session: Session, principal: Principal, merchant_id: str) -> Merchant:
+    """The merchant itself or an operator; anyone else's merchant answers 404 like a missing one."""
+    if principal.is_("user"):
+        raise Forbidden()
+    merchant = await session.get(Merchant, merchant_id)
+    if merchant is None or not (principal.is_("operator") or principal.is_("merchant", merchant_id)):
+        raise NotFound()
+    return merchant
+
+
+def _refusal(exc: WorkflowUpdateFailedError) -> ApiError | None:
+    cause = exc.cause
+    if not isinstance(cause, ApplicationError):
+        return None
+    available = (cause.details[0] or {}).get("available") if cause.details else None
+    if cause.type == "InsufficientBalance":
+        return InsufficientBalance(cause.message, extra={"available": available})
+    if cause.type == "NoPayoutAccount":
+        return NoPayoutAccount(cause.message)
+    return None
+
+
+@router.post("/payouts/schedule", status_code=status.HTTP_202_ACCEPTED)
+async def schedule_payout(
+    body: PayoutCreate,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    session: Session,
+    temporal: TemporalClient,
+    idempotency_header: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> PayoutOut:
+    """Pay out `amount` (default: all that is available) now; answers once the funds are reserved."""
+    merchant = await own_merchant(session, principal, body.merchant_id)
+    currency = body.currency or merchant.currency
+    if currency != merchant.currency:
+        raise CurrencyNotAccepted(f"This merchant is paid in {merchant.currency} only.")
+    key = body.idempotency_key or idempotency_header or uuid.uuid4().hex
+    hold_seconds = int(services.settings.payout_hold.total_seconds())
+    request = PayoutRequest(
+        merchant.id, key, period_of("daily", datetime.now(UTC)), body.amount, currency, hold_seconds
+    )
+    start = WithStartWorkflowOperation(
+        MerchantPayoutWorkflow.run,
+        request,
+        id=workflow_id(merchant.id, key),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=services.settings.temporal_task_queue,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.MERCHANT_ID, merchant.id)]),
+    )
+    try:
+        with temporal_calls():
+            view = await temporal.execute_update_with_start_workflow(
+                MerchantPayoutWorkflow.accepted, start_workflow_operation=start
+            )
+    except WorkflowUpdateFailedError as exc:
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
+    payout = await session.get(Payout, view.payout_id, populate_existing=True)
+    assert payout is not None
+    return payout_out(payout)
+
+
+@router.get("/merchants/{merchant_id}/balance")
+async def get_balance(
+    merchant_id: str, principal: CurrentPrincipal, services: ServicesDep, session: Session
+) -> BalanceOut:
+    merchant = await own_merchant(session, principal, merchant_id)
+    now = await balances.balance(session, merchant, services.settings.payout_hold)
+    return BalanceOut(
+        merchant_id=now.merchant_id,
+        currency=now.currency,
+        available=now.available,
+        in_transit=now.in_transit,
+        paid=now.paid,
+    )
+
+
+@router.get("/merchants/{merchant_id}/payouts")
+async def list_payouts(
+    merchant_id: str,
+    principal: CurrentPrincipal,
+    session: Session,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> PayoutList:
+    """A merchant's payouts, newest first."""
+    await own_merchant(session, principal, merchant_id)
+    query = select(Payout).where(Payout.merchant_id == merchant_id)
+    if cursor:
+        query = query.where(tuple_(Payout.created_at, Payout.id) < tuple_(*decode_cursor(cursor)))
+    rows = (
+        (await session.execute(query.order_by(Payout.created_at.desc(), Payout.id.desc()).limit(limit + 1)))
+        .scalars()
+        .all()
+    )
+    page = rows[:limit]
+    return PayoutList(
+        data=[payout_out(p) for p in page],
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
+    )

@@ -1,0 +1,277 @@
+"""Payouts on the real stack: scheduled runs, on-demand payouts, Stripe refusals and faults, a
+worker killed mid-run, and a refund racing a payout. Invariant throughout: one transfer per
+payout, the ledger balances, and no merchant's payable goes below zero."""
+
+import asyncio
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import stripe
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, ScheduleOverlapPolicy
+
+from config.settings import Settings
+from schema.messages import PayoutRunInput, PayoutRunSummary
+from schema.tables import Payout
+from tests.integration.payments.conftest import Parties, worker_process
+from workers.schedules import PAYOUT_SCHEDULES, ensure_schedules
+from workflows.payout import PayoutRunWorkflow
+
+FEE_BPS = 250  # the parties fixture's merchants
+
+
+async def merchant_with_sales(parties: Parties, schedule: str, *sales: int) -> Parties:
+    """A new merchant on `schedule` (same payer) with each of `sales` captured."""
+    operator = parties.auth("operator")
+    created = await parties.api.post(
+        "/merchants",
+        json={"name": "Shop", "currency": "usd", "fee_bps": FEE_BPS, "payout_schedule": schedule},
+        headers=operator,
+    )
+    assert created.status_code == 201, created.text
+    seller = Parties(parties.api, parties.auth, parties.user_id, created.json()["id"], FEE_BPS)
+    for amount in sales:
+        await seller.captured(amount)
+    return seller
+
+
+def net(amount: int) -> int:
+    return amount - amount * FEE_BPS // 10_000
+
+
+async def payouts_of(engine: AsyncEngine, merchant_id: str) -> list[Payout]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(Payout).where(Payout.merchant_id == merchant_id))).all())  # type: ignore[arg-type]
+
+
+async def paid_count(engine: AsyncEngine, merchant_ids: list[str]) -> int:
+    async with engine.connect() as conn:
+        paid = await conn.execute(
+            select(func.count()).where(Payout.merchant_id.in_(merchant_ids), Payout.status == "paid")
+        )
+        return int(paid.scalar_one())
+
+
+def transfers_to(settings: Settings, account: str) -> list[stripe.Transfer]:
+    client = stripe.StripeClient("sk_test_emulator", base_addresses={"api": settings.stripe_api_base})
+    return list(client.v1.transfers.list(params={"destination": account, "limit": 100}).auto_paging_iter())
+
+
+async def account_of(parties: Parties) -> str:
+    merchant = await parties.api.get(f"/merchants/{parties.merchant_id}", headers=parties.auth("operator"))
+    return str(merchant.json()["payout_account"])
+
+
+async def run_payouts(client: Client, settings: Settings, schedule: str, period: str) -> PayoutRunSummary:
+    run = PayoutRunInput(schedule, concurrency=3, page_size=2, hold_seconds=0, period=period)  # 2: several pages
+    return await client.execute_workflow(
+        PayoutRunWorkflow.run,
+        run,
+        id=f"payout-run-test:{uuid.uuid4().hex}",
+        task_queue=settings.temporal_task_queue,
+    )
+
+
+async def balance(parties: Parties) -> dict[str, Any]:
+    response = await parties.api.get(f"/merchants/{parties.merchant_id}/balance", headers=parties.as_merchant)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def ledger_sums_to_zero(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        sums = await conn.execute(text("SELECT currency, sum(amount) FROM ledger_entries GROUP BY currency"))
+        return all(total == 0 for _, total in sums)
+
+
+async def wait_for_payout(parties: Parties, payout_id: str, status: str, within: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        listed = await parties.api.get(f"/merchants/{parties.merchant_id}/payouts", headers=parties.as_merchant)
+        payout = next(p for p in listed.json()["data"] if p["id"] == payout_id)
+        if payout["status"] == status:
+            return dict(payout)
+        assert time.monotonic() < deadline, f"{payout_id} stayed {payout['status']}, expected {status}"
+        await asyncio.sleep(0.05)  # polling a condition with a deadline
+
+
+async def test_a_daily_run_pays_each_net_balance_once_and_a_rerun_pays_nothing_new(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    first = await merchant_with_sales(parties, "daily", 1000, 2000)
+    refund = await first.refund((await first.captured(400))["id"])
+    assert refund.status_code == 201, refund.text  # a full refund: the merchant nets nothing from it
+    second = await merchant_with_sales(parties, "daily", 3000)
+    monthly = await merchant_with_sales(parties, "monthly", 1000)
+    period = f"test-{uuid.uuid4().hex[:8]}"
+
+    summary = await run_payouts(temporal_client, stack_settings, "daily", period)
+
+    first_payouts, second_payouts = (
+        await payouts_of(engine, first.merchant_id),
+        await payouts_of(engine, second.merchant_id),
+    )
+    assert [(p.amount, p.status, p.period) for p in first_payouts] == [(net(1000) + net(2000), "paid", period)]
+    assert [(p.amount, p.status) for p in second_payouts] == [(net(3000), "paid")]
+    assert await payouts_of(engine, monthly.merchant_id) == []
+    assert [t.amount for t in transfers_to(stack_settings, await account_of(first))] == [net(1000) + net(2000)]
+    assert (await balance(first))["available"] == 0 and (await balance(first))["paid"] == net(1000) + net(2000)
+    async with engine.connect() as conn:
+        paid_in_run = await conn.execute(select(Payout.amount).where(Payout.period == period, Payout.status == "paid"))
+        amounts = [a for (a,) in paid_in_run]
+    assert summary.paid == len(amounts) and summary.totals == {"usd": sum(amounts)}  # across pages
+
+    await first.captured(500)  # new money after the run: the same period must not pay it
+    rerun = await run_payouts(temporal_client, stack_settings, "daily", period)
+    assert rerun.paid == 0 and rerun.already_paid >= 1
+    assert len(await payouts_of(engine, first.merchant_id)) == 1
+    assert len(transfers_to(stack_settings, await account_of(first))) == 1
+    assert (await balance(first))["available"] == net(500)
+
+    monthly_run = await run_payouts(temporal_client, stack_settings, "monthly", period)
+    assert monthly_run.paid >= 1
+    assert [p.amount for p in await payouts_of(engine, monthly.merchant_id)] == [net(1000)]
+    assert await ledger_sums_to_zero(engine)
+
+
+async def test_schedules_exist_pausable_and_never_overlap(temporal_client: Client, stack_settings: Settings) -> None:
+    await ensure_schedules(temporal_client, stack_settings)
+    daily = temporal_client.get_schedule_handle(PAYOUT_SCHEDULES["daily"])
+    await daily.pause(note="operator pause")
+    await ensure_schedules(temporal_client, stack_settings)  # a worker restart keeps the pause
+    described = await daily.describe()
+    assert described.schedule.state.paused
+    assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
+    calendar = described.schedule.spec.calendars[0]
+    assert calendar.hour[0].start == stack_settings.payout_hour
+    monthly = await temporal_client.get_schedule_handle(PAYOUT_SCHEDULES["monthly"]).describe()
+    assert monthly.schedule.spec.calendars[0].day_of_month[0].start == stack_settings.payout_month_day
+    await daily.unpause()
+
+
+async def test_on_demand_payout_of_part_then_more_than_is_available(parties: Parties, engine: AsyncEngine) -> None:
+    seller = await merchant_with_sales(parties, "monthly", 5000)
+    asked = await parties.api.post(
+        "/payouts/schedule", json={"merchant_id": seller.merchant_id, "amount": 1000}, headers=seller.as_merchant
+    )
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["status"] == "in_transit" and asked.json()["amount"] == 1000
+    await wait_for_payout(seller, asked.json()["id"], "paid")
+    too_much = await parties.api.post(
+        "/payouts/schedule", json={"merchant_id": seller.merchant_id, "amount": 10_000}, headers=seller.as_merchant
+    )
+    assert too_much.status_code == 409 and too_much.json()["error"]["available"] == net(5000) - 1000
+    other = await parties.api.post(
+        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=parties.as_merchant
+    )
+    assert other.status_code == 404  # another merchant's balance
+    assert (await balance(seller)) | {"merchant_id": ""} == {
+        "merchant_id": "",
+        "currency": "usd",
+        "available": net(5000) - 1000,
+        "in_transit": 0,
+        "paid": 1000,
+    }
+
+
+async def test_a_repeated_on_demand_request_is_one_payout(parties: Parties, engine: AsyncEngine) -> None:
+    seller = await merchant_with_sales(parties, "monthly", 2000)
+    body = {"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex}
+    answers = await asyncio.gather(
+        *(parties.api.post("/payouts/schedule", json=body, headers=seller.as_merchant) for _ in range(5))
+    )
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["id"] for a in answers}) == 1
+    await wait_for_payout(seller, answers[0].json()["id"], "paid")
+    assert [p.amount for p in await payouts_of(engine, seller.merchant_id)] == [net(2000)]
+
+
+async def test_a_transfer_stripe_refuses_restores_the_balance(
+    parties: Parties, emulator_control, engine: AsyncEngine
+) -> None:
+    seller = await merchant_with_sales(parties, "monthly", 3000)
+    assert emulator_control("DELETE", f"/objects/{await account_of(seller)}").is_success  # gone at Stripe
+    asked = await parties.api.post(
+        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant
+    )
+    assert asked.status_code == 202, asked.text
+    failed = await wait_for_payout(seller, asked.json()["id"], "failed")
+    assert failed["failure_code"] == "resource_missing"
+    assert (await balance(seller))["available"] == net(3000)
+    assert await ledger_sums_to_zero(engine)
+
+
+async def test_a_transfer_that_times_out_after_commit_is_made_once(
+    parties: Parties, emulator_control, stack_settings: Settings
+) -> None:
+    seller = await merchant_with_sales(parties, "monthly", 1500)
+    fault = {"path": "/v1/transfers", "action": "timeout_after_commit", "hang_seconds": 3, "times": 1}
+    assert emulator_control("POST", "/faults", json=fault).status_code == 201
+    asked = await parties.api.post(
+        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant
+    )
+    await wait_for_payout(seller, asked.json()["id"], "paid")
+    assert [t.amount for t in transfers_to(stack_settings, await account_of(seller))] == [net(1500)]
+
+
+async def test_a_refund_racing_a_payout_never_overdraws_the_merchant(parties: Parties, engine: AsyncEngine) -> None:
+    seller = await merchant_with_sales(parties, "monthly")
+    sale = await seller.captured(1000)
+    payout, refund = await asyncio.gather(
+        parties.api.post("/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant),
+        seller.refund(sale["id"]),
+    )
+    # Exactly one wins: the payout of everything, or the full refund (after which nothing is left).
+    assert sorted([payout.status_code, refund.status_code]) in ([201, 409], [202, 409]), (payout.text, refund.text)
+    async with engine.connect() as conn:
+        payable = await conn.execute(
+            text(
+                "SELECT -coalesce(sum(e.amount), 0) FROM ledger_entries e "
+                "JOIN ledger_accounts a ON a.id = e.account_id WHERE a.code = :code"
+            ),
+            {"code": f"merchant_payable:{seller.merchant_id}"},
+        )
+        assert payable.scalar_one() == 0
+
+
+async def test_a_worker_killed_mid_run_pays_every_merchant_once(
+    parties: Parties,
+    stack_settings: Settings,
+    temporal_client: Client,
+    emulator_control,
+    engine: AsyncEngine,
+    tmp_path: Path,
+) -> None:
+    sellers = [await merchant_with_sales(parties, "monthly", 1000 + i) for i in range(4)]
+    settings = stack_settings.model_copy(update={"temporal_task_queue": f"payout-chaos-{uuid.uuid4().hex}"})
+    slow = {"path": "/v1/transfers", "action": "latency", "latency_ms": 1000, "times": 100}
+    fault = emulator_control("POST", "/faults", json=slow).json()
+    period = f"chaos-{uuid.uuid4().hex[:8]}"
+    first = worker_process(settings, tmp_path / "worker.log")
+    try:
+        run = asyncio.create_task(run_payouts(temporal_client, settings, "monthly", period))
+        deadline = time.monotonic() + 60
+        while not await paid_count(engine, [s.merchant_id for s in sellers]):
+            assert time.monotonic() < deadline and not run.done(), "no payout was made"
+            await asyncio.sleep(0.05)  # polling a condition with a deadline
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(10) == -signal.SIGKILL
+        second = worker_process(settings, tmp_path / "worker.log")
+        try:
+            summary = await asyncio.wait_for(run, 120)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(15)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        emulator_control("DELETE", f"/faults/{fault['id']}")
+    assert summary.period == period
+    for seller, sale in zip(sellers, range(4), strict=True):
+        payouts = await payouts_of(engine, seller.merchant_id)
+        assert [(p.amount, p.status) for p in payouts] == [(net(1000 + sale), "paid")]
+        assert len(transfers_to(stack_settings, await account_of(seller))) == 1
