@@ -1,5 +1,6 @@
-"""`make bench`: init + confirm through the HTTP API at a fixed concurrency, then the same count on
-the bare-Temporal ceiling; prints payments/s, latency percentiles and our share of the ceiling.
+"""`make bench`: init + confirm through the HTTP API at a fixed concurrency, then on-demand payouts,
+then the same payment count on the bare-Temporal ceiling; prints payments/s, latency percentiles
+and our share of the ceiling.
 
     make bench                          # a throwaway stack on free ports
     make bench BENCH_ARGS="--api http://127.0.0.1:8000 --count 1000 --concurrency 16"
@@ -86,11 +87,20 @@ def _created(response: httpx.Response) -> str:
     return str(response.json()["id"])
 
 
-async def http_payments(stack: Stack, concurrency: int) -> Payment:
+async def payout_latency(stack: Stack, api: httpx.AsyncClient, merchant: str, calls: int) -> Timings:
+    """On-demand payouts of 100 each, one after another (they serialize on the merchant anyway):
+    the time until the API answers 202 with the funds reserved."""
+    headers = {"Authorization": f"Bearer {mint_token(stack.settings, merchant, 'merchant')}"}
+    timings = Timings("on-demand payout")
+    for _ in range(calls):
+        body = {"merchant_id": merchant, "amount": 100}
+        await timed(timings, api.post("/payouts/schedule", json=body, headers=headers), 202)
+    return timings
+
+
+async def http_payments(stack: Stack, api: httpx.AsyncClient, merchant: str, concurrency: int) -> Payment:
     """One user per lane (the rate limit is per subject, as real traffic is), one merchant."""
     operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_bench', 'operator')}"}
-    api = httpx.AsyncClient(base_url=stack.api, timeout=30, limits=httpx.Limits(max_connections=2 * concurrency))
-    merchant = _created(await api.post("/merchants", json={"name": "Bench shop", "currency": "usd"}, headers=operator))
     users = [
         _created(await api.post("/users", json={"name": f"Payer {i}"}, headers=operator)) for i in range(concurrency)
     ]
@@ -120,10 +130,18 @@ async def http_payments(stack: Stack, concurrency: int) -> Payment:
 
 async def main(args: argparse.Namespace) -> None:
     with running_stack(args.api) as stack:
-        payment = await http_payments(stack, args.concurrency)
+        api = httpx.AsyncClient(
+            base_url=stack.api, timeout=30, limits=httpx.Limits(max_connections=2 * args.concurrency)
+        )
+        operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_bench', 'operator')}"}
+        merchant = _created(
+            await api.post("/merchants", json={"name": "Bench shop", "currency": "usd"}, headers=operator)
+        )
+        payment = await http_payments(stack, api, merchant, args.concurrency)
         await drive(Run.named("warm-up"), payment, WARMUP, args.concurrency)
         ours = await drive(Run.named("payments API"), payment, args.count, args.concurrency)
         print(ours.report(), flush=True)
+        print((await payout_latency(stack, api, merchant, args.payouts)).line(), flush=True)
 
         client = await connect(stack.settings)
         queue = f"bench-ceiling-{uuid.uuid4().hex}"
@@ -148,6 +166,7 @@ def cli() -> None:
     parser.add_argument("--api", help="a running stack's API (default: start a throwaway stack)")
     parser.add_argument("--count", type=int, default=300, help="payments per run")
     parser.add_argument("--concurrency", type=int, default=10, help="payments in flight at once")
+    parser.add_argument("--payouts", type=int, default=100, help="on-demand payouts timed after the payments")
     asyncio.run(main(parser.parse_args()))
 
 
