@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # Money movement.
     authorization_expiry: timedelta = timedelta(days=7)
     reconciliation_interval: timedelta = timedelta(hours=6)
+    # Each window also lists Stripe objects this much either side, so nothing falls between windows.
+    reconciliation_margin: timedelta = timedelta(minutes=10)
+    # A pending/authorized payment this old whose workflow is gone is settled from Stripe's state.
+    reconciliation_stuck_after: timedelta = timedelta(minutes=30)
+    reconciliation_page_size: int = Field(default=100, ge=1, le=100)  # Stripe's list limit
 
     # Payouts (UTC). Daily at payout_hour:payout_minute; monthly on payout_month_day at that time.
     payout_hour: int = Field(default=2, ge=0, le=23)

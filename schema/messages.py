@@ -248,3 +248,32 @@ class PayoutRunSummary:
     nothing_to_pay: int
     already_paid: int
     totals: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ReconciliationInput:
+    """One run over [window_start, window_end) (ISO 8601, UTC). None: the Schedule's window, the
+    interval before the scheduled time. Continue-as-new carries where it got to and the counts."""
+
+    run_id: str | None = None
+    window_start: str | None = None
+    window_end: str | None = None
+    interval_seconds: int = 6 * 3600  # the Schedule's interval: the window when none is given
+    phase: str = "payment_intents"
+    cursor: str | None = None
+    counts: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class ReconciliationPage:
+    run_id: str
+    phase: str
+    window_start: str
+    window_end: str
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class ReconciliationPageResult:
+    cursor: str | None  # None: the phase is done
+    counts: dict[str, int]

@@ -89,6 +89,7 @@ class Transaction(Base):
         Index("transactions_user_created", "user_id", "created_at", "id"),
         Index("transactions_merchant_created", "merchant_id", "created_at", "id"),
         Index("transactions_status_updated", "status", "updated_at"),
+        Index("transactions_created", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -119,6 +120,7 @@ class Refund(Base):
         UniqueConstraint("tx_id", "idempotency_key", name="refunds_tx_idempotency_key"),
         CheckConstraint(_one_of("status", REFUND_STATUSES), name="status_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        Index("refunds_created", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     tx_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), index=True)
@@ -140,6 +142,7 @@ class Payout(Base):
         CheckConstraint(_one_of("status", PAYOUT_STATUSES), name="status_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("payouts_merchant_created", "merchant_id", "created_at", "id"),
+        Index("payouts_created", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
@@ -170,6 +173,14 @@ class ReconciliationLog(Base):
     __table_args__ = (
         CheckConstraint(_one_of("resolution_status", RESOLUTION_STATUSES), name="resolution_status_known"),
         Index("reconciliation_logs_status_created", "resolution_status", "created_at", "id"),
+        # One open (needs_review) row per discrepancy and subject: a later run finds nothing new.
+        Index(
+            "reconciliation_logs_open_subject",
+            "discrepancy",
+            "subject",
+            unique=True,
+            postgresql_where="resolution_status = 'needs_review'",
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("reconciliation_runs.id"), index=True)
@@ -177,12 +188,22 @@ class ReconciliationLog(Base):
     refund_id: Mapped[str | None] = mapped_column(String(64))
     payout_id: Mapped[str | None] = mapped_column(String(64))
     discrepancy: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255), server_default="")  # the Stripe or our id it is about
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     resolution_status: Mapped[str] = mapped_column(String(32))
     resolution: Mapped[str | None] = mapped_column(Text)
     resolved_by: Mapped[str | None] = mapped_column(String(255))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created()
+
+
+class ReconciliationSeen(Base):
+    """Scratch: the Stripe ids a run has listed, so our rows Stripe lacks are one anti-join away."""
+
+    __tablename__ = "reconciliation_seen"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stripe_id: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class LedgerAccount(Base):

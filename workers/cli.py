@@ -1,10 +1,11 @@
-"""The `payments` command: migrate, worker, api, token, dev."""
+"""The `payments` command: migrate, worker, api, token, dev, reconcile."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from datetime import UTC, datetime
 
 from config.logs import configure_logging
 from config.settings import Settings
@@ -51,6 +52,18 @@ def _dev(settings: Settings, _: argparse.Namespace) -> int:
     return run_dev_stack(settings)
 
 
+def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.reconcile import reconcile
+
+    counts = asyncio.run(reconcile(settings, args.since, args.until))
+    return 1 if counts.get("needs_review") else 0
+
+
+def _utc(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="payments", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--sub", required=True, help="subject: a user, merchant or operator id")
     token.add_argument("--role", required=True, choices=["user", "merchant", "operator"])
     token.set_defaults(run=_token)
+    recon = commands.add_parser("reconcile", help="reconcile a window now, with progress; exit 1 if any needs review")
+    recon.add_argument("--since", type=_utc, help="window start, ISO 8601 (default: until - the interval)")
+    recon.add_argument("--until", type=_utc, help="window end, ISO 8601 (default: now)")
+    recon.set_defaults(run=_reconcile)
     args = parser.parse_args(argv)
 
     settings = Settings()

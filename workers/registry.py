@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.merchants import MerchantActivities
 from activities.payment_records import PaymentRecords
 from activities.payout_records import PayoutRecords
+from activities.reconciliation import Reconciler, Tuning
 from activities.refund_records import RefundRecords, StripeRefunds
 from activities.stripe_client import stripe_client
 from activities.stripe_payments import StripePayments
@@ -22,11 +24,19 @@ from schema.database import create_engine, session_factory
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
 
 
 def workflows() -> list[type]:
-    return [MerchantOnboardingWorkflow, PaymentWorkflow, RefundWorkflow, MerchantPayoutWorkflow, PayoutRunWorkflow]
+    return [
+        MerchantOnboardingWorkflow,
+        PaymentWorkflow,
+        RefundWorkflow,
+        MerchantPayoutWorkflow,
+        PayoutRunWorkflow,
+        ReconciliationWorkflow,
+    ]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -46,7 +56,7 @@ class WorkerParts:
     close: Callable[[], Awaitable[None]]
 
 
-def build_worker_parts(settings: Settings) -> WorkerParts:
+def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     """The activity callables with their clients, and a function that closes what they hold."""
     if not settings.database_url:
         raise RuntimeError("PAYMENTS_DATABASE_URL must be set for the worker")
@@ -58,6 +68,10 @@ def build_worker_parts(settings: Settings) -> WorkerParts:
     records, payments = PaymentRecords(sessions, keyring), StripePayments(stripe)
     refunds, stripe_refunds = RefundRecords(sessions), StripeRefunds(stripe)
     payouts, transfers = PayoutRecords(sessions), StripeTransfers(stripe)
+    tuning = Tuning(
+        settings.reconciliation_margin, settings.reconciliation_stuck_after, settings.reconciliation_page_size
+    )
+    reconciler = Reconciler(sessions, stripe, temporal, tuning, (records, refunds, payouts, payments))
     activities: list[Callable[..., Any]] = [
         merchants.record_merchant,
         merchants.create_connected_account,
@@ -77,6 +91,9 @@ def build_worker_parts(settings: Settings) -> WorkerParts:
         payouts.fail_payout,
         payouts.payable_merchants,
         transfers.transfer_payout,
+        reconciler.open_run,
+        reconciler.reconcile_page,
+        reconciler.close_run,
     ]
 
     async def close() -> None:

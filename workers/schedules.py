@@ -1,4 +1,5 @@
-"""The Temporal Schedules the worker keeps in place: `payouts-daily` and `payouts-monthly`.
+"""The Temporal Schedules the worker keeps in place: `payouts-daily`, `payouts-monthly` and
+`reconciliation`.
 Created or updated at every worker start, so changing a setting and restarting is enough."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
@@ -20,10 +22,12 @@ from temporalio.client import (
 )
 
 from config.settings import Settings
-from schema.messages import PayoutRunInput
+from schema.messages import PayoutRunInput, ReconciliationInput
 from workflows.payout import PayoutRunWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 
 PAYOUT_SCHEDULES = {"daily": "payouts-daily", "monthly": "payouts-monthly"}
+RECONCILIATION_SCHEDULE = "reconciliation"
 
 
 def payout_schedule(settings: Settings, cadence: str) -> Schedule:
@@ -52,9 +56,26 @@ def payout_schedule(settings: Settings, cadence: str) -> Schedule:
     )
 
 
+def reconciliation_schedule(settings: Settings) -> Schedule:
+    interval = settings.reconciliation_interval
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconciliationWorkflow.run,
+            ReconciliationInput(interval_seconds=int(interval.total_seconds())),
+            id="reconciliation",  # Temporal appends the scheduled time
+            task_queue=settings.temporal_task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=interval),
+    )
+
+
 async def ensure_schedules(client: Client, settings: Settings) -> None:
-    for cadence, schedule_id in PAYOUT_SCHEDULES.items():
-        wanted = payout_schedule(settings, cadence)
+    wanted_schedules = {
+        schedule_id: payout_schedule(settings, cadence) for cadence, schedule_id in PAYOUT_SCHEDULES.items()
+    }
+    wanted_schedules[RECONCILIATION_SCHEDULE] = reconciliation_schedule(settings)
+    for schedule_id, wanted in wanted_schedules.items():
         try:
             await client.create_schedule(schedule_id, wanted)
         except ScheduleAlreadyRunningError:

@@ -27,7 +27,7 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    parts = build_worker_parts(settings)
+    parts = build_worker_parts(settings, client)
     redis = Redis.from_url(settings.redis_url)
     relay = OutboxRelay(parts.sessions, redis)
     try:

@@ -162,7 +162,12 @@ class PayoutRunWorkflow:
 
         await asyncio.gather(*(pay(m) for m in page))
         workflow.upsert_search_attributes(
-            [sa.PAYOUTS_PAID.value_set(progress.paid), sa.PAYOUTS_FAILED.value_set(progress.failed)]
+            [
+                sa.PAYOUTS_FAILED.value_set(progress.failed),
+                sa.RUN_SUMMARY.value_set(
+                    f"paid={progress.paid} failed={progress.failed} already_paid={progress.already_paid}"
+                ),
+            ]
         )
         if len(page) == run.page_size:
             workflow.continue_as_new(progress)

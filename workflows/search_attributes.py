@@ -12,8 +12,11 @@ AMOUNT_MINOR = SearchAttributeKey.for_int("AmountMinor")
 CURRENCY = SearchAttributeKey.for_keyword("Currency")
 PAYOUT_PERIOD = SearchAttributeKey.for_keyword("PayoutPeriod")
 PAYOUT_STATUS = SearchAttributeKey.for_keyword("PayoutStatus")
-PAYOUTS_PAID = SearchAttributeKey.for_int("PayoutsPaid")
+# The dev server allows 3 Int attributes: the counts an operator acts on are Ints (filterable,
+# e.g. `PayoutsFailed > 0`); the whole summary of a run is one Keyword.
 PAYOUTS_FAILED = SearchAttributeKey.for_int("PayoutsFailed")
+RUN_SUMMARY = SearchAttributeKey.for_keyword("RunSummary")
+RECON_NEEDS_REVIEW = SearchAttributeKey.for_int("ReconNeedsReview")
 # Set by Temporal on every workflow a Schedule starts.
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
@@ -25,6 +28,7 @@ ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     CURRENCY,
     PAYOUT_PERIOD,
     PAYOUT_STATUS,
-    PAYOUTS_PAID,
     PAYOUTS_FAILED,
+    RUN_SUMMARY,
+    RECON_NEEDS_REVIEW,
 )

@@ -1,0 +1,392 @@
+"""Reconciliation: our books against Stripe, a page at a time (memory bounded by the page size).
+
+Stripe-side phases list PaymentIntents, Refunds and Transfers created in the window (plus a
+margin) and compare each with our row named in its metadata; our-side phases page our rows in
+the window that no Stripe listing of this run has shown; the ledger phase checks the invariants.
+Safe fixes go through the saga's own activities (one code path posts money); the rest is logged
+`needs_review`, once per discrepancy and subject however many runs see it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import stripe
+from sqlalchemy import delete, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.outbox import add_event
+from activities.payment_records import PaymentRecords
+from activities.payout_records import PayoutRecords
+from activities.refund_records import RefundRecords
+from activities.stripe_errors import final_or_transient
+from activities.stripe_payments import StripePayments
+from schema.messages import (
+    CaptureRequest,
+    PayoutTransfer,
+    ReconciliationPage,
+    ReconciliationPageResult,
+    StatusChange,
+    StripeRefund,
+    VoidRequest,
+)
+from schema.tables import Payout, ReconciliationLog, ReconciliationRun, ReconciliationSeen, Refund, Transaction
+
+OPEN = ("pending", "requires_action", "authorized")
+SETTLED = ("confirmed", "partially_refunded", "refunded")
+STRIPE_PHASES = {"payment_intents": "payment_intents", "refunds": "refunds", "transfers": "transfers"}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    margin: timedelta
+    stuck_after: timedelta
+    page_size: int
+
+
+def _meta(obj: Any, key: str) -> str | None:
+    """Our id in a Stripe object's metadata (StripeObject is not a dict)."""
+    return obj.metadata.to_dict().get(key) if obj.metadata else None
+
+
+def _ts(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        stripe_client: stripe.StripeClient,
+        temporal: Client,
+        tuning: Tuning,
+        steps: tuple[PaymentRecords, RefundRecords, PayoutRecords, StripePayments],
+    ) -> None:
+        self._sessions = sessions
+        self._stripe = stripe_client
+        self._temporal = temporal
+        self._tuning = tuning
+        self._payments, self._refunds, self._payouts, self._stripe_payments = steps
+
+    # --- the run ---
+
+    @activity.defn
+    async def open_run(self, page: ReconciliationPage) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                insert(ReconciliationRun)
+                .values(
+                    id=page.run_id,
+                    window_start=_ts(page.window_start),
+                    window_end=_ts(page.window_end),
+                    status="running",
+                )
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+
+    @activity.defn
+    async def close_run(self, result: ReconciliationPageResult) -> None:
+        """`cursor` carries the run id here; the scratch rows go, the counts stay."""
+        async with self._sessions.begin() as session:
+            run = await session.get(ReconciliationRun, result.cursor, with_for_update=True)
+            assert run is not None
+            run.status, run.counts, run.finished_at = "finished", result.counts, datetime.now(UTC)
+            await session.execute(delete(ReconciliationSeen).where(ReconciliationSeen.run_id == run.id))
+
+    @activity.defn
+    async def reconcile_page(self, page: ReconciliationPage) -> ReconciliationPageResult:
+        counts: Counter[str] = Counter()
+        if page.phase in STRIPE_PHASES:
+            cursor = await self._stripe_page(page, counts)
+        elif page.phase == "ledger":
+            await self._ledger(page.run_id, counts)
+            cursor = None
+        else:
+            cursor = await self._our_page(page, counts)
+        return ReconciliationPageResult(cursor, dict(counts))
+
+    # --- Stripe's side ---
+
+    async def _stripe_page(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
+        margin = self._tuning.margin
+        params: dict[str, Any] = {
+            "limit": self._tuning.page_size,
+            "created": {
+                "gte": int((_ts(page.window_start) - margin).timestamp()),
+                "lt": int((_ts(page.window_end) + margin).timestamp()),
+            },
+        }
+        if page.cursor:
+            params["starting_after"] = page.cursor
+        resource = getattr(self._stripe.v1, STRIPE_PHASES[page.phase])
+        try:
+            listed = await resource.list_async(params=params)
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        objects = list(listed.data)
+        compare = {"payment_intents": self._intent, "refunds": self._refund, "transfers": self._transfer}[page.phase]
+        for obj in objects:
+            counts["checked"] += 1
+            await compare(page.run_id, obj, counts)
+        if objects:
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    insert(ReconciliationSeen)
+                    .values([{"run_id": page.run_id, "stripe_id": o.id} for o in objects])
+                    .on_conflict_do_nothing()
+                )
+        return objects[-1].id if listed.has_more else None
+
+    async def _intent(self, run_id: str, intent: Any, counts: Counter[str]) -> None:
+        tx_id = _meta(intent, "tx_id")
+        async with self._sessions() as session:
+            tx = await session.get(Transaction, tx_id) if tx_id else None
+        if tx is None:
+            await self._orphan_intent(run_id, intent, counts)
+            return
+        details: dict[str, Any]
+        if intent.amount != tx.amount or intent.currency != tx.currency:
+            details = {"ours": [tx.amount, tx.currency], "stripe": [intent.amount, intent.currency]}
+            await self._log(run_id, counts, "amount_mismatch", intent.id, details, tx_id=tx.id)
+        elif intent.status == "succeeded" and tx.status in OPEN:
+            await self._follow_capture(run_id, tx, intent, counts)
+        elif intent.status == "succeeded" and tx.status in SETTLED and tx.amount_captured != intent.amount_received:
+            details = {"ours": tx.amount_captured, "stripe": intent.amount_received}
+            await self._log(run_id, counts, "captured_amount_mismatch", intent.id, details, tx_id=tx.id)
+        elif intent.status == "canceled" and tx.status in SETTLED:
+            details = {"ours": tx.status, "stripe": intent.status}
+            await self._log(run_id, counts, "confirmed_but_canceled_at_stripe", intent.id, details, tx_id=tx.id)
+        elif tx.status in OPEN and await self._stuck(tx):
+            await self._settle_stuck(run_id, tx, intent, counts)
+
+    async def _orphan_intent(self, run_id: str, intent: Any, counts: Counter[str]) -> None:
+        """A PaymentIntent no row of ours names. Our row is always written before the
+        authorization, so an old enough one is an orphan: void it if it holds money on a card."""
+        if datetime.fromtimestamp(intent.created, UTC) > datetime.now(UTC) - self._tuning.margin:
+            return  # too young to judge
+        if intent.status == "requires_capture":
+            await self._stripe_payments.void_payment(VoidRequest(intent.id, intent.id, "abandoned"))
+            await self._log(
+                run_id, counts, "orphan_authorization_voided", intent.id, {"amount": intent.amount}, fixed=True
+            )
+        elif intent.status == "succeeded":
+            details = {"amount_received": intent.amount_received, "currency": intent.currency}
+            await self._log(run_id, counts, "stripe_payment_without_record", intent.id, details)
+
+    async def _follow_capture(self, run_id: str, tx: Transaction, intent: Any, counts: Counter[str]) -> None:
+        """Stripe captured and we did not record it (a crash, or a capture out of band): follow Stripe."""
+        if tx.stripe_payment_intent_id is None:
+            await self._payments.record_status(StatusChange(tx.id, tx.status, None, payment_intent_id=intent.id))
+        await self._payments.record_capture(CaptureRequest(tx.id, intent.id, intent.amount_received))
+        details = {"was": tx.status, "captured": intent.amount_received}
+        await self._log(run_id, counts, "captured_at_stripe", intent.id, details, tx_id=tx.id, fixed=True)
+
+    async def _stuck(self, tx: Transaction) -> bool:
+        """Open longer than the threshold with no workflow running to finish it."""
+        if tx.updated_at > datetime.now(UTC) - self._tuning.stuck_after:
+            return False
+        try:
+            described = await self._temporal.get_workflow_handle(tx.workflow_id).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return True
+        return described.status != WorkflowExecutionStatus.RUNNING
+
+    async def _settle_stuck(self, run_id: str, tx: Transaction, intent: Any, counts: Counter[str]) -> None:
+        """Kill Bill's janitor: nothing will finish this payment, so settle it as Stripe has it."""
+        if intent is None or intent.status in ("requires_payment_method", "requires_confirmation"):
+            change = StatusChange(tx.id, "failed", "payment.failed", failure_code="abandoned")
+        elif intent.status == "requires_capture":
+            await self._stripe_payments.void_payment(VoidRequest(tx.id, intent.id, "abandoned"))
+            change = StatusChange(tx.id, "canceled", "payment.canceled", failure_code="authorization_abandoned")
+        elif intent.status == "canceled":
+            change = StatusChange(tx.id, "canceled", "payment.canceled", failure_code="canceled_at_stripe")
+        else:
+            return  # requires_action, processing: still moving at Stripe; a later run looks again
+        if intent is not None and tx.stripe_payment_intent_id is None:
+            change = StatusChange(**{**change.__dict__, "payment_intent_id": intent.id})
+        await self._payments.record_status(change)
+        details = {"was": tx.status, "now": change.status, "stripe": intent.status if intent else None}
+        await self._log(run_id, counts, "stuck_payment_settled", tx.id, details, tx_id=tx.id, fixed=True)
+
+    async def _refund(self, run_id: str, refund: Any, counts: Counter[str]) -> None:
+        refund_id = _meta(refund, "refund_id")
+        async with self._sessions() as session:
+            ours = await session.get(Refund, refund_id) if refund_id else None
+        if ours is None:
+            details = {"amount": refund.amount, "payment_intent": refund.payment_intent}
+            await self._log(run_id, counts, "stripe_refund_without_record", refund.id, details)
+        elif ours.amount != refund.amount:
+            details = {"ours": ours.amount, "stripe": refund.amount}
+            await self._log(run_id, counts, "refund_amount_mismatch", refund.id, details, refund_id=ours.id)
+        elif ours.status != "succeeded" and refund.status == "succeeded":
+            await self._refunds.record_refund(StripeRefund(ours.id, refund.id))
+            details = {"was": ours.status}
+            await self._log(run_id, counts, "refund_behind_stripe", refund.id, details, refund_id=ours.id, fixed=True)
+
+    async def _transfer(self, run_id: str, transfer: Any, counts: Counter[str]) -> None:
+        payout_id = _meta(transfer, "payout_id")
+        async with self._sessions() as session:
+            ours = await session.get(Payout, payout_id) if payout_id else None
+        if ours is None:
+            details = {"amount": transfer.amount, "destination": transfer.destination}
+            await self._log(run_id, counts, "stripe_transfer_without_payout", transfer.id, details)
+        elif ours.amount != transfer.amount:
+            details = {"ours": ours.amount, "stripe": transfer.amount}
+            await self._log(run_id, counts, "payout_amount_mismatch", transfer.id, details, payout_id=ours.id)
+        elif ours.status == "in_transit":
+            await self._payouts.record_payout_paid(PayoutTransfer(ours.id, transfer.id))
+            await self._log(run_id, counts, "payout_behind_stripe", transfer.id, {}, payout_id=ours.id, fixed=True)
+        elif ours.status == "failed":
+            details = {"ours": ours.status, "transfer": transfer.id}
+            await self._log(run_id, counts, "failed_payout_transferred", transfer.id, details, payout_id=ours.id)
+
+    # --- our side: rows in the window that no Stripe listing of this run showed ---
+
+    async def _our_page(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
+        table: Any
+        table, stripe_id, statuses = {
+            "our_transactions": (Transaction, Transaction.stripe_payment_intent_id, OPEN + SETTLED),
+            "our_refunds": (Refund, Refund.stripe_refund_id, ("succeeded",)),
+            "our_payouts": (Payout, Payout.stripe_transfer_id, ("paid",)),
+        }[page.phase]
+        seen = select(ReconciliationSeen.stripe_id).where(
+            ReconciliationSeen.run_id == page.run_id, ReconciliationSeen.stripe_id == stripe_id
+        )
+        query = select(table).where(
+            table.created_at >= _ts(page.window_start),
+            table.created_at < _ts(page.window_end),
+            table.status.in_(statuses),
+            ~seen.exists(),
+        )
+        if page.cursor:
+            created, last_id = page.cursor.split("|")
+            query = query.where(tuple_(table.created_at, table.id) > tuple_(_ts(created), last_id))
+        async with self._sessions() as session:
+            rows = list(
+                (
+                    await session.execute(query.order_by(table.created_at, table.id).limit(self._tuning.page_size))
+                ).scalars()
+            )
+        for row in rows:
+            counts["checked"] += 1
+            await self._missing_at_stripe(page.run_id, row, counts)
+        if len(rows) < self._tuning.page_size:
+            return None
+        return f"{rows[-1].created_at.isoformat()}|{rows[-1].id}"
+
+    async def _missing_at_stripe(self, run_id: str, row: Transaction | Refund | Payout, counts: Counter[str]) -> None:
+        amount = {"amount": row.amount}
+        if isinstance(row, Refund):
+            await self._log(run_id, counts, "refund_missing_at_stripe", row.id, amount, refund_id=row.id)
+        elif isinstance(row, Payout):
+            await self._log(run_id, counts, "payout_missing_at_stripe", row.id, amount, payout_id=row.id)
+        elif row.status in SETTLED:
+            details = {"ours": row.status, "payment_intent": row.stripe_payment_intent_id}
+            await self._log(run_id, counts, "confirmed_but_missing_at_stripe", row.id, details, tx_id=row.id)
+        elif await self._stuck(row):
+            intent = await self._retrieve_intent(row.stripe_payment_intent_id)
+            await self._settle_stuck(run_id, row, intent, counts)
+
+    async def _retrieve_intent(self, intent_id: str | None) -> Any:
+        if intent_id is None:
+            return None
+        try:
+            return await self._stripe.v1.payment_intents.retrieve_async(intent_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise final_or_transient(exc) from exc
+
+    # --- the ledger ---
+
+    async def _ledger(self, run_id: str, counts: Counter[str]) -> None:
+        async with self._sessions() as session:
+            unbalanced = (await session.execute(text(UNBALANCED))).all()
+            payables = (await session.execute(text(PAYABLE_MISMATCH))).all()
+        for ledger_tx_id, currency, total in unbalanced:
+            details = {"currency": currency, "sum": int(total)}
+            await self._log(run_id, counts, "ledger_unbalanced", str(ledger_tx_id), details)
+        for merchant_id, expected, actual in payables:
+            details = {"expected": int(expected), "ledger": int(actual)}
+            await self._log(run_id, counts, "merchant_payable_mismatch", merchant_id, details)
+
+    # --- the log ---
+
+    async def _log(
+        self,
+        run_id: str,
+        counts: Counter[str],
+        discrepancy: str,
+        subject: str,
+        details: dict[str, Any],
+        fixed: bool = False,
+        **ids: str,
+    ) -> None:
+        status = "auto_fixed" if fixed else "needs_review"
+        async with self._sessions.begin() as session:
+            created = await session.execute(
+                insert(ReconciliationLog)
+                .values(
+                    run_id=run_id,
+                    discrepancy=discrepancy,
+                    subject=subject,
+                    details=details,
+                    resolution_status=status,
+                    **ids,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=["discrepancy", "subject"], index_where=text("resolution_status = 'needs_review'")
+                )
+                .returning(ReconciliationLog.id)
+            )
+            log_id = created.scalar_one_or_none()
+            if log_id is None:
+                return  # already open from an earlier run: nothing new
+            add_event(
+                session,
+                "reconciliation.discrepancy",
+                subject,
+                {"log_id": log_id, "run_id": run_id, "discrepancy": discrepancy, "status": status, **ids, **details},
+            )
+        counts[status] += 1
+
+
+# Can only be non-empty if someone bypassed the commit-time trigger; checked all the same.
+UNBALANCED = """
+SELECT ledger_transaction_id, currency, sum(amount) FROM ledger_entries
+GROUP BY ledger_transaction_id, currency HAVING sum(amount) <> 0
+"""
+
+# Each merchant's payable from first principles: captures less fees, less refunds net of the fee
+# share given back, less payouts reserved or paid; against what the ledger says.
+PAYABLE_MISMATCH = """
+WITH sales AS (
+    SELECT t.merchant_id,
+           sum(t.amount_captured - div(t.amount_captured * m.fee_bps, 10000)
+               - (t.amount_refunded - div(div(t.amount_captured * m.fee_bps, 10000) * t.amount_refunded,
+                                          greatest(t.amount_captured, 1)))) AS net
+    FROM transactions t JOIN merchants m ON m.id = t.merchant_id
+    WHERE t.amount_captured > 0 GROUP BY t.merchant_id
+), paid AS (
+    SELECT merchant_id, sum(amount) AS amount FROM payouts
+    WHERE status IN ('in_transit', 'paid') GROUP BY merchant_id
+), ledger AS (
+    SELECT substr(a.code, length('merchant_payable:') + 1) AS merchant_id, -sum(e.amount) AS balance
+    FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+    WHERE a.code LIKE 'merchant\\_payable:%' GROUP BY a.code
+)
+SELECT m.id, coalesce(s.net, 0) - coalesce(p.amount, 0) AS expected, coalesce(l.balance, 0) AS actual
+FROM merchants m
+LEFT JOIN sales s ON s.merchant_id = m.id
+LEFT JOIN paid p ON p.merchant_id = m.id
+LEFT JOIN ledger l ON l.merchant_id = m.id
+WHERE coalesce(s.net, 0) - coalesce(p.amount, 0) <> coalesce(l.balance, 0)
+"""

@@ -1,0 +1,85 @@
+"""ReconciliationWorkflow: one run over a window, phase by phase, a page per activity. Started
+every 6 h by the `reconciliation` Schedule (window: the interval before the scheduled time) or on
+demand; continues as new every few pages, so its history stays small however big the window."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.reconciliation import Reconciler
+    from schema.messages import ReconciliationInput, ReconciliationPage, ReconciliationPageResult
+    from workflows import search_attributes as sa
+    from workflows.policies import DB_STEP, STRIPE_STEP
+
+PHASES = ("payment_intents", "refunds", "transfers", "our_transactions", "our_refunds", "our_payouts", "ledger")
+PAGES_PER_RUN = 100  # then continue as new
+
+
+@workflow.defn
+class ReconciliationWorkflow:
+    def __init__(self) -> None:
+        self._progress: dict[str, object] = {}
+
+    @workflow.run
+    async def run(self, job: ReconciliationInput) -> dict[str, int]:
+        job = self._with_window(job)
+        assert job.run_id and job.window_start and job.window_end
+        counts = dict(job.counts or {})
+        if job.counts is None:
+            page = ReconciliationPage(job.run_id, "open", job.window_start, job.window_end, None)
+            await workflow.execute_activity_method(Reconciler.open_run, page, **DB_STEP)
+        phase, cursor = job.phase, job.cursor
+        for pages in range(PAGES_PER_RUN):
+            page = ReconciliationPage(job.run_id, phase, job.window_start, job.window_end, cursor)
+            result: ReconciliationPageResult = await workflow.execute_activity_method(
+                Reconciler.reconcile_page, page, **STRIPE_STEP
+            )
+            for key, value in result.counts.items():
+                counts[key] = counts.get(key, 0) + value
+            self._progress = {"phase": phase, "pages": pages + 1, **counts}
+            self._publish(counts)
+            if result.cursor is not None:
+                cursor = result.cursor
+                continue
+            if phase == PHASES[-1]:
+                break
+            phase, cursor = PHASES[PHASES.index(phase) + 1], None
+        else:
+            workflow.continue_as_new(dataclasses.replace(job, phase=phase, cursor=cursor, counts=counts))
+        await workflow.execute_activity_method(
+            Reconciler.close_run, ReconciliationPageResult(job.run_id, counts), **DB_STEP
+        )
+        return counts
+
+    def _with_window(self, job: ReconciliationInput) -> ReconciliationInput:
+        if job.window_end and job.window_start and job.run_id:
+            return job
+        end = self._scheduled_time()
+        start = end - timedelta(seconds=job.interval_seconds)
+        return dataclasses.replace(
+            job,
+            run_id=job.run_id or f"rr_{workflow.uuid4().hex[:24]}",
+            window_start=job.window_start or start.isoformat(),
+            window_end=job.window_end or end.isoformat(),
+        )
+
+    @staticmethod
+    def _scheduled_time() -> datetime:
+        return workflow.info().typed_search_attributes.get(sa.SCHEDULED_START_TIME) or workflow.now()
+
+    @staticmethod
+    def _publish(counts: dict[str, int]) -> None:
+        workflow.upsert_search_attributes(
+            [
+                sa.RECON_NEEDS_REVIEW.value_set(counts.get("needs_review", 0)),
+                sa.RUN_SUMMARY.value_set(" ".join(f"{k}={v}" for k, v in sorted(counts.items()))),
+            ]
+        )
+
+    @workflow.query
+    def progress(self) -> dict[str, object]:
+        return self._progress
