@@ -12,7 +12,7 @@ from api.card_data import CardDataGuardMiddleware
 from api.deps import limit_by_ip
 from api.errors import install_error_handlers
 from api.request_context import RequestContextMiddleware
-from api.routes import codec, directory, health, payments, payouts, refunds, webhooks
+from api.routes import codec, directory, health, payments, payouts, reconciliation, refunds, webhooks
 from api.services import Services
 from config.settings import Settings
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(payments.router)
     app.include_router(refunds.router)
     app.include_router(payouts.router)
+    app.include_router(reconciliation.router)
     app.include_router(webhooks.router)
 
     # Starlette runs the last-added middleware first: request ids wrap everything.

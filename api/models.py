@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -131,3 +131,47 @@ class BalanceOut(BaseModel):
     available: int
     in_transit: int
     paid: int
+
+
+class ReconciliationRunCreate(Strict):
+    window_start: datetime | None = Field(default=None, description="default: window_end - the interval")
+    window_end: datetime | None = Field(default=None, description="default: now")
+
+
+class ReconciliationRunOut(BaseModel):
+    id: str
+    window_start: datetime
+    window_end: datetime
+    status: str
+    counts: dict[str, int]
+    workflow_id: str | None = None
+
+
+class ReconciliationRunList(BaseModel):
+    data: list[ReconciliationRunOut]
+    next_cursor: str | None
+
+
+class ReconciliationLogOut(BaseModel):
+    id: int
+    run_id: str
+    discrepancy: str
+    subject: str
+    tx_id: str | None
+    refund_id: str | None
+    payout_id: str | None
+    details: dict[str, Any]
+    resolution_status: str
+    resolution: str | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+
+class ReconciliationLogList(BaseModel):
+    data: list[ReconciliationLogOut]
+    next_cursor: str | None
+
+
+class Resolution(Strict):
+    resolution: str = Field(min_length=1, max_length=2000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +110,14 @@ def stack_settings(
         rate_limit_per_second=1000,
         rate_limit_burst=1000,
         stripe_timeout_seconds=2.0,  # the chaos tests' lost responses time out quickly
+        reconciliation_margin=timedelta(seconds=5),  # the reconciliation tests judge young objects
+        reconciliation_stuck_after=timedelta(seconds=5),
     )
 
 
 @pytest_asyncio.fixture(scope="session")
 async def worker(stack_settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[Worker]:
-    parts = build_worker_parts(stack_settings)
+    parts = build_worker_parts(stack_settings, temporal_env.client)
     running = Worker(
         temporal_env.client,
         task_queue=TASK_QUEUE,

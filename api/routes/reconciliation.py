@@ -1,0 +1,138 @@
+"""Reconciliation for operators: start a run, list runs and discrepancies, resolve one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy import select, tuple_
+
+from api.auth import Principal
+from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
+from api.errors import ApiError, Forbidden, NotFound
+from api.models import (
+    ReconciliationLogList,
+    ReconciliationLogOut,
+    ReconciliationRunCreate,
+    ReconciliationRunList,
+    ReconciliationRunOut,
+    Resolution,
+)
+from api.pagination import decode_cursor, encode_cursor
+from api.routes.payments import temporal_calls
+from schema.messages import ReconciliationInput
+from schema.tables import ReconciliationLog, ReconciliationRun
+from workflows.reconciliation import ReconciliationWorkflow
+
+router = APIRouter(tags=["reconciliation"])
+
+
+class NotOpen(ApiError):
+    status, code = 409, "discrepancy_not_open"
+
+
+def operator_only(principal: Principal) -> None:
+    if not principal.is_("operator"):
+        raise Forbidden()
+
+
+def log_out(log: ReconciliationLog) -> ReconciliationLogOut:
+    return ReconciliationLogOut.model_validate(log, from_attributes=True)
+
+
+def run_out(run: ReconciliationRun, workflow_id: str | None = None) -> ReconciliationRunOut:
+    return ReconciliationRunOut(
+        id=run.id,
+        window_start=run.window_start,
+        window_end=run.window_end,
+        status=run.status,
+        counts=run.counts,
+        workflow_id=workflow_id,
+    )
+
+
+@router.post("/reconciliation/runs", status_code=status.HTTP_202_ACCEPTED)
+async def start_run(
+    body: ReconciliationRunCreate, principal: CurrentPrincipal, services: ServicesDep, temporal: TemporalClient
+) -> ReconciliationRunOut:
+    operator_only(principal)
+    end = body.window_end or datetime.now(UTC)
+    start = body.window_start or end - services.settings.reconciliation_interval
+    if start >= end:
+        raise ApiError("window_start must be before window_end.")
+    run_id = f"rr_{uuid.uuid4().hex[:24]}"
+    workflow_id = f"reconciliation:{run_id}"
+    with temporal_calls():
+        await temporal.start_workflow(
+            ReconciliationWorkflow.run,
+            ReconciliationInput(run_id, start.isoformat(), end.isoformat()),
+            id=workflow_id,
+            task_queue=services.settings.temporal_task_queue,
+        )
+    run = ReconciliationRun(id=run_id, window_start=start, window_end=end, status="running", counts={})
+    return run_out(run, workflow_id)
+
+
+@router.get("/reconciliation/runs")
+async def list_runs(
+    principal: CurrentPrincipal,
+    session: Session,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> ReconciliationRunList:
+    operator_only(principal)
+    query = select(ReconciliationRun)
+    if cursor:
+        query = query.where(tuple_(ReconciliationRun.started_at, ReconciliationRun.id) < tuple_(*decode_cursor(cursor)))
+    ordered = query.order_by(ReconciliationRun.started_at.desc(), ReconciliationRun.id.desc()).limit(limit + 1)
+    rows = (await session.execute(ordered)).scalars().all()
+    page = rows[:limit]
+    return ReconciliationRunList(
+        data=[run_out(r) for r in page],
+        next_cursor=encode_cursor(page[-1].started_at, page[-1].id) if len(rows) > limit else None,
+    )
+
+
+@router.get("/reconciliation/logs")
+async def list_logs(
+    principal: CurrentPrincipal,
+    session: Session,
+    status_filter: Annotated[Literal["auto_fixed", "needs_review", "resolved"] | None, Query(alias="status")] = None,
+    run_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> ReconciliationLogList:
+    """Discrepancies, newest first."""
+    operator_only(principal)
+    query = select(ReconciliationLog)
+    if status_filter:
+        query = query.where(ReconciliationLog.resolution_status == status_filter)
+    if run_id:
+        query = query.where(ReconciliationLog.run_id == run_id)
+    if cursor:
+        created, last_id = decode_cursor(cursor)
+        query = query.where(tuple_(ReconciliationLog.created_at, ReconciliationLog.id) < tuple_(created, int(last_id)))
+    ordered = query.order_by(ReconciliationLog.created_at.desc(), ReconciliationLog.id.desc()).limit(limit + 1)
+    rows = (await session.execute(ordered)).scalars().all()
+    page = rows[:limit]
+    return ReconciliationLogList(
+        data=[log_out(r) for r in page],
+        next_cursor=encode_cursor(page[-1].created_at, str(page[-1].id)) if len(rows) > limit else None,
+    )
+
+
+@router.post("/reconciliation/logs/{log_id}/resolve")
+async def resolve(log_id: int, body: Resolution, principal: CurrentPrincipal, session: Session) -> ReconciliationLogOut:
+    """An operator closes a discrepancy, saying what was done; who and when are kept."""
+    operator_only(principal)
+    async with session.begin():
+        log = await session.get(ReconciliationLog, log_id, with_for_update=True)
+        if log is None:
+            raise NotFound()
+        if log.resolution_status != "needs_review":
+            raise NotOpen(f"This discrepancy is {log.resolution_status}.")
+        log.resolution_status, log.resolution = "resolved", body.resolution
+        log.resolved_by, log.resolved_at = principal.subject, datetime.now(UTC)
+    return log_out(log)

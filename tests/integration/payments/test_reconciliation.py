@@ -1,0 +1,249 @@
+"""Reconciliation on the real stack. Each test makes one kind of disagreement between our books
+and Stripe, the way it happens in life (a change at Stripe out of band, or rows a crash left
+behind), runs a reconciliation, and checks it was fixed or flagged; a second run finds nothing."""
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import stripe
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from config.settings import Settings
+from schema.messages import ReconciliationInput
+from schema.tables import Payout
+from tests.integration.payments.conftest import Parties, stripe_intent
+from workflows.reconciliation import ReconciliationWorkflow
+
+
+def sdk(settings: Settings) -> stripe.StripeClient:
+    return stripe.StripeClient("sk_test_emulator", base_addresses={"api": settings.stripe_api_base})
+
+
+async def reconcile(client: Client, settings: Settings) -> tuple[str, dict[str, int]]:
+    """A run over the last hour (everything these tests made), as the Schedule would start it."""
+    run_id = f"rr_{uuid.uuid4().hex[:24]}"
+    now = datetime.now(UTC)
+    job = ReconciliationInput(run_id, (now - timedelta(hours=1)).isoformat(), (now + timedelta(minutes=1)).isoformat())
+    counts = await client.execute_workflow(
+        ReconciliationWorkflow.run, job, id=f"reconciliation:{run_id}", task_queue=settings.temporal_task_queue
+    )
+    return run_id, counts
+
+
+async def logs_about(engine: AsyncEngine, subject: str) -> list[tuple[str, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT discrepancy, resolution_status FROM reconciliation_logs WHERE subject = :s ORDER BY id"),
+            {"s": subject},
+        )
+        return [(d, s) for d, s in rows]
+
+
+async def test_a_capture_we_missed_is_followed_and_posted(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    tx = await parties.authorized(1200)
+    intent = stripe_intent(stack_settings, tx["id"])
+    sdk(stack_settings).v1.payment_intents.capture(intent.id)  # out of band: our books never heard of it
+    await reconcile(temporal_client, stack_settings)
+    now = await parties.get(tx["id"])
+    assert now["status"] == "confirmed" and now["amount_captured"] == 1200
+    assert await logs_about(engine, intent.id) == [("captured_at_stripe", "auto_fixed")]
+    async with engine.connect() as conn:
+        posted = await conn.execute(
+            text("SELECT count(*) FROM ledger_transactions WHERE reference = :r"), {"r": f"capture:{tx['id']}"}
+        )
+        assert posted.scalar_one() == 1
+
+
+async def test_money_at_risk_is_flagged_never_fixed(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
+) -> None:
+    canceled = await parties.captured(700)
+    canceled_intent = stripe_intent(stack_settings, canceled["id"])
+    emulator_control("POST", f"/objects/{canceled_intent.id}", json={"status": "canceled"})
+    different = await parties.captured(800)
+    different_intent = stripe_intent(stack_settings, different["id"])
+    emulator_control("POST", f"/objects/{different_intent.id}", json={"amount": 8000})
+    missing = await parties.captured(900)
+    emulator_control("DELETE", f"/objects/{stripe_intent(stack_settings, missing['id']).id}")
+
+    await reconcile(temporal_client, stack_settings)
+
+    assert await logs_about(engine, canceled_intent.id) == [("confirmed_but_canceled_at_stripe", "needs_review")]
+    assert await logs_about(engine, different_intent.id) == [("amount_mismatch", "needs_review")]
+    assert await logs_about(engine, missing["id"]) == [("confirmed_but_missing_at_stripe", "needs_review")]
+    for tx in (canceled, different, missing):
+        assert (await parties.get(tx["id"]))["status"] == "confirmed"  # untouched
+
+
+async def test_an_authorization_nobody_owns_is_voided(
+    temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
+) -> None:
+    orphan = sdk(stack_settings).v1.payment_intents.create(
+        params={
+            "amount": 500,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "capture_method": "manual",
+        }
+    )
+    an_hour_ago = int((datetime.now(UTC) - timedelta(minutes=30)).timestamp())
+    emulator_control("POST", f"/objects/{orphan.id}", json={"created": an_hour_ago})
+    await reconcile(temporal_client, stack_settings)
+    assert sdk(stack_settings).v1.payment_intents.retrieve(orphan.id).status == "canceled"
+    assert await logs_about(engine, orphan.id) == [("orphan_authorization_voided", "auto_fixed")]
+
+
+async def _crashed_payment(engine: AsyncEngine, parties: Parties, status: str, intent_id: str | None) -> str:
+    """A row as a crashed saga leaves it: open, long untouched, its workflow gone."""
+    tx_id = f"tx_{uuid.uuid4().hex}"
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO transactions (id, user_id, merchant_id, amount, amount_captured, amount_refunded, "
+                "currency, status, idempotency_key, request_fingerprint, card_token, card_token_key_id, "
+                "stripe_payment_intent_id, workflow_id, created_at, updated_at) VALUES (:id, :u, :m, 600, 0, 0, "
+                "'usd', :status, :id, 'f', 'x', 'k', :pi, :wf, now() - interval '1 minute', "
+                "now() - interval '1 minute')"
+            ),
+            {
+                "id": tx_id,
+                "u": parties.user_id,
+                "m": parties.merchant_id,
+                "status": status,
+                "pi": intent_id,
+                "wf": f"payment:gone:{tx_id}",
+            },
+        )
+    return tx_id
+
+
+async def test_stuck_payments_are_settled_from_stripes_state(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    intent = sdk(stack_settings).v1.payment_intents.create(
+        params={
+            "amount": 600,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "capture_method": "manual",
+        }
+    )
+    held = await _crashed_payment(engine, parties, "authorized", intent.id)
+    sdk(stack_settings).v1.payment_intents.update(intent.id, params={"metadata": {"tx_id": held}})
+    never_authorized = await _crashed_payment(engine, parties, "pending", None)
+
+    await reconcile(temporal_client, stack_settings)
+
+    assert (await parties.get(held))["status"] == "canceled"
+    assert sdk(stack_settings).v1.payment_intents.retrieve(intent.id).status == "canceled"  # the hold is released
+    assert (await parties.get(never_authorized))["status"] == "failed"
+    assert await logs_about(engine, held) == [("stuck_payment_settled", "auto_fixed")]
+    assert await logs_about(engine, never_authorized) == [("stuck_payment_settled", "auto_fixed")]
+
+
+async def test_refunds_and_transfers_missing_on_either_side(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
+) -> None:
+    client = sdk(stack_settings)
+    sold = await parties.captured(2000)
+    stray_refund = client.v1.refunds.create(
+        params={"payment_intent": stripe_intent(stack_settings, sold["id"]).id, "amount": 100}
+    )
+    ours = (await parties.refund(sold["id"], 200)).json()
+    emulator_control("DELETE", f"/objects/{(await _stripe_refund_of(client, ours['id'])).id}")
+    account = (await parties.api.get(f"/merchants/{parties.merchant_id}", headers=parties.auth("operator"))).json()
+    stray_transfer = client.v1.transfers.create(
+        params={"amount": 50, "currency": "usd", "destination": account["payout_account"]}
+    )
+    payout = (
+        await parties.api.post(
+            "/payouts/schedule", json={"merchant_id": parties.merchant_id, "amount": 300}, headers=parties.as_merchant
+        )
+    ).json()
+    await _until_paid(engine, payout["id"])
+    async with engine.begin() as conn:  # a crash before the paid write landed
+        await conn.execute(update(Payout).where(Payout.id == payout["id"]).values(status="in_transit"))
+
+    await reconcile(temporal_client, stack_settings)
+
+    assert await logs_about(engine, stray_refund.id) == [("stripe_refund_without_record", "needs_review")]
+    assert await logs_about(engine, ours["id"]) == [("refund_missing_at_stripe", "needs_review")]
+    assert await logs_about(engine, stray_transfer.id) == [("stripe_transfer_without_payout", "needs_review")]
+    listed = (await parties.api.get(f"/merchants/{parties.merchant_id}/payouts", headers=parties.as_merchant)).json()
+    assert next(p for p in listed["data"] if p["id"] == payout["id"])["status"] == "paid"
+
+
+async def _stripe_refund_of(client: stripe.StripeClient, refund_id: str) -> Any:
+    refunds = client.v1.refunds.list(params={"limit": 100}).auto_paging_iter()
+    return next(r for r in refunds if r.metadata.to_dict().get("refund_id") == refund_id)
+
+
+async def _until_paid(engine: AsyncEngine, payout_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        async with engine.connect() as conn:
+            status = (await conn.execute(text("SELECT status FROM payouts WHERE id = :p"), {"p": payout_id})).scalar()
+        if status == "paid":
+            return
+        assert time.monotonic() < deadline, f"payout {payout_id} stayed {status}"
+        await asyncio.sleep(0.05)  # polling a condition with a deadline
+
+
+async def _post_to_payable(engine: AsyncEngine, merchant_id: str, amount: int) -> None:
+    """A hand-made posting between stripe_clearing and a merchant's payable, as an operator might."""
+    payable = f"merchant_payable:{merchant_id}"
+    async with engine.begin() as conn:
+        new_tx = text("INSERT INTO ledger_transactions (reference) VALUES (:r) RETURNING id")
+        ledger_tx = (await conn.execute(new_tx, {"r": f"manual:{uuid.uuid4()}"})).scalar_one()
+        new_account = text("INSERT INTO ledger_accounts (code) VALUES (:c) ON CONFLICT DO NOTHING")
+        for code in (payable, "stripe_clearing"):
+            await conn.execute(new_account, {"c": code})
+        await conn.execute(
+            text(
+                "INSERT INTO ledger_entries (ledger_transaction_id, account_id, amount, currency) "
+                "SELECT :t, id, CAST(:a AS bigint) * CASE WHEN code = 'stripe_clearing' THEN 1 ELSE -1 END, 'usd' "
+                "FROM ledger_accounts WHERE code IN (:p, 'stripe_clearing')"
+            ),
+            {"t": ledger_tx, "p": payable, "a": amount},
+        )
+
+
+async def test_a_payable_the_ledger_cannot_explain_is_flagged_and_a_rerun_finds_nothing_new(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    await parties.captured(1000)
+    await _post_to_payable(engine, parties.merchant_id, 77)  # balanced, so accepted; but no sale explains it
+    first_run, _ = await reconcile(temporal_client, stack_settings)
+    assert await logs_about(engine, parties.merchant_id) == [("merchant_payable_mismatch", "needs_review")]
+    await _post_to_payable(engine, parties.merchant_id, -77)  # the operator's reversing correction
+
+    second_run, counts = await reconcile(temporal_client, stack_settings)
+    assert counts.get("auto_fixed", 0) == 0 and counts.get("needs_review", 0) == 0, counts  # nothing new
+    operator = parties.auth("operator")
+    runs = (await parties.api.get("/reconciliation/runs", headers=operator)).json()["data"]
+    assert {second_run, first_run} <= {r["id"] for r in runs}
+    assert next(r for r in runs if r["id"] == second_run)["status"] == "finished"
+
+    open_logs = await parties.api.get(
+        "/reconciliation/logs", params={"status": "needs_review", "run_id": first_run}, headers=operator
+    )
+    mine = next(log for log in open_logs.json()["data"] if log["subject"] == parties.merchant_id)
+    resolved = await parties.api.post(
+        f"/reconciliation/logs/{mine['id']}/resolve", json={"resolution": "manual credit, approved"}, headers=operator
+    )
+    assert resolved.status_code == 200 and resolved.json()["resolved_by"] == "op_test"
+    again = await parties.api.post(
+        f"/reconciliation/logs/{mine['id']}/resolve", json={"resolution": "x"}, headers=operator
+    )
+    assert again.status_code == 409
+    as_merchant = await parties.api.get("/reconciliation/logs", headers=parties.as_merchant)
+    assert as_merchant.status_code == 403
