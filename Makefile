@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test bench lint lock clean
+.PHONY: dev test bench bench-recon lint lock clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(INSTALLED) lint
 # Throughput and latency figures (see bench/); BENCH_ARGS="--api URL --count N --concurrency C".
 bench: $(INSTALLED)
 	$(BIN)/python -m bench.payments $(BENCH_ARGS)
+
+# Reconciliation of a 100k-payment window (see bench/reconciliation.py); RECON_ARGS="--count N".
+bench-recon: $(INSTALLED)
+	$(BIN)/python -m bench.reconciliation $(RECON_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

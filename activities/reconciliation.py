@@ -8,6 +8,7 @@ Safe fixes go through the saga's own activities (one code path posts money); the
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.outbox import add_event
@@ -40,7 +42,7 @@ from schema.tables import Payout, ReconciliationLog, ReconciliationRun, Reconcil
 
 OPEN = ("pending", "requires_action", "authorized")
 SETTLED = ("confirmed", "partially_refunded", "refunded")
-STRIPE_PHASES = {"payment_intents": "payment_intents", "refunds": "refunds", "transfers": "transfers"}
+STRIPE_PHASES = ("payment_intents", "refunds", "transfers")
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,12 @@ class Tuning:
     page_size: int
 
 
-def _meta(obj: Any, key: str) -> str | None:
-    """Our id in a Stripe object's metadata (StripeObject is not a dict)."""
-    return obj.metadata.to_dict().get(key) if obj.metadata else None
+Obj = dict[str, Any]  # a Stripe object as JSON
+
+
+def _meta(obj: Obj, key: str) -> str | None:
+    """Our id in a Stripe object's metadata."""
+    return (obj.get("metadata") or {}).get(key)
 
 
 def _ts(iso: str) -> datetime:
@@ -114,6 +119,8 @@ class Reconciler:
     # --- Stripe's side ---
 
     async def _stripe_page(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
+        """One page of Stripe's list, read raw (plain JSON: a page of 100 StripeObjects costs more
+        to build than everything else here), and our rows it names, in one query."""
         margin = self._tuning.margin
         params: dict[str, Any] = {
             "limit": self._tuning.page_size,
@@ -124,68 +131,79 @@ class Reconciler:
         }
         if page.cursor:
             params["starting_after"] = page.cursor
-        resource = getattr(self._stripe.v1, STRIPE_PHASES[page.phase])
-        try:
-            listed = await resource.list_async(params=params)
-        except stripe.StripeError as exc:
-            raise final_or_transient(exc) from exc
-        objects = list(listed.data)
-        compare = {"payment_intents": self._intent, "refunds": self._refund, "transfers": self._transfer}[page.phase]
+        listed = await self._get(f"/v1/{page.phase}", **params)
+        objects: list[dict[str, Any]] = listed["data"]
+        table: Any
+        compare: Any
+        table, metadata_key, compare = {
+            "payment_intents": (Transaction, "tx_id", self._intent),
+            "refunds": (Refund, "refund_id", self._refund),
+            "transfers": (Payout, "payout_id", self._transfer),
+        }[page.phase]
+        named = [i for i in (_meta(o, metadata_key) for o in objects) if i]
+        async with self._sessions() as session:
+            ours = {row.id: row for row in (await session.execute(select(table).where(table.id.in_(named)))).scalars()}
         for obj in objects:
             counts["checked"] += 1
-            await compare(page.run_id, obj, counts)
+            await compare(page.run_id, obj, ours.get(_meta(obj, metadata_key) or ""), counts)
         if objects:
             async with self._sessions.begin() as session:
                 await session.execute(
                     insert(ReconciliationSeen)
-                    .values([{"run_id": page.run_id, "stripe_id": o.id} for o in objects])
+                    .values([{"run_id": page.run_id, "stripe_id": o["id"]} for o in objects])
                     .on_conflict_do_nothing()
                 )
-        return objects[-1].id if listed.has_more else None
+        return str(objects[-1]["id"]) if listed["has_more"] else None
 
-    async def _intent(self, run_id: str, intent: Any, counts: Counter[str]) -> None:
-        tx_id = _meta(intent, "tx_id")
-        async with self._sessions() as session:
-            tx = await session.get(Transaction, tx_id) if tx_id else None
+    async def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        try:
+            response = await self._stripe.raw_request_async("get", path, **params)
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        return dict(json.loads(response.body))
+
+    async def _intent(self, run_id: str, intent: Obj, tx: Transaction | None, counts: Counter[str]) -> None:
         if tx is None:
             await self._orphan_intent(run_id, intent, counts)
             return
         details: dict[str, Any]
-        if intent.amount != tx.amount or intent.currency != tx.currency:
-            details = {"ours": [tx.amount, tx.currency], "stripe": [intent.amount, intent.currency]}
-            await self._log(run_id, counts, "amount_mismatch", intent.id, details, tx_id=tx.id)
-        elif intent.status == "succeeded" and tx.status in OPEN:
+        if intent["amount"] != tx.amount or intent["currency"] != tx.currency:
+            details = {"ours": [tx.amount, tx.currency], "stripe": [intent["amount"], intent["currency"]]}
+            await self._log(run_id, counts, "amount_mismatch", intent["id"], details, tx_id=tx.id)
+        elif intent["status"] == "succeeded" and tx.status in OPEN:
             await self._follow_capture(run_id, tx, intent, counts)
-        elif intent.status == "succeeded" and tx.status in SETTLED and tx.amount_captured != intent.amount_received:
-            details = {"ours": tx.amount_captured, "stripe": intent.amount_received}
-            await self._log(run_id, counts, "captured_amount_mismatch", intent.id, details, tx_id=tx.id)
-        elif intent.status == "canceled" and tx.status in SETTLED:
-            details = {"ours": tx.status, "stripe": intent.status}
-            await self._log(run_id, counts, "confirmed_but_canceled_at_stripe", intent.id, details, tx_id=tx.id)
+        elif (
+            intent["status"] == "succeeded" and tx.status in SETTLED and tx.amount_captured != intent["amount_received"]
+        ):
+            details = {"ours": tx.amount_captured, "stripe": intent["amount_received"]}
+            await self._log(run_id, counts, "captured_amount_mismatch", intent["id"], details, tx_id=tx.id)
+        elif intent["status"] == "canceled" and tx.status in SETTLED:
+            details = {"ours": tx.status, "stripe": intent["status"]}
+            await self._log(run_id, counts, "confirmed_but_canceled_at_stripe", intent["id"], details, tx_id=tx.id)
         elif tx.status in OPEN and await self._stuck(tx):
             await self._settle_stuck(run_id, tx, intent, counts)
 
-    async def _orphan_intent(self, run_id: str, intent: Any, counts: Counter[str]) -> None:
+    async def _orphan_intent(self, run_id: str, intent: Obj, counts: Counter[str]) -> None:
         """A PaymentIntent no row of ours names. Our row is always written before the
         authorization, so an old enough one is an orphan: void it if it holds money on a card."""
-        if datetime.fromtimestamp(intent.created, UTC) > datetime.now(UTC) - self._tuning.margin:
+        if datetime.fromtimestamp(intent["created"], UTC) > datetime.now(UTC) - self._tuning.margin:
             return  # too young to judge
-        if intent.status == "requires_capture":
-            await self._stripe_payments.void_payment(VoidRequest(intent.id, intent.id, "abandoned"))
+        if intent["status"] == "requires_capture":
+            await self._stripe_payments.void_payment(VoidRequest(intent["id"], intent["id"], "abandoned"))
             await self._log(
-                run_id, counts, "orphan_authorization_voided", intent.id, {"amount": intent.amount}, fixed=True
+                run_id, counts, "orphan_authorization_voided", intent["id"], {"amount": intent["amount"]}, fixed=True
             )
-        elif intent.status == "succeeded":
-            details = {"amount_received": intent.amount_received, "currency": intent.currency}
-            await self._log(run_id, counts, "stripe_payment_without_record", intent.id, details)
+        elif intent["status"] == "succeeded":
+            details = {"amount_received": intent["amount_received"], "currency": intent["currency"]}
+            await self._log(run_id, counts, "stripe_payment_without_record", intent["id"], details)
 
-    async def _follow_capture(self, run_id: str, tx: Transaction, intent: Any, counts: Counter[str]) -> None:
+    async def _follow_capture(self, run_id: str, tx: Transaction, intent: Obj, counts: Counter[str]) -> None:
         """Stripe captured and we did not record it (a crash, or a capture out of band): follow Stripe."""
         if tx.stripe_payment_intent_id is None:
-            await self._payments.record_status(StatusChange(tx.id, tx.status, None, payment_intent_id=intent.id))
-        await self._payments.record_capture(CaptureRequest(tx.id, intent.id, intent.amount_received))
-        details = {"was": tx.status, "captured": intent.amount_received}
-        await self._log(run_id, counts, "captured_at_stripe", intent.id, details, tx_id=tx.id, fixed=True)
+            await self._payments.record_status(StatusChange(tx.id, tx.status, None, payment_intent_id=intent["id"]))
+        await self._payments.record_capture(CaptureRequest(tx.id, intent["id"], intent["amount_received"]))
+        details = {"was": tx.status, "captured": intent["amount_received"]}
+        await self._log(run_id, counts, "captured_at_stripe", intent["id"], details, tx_id=tx.id, fixed=True)
 
     async def _stuck(self, tx: Transaction) -> bool:
         """Open longer than the threshold with no workflow running to finish it."""
@@ -199,54 +217,50 @@ class Reconciler:
             return True
         return described.status != WorkflowExecutionStatus.RUNNING
 
-    async def _settle_stuck(self, run_id: str, tx: Transaction, intent: Any, counts: Counter[str]) -> None:
+    async def _settle_stuck(self, run_id: str, tx: Transaction, intent: Obj | None, counts: Counter[str]) -> None:
         """Kill Bill's janitor: nothing will finish this payment, so settle it as Stripe has it."""
-        if intent is None or intent.status in ("requires_payment_method", "requires_confirmation"):
+        if intent is None or intent["status"] in ("requires_payment_method", "requires_confirmation"):
             change = StatusChange(tx.id, "failed", "payment.failed", failure_code="abandoned")
-        elif intent.status == "requires_capture":
-            await self._stripe_payments.void_payment(VoidRequest(tx.id, intent.id, "abandoned"))
+        elif intent["status"] == "requires_capture":
+            await self._stripe_payments.void_payment(VoidRequest(tx.id, intent["id"], "abandoned"))
             change = StatusChange(tx.id, "canceled", "payment.canceled", failure_code="authorization_abandoned")
-        elif intent.status == "canceled":
+        elif intent["status"] == "canceled":
             change = StatusChange(tx.id, "canceled", "payment.canceled", failure_code="canceled_at_stripe")
         else:
             return  # requires_action, processing: still moving at Stripe; a later run looks again
         if intent is not None and tx.stripe_payment_intent_id is None:
-            change = StatusChange(**{**change.__dict__, "payment_intent_id": intent.id})
+            change = StatusChange(**{**change.__dict__, "payment_intent_id": intent["id"]})
         await self._payments.record_status(change)
-        details = {"was": tx.status, "now": change.status, "stripe": intent.status if intent else None}
+        details = {"was": tx.status, "now": change.status, "stripe": intent["status"] if intent else None}
         await self._log(run_id, counts, "stuck_payment_settled", tx.id, details, tx_id=tx.id, fixed=True)
 
-    async def _refund(self, run_id: str, refund: Any, counts: Counter[str]) -> None:
-        refund_id = _meta(refund, "refund_id")
-        async with self._sessions() as session:
-            ours = await session.get(Refund, refund_id) if refund_id else None
+    async def _refund(self, run_id: str, refund: Obj, ours: Refund | None, counts: Counter[str]) -> None:
         if ours is None:
-            details = {"amount": refund.amount, "payment_intent": refund.payment_intent}
-            await self._log(run_id, counts, "stripe_refund_without_record", refund.id, details)
-        elif ours.amount != refund.amount:
-            details = {"ours": ours.amount, "stripe": refund.amount}
-            await self._log(run_id, counts, "refund_amount_mismatch", refund.id, details, refund_id=ours.id)
-        elif ours.status != "succeeded" and refund.status == "succeeded":
-            await self._refunds.record_refund(StripeRefund(ours.id, refund.id))
+            details = {"amount": refund["amount"], "payment_intent": refund["payment_intent"]}
+            await self._log(run_id, counts, "stripe_refund_without_record", refund["id"], details)
+        elif ours.amount != refund["amount"]:
+            details = {"ours": ours.amount, "stripe": refund["amount"]}
+            await self._log(run_id, counts, "refund_amount_mismatch", refund["id"], details, refund_id=ours.id)
+        elif ours.status != "succeeded" and refund["status"] == "succeeded":
+            await self._refunds.record_refund(StripeRefund(ours.id, refund["id"]))
             details = {"was": ours.status}
-            await self._log(run_id, counts, "refund_behind_stripe", refund.id, details, refund_id=ours.id, fixed=True)
+            await self._log(
+                run_id, counts, "refund_behind_stripe", refund["id"], details, refund_id=ours.id, fixed=True
+            )
 
-    async def _transfer(self, run_id: str, transfer: Any, counts: Counter[str]) -> None:
-        payout_id = _meta(transfer, "payout_id")
-        async with self._sessions() as session:
-            ours = await session.get(Payout, payout_id) if payout_id else None
+    async def _transfer(self, run_id: str, transfer: Obj, ours: Payout | None, counts: Counter[str]) -> None:
         if ours is None:
-            details = {"amount": transfer.amount, "destination": transfer.destination}
-            await self._log(run_id, counts, "stripe_transfer_without_payout", transfer.id, details)
-        elif ours.amount != transfer.amount:
-            details = {"ours": ours.amount, "stripe": transfer.amount}
-            await self._log(run_id, counts, "payout_amount_mismatch", transfer.id, details, payout_id=ours.id)
+            details = {"amount": transfer["amount"], "destination": transfer["destination"]}
+            await self._log(run_id, counts, "stripe_transfer_without_payout", transfer["id"], details)
+        elif ours.amount != transfer["amount"]:
+            details = {"ours": ours.amount, "stripe": transfer["amount"]}
+            await self._log(run_id, counts, "payout_amount_mismatch", transfer["id"], details, payout_id=ours.id)
         elif ours.status == "in_transit":
-            await self._payouts.record_payout_paid(PayoutTransfer(ours.id, transfer.id))
-            await self._log(run_id, counts, "payout_behind_stripe", transfer.id, {}, payout_id=ours.id, fixed=True)
+            await self._payouts.record_payout_paid(PayoutTransfer(ours.id, transfer["id"]))
+            await self._log(run_id, counts, "payout_behind_stripe", transfer["id"], {}, payout_id=ours.id, fixed=True)
         elif ours.status == "failed":
-            details = {"ours": ours.status, "transfer": transfer.id}
-            await self._log(run_id, counts, "failed_payout_transferred", transfer.id, details, payout_id=ours.id)
+            details = {"ours": ours.status, "transfer": transfer["id"]}
+            await self._log(run_id, counts, "failed_payout_transferred", transfer["id"], details, payout_id=ours.id)
 
     # --- our side: rows in the window that no Stripe listing of this run showed ---
 
@@ -295,15 +309,15 @@ class Reconciler:
             intent = await self._retrieve_intent(row.stripe_payment_intent_id)
             await self._settle_stuck(run_id, row, intent, counts)
 
-    async def _retrieve_intent(self, intent_id: str | None) -> Any:
+    async def _retrieve_intent(self, intent_id: str | None) -> Obj | None:
         if intent_id is None:
             return None
         try:
-            return await self._stripe.v1.payment_intents.retrieve_async(intent_id)
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
+            return await self._get(f"/v1/payment_intents/{intent_id}")
+        except ApplicationError as refused:
+            if (refused.details[0] or {}).get("status") == 404:
                 return None
-            raise final_or_transient(exc) from exc
+            raise
 
     # --- the ledger ---
 

@@ -12,11 +12,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from config.settings import Settings
 from workers.devstack.ports import free_port
+from workers.devstack.postgres import PostgresServer
 
 READY_TIMEOUT = 120.0
 
@@ -24,7 +26,25 @@ READY_TIMEOUT = 120.0
 @dataclass(frozen=True)
 class Stack:
     api: str
-    settings: Settings  # what the bench needs to reach the same Temporal and mint tokens
+    settings: Settings  # what the bench needs to reach the same Temporal, PostgreSQL and Stripe
+    dev_pid: int | None = None  # the `payments dev` process whose children run the stack
+
+    def database_url(self) -> str:
+        local = PostgresServer(Path(self.settings.devstack_dir) / "postgres", self.settings.postgres_port)
+        return self.settings.database_url or local.url
+
+    def stripe_api_base(self) -> str:
+        return self.settings.stripe_api_base or f"http://127.0.0.1:{self.settings.stripe_emulator_port}"
+
+    def worker_pid(self) -> int | None:
+        """The worker process under `payments dev` (None for a stack we did not start)."""
+        if self.dev_pid is None:
+            return None
+        children = Path(f"/proc/{self.dev_pid}/task/{self.dev_pid}/children").read_text().split()
+        for pid in children:
+            if b"workers.cli\x00worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return int(pid)
+        return None
 
 
 @contextmanager
@@ -49,9 +69,8 @@ def running_stack(api: str | None) -> Iterator[Stack]:
                 [sys.executable, "-m", "workers.cli", "dev"], env=env, stdout=log, stderr=subprocess.STDOUT
             )
             try:
-                stack = Stack(
-                    f"http://127.0.0.1:{ports['API_PORT']}", Settings.model_validate(_settings_fields(overrides))
-                )
+                settings = Settings.model_validate(_settings_fields(overrides))
+                stack = Stack(f"http://127.0.0.1:{ports['API_PORT']}", settings, dev.pid)
                 _wait_ready(stack.api, dev, os.path.join(tmp, "dev.log"))
                 yield stack
             finally:

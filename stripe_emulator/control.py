@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from stripe_emulator import payment_intents
 from stripe_emulator.faults import Fault
+from stripe_emulator.objects import build
 from stripe_emulator.webhooks import Endpoint
 from stripe_emulator.wire import StripeError
 
@@ -46,6 +47,29 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         if not emu.faults.remove(request.path_params["id"]):
             return _error(404, "no such fault")
         return JSONResponse({"deleted": True})
+
+    async def seed_payment_intents(request: Request) -> Response:
+        """Bulk-load captured PaymentIntents as history (no charges, events or webhooks), spread
+        evenly over [created_from, created_to): for reconciliation benchmarks."""
+        body: dict[str, Any] = await request.json()
+        count, start, end = int(body["count"]), int(body["created_from"]), int(body["created_to"])
+        intents = [
+            build(
+                "payment_intent",
+                "pi",
+                amount=body["amount"],
+                amount_received=body["amount"],
+                amount_capturable=0,
+                currency=body["currency"],
+                capture_method="manual",
+                status="succeeded",
+                metadata={"tx_id": f"{body['tx_prefix']}{i}"},
+                created=start + (end - start) * i // max(count, 1),
+            )
+            for i in range(count)
+        ]
+        emu.store.put_many(intents)
+        return JSONResponse({"ids": [intent["id"] for intent in intents]}, status_code=201)
 
     async def get_object(request: Request) -> Response:
         obj = emu.store.get(request.path_params["id"])
@@ -95,6 +119,7 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         Route(f"{PREFIX}/faults", add_fault, methods=["POST"]),
         Route(f"{PREFIX}/faults", list_faults, methods=["GET"]),
         Route(f"{PREFIX}/faults/{{id}}", remove_fault, methods=["DELETE"]),
+        Route(f"{PREFIX}/seed/payment_intents", seed_payment_intents, methods=["POST"]),
         Route(f"{PREFIX}/objects/{{id}}", get_object, methods=["GET"]),
         Route(f"{PREFIX}/objects/{{id}}", mutate_object, methods=["POST"]),
         Route(f"{PREFIX}/objects/{{id}}", delete_object, methods=["DELETE"]),

@@ -53,6 +53,18 @@ class Store:
             )
         return obj
 
+    def put_many(self, objects: list[Obj]) -> None:
+        """Insert a batch in one SQLite transaction (bulk seeding)."""
+        for obj in objects:
+            self._index(obj)
+        if self._db:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT INTO objects (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                    [(obj["id"], json.dumps(obj)) for obj in objects],
+                )
+
     def get(self, object_id: str) -> Obj | None:
         return self._objects.get(object_id)
 

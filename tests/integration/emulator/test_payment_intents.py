@@ -195,3 +195,18 @@ def test_requests_without_a_valid_key_are_401(emulator_url: str) -> None:
 def test_unknown_routes_are_stripe_404s(emulator_url: str) -> None:
     response = httpx.get(f"{emulator_url}/v1/nope", headers={"Authorization": "Bearer sk_test_x"})
     assert response.status_code == 404 and response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_seeded_history_lists_like_any_other(client: stripe.StripeClient, emulator_url: str) -> None:
+    body = {
+        "count": 3,
+        "amount": 700,
+        "currency": "usd",
+        "created_from": 1_000,
+        "created_to": 1_003,
+        "tx_prefix": "tx_s",
+    }
+    seeded = httpx.post(f"{emulator_url}/_emulator/seed/payment_intents", json=body).json()["ids"]
+    listed = client.v1.payment_intents.list(params={"created": {"gte": 1_000, "lt": 1_003}, "limit": 10})
+    assert [i.id for i in listed.data] == seeded[::-1]  # newest first
+    assert [(i.status, i.amount_received, i.metadata["tx_id"]) for i in listed.data][-1] == ("succeeded", 700, "tx_s0")

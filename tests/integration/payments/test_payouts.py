@@ -6,13 +6,14 @@ import asyncio
 import signal
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import stripe
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, ScheduleOverlapPolicy
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleOverlapPolicy
 
 from config.settings import Settings
 from schema.messages import PayoutRunInput, PayoutRunSummary
@@ -151,6 +152,16 @@ async def test_schedules_exist_pausable_and_never_overlap(temporal_client: Clien
     monthly = await temporal_client.get_schedule_handle(PAYOUT_SCHEDULES["monthly"]).describe()
     assert monthly.schedule.spec.calendars[0].day_of_month[0].start == stack_settings.payout_month_day
     await daily.unpause()
+
+    await daily.trigger()  # what an operator's "Trigger" in the UI does
+    deadline = time.monotonic() + 30
+    while not (actions := (await daily.describe()).info.recent_actions):
+        assert time.monotonic() < deadline, "the schedule started nothing"
+        await asyncio.sleep(0.05)  # polling a condition with a deadline
+    started = actions[-1].action
+    assert isinstance(started, ScheduleActionExecutionStartWorkflow)
+    summary = await temporal_client.get_workflow_handle(started.workflow_id, result_type=PayoutRunSummary).result()
+    assert summary.period == datetime.now(UTC).strftime("%Y-%m-%d")  # from the scheduled time
 
 
 async def test_on_demand_payout_of_part_then_more_than_is_available(parties: Parties, engine: AsyncEngine) -> None:

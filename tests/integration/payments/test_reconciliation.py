@@ -17,6 +17,7 @@ from config.settings import Settings
 from schema.messages import ReconciliationInput
 from schema.tables import Payout
 from tests.integration.payments.conftest import Parties, stripe_intent
+from workers.reconcile import reconcile as reconcile_from_shell
 from workflows.reconciliation import ReconciliationWorkflow
 
 
@@ -247,3 +248,13 @@ async def test_a_payable_the_ledger_cannot_explain_is_flagged_and_a_rerun_finds_
     assert again.status_code == 409
     as_merchant = await parties.api.get("/reconciliation/logs", headers=parties.as_merchant)
     assert as_merchant.status_code == 403
+
+
+async def test_the_command_line_run_reports_progress_and_counts(
+    parties: Parties, stack_settings: Settings, capsys
+) -> None:
+    await parties.captured(300)
+    counts = await reconcile_from_shell(stack_settings, datetime.now(UTC) - timedelta(minutes=5), None)
+    assert counts.get("checked", 0) >= 1
+    printed = capsys.readouterr().out
+    assert "run rr_" in printed and f"{counts['checked']} checked" in printed
