@@ -2,14 +2,15 @@
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -17,6 +18,8 @@ import pytest_asyncio
 import stripe
 
 from config.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -122,3 +125,17 @@ def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     }
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env, stdout=out, stderr=out)
+
+
+async def after_worker_replaced(
+    first: subprocess.Popen[bytes], settings: Settings, log: Path, outcome: Awaitable[T], within: float
+) -> T:
+    """SIGKILL `first`, start another worker on the same task queue, await `outcome` meanwhile."""
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(10) == -signal.SIGKILL
+    second = worker_process(settings, log)
+    try:
+        return await asyncio.wait_for(outcome, within)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(15)

@@ -1,8 +1,6 @@
 """Chaos at Stripe and in the worker, each with the invariant it checks: exactly one authorization
 and one capture, and the payment ends confirmed."""
 
-import asyncio
-import signal
 import uuid
 from pathlib import Path
 
@@ -11,7 +9,7 @@ import pytest
 
 from api.app import create_app
 from config.settings import Settings
-from tests.integration.payments.conftest import Parties, stripe_intent, worker_process
+from tests.integration.payments.conftest import Parties, after_worker_replaced, stripe_intent, worker_process
 from tests.services import serve_in_thread
 
 AUTHORIZE = "/v1/payment_intents"
@@ -80,18 +78,8 @@ async def test_worker_killed_between_authorize_and_capture_still_captures_once(
             async with httpx.AsyncClient(base_url=url, timeout=60) as api:
                 init = await api.post("/payments/init", json=parties.init_body(4200), headers=parties.as_user)
                 assert init.json()["status"] == "authorized", init.text
-                first.send_signal(signal.SIGKILL)
-                assert first.wait(10) == -signal.SIGKILL
-
-                confirm = asyncio.create_task(
-                    api.post("/payments/confirm", json={"tx_id": init.json()["id"]}, headers=parties.as_user)
-                )
-                second = worker_process(settings, tmp_path / "worker.log")
-                try:
-                    response = await asyncio.wait_for(confirm, 60)
-                finally:
-                    second.send_signal(signal.SIGTERM)
-                    second.wait(15)
+                confirm = api.post("/payments/confirm", json={"tx_id": init.json()["id"]}, headers=parties.as_user)
+                response = await after_worker_replaced(first, settings, tmp_path / "worker.log", confirm, 60)
     finally:
         if first.poll() is None:
             first.kill()

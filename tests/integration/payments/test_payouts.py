@@ -3,7 +3,6 @@ worker killed mid-run, and a refund racing a payout. Invariant throughout: one t
 payout, the ledger balances, and no merchant's payable goes below zero."""
 
 import asyncio
-import signal
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, Sche
 from config.settings import Settings
 from schema.messages import PayoutRunInput, PayoutRunSummary
 from schema.tables import Payout
-from tests.integration.payments.conftest import Parties, worker_process
+from tests.integration.payments.conftest import Parties, after_worker_replaced, worker_process
 from workers.schedules import PAYOUT_SCHEDULES, ensure_schedules
 from workflows.payout import PayoutRunWorkflow
 
@@ -269,14 +268,7 @@ async def test_a_worker_killed_mid_run_pays_every_merchant_once(
         while not await paid_count(engine, [s.merchant_id for s in sellers]):
             assert time.monotonic() < deadline and not run.done(), "no payout was made"
             await asyncio.sleep(0.05)  # polling a condition with a deadline
-        first.send_signal(signal.SIGKILL)
-        assert first.wait(10) == -signal.SIGKILL
-        second = worker_process(settings, tmp_path / "worker.log")
-        try:
-            summary = await asyncio.wait_for(run, 120)
-        finally:
-            second.send_signal(signal.SIGTERM)
-            second.wait(15)
+        summary = await after_worker_replaced(first, settings, tmp_path / "worker.log", run, 120)
     finally:
         if first.poll() is None:
             first.kill()
