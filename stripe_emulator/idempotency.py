@@ -53,6 +53,11 @@ class IdempotencyStore:
             )
         return entry
 
+    def in_flight(self, api_key: str, key: str) -> bool:
+        """A request holds this key and has not answered yet."""
+        entry = self._entries.get((api_key, key))
+        return entry is not None and not entry.done.is_set()
+
     def finish(self, api_key: str, key: str, status: int, body: bytes) -> None:
         entry = self._entries[(api_key, key)]
         entry.status, entry.body = status, body

@@ -7,10 +7,12 @@ import asyncio
 import signal
 import subprocess
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import uvicorn
@@ -19,6 +21,18 @@ from sqlalchemy.engine import make_url
 from workers.devstack.ports import free_port, wait_listening
 from workers.devstack.postgres import PostgresServer
 from workers.devstack.redis import RedisServer
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], ready: Callable[[T], bool], what: str, within: float = 30) -> T:
+    """Poll `probe` until `ready` holds for what it returns (returned); fail, with the last value
+    seen, once `within` seconds have passed. The one way these tests wait for something."""
+    deadline = time.monotonic() + within
+    while not ready(value := await probe()):
+        assert time.monotonic() < deadline, f"{what}: still {value!r} after {within:.0f} s"
+        await asyncio.sleep(0.02)  # polling a condition with a deadline
+    return value
 
 
 def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:

@@ -10,7 +10,7 @@ import stripe
 from stripe_emulator.app import create_app
 from stripe_emulator.emulator import Emulator
 from tests.integration.emulator.conftest import API_KEY, authorize
-from tests.services import serve_in_thread
+from tests.services import eventually, serve_in_thread
 
 CREATE = {
     "amount": "1000",
@@ -67,13 +67,17 @@ def test_keys_belong_to_one_api_key(emulator_url: str) -> None:
     assert mine.json()["id"] != theirs.json()["id"]
 
 
-def test_a_request_racing_one_in_flight_gets_409(emulator_url: str) -> None:
+def test_a_request_racing_one_in_flight_gets_409(emulator: Emulator, emulator_url: str) -> None:
     _add_fault(emulator_url, action="latency", path="/v1/payment_intents", latency_ms=400, times=1)
 
     async def race() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=emulator_url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
             slow = asyncio.create_task(http.post("/v1/payment_intents", data=CREATE, headers={"Idempotency-Key": "r"}))
-            await asyncio.sleep(0.1)  # let the slow request take the key first
+
+            async def key_held() -> bool:
+                return emulator.idempotency.in_flight(API_KEY, "r")
+
+            await eventually(key_held, bool, "the slow request to take the key", within=5)
             fast = await http.post("/v1/payment_intents", data=CREATE, headers={"Idempotency-Key": "r"})
             return [await slow, fast]
 

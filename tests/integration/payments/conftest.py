@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import pytest_asyncio
 import stripe
 
 from config.settings import Settings
+from tests.services import eventually
 
 T = TypeVar("T")
 
@@ -77,11 +77,9 @@ class Parties:
         return response.json()
 
     async def wait_for_status(self, tx_id: str, status: str, within: float = 15) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while (tx := await self.get(tx_id))["status"] != status:
-            assert time.monotonic() < deadline, f"{tx_id} stayed {tx['status']}, expected {status}"
-            await asyncio.sleep(0.05)  # polling a condition with a deadline
-        return tx
+        return await eventually(
+            lambda: self.get(tx_id), lambda tx: tx["status"] == status, f"{tx_id} to become {status}", within
+        )
 
 
 @pytest_asyncio.fixture

@@ -3,7 +3,6 @@ worker killed mid-run, and a refund racing a payout. Invariant throughout: one t
 payout, the ledger balances, and no merchant's payable goes below zero."""
 
 import asyncio
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from config.settings import Settings
 from schema.messages import PayoutRunInput, PayoutRunSummary
 from schema.tables import Payout
 from tests.integration.payments.conftest import Parties, after_worker_replaced, worker_process
+from tests.services import eventually
 from workers.schedules import PAYOUT_SCHEDULES, ensure_schedules
 from workflows.payout import PayoutRunWorkflow
 
@@ -88,15 +88,12 @@ async def ledger_sums_to_zero(engine: AsyncEngine) -> bool:
         return all(total == 0 for _, total in sums)
 
 
-async def wait_for_payout(parties: Parties, payout_id: str, status: str, within: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
+async def wait_for_payout(parties: Parties, payout_id: str, status: str) -> dict[str, Any]:
+    async def payout() -> dict[str, Any]:
         listed = await parties.api.get(f"/merchants/{parties.merchant_id}/payouts", headers=parties.as_merchant)
-        payout = next(p for p in listed.json()["data"] if p["id"] == payout_id)
-        if payout["status"] == status:
-            return dict(payout)
-        assert time.monotonic() < deadline, f"{payout_id} stayed {payout['status']}, expected {status}"
-        await asyncio.sleep(0.05)  # polling a condition with a deadline
+        return dict(next(p for p in listed.json()["data"] if p["id"] == payout_id))
+
+    return await eventually(payout, lambda p: p["status"] == status, f"{payout_id} to become {status}")
 
 
 async def test_a_daily_run_pays_each_net_balance_once_and_a_rerun_pays_nothing_new(
@@ -153,11 +150,8 @@ async def test_schedules_exist_pausable_and_never_overlap(temporal_client: Clien
     await daily.unpause()
 
     await daily.trigger()  # what an operator's "Trigger" in the UI does
-    deadline = time.monotonic() + 30
-    while not (actions := (await daily.describe()).info.recent_actions):
-        assert time.monotonic() < deadline, "the schedule started nothing"
-        await asyncio.sleep(0.05)  # polling a condition with a deadline
-    started = actions[-1].action
+    described = await eventually(daily.describe, lambda d: bool(d.info.recent_actions), "the schedule to start a run")
+    started = described.info.recent_actions[-1].action
     assert isinstance(started, ScheduleActionExecutionStartWorkflow)
     summary = await temporal_client.get_workflow_handle(started.workflow_id, result_type=PayoutRunSummary).result()
     assert summary.period == datetime.now(UTC).strftime("%Y-%m-%d")  # from the scheduled time
@@ -264,10 +258,8 @@ async def test_a_worker_killed_mid_run_pays_every_merchant_once(
     first = worker_process(settings, tmp_path / "worker.log")
     try:
         run = asyncio.create_task(run_payouts(temporal_client, settings, "monthly", period))
-        deadline = time.monotonic() + 60
-        while not await paid_count(engine, [s.merchant_id for s in sellers]):
-            assert time.monotonic() < deadline and not run.done(), "no payout was made"
-            await asyncio.sleep(0.05)  # polling a condition with a deadline
+        merchant_ids = [s.merchant_id for s in sellers]
+        await eventually(lambda: paid_count(engine, merchant_ids), lambda paid: paid > 0, "a first payout", 60)
         summary = await after_worker_replaced(first, settings, tmp_path / "worker.log", run, 120)
     finally:
         if first.poll() is None:

@@ -2,8 +2,6 @@
 and Stripe, the way it happens in life (a change at Stripe out of band, or rows a crash left
 behind), runs a reconciliation, and checks it was fixed or flagged; a second run finds nothing."""
 
-import asyncio
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +15,7 @@ from config.settings import Settings
 from schema.messages import ReconciliationInput
 from schema.tables import Payout
 from tests.integration.payments.conftest import Parties, stripe_intent
+from tests.services import eventually
 from workers.reconcile import reconcile as reconcile_from_shell
 from workflows.reconciliation import ReconciliationWorkflow
 
@@ -189,14 +188,11 @@ async def _stripe_refund_of(client: stripe.StripeClient, refund_id: str) -> Any:
 
 
 async def _until_paid(engine: AsyncEngine, payout_id: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
+    async def status() -> str | None:
         async with engine.connect() as conn:
-            status = (await conn.execute(text("SELECT status FROM payouts WHERE id = :p"), {"p": payout_id})).scalar()
-        if status == "paid":
-            return
-        assert time.monotonic() < deadline, f"payout {payout_id} stayed {status}"
-        await asyncio.sleep(0.05)  # polling a condition with a deadline
+            return (await conn.execute(text("SELECT status FROM payouts WHERE id = :p"), {"p": payout_id})).scalar()
+
+    await eventually(status, lambda s: s == "paid", f"payout {payout_id} to be paid")
 
 
 async def _post_to_payable(engine: AsyncEngine, merchant_id: str, amount: int) -> None:
