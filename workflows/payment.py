@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         VoidRequest,
     )
     from workflows import search_attributes as sa
+    from workflows.failures import failure_details, final_failure
     from workflows.policies import DB_STEP, STRIPE_STEP
 
 # Webhook event types that settle a 3-D Secure authentication.
@@ -47,11 +48,6 @@ WEBHOOK_EVENTS = AUTHENTICATED + AUTHENTICATION_FAILED
 
 def workflow_id(user_id: str, idempotency_key: str) -> str:
     return f"payment:{user_id}:{idempotency_key}"
-
-
-def _failure(error: ActivityError) -> ApplicationError | None:
-    cause = error.cause
-    return cause if isinstance(cause, ApplicationError) and cause.non_retryable else None
 
 
 @workflow.defn
@@ -100,10 +96,10 @@ class PaymentWorkflow:
                 **STRIPE_STEP,
             )
         except ActivityError as error:
-            failure = _failure(error)
+            failure = final_failure(error)
             if failure is None:
                 raise
-            details = failure.details[0] if failure.details else {}
+            details = failure_details(failure)
             await self._record(
                 StatusChange(
                     request.tx_id,
@@ -161,7 +157,7 @@ class PaymentWorkflow:
         try:
             received = await workflow.execute_activity_method(StripePayments.capture_payment, capture, **STRIPE_STEP)
         except ActivityError as error:
-            failure = _failure(error)
+            failure = final_failure(error)
             if failure is None:
                 raise
             # Stripe will not capture: nothing was charged. Compensate: the payment is canceled.
@@ -187,7 +183,7 @@ class PaymentWorkflow:
             try:
                 await workflow.execute_activity_method(StripePayments.void_payment, void, **STRIPE_STEP)
             except ActivityError as error:
-                if _failure(error) is None:
+                if final_failure(error) is None:
                     raise
                 workflow.logger.warning("void refused by Stripe; reconciliation will follow Stripe")
                 return

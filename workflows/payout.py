@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ReserveRequest,
     )
     from workflows import search_attributes as sa
+    from workflows.failures import failure_details, final_failure
     from workflows.policies import DB_STEP, STRIPE_STEP
 
 # Nothing was reserved for these: the payout simply does not happen.
@@ -40,13 +41,6 @@ def workflow_id(merchant_id: str, key: str) -> str:
 def period_of(payout_schedule: str, when: datetime) -> str:
     """`2026-11-24` for a daily run, `2026-11` for a monthly one (UTC)."""
     return when.strftime("%Y-%m" if payout_schedule == "monthly" else "%Y-%m-%d")
-
-
-def _final(error: ActivityError | ApplicationError) -> ApplicationError | None:
-    """The non-retryable failure behind an activity error. A local activity's failure reaches the
-    workflow as the ApplicationError itself, a regular activity's wrapped in an ActivityError."""
-    cause = error.cause if isinstance(error, ActivityError) else error
-    return cause if isinstance(cause, ApplicationError) and cause.non_retryable else None
 
 
 @workflow.defn
@@ -63,7 +57,7 @@ class MerchantPayoutWorkflow:
                 PayoutRecords.reserve_payout, ReserveRequest(payout_id, request), **DB_STEP
             )
         except (ActivityError, ApplicationError) as error:
-            refusal = _final(error)
+            refusal = final_failure(error)
             if refusal is None or refusal.type not in REFUSALS:
                 raise
             self._refusal = refusal
@@ -75,10 +69,10 @@ class MerchantPayoutWorkflow:
         try:
             transfer = await workflow.execute_activity_method(StripeTransfers.transfer_payout, view, **STRIPE_STEP)
         except ActivityError as error:
-            refused = _final(error)
+            refused = final_failure(error)
             if refused is None:
                 raise
-            code = (refused.details[0] or {}).get("code") if refused.details else None
+            code = failure_details(refused).get("code")
             failure = PayoutFailure(view.payout_id, code or refused.type or "transfer_refused", refused.message)
             self._set_view(await workflow.execute_local_activity_method(PayoutRecords.fail_payout, failure, **DB_STEP))
             return self._view

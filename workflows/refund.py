@@ -5,11 +5,12 @@ write is retried until it lands."""
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.refund_records import RefundRecords, StripeRefunds
     from schema.messages import RefundFailure, RefundRequest, RefundView
+    from workflows.failures import failure_details, final_failure
     from workflows.policies import DB_STEP, STRIPE_STEP
 
 
@@ -27,10 +28,10 @@ class RefundWorkflow:
         try:
             refunded = await workflow.execute_activity_method(StripeRefunds.refund_at_stripe, reserved, **STRIPE_STEP)
         except ActivityError as error:
-            cause = error.cause
-            if not (isinstance(cause, ApplicationError) and cause.non_retryable):
+            refused = final_failure(error)
+            if refused is None:
                 raise
-            code = (cause.details[0] or {}).get("code") if cause.details else None
+            code = failure_details(refused).get("code")
             failed = RefundFailure(reserved.refund_id, code or "refund_refused")
             return await workflow.execute_local_activity_method(RefundRecords.fail_refund, failed, **DB_STEP)
         return await workflow.execute_local_activity_method(RefundRecords.record_refund, refunded, **DB_STEP)
