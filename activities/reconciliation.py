@@ -8,6 +8,7 @@ Safe fixes go through the saga's own activities (one code path posts money); the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from schema.messages import (
     PayoutTransfer,
     ReconciliationPage,
     ReconciliationPageResult,
+    ReconciliationTotals,
     StatusChange,
     StripeRefund,
     VoidRequest,
@@ -96,12 +98,12 @@ class Reconciler:
             )
 
     @activity.defn
-    async def close_run(self, result: ReconciliationPageResult) -> None:
-        """`cursor` carries the run id here; the scratch rows go, the counts stay."""
+    async def close_run(self, totals: ReconciliationTotals) -> None:
+        """The counts stay on the run; the scratch rows go."""
         async with self._sessions.begin() as session:
-            run = await session.get(ReconciliationRun, result.cursor, with_for_update=True)
+            run = await session.get(ReconciliationRun, totals.run_id, with_for_update=True)
             assert run is not None
-            run.status, run.counts, run.finished_at = "finished", result.counts, datetime.now(UTC)
+            run.status, run.counts, run.finished_at = "finished", totals.counts, datetime.now(UTC)
             await session.execute(delete(ReconciliationSeen).where(ReconciliationSeen.run_id == run.id))
 
     @activity.defn
@@ -229,7 +231,7 @@ class Reconciler:
         else:
             return  # requires_action, processing: still moving at Stripe; a later run looks again
         if intent is not None and tx.stripe_payment_intent_id is None:
-            change = StatusChange(**{**change.__dict__, "payment_intent_id": intent["id"]})
+            change = dataclasses.replace(change, payment_intent_id=intent["id"])
         await self._payments.record_status(change)
         details = {"was": tx.status, "now": change.status, "stripe": intent["status"] if intent else None}
         await self._log(run_id, counts, "stuck_payment_settled", tx.id, details, tx_id=tx.id, fixed=True)

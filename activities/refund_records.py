@@ -63,7 +63,8 @@ class RefundRecords:
                     type="PaymentNotRefundable",
                     non_retryable=True,
                 )
-            refundable = tx.amount_captured - tx.amount_refunded - await _reserved(session, tx.id)
+            in_flight = await _reserved(session, tx.id)
+            refundable = tx.amount_captured - tx.amount_refunded - in_flight
             amount = request.amount if request.amount is not None else refundable
             if amount <= 0 or amount > refundable:
                 raise ApplicationError(
@@ -77,7 +78,6 @@ class RefundRecords:
             await locked_merchant(session, tx.merchant_id)
             payable = await balances.available(session, tx.merchant_id, tx.currency, timedelta(0))
             fee = await ledger.capture_fee(session, tx.id)
-            in_flight = await _reserved(session, tx.id)
             merchant_part = amount - ledger.refunded_fee(
                 fee, tx.amount_captured, tx.amount_refunded + in_flight, amount
             )

@@ -274,6 +274,12 @@ class ReconciliationPage:
 
 
 @dataclass(frozen=True)
+class ReconciliationTotals:
+    run_id: str
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
 class ReconciliationPageResult:
     cursor: str | None  # None: the phase is done
     counts: dict[str, int]

@@ -11,7 +11,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.reconciliation import Reconciler
-    from schema.messages import ReconciliationInput, ReconciliationPage, ReconciliationPageResult
+    from schema.messages import (
+        ReconciliationInput,
+        ReconciliationPage,
+        ReconciliationPageResult,
+        ReconciliationTotals,
+    )
     from workflows import search_attributes as sa
     from workflows.policies import DB_STEP, STRIPE_STEP
 
@@ -51,7 +56,7 @@ class ReconciliationWorkflow:
         else:
             workflow.continue_as_new(dataclasses.replace(job, phase=phase, cursor=cursor, counts=counts))
         await workflow.execute_activity_method(
-            Reconciler.close_run, ReconciliationPageResult(job.run_id, counts), **DB_STEP
+            Reconciler.close_run, ReconciliationTotals(job.run_id, counts), **DB_STEP
         )
         return counts
 
