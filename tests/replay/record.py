@@ -23,6 +23,7 @@ from tests.workflows.conftest import start_time_skipping
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
+from workers.registry import workflows
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
 from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
@@ -60,8 +61,7 @@ async def _record(
     if path.exists():
         return
     queue = f"record-{uuid.uuid4().hex}"
-    workflows = [workflow, MerchantPayoutWorkflow] if workflow is PayoutRunWorkflow else [workflow]
-    async with Worker(env.client, task_queue=queue, workflows=workflows, activities=activities):
+    async with Worker(env.client, task_queue=queue, workflows=workflows(), activities=activities):
         handle = await env.client.start_workflow(workflow.run, arg, id=workflow_id, task_queue=queue)
         if drive:
             await drive(handle)
