@@ -8,16 +8,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from config.settings import Settings
-from workers.devstack.ports import free_port
+from workers.devstack.ports import free_port, wait_ready
 from workers.devstack.postgres import PostgresServer
 
 READY_TIMEOUT = 120.0
@@ -83,14 +80,8 @@ def _settings_fields(overrides: dict[str, str]) -> dict[str, str]:
 
 
 def _wait_ready(api: str, dev: subprocess.Popen[bytes], log: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
+    def still_running() -> None:
         if dev.poll() is not None:
             raise RuntimeError(f"`payments dev` exited with {dev.returncode}; see {log}")
-        try:
-            if httpx.get(f"{api}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)  # polling a condition with a deadline
-    raise TimeoutError(f"the stack was not ready within {READY_TIMEOUT:.0f}s; see {log}")
+
+    wait_ready(f"{api}/readyz", still_running, READY_TIMEOUT, f"; see {log}")

@@ -5,14 +5,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from workers.devstack.ports import free_port
+from workers.devstack.ports import free_port, wait_ready
 
 READY_WITHIN = 90.0
 
@@ -37,16 +36,10 @@ def _start(env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def _wait_ready(process: subprocess.Popen[str], api: str) -> None:
-    deadline = time.monotonic() + READY_WITHIN
-    while time.monotonic() < deadline:
+    def still_running() -> None:
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        try:
-            if httpx.get(f"{api}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)  # polling a condition with a deadline
-    pytest.fail("the dev stack did not become ready")
+
+    wait_ready(f"{api}/readyz", still_running, READY_WITHIN, ": the dev stack did not become ready")
 
 
 def _interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:

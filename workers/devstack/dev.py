@@ -8,12 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from api.auth import mint_token
 from config.settings import Settings
 from schema.migrate import upgrade
-from workers.devstack.ports import PortTakenError, ensure_free, wait_listening
+from workers.devstack.ports import PortTakenError, ensure_free, wait_listening, wait_ready
 from workers.devstack.postgres import PostgresServer
 from workers.devstack.redis import RedisServer
 from workers.devstack.supervisor import Supervisor, tail
@@ -74,20 +72,6 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[
         wait_listening(settings.redis_port, "Redis")
     if not settings.temporal_address:
         wait_listening(settings.temporal_port, "Temporal", timeout=60)
-
-
-def _wait_ready(settings: Settings, sup: Supervisor) -> None:
-    url = f"http://{settings.api_host}:{settings.api_port}/readyz"
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        _fail_if_a_child_died(sup)
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"the API was not ready within {READY_TIMEOUT:.0f}s; see {sup.log_dir}")
 
 
 class ChildDied(RuntimeError):
@@ -162,7 +146,8 @@ def run_dev_stack(settings: Settings) -> int:
         upgrade(env["PAYMENTS_DATABASE_URL"])
         sup.spawn("worker", [sys.executable, "-m", "workers.cli", "worker"], env=env, stop_signal=signal.SIGINT)
         sup.spawn("api", [sys.executable, "-m", "workers.cli", "api"], env=env, stop_signal=signal.SIGINT)
-        _wait_ready(settings, sup)
+        url = f"http://{settings.api_host}:{settings.api_port}/readyz"
+        wait_ready(url, lambda: _fail_if_a_child_died(sup), READY_TIMEOUT, f"; see {sup.log_dir}")
         print(_banner(settings, env, stack), flush=True)
         while True:
             _fail_if_a_child_died(sup)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
+
+import httpx
 
 
 class PortTakenError(RuntimeError):
@@ -42,3 +45,18 @@ def wait_listening(port: int, what: str, timeout: float = 60.0, host: str = "127
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} did not start listening on {host}:{port} within {timeout:.0f}s")
         time.sleep(0.1)
+
+
+def wait_ready(url: str, still_running: Callable[[], None], timeout: float, hint: str = "") -> None:
+    """Poll `url` until it answers 200. `still_running` raises if what should answer has died, so a
+    crash is reported at once instead of after the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        still_running()
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)  # polling a condition with a deadline
+    raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f}s{hint}")
