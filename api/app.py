@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhooks.router)
 
     # Starlette runs the last-added middleware first: request ids wrap everything.
-    app.add_middleware(CardDataGuardMiddleware)
+    app.add_middleware(CardDataGuardMiddleware, webhook_secret=settings.stripe_webhook_secret.get_secret_value())
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -1,39 +1,113 @@
-"""The PAN guard: a request that carries anything shaped like a card number is refused unread.
+"""The edge guard: a request is refused unread when it carries a card number anywhere the
+application will look (the path, the query, any header, the JSON body as the parser decodes it),
+when its body is not UTF-8, or when its JSON is nested deeper than any of our bodies need.
 
-We stay out of PCI scope only while a card number never reaches us, so anything that
-config.card_numbers recognises, anywhere in the body or query string, is answered 400
-`card_data_rejected`; the body is neither parsed, logged nor stored.
+We stay out of PCI scope only while a card number never reaches us, so what config.card_numbers
+recognises is answered 400 `card_data_rejected`; the body is neither parsed further, logged nor
+stored. Signed Stripe webhooks are exempt once their signature verifies: Stripe never sends a card
+number, and a phone number in an event must not lose the event.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote_plus
 
+import stripe
 import structlog
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import CardDataRejected, PayloadTooLarge
+from api.errors import ApiError, CardDataRejected, NestedTooDeep, PayloadTooLarge, UnsupportedMediaType
 from config.card_numbers import contains_card_number
 
 MAX_BODY_BYTES = 1_000_000
+MAX_JSON_DEPTH = 32
+STRIPE_WEBHOOK_PATH = "/webhooks/stripe"
 log = structlog.get_logger(__name__)
 
 
-def _unescaped(body: str) -> str:
-    """JSON can spell digits as \\u0034; look at the decoded strings too."""
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects, counted without parsing (so without recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _decoded_body(body: bytes) -> str:
+    """The body as text; only BOM-less UTF-8 is accepted, since the JSON parser would otherwise
+    detect UTF-16 or UTF-32 on its own and read what this guard did not."""
+    if json.detect_encoding(body) != "utf-8":
+        raise UnsupportedMediaType()
     try:
-        return json.dumps(json.loads(body), ensure_ascii=False)
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnsupportedMediaType() from None
+
+
+def _scalars(value: Any) -> Iterator[str]:
+    """Every key, string and number of a decoded JSON document (its depth is already bounded)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _scalars(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _scalars(item)
+    else:
+        yield str(value)
+
+
+def _body_texts(text: str) -> list[str]:
+    """The raw text, and for JSON each decoded value (escapes such as \\u0034 or \\t resolved)."""
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise NestedTooDeep()
+    try:
+        return [text, *_scalars(json.loads(text))]
     except ValueError:
-        return ""
+        return [text]  # not JSON: the route answers that; the raw text was still looked at
 
 
-def request_carries_card_number(body: bytes, query_string: bytes) -> bool:
-    text = body.decode("utf-8", errors="replace")
-    return any(contains_card_number(part) for part in (text, _unescaped(text), query_string.decode("latin-1")) if part)
+def _signed_by_stripe(scope: Scope, body: bytes, webhook_secret: str) -> bool:
+    if scope["path"] != STRIPE_WEBHOOK_PATH:
+        return False
+    header = dict(scope["headers"]).get(b"stripe-signature", b"").decode("latin-1")
+    try:
+        stripe.WebhookSignature.verify_header(body.decode("utf-8"), header, webhook_secret, tolerance=300)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+        return False
+    return True
 
 
-def _refusal(scope: Scope, error: CardDataRejected | PayloadTooLarge) -> JSONResponse:
+def inspect_request(scope: Scope, body: bytes, webhook_secret: str) -> None:
+    """Raise the refusal for this request, if any."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    texts = [scope["path"], query, unquote_plus(query)]
+    texts += [value.decode("latin-1") for _, value in scope["headers"]]
+    if body and not _signed_by_stripe(scope, body, webhook_secret):
+        texts += _body_texts(_decoded_body(body))
+    if any(contains_card_number(text) for text in texts):
+        raise CardDataRejected()
+
+
+def _refusal(scope: Scope, error: ApiError) -> JSONResponse:
     request_id = scope.get("state", {}).get("request_id", "")
     return JSONResponse(
         {"error": {"code": error.code, "message": error.message, "request_id": request_id}},
@@ -42,8 +116,9 @@ def _refusal(scope: Scope, error: CardDataRejected | PayloadTooLarge) -> JSONRes
 
 
 class CardDataGuardMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, webhook_secret: str, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
+        self.webhook_secret = webhook_secret
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,9 +141,11 @@ class CardDataGuardMiddleware:
             more = message.get("more_body", False)
         body = b"".join(chunks)
 
-        if request_carries_card_number(body, scope.get("query_string", b"")):
-            log.warning("card_data_rejected", path=scope["path"], method=scope["method"])
-            await _refusal(scope, CardDataRejected())(scope, receive, send)
+        try:
+            inspect_request(scope, body, self.webhook_secret)
+        except ApiError as refusal:
+            log.warning(refusal.code, method=scope["method"], path=scope["path"])  # the log scrubs card numbers
+            await _refusal(scope, refusal)(scope, receive, send)
             return
 
         replayed = False

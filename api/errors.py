@@ -69,6 +69,15 @@ class CardDataRejected(ApiError):
     message = "Card numbers must never be sent to this API; send a Stripe token (tok_…/pm_…) instead."
 
 
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+    message = "The request body must be UTF-8 JSON (without a byte order mark)."
+
+
+class NestedTooDeep(ApiError):
+    status, code, message = 400, "nested_too_deep", "The JSON body is nested deeper than 32 levels."
+
+
 class PayloadTooLarge(ApiError):
     status, code, message = 413, "payload_too_large", "The request body is too large."
 

@@ -1,6 +1,8 @@
-"""A card number anywhere in a request is refused unread: not stored, not logged."""
+"""A card number anywhere the application looks is refused unread: not stored, not logged. The
+vectors are the ones an attacker tried: other encodings, escapes, separators, headers, the path."""
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -9,47 +11,145 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from config.settings import Settings
+from stripe_emulator.webhooks import signature_header
+
 PAN = "4242424242424242"
+SPELLINGS = {
+    "plain": PAN,
+    "spaced": "4242 4242 4242 4242",
+    "dots": "4242.4242.4242.4242",
+    "no-break-spaces": "4242\u00a04242\u00a04242\u00a04242",
+    "double-spaces": "4242  4242  4242  4242",
+    "tabs": "4242\t4242\t4242\t4242",
+    "slashes": "4242/4242/4242/4242",
+    "underscores": "4242_4242_4242_4242",
+    "en-dash": "4242\u20134242\u20134242\u20134242",
+    "fullwidth": "\uff14\uff12\uff14\uff12" * 4,
+    "glued-to-letters": f"Ada{PAN}x",
+}
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"name": PAN},
-        {"name": f"Ada {PAN[:4]} {PAN[4:8]} {PAN[8:12]} {PAN[12:]}"},
-        {"name": "Ada", "extra": {"deep": [PAN]}},
-        {"name": "Ada", "amount": int(PAN)},
-        {"name": "Ada \\u0034" + PAN[1:]},  # a JSON escape spelling the first digit
-    ],
-    ids=["field", "spaced", "nested-unknown-field", "number", "json-escape"],
-)
-async def test_card_numbers_are_refused_in_any_field(
-    api: httpx.AsyncClient, auth, engine: AsyncEngine, log_file: Path, body: dict
+async def _users_named_like_a_card(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT name FROM users WHERE name ~ '[0-9]{4}'"))
+        return sum(1 for (name,) in rows if "4242" in name.replace(" ", ""))
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS.values(), ids=SPELLINGS.keys())
+async def test_card_numbers_are_refused_however_they_are_typed(
+    api: httpx.AsyncClient, auth, engine: AsyncEngine, log_file: Path, spelling: str
 ) -> None:
     marker = f"guard-{uuid.uuid4().hex}"
-    raw = httpx.Request("POST", "/", json=body).content.replace(b"\\\\u0034", b"\\u0034")
-    headers = auth("operator") | {"content-type": "application/json", "x-request-id": marker}
-    response = await api.post("/users", content=raw, headers=headers)
-    assert response.status_code == 400
+    headers = auth("operator") | {"x-request-id": marker}
+    response = await api.post("/users", json={"name": spelling}, headers=headers)
+    assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "card_data_rejected"
-    async with engine.connect() as conn:
-        stored = await conn.execute(text("SELECT count(*) FROM users WHERE name LIKE '%4242%'"))
-        assert stored.scalar_one() == 0
+    assert await _users_named_like_a_card(engine) == 0
     logs = log_file.read_text()
     refusals = [json.loads(line) for line in logs.splitlines() if marker in line]
     assert any(r["event"] == "card_data_rejected" for r in refusals)  # the refusal was logged ...
     assert PAN not in logs and "4242 4242" not in logs  # ... without the number
 
 
-async def test_card_numbers_in_the_query_string_are_refused(api: httpx.AsyncClient, auth) -> None:
-    response = await api.get(f"/healthz?card={PAN}")
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "card_data_rejected"
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "Ada", "extra": {"deep": [PAN]}},
+        {"name": "Ada", "amount": int(PAN)},
+        {"name": "Ada", PAN: "as a key"},
+    ],
+    ids=["nested-unknown-field", "number", "key"],
+)
+async def test_card_numbers_are_refused_anywhere_in_the_json(api: httpx.AsyncClient, auth, body: dict) -> None:
+    response = await api.post("/users", json=body, headers=auth("operator"))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "card_data_rejected"
+
+
+async def test_a_json_escape_spelling_the_digits_is_refused(api: httpx.AsyncClient, auth) -> None:
+    raw = ('{"name": "Ada ' + "".join(f"\\u{ord(d):04x}" for d in PAN) + '"}').encode()
+    response = await api.post("/users", content=raw, headers=auth("operator") | {"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "card_data_rejected"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps({"name": PAN}).encode("utf-16"),
+        json.dumps({"name": PAN}).encode("utf-16-le"),
+        json.dumps({"name": PAN}).encode("utf-32"),
+        b"\xef\xbb\xbf" + json.dumps({"name": "".join(f"\\u{ord(d):04x}" for d in PAN)}).encode(),
+        json.dumps({"name": "Ren\u00e9"}, ensure_ascii=False).encode("latin-1"),
+    ],
+    ids=["utf-16-bom", "utf-16-le", "utf-32", "utf-8-bom-escaped", "latin-1"],
+)
+async def test_a_body_that_is_not_utf8_json_is_415_and_stores_nothing(
+    api: httpx.AsyncClient, auth, engine: AsyncEngine, raw: bytes
+) -> None:
+    headers = auth("operator") | {"content-type": "application/json"}
+    response = await api.post("/users", content=raw, headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert await _users_named_like_a_card(engine) == 0
+
+
+async def test_a_card_number_as_idempotency_key_header_is_refused(api: httpx.AsyncClient, auth) -> None:
+    body = {"user_id": "usr_x", "merchant_id": "mer_x", "amount": 100, "currency": "usd", "card_token": "pm_card_visa"}
+    headers = auth("user", "usr_x") | {"Idempotency-Key": "4242-4242-4242-4242"}
+    response = await api.post("/payments/init", json=body, headers=headers)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "card_data_rejected"
+
+
+@pytest.mark.parametrize("where", ["path", "query", "encoded-query"])
+async def test_card_numbers_in_the_path_or_query_are_refused(api: httpx.AsyncClient, auth, where: str) -> None:
+    url = {
+        "path": f"/payments/tx_{PAN}",
+        "query": f"/healthz?card={PAN}",
+        "encoded-query": "/healthz?card=4242%C2%A04242%C2%A04242%C2%A04242",
+    }[where]
+    response = await api.get(url, headers=auth("operator"))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "card_data_rejected"
 
 
 async def test_ids_that_merely_contain_digits_are_accepted(api: httpx.AsyncClient, auth) -> None:
     response = await api.post("/users", json={"name": "req_ddb18e28ad794675845404034f911a70"}, headers=auth("operator"))
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/users", "/payments/init", "/webhooks/stripe", "/codec/decode"])
+async def test_json_nested_a_thousand_deep_is_400_on_every_route(api: httpx.AsyncClient, auth, path: str) -> None:
+    raw = b"[" * 1000 + b"]" * 1000
+    headers = auth("operator") | {"content-type": "application/json"}
+    response = await api.post(path, content=raw, headers=headers)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "nested_too_deep"
+
+
+async def test_a_signed_stripe_event_holding_a_phone_number_is_not_lost(
+    api: httpx.AsyncClient, stack_settings: Settings
+) -> None:
+    """A 13-digit Luhn-valid phone number in a real event must not make us drop the event."""
+    phone = "4155550100000"
+    assert phone.isdigit() and len(phone) == 13
+    event_id = f"evt_{uuid.uuid4().hex}"
+    payload = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "api_version": "2026-10-28",
+            "created": int(time.time()),
+            "data": {"object": {"id": "pi_x", "object": "payment_intent", "shipping": {"phone": phone}}},
+        }
+    )
+    secret = stack_settings.stripe_webhook_secret.get_secret_value()
+    signed = await api.post(
+        "/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature_header(payload, secret)}
+    )
+    assert signed.status_code == 200 and signed.json()["duplicate"] is False
+    forged = await api.post(
+        "/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature_header(payload, "whsec_x")}
+    )
+    assert forged.status_code == 400 and forged.json()["error"]["code"] == "card_data_rejected"
 
 
 async def test_an_oversized_body_is_413(api: httpx.AsyncClient, auth) -> None:
