@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.card_data import CardDataGuardMiddleware
 from api.deps import limit_by_ip
 from api.errors import install_error_handlers
 from api.request_context import RequestContextMiddleware
 from api.routes import codec, directory, health, payments, payouts, reconciliation, refunds, webhooks
+from api.security_headers import CodecCorsMiddleware, SecurityHeadersMiddleware
 from api.services import Services
 from config.settings import Settings
 
+# How uvicorn serves the app: our own access log, and no `Server: uvicorn` banner to fingerprint.
+UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "server_header": False}
+
 
 def create_app(settings: Settings) -> FastAPI:
+    settings.refuse_development_secrets()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = Services.start(settings)
@@ -44,11 +51,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     # Starlette runs the last-added middleware first: request ids wrap everything.
     app.add_middleware(CardDataGuardMiddleware, webhook_secret=settings.stripe_webhook_secret.get_secret_value())
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["POST", "GET", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Request-ID"],
-    )
+    app.add_middleware(CodecCorsMiddleware, origins=settings.cors_origins)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -52,6 +52,11 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
+        exp = claims["exp"]
+        if isinstance(exp, bool) or not isinstance(exp, int | float):
+            raise InvalidToken("the token's exp must be a number")
+        if exp - datetime.now(UTC).timestamp() > self._settings.jwt_max_lifetime.total_seconds():
+            raise InvalidToken("the token lives longer than PAYMENTS_JWT_MAX_LIFETIME allows")
         role = claims.get("role")
         if role not in ROLES:
             raise InvalidToken("the token's role is missing or unknown")

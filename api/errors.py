@@ -78,6 +78,10 @@ class NestedTooDeep(ApiError):
     status, code, message = 400, "nested_too_deep", "The JSON body is nested deeper than 32 levels."
 
 
+class NulCharacter(ApiError):
+    status, code, message = 400, "nul_character", "The request holds a NUL character."
+
+
 class PayloadTooLarge(ApiError):
     status, code, message = 413, "payload_too_large", "The request body is too large."
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Currency = Field(pattern=r"^[a-z]{3}$", examples=["usd"])
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # names: no NUL, no control characters
 
 
 class Strict(BaseModel):
@@ -15,7 +16,7 @@ class Strict(BaseModel):
 
 
 class UserCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
 
 
 class UserOut(BaseModel):
@@ -24,7 +25,7 @@ class UserOut(BaseModel):
 
 
 class MerchantCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
     payout_schedule: Literal["daily", "monthly"] = "daily"
     fee_bps: int = Field(default=290, ge=0, le=10_000)
     currency: str = Currency

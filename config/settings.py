@@ -12,10 +12,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # A fixed development key so that `make dev` works out of the box; production sets its own.
 DEV_ENCRYPTION_KEYS = "dev1:ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"  # noqa: S105 (dev default)
+DEV_WEBHOOK_SECRET = "whsec_dev_only"  # noqa: S105 (dev default)
+
+
+class DevelopmentSecretInUse(RuntimeError):
+    """A process outside development was about to run on a secret that is in this repository."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYMENTS_", env_file=".env", extra="ignore")
+
+    # "development" (what `make dev` and the tests set) allows the repository's own secrets; any
+    # other value, or none, makes the API and the worker refuse to start on them.
+    env: str = "production"
 
     # Where the local stack keeps its data (PostgreSQL cluster, Redis dump, Temporal SQLite file).
     devstack_dir: str = ".devstack"
@@ -43,7 +52,7 @@ class Settings(BaseSettings):
     # Stripe. No key: `make dev` starts the local emulator and points the SDK at it.
     stripe_api_key: SecretStr | None = None
     stripe_api_base: str | None = None
-    stripe_webhook_secret: SecretStr = SecretStr("whsec_dev_only")
+    stripe_webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     stripe_emulator_port: int = 12111
     # Per Stripe call; a timed-out call is retried by Temporal with the same idempotency key.
     stripe_timeout_seconds: float = 20.0
@@ -57,6 +66,9 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     token_ttl: timedelta = timedelta(hours=12)
+    jwt_max_lifetime: timedelta = timedelta(hours=24)  # a token's exp may be at most this far ahead
+    # Host headers the API answers to (DNS rebinding: a page of another site resolving to us).
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"])
     codec_cors_origins: list[str] = Field(default_factory=list)
     # The Temporal UI's codec calls carry no token unless the UI has its own login; only the
     # local dev stack turns this off, and the API then listens on 127.0.0.1 only.
@@ -88,6 +100,21 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    def refuse_development_secrets(self) -> None:
+        """Raise unless in development or every secret is the operator's own."""
+        if self.env == "development":
+            return
+        development = {
+            "PAYMENTS_JWT_SECRET": self.jwt_secret.get_secret_value() == DEV_JWT_SECRET,
+            "PAYMENTS_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET,
+            "PAYMENTS_ENCRYPTION_KEYS": DEV_ENCRYPTION_KEYS in self.encryption_keys.get_secret_value(),
+        }
+        if names := [name for name, in_use in development.items() if in_use]:
+            raise DevelopmentSecretInUse(
+                f"{', '.join(names)} must be set to your own secret (not the repository's development value) "
+                "unless PAYMENTS_ENV=development."
+            )
 
     @property
     def temporal_target(self) -> str:

@@ -31,6 +31,9 @@ from workflows.payment import WEBHOOK_EVENTS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 TASK_QUEUE = "payments-test"
+# The tests run on the repository's development secrets, as `make dev` does (inherited by the
+# worker processes some tests start).
+os.environ["PAYMENTS_ENV"] = "development"
 
 
 @pytest.fixture(scope="session")

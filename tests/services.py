@@ -18,6 +18,7 @@ import asyncpg
 import uvicorn
 from sqlalchemy.engine import make_url
 
+from api.app import UVICORN_OPTIONS
 from workers.devstack.ports import free_port, wait_listening
 from workers.devstack.postgres import PostgresServer
 from workers.devstack.redis import RedisServer
@@ -94,7 +95,7 @@ def embedded_redis(tmp: Path) -> Iterator[str]:
 def serve_in_thread(app: object) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on a free port in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))  # type: ignore[arg-type]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **UVICORN_OPTIONS))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

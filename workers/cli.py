@@ -32,9 +32,9 @@ def _worker(settings: Settings, _: argparse.Namespace) -> int:
 def _api(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from api.app import UVICORN_OPTIONS, create_app
 
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, **UVICORN_OPTIONS)
     return 0
 
 
@@ -46,7 +46,11 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dev(settings: Settings, _: argparse.Namespace) -> int:
+    import os
+
     from workers.devstack.dev import run_dev_stack
+
+    os.environ.setdefault("PAYMENTS_ENV", "development")  # the children run on the dev secrets
 
     configure_logging("WARNING", json=False)  # the banner is the output; children log to files
     return run_dev_stack(settings)

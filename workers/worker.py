@@ -19,6 +19,7 @@ log = structlog.get_logger(__name__)
 
 
 async def run_worker(settings: Settings) -> None:
+    settings.refuse_development_secrets()
     if not settings.redis_url:
         raise RuntimeError("PAYMENTS_REDIS_URL must be set for the worker")
     client = await connect(settings)

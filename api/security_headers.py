@@ -1,0 +1,57 @@
+"""Response headers every browser-facing answer carries, and CORS for the codec server only."""
+
+from __future__ import annotations
+
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The API serves JSON, its docs and (soon) the checkout page: nothing of ours may be framed.
+HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+]
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+DOCS = ("/docs", "/redoc", "/openapi.json")
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = list(HEADERS)
+        if scope.get("scheme") == "https":
+            extra.append(HSTS)
+        if not scope["path"].startswith(DOCS):
+            extra.append((b"cache-control", b"no-store"))  # API data is never cached by a browser or proxy
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).extend(extra)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class CodecCorsMiddleware:
+    """The Temporal UI's origin may call /codec from the browser; no other route is cross-origin."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Request-ID"],
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/codec/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
