@@ -1,10 +1,12 @@
+from typing import Any
+
 import pytest
 from pydantic import SecretStr
 
 from config.keyring import new_key_spec
 from config.settings import DevelopmentSecretInUse, Settings
 
-OWN = {
+OWN: dict[str, Any] = {
     "jwt_secret": SecretStr("an-operator-chosen-secret-of-enough-length"),
     "stripe_webhook_secret": SecretStr("whsec_live_own"),
     "encryption_keys": SecretStr(new_key_spec("prod1")),
