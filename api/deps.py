@@ -30,23 +30,31 @@ async def _limit(services: Services, caller: str) -> None:
         raise RateLimited(decision.retry_after)
 
 
+def _ip(request: Request) -> str:
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
 async def current_principal(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    if credentials is None:
-        raise Unauthorized()
+    """The caller; a request without a valid token is limited by its IP before it is refused, so
+    guessing tokens costs the same as any other unauthenticated traffic."""
     try:
+        if credentials is None:
+            raise InvalidToken("no bearer token")
         principal = services.verifier.verify(credentials.credentials)
     except InvalidToken:
-        raise Unauthorized("The bearer token is invalid or expired.") from None
+        await _limit(services, _ip(request))
+        raise Unauthorized("A valid bearer token is required (it may be missing, invalid or expired).") from None
     await _limit(services, f"sub:{principal.role}:{principal.subject}")
     return principal
 
 
 async def limit_by_ip(request: Request, services: ServicesDep) -> None:
     """For routes without a caller identity (health, webhooks)."""
-    await _limit(services, f"ip:{request.client.host if request.client else 'unknown'}")
+    await _limit(services, _ip(request))
 
 
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:

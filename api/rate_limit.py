@@ -1,9 +1,12 @@
-"""A Redis token bucket per caller. Redis trouble lets requests through: availability of
-payments matters more than throttling, and PostgreSQL and Temporal still guard correctness."""
+"""A Redis token bucket per caller, shared by every API process. When Redis is unreachable each
+process falls back to buckets of its own: looser (one bucket per process, not per fleet) but never
+unlimited, so an outage of Redis does not open the API to floods."""
 
 from __future__ import annotations
 
 import math
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import structlog
@@ -36,16 +39,42 @@ class Decision:
     retry_after: int
 
 
+class LocalBuckets:
+    """The same token bucket in process memory; the least recently seen callers are forgotten
+    beyond `capacity`, so a flood of new callers cannot grow it without bound."""
+
+    def __init__(self, per_second: float, burst: int, capacity: int = 10_000) -> None:
+        self._per_second = per_second
+        self._burst = burst
+        self._capacity = capacity
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def wait(self, caller: str) -> float:
+        now = time.monotonic()
+        tokens, at = self._buckets.pop(caller, (float(self._burst), now))
+        tokens = min(self._burst, tokens + (now - at) * self._per_second)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / self._per_second
+        self._buckets[caller] = (tokens, now)
+        while len(self._buckets) > self._capacity:
+            self._buckets.popitem(last=False)
+        return wait
+
+
 class RateLimiter:
     def __init__(self, redis: Redis, per_second: float, burst: int) -> None:
         self._script = redis.register_script(_BUCKET_SCRIPT)
         self._per_second = per_second
         self._burst = burst
+        self._fallback = LocalBuckets(per_second, burst)
 
     async def take(self, caller: str) -> Decision:
         try:
             wait = float(await self._script(keys=[f"ratelimit:{caller}"], args=[self._per_second, self._burst]))
         except RedisError as exc:
-            log.warning("rate_limit_unavailable", error=type(exc).__name__)
-            return Decision(True, 0)
+            log.warning("rate_limit_fallback", error=type(exc).__name__)
+            wait = self._fallback.wait(caller)
         return Decision(wait == 0, max(1, math.ceil(wait)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
@@ -23,13 +23,14 @@ class UndecodablePayload(ApiError):
 
 
 async def codec_caller(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | None:
     """Operators only. `make dev` relaxes this for the local UI, which cannot send a token."""
     if not services.settings.codec_require_auth:
         return None
-    principal = await current_principal(services, credentials)
+    principal = await current_principal(request, services, credentials)
     if principal.role != "operator":
         raise Forbidden()
     return principal

@@ -47,9 +47,30 @@ async def test_readiness_names_what_is_down_and_redis_down_does_not_stop_request
             assert "temporal" in ready.json()["error"]["message"]
             assert "postgres" not in ready.json()["error"]["message"]
             assert ready.headers["retry-after"]
-            # Rate limiting fails open: PostgreSQL still records the user.
+            # Redis down does not stop payments: the limiter falls back to its in-process bucket.
             created = await client.post("/users", json={"name": "n"}, headers=_headers(settings, "op_x"))
             assert created.status_code == 201
+
+
+async def test_callers_without_a_valid_token_are_limited_by_ip(stack_settings: Settings) -> None:
+    settings = stack_settings.model_copy(update={"rate_limit_per_second": 0.01, "rate_limit_burst": 3})
+    with serve_in_thread(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            guesses = [{"Authorization": f"Bearer guess-{n}"} for n in range(4)] + [{}]
+            statuses = [(await client.get("/reconciliation/runs", headers=h)).status_code for h in guesses]
+            assert statuses == [401, 401, 401, 429, 429]
+
+
+async def test_with_redis_down_the_limiter_still_limits(stack_settings: Settings) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    settings = stack_settings.model_copy(
+        update={"redis_url": dead_redis, "rate_limit_per_second": 0.01, "rate_limit_burst": 2}
+    )
+    with serve_in_thread(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+            greedy = _headers(settings, "op_greedy_no_redis")
+            statuses = [(await client.post("/users", json={"name": "n"}, headers=greedy)).status_code for _ in range(3)]
+            assert statuses == [201, 201, 429]
 
 
 async def test_temporal_unreachable_is_503_not_500(stack_settings: Settings) -> None:
