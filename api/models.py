@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Currency = Field(pattern=r"^[a-z]{3}$", examples=["usd"])
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # names: no NUL, no control characters
@@ -135,8 +135,8 @@ class BalanceOut(BaseModel):
 
 
 class ReconciliationRunCreate(Strict):
-    window_start: datetime | None = Field(default=None, description="default: window_end - the interval")
-    window_end: datetime | None = Field(default=None, description="default: now")
+    window_start: AwareDatetime | None = Field(default=None, description="default: window_end - the interval")
+    window_end: AwareDatetime | None = Field(default=None, description="default: now")
 
 
 class ReconciliationRunOut(BaseModel):

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from datetime import datetime
 
 from api.errors import ApiError
+
+INT64_MAX = 2**63 - 1  # PostgreSQL's bigint: ids and cursors beyond it are refused, not sent
+
+
+class InvalidCursor(ApiError):
+    status, code, message = 400, "invalid_cursor", "The cursor is not one this API returned."
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
@@ -16,6 +23,16 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(row_id)
-    except (ValueError, TypeError) as exc:
-        raise ApiError("The cursor is not one this API returned.") from exc
+        at = datetime.fromisoformat(created)
+    except (ValueError, TypeError, binascii.Error, OverflowError):
+        raise InvalidCursor() from None
+    if at.tzinfo is None or not isinstance(row_id, str):
+        raise InvalidCursor()  # every cursor we hand out carries its timezone and a string id
+    return at, row_id
+
+
+def int_row_id(row_id: str) -> int:
+    """A cursor's row id for tables keyed by bigint."""
+    if not row_id.isdigit() or int(row_id) > INT64_MAX:
+        raise InvalidCursor()
+    return int(row_id)

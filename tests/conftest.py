@@ -25,7 +25,7 @@ from schema.migrate import upgrade
 from stripe_emulator.app import create_app as create_emulator
 from tests.services import embedded_postgres, embedded_redis, scratch_database, serve_in_thread
 from workers.devstack.temporal import temporal_cli
-from workers.registry import build_worker_parts, workflow_runner, workflows
+from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
 from workers.temporal_client import data_converter
 from workflows.payment import WEBHOOK_EVENTS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -127,6 +127,7 @@ async def worker(stack_settings: Settings, temporal_env: WorkflowEnvironment) ->
         workflows=workflows(),
         workflow_runner=workflow_runner(),
         activities=parts.activities,
+        interceptors=interceptors(),
     )
     async with running:
         yield running

@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.worker import Interceptor
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.merchants import MerchantActivities
 from activities.payment_records import PaymentRecords
 from activities.payout_records import PayoutRecords
+from activities.permanent_errors import PermanentDatabaseErrors
 from activities.reconciliation import Reconciler, Tuning
 from activities.refund_records import RefundRecords, StripeRefunds
 from activities.stripe_client import stripe_client
@@ -37,6 +39,10 @@ def workflows() -> list[type]:
         PayoutRunWorkflow,
         ReconciliationWorkflow,
     ]
+
+
+def interceptors() -> list[Interceptor]:
+    return [PermanentDatabaseErrors()]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

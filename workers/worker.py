@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 
 from config.settings import Settings
 from workers.outbox_relay import OutboxRelay
-from workers.registry import build_worker_parts, workflow_runner, workflows
+from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
 from workers.schedules import ensure_schedules
 from workers.temporal_client import connect
 
@@ -38,6 +38,7 @@ async def run_worker(settings: Settings) -> None:
             workflows=workflows(),
             workflow_runner=workflow_runner(),
             activities=parts.activities,
+            interceptors=interceptors(),
         ):
             log.info("worker_started", task_queue=settings.temporal_task_queue)
             await relay.run(stop)

@@ -6,10 +6,14 @@ import asyncio
 import uuid
 
 from fastapi import APIRouter, Response, status
+from sqlalchemy import select
+from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
 
+from activities.permanent_errors import DATABASE_REFUSED
 from api.deps import CurrentPrincipal, Operator, ServicesDep, Session, TemporalClient
-from api.errors import NotFound
+from api.errors import ApiError, NotFound
 from api.models import MerchantCreate, MerchantOut, UserCreate, UserOut
 from schema.messages import NewMerchant
 from schema.tables import Merchant, User
@@ -19,6 +23,17 @@ router = APIRouter(tags=["directory"])
 
 # How long POST /merchants waits for the connected account before answering 202 without it.
 ONBOARDING_WAIT_SECONDS = 10.0
+
+
+class PayoutAccountTaken(ApiError):
+    status, code, message = 409, "payout_account_taken", "This payout account belongs to another merchant."
+
+
+def _refused_by_database(failure: WorkflowFailureError) -> bool:
+    cause: BaseException | None = failure.cause
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.__cause__
+    return isinstance(cause, ApplicationError) and cause.type == DATABASE_REFUSED
 
 
 def new_id(prefix: str) -> str:
@@ -42,10 +57,16 @@ async def create_merchant(
     body: MerchantCreate,
     response: Response,
     services: ServicesDep,
+    session: Session,
     temporal: TemporalClient,
     _: Operator,
 ) -> MerchantOut:
     """The onboarding workflow writes the row and opens the connected account, durably."""
+    if body.payout_account and await session.scalar(
+        select(Merchant.id).where(Merchant.payout_account == body.payout_account)
+    ):
+        raise PayoutAccountTaken()
+    await session.close()  # the connection goes back to the pool before the Temporal wait
     merchant = NewMerchant(merchant_id=new_id("mer"), **body.model_dump())
     handle = await temporal.start_workflow(
         MerchantOnboardingWorkflow.run,
@@ -56,6 +77,10 @@ async def create_merchant(
     )
     try:
         account = await asyncio.wait_for(handle.result(), ONBOARDING_WAIT_SECONDS)
+    except WorkflowFailureError as failure:
+        if _refused_by_database(failure):
+            raise PayoutAccountTaken() from None  # another merchant took it in the meantime
+        raise
     except TimeoutError:
         response.status_code = status.HTTP_202_ACCEPTED
         account = None

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from api.auth import Principal
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from api.errors import ApiError, Forbidden, NotFound
-from api.models import BalanceOut, PayoutCreate, PayoutList, PayoutOut
+from api.models import KEY_PATTERN, BalanceOut, PayoutCreate, PayoutList, PayoutOut
 from api.pagination import decode_cursor, encode_cursor
 from api.routes.payments import CurrencyNotAccepted, temporal_calls
 from schema import balances
@@ -77,7 +77,7 @@ async def schedule_payout(
     services: ServicesDep,
     session: Session,
     temporal: TemporalClient,
-    idempotency_header: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_header: Annotated[str | None, Header(alias="Idempotency-Key", pattern=KEY_PATTERN)] = None,
 ) -> PayoutOut:
     """Pay out `amount` (default: all that is available) now; answers once the funds are reserved."""
     merchant = await own_merchant(session, principal, body.merchant_id)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select, tuple_
 
 from api.auth import Principal
@@ -20,13 +20,20 @@ from api.models import (
     ReconciliationRunOut,
     Resolution,
 )
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import INT64_MAX, decode_cursor, encode_cursor, int_row_id
 from api.routes.payments import temporal_calls
 from schema.messages import ReconciliationInput
 from schema.tables import ReconciliationLog, ReconciliationRun
 from workflows.reconciliation import ReconciliationWorkflow
 
 router = APIRouter(tags=["reconciliation"])
+# Nothing of ours or Stripe's is older: a window before it can only fail, so it is refused at once.
+EARLIEST_WINDOW = datetime(2010, 1, 1, tzinfo=UTC)
+
+
+class InvalidWindow(ApiError):
+    status, code = 422, "invalid_window"
+    message = "The window must start after 2010-01-01, end after it starts, and not lie in the future."
 
 
 class NotOpen(ApiError):
@@ -60,8 +67,8 @@ async def start_run(
     operator_only(principal)
     end = body.window_end or datetime.now(UTC)
     start = body.window_start or end - services.settings.reconciliation_interval
-    if start >= end:
-        raise ApiError("window_start must be before window_end.")
+    if not EARLIEST_WINDOW <= start < end <= datetime.now(UTC) + services.settings.reconciliation_interval:
+        raise InvalidWindow()
     run_id = f"rr_{uuid.uuid4().hex[:24]}"
     workflow_id = f"reconciliation:{run_id}"
     with temporal_calls():
@@ -113,7 +120,9 @@ async def list_logs(
         query = query.where(ReconciliationLog.run_id == run_id)
     if cursor:
         created, last_id = decode_cursor(cursor)
-        query = query.where(tuple_(ReconciliationLog.created_at, ReconciliationLog.id) < tuple_(created, int(last_id)))
+        query = query.where(
+            tuple_(ReconciliationLog.created_at, ReconciliationLog.id) < tuple_(created, int_row_id(last_id))
+        )
     ordered = query.order_by(ReconciliationLog.created_at.desc(), ReconciliationLog.id.desc()).limit(limit + 1)
     rows = (await session.execute(ordered)).scalars().all()
     page = rows[:limit]
@@ -124,7 +133,9 @@ async def list_logs(
 
 
 @router.post("/reconciliation/logs/{log_id}/resolve")
-async def resolve(log_id: int, body: Resolution, principal: CurrentPrincipal, session: Session) -> ReconciliationLogOut:
+async def resolve(
+    log_id: Annotated[int, Path(ge=1, le=INT64_MAX)], body: Resolution, principal: CurrentPrincipal, session: Session
+) -> ReconciliationLogOut:
     """An operator closes a discrepancy, saying what was done; who and when are kept."""
     operator_only(principal)
     async with session.begin():

@@ -1,0 +1,105 @@
+"""Malformed input that used to be a 500 or a workflow retrying forever: each is now a clear 4xx
+at once, and nothing is left behind."""
+
+import base64
+import json
+import uuid
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from activities.permanent_errors import DATABASE_REFUSED
+from config.settings import Settings
+from schema.messages import NewMerchant
+from workflows.merchant_onboarding import MerchantOnboardingWorkflow
+from workflows.merchant_onboarding import workflow_id as onboarding_id
+
+
+def _cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/transactions/usr_x?cursor=not-base64!",
+        f"/transactions/usr_x?cursor={_cursor('0001-01-01T00:00:00', 'tx_1')}",  # naive, year 1
+        f"/transactions/usr_x?cursor={_cursor('2026-01-01T00:00:00+00:00', 7)}",  # id of the wrong type
+        f"/reconciliation/logs?cursor={_cursor('2026-01-01T00:00:00+00:00', str(2**64))}",  # beyond bigint
+        f"/reconciliation/runs?cursor={_cursor('99999-01-01T00:00:00+00:00', 'rr_1')}",
+    ],
+)
+async def test_a_cursor_we_did_not_hand_out_is_400_invalid_cursor(api: httpx.AsyncClient, auth, url: str) -> None:
+    response = await api.get(url, headers=auth("operator"))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_a_log_id_beyond_bigint_is_a_validation_error(api: httpx.AsyncClient, auth) -> None:
+    response = await api.post(
+        f"/reconciliation/logs/{2**63}/resolve", json={"resolution": "x"}, headers=auth("operator")
+    )
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+
+
+async def test_a_payout_key_of_a_thousand_characters_is_refused(api: httpx.AsyncClient, auth) -> None:
+    headers = auth("operator") | {"Idempotency-Key": "k" * 1000}
+    response = await api.post("/payouts/schedule", json={"merchant_id": "mer_x"}, headers=headers)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"window_start": "0001-01-01T00:00:00Z", "window_end": "0001-01-02T00:00:00Z"},
+        {"window_start": "9998-01-01T00:00:00Z", "window_end": "9999-01-01T00:00:00Z"},
+        {"window_start": "2026-01-02T00:00:00Z", "window_end": "2026-01-01T00:00:00Z"},
+    ],
+    ids=["year-1", "year-9999", "reversed"],
+)
+async def test_a_reconciliation_window_outside_the_data_is_refused_at_once(
+    api: httpx.AsyncClient, auth, window: dict
+) -> None:
+    response = await api.post("/reconciliation/runs", json=window, headers=auth("operator"))
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_window"
+
+
+async def test_a_window_without_a_timezone_is_a_validation_error(api: httpx.AsyncClient, auth) -> None:
+    window = {"window_start": "2026-01-01T00:00:00", "window_end": "2026-01-02T00:00:00"}
+    response = await api.post("/reconciliation/runs", json=window, headers=auth("operator"))
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+
+
+async def test_another_merchants_payout_account_is_409_at_once(api: httpx.AsyncClient, auth) -> None:
+    account = f"acct_{uuid.uuid4().hex[:16]}"
+    body = {"name": "Shop", "currency": "usd", "payout_schedule": "daily", "fee_bps": 100, "payout_account": account}
+    first = await api.post("/merchants", json=body, headers=auth("operator"))
+    assert first.status_code == 201, first.text
+    second = await api.post("/merchants", json=body, headers=auth("operator"))
+    assert second.status_code == 409 and second.json()["error"]["code"] == "payout_account_taken"
+
+
+async def test_a_constraint_violation_fails_the_activity_once_instead_of_retrying(
+    api: httpx.AsyncClient, auth, temporal_client: Client, stack_settings: Settings
+) -> None:
+    """The API's check can be raced; then the database refuses, and no retry will change that."""
+    account = f"acct_{uuid.uuid4().hex[:16]}"
+    body = {"name": "Shop", "currency": "usd", "payout_schedule": "daily", "fee_bps": 100, "payout_account": account}
+    assert (await api.post("/merchants", json=body, headers=auth("operator"))).status_code == 201
+    racer = NewMerchant(merchant_id=f"mer_{uuid.uuid4().hex}", **body)  # type: ignore[arg-type]
+    with pytest.raises(WorkflowFailureError) as failed:
+        await temporal_client.execute_workflow(
+            MerchantOnboardingWorkflow.run,
+            racer,
+            id=onboarding_id(racer.merchant_id),
+            task_queue=stack_settings.temporal_task_queue,
+        )
+    cause = failed.value.cause
+    while not isinstance(cause, ApplicationError):
+        cause = cause.__cause__  # type: ignore[assignment]
+    assert cause.type == DATABASE_REFUSED and cause.non_retryable
+    history = await temporal_client.get_workflow_handle(onboarding_id(racer.merchant_id)).fetch_history()
+    attempts = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    assert len(attempts) == 1  # one local-activity attempt, recorded once: no retry loop
