@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.stripe_errors import final_or_transient
-from schema.messages import Authorization, AuthorizeRequest, CaptureRequest, VoidRequest
+from schema.messages import Authorization, AuthorizeRequest, CaptureRequest, PaymentIntentState, VoidRequest
 
 
 def _card_fields(card_token: str) -> dict[str, Any]:
@@ -101,6 +101,18 @@ class StripePayments:
             raise final_or_transient(exc) from exc
         except stripe.StripeError as exc:
             raise final_or_transient(exc) from exc
+
+    @activity.defn
+    async def read_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        """What Stripe says of the PaymentIntent now: the workflow acts on this, not on a webhook."""
+        try:
+            intent = await self._stripe.v1.payment_intents.retrieve_async(payment_intent_id)
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        error = intent.last_payment_error
+        return PaymentIntentState(
+            intent.id, intent.status, error.code if error else None, error.message if error else None
+        )
 
     async def _already(self, intent_id: str, wanted: str, field: str, exc: stripe.StripeError) -> int:
         """Stripe refused the move: fine if the PaymentIntent is already where we wanted it."""

@@ -135,6 +135,16 @@ class StripePaymentEvent:
 
 
 @dataclass(frozen=True)
+class PaymentIntentState:
+    """A PaymentIntent as Stripe reports it when read back (a webhook is a hint, not the truth)."""
+
+    payment_intent_id: str
+    status: str
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
 class RefundRequest:
     refund_id: str
     tx_id: str

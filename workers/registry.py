@@ -88,6 +88,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         payments.authorize_payment,
         payments.capture_payment,
         payments.void_payment,
+        payments.read_payment_intent,
         refunds.reserve_refund,
         refunds.record_refund,
         refunds.fail_refund,

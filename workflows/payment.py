@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         CaptureRequest,
         ConfirmRequest,
         InitRequest,
+        PaymentIntentState,
         PaymentRequest,
         PaymentView,
         StatusChange,
@@ -63,6 +64,7 @@ class PaymentWorkflow:
         self._confirm: ConfirmRequest | None = None
         self._cancel = False
         self._authentication: StripePaymentEvent | None = None
+        self._authenticated = False  # Stripe confirmed the 3-D Secure authentication
 
     @workflow.run
     async def run(self, request: PaymentRequest) -> PaymentView:
@@ -124,24 +126,42 @@ class PaymentWorkflow:
         )
 
     async def _await_authentication(self, expires_at: datetime) -> None:
-        if not await self._wait(lambda: self._authentication is not None or self._cancel, expires_at):
-            await self._void("abandoned", "authorization_expired")
-            return
-        event = self._authentication
-        if event is not None and event.type in AUTHENTICATED:
+        while True:
+            if not await self._wait(lambda: self._authentication is not None or self._cancel, expires_at):
+                await self._void("abandoned", "authorization_expired")
+                return
+            event = self._authentication
+            if event is None:
+                await self._void("requested_by_customer")
+                return
+            outcome = await self._authentication_outcome(event)
+            if outcome is not None:
+                break
+            self._authentication = None  # Stripe still waits for the customer: so do we
+        if outcome.status == "requires_capture":
+            self._authenticated = True
             await self._record(StatusChange(self._request.tx_id, "authorized", "payment.authorized"))
-        elif event is not None:
+        else:
             await self._record(
                 StatusChange(
                     self._request.tx_id,
                     "failed",
                     "payment.failed",
-                    failure_code=event.failure_code or "authentication_failed",
-                    failure_message=event.failure_message,
+                    failure_code=outcome.failure_code or "authentication_failed",
+                    failure_message=outcome.failure_message,
                 )
             )
-        else:
-            await self._void("requested_by_customer")
+
+    async def _authentication_outcome(self, event: StripePaymentEvent) -> PaymentIntentState | None:
+        """Stripe's own word on the PaymentIntent a webhook names (None: not settled yet). A
+        webhook is only a hint that something changed: a signed event is not the object's state."""
+        if not workflow.patched("read-back-stripe-event"):
+            status = "requires_capture" if event.type in AUTHENTICATED else event.status
+            return PaymentIntentState(event.payment_intent_id, status, event.failure_code, event.failure_message)
+        state: PaymentIntentState = await workflow.execute_activity_method(
+            StripePayments.read_payment_intent, event.payment_intent_id, **STRIPE_STEP
+        )
+        return None if state.status == "requires_action" else state
 
     async def _await_confirm_or_cancel(self, expires_at: datetime) -> None:
         if not await self._wait(lambda: self._confirm is not None or self._cancel, expires_at):
@@ -226,8 +246,7 @@ class PaymentWorkflow:
     def _capturable(self) -> bool:
         """Authorized, or authenticated by 3-D Secure with the `authorized` write in flight: the
         database (what GET shows) is written before this workflow sees the write's result."""
-        authenticated = self._authentication is not None and self._authentication.type in AUTHENTICATED
-        return self._status == "authorized" or (self._status == "requires_action" and authenticated)
+        return self._status == "authorized" or (self._status == "requires_action" and self._authenticated)
 
     # --- the API's handles on a running payment ---
 

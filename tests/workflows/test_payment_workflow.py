@@ -20,12 +20,14 @@ from schema.messages import (
     CaptureRequest,
     ConfirmRequest,
     InitRequest,
+    PaymentIntentState,
     PaymentRequest,
     PaymentView,
     StatusChange,
     StripePaymentEvent,
     VoidRequest,
 )
+from tests.services import eventually
 from workflows.payment import PaymentWorkflow, workflow_id
 
 WEEK = 7 * 24 * 3600
@@ -47,11 +49,13 @@ class FakePaymentSteps:
         self,
         authorize: Callable[[AuthorizeRequest], Authorization] | None = None,
         capture: Callable[[CaptureRequest], int] | None = None,
+        intent_status: Callable[[], str] = lambda: "requires_capture",
     ) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.view: PaymentView | None = None
         self._authorize = authorize or (lambda r: Authorization("pi_1", "authorized", "visa", "4242"))
         self._capture = capture or (lambda r: r.amount)
+        self._intent_status = intent_status
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -103,7 +107,20 @@ class FakePaymentSteps:
         async def void_payment(request: VoidRequest) -> None:
             fake.calls.append(("void_payment", request))
 
-        return [record_payment, record_status, record_capture, authorize_payment, capture_payment, void_payment]
+        @activity.defn(name="read_payment_intent")
+        async def read_payment_intent(payment_intent_id: str) -> PaymentIntentState:
+            fake.calls.append(("read_payment_intent", payment_intent_id))
+            return PaymentIntentState(payment_intent_id, fake._intent_status())
+
+        return [
+            record_payment,
+            record_status,
+            record_capture,
+            authorize_payment,
+            capture_payment,
+            void_payment,
+            read_payment_intent,
+        ]
 
 
 def payment_request(amount: int = 1000) -> PaymentRequest:
@@ -278,3 +295,36 @@ async def test_confirm_is_accepted_while_the_3ds_authorization_is_being_recorded
         release.set()
         assert (await confirm.result()).status == "confirmed"
     assert fake.names().count("capture_payment") == 1
+
+
+async def test_a_webhook_is_acted_on_only_once_stripe_confirms_it(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    """A signed `amount_capturable_updated` while Stripe still says requires_action changes nothing;
+    the next event, once Stripe agrees, authorizes."""
+    stripe_says = ["requires_action", "requires_capture"]
+    fake = FakePaymentSteps(
+        authorize=lambda r: Authorization("pi_1", "requires_action"), intent_status=lambda: stripe_says.pop(0)
+    )
+    capturable = StripePaymentEvent("evt_1", "payment_intent.amount_capturable_updated", "pi_1", "requires_capture")
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request())
+        assert (await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))).status == "requires_action"
+        await handle.signal(PaymentWorkflow.stripe_event, capturable)
+
+        async def reads() -> int:
+            return fake.names().count("read_payment_intent")
+
+        async def status() -> str | None:
+            view = await handle.query(PaymentWorkflow.status)
+            return view.status if view else None
+
+        await eventually(reads, lambda n: n == 1, "the first read-back")
+        with pytest.raises(WorkflowUpdateFailedError):  # not authenticated yet: nothing to capture
+            await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
+        assert await status() == "requires_action"
+        await handle.signal(PaymentWorkflow.stripe_event, dataclasses.replace(capturable, event_id="evt_2"))
+        await eventually(status, lambda s: s == "authorized", "authorized once Stripe agrees")
+        assert (await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())).status == "confirmed"

@@ -1,7 +1,15 @@
 """Authorize, capture, void and 3-D Secure through the HTTP API, on the real stack."""
 
+import json
+import time
+import uuid
+
+from temporalio.client import Client
+
 from config.settings import Settings
+from stripe_emulator.webhooks import signature_header
 from tests.integration.payments.conftest import Parties, stripe_intent
+from tests.services import eventually
 
 
 async def test_happy_path_authorize_then_capture(parties: Parties, stack_settings: Settings, emulator_control) -> None:
@@ -56,6 +64,41 @@ async def test_3d_secure_completes_through_the_stripe_webhook(
     await parties.wait_for_status(tx["id"], "authorized")
     confirmed = await parties.confirm(tx["id"])
     assert confirmed.json()["status"] == "confirmed"
+
+
+async def test_a_signed_webhook_that_stripe_does_not_bear_out_changes_nothing(
+    parties: Parties, stack_settings: Settings, temporal_client: Client, emulator_control
+) -> None:
+    """The workflow reads the PaymentIntent back before acting: an event is a hint, not the state."""
+    tx = await parties.authorized(card="pm_card_authenticationRequired")
+    intent = stripe_intent(stack_settings, tx["id"])
+    payload = json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "object": "event",
+            "type": "payment_intent.amount_capturable_updated",
+            "created": int(time.time()),
+            "data": {"object": {"id": intent.id, "object": "payment_intent", "status": "requires_capture"}},
+        }
+    )
+    secret = stack_settings.stripe_webhook_secret.get_secret_value()
+    sent = await parties.api.post(
+        "/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature_header(payload, secret)}
+    )
+    assert sent.status_code == 200
+    handle = temporal_client.get_workflow_handle(f"payment:{parties.user_id}:{tx['idempotency_key']}")
+
+    async def read_backs() -> int:
+        history = await handle.fetch_history()
+        scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events]
+        return scheduled.count("read_payment_intent")
+
+    await eventually(read_backs, lambda n: n >= 1, "the workflow read the PaymentIntent back")
+    assert (await parties.get(tx["id"]))["status"] == "requires_action"
+    assert (await parties.confirm(tx["id"])).status_code == 409
+
+    emulator_control("POST", f"/payment_intents/{intent.id}/complete_action", json={"outcome": "succeed"})
+    await parties.wait_for_status(tx["id"], "authorized")
 
 
 async def test_failed_3d_secure_fails_the_payment(parties: Parties, stack_settings: Settings, emulator_control) -> None:
