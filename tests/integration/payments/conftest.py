@@ -120,6 +120,7 @@ def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "PAYMENTS_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
         "PAYMENTS_STRIPE_API_BASE": settings.stripe_api_base or "",
         "PAYMENTS_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
+        "PAYMENTS_ENV": settings.env,
     }
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env, stdout=out, stderr=out)
