@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -98,6 +98,15 @@ def temporal_calls() -> Iterator[None]:
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             raise ServiceUnavailable("Temporal is unreachable; retry shortly.") from exc
         raise
+
+
+@asynccontextmanager
+async def waiting_on_temporal(session: AsyncSession) -> AsyncIterator[None]:
+    """Around a call that waits on a workflow (for as long as no worker runs it): the request's
+    connection goes back to the pool first, instead of sitting idle in transaction through the wait."""
+    await session.commit()  # ends the read transaction; rows already loaded stay readable
+    with temporal_calls():
+        yield
 
 
 def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
@@ -193,7 +202,7 @@ async def authorize_once(
         ),
     )
     try:
-        with temporal_calls():
+        async with waiting_on_temporal(session):
             view = await temporal.execute_update_with_start_workflow(
                 PaymentWorkflow.init, InitRequest(request.fingerprint), start_workflow_operation=start
             )
@@ -222,7 +231,7 @@ async def confirm_payment(
         raise PaymentStateConflict(tx.status)
     handle = temporal.get_workflow_handle(tx.workflow_id)
     try:
-        with temporal_calls():
+        async with waiting_on_temporal(session):
             await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(body.amount))
     except WorkflowUpdateFailedError as exc:
         failure = _update_failure(exc)
@@ -252,7 +261,7 @@ async def cancel_payment(
         raise PaymentStateConflict(tx.status)
     handle = temporal.get_workflow_handle(tx.workflow_id)
     try:
-        with temporal_calls():
+        async with waiting_on_temporal(session):
             await handle.execute_update(PaymentWorkflow.cancel)
     except WorkflowUpdateFailedError as exc:
         await session.refresh(tx)
