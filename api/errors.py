@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.request_context import request_id_of
@@ -149,6 +150,13 @@ def install_error_handlers(app: FastAPI) -> None:
                 "The database is unavailable; retry shortly.",
                 {"Retry-After": "5"},
             )
+
+    @app.exception_handler(PoolTimeout)
+    async def _database_busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("database_pool_exhausted")
+        return envelope(
+            request, 503, "service_unavailable", "The database is busy; retry shortly.", {"Retry-After": "1"}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

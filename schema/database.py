@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 
 def asyncpg_url(database_url: str) -> URL:
@@ -14,10 +15,25 @@ def asyncpg_url(database_url: str) -> URL:
     raise ValueError(f"unsupported database URL scheme {url.drivername!r}: expected postgresql://")
 
 
-def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str, pool_size: int = 10, *, pool_timeout: float = 30.0, application_name: str | None = None
+) -> AsyncEngine:
+    """`application_name` names the connections in pg_stat_activity."""
+    server_settings = {"application_name": application_name} if application_name else {}
     return create_async_engine(
-        asyncpg_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        asyncpg_url(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        connect_args={"server_settings": server_settings},
     )
+
+
+def create_probe_engine(database_url: str) -> AsyncEngine:
+    """A connection of its own per use: a health check asks whether PostgreSQL answers, and never
+    queues behind busy requests for a pooled connection."""
+    return create_async_engine(asyncpg_url(database_url), poolclass=NullPool)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -255,7 +255,9 @@ class PaymentWorkflow:
         first = self._inits == 0
         self._inits += 1
         await workflow.wait_condition(lambda: self._decided)
-        return dataclasses.replace(self._current, replayed=not first)
+        # A run that found the key's row from an earlier run answers for that payment: a replay too.
+        older_payment = self._current.tx_id != self._request.tx_id
+        return dataclasses.replace(self._current, replayed=not first or older_payment)
 
     @init.validator
     def _validate_init(self, request: InitRequest) -> None:

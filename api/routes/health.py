@@ -30,7 +30,7 @@ async def _ok(check: Awaitable[object]) -> bool:
 
 
 async def _postgres(services: ServicesDep) -> None:
-    async with services.engine.connect() as connection:
+    async with services.probe_engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
 
 

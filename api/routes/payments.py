@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy import select, tuple_
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -29,6 +30,7 @@ from api.errors import (
 from api.models import KEY_PATTERN, Card, PaymentConfirm, PaymentInit, TransactionList, TransactionOut
 from api.pagination import decode_cursor, encode_cursor
 from api.replay_cache import CachedAnswer
+from config.settings import Settings
 from schema.messages import ConfirmRequest, InitRequest, PaymentRequest
 from schema.tables import Merchant, Transaction, User
 from workflows import search_attributes as sa
@@ -98,6 +100,15 @@ def temporal_calls() -> Iterator[None]:
         raise
 
 
+@asynccontextmanager
+async def waiting_on_temporal(session: AsyncSession) -> AsyncIterator[None]:
+    """Around a call that waits on a workflow (for as long as no worker runs it): the request's
+    connection goes back to the pool first, instead of sitting idle in transaction through the wait."""
+    await session.commit()  # ends the read transaction; rows already loaded stay readable
+    with temporal_calls():
+        yield
+
+
 def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
     cause = exc.cause
     return cause if isinstance(cause, ApplicationError) else None
@@ -159,26 +170,41 @@ async def init_payment(
         fingerprint=digest,
         authorization_expiry_seconds=int(services.settings.authorization_expiry.total_seconds()),
     )
+    tx, replayed = await authorize_once(session, temporal, services.settings, request)
+    answer = transaction_out(tx)
+    if replayed:
+        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
+    else:
+        await services.replays.put(scope, key, CachedAnswer(digest, answer.model_dump(mode="json")))
+    return answer
+
+
+async def authorize_once(
+    session: AsyncSession, temporal: Client, settings: Settings, request: PaymentRequest
+) -> tuple[Transaction, bool]:
+    """Start the key's PaymentWorkflow or join the running one, and wait for the authorization:
+    the key's payment and whether this is a replay. Whatever became of an earlier run of the key,
+    a repeat is a replay, and a repeat with other parameters is refused."""
     start = WithStartWorkflowOperation(
         PaymentWorkflow.run,
         request,
-        id=workflow_id(body.user_id, key),
+        id=workflow_id(request.user_id, request.idempotency_key),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        task_queue=services.settings.temporal_task_queue,
+        task_queue=settings.temporal_task_queue,
         search_attributes=TypedSearchAttributes(
             [
-                SearchAttributePair(sa.USER_ID, body.user_id),
-                SearchAttributePair(sa.MERCHANT_ID, body.merchant_id),
-                SearchAttributePair(sa.AMOUNT_MINOR, body.amount),
-                SearchAttributePair(sa.CURRENCY, body.currency),
+                SearchAttributePair(sa.USER_ID, request.user_id),
+                SearchAttributePair(sa.MERCHANT_ID, request.merchant_id),
+                SearchAttributePair(sa.AMOUNT_MINOR, request.amount),
+                SearchAttributePair(sa.CURRENCY, request.currency),
                 SearchAttributePair(sa.PAYMENT_STATUS, "pending"),
             ]
         ),
     )
     try:
-        with temporal_calls():
+        async with waiting_on_temporal(session):
             view = await temporal.execute_update_with_start_workflow(
-                PaymentWorkflow.init, InitRequest(digest), start_workflow_operation=start
+                PaymentWorkflow.init, InitRequest(request.fingerprint), start_workflow_operation=start
             )
     except WorkflowUpdateFailedError as exc:
         failure = _update_failure(exc)
@@ -187,12 +213,10 @@ async def init_payment(
         raise
     tx = await session.get(Transaction, view.tx_id, populate_existing=True)
     assert tx is not None
-    answer = transaction_out(tx)
-    if view.replayed:
-        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
-    else:
-        await services.replays.put(scope, key, CachedAnswer(digest, answer.model_dump(mode="json")))
-    return answer
+    if tx.request_fingerprint != request.fingerprint:
+        # A run started after the key's first run had closed found that payment's row.
+        raise IdempotencyKeyReused()
+    return tx, view.replayed
 
 
 @router.post("/payments/confirm")
@@ -207,7 +231,7 @@ async def confirm_payment(
         raise PaymentStateConflict(tx.status)
     handle = temporal.get_workflow_handle(tx.workflow_id)
     try:
-        with temporal_calls():
+        async with waiting_on_temporal(session):
             await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(body.amount))
     except WorkflowUpdateFailedError as exc:
         failure = _update_failure(exc)
@@ -237,7 +261,7 @@ async def cancel_payment(
         raise PaymentStateConflict(tx.status)
     handle = temporal.get_workflow_handle(tx.workflow_id)
     try:
-        with temporal_calls():
+        async with waiting_on_temporal(session):
             await handle.execute_update(PaymentWorkflow.cancel)
     except WorkflowUpdateFailedError as exc:
         await session.refresh(tx)

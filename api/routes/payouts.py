@@ -17,7 +17,7 @@ from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from api.errors import ApiError, Forbidden, NotFound
 from api.models import KEY_PATTERN, BalanceOut, PayoutCreate, PayoutList, PayoutOut
 from api.pagination import decode_cursor, encode_cursor
-from api.routes.payments import CurrencyNotAccepted, temporal_calls
+from api.routes.payments import CurrencyNotAccepted, waiting_on_temporal
 from schema import balances
 from schema.messages import PayoutRequest
 from schema.tables import Merchant, Payout
@@ -98,7 +98,7 @@ async def schedule_payout(
         search_attributes=TypedSearchAttributes([SearchAttributePair(sa.MERCHANT_ID, merchant.id)]),
     )
     try:
-        with temporal_calls():
+        async with waiting_on_temporal(session):
             view = await temporal.execute_update_with_start_workflow(
                 MerchantPayoutWorkflow.accepted, start_workflow_operation=start
             )

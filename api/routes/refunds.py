@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from api.errors import ApiError, NotFound, PaymentStateConflict
 from api.models import RefundCreate, RefundOut
-from api.routes.payments import temporal_calls, visible_transaction
+from api.routes.payments import visible_transaction, waiting_on_temporal
 from schema.messages import RefundRequest
 from schema.tables import Refund
 from workflows.refund import RefundWorkflow, workflow_id
@@ -73,7 +73,7 @@ async def create_refund(
         return refund_out(existing)
     request = RefundRequest(rid, tx.id, body.amount, body.reason, body.idempotency_key)
     try:
-        with temporal_calls():
+        async with waiting_on_temporal(session):
             await temporal.execute_workflow(
                 RefundWorkflow.run,
                 request,

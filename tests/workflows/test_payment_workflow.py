@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -66,6 +72,8 @@ class FakePaymentSteps:
         @activity.defn(name="record_payment")
         async def record_payment(request: PaymentRequest) -> PaymentView:
             fake.calls.append(("record_payment", request))
+            if fake.view is not None and fake.view.idempotency_key == request.idempotency_key:
+                return fake.view  # UNIQUE(user_id, idempotency_key): the key's row from an earlier run
             fake.view = PaymentView(
                 request.tx_id,
                 request.user_id,
@@ -204,6 +212,33 @@ async def test_a_decline_ends_failed_without_capture_or_void(
         assert view.status == "failed" and view.failure_code == "generic_decline"
         assert (await handle.result()).status == "failed"
     assert fake.names() == ["record_payment", "authorize_payment", "record_status"]
+
+
+async def test_a_run_that_finds_an_older_payment_for_the_key_answers_init_as_a_replay(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    """The first run (declined) has closed; a repeat of the key starts a second run, as the API's
+    update-with-start does, which finds the first payment's row: a replay, and no second authorize."""
+    fake = FakePaymentSteps(authorize=_declined)
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        first = payment_request()
+        assert (await (await start(time_skipping_env, queue, first)).result()).status == "failed"
+        repeat = dataclasses.replace(first, tx_id=f"tx_{uuid.uuid4().hex}")
+        view = await time_skipping_env.client.execute_update_with_start_workflow(
+            PaymentWorkflow.init,
+            InitRequest("fp"),
+            start_workflow_operation=WithStartWorkflowOperation(
+                PaymentWorkflow.run,
+                repeat,
+                id=workflow_id(repeat.user_id, repeat.idempotency_key),
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                task_queue=queue,
+            ),
+        )
+        assert view.replayed and view.tx_id == first.tx_id and view.status == "failed"
+    assert fake.names() == ["record_payment", "authorize_payment", "record_status", "record_payment"]
 
 
 async def test_cancel_voids_and_a_later_confirm_is_rejected(time_skipping_env: WorkflowEnvironment, queue: str) -> None:

@@ -1,18 +1,27 @@
 """Three layers of idempotency: Redis replays, the workflow id, PostgreSQL UNIQUE(user, key)."""
 
 import asyncio
+import dataclasses
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from api.app import create_app
+from api.errors import IdempotencyKeyReused
+from api.models import PaymentInit
+from api.routes.payments import authorize_once, fingerprint
 from config.settings import Settings
+from schema.database import session_factory
+from schema.messages import PaymentRequest
 from schema.tables import Transaction
 from tests.integration.payments.conftest import Parties, stripe_intent
 from tests.services import serve_in_thread
 from workers.devstack.ports import free_port
+from workflows.payment import workflow_id
 
 
 async def _rows_for_key(engine: AsyncEngine, user_id: str, key: str) -> int:
@@ -50,6 +59,40 @@ async def test_a_repeat_after_the_answer_is_replayed(parties: Parties) -> None:
     again = await parties.init(1000, key=key)
     assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
+
+
+async def test_a_repeat_after_the_first_run_closed_is_a_replay_not_a_new_payment(
+    parties: Parties, engine: AsyncEngine, temporal_client: Client, stack_settings: Settings
+) -> None:
+    """The race the API's Redis and database pre-checks can lose: they saw no payment, and by the
+    time update-with-start arrives the first run (declined) has closed, so a second run starts.
+    Driven here with the API's own step after its pre-checks."""
+    body = parties.init_body(card="pm_card_chargeDeclined")
+    first = await parties.api.post("/payments/init", json=body, headers=parties.as_user)
+    assert first.status_code == 201 and first.json()["status"] == "failed"
+    await temporal_client.get_workflow_handle(workflow_id(parties.user_id, body["idempotency_key"])).result()
+
+    repeat = PaymentRequest(
+        tx_id=f"tx_{uuid.uuid4().hex}",
+        user_id=parties.user_id,
+        merchant_id=parties.merchant_id,
+        amount=body["amount"],
+        currency=body["currency"],
+        card_token=body["card_token"],
+        idempotency_key=body["idempotency_key"],
+        fingerprint=fingerprint(PaymentInit(**body)),
+        authorization_expiry_seconds=3600,
+    )
+    async with session_factory(engine)() as session:
+        tx, replayed = await authorize_once(session, temporal_client, stack_settings, repeat)
+        assert replayed and tx.id == first.json()["id"] and tx.status == "failed"
+        other_amount = dataclasses.replace(
+            repeat, amount=999, fingerprint=fingerprint(PaymentInit(**body | {"amount": 999}))
+        )
+        await temporal_client.get_workflow_handle(workflow_id(parties.user_id, body["idempotency_key"])).result()
+        with pytest.raises(IdempotencyKeyReused):
+            await authorize_once(session, temporal_client, stack_settings, other_amount)
+    assert await _rows_for_key(engine, parties.user_id, body["idempotency_key"]) == 1
 
 
 async def test_the_key_may_come_as_a_header(parties: Parties) -> None:
