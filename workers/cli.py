@@ -51,7 +51,7 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
 
         try:
             pid = request_restart(run_dir(settings.devstack_dir), args.service)
-        except LookupError as exc:
+        except (LookupError, TimeoutError) as exc:  # no such stack or service; a stack still starting
             print(exc, file=sys.stderr)
             return 1
         print(f"{args.service} restarted, pid {pid}" if pid else f"{args.service} exited at once; see its log")
