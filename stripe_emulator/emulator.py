@@ -38,7 +38,7 @@ class Emulator:
         fees: Fees | None = None,
     ) -> None:
         self.store = Store(state_file)
-        self.idempotency = IdempotencyStore(idempotency_ttl_seconds)
+        self.idempotency = IdempotencyStore(idempotency_ttl_seconds, self.store.db)
         self.faults = Faults()
         self.webhooks = WebhookSender()
         self.fees = fees or Fees()

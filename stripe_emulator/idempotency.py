@@ -1,10 +1,13 @@
 """Idempotency as Stripe documents it: same key and parameters replay the first response (errors
-too); other parameters are a 400 `idempotency_error`; a request racing one in flight gets 409."""
+too); other parameters are a 400 `idempotency_error`; a request racing one in flight gets 409.
+Answered keys are kept for the TTL (Stripe: 24 h) in the state file beside the objects, so a
+restarted emulator replays them instead of creating a second object."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 import time
 from dataclasses import dataclass, field
 
@@ -14,16 +17,29 @@ from stripe_emulator.wire import StripeError
 @dataclass
 class Stored:
     fingerprint: str
-    created: float
+    created: float  # wall clock, so that the TTL holds across a restart
     done: asyncio.Event = field(default_factory=asyncio.Event)
     status: int = 0
     body: bytes = b""
 
 
 class IdempotencyStore:
-    def __init__(self, ttl_seconds: float = 24 * 3600) -> None:
+    def __init__(self, ttl_seconds: float = 24 * 3600, db: sqlite3.Connection | None = None) -> None:
         self.ttl = ttl_seconds
         self._entries: dict[tuple[str, str], Stored] = {}
+        self._db = db
+        if self._db:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS idempotency_keys (api_key TEXT, key TEXT, fingerprint TEXT, "
+                "created REAL, status INTEGER, body BLOB, PRIMARY KEY (api_key, key))"
+            )
+            self._db.execute("DELETE FROM idempotency_keys WHERE created < ?", (time.time() - self.ttl,))
+            for api_key, key, fingerprint, created, status, body in self._db.execute(
+                "SELECT api_key, key, fingerprint, created, status, body FROM idempotency_keys"
+            ):
+                entry = Stored(fingerprint, created, status=status, body=body)
+                entry.done.set()
+                self._entries[(api_key, key)] = entry
 
     @staticmethod
     def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -34,7 +50,7 @@ class IdempotencyStore:
         self._expire()
         entry = self._entries.get((api_key, key))
         if entry is None:
-            self._entries[(api_key, key)] = Stored(fingerprint, time.monotonic())
+            self._entries[(api_key, key)] = Stored(fingerprint, time.time())
             return None
         if entry.fingerprint != fingerprint:
             raise StripeError(
@@ -61,6 +77,11 @@ class IdempotencyStore:
     def finish(self, api_key: str, key: str, status: int, body: bytes) -> None:
         entry = self._entries[(api_key, key)]
         entry.status, entry.body = status, body
+        if self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?)",
+                (api_key, key, entry.fingerprint, entry.created, status, body),
+            )
         entry.done.set()
 
     def abandon(self, api_key: str, key: str) -> None:
@@ -69,8 +90,13 @@ class IdempotencyStore:
 
     def clear(self) -> None:
         self._entries.clear()
+        if self._db:
+            self._db.execute("DELETE FROM idempotency_keys")
 
     def _expire(self) -> None:
-        cutoff = time.monotonic() - self.ttl
-        for k in [k for k, e in self._entries.items() if e.created < cutoff and e.done.is_set()]:
+        cutoff = time.time() - self.ttl
+        expired = [k for k, e in self._entries.items() if e.created < cutoff and e.done.is_set()]
+        for k in expired:
             del self._entries[k]
+        if self._db and expired:
+            self._db.executemany("DELETE FROM idempotency_keys WHERE api_key = ? AND key = ?", expired)

@@ -29,6 +29,11 @@ class Store:
             )
             self._load()
 
+    @property
+    def db(self) -> sqlite3.Connection | None:
+        """The state file, for other state that must survive a restart (idempotency keys)."""
+        return self._db
+
     def _load(self) -> None:
         assert self._db is not None
         for (body,) in self._db.execute("SELECT body FROM objects ORDER BY seq"):

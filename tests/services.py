@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from api.app import UVICORN_OPTIONS
-from workers.devstack.ports import free_port, wait_listening
+from workers.devstack.ports import free_port, wait_listening, wait_until
 from workers.devstack.postgres import PostgresServer
 from workers.devstack.redis import RedisServer
 
@@ -52,7 +52,7 @@ def embedded_postgres(tmp: Path) -> Iterator[str]:
     log = (tmp / "postgres.log").open("wb")
     process = subprocess.Popen(server.command(), user=server.run_as, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_listening(server.port, "PostgreSQL")
+        wait_until(server.accepts_queries, "PostgreSQL did not get ready", 60)
         server.create_database()
         yield server.url
     finally:
@@ -85,7 +85,7 @@ def embedded_redis(tmp: Path) -> Iterator[str]:
     server = RedisServer(tmp / "redis", free_port())
     process = subprocess.Popen(server.command(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        wait_listening(server.port, "Redis")
+        wait_until(server.answers_ping, "Redis did not get ready", 60)
         yield server.url
     finally:
         _stop(process)

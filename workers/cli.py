@@ -45,7 +45,17 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev(settings: Settings, _: argparse.Namespace) -> int:
+def _dev(settings: Settings, args: argparse.Namespace) -> int:
+    if args.service:
+        from workers.devstack.supervisor import request_restart, run_dir
+
+        try:
+            pid = request_restart(run_dir(settings.devstack_dir), args.service)
+        except (LookupError, TimeoutError) as exc:  # no such stack or service; a stack still starting
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"{args.service} restarted, pid {pid}" if pid else f"{args.service} exited at once; see its log")
+        return 0 if pid else 1
     import os
 
     from workers.devstack.dev import run_dev_stack
@@ -74,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     commands.add_parser("worker", help="run the Temporal worker").set_defaults(run=_worker)
     commands.add_parser("api", help="run the HTTP API").set_defaults(run=_api)
-    commands.add_parser("dev", help="run the whole stack locally").set_defaults(run=_dev)
+    dev = commands.add_parser("dev", help="run the whole stack locally")
+    dev.set_defaults(run=_dev, service=None)
+    restart = dev.add_subparsers(dest="action").add_parser("restart", help="restart one service of the running stack")
+    restart.add_argument("service", help="worker, api, stripe-emulator, temporal, redis or postgres")
     token = commands.add_parser("token", help="mint a local JWT (HS256 secret from settings)")
     token.add_argument("--sub", required=True, help="subject: a user, merchant or operator id")
     token.add_argument("--role", required=True, choices=["user", "merchant", "operator"])

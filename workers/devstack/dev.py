@@ -1,4 +1,5 @@
-"""`make dev`: the whole stack on this machine from PyPI wheels; Ctrl-C stops all of it."""
+"""`make dev`: the whole stack on this machine from PyPI wheels, kept running (a crashed process is
+restarted); Ctrl-C stops all of it."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from api.auth import mint_token
 from config.settings import Settings
 from schema.migrate import upgrade
-from workers.devstack.ports import PortTakenError, ensure_free, wait_listening, wait_ready
+from workers.devstack.ports import PortTakenError, answers_200, ensure_free, wait_ready, wait_until
 from workers.devstack.postgres import PostgresServer
 from workers.devstack.redis import RedisServer
-from workers.devstack.supervisor import Supervisor, tail
+from workers.devstack.supervisor import ChildDied, Supervisor, run_dir
 from workers.devstack.temporal import TemporalDevServer
 from workflows.payment import WEBHOOK_EVENTS
 
@@ -36,22 +39,27 @@ def _planned_ports(settings: Settings) -> list[tuple[int, str, str]]:
 
 
 def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[str, str]) -> None:
+    """Start what is not given by a URL, then wait until each one serves (a query, a PING, a
+    namespace, an HTTP answer): an open port is not yet a ready server."""
+    ready: list[tuple[Callable[[], bool], str]] = []
     if not settings.database_url:
         postgres = PostgresServer(stack / "postgres", settings.postgres_port)
         postgres.initialize()
         sup.spawn("postgres", postgres.command(), user=postgres.run_as, stop_signal=signal.SIGINT)
-        wait_listening(postgres.port, "PostgreSQL")
+        _wait_serving(sup, postgres.accepts_queries, "PostgreSQL")
         postgres.create_database()
         env["PAYMENTS_DATABASE_URL"] = postgres.url
     if not settings.redis_url:
         redis = RedisServer(stack / "redis", settings.redis_port)
         sup.spawn("redis", redis.command())
         env["PAYMENTS_REDIS_URL"] = redis.url
+        ready.append((redis.answers_ping, "Redis"))
     if not settings.temporal_address:
         temporal = TemporalDevServer(
             stack / "temporal.db", settings.temporal_port, settings.temporal_ui_port, settings.codec_endpoint
         )
         sup.spawn("temporal", temporal.command())
+        ready.append((partial(temporal.serves, settings.temporal_namespace), "Temporal"))
     if settings.stripe_uses_emulator:
         port = str(settings.stripe_emulator_port)
         state = str(stack / "stripe-emulator.sqlite3")
@@ -68,23 +76,21 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[
         ]
         sup.spawn("stripe-emulator", [*emulator, *subscription])
         env["PAYMENTS_STRIPE_API_BASE"] = f"http://127.0.0.1:{port}"
-    if not settings.redis_url:
-        wait_listening(settings.redis_port, "Redis")
-    if not settings.temporal_address:
-        wait_listening(settings.temporal_port, "Temporal", timeout=60)
+        ready.append((partial(answers_200, f"http://127.0.0.1:{port}/_emulator/faults"), "the Stripe emulator"))
+    for serving, what in ready:
+        _wait_serving(sup, serving, what)
 
 
-class ChildDied(RuntimeError):
-    pass
+def _wait_serving(sup: Supervisor, serving: Callable[[], bool], what: str) -> None:
+    wait_until(
+        serving, f"{what} did not get ready; see {sup.log_dir}", READY_TIMEOUT, lambda: _fail_if_a_child_died(sup)
+    )
 
 
 def _fail_if_a_child_died(sup: Supervisor) -> None:
-    child = sup.first_exited()
-    if child:
-        raise ChildDied(
-            f"{child.name} exited with code {child.process.returncode}; last lines of {child.log_path}:\n"
-            f"{tail(child.log_path)}"
-        )
+    """While the stack starts, a child that exits is a broken setup, not a crash to restart."""
+    if child := sup.first_exited():
+        raise child.died()
 
 
 def _banner(settings: Settings, env: dict[str, str], stack: Path) -> str:
@@ -118,6 +124,8 @@ def _banner(settings: Settings, env: dict[str, str], stack: Path) -> str:
         f'  curl -s -X POST {api}/users -H "Authorization: Bearer $TOKEN" '
         "-H 'Content-Type: application/json' -d '{\"name\": \"Ada\"}'",
         "",
+        "A crashed worker, API or other service is restarted; restart one yourself with",
+        "  .venv/bin/payments dev restart worker|api|stripe-emulator|temporal|redis|postgres",
         "Ctrl-C stops everything; data in .devstack/ is kept for the next `make dev`.",
     ]
     return "\n".join(lines)
@@ -128,15 +136,19 @@ def _raise_interrupt(_signum: int, _frame: object) -> None:
 
 
 def run_dev_stack(settings: Settings) -> int:
+    try:
+        for port, what, setting in _planned_ports(settings):
+            ensure_free(port, what, setting)
+    except PortTakenError as exc:  # before the supervisor, which would take over a running stack's run dir
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
     stack = Path(settings.devstack_dir).resolve()
-    sup = Supervisor(stack / "logs")
+    sup = Supervisor(stack / "logs", run_dir(settings.devstack_dir))
     env = dict(os.environ)
     # Explicit, because a shell that starts us in the background hands us SIGINT ignored.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_interrupt)
     try:
-        for port, what, setting in _planned_ports(settings):
-            ensure_free(port, what, setting)
         print("Starting the local stack (logs in .devstack/logs) ...", flush=True)
         _start_services(settings, stack, sup, env)
         env.setdefault("PAYMENTS_DATABASE_URL", settings.database_url or "")
@@ -150,11 +162,8 @@ def run_dev_stack(settings: Settings) -> int:
         wait_ready(url, lambda: _fail_if_a_child_died(sup), READY_TIMEOUT, f"; see {sup.log_dir}")
         print(_banner(settings, env, stack), flush=True)
         while True:
-            _fail_if_a_child_died(sup)
-            time.sleep(0.5)
-    except PortTakenError as exc:
-        print(f"\n{exc}", file=sys.stderr)
-        return 1
+            sup.supervise()
+            time.sleep(0.5)  # the supervisor's round; restarts have their own backoff
     except (ChildDied, TimeoutError) as exc:
         print(f"\n{exc}", file=sys.stderr)
         return 1
@@ -162,5 +171,7 @@ def run_dev_stack(settings: Settings) -> int:
         print("\nStopping ...", flush=True)
         return 0
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short: no orphans
         sup.stop_all()
         print("Stopped every process of the stack.", flush=True)

@@ -39,24 +39,30 @@ def is_listening(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def wait_listening(port: int, what: str, timeout: float = 60.0, host: str = "127.0.0.1") -> None:
+def wait_until(
+    ready: Callable[[], bool], what: str, timeout: float, still_running: Callable[[], None] = lambda: None
+) -> None:
+    """Poll `ready` until it holds. `still_running` raises if what should become ready has died, so
+    a crash is reported at once instead of after the timeout."""
     deadline = time.monotonic() + timeout
-    while not is_listening(port, host):
+    while not ready():
+        still_running()
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not start listening on {host}:{port} within {timeout:.0f}s")
-        time.sleep(0.1)
+            raise TimeoutError(f"{what} (waited {timeout:.0f}s)")
+        time.sleep(0.1)  # polling a condition with a deadline
+
+
+def wait_listening(port: int, what: str, timeout: float = 60.0, host: str = "127.0.0.1") -> None:
+    wait_until(lambda: is_listening(port, host), f"{what} did not start listening on {host}:{port}", timeout)
+
+
+def answers_200(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def wait_ready(url: str, still_running: Callable[[], None], timeout: float, hint: str = "") -> None:
-    """Poll `url` until it answers 200. `still_running` raises if what should answer has died, so a
-    crash is reported at once instead of after the timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        still_running()
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)  # polling a condition with a deadline
-    raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f}s{hint}")
+    """Poll `url` until it answers 200 (see `wait_until`)."""
+    wait_until(lambda: answers_200(url), f"{url} did not answer 200{hint}", timeout, still_running)

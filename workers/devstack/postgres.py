@@ -98,14 +98,22 @@ class PostgresServer:
     def run_as(self) -> str | None:
         return _service_user()
 
+    def _psql(self) -> list[str]:
+        return [str(POSTGRES_BIN_PATH / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+
+    def accepts_queries(self) -> bool:
+        """Ready means a query runs: a listening server may still answer "starting up"."""
+        probe = [*self._psql(), "-d", "dbname=postgres connect_timeout=2", "-tAc", "SELECT 1"]
+        result = subprocess.run(probe, capture_output=True, text=True, check=False)
+        return result.returncode == 0 and result.stdout.strip() == "1"
+
     def create_database(self) -> None:
         """Create the application database if it does not exist yet (idempotent)."""
-        psql = [str(POSTGRES_BIN_PATH / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
         exists = subprocess.run(
-            [*psql, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],  # noqa: S608
+            [*self._psql(), "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],  # noqa: S608
             check=True,
             capture_output=True,
             text=True,
         ).stdout.strip()
         if not exists:
-            subprocess.run([*psql, "-qc", f'CREATE DATABASE "{self.database}"'], check=True)
+            subprocess.run([*self._psql(), "-qc", f'CREATE DATABASE "{self.database}"'], check=True)

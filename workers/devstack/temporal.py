@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,12 @@ class TemporalDevServer:
     port: int
     ui_port: int
     codec_endpoint: str
+
+    def serves(self, namespace: str) -> bool:
+        """Ready means the namespace can be described: the gRPC port opens before the frontend serves."""
+        describe = [temporal_cli(), "operator", "namespace", "describe", "--namespace", namespace]
+        address = ["--address", f"127.0.0.1:{self.port}", "--command-timeout", "2s"]
+        return subprocess.run([*describe, *address], capture_output=True, check=False).returncode == 0
 
     def command(self) -> list[str]:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)

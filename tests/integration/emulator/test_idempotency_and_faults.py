@@ -1,6 +1,7 @@
 """Idempotency as Stripe documents it, and injected faults (for the chaos tests built on them)."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -171,3 +172,19 @@ def test_a_bad_fault_is_refused(emulator_url: str) -> None:
     assert (
         httpx.post(f"{emulator_url}/_emulator/faults", json={"action": "explode", "path": "/v1/x"}).status_code == 400
     )
+
+
+def test_keys_survive_a_restart_on_the_same_state_file_until_their_ttl(tmp_path: Path) -> None:
+    state = tmp_path / "stripe.sqlite3"
+    with serve_in_thread(create_app(Emulator(state))) as url:
+        first = _post(url, "/v1/payment_intents", CREATE, "before-restart")
+    with serve_in_thread(create_app(Emulator(state))) as url:
+        again = _post(url, "/v1/payment_intents", CREATE, "before-restart")
+        other = _post(url, "/v1/payment_intents", CREATE | {"amount": "2000"}, "before-restart")
+        assert again.status_code == 200 and again.content == first.content
+        assert again.headers["idempotent-replayed"] == "true"
+        assert len(_counters(url)["payment_intents.create"]) == 1
+        assert other.status_code == 400 and other.json()["error"]["type"] == "idempotency_error"
+    with serve_in_thread(create_app(Emulator(state, idempotency_ttl_seconds=0))) as url:
+        expired = _post(url, "/v1/payment_intents", CREATE, "before-restart")
+        assert expired.status_code == 200 and expired.json()["id"] != first.json()["id"]

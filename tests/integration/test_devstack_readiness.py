@@ -1,0 +1,46 @@
+"""`make dev` waits until each service serves, not until its port opens: PostgreSQL answers
+"starting up" for a while after it listens, Redis answers LOADING while it reads its file."""
+
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from workers.devstack.ports import free_port, is_listening, wait_until
+from workers.devstack.postgres import PostgresServer
+from workers.devstack.redis import RedisServer
+from workers.devstack.temporal import TemporalDevServer
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections but never answers, like a server still starting."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_an_open_port_is_not_a_ready_service(silent_port: int, tmp_path: Path) -> None:
+    assert is_listening(silent_port)
+    assert not PostgresServer(tmp_path / "pg", silent_port).accepts_queries()
+    assert not RedisServer(tmp_path / "redis", silent_port).answers_ping()
+    assert not TemporalDevServer(tmp_path / "t.db", silent_port, free_port(), "").serves("default")
+
+
+def test_waiting_for_postgres_that_starts_late_returns_once_it_answers_a_query(tmp_path: Path) -> None:
+    server = PostgresServer(tmp_path / "postgres", free_port())
+    server.initialize()
+    with ThreadPoolExecutor(1) as pool:
+        ready = pool.submit(wait_until, server.accepts_queries, "PostgreSQL did not get ready", 120)
+        process = subprocess.Popen(server.command(), user=server.run_as, stdout=subprocess.DEVNULL)
+        try:
+            ready.result()
+            server.create_database()  # what failed when `make dev` only waited for the port
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
