@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 Currency = Field(pattern=r"^[a-z]{3}$", examples=["usd"])
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # names: no NUL, no control characters
@@ -27,7 +27,7 @@ class UserOut(BaseModel):
 class MerchantCreate(Strict):
     name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
     payout_schedule: Literal["daily", "monthly"] = "daily"
-    fee_bps: int = Field(default=290, ge=0, le=10_000)
+    fee_bps: StrictInt = Field(default=290, ge=0, le=10_000)
     currency: str = Currency
     payout_account: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9]+$")
 
@@ -48,7 +48,7 @@ KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
 class PaymentInit(Strict):
     user_id: str = Field(min_length=1, max_length=64)
     merchant_id: str = Field(min_length=1, max_length=64)
-    amount: int = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
+    amount: StrictInt = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
     currency: str = Currency
     card_token: str = CardToken
     idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN, description="or the Idempotency-Key header")
@@ -56,11 +56,11 @@ class PaymentInit(Strict):
 
 class PaymentConfirm(Strict):
     tx_id: str = Field(min_length=1, max_length=64)
-    amount: int | None = Field(default=None, gt=0, description="capture less than authorized; default all")
+    amount: StrictInt | None = Field(default=None, gt=0, description="capture less than authorized; default all")
 
 
 class RefundCreate(Strict):
-    amount: int | None = Field(default=None, gt=0, description="default: everything still refundable")
+    amount: StrictInt | None = Field(default=None, gt=0, description="default: everything still refundable")
     idempotency_key: str = Field(pattern=KEY_PATTERN)
     reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
 
@@ -105,7 +105,7 @@ class TransactionList(BaseModel):
 
 class PayoutCreate(Strict):
     merchant_id: str = Field(min_length=1, max_length=64)
-    amount: int | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
+    amount: StrictInt | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
     currency: str | None = Field(default=None, pattern=r"^[a-z]{3}$")
     idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN, description="or the Idempotency-Key header")
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,21 @@ TASK_QUEUE = "payments-test"
 os.environ["PAYMENTS_ENV"] = "development"
 
 
+@contextmanager
+def _outside_pytest_tmp() -> Iterator[Path]:
+    """A folder for services that run as another user (PostgreSQL, when we are root). Not under
+    pytest's temp root: every pytest session that starts resets that root to mode 0700, which
+    would lock a running PostgreSQL out of its data when two sessions share a machine."""
+    with tempfile.TemporaryDirectory(prefix="payments-test-", ignore_cleanup_errors=True) as folder:
+        yield Path(folder)
+
+
+@pytest.fixture
+def service_tmp() -> Iterator[Path]:
+    with _outside_pytest_tmp() as folder:
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every log line of the session goes through the real pipeline into this file."""
@@ -51,14 +68,14 @@ def encryption_keys() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url() -> Iterator[str]:
     external = os.environ.get("PAYMENTS_DATABASE_URL")
     if external:
         with scratch_database(external) as url:
             upgrade(url)
             yield url
         return
-    with embedded_postgres(tmp_path_factory.mktemp("pg")) as server_url, scratch_database(server_url) as url:
+    with _outside_pytest_tmp() as pg, embedded_postgres(pg) as server_url, scratch_database(server_url) as url:
         upgrade(url)
         yield url
 

@@ -63,9 +63,9 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 @pytest.mark.timeout(240)
-def test_dev_stack_starts_serves_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
+def test_dev_stack_starts_serves_stops_cleanly_and_keeps_its_data(service_tmp: Path) -> None:
     ports = {name: free_port() for name in ("api", "postgres", "redis", "temporal", "temporal_ui", "stripe_emulator")}
-    env = _env(tmp_path / "stack", ports)
+    env = _env(service_tmp / "stack", ports)
     api = f"http://127.0.0.1:{ports['api']}"
 
     first = _start(env)
@@ -122,9 +122,9 @@ def _pay_and_confirm(api: str, env: dict[str, str]) -> str:
 
 
 @pytest.mark.timeout(300)
-def test_a_killed_worker_is_restarted_one_service_restarts_alone_and_ctrl_c_leaves_no_orphan(tmp_path: Path) -> None:
+def test_a_killed_worker_is_restarted_one_service_restarts_alone_and_ctrl_c_leaves_no_orphan(service_tmp: Path) -> None:
     ports = {name: free_port() for name in ("api", "postgres", "redis", "temporal", "temporal_ui", "stripe_emulator")}
-    stack_dir = tmp_path / "stack"
+    stack_dir = service_tmp / "stack"
     env = _env(stack_dir, ports)
     api = f"http://127.0.0.1:{ports['api']}"
     dev = _start(env)
@@ -164,14 +164,14 @@ def test_a_killed_worker_is_restarted_one_service_restarts_alone_and_ctrl_c_leav
     assert not list((stack_dir / "run").glob("*.pid"))
 
 
-def test_a_taken_port_is_a_clear_message_not_a_traceback(tmp_path: Path) -> None:
+def test_a_taken_port_is_a_clear_message_not_a_traceback(service_tmp: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "workers.cli", "dev"],
-            env=_env(tmp_path / "stack", {"api": port}),
+            env=_env(service_tmp / "stack", {"api": port}),
             capture_output=True,
             text=True,
             timeout=60,

@@ -32,8 +32,8 @@ def test_an_open_port_is_not_a_ready_service(silent_port: int, tmp_path: Path) -
     assert not TemporalDevServer(tmp_path / "t.db", silent_port, free_port(), "").serves("default")
 
 
-def test_waiting_for_postgres_that_starts_late_returns_once_it_answers_a_query(tmp_path: Path) -> None:
-    server = PostgresServer(tmp_path / "postgres", free_port())
+def test_waiting_for_postgres_that_starts_late_returns_once_it_answers_a_query(service_tmp: Path) -> None:
+    server = PostgresServer(service_tmp / "postgres", free_port())
     server.initialize()
     with ThreadPoolExecutor(1) as pool:
         ready = pool.submit(wait_until, server.accepts_queries, "PostgreSQL did not get ready", 120)

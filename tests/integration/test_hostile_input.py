@@ -103,3 +103,19 @@ async def test_a_constraint_violation_fails_the_activity_once_instead_of_retryin
     history = await temporal_client.get_workflow_handle(onboarding_id(racer.merchant_id)).fetch_history()
     attempts = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
     assert len(attempts) == 1  # one local-activity attempt, recorded once: no retry loop
+
+
+@pytest.mark.parametrize("amount", [True, 1.0, "100"], ids=["true", "float", "string"])
+async def test_amounts_are_strict_integers(api: httpx.AsyncClient, auth, amount: object) -> None:
+    body = {
+        "user_id": "usr_x",
+        "merchant_id": "mer_x",
+        "amount": amount,
+        "currency": "usd",
+        "card_token": "pm_card_visa",
+    }
+    response = await api.post("/payments/init", json=body, headers=auth("user", "usr_x") | {"Idempotency-Key": "k1"})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+    merchant = {"name": "Shop", "currency": "usd", "fee_bps": amount}
+    response = await api.post("/merchants", json=merchant, headers=auth("operator"))
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
