@@ -121,7 +121,7 @@ class RefundRecords:
                 ledger.refund_entries(tx.merchant_id, refund.amount, fee_returned),
                 f"refund of {tx.id}",
             )
-            add_event(
+            await add_event(
                 session,
                 "refund.succeeded",
                 refund.id,
