@@ -9,7 +9,7 @@ import stripe
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.stripe_errors import final_or_transient
+from activities.stripe_errors import final_or_transient, stripe_details
 from schema.messages import Authorization, AuthorizeRequest, CaptureRequest, VoidRequest
 
 
@@ -52,7 +52,8 @@ class StripePayments:
             declined_intent = exc.error.payment_intent if exc.error else None
             raise ApplicationError(
                 exc.user_message or "The card was declined.",
-                {
+                stripe_details(exc)
+                | {
                     "payment_intent_id": declined_intent.id if declined_intent else None,
                     "code": (exc.error.decline_code if exc.error else None) or exc.code,
                 },
