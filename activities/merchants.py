@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from activities.stripe_errors import final_or_transient
 from schema.messages import ConnectedAccountRequest, NewMerchant, PayoutAccount
 from schema.tables import Merchant
@@ -37,14 +38,16 @@ class MerchantActivities:
     @activity.defn
     async def create_connected_account(self, request: ConnectedAccountRequest) -> str:
         try:
-            account = await self._stripe.v1.accounts.create_async(
-                params={
-                    "type": "express",
-                    "default_currency": request.currency,
-                    "metadata": {"merchant_id": request.merchant_id},
-                },
-                # Derived, never random: a retry after a lost response gets the same account.
-                options={"idempotency_key": f"{request.merchant_id}:account"},
+            account = await heartbeating(
+                self._stripe.v1.accounts.create_async(
+                    params={
+                        "type": "express",
+                        "default_currency": request.currency,
+                        "metadata": {"merchant_id": request.merchant_id},
+                    },
+                    # Derived, never random: a retry after a lost response gets the same account.
+                    options={"idempotency_key": f"{request.merchant_id}:account"},
+                )
             )
         except stripe.StripeError as exc:
             raise final_or_transient(exc) from exc

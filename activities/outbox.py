@@ -5,10 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schema.tables import OutboxEvent
 
 
-def add_event(session: AsyncSession, event_type: str, aggregate_id: str, payload: dict[str, Any]) -> None:
-    session.add(OutboxEvent(type=event_type, aggregate_id=aggregate_id, payload=payload))
+async def add_event(
+    session: AsyncSession, event_type: str, aggregate_id: str, payload: dict[str, Any], occurrence: str = ""
+) -> None:
+    """At most one row per transition: a local activity retried after a commit whose ack was lost
+    writes the same key, and the database keeps the first row (so consumers see one event id).
+    `occurrence` tells apart events of one type that a subject legitimately has more than once."""
+    key = ":".join(part for part in (aggregate_id, event_type, occurrence) if part)
+    await session.execute(
+        insert(OutboxEvent)
+        .values(type=event_type, aggregate_id=aggregate_id, event_key=key, payload=payload)
+        .on_conflict_do_nothing(index_elements=["event_key"])
+    )

@@ -106,7 +106,7 @@ class PaymentRecords:
             if change.payment_intent_id:
                 tx.stripe_payment_intent_id = change.payment_intent_id
             if change.event_type:
-                add_event(session, change.event_type, tx.id, event_payload(tx))
+                await add_event(session, change.event_type, tx.id, event_payload(tx))
             return view_of(tx)
 
     @activity.defn
@@ -130,5 +130,5 @@ class PaymentRecords:
             tx.status = "confirmed"
             tx.amount_captured = capture.amount
             tx.failure_code = tx.failure_message = None
-            add_event(session, "payment.confirmed", tx.id, event_payload(tx))
+            await add_event(session, "payment.confirmed", tx.id, event_payload(tx))
             return view_of(tx)

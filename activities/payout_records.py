@@ -119,7 +119,7 @@ class PayoutRecords:
                     ledger.payout_paid_entries(payout.amount),
                     f"payout {payout.id} transferred",
                 )
-                add_event(session, "payout.paid", payout.id, _event_payload(payout))
+                await add_event(session, "payout.paid", payout.id, _event_payload(payout))
             return payout_view(payout, destination)
 
     @activity.defn
@@ -137,7 +137,7 @@ class PayoutRecords:
                     {account: -amount for account, amount in reserve.items()},
                     f"payout {payout.id} failed: {failure.failure_code}",
                 )
-                add_event(session, "payout.failed", payout.id, _event_payload(payout))
+                await add_event(session, "payout.failed", payout.id, _event_payload(payout))
             return payout_view(payout, destination)
 
     @activity.defn

@@ -366,11 +366,12 @@ class Reconciler:
             log_id = created.scalar_one_or_none()
             if log_id is None:
                 return  # already open from an earlier run: nothing new
-            add_event(
+            await add_event(
                 session,
                 "reconciliation.discrepancy",
                 subject,
                 {"log_id": log_id, "run_id": run_id, "discrepancy": discrepancy, "status": status, **ids, **details},
+                occurrence=f"{discrepancy}:{run_id}",  # once per run; a later run may find it again
             )
         counts[status] += 1
 

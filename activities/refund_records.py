@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import ledger
+from activities.heartbeat import heartbeating
 from activities.outbox import add_event
 from activities.payment_records import event_payload, locked_transaction
 from activities.payout_records import locked_merchant
@@ -121,7 +122,7 @@ class RefundRecords:
                 ledger.refund_entries(tx.merchant_id, refund.amount, fee_returned),
                 f"refund of {tx.id}",
             )
-            add_event(
+            await add_event(
                 session,
                 "refund.succeeded",
                 refund.id,
@@ -149,13 +150,15 @@ class StripeRefunds:
     @activity.defn
     async def refund_at_stripe(self, refund: RefundView) -> StripeRefund:
         try:
-            created = await self._stripe.v1.refunds.create_async(
-                params={
-                    "payment_intent": refund.payment_intent_id,
-                    "amount": refund.amount,
-                    "metadata": {"refund_id": refund.refund_id, "tx_id": refund.tx_id},
-                },
-                options={"idempotency_key": refund.refund_id},
+            created = await heartbeating(
+                self._stripe.v1.refunds.create_async(
+                    params={
+                        "payment_intent": refund.payment_intent_id,
+                        "amount": refund.amount,
+                        "metadata": {"refund_id": refund.refund_id, "tx_id": refund.tx_id},
+                    },
+                    options={"idempotency_key": refund.refund_id},
+                )
             )
         except stripe.StripeError as exc:
             raise final_or_transient(exc) from exc

@@ -9,7 +9,8 @@ import stripe
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.stripe_errors import final_or_transient
+from activities.heartbeat import heartbeating
+from activities.stripe_errors import final_or_transient, stripe_details
 from schema.messages import Authorization, AuthorizeRequest, CaptureRequest, PaymentIntentState, VoidRequest
 
 
@@ -44,15 +45,18 @@ class StripePayments:
             **_card_fields(request.card_token),
         }
         try:
-            intent = await self._stripe.v1.payment_intents.create_async(
-                params=params,  # type: ignore[arg-type]
-                options={"idempotency_key": f"{request.tx_id}:authorize"},
+            intent = await heartbeating(
+                self._stripe.v1.payment_intents.create_async(
+                    params=params,  # type: ignore[arg-type]
+                    options={"idempotency_key": f"{request.tx_id}:authorize"},
+                )
             )
         except stripe.CardError as exc:
             declined_intent = exc.error.payment_intent if exc.error else None
             raise ApplicationError(
                 exc.user_message or "The card was declined.",
-                {
+                stripe_details(exc)
+                | {
                     "payment_intent_id": declined_intent.id if declined_intent else None,
                     "code": (exc.error.decline_code if exc.error else None) or exc.code,
                 },
@@ -73,10 +77,12 @@ class StripePayments:
     async def capture_payment(self, request: CaptureRequest) -> int:
         """Capture (partial allowed); returns the amount Stripe received."""
         try:
-            intent = await self._stripe.v1.payment_intents.capture_async(
-                request.payment_intent_id,
-                params={"amount_to_capture": request.amount},
-                options={"idempotency_key": f"{request.tx_id}:capture"},
+            intent = await heartbeating(
+                self._stripe.v1.payment_intents.capture_async(
+                    request.payment_intent_id,
+                    params={"amount_to_capture": request.amount},
+                    options={"idempotency_key": f"{request.tx_id}:capture"},
+                )
             )
         except stripe.InvalidRequestError as exc:
             if exc.code == "payment_intent_unexpected_state":
@@ -89,10 +95,12 @@ class StripePayments:
     @activity.defn
     async def void_payment(self, request: VoidRequest) -> None:
         try:
-            await self._stripe.v1.payment_intents.cancel_async(
-                request.payment_intent_id,
-                params={"cancellation_reason": request.reason},  # type: ignore[typeddict-item]
-                options={"idempotency_key": f"{request.tx_id}:cancel"},
+            await heartbeating(
+                self._stripe.v1.payment_intents.cancel_async(
+                    request.payment_intent_id,
+                    params={"cancellation_reason": request.reason},  # type: ignore[typeddict-item]
+                    options={"idempotency_key": f"{request.tx_id}:cancel"},
+                )
             )
         except stripe.InvalidRequestError as exc:
             if exc.code == "payment_intent_unexpected_state":
@@ -106,7 +114,7 @@ class StripePayments:
     async def read_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
         """What Stripe says of the PaymentIntent now: the workflow acts on this, not on a webhook."""
         try:
-            intent = await self._stripe.v1.payment_intents.retrieve_async(payment_intent_id)
+            intent = await heartbeating(self._stripe.v1.payment_intents.retrieve_async(payment_intent_id))
         except stripe.StripeError as exc:
             raise final_or_transient(exc) from exc
         error = intent.last_payment_error
@@ -116,7 +124,7 @@ class StripePayments:
 
     async def _already(self, intent_id: str, wanted: str, field: str, exc: stripe.StripeError) -> int:
         """Stripe refused the move: fine if the PaymentIntent is already where we wanted it."""
-        intent = await self._stripe.v1.payment_intents.retrieve_async(intent_id)
+        intent = await heartbeating(self._stripe.v1.payment_intents.retrieve_async(intent_id))
         if intent.status == wanted:
             return int(getattr(intent, field))
         raise ApplicationError(

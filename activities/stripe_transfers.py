@@ -5,6 +5,7 @@ from __future__ import annotations
 import stripe
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from activities.stripe_errors import final_or_transient
 from schema.messages import PayoutTransfer, PayoutView
 
@@ -16,15 +17,17 @@ class StripeTransfers:
     @activity.defn
     async def transfer_payout(self, payout: PayoutView) -> PayoutTransfer:
         try:
-            transfer = await self._stripe.v1.transfers.create_async(
-                params={
-                    "amount": payout.amount,
-                    "currency": payout.currency,
-                    "destination": payout.destination,
-                    "transfer_group": payout.payout_id,
-                    "metadata": {"payout_id": payout.payout_id, "merchant_id": payout.merchant_id},
-                },
-                options={"idempotency_key": payout.payout_id},
+            transfer = await heartbeating(
+                self._stripe.v1.transfers.create_async(
+                    params={
+                        "amount": payout.amount,
+                        "currency": payout.currency,
+                        "destination": payout.destination,
+                        "transfer_group": payout.payout_id,
+                        "metadata": {"payout_id": payout.payout_id, "merchant_id": payout.merchant_id},
+                    },
+                    options={"idempotency_key": payout.payout_id},
+                )
             )
         except stripe.StripeError as exc:
             raise final_or_transient(exc) from exc

@@ -247,6 +247,8 @@ class OutboxEvent(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     type: Mapped[str] = mapped_column(String(64))
     aggregate_id: Mapped[str] = mapped_column(String(64))
+    # The subject and the transition (activities/outbox.py): a retried write cannot add a second row.
+    event_key: Mapped[str] = mapped_column(String(255), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 
 import structlog
 from redis.asyncio import Redis
@@ -16,6 +17,11 @@ from workers.schedules import ensure_schedules
 from workers.temporal_client import connect
 
 log = structlog.get_logger(__name__)
+
+# A workflow's next task goes first to the worker that ran it last; if that worker was killed, the
+# task moves to the shared queue only after this wait (SDK default 10 s, stalling every payment
+# cached there). A task that waits longer on a busy live worker is simply replayed elsewhere.
+STICKY_WAIT = timedelta(seconds=3)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -39,6 +45,7 @@ async def run_worker(settings: Settings) -> None:
             workflow_runner=workflow_runner(),
             activities=parts.activities,
             interceptors=interceptors(),
+            sticky_queue_schedule_to_start_timeout=STICKY_WAIT,
         ):
             log.info("worker_started", task_queue=settings.temporal_task_queue)
             await relay.run(stop)

@@ -7,15 +7,24 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
-# Stripe: transient failures (5xx, 429, timeouts) retry with backoff under the same idempotency key.
+_STRIPE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+
+# Stripe: transient failures (5xx, 429, no answer) retry with backoff under the same idempotency key.
+# The activity heartbeats while it waits on Stripe (activities/heartbeat.py), so a killed worker is
+# noticed after the heartbeat timeout; start-to-close stays above the Stripe SDK's own timeout
+# (settings.stripe_timeout_seconds, 20 s, and the SDK does not retry), so a slow answer is not cut short.
 STRIPE_STEP: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-    ),
+    "heartbeat_timeout": timedelta(seconds=5),
+    "retry_policy": _STRIPE_RETRY,
 }
+
+# A reconciliation page: Stripe reads and database writes in turn, with no one call to heartbeat around.
+RECONCILE_PAGE: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": _STRIPE_RETRY}
 
 # PostgreSQL: short steps, run as local activities (in the worker, without a round trip through
 # the server per step: a payment's three writes cost no extra workflow tasks), retried until the
@@ -28,3 +37,7 @@ DB_STEP: dict[str, Any] = {
         maximum_interval=timedelta(seconds=10),
     ),
 }
+
+# A worker killed mid workflow task holds the workflow up until this passes (the SDK's default is
+# 10 s); local activities extend a task by heartbeating it, so a short timeout only bounds a loss.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=3)

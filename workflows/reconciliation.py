@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
         ReconciliationTotals,
     )
     from workflows import search_attributes as sa
-    from workflows.policies import DB_STEP, STRIPE_STEP
+    from workflows.policies import DB_STEP, RECONCILE_PAGE
 
 PHASES = ("payment_intents", "refunds", "transfers", "our_transactions", "our_refunds", "our_payouts", "ledger")
 PAGES_PER_RUN = 100  # then continue as new
@@ -41,7 +41,7 @@ class ReconciliationWorkflow:
         for pages in range(PAGES_PER_RUN):
             page = ReconciliationPage(job.run_id, phase, job.window_start, job.window_end, cursor)
             result: ReconciliationPageResult = await workflow.execute_activity_method(
-                Reconciler.reconcile_page, page, **STRIPE_STEP
+                Reconciler.reconcile_page, page, **RECONCILE_PAGE
             )
             for key, value in result.counts.items():
                 counts[key] = counts.get(key, 0) + value

@@ -35,6 +35,7 @@ from schema.messages import ConfirmRequest, InitRequest, PaymentRequest
 from schema.tables import Merchant, Transaction, User
 from workflows import search_attributes as sa
 from workflows.payment import PaymentWorkflow, workflow_id
+from workflows.policies import WORKFLOW_TASK_TIMEOUT
 
 router = APIRouter(tags=["payments"])
 REPLAYED = {"Idempotent-Replayed": "true"}
@@ -191,6 +192,7 @@ async def authorize_once(
         id=workflow_id(request.user_id, request.idempotency_key),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=settings.temporal_task_queue,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(sa.USER_ID, request.user_id),

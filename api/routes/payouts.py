@@ -23,6 +23,7 @@ from schema.messages import PayoutRequest
 from schema.tables import Merchant, Payout
 from workflows import search_attributes as sa
 from workflows.payout import MerchantPayoutWorkflow, period_of, workflow_id
+from workflows.policies import WORKFLOW_TASK_TIMEOUT
 
 router = APIRouter(tags=["payouts"])
 
@@ -95,6 +96,7 @@ async def schedule_payout(
         id=workflow_id(merchant.id, key),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=services.settings.temporal_task_queue,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
         search_attributes=TypedSearchAttributes([SearchAttributePair(sa.MERCHANT_ID, merchant.id)]),
     )
     try:

@@ -1,16 +1,20 @@
 """Chaos at Stripe and in the worker, each with the invariant it checks: exactly one authorization
 and one capture, and the payment ends confirmed."""
 
+import asyncio
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import EventType, TimeoutType
+from temporalio.client import Client
 
 from api.app import create_app
 from config.settings import Settings
 from tests.integration.payments.conftest import Parties, after_worker_replaced, stripe_intent, worker_process
-from tests.services import serve_in_thread
+from tests.services import eventually, serve_in_thread
+from workflows.payment import workflow_id
 
 AUTHORIZE = "/v1/payment_intents"
 CAPTURE = r"/v1/payment_intents/[^/]+/capture"
@@ -87,3 +91,42 @@ async def test_worker_killed_between_authorize_and_capture_still_captures_once(
     assert response.json()["status"] == "confirmed"
     intent = stripe_intent(stack_settings, init.json()["id"])
     assert intent.amount_received == 4200 and _captures(emulator_control, intent.id) == 1
+
+
+async def test_worker_killed_inside_a_slow_authorize_is_retried_after_the_heartbeat_timeout(
+    parties: Parties, stack_settings: Settings, emulator_control, temporal_client: Client, tmp_path: Path
+) -> None:
+    """SIGKILL the only worker while Stripe is slow to authorize: the server notices the silent
+    activity by its heartbeat timeout (not the 30 s start-to-close) and a new worker authorizes once."""
+    queue = f"chaos-{uuid.uuid4().hex}"
+    settings = stack_settings.model_copy(update={"temporal_task_queue": queue})
+    slow = {"action": "latency", "path": AUTHORIZE, "latency_ms": 3000}
+    fault = emulator_control("POST", "/faults", json=slow).json()
+
+    async def hits() -> int:
+        faults = emulator_control("GET", "/faults").json()["data"]
+        return next(f["hits"] for f in faults if f["id"] == fault["id"])
+
+    key = uuid.uuid4().hex
+    first = worker_process(settings, tmp_path / "worker.log")
+    try:
+        with serve_in_thread(create_app(settings)) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=60) as api:
+                body = parties.init_body(2100, key=key)
+                init = asyncio.ensure_future(api.post("/payments/init", json=body, headers=parties.as_user))
+                await eventually(hits, lambda n: n >= 1, "the worker to be inside the slow authorize call")
+                assert emulator_control("DELETE", f"/faults/{fault['id']}").status_code == 200
+                response = await after_worker_replaced(first, settings, tmp_path / "worker.log", init, 60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert response.json()["status"] == "authorized", response.text
+    stripe_intent(stack_settings, response.json()["id"])  # exactly one PaymentIntent
+    history = await temporal_client.get_workflow_handle(workflow_id(parties.user_id, key)).fetch_history()
+    (authorize,) = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    assert authorize.attempt == 2
+    assert authorize.last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT

@@ -1,0 +1,32 @@
+"""A transient Stripe failure reaches the workflow history as what Stripe answered: its type,
+code, HTTP status and request id."""
+
+import uuid
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from tests.integration.payments.conftest import Parties
+from workflows.payment import workflow_id
+
+
+async def test_a_stripe_500_on_authorize_is_in_the_history_with_its_request_id(
+    parties: Parties, emulator_control, temporal_client: Client
+) -> None:
+    fault = {"action": "error", "path": "/v1/payment_intents", "times": 1}
+    assert emulator_control("POST", "/faults", json=fault).status_code == 201
+    key = uuid.uuid4().hex
+    assert (await parties.init(700, key=key)).json()["status"] == "authorized"
+    history = await temporal_client.get_workflow_handle(workflow_id(parties.user_id, key)).fetch_history()
+    retried = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.attempt > 1
+    ]
+    assert len(retried) == 1
+    failure = await temporal_client.data_converter.decode_failure(retried[0].last_failure)
+    assert isinstance(failure, ApplicationError) and failure.type == "StripeUnavailable", failure
+    assert failure.details[0]["http_status"] == 500 and failure.details[0]["request_id"].startswith("req_")
+    assert "recursion" not in str(failure)
