@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
         ReconciliationInput,
         ReconciliationPage,
         ReconciliationPageResult,
+        ReconciliationProgress,
         ReconciliationTotals,
     )
     from workflows import search_attributes as sa
@@ -27,7 +28,7 @@ PAGES_PER_RUN = 100  # then continue as new
 @workflow.defn
 class ReconciliationWorkflow:
     def __init__(self) -> None:
-        self._progress: dict[str, object] = {}
+        self._progress = ReconciliationProgress()
 
     @workflow.run
     async def run(self, job: ReconciliationInput) -> dict[str, int]:
@@ -45,7 +46,7 @@ class ReconciliationWorkflow:
             )
             for key, value in result.counts.items():
                 counts[key] = counts.get(key, 0) + value
-            self._progress = {"phase": phase, "pages": pages + 1, **counts}
+            self._progress = ReconciliationProgress(phase, pages + 1, dict(counts))
             self._publish(counts)
             if result.cursor is not None:
                 cursor = result.cursor
@@ -86,5 +87,5 @@ class ReconciliationWorkflow:
         )
 
     @workflow.query
-    def progress(self) -> dict[str, object]:
+    def progress(self) -> ReconciliationProgress:
         return self._progress

@@ -2,6 +2,9 @@
 and Stripe, the way it happens in life (a change at Stripe out of band, or rows a crash left
 behind), runs a reconciliation, and checks it was fixed or flagged; a second run finds nothing."""
 
+import asyncio
+import re
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,13 +13,14 @@ import stripe
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from config.settings import Settings
 from schema.messages import ReconciliationInput
 from schema.tables import Payout
-from tests.integration.payments.conftest import Parties, stripe_intent
+from tests.integration.payments.conftest import Parties, command_env, stripe_intent
 from tests.services import eventually
-from workers.reconcile import reconcile as reconcile_from_shell
+from workers.registry import build_worker_parts, workflow_runner
 from workflows.reconciliation import ReconciliationWorkflow
 
 
@@ -246,11 +250,41 @@ async def test_a_payable_the_ledger_cannot_explain_is_flagged_and_a_rerun_finds_
     assert as_merchant.status_code == 403
 
 
-async def test_the_command_line_run_reports_progress_and_counts(
-    parties: Parties, stack_settings: Settings, capsys
+async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, emulator_control
 ) -> None:
-    await parties.captured(300)
-    counts = await reconcile_from_shell(stack_settings, datetime.now(UTC) - timedelta(minutes=5), None)
-    assert counts.get("checked", 0) >= 1
-    printed = capsys.readouterr().out
-    assert "run rr_" in printed and f"{counts['checked']} checked" in printed
+    """`payments reconcile` in its own process, served by a worker that reads one object per page, so
+    the run outlives many progress polls; a capture canceled at Stripe makes the result "needs review"."""
+    for _ in range(5):
+        await parties.captured(300)
+    flagged = await parties.captured(400)
+    emulator_control("POST", f"/objects/{stripe_intent(stack_settings, flagged['id']).id}", json={"status": "canceled"})
+    one_per_page = stack_settings.model_copy(
+        update={"reconciliation_page_size": 1, "temporal_task_queue": f"recon-cli-{uuid.uuid4().hex[:8]}"}
+    )
+    parts = build_worker_parts(one_per_page, temporal_client)
+    since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    try:
+        async with Worker(
+            temporal_client,
+            task_queue=one_per_page.temporal_task_queue,
+            workflows=[ReconciliationWorkflow],
+            workflow_runner=workflow_runner(),
+            activities=parts.activities,
+        ):
+            command = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "workers.cli", "reconcile", "--since", since, "--poll", "0.01"),
+                env=command_env(one_per_page),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await command.communicate()
+    finally:
+        await parts.close()
+
+    printed = out.decode()
+    assert "run rr_" in printed, (printed, err.decode())
+    bars = [line.strip() for line in printed.split("\r") if line.startswith("[")]
+    assert len(set(bars)) >= 3, bars  # the bar moved while the run went on
+    to_review = int(re.search(r"(\d+) to review", bars[-1]).group(1))  # type: ignore[union-attr]
+    assert to_review >= 1 and command.returncode == 1, (bars[-1], command.returncode, err.decode())
