@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from config.settings import Settings
+from config.temporal import connect
 from schema.messages import ReconciliationInput, ReconciliationProgress
-from workers.temporal_client import connect
 from workflows.reconciliation import PHASES, ReconciliationWorkflow
 
 BAR = 28
