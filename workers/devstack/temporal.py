@@ -60,5 +60,7 @@ class TemporalDevServer:
             "--ui-disable-news-fetch",
             "--log-level",
             "warn",
+            "--log-format",
+            "json",
             *search_attribute_flags(),
         ]
