@@ -35,6 +35,7 @@ class ReconciliationWorkflow:
         job = self._with_window(job)
         assert job.run_id and job.window_start and job.window_end
         counts = dict(job.counts or {})
+        self._progress = ReconciliationProgress(job.phase, 0, dict(counts))  # after continue-as-new: where it got to
         if job.counts is None:
             page = ReconciliationPage(job.run_id, "open", job.window_start, job.window_end, None)
             await workflow.execute_activity_method(Reconciler.open_run, page, **DB_STEP)
