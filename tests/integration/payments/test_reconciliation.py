@@ -12,11 +12,12 @@ from typing import Any
 import stripe
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from config.settings import Settings
-from schema.messages import ReconciliationInput
+from schema.messages import ReconciliationInput, ReconciliationPage, ReconciliationPageResult
 from schema.tables import Payout
 from tests.integration.payments.conftest import Parties, command_env, stripe_intent
 from tests.services import eventually
@@ -265,8 +266,10 @@ async def test_a_payable_the_ledger_cannot_explain_is_flagged_and_a_rerun_finds_
 async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
     parties: Parties, temporal_client: Client, stack_settings: Settings, emulator_control
 ) -> None:
-    """`payments reconcile` in its own process, served by a worker that reads one object per page, so
-    the run outlives many progress polls; a capture canceled at Stripe makes the result "needs review"."""
+    """`payments reconcile` in its own process, against a worker that reads one object per page and
+    holds each of the first pages until the command has drawn the bar as it stood before it: so the
+    run outlives several polls whatever the machine's speed. A capture canceled at Stripe makes the
+    result "needs review", so the exit code must be 1."""
     for _ in range(5):
         await parties.captured(300)
     flagged = await parties.captured(400)
@@ -275,6 +278,19 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
         update={"reconciliation_page_size": 1, "temporal_task_queue": f"recon-cli-{uuid.uuid4().hex[:8]}"}
     )
     parts = build_worker_parts(one_per_page, temporal_client)
+    reconcile_page = next(a for a in parts.activities if a.__name__ == "reconcile_page")
+    printed, pages = "", 0
+
+    async def bars_drawn() -> int:  # complete ones: a bar ends where the next redraw starts
+        return len({line for line in printed.split("\r")[:-1] if line.startswith("[")})
+
+    @activity.defn(name="reconcile_page")
+    async def reconcile_page_once_drawn(page: ReconciliationPage) -> ReconciliationPageResult:
+        nonlocal pages
+        await eventually(bars_drawn, lambda drawn: drawn > min(pages, 2), "the command to draw the bar")
+        pages += 1
+        return await reconcile_page(page)
+
     since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     try:
         async with Worker(
@@ -282,19 +298,31 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
             task_queue=one_per_page.temporal_task_queue,
             workflows=[ReconciliationWorkflow],
             workflow_runner=workflow_runner(),
-            activities=parts.activities,
+            activities=[a for a in parts.activities if a is not reconcile_page] + [reconcile_page_once_drawn],
         ):
             command = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "workers.cli", "reconcile", "--since", since, "--poll", "0.01"),
+                *(sys.executable, "-m", "workers.cli", "reconcile", "--since", since, "--poll", "0.05"),
                 env=command_env(one_per_page),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
-            out, err = await command.communicate()
+            assert command.stdout and command.stderr
+
+            async def read_output() -> None:
+                nonlocal printed
+                while chunk := await command.stdout.read(4096):  # type: ignore[union-attr]
+                    printed += chunk.decode()
+
+            try:
+                _, err = await asyncio.wait_for(asyncio.gather(read_output(), command.stderr.read()), 90)
+                await command.wait()
+            finally:
+                if command.returncode is None:  # one that hangs at exit fails the test instead of hanging it
+                    command.kill()
+                    await command.wait()
     finally:
         await parts.close()
 
-    printed = out.decode()
     assert "run rr_" in printed, (printed, err.decode())
     bars = [line.strip() for line in printed.split("\r") if line.startswith("[")]
     assert len(set(bars)) >= 3, bars  # the bar moved while the run went on
