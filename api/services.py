@@ -12,11 +12,11 @@ from temporalio.client import Client
 from api.auth import TokenVerifier
 from api.rate_limit import RateLimiter
 from api.replay_cache import ReplayCache
+from config.codec import EncryptionCodec
 from config.keyring import Keyring
 from config.settings import Settings
+from config.temporal import connect
 from schema.database import create_engine, create_probe_engine, session_factory
-from workers.codec import EncryptionCodec
-from workers.temporal_client import connect
 
 API_APPLICATION_NAME = "payments-api"
 

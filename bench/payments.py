@@ -21,7 +21,7 @@ from api.auth import mint_token
 from bench import ceiling
 from bench.stack import Stack, running_stack
 from bench.stats import Timings
-from workers.temporal_client import connect
+from config.temporal import connect
 
 WARMUP = 10
 

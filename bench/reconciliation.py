@@ -21,10 +21,10 @@ from sqlalchemy import insert
 from activities import ledger
 from api.auth import mint_token
 from bench.stack import Stack, running_stack
+from config.temporal import connect
 from schema.database import create_engine, session_factory
 from schema.messages import ReconciliationInput
 from schema.tables import Transaction
-from workers.temporal_client import connect
 from workflows.reconciliation import ReconciliationWorkflow
 
 AMOUNT, FEE_BPS, BATCH = 1000, 290, 5000

@@ -9,6 +9,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import IO, Any
 
 import structlog
+from temporalio.exceptions import ApplicationError
 
 from config.card_numbers import redact_card_numbers
 
@@ -21,6 +22,8 @@ _SECRET_PATTERNS = re.compile(
 )
 _SECRET_KEYS = {"card_token", "authorization", "password", "secret", "api_key", "token", "cookie"}
 REDACTED = "[redacted]"
+# Typed activity failures that are outcomes of the business, not faults: the workflow branches on them.
+OUTCOMES = frozenset({"CardDeclined"})
 
 
 def scrub_text(text: str) -> str:
@@ -38,9 +41,24 @@ def _scrub(value: Any) -> Any:
 
 
 def scrub_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
     for key in list(event):
         event[key] = REDACTED if key.lower() in _SECRET_KEYS else _scrub(event[key])
     return event
+
+
+class OutcomesAsOneLine(logging.Filter):
+    """The SDK logs every failed activity as a warning with its traceback (chained: ours, then
+    Stripe's). A declined card is an answer, not an error: one info line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ApplicationError) and error.type in OUTCOMES:
+            record.msg, record.args = f"{record.getMessage()}: {error.type}: {error.message}", None
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
 
 
 def configure_logging(level: str = "INFO", json: bool = True, stream: IO[str] | None = None) -> None:
@@ -60,6 +78,7 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: IO[str] | 
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(OutcomesAsOneLine())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
@@ -71,3 +90,5 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: IO[str] | 
     root.setLevel(level)
     # uvicorn's own access log would print raw paths and headers; we log requests ourselves.
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces each of its plugins at INFO whenever it is imported: noise at every start.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

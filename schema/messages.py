@@ -3,7 +3,7 @@ fields can be added without breaking running workflows)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -287,6 +287,15 @@ class ReconciliationPage:
 class ReconciliationTotals:
     run_id: str
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ReconciliationProgress:
+    """What ReconciliationWorkflow's `progress` query answers: typed, so a client can convert it back."""
+
+    phase: str = "payment_intents"
+    pages: int = 0  # done in this run (continue-as-new starts again at 0)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
+from config.logs import configure_logging
 from stripe_emulator.app import create_app
 from stripe_emulator.emulator import Emulator, Fees
 from stripe_emulator.webhooks import Endpoint
@@ -31,7 +32,8 @@ def main() -> None:
         emulator.webhooks.endpoints.append(
             Endpoint(args.webhook_url, args.webhook_secret, tuple(args.webhook_events.split(",")))
         )
-    uvicorn.run(create_app(emulator), host=args.host, port=args.port, log_level="warning")
+    configure_logging("WARNING")  # JSON, like every process of the stack
+    uvicorn.run(create_app(emulator), host=args.host, port=args.port, log_config=None)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ from api.auth import Role, mint_token
 from config.keyring import Keyring, new_key_spec
 from config.logs import configure_logging
 from config.settings import Settings
+from config.temporal import data_converter
 from schema.migrate import upgrade
 from stripe_emulator.app import create_app as create_emulator
 from tests.services import embedded_postgres, embedded_redis, scratch_database, serve_in_thread
 from workers.devstack.temporal import temporal_cli
 from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
-from workers.temporal_client import data_converter
 from workflows.payment import WEBHOOK_EVENTS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 

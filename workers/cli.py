@@ -69,7 +69,7 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
 def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     from workers.reconcile import reconcile
 
-    counts = asyncio.run(reconcile(settings, args.since, args.until))
+    counts = asyncio.run(reconcile(settings, args.since, args.until, args.poll))
     return 1 if counts.get("needs_review") else 0
 
 
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     recon = commands.add_parser("reconcile", help="reconcile a window now, with progress; exit 1 if any needs review")
     recon.add_argument("--since", type=_utc, help="window start, ISO 8601 (default: until - the interval)")
     recon.add_argument("--until", type=_utc, help="window end, ISO 8601 (default: now)")
+    recon.add_argument("--poll", type=float, default=0.5, help="seconds between progress redraws (default: 0.5)")
     recon.set_defaults(run=_reconcile)
     args = parser.parse_args(argv)
 

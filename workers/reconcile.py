@@ -7,49 +7,53 @@ import sys
 import uuid
 from datetime import UTC, datetime
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from config.settings import Settings
-from schema.messages import ReconciliationInput
-from workers.temporal_client import connect
+from config.temporal import connect
+from schema.messages import ReconciliationInput, ReconciliationProgress
 from workflows.reconciliation import PHASES, ReconciliationWorkflow
 
 BAR = 28
 
 
-def progress_line(progress: dict[str, object]) -> str:
-    phase = str(progress.get("phase", PHASES[0]))
-    done = PHASES.index(phase) + 1 if phase in PHASES else 0
+def progress_line(progress: ReconciliationProgress) -> str:
+    done = PHASES.index(progress.phase) + 1 if progress.phase in PHASES else 0
     filled = BAR * done // len(PHASES)
+    counts = progress.counts
     return (
-        f"[{'#' * filled}{'.' * (BAR - filled)}] {done}/{len(PHASES)} {phase:<16} "
-        f"{progress.get('checked', 0)} checked, {progress.get('auto_fixed', 0)} fixed, "
-        f"{progress.get('needs_review', 0)} to review"
+        f"[{'#' * filled}{'.' * (BAR - filled)}] {done}/{len(PHASES)} {progress.phase:<16} "
+        f"{counts.get('checked', 0)} checked, {counts.get('auto_fixed', 0)} fixed, "
+        f"{counts.get('needs_review', 0)} to review"
     )
 
 
-async def _watch(handle: WorkflowHandle[ReconciliationWorkflow, dict[str, int]]) -> dict[str, int]:
-    result = asyncio.ensure_future(handle.result())
-    while not result.done():
-        await asyncio.wait([result], timeout=0.5)
-        if not result.done():
-            sys.stdout.write("\r" + progress_line(await handle.query(ReconciliationWorkflow.progress)))
-            sys.stdout.flush()
-    return result.result()
+async def _watch(handle: WorkflowHandle[ReconciliationWorkflow, dict[str, int]], poll_seconds: float) -> dict[str, int]:
+    """Redraw the bar until the run closes. One call at a time, each awaited: a call the SDK still
+    has in flight when asyncio.run returns completes on a Rust thread into a finalizing interpreter
+    (`Fatal Python error: PyGILState_Release`, exit 134; temporalio/sdk-python#300)."""
+    while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+        sys.stdout.write("\r" + progress_line(await handle.query(ReconciliationWorkflow.progress)))
+        sys.stdout.flush()
+        await asyncio.sleep(poll_seconds)  # the redraw interval, not a wait for a condition
+    return await handle.result()
 
 
-async def reconcile(settings: Settings, since: datetime | None, until: datetime | None) -> dict[str, int]:
+async def reconcile(
+    settings: Settings, since: datetime | None, until: datetime | None, poll_seconds: float
+) -> dict[str, int]:
     end = until or datetime.now(UTC)
     start = since or end - settings.reconciliation_interval
     run_id = f"rr_{uuid.uuid4().hex[:24]}"
     client = await connect(settings)
-    handle = await client.start_workflow(
+    started = await client.start_workflow(
         ReconciliationWorkflow.run,
         ReconciliationInput(run_id, start.isoformat(), end.isoformat()),
         id=f"reconciliation:{run_id}",
         task_queue=settings.temporal_task_queue,
     )
     print(f"run {run_id}: {start.isoformat()} .. {end.isoformat()}")
-    counts = await _watch(handle)
-    print("\r" + progress_line({"phase": PHASES[-1], **counts}))
+    # Not pinned to the first run: describe, query and result follow the run's continue-as-new.
+    counts = await _watch(client.get_workflow_handle_for(ReconciliationWorkflow.run, started.id), poll_seconds)
+    print("\r" + progress_line(ReconciliationProgress(PHASES[-1], 0, counts)))
     return counts

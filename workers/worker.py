@@ -11,10 +11,10 @@ from redis.asyncio import Redis
 from temporalio.worker import Worker
 
 from config.settings import Settings
+from config.temporal import connect
 from workers.outbox_relay import OutboxRelay
 from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
 from workers.schedules import ensure_schedules
-from workers.temporal_client import connect
 
 log = structlog.get_logger(__name__)
 

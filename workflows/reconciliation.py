@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
         ReconciliationInput,
         ReconciliationPage,
         ReconciliationPageResult,
+        ReconciliationProgress,
         ReconciliationTotals,
     )
     from workflows import search_attributes as sa
@@ -27,13 +28,14 @@ PAGES_PER_RUN = 100  # then continue as new
 @workflow.defn
 class ReconciliationWorkflow:
     def __init__(self) -> None:
-        self._progress: dict[str, object] = {}
+        self._progress = ReconciliationProgress()
 
     @workflow.run
     async def run(self, job: ReconciliationInput) -> dict[str, int]:
         job = self._with_window(job)
         assert job.run_id and job.window_start and job.window_end
         counts = dict(job.counts or {})
+        self._progress = ReconciliationProgress(job.phase, 0, dict(counts))  # after continue-as-new: where it got to
         if job.counts is None:
             page = ReconciliationPage(job.run_id, "open", job.window_start, job.window_end, None)
             await workflow.execute_activity_method(Reconciler.open_run, page, **DB_STEP)
@@ -45,7 +47,7 @@ class ReconciliationWorkflow:
             )
             for key, value in result.counts.items():
                 counts[key] = counts.get(key, 0) + value
-            self._progress = {"phase": phase, "pages": pages + 1, **counts}
+            self._progress = ReconciliationProgress(phase, pages + 1, dict(counts))
             self._publish(counts)
             if result.cursor is not None:
                 cursor = result.cursor
@@ -86,5 +88,5 @@ class ReconciliationWorkflow:
         )
 
     @workflow.query
-    def progress(self) -> dict[str, object]:
+    def progress(self) -> ReconciliationProgress:
         return self._progress

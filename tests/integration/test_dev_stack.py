@@ -1,5 +1,6 @@
 """`make dev` (= `payments dev`): the whole stack from wheels, stopped cleanly by Ctrl-C."""
 
+import json
 import os
 import signal
 import socket
@@ -81,6 +82,10 @@ def test_dev_stack_starts_serves_stops_cleanly_and_keeps_its_data(service_tmp: P
     code, output = _interrupt(first)
     assert code == 0, output
     assert "Payments dev stack is up" in output and "export TOKEN=" in output
+    assert "setup plugin" not in output  # no alembic start-up noise
+    for ours in ("api", "worker", "stripe-emulator"):  # every line JSON, as the README says
+        text = (service_tmp / "stack" / "logs" / f"{ours}.log").read_text()
+        assert "\x1b[" not in text and all(json.loads(line) for line in text.splitlines()), ours
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
     second = _start(env)

@@ -6,7 +6,7 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from workers.codec import ENCODING
+from config.codec import ENCODING
 from workflows.merchant_onboarding import workflow_id
 
 

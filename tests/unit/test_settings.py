@@ -28,9 +28,7 @@ def test_secrets_do_not_show_in_the_settings_repr(monkeypatch: pytest.MonkeyPatc
     assert "sk_live_supersecret" not in repr(Settings(_env_file=None))  # type: ignore[call-arg]
 
 
-def test_defaults_use_the_local_stack_ports_not_the_machine_services(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PAYMENTS_TEMPORAL_ADDRESS", "PAYMENTS_STRIPE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
+def test_defaults_use_the_local_stack_ports_not_the_machine_services() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.postgres_port != 5432 and settings.redis_port != 6379
     assert settings.temporal_target == "127.0.0.1:7233"

@@ -154,7 +154,6 @@ def run_dev_stack(settings: Settings) -> int:
         env.setdefault("PAYMENTS_DATABASE_URL", settings.database_url or "")
         env.setdefault("PAYMENTS_REDIS_URL", settings.redis_url or "")
         env.setdefault("PAYMENTS_CODEC_REQUIRE_AUTH", "false")
-        env.setdefault("PAYMENTS_LOG_JSON", "false")
         upgrade(env["PAYMENTS_DATABASE_URL"])
         sup.spawn("worker", [sys.executable, "-m", "workers.cli", "worker"], env=env, stop_signal=signal.SIGINT)
         sup.spawn("api", [sys.executable, "-m", "workers.cli", "api"], env=env, stop_signal=signal.SIGINT)

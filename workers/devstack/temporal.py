@@ -67,5 +67,7 @@ class TemporalDevServer:
             "--ui-disable-news-fetch",
             "--log-level",
             "warn",
+            "--log-format",
+            "json",
             *search_attribute_flags(),
         ]

@@ -69,7 +69,8 @@ def test_keys_belong_to_one_api_key(emulator_url: str) -> None:
 
 
 def test_a_request_racing_one_in_flight_gets_409(emulator: Emulator, emulator_url: str) -> None:
-    _add_fault(emulator_url, action="latency", path="/v1/payment_intents", latency_ms=400, times=1)
+    # The second request must arrive while the first is held: 3 s is room for a loaded machine.
+    _add_fault(emulator_url, action="latency", path="/v1/payment_intents", latency_ms=3000, times=1)
 
     async def race() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=emulator_url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
@@ -118,12 +119,13 @@ def test_keys_expire_after_their_ttl() -> None:
 
 
 def test_a_retry_after_timeout_after_commit_returns_the_original(emulator_url: str) -> None:
-    _add_fault(emulator_url, action="timeout_after_commit", path="/v1/payment_intents", hang_seconds=1.5, times=1)
+    # The client gives up well after the commit (2 s: room for a loaded machine) and well before the answer.
+    _add_fault(emulator_url, action="timeout_after_commit", path="/v1/payment_intents", hang_seconds=6, times=1)
     impatient = stripe.StripeClient(
         API_KEY,
         base_addresses={"api": emulator_url},
         max_network_retries=0,
-        http_client=stripe.HTTPXClient(timeout=0.5, allow_sync_methods=True),
+        http_client=stripe.HTTPXClient(timeout=2, allow_sync_methods=True),
     )
     params = {
         "amount": 1000,
@@ -136,7 +138,8 @@ def test_a_retry_after_timeout_after_commit_returns_the_original(emulator_url: s
         impatient.v1.payment_intents.create(params=params, options={"idempotency_key": "lost-response"})
     committed = _counters(emulator_url)["payment_intents.create"]
     assert len(committed) == 1  # the work was done although the client never heard back
-    retried = impatient.v1.payment_intents.create(params=params, options={"idempotency_key": "lost-response"})
+    patient = stripe.StripeClient(API_KEY, base_addresses={"api": emulator_url}, max_network_retries=0)
+    retried = patient.v1.payment_intents.create(params=params, options={"idempotency_key": "lost-response"})
     assert retried.id == next(iter(committed))
     assert len(_counters(emulator_url)["payment_intents.create"]) == 1
 

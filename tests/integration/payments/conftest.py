@@ -111,9 +111,9 @@ def emulator_control(stripe_api_base: str) -> Callable[..., httpx.Response]:
     return call
 
 
-def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """`payments worker` in its own process (so a test can SIGKILL it), on settings' task queue."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")} | {
+def command_env(settings: Settings) -> dict[str, str]:
+    """The environment for a `payments` command on the test stack (none of the developer's PAYMENTS_*)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")} | {
         "PAYMENTS_DATABASE_URL": settings.database_url or "",
         "PAYMENTS_REDIS_URL": settings.redis_url or "",
         "PAYMENTS_TEMPORAL_ADDRESS": settings.temporal_target,
@@ -122,8 +122,14 @@ def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "PAYMENTS_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
         "PAYMENTS_ENV": settings.env,
     }
+
+
+def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`payments worker` in its own process (so a test can SIGKILL it), on settings' task queue."""
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env, stdout=out, stderr=out)
+        return subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "worker"], env=command_env(settings), stdout=out, stderr=out
+        )
 
 
 async def after_worker_replaced(

@@ -4,7 +4,7 @@ payout, the ledger balances, and no merchant's payable goes below zero."""
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import stripe
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleOverlapPolicy
+from temporalio.worker import Worker
 
 from config.settings import Settings
 from schema.messages import PayoutRunInput, PayoutRunSummary
@@ -135,7 +136,9 @@ async def test_a_daily_run_pays_each_net_balance_once_and_a_rerun_pays_nothing_n
     assert await ledger_sums_to_zero(engine)
 
 
-async def test_schedules_exist_pausable_and_never_overlap(temporal_client: Client, stack_settings: Settings) -> None:
+async def test_schedules_exist_pausable_and_never_overlap(
+    worker: Worker, temporal_client: Client, stack_settings: Settings
+) -> None:
     await ensure_schedules(temporal_client, stack_settings)
     daily = temporal_client.get_schedule_handle(PAYOUT_SCHEDULES["daily"])
     await daily.pause(note="operator pause")
@@ -151,10 +154,11 @@ async def test_schedules_exist_pausable_and_never_overlap(temporal_client: Clien
 
     await daily.trigger()  # what an operator's "Trigger" in the UI does
     described = await eventually(daily.describe, lambda d: bool(d.info.recent_actions), "the schedule to start a run")
-    started = described.info.recent_actions[-1].action
-    assert isinstance(started, ScheduleActionExecutionStartWorkflow)
-    summary = await temporal_client.get_workflow_handle(started.workflow_id, result_type=PayoutRunSummary).result()
-    assert summary.period == datetime.now(UTC).strftime("%Y-%m-%d")  # from the scheduled time
+    action = described.info.recent_actions[-1]
+    assert isinstance(action.action, ScheduleActionExecutionStartWorkflow)
+    run = temporal_client.get_workflow_handle(action.action.workflow_id, result_type=PayoutRunSummary)
+    summary = await run.result()
+    assert summary.period == action.scheduled_at.astimezone(UTC).strftime("%Y-%m-%d")  # not today's: midnight
 
 
 async def test_on_demand_payout_of_part_then_more_than_is_available(parties: Parties, engine: AsyncEngine) -> None:

@@ -62,9 +62,8 @@ async def test_the_relay_publishes_each_event_once_in_order(
     stream = f"test.events.{uuid.uuid4().hex}"
     relay = OutboxRelay(session_factory(engine), redis, stream=stream)
     try:
-        while await relay.publish_batch():
+        while await relay.publish_batch():  # other tests' workflows may still be adding rows meanwhile
             pass
-        assert await relay.publish_batch() == 0  # nothing left: every row is marked sent
         entries = await redis.xrange(stream)
     finally:
         await redis.delete(stream)
@@ -72,7 +71,7 @@ async def test_the_relay_publishes_each_event_once_in_order(
     mine = [fields for _, fields in entries if json.loads(fields[b"payload"]).get("tx_id") == tx["id"]]
     assert [f[b"type"] for f in mine] == [b"payment.authorized", b"payment.confirmed"]
     ids = [int(f[b"event_id"]) for _, f in entries]
-    assert ids == sorted(ids) and len(ids) == len(set(ids))
+    assert len(ids) == len(set(ids))  # each once; the order is asserted for this payment's own events
     async with engine.connect() as conn:
         unsent = select(func.count()).where(OutboxEvent.published_at.is_(None), OutboxEvent.aggregate_id == tx["id"])
         assert (await conn.execute(unsent)).scalar_one() == 0

@@ -1,4 +1,5 @@
-"""The one Temporal client factory, used by the API and the worker alike."""
+"""The one Temporal client factory, for the API, the worker, the CLI and the benchmarks alike (in
+config/, the layer they all depend on, so the API never imports from workers/)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import TLSConfig
 
+from config.codec import EncryptionCodec
 from config.keyring import Keyring
 from config.settings import Settings
-from workers.codec import EncryptionCodec
 
 
 def data_converter(keyring: Keyring) -> DataConverter:
