@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -56,7 +58,6 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         print(f"{args.service} restarted, pid {pid}" if pid else f"{args.service} exited at once; see its log")
         return 0 if pid else 1
-    import os
 
     from workers.devstack.dev import run_dev_stack
 
@@ -107,5 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The `payments` entry point. It leaves without interpreter teardown: a Temporal client's Rust
+    threads can call into a finalizing interpreter and abort the process after its work is done
+    (`Fatal Python error: PyGILState_Release`, exit 134: temporalio/sdk-python#300)."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
