@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from schema.tables import (
     PayoutSchedule,
@@ -20,6 +20,8 @@ PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # names: no NUL, no control characters
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields refused; numbers are StrictInt, so `true`, `1.0`, `"100"` are too."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -42,7 +44,7 @@ class MerchantCreate(Strict):
     model_config = example(name="Corner Shop", payout_schedule="daily", fee_bps=290, currency="usd")
     name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
     payout_schedule: PayoutSchedule = "daily"
-    fee_bps: int = Field(default=290, ge=0, le=10_000)
+    fee_bps: StrictInt = Field(default=290, ge=0, le=10_000)
     currency: str = Currency
     payout_account: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9]+$")
 
@@ -71,7 +73,7 @@ class PaymentInit(Strict):
     )
     user_id: str = Field(min_length=1, max_length=64)
     merchant_id: str = Field(min_length=1, max_length=64)
-    amount: int = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
+    amount: StrictInt = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
     currency: str = Currency
     card_token: str = CardToken
     idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN, description="or the Idempotency-Key header")
@@ -80,12 +82,12 @@ class PaymentInit(Strict):
 class PaymentConfirm(Strict):
     model_config = example(tx_id="tx_3f2504e04f8941d39a0c0305e82c3301", amount=2000)
     tx_id: str = Field(min_length=1, max_length=64)
-    amount: int | None = Field(default=None, gt=0, description="capture less than authorized; default all")
+    amount: StrictInt | None = Field(default=None, gt=0, description="capture less than authorized; default all")
 
 
 class RefundCreate(Strict):
     model_config = example(amount=500, idempotency_key="refund-1042-1", reason="requested_by_customer")
-    amount: int | None = Field(default=None, gt=0, description="default: everything still refundable")
+    amount: StrictInt | None = Field(default=None, gt=0, description="default: everything still refundable")
     idempotency_key: str = Field(pattern=KEY_PATTERN)
     reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
 
@@ -131,7 +133,7 @@ class TransactionList(BaseModel):
 class PayoutCreate(Strict):
     model_config = example(merchant_id="mer_7c9e6679742540de944be07fc1f90ae7", amount=10000, currency="usd")
     merchant_id: str = Field(min_length=1, max_length=64)
-    amount: int | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
+    amount: StrictInt | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
     currency: str | None = Field(default=None, pattern=r"^[a-z]{3}$")
     idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN, description="or the Idempotency-Key header")
 
