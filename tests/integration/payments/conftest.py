@@ -114,6 +114,7 @@ def emulator_control(stripe_api_base: str) -> Callable[..., httpx.Response]:
 def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     """`payments worker` in its own process (so a test can SIGKILL it), on settings' task queue."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")} | {
+        "PAYMENTS_ENV": os.environ["PAYMENTS_ENV"],  # development, set by tests/conftest.py: dev secrets allowed
         "PAYMENTS_DATABASE_URL": settings.database_url or "",
         "PAYMENTS_REDIS_URL": settings.redis_url or "",
         "PAYMENTS_TEMPORAL_ADDRESS": settings.temporal_target,
