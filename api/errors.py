@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.request_context import request_id_of
+from schema.tables import TransactionStatus
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +113,7 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="Stable and machine-readable; the route's documented codes list each one.")
     message: str = Field(description="For people; never holds a submitted value.")
     request_id: str = Field(description="Also in the X-Request-ID header; quote it to support.")
-    status: str | None = Field(default=None, description="payment_state_conflict: the payment's current status")
+    status: TransactionStatus | None = Field(default=None, description="payment_state_conflict: the payment's status")
     available: int | None = Field(default=None, description="insufficient_balance: what could be paid out")
 
 
