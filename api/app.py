@@ -10,7 +10,9 @@ from fastapi import Depends, FastAPI
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.card_data import CardDataGuardMiddleware
+from api.contract import publish_contract
 from api.deps import limit_by_ip
+from api.docs import serve_docs
 from api.errors import install_error_handlers
 from api.request_context import RequestContextMiddleware
 from api.routes import codec, directory, health, payments, payouts, reconciliation, refunds, webhooks
@@ -20,6 +22,15 @@ from config.settings import Settings
 
 # How uvicorn serves the app: our own access log, and no `Server: uvicorn` banner to fingerprint.
 UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "server_header": False}
+
+DESCRIPTION = """Marketplace payments on Stripe, orchestrated by Temporal.
+
+Every request but health and Stripe's webhooks carries `Authorization: Bearer <JWT>` whose `role`
+is `user`, `merchant` or `operator`; each operation names the roles that may call it. Another
+party's resource answers 404, exactly like a missing one. Every error is
+`{"error": {"code", "message", "request_id"}}`; each operation lists its codes per status.
+Amounts are integers in minor units. Card numbers are refused anywhere in a request (400
+`card_data_rejected`): send a Stripe token (`tok_…`, `pm_…`)."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -36,10 +47,14 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Payments",
         version="0.1.0",
-        description="Marketplace payments on Stripe, orchestrated by Temporal.",
+        description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by serve_docs
+        redoc_url=None,
     )
     install_error_handlers(app)
+    publish_contract(app)
+    serve_docs(app)
     app.include_router(health.router, dependencies=[Depends(limit_by_ip)])
     app.include_router(codec.router)
     app.include_router(directory.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -9,11 +10,13 @@ from asyncpg.exceptions import CannotConnectNowError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.request_context import request_id_of
+from schema.tables import TransactionStatus
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +52,12 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status, code, message = 409, "conflict", "The resource is in a state that does not allow this."
+
+
+class ValidationFailed(ApiError):
+    """A body, path, query or header that breaks the published schema (rendered from FastAPI's own error)."""
+
+    status, code, message = 422, "validation_error", "The request is invalid."
 
 
 class IdempotencyKeyReused(ApiError):
@@ -101,12 +110,26 @@ class ServiceUnavailable(ApiError):
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable and machine-readable; the route's documented codes list each one.")
+    message: str = Field(description="For people; never holds a submitted value.")
+    request_id: str = Field(description="Also in the X-Request-ID header; quote it to support.")
+    status: TransactionStatus | None = Field(default=None, description="payment_state_conflict: the payment's status")
+    available: int | None = Field(default=None, description="insufficient_balance: what could be paid out")
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error the API answers, whatever its status."""
+
+    error: ErrorDetail
+
+
 def envelope(
     request: Request,
     status: int,
     code: str,
     message: str,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     error = {"code": code, "message": message, "request_id": request_id_of(request), **(extra or {})}
@@ -129,13 +152,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # The message names fields and rules only: never the submitted values.
-        return envelope(request, 422, "validation_error", _validation_message(exc))
+        return envelope(request, ValidationFailed.status, ValidationFailed.code, _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed"}
         message = "No such route." if exc.status_code == 404 else str(exc.detail)
-        return envelope(request, exc.status_code, codes.get(exc.status_code, "http_error"), message)
+        # The exception's headers carry what the status promises: `Allow` on a 405.
+        return envelope(request, exc.status_code, codes.get(exc.status_code, "http_error"), message, exc.headers)
 
     # PostgreSQL unreachable: asyncpg raises OSError on connect, SQLAlchemy wraps the rest.
     for unreachable in (OSError, TimeoutError, OperationalError, InterfaceError, CannotConnectNowError):

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+
+from schema.tables import (
+    PayoutSchedule,
+    PayoutStatus,
+    ReconciliationRunStatus,
+    RefundStatus,
+    ResolutionStatus,
+    TransactionStatus,
+)
 
 Currency = Field(pattern=r"^[a-z]{3}$", examples=["usd"])
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # names: no NUL, no control characters
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields refused; numbers are StrictInt, so `true`, `1.0`, `"100"` are too."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def example(**body: Any) -> ConfigDict:
+    """A request body's example for the docs (and the hostile suite's card-number vectors)."""
+    return ConfigDict(json_schema_extra={"examples": [body]})  # merged with Strict's config
+
+
 class UserCreate(Strict):
+    model_config = example(name="Ada Lovelace")
     name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
 
 
@@ -25,8 +41,9 @@ class UserOut(BaseModel):
 
 
 class MerchantCreate(Strict):
+    model_config = example(name="Corner Shop", payout_schedule="daily", fee_bps=290, currency="usd")
     name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
-    payout_schedule: Literal["daily", "monthly"] = "daily"
+    payout_schedule: PayoutSchedule = "daily"
     fee_bps: StrictInt = Field(default=290, ge=0, le=10_000)
     currency: str = Currency
     payout_account: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9]+$")
@@ -36,7 +53,7 @@ class MerchantOut(BaseModel):
     id: str
     name: str
     payout_account: str | None
-    payout_schedule: str
+    payout_schedule: PayoutSchedule
     fee_bps: int
     currency: str
 
@@ -46,6 +63,14 @@ KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
 
 
 class PaymentInit(Strict):
+    model_config = example(
+        user_id="usr_0f8fad5bd9cb469fa16570867728950e",
+        merchant_id="mer_7c9e6679742540de944be07fc1f90ae7",
+        amount=2500,
+        currency="usd",
+        card_token="pm_card_visa",  # noqa: S106 (a Stripe test payment method, not a secret)
+        idempotency_key="order-1042",
+    )
     user_id: str = Field(min_length=1, max_length=64)
     merchant_id: str = Field(min_length=1, max_length=64)
     amount: StrictInt = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
@@ -55,11 +80,13 @@ class PaymentInit(Strict):
 
 
 class PaymentConfirm(Strict):
+    model_config = example(tx_id="tx_3f2504e04f8941d39a0c0305e82c3301", amount=2000)
     tx_id: str = Field(min_length=1, max_length=64)
     amount: StrictInt | None = Field(default=None, gt=0, description="capture less than authorized; default all")
 
 
 class RefundCreate(Strict):
+    model_config = example(amount=500, idempotency_key="refund-1042-1", reason="requested_by_customer")
     amount: StrictInt | None = Field(default=None, gt=0, description="default: everything still refundable")
     idempotency_key: str = Field(pattern=KEY_PATTERN)
     reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
@@ -78,13 +105,13 @@ class TransactionOut(BaseModel):
     amount_captured: int
     amount_refunded: int
     currency: str
-    status: str
+    status: TransactionStatus
     failure_code: str | None
     failure_message: str | None
     card: Card
     idempotency_key: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
 
 
 class RefundOut(BaseModel):
@@ -92,10 +119,10 @@ class RefundOut(BaseModel):
     tx_id: str
     amount: int
     currency: str
-    status: str
+    status: RefundStatus
     reason: str | None
     failure_code: str | None
-    created_at: datetime
+    created_at: AwareDatetime
 
 
 class TransactionList(BaseModel):
@@ -104,6 +131,7 @@ class TransactionList(BaseModel):
 
 
 class PayoutCreate(Strict):
+    model_config = example(merchant_id="mer_7c9e6679742540de944be07fc1f90ae7", amount=10000, currency="usd")
     merchant_id: str = Field(min_length=1, max_length=64)
     amount: StrictInt | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
     currency: str | None = Field(default=None, pattern=r"^[a-z]{3}$")
@@ -115,10 +143,10 @@ class PayoutOut(BaseModel):
     merchant_id: str
     amount: int
     currency: str
-    status: str
+    status: PayoutStatus
     period: str
     failure_code: str | None
-    created_at: datetime
+    created_at: AwareDatetime
 
 
 class PayoutList(BaseModel):
@@ -135,15 +163,16 @@ class BalanceOut(BaseModel):
 
 
 class ReconciliationRunCreate(Strict):
+    model_config = example(window_start="2026-01-01T00:00:00Z", window_end="2026-01-02T00:00:00Z")
     window_start: AwareDatetime | None = Field(default=None, description="default: window_end - the interval")
     window_end: AwareDatetime | None = Field(default=None, description="default: now")
 
 
 class ReconciliationRunOut(BaseModel):
     id: str
-    window_start: datetime
-    window_end: datetime
-    status: str
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    status: ReconciliationRunStatus
     counts: dict[str, int]
     workflow_id: str | None = None
 
@@ -162,11 +191,11 @@ class ReconciliationLogOut(BaseModel):
     refund_id: str | None
     payout_id: str | None
     details: dict[str, Any]
-    resolution_status: str
+    resolution_status: ResolutionStatus
     resolution: str | None
     resolved_by: str | None
-    resolved_at: datetime | None
-    created_at: datetime
+    resolved_at: AwareDatetime | None
+    created_at: AwareDatetime
 
 
 class ReconciliationLogList(BaseModel):
@@ -175,4 +204,5 @@ class ReconciliationLogList(BaseModel):
 
 
 class Resolution(Strict):
+    model_config = example(resolution="Refunded by hand on the Stripe dashboard.")
     resolution: str = Field(min_length=1, max_length=2000)

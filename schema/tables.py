@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-TRANSACTION_STATUSES = (
+# Each status is named once: the database's CHECK constraints and the API's enums both come from here.
+TransactionStatus = Literal[
     "pending",
     "requires_action",
     "authorized",
@@ -31,11 +32,17 @@ TRANSACTION_STATUSES = (
     "refunded",
     "failed",
     "canceled",
-)
-REFUND_STATUSES = ("pending", "succeeded", "failed")
-PAYOUT_STATUSES = ("pending", "in_transit", "paid", "failed")
-PAYOUT_SCHEDULES = ("daily", "monthly")
-RESOLUTION_STATUSES = ("auto_fixed", "needs_review", "resolved")
+]
+RefundStatus = Literal["pending", "succeeded", "failed"]
+PayoutStatus = Literal["pending", "in_transit", "paid", "failed"]
+PayoutSchedule = Literal["daily", "monthly"]
+ResolutionStatus = Literal["auto_fixed", "needs_review", "resolved"]
+ReconciliationRunStatus = Literal["running", "finished"]  # written by activities/reconciliation.py
+TRANSACTION_STATUSES: tuple[str, ...] = get_args(TransactionStatus)
+REFUND_STATUSES: tuple[str, ...] = get_args(RefundStatus)
+PAYOUT_STATUSES: tuple[str, ...] = get_args(PayoutStatus)
+PAYOUT_SCHEDULES: tuple[str, ...] = get_args(PayoutSchedule)
+RESOLUTION_STATUSES: tuple[str, ...] = get_args(ResolutionStatus)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -71,7 +78,7 @@ class Merchant(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     payout_account: Mapped[str | None] = mapped_column(String(255), unique=True)
-    payout_schedule: Mapped[str] = mapped_column(String(16))
+    payout_schedule: Mapped[PayoutSchedule] = mapped_column(String(16))
     fee_bps: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = _created()
@@ -98,7 +105,7 @@ class Transaction(Base):
     amount_captured: Mapped[int] = mapped_column(BigInteger, server_default="0")
     amount_refunded: Mapped[int] = mapped_column(BigInteger, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))  # StatusChange carries a str; the CHECK holds it
     idempotency_key: Mapped[str] = mapped_column(String(255))
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     # AES-256-GCM ciphertext of the Stripe token; the key id says which key opens it.
@@ -126,7 +133,7 @@ class Refund(Base):
     tx_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[RefundStatus] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(255))
     stripe_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -148,7 +155,7 @@ class Payout(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[PayoutStatus] = mapped_column(String(32))
     period: Mapped[str] = mapped_column(String(32))
     idempotency_key: Mapped[str] = mapped_column(String(255))
     stripe_transfer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -162,7 +169,7 @@ class ReconciliationRun(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ReconciliationRunStatus] = mapped_column(String(32))
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     started_at: Mapped[datetime] = _created()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -190,7 +197,7 @@ class ReconciliationLog(Base):
     discrepancy: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(255), server_default="")  # the Stripe or our id it is about
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
-    resolution_status: Mapped[str] = mapped_column(String(32))
+    resolution_status: Mapped[ResolutionStatus] = mapped_column(String(32))
     resolution: Mapped[str | None] = mapped_column(Text)
     resolved_by: Mapped[str | None] = mapped_column(String(255))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

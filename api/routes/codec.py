@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.auth import Principal
+from api.contract import errors
 from api.deps import ServicesDep, bearer, current_principal
 from api.errors import ApiError, Forbidden
 from config.keyring import KeyringError
@@ -49,11 +50,13 @@ async def _apply(body: dict[str, Any], transform: Callable[[Sequence[Payload]], 
     return json_format.MessageToDict(Payloads(payloads=result))
 
 
-@router.post("/encode")
+@router.post("/encode", summary="Encrypt Temporal payloads (operator)", responses=errors(UndecodablePayload))
 async def encode(body: PayloadsBody, services: ServicesDep, _: Caller) -> dict[str, Any]:
     return await _apply(body, services.codec.encode)
 
 
-@router.post("/decode")
+@router.post(
+    "/decode", summary="Decrypt Temporal payloads for the Temporal UI (operator)", responses=errors(UndecodablePayload)
+)
 async def decode(body: PayloadsBody, services: ServicesDep, _: Caller) -> dict[str, Any]:
     return await _apply(body, services.codec.decode)

@@ -12,6 +12,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.permanent_errors import DATABASE_REFUSED
+from api.contract import errors
 from api.deps import CurrentPrincipal, Operator, ServicesDep, Session, TemporalClient
 from api.errors import ApiError, NotFound
 from api.models import MerchantCreate, MerchantOut, UserCreate, UserOut
@@ -40,8 +41,9 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED)
+@router.post("/users", status_code=status.HTTP_201_CREATED, summary="Create a user (operator)", responses=errors())
 async def create_user(body: UserCreate, session: Session, _: Operator) -> UserOut:
+    """Fills a stack: users sign in elsewhere, and their token's `sub` is this id."""
     user = User(id=new_id("usr"), name=body.name)
     async with session.begin():
         session.add(user)
@@ -51,7 +53,11 @@ async def create_user(body: UserCreate, session: Session, _: Operator) -> UserOu
 @router.post(
     "/merchants",
     status_code=status.HTTP_201_CREATED,
-    responses={202: {"description": "Created; the Stripe connected account is still being opened"}},
+    summary="Create a merchant with a Stripe connected account (operator)",
+    responses={
+        202: {"model": MerchantOut, "description": "Created; the Stripe connected account is still being opened"},
+        **errors(PayoutAccountTaken),
+    },
 )
 async def create_merchant(
     body: MerchantCreate,
@@ -88,8 +94,9 @@ async def create_merchant(
     return MerchantOut(id=merchant.merchant_id, **fields)
 
 
-@router.get("/merchants/{merchant_id}")
+@router.get("/merchants/{merchant_id}", summary="One merchant (merchant: self, operator)", responses=errors(NotFound))
 async def get_merchant(merchant_id: str, session: Session, principal: CurrentPrincipal) -> MerchantOut:
+    """Another merchant answers 404, like a missing one."""
     if not (principal.is_("operator") or principal.is_("merchant", merchant_id)):
         raise NotFound()
     merchant = await session.get(Merchant, merchant_id)

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Literal
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
+from pydantic import BaseModel
 from sqlalchemy import text
 
+from api.contract import public_errors
 from api.deps import ServicesDep
-from api.errors import envelope
+from api.errors import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 2.0
+DEPENDENCIES = ("postgres", "redis", "temporal")
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+class NotReady(ServiceUnavailable):
+    code = "not_ready"
+
+
+class Healthy(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+    checks: dict[str, Literal["ok"]]
+
+
+@router.get("/healthz", summary="Liveness (anyone)", responses=public_errors())
+async def healthz() -> Healthy:
+    return Healthy()
 
 
 async def _ok(check: Awaitable[object]) -> bool:
@@ -39,12 +55,11 @@ async def _temporal(services: ServicesDep) -> None:
     await client.service_client.check_health()
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is down"}})
-async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
-    names = ("postgres", "redis", "temporal")
+@router.get("/readyz", summary="Readiness: PostgreSQL, Redis and Temporal (anyone)", responses=public_errors(NotReady))
+async def readyz(services: ServicesDep) -> Ready:
+    """A 503 `not_ready` names each dependency that is down."""
     results = await asyncio.gather(_ok(_postgres(services)), _ok(services.redis.ping()), _ok(_temporal(services)))
-    checks = dict(zip(names, results, strict=True))
-    down = [name for name, ok in checks.items() if not ok]
+    down = [name for name, ok in zip(DEPENDENCIES, results, strict=True) if not ok]
     if down:
-        return envelope(request, 503, "not_ready", f"Not ready: {', '.join(down)} unreachable.", {"Retry-After": "5"})
-    return JSONResponse({"status": "ready", "checks": {n: "ok" for n in names}})
+        raise NotReady(f"Not ready: {', '.join(down)} unreachable.")
+    return Ready(checks=dict.fromkeys(DEPENDENCIES, "ok"))

@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy import select, tuple_
@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
+from api.contract import errors
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from api.errors import (
     ApiError,
@@ -28,17 +29,21 @@ from api.errors import (
     ServiceUnavailable,
 )
 from api.models import KEY_PATTERN, Card, PaymentConfirm, PaymentInit, TransactionList, TransactionOut
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import InvalidCursor, decode_cursor, encode_cursor
 from api.replay_cache import CachedAnswer
 from config.settings import Settings
 from schema.messages import ConfirmRequest, InitRequest, PaymentRequest
-from schema.tables import Merchant, Transaction, User
+from schema.tables import Merchant, Transaction, TransactionStatus, User
 from workflows import search_attributes as sa
 from workflows.payment import PaymentWorkflow, workflow_id
 from workflows.policies import WORKFLOW_TASK_TIMEOUT
 
 router = APIRouter(tags=["payments"])
 REPLAYED = {"Idempotent-Replayed": "true"}
+# The 200 of a create that is a repeat: the first answer again, marked.
+REPLAY_HEADER = {
+    "Idempotent-Replayed": {"description": "Always `true`", "schema": {"type": "string", "enum": ["true"]}}
+}
 SETTLED = ("confirmed", "partially_refunded", "refunded")
 
 
@@ -63,7 +68,7 @@ def transaction_out(tx: Transaction) -> TransactionOut:
         amount_captured=tx.amount_captured,
         amount_refunded=tx.amount_refunded,
         currency=tx.currency,
-        status=tx.status,
+        status=cast(TransactionStatus, tx.status),  # the CHECK constraint holds it to these
         failure_code=tx.failure_code,
         failure_message=tx.failure_message,
         card=Card(brand=tx.card_brand, last4=tx.card_last4),
@@ -123,7 +128,19 @@ async def _check_parties(session: Session, body: PaymentInit) -> None:
         raise CurrencyNotAccepted(f"This merchant accepts {merchant.currency} only.")
 
 
-@router.post("/payments/init", status_code=status.HTTP_201_CREATED, responses={200: {"description": "A replay"}})
+@router.post(
+    "/payments/init",
+    status_code=status.HTTP_201_CREATED,
+    summary="Authorize a card payment (user: self)",
+    responses={
+        200: {
+            "model": TransactionOut,
+            "description": "A repeat of the key: the first answer",
+            "headers": REPLAY_HEADER,
+        },
+        **errors(ApiError, IdempotencyKeyReused, UnknownParty, CurrencyNotAccepted),
+    },
+)
 async def init_payment(
     body: PaymentInit,
     response: Response,
@@ -133,6 +150,8 @@ async def init_payment(
     temporal: TemporalClient,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", pattern=KEY_PATTERN)] = None,
 ) -> TransactionOut:
+    """Starts the payment's workflow and answers once the card is authorized (or declined, or needs
+    3-D Secure). The key (body or `Idempotency-Key`) makes a repeat safe: `bad_request` without one."""
     if not principal.is_("user", body.user_id):
         raise Forbidden("A payment is started by the paying user.")
     key = body.idempotency_key or idempotency_key
@@ -221,7 +240,11 @@ async def authorize_once(
     return tx, view.replayed
 
 
-@router.post("/payments/confirm")
+@router.post(
+    "/payments/confirm",
+    summary="Capture a payment (user: owner, merchant: its own, operator)",
+    responses=errors(NotFound, PaymentStateConflict, InvalidCaptureAmount),
+)
 async def confirm_payment(
     body: PaymentConfirm, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
 ) -> TransactionOut:
@@ -251,7 +274,11 @@ async def confirm_payment(
     return transaction_out(tx)
 
 
-@router.post("/payments/{tx_id}/cancel")
+@router.post(
+    "/payments/{tx_id}/cancel",
+    summary="Void a payment's authorization (user: owner, merchant: its own, operator)",
+    responses=errors(NotFound, PaymentStateConflict),
+)
 async def cancel_payment(
     tx_id: str, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
 ) -> TransactionOut:
@@ -277,12 +304,21 @@ async def cancel_payment(
     return transaction_out(tx)
 
 
-@router.get("/payments/{tx_id}")
+@router.get(
+    "/payments/{tx_id}",
+    summary="One payment (user: owner, merchant: its own, operator)",
+    responses=errors(NotFound),
+)
 async def get_payment(tx_id: str, principal: CurrentPrincipal, session: Session) -> TransactionOut:
+    """Another party's payment answers 404, like a missing one."""
     return transaction_out(await visible_transaction(session, tx_id, principal))
 
 
-@router.get("/transactions/{user_id}")
+@router.get(
+    "/transactions/{user_id}",
+    summary="A user's payments (user: self, operator)",
+    responses=errors(NotFound, InvalidCursor),
+)
 async def list_transactions(
     user_id: str,
     principal: CurrentPrincipal,

@@ -13,10 +13,11 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError
 
 from api.auth import Principal
+from api.contract import errors
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from api.errors import ApiError, Forbidden, NotFound
 from api.models import KEY_PATTERN, BalanceOut, PayoutCreate, PayoutList, PayoutOut
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import InvalidCursor, decode_cursor, encode_cursor
 from api.routes.payments import CurrencyNotAccepted, waiting_on_temporal
 from schema import balances
 from schema.messages import PayoutRequest
@@ -71,7 +72,12 @@ def _refusal(exc: WorkflowUpdateFailedError) -> ApiError | None:
     return None
 
 
-@router.post("/payouts/schedule", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/payouts/schedule",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Pay out a merchant's balance now (merchant: self, operator)",
+    responses=errors(NotFound, CurrencyNotAccepted, InsufficientBalance, NoPayoutAccount),
+)
 async def schedule_payout(
     body: PayoutCreate,
     principal: CurrentPrincipal,
@@ -114,7 +120,11 @@ async def schedule_payout(
     return payout_out(payout)
 
 
-@router.get("/merchants/{merchant_id}/balance")
+@router.get(
+    "/merchants/{merchant_id}/balance",
+    summary="A merchant's balance, from the ledger (merchant: self, operator)",
+    responses=errors(NotFound),
+)
 async def get_balance(
     merchant_id: str, principal: CurrentPrincipal, services: ServicesDep, session: Session
 ) -> BalanceOut:
@@ -129,7 +139,11 @@ async def get_balance(
     )
 
 
-@router.get("/merchants/{merchant_id}/payouts")
+@router.get(
+    "/merchants/{merchant_id}/payouts",
+    summary="A merchant's payouts (merchant: self, operator)",
+    responses=errors(NotFound, InvalidCursor),
+)
 async def list_payouts(
     merchant_id: str,
     principal: CurrentPrincipal,

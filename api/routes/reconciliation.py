@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select, tuple_
 
 from api.auth import Principal
+from api.contract import errors
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from api.errors import ApiError, Forbidden, NotFound
 from api.models import (
@@ -20,7 +21,7 @@ from api.models import (
     ReconciliationRunOut,
     Resolution,
 )
-from api.pagination import INT64_MAX, decode_cursor, encode_cursor, int_row_id
+from api.pagination import INT64_MAX, InvalidCursor, decode_cursor, encode_cursor, int_row_id
 from api.routes.payments import temporal_calls
 from schema.messages import ReconciliationInput
 from schema.tables import ReconciliationLog, ReconciliationRun
@@ -60,10 +61,16 @@ def run_out(run: ReconciliationRun, workflow_id: str | None = None) -> Reconcili
     )
 
 
-@router.post("/reconciliation/runs", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/reconciliation/runs",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a reconciliation run (operator)",
+    responses=errors(InvalidWindow),
+)
 async def start_run(
     body: ReconciliationRunCreate, principal: CurrentPrincipal, services: ServicesDep, temporal: TemporalClient
 ) -> ReconciliationRunOut:
+    """Compares our rows with Stripe's objects over the window; answers at once, the run goes on."""
     operator_only(principal)
     end = body.window_end or datetime.now(UTC)
     start = body.window_start or end - services.settings.reconciliation_interval
@@ -82,13 +89,14 @@ async def start_run(
     return run_out(run, workflow_id)
 
 
-@router.get("/reconciliation/runs")
+@router.get("/reconciliation/runs", summary="Reconciliation runs (operator)", responses=errors(InvalidCursor))
 async def list_runs(
     principal: CurrentPrincipal,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> ReconciliationRunList:
+    """Newest first, with the counts of what each run found."""
     operator_only(principal)
     query = select(ReconciliationRun)
     if cursor:
@@ -102,7 +110,7 @@ async def list_runs(
     )
 
 
-@router.get("/reconciliation/logs")
+@router.get("/reconciliation/logs", summary="Discrepancies found (operator)", responses=errors(InvalidCursor))
 async def list_logs(
     principal: CurrentPrincipal,
     session: Session,
@@ -132,7 +140,11 @@ async def list_logs(
     )
 
 
-@router.post("/reconciliation/logs/{log_id}/resolve")
+@router.post(
+    "/reconciliation/logs/{log_id}/resolve",
+    summary="Resolve a discrepancy (operator)",
+    responses=errors(NotFound, NotOpen),
+)
 async def resolve(
     log_id: Annotated[int, Path(ge=1, le=INT64_MAX)], body: Resolution, principal: CurrentPrincipal, session: Session
 ) -> ReconciliationLogOut:

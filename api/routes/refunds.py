@@ -9,10 +9,11 @@ from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from api.contract import errors
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from api.errors import ApiError, NotFound, PaymentStateConflict
 from api.models import RefundCreate, RefundOut
-from api.routes.payments import visible_transaction, waiting_on_temporal
+from api.routes.payments import REPLAY_HEADER, visible_transaction, waiting_on_temporal
 from schema.messages import RefundRequest
 from schema.tables import Refund
 from workflows.refund import RefundWorkflow, workflow_id
@@ -52,7 +53,13 @@ def _activity_failure(exc: WorkflowFailureError) -> ApplicationError | None:
 
 
 @router.post(
-    "/payments/{tx_id}/refunds", status_code=status.HTTP_201_CREATED, responses={200: {"description": "A replay"}}
+    "/payments/{tx_id}/refunds",
+    status_code=status.HTTP_201_CREATED,
+    summary="Refund a captured payment, in full or in part (merchant: its own, operator)",
+    responses={
+        200: {"model": RefundOut, "description": "A repeat of the key: the first answer", "headers": REPLAY_HEADER},
+        **errors(NotFound, RefundExceedsCaptured, MerchantBalanceInsufficient, PaymentStateConflict),
+    },
 )
 async def create_refund(
     tx_id: str,
@@ -63,6 +70,7 @@ async def create_refund(
     session: Session,
     temporal: TemporalClient,
 ) -> RefundOut:
+    """Never beyond what was captured; the key makes a repeat the same refund."""
     tx = await visible_transaction(session, tx_id, principal)
     if not (principal.is_("operator") or principal.is_("merchant", tx.merchant_id)):
         raise NotFound()

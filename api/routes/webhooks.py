@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.contract import public_errors
 from api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
 from api.errors import ApiError
 from api.routes.payments import temporal_calls
@@ -41,7 +42,11 @@ def _payment_event(event: Any) -> StripePaymentEvent:
     )
 
 
-@router.post("/webhooks/stripe")
+@router.post(
+    "/webhooks/stripe",
+    summary="Stripe's events (Stripe, by its signature)",
+    responses=public_errors(InvalidSignature),
+)
 async def stripe_webhook(
     request: Request,
     services: ServicesDep,
@@ -49,6 +54,7 @@ async def stripe_webhook(
     temporal: TemporalClient,
     signature: Annotated[str, Header(alias="Stripe-Signature")] = "",
 ) -> dict[str, bool]:
+    """Verified, deduplicated by event id, and passed to the waiting payment's workflow."""
     payload = await request.body()
     if not signed_by_stripe(payload, signature, services.settings.stripe_webhook_secret.get_secret_value()):
         raise InvalidSignature()
