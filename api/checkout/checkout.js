@@ -23,6 +23,7 @@ let card = null;
 let order = null; // {user_id, merchant_id, merchant_name, amount, currency}
 let token = null;
 let demo = false;
+let cardComplete = false;
 
 class ApiError extends Error {}
 
@@ -49,14 +50,14 @@ function showOrder() {
   $("demo-badge").hidden = !demo;
   const total = money(order.amount, order.currency);
   $("order-total").textContent = total;
-  $("order-line").textContent = `${order.currency.toUpperCase()} · ${order.merchant_id}`;
+  $("order-payee").textContent = name;
   $("order-due").textContent = total;
   $("pay-label").textContent = `Pay ${total}`;
 }
 
 function busy(message) {
   $("pay-form").classList.toggle("busy", Boolean(message));
-  $("pay-button").disabled = Boolean(message);
+  $("pay-button").disabled = Boolean(message) || !cardComplete;
   $("progress").textContent = message || "";
 }
 
@@ -111,7 +112,8 @@ function mountCard() {
   card.on("change", (event) => {
     $("card-element").classList.toggle("invalid", Boolean(event.error));
     $("card-error").textContent = event.error ? event.error.message : "";
-    $("pay-button").disabled = !event.complete;
+    cardComplete = event.complete;
+    $("pay-button").disabled = !cardComplete;
   });
 }
 
