@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth import mint_token
 from config.settings import Settings
-from tests.integration.payments.conftest import Parties
+from tests.integration.payments.conftest import Parties, stripe_intent
 
 VISA = "4242 4242 4242 4242"
 AUTHENTICATION_REQUIRED = "4000 0025 0000 3155"
@@ -182,6 +182,7 @@ async def test_3d_secure_on_the_banks_page_decides_the_payment(
     await checkout.screenshot(status)
     tx = await parties.get(await checkout.reference())
     assert tx["status"] == status
+    assert stripe_intent(stack_settings, tx["id"]).client_secret not in log_file.read_text()
     if status == "failed":
         assert tx["failure_code"] == "payment_intent_authentication_failure"
         await expect(checkout.page.get_by_role("button", name="Try another card")).to_be_visible()
