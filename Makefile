@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test bench bench-recon lint lock clean
+.PHONY: dev test browser bench bench-recon lint lock clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,16 @@ $(INSTALLED): requirements.lock pyproject.toml
 dev: $(INSTALLED)
 	$(BIN)/payments dev
 
-test: $(INSTALLED) lint
+test: $(INSTALLED) lint browser
 	$(BIN)/pytest -q
+
+# The checkout page's browser tests drive Debian's Chromium (Playwright cannot download one here).
+# Without it they skip, except under CI=true, where they fail.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "chromium is missing: apt-get update && apt-get install -y chromium (for the browser tests)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	    || echo "could not install chromium: the browser tests will skip (and fail under CI=true)"; }
 
 # Throughput and latency figures (see bench/); BENCH_ARGS="--api URL --count N --concurrency C".
 bench: $(INSTALLED)

@@ -11,7 +11,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from activities.stripe_errors import final_or_transient, stripe_details
-from schema.messages import Authorization, AuthorizeRequest, CaptureRequest, PaymentIntentState, VoidRequest
+from schema.messages import (
+    Authorization,
+    AuthorizeRequest,
+    CaptureRequest,
+    PaymentIntentState,
+    RedirectToUrl,
+    VoidRequest,
+)
 
 
 def _card_fields(card_token: str) -> dict[str, Any]:
@@ -25,6 +32,14 @@ def _card(intent: stripe.PaymentIntent) -> tuple[str | None, str | None]:
     method = intent.payment_method
     card = getattr(method, "card", None)
     return (card.brand, card.last4) if card is not None else (None, None)
+
+
+def _redirect(intent: stripe.PaymentIntent) -> RedirectToUrl | None:
+    """Where the customer authenticates (3-D Secure), when Stripe asks for a redirect."""
+    action = intent.next_action
+    if action is None or action.type != "redirect_to_url" or action.redirect_to_url is None:
+        return None
+    return RedirectToUrl(str(action.redirect_to_url.url), action.redirect_to_url.return_url)
 
 
 class StripePayments:
@@ -43,6 +58,7 @@ class StripePayments:
             "metadata": {"tx_id": request.tx_id, "merchant_id": request.merchant_id},
             "expand": ["payment_method"],
             **_card_fields(request.card_token),
+            **({"return_url": request.return_url} if request.return_url else {}),
         }
         try:
             intent = await heartbeating(
@@ -71,7 +87,11 @@ class StripePayments:
             raise ApplicationError(
                 f"unexpected PaymentIntent status {intent.status}", type="UnexpectedStripeState", non_retryable=True
             )
-        return Authorization(intent.id, status, brand, last4)
+        if status == "authorized":
+            return Authorization(intent.id, status, brand, last4)
+        return Authorization(
+            intent.id, status, brand, last4, client_secret=intent.client_secret, redirect=_redirect(intent)
+        )
 
     @activity.defn
     async def capture_payment(self, request: CaptureRequest) -> int:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.card_data import CardDataGuardMiddleware
@@ -15,7 +16,7 @@ from api.deps import limit_by_ip
 from api.docs import serve_docs
 from api.errors import install_error_handlers
 from api.request_context import RequestContextMiddleware
-from api.routes import codec, directory, health, payments, payouts, reconciliation, refunds, webhooks
+from api.routes import checkout, codec, directory, health, payments, payouts, reconciliation, refunds, webhooks
 from api.security_headers import CodecCorsMiddleware, SecurityHeadersMiddleware
 from api.services import Services
 from config.settings import Settings
@@ -63,6 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(payouts.router)
     app.include_router(reconciliation.router)
     app.include_router(webhooks.router)
+    app.include_router(checkout.router)
+    app.mount("/checkout/assets", StaticFiles(directory=checkout.ASSETS), name="checkout_assets")
 
     # Starlette runs the last-added middleware first: request ids wrap everything.
     app.add_middleware(CardDataGuardMiddleware, webhook_secret=settings.stripe_webhook_secret.get_secret_value())

@@ -97,6 +97,16 @@ class Card(BaseModel):
     last4: str | None
 
 
+class RedirectToUrl(BaseModel):
+    url: str = Field(description="where the customer authenticates (3-D Secure)")
+    return_url: str | None = Field(description="where Stripe sends the customer back: the checkout page")
+
+
+class NextAction(BaseModel):
+    type: Literal["redirect_to_url"]
+    redirect_to_url: RedirectToUrl
+
+
 class TransactionOut(BaseModel):
     id: str
     user_id: str
@@ -112,6 +122,20 @@ class TransactionOut(BaseModel):
     idempotency_key: str
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    # Init of a payment that needs 3-D Secure: what the customer's browser needs to authenticate.
+    next_action: NextAction | None = None
+    client_secret: str | None = None
+
+
+class DemoCheckout(BaseModel):
+    """Development only: a demo order for the checkout page, and a short-lived token for its payer."""
+
+    user_id: str
+    merchant_id: str
+    merchant_name: str
+    amount: int
+    currency: str
+    token: str
 
 
 class RefundOut(BaseModel):

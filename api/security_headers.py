@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# The API serves JSON, its docs and (soon) the checkout page: nothing of ours may be framed.
+# The API serves JSON, its docs and the checkout page: nothing of ours may be framed. A route may
+# send a stricter policy of its own (the checkout page's CSP also says what it may load).
 HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -32,7 +33,9 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).extend(extra)
+                headers = message.setdefault("headers", [])
+                own = {name.lower() for name, _ in headers}
+                headers.extend(header for header in extra if header[0] not in own)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

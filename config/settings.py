@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 
     # Stripe. No key: `make dev` starts the local emulator and points the SDK at it.
     stripe_api_key: SecretStr | None = None
+    stripe_publishable_key: str | None = None  # pk_live_…/pk_test_… for Stripe.js on the checkout page
     stripe_api_base: str | None = None
     stripe_webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     stripe_emulator_port: int = 12111

@@ -29,6 +29,16 @@ class PayoutAccount:
 
 
 @dataclass(frozen=True)
+class RedirectToUrl:
+    """Stripe's 3-D Secure next action: the page where the customer authenticates, and the page
+    (ours) Stripe sends them back to. With the PaymentIntent's client secret it is not card data,
+    but it is the customer's alone: never in search attributes or logs."""
+
+    url: str
+    return_url: str | None = None
+
+
+@dataclass(frozen=True)
 class PaymentRequest:
     """What POST /payments/init asked for; the card token travels only inside encrypted payloads."""
 
@@ -41,6 +51,7 @@ class PaymentRequest:
     idempotency_key: str
     fingerprint: str
     authorization_expiry_seconds: int
+    return_url: str | None = None  # where Stripe sends the customer back after 3-D Secure
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,9 @@ class PaymentView:
     failure_code: str | None = None
     failure_message: str | None = None
     replayed: bool = False
+    # While 3-D Secure is pending (init's answer only): what the customer's browser needs.
+    client_secret: str | None = None
+    redirect: RedirectToUrl | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,7 @@ class AuthorizeRequest:
     amount: int
     currency: str
     card_token: str
+    return_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,8 @@ class Authorization:
     card_last4: str | None = None
     failure_code: str | None = None
     failure_message: str | None = None
+    client_secret: str | None = None
+    redirect: RedirectToUrl | None = None  # requires_action: where the customer authenticates
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The emulator's HTTP application: Stripe's `/v1` API plus a control API under `/_emulator`.
+"""The emulator's HTTP application: Stripe's `/v1` API, the browser side (Stripe.js, the card field
+and the 3-D Secure page) and a control API under `/_emulator`.
 
 Every `/v1` call goes: API key check -> injected fault (if any) -> idempotency -> the resource
 handler -> `expand[]`. The handlers live in one module per resource."""
@@ -16,23 +17,32 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from stripe_emulator import accounts, events, payment_intents, refunds, transfers
+from stripe_emulator import accounts, browser, events, payment_intents, payment_methods, refunds, transfers
 from stripe_emulator.control import control_routes
-from stripe_emulator.emulator import Emulator, current_request
+from stripe_emulator.emulator import Emulator, current_origin, current_request
 from stripe_emulator.expand import expand
 from stripe_emulator.faults import Fault
 from stripe_emulator.listing import Handler
 from stripe_emulator.wire import StripeError, parse_form
 
+# What a publishable key (the browser's, pk_test_…) may call: nothing else.
+PUBLISHABLE = {("POST", "/v1/payment_methods")}
 
-def _api_key(request: Request) -> str:
+
+def _api_key(request: Request, publishable: bool) -> str:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.startswith(("sk_test_", "rk_test_")):
+    if scheme.lower() != "bearer" or not key.startswith(("sk_test_", "rk_test_", "pk_test_")):
         raise StripeError(
             401,
             "invalid_request_error",
             "You did not provide a valid API key. Provide your test secret key (sk_test_...) "
             "as a Bearer token in the Authorization header.",
+        )
+    if key.startswith("pk_") and not publishable:
+        raise StripeError(
+            401,
+            "invalid_request_error",
+            "This API call cannot be made with a publishable API key. Please use a secret API key.",
         )
     return key
 
@@ -61,19 +71,19 @@ async def _handle(
     return JSONResponse(expand(emu.store, obj, list(params.get("expand", []))))
 
 
-def _endpoint(emu: Emulator, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(emu: Emulator, handler: Handler, publishable: bool) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         request_id = f"req_{secrets.token_hex(7)}"
-        response = await _serve(emu, handler, request, request_id)
+        response = await _serve(emu, handler, request, request_id, publishable)
         response.headers["Request-Id"] = request_id
         return response
 
     return endpoint
 
 
-async def _serve(emu: Emulator, handler: Handler, request: Request, request_id: str) -> Response:
+async def _serve(emu: Emulator, handler: Handler, request: Request, request_id: str, publishable: bool) -> Response:
     try:
-        api_key = _api_key(request)
+        api_key = _api_key(request, publishable)
     except StripeError as exc:
         return exc.response()
     fault = emu.faults.take(request.method, request.url.path)
@@ -85,6 +95,7 @@ async def _serve(emu: Emulator, handler: Handler, request: Request, request_id: 
     path = dict(request.path_params)
     key = request.headers.get("idempotency-key") if request.method == "POST" else None
     current_request.set({"id": request_id, "idempotency_key": key})
+    current_origin.set(str(request.base_url).rstrip("/"))
 
     if key is None:
         response = await _handle(emu, handler, params, path, fault)
@@ -130,6 +141,8 @@ def _v1_routes(emu: Emulator) -> list[BaseRoute]:
         ("POST", "/v1/payment_intents/{id}/confirm", payment_intents.confirm),
         ("POST", "/v1/payment_intents/{id}/capture", payment_intents.capture),
         ("POST", "/v1/payment_intents/{id}/cancel", payment_intents.cancel),
+        ("POST", "/v1/payment_methods", payment_methods.create),
+        ("GET", "/v1/payment_methods/{id}", payment_methods.retrieve),
         ("GET", "/v1/charges", payment_intents.list_charges),
         ("GET", "/v1/charges/{id}", payment_intents.retrieve_charge),
         ("POST", "/v1/refunds", refunds.create),
@@ -148,7 +161,8 @@ def _v1_routes(emu: Emulator) -> list[BaseRoute]:
         ("GET", "/v1/events/{id}", events.retrieve),
     ]
     routes: list[BaseRoute] = [
-        Route(path, _endpoint(emu, handler), methods=[method]) for method, path, handler in table
+        Route(path, _endpoint(emu, handler, (method, path) in PUBLISHABLE), methods=[method])
+        for method, path, handler in table
     ]
     routes.append(Route("/v1/{path:path}", _unknown, methods=["GET", "POST", "DELETE"]))
     return routes
@@ -162,6 +176,6 @@ def create_app(emulator: Emulator | None = None) -> Starlette:
         yield
         await emu.webhooks.aclose()
 
-    app = Starlette(routes=[*_v1_routes(emu), *control_routes(emu)], lifespan=lifespan)
+    app = Starlette(routes=[*_v1_routes(emu), *browser.routes(emu), *control_routes(emu)], lifespan=lifespan)
     app.state.emulator = emu
     return app

@@ -1,4 +1,4 @@
-"""Stripe's test payment methods and what each one does at confirmation."""
+"""Stripe's test payment methods and card numbers, and what each one does at confirmation."""
 
 from __future__ import annotations
 
@@ -38,4 +38,13 @@ CARDS: dict[str, TestCard] = {
     "tok_chargeDeclinedExpiredCard": TestCard("visa", "0069", _EXPIRED),
     "pm_card_authenticationRequired": TestCard("visa", "3184", requires_action=True),
     "tok_authenticationRequired": TestCard("visa", "3184", requires_action=True),
+}
+
+# Card numbers typed into the card field, by the test payment method whose behaviour they follow.
+TEST_NUMBERS: dict[str, str] = {
+    "4242424242424242": "pm_card_visa",
+    "4000000000009995": "pm_card_chargeDeclinedInsufficientFunds",
+    "4000000000000002": "pm_card_chargeDeclined",
+    "4000002500003155": "pm_card_authenticationRequired",
+    "4000000000000259": "pm_card_visa",  # disputed after capture at Stripe; disputes are not emulated yet
 }

@@ -17,6 +17,8 @@ from stripe_emulator.wire import missing
 
 # The request being served, for the `request` field of the events it causes.
 current_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("current_request", default=None)
+# The emulator's base URL as the client reached it: where the pages it links to are served.
+current_origin: contextvars.ContextVar[str] = contextvars.ContextVar("current_origin", default="http://127.0.0.1:12111")
 
 
 @dataclass

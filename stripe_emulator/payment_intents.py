@@ -5,13 +5,15 @@ succeeded | canceled. Illegal moves answer `payment_intent_unexpected_state`."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from stripe_emulator.cards import CARDS, TestCard
-from stripe_emulator.emulator import Emulator
+from stripe_emulator.cards import TestCard
+from stripe_emulator.emulator import Emulator, current_origin
 from stripe_emulator.listing import lister, retriever
 from stripe_emulator.objects import build
+from stripe_emulator.payment_methods import resolve
 from stripe_emulator.store import Obj
-from stripe_emulator.wire import StripeError, currency, invalid, missing, positive_int, unexpected_state
+from stripe_emulator.wire import StripeError, currency, invalid, positive_int, unexpected_state
 
 CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
@@ -19,19 +21,6 @@ CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
 
 def _truthy(value: Any) -> bool:
     return str(value).lower() == "true"
-
-
-def _payment_method(emu: Emulator, name: str) -> tuple[Obj, TestCard]:
-    """Resolve a test token (`pm_card_visa`, `tok_visa`) or an earlier pm_ id to a PaymentMethod."""
-    card = CARDS.get(name)
-    if card is None:
-        existing = emu.store.get(name)
-        if existing and existing["object"] == "payment_method":
-            return existing, CARDS[existing["metadata"]["emulator_test_card"]]
-        raise missing("payment_method", name, "payment_method")
-    method = build("payment_method", "pm", type="card", customer=None, metadata={"emulator_test_card": name})
-    method["card"].update(brand=card.brand, display_brand=card.brand, last4=card.last4)
-    return emu.store.put(method), card
 
 
 def _charge(emu: Emulator, intent: Obj, method: Obj, card: TestCard) -> Obj:
@@ -87,16 +76,23 @@ def _capture_charge(emu: Emulator, intent: Obj, charge: Obj, amount: int) -> Non
     emu.store.count("payment_intents.capture", intent["id"])
 
 
-def _authorize(emu: Emulator, intent: Obj, method_name: str) -> Obj:
+def _authentication(intent: Obj, return_url: str | None) -> Obj:
+    """Where the customer authenticates: with a return_url, the emulator's 3-D Secure page, which
+    sends them back there; without one, Stripe.js's own modal (`use_stripe_sdk`)."""
+    if not return_url:
+        return {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}
+    query = urlencode({"payment_intent": intent["id"], "payment_intent_client_secret": intent["client_secret"]})
+    url = f"{current_origin.get()}/3d_secure_2/hosted?{query}"
+    return {"type": "redirect_to_url", "redirect_to_url": {"url": url, "return_url": return_url}}
+
+
+def _authorize(emu: Emulator, intent: Obj, method_name: str, return_url: str | None) -> Obj:
     """Confirmation: the card decides between declined, requires_action and authorized."""
-    method, card = _payment_method(emu, method_name)
+    method, card = resolve(emu, method_name)
     intent.update(payment_method=method["id"], last_payment_error=None, next_action=None)
     emu.store.count("payment_intents.confirm", intent["id"])
     if card.requires_action:
-        intent.update(
-            status="requires_action",
-            next_action={"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}},
-        )
+        intent.update(status="requires_action", next_action=_authentication(intent, return_url))
         emu.store.put(intent)
         emu.emit("payment_intent.requires_action", intent)
         return intent
@@ -180,7 +176,7 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
     # `payment_method=pm_…`, or a card token wrapped as `payment_method_data[card][token]=tok_…`
     method_name = params.get("payment_method") or params.get("payment_method_data", {}).get("card", {}).get("token")
     if method_name:
-        method = _payment_method(emu, method_name)[0]
+        method = resolve(emu, method_name)[0]
         intent.update(payment_method=method["id"], status="requires_confirmation")
     emu.store.count("payment_intents.create", intent["id"])
     emu.store.put(intent)
@@ -188,7 +184,7 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
     if _truthy(params.get("confirm", "false")):
         if not intent["payment_method"]:
             raise invalid("You must provide a payment_method to confirm.", "parameter_missing", "payment_method")
-        return _authorize(emu, intent, intent["payment_method"])
+        return _authorize(emu, intent, intent["payment_method"], params.get("return_url"))
     return intent
 
 
@@ -203,7 +199,7 @@ async def confirm(emu: Emulator, params: dict[str, Any], path: dict[str, str]) -
             "parameter_missing",
             "payment_method",
         )
-    return _authorize(emu, intent, method)
+    return _authorize(emu, intent, method, params.get("return_url"))
 
 
 async def capture(emu: Emulator, params: dict[str, Any], path: dict[str, str]) -> Obj:
@@ -265,7 +261,7 @@ def complete_action(emu: Emulator, intent_id: str, succeed: bool) -> Obj:
     intent = emu.find("payment_intent", intent_id, "intent")
     if intent["status"] != "requires_action":
         raise unexpected_state("complete the action on", intent)
-    method, card = _payment_method(emu, intent["payment_method"])
+    method, card = resolve(emu, intent["payment_method"])
     if succeed:
         return settle_authorization(emu, intent, method, card)
     intent.update(

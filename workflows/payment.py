@@ -63,6 +63,7 @@ class PaymentWorkflow:
         self._inits = 0
         self._confirm: ConfirmRequest | None = None
         self._cancel = False
+        self._authorization: Authorization | None = None  # Stripe's answer (3-D Secure: where to authenticate)
         self._authentication: StripePaymentEvent | None = None
         self._authenticated = False  # Stripe confirmed the 3-D Secure authentication
 
@@ -93,7 +94,12 @@ class PaymentWorkflow:
             auth: Authorization = await workflow.execute_activity_method(
                 StripePayments.authorize_payment,
                 AuthorizeRequest(
-                    request.tx_id, request.merchant_id, request.amount, request.currency, request.card_token
+                    request.tx_id,
+                    request.merchant_id,
+                    request.amount,
+                    request.currency,
+                    request.card_token,
+                    request.return_url,
                 ),
                 **STRIPE_STEP,
             )
@@ -114,6 +120,7 @@ class PaymentWorkflow:
             )
             return
         self._payment_intent_id = auth.payment_intent_id
+        self._authorization = auth
         await self._record(
             StatusChange(
                 request.tx_id,
@@ -257,7 +264,11 @@ class PaymentWorkflow:
         await workflow.wait_condition(lambda: self._decided)
         # A run that found the key's row from an earlier run answers for that payment: a replay too.
         older_payment = self._current.tx_id != self._request.tx_id
-        return dataclasses.replace(self._current, replayed=not first or older_payment)
+        view = dataclasses.replace(self._current, replayed=not first or older_payment)
+        if self._authorization is None or view.status != "requires_action":
+            return view
+        auth = self._authorization
+        return dataclasses.replace(view, client_secret=auth.client_secret, redirect=auth.redirect)
 
     @init.validator
     def _validate_init(self, request: InitRequest) -> None:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, cast
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -28,11 +28,20 @@ from api.errors import (
     PaymentStateConflict,
     ServiceUnavailable,
 )
-from api.models import KEY_PATTERN, Card, PaymentConfirm, PaymentInit, TransactionList, TransactionOut
+from api.models import (
+    KEY_PATTERN,
+    Card,
+    NextAction,
+    PaymentConfirm,
+    PaymentInit,
+    RedirectToUrl,
+    TransactionList,
+    TransactionOut,
+)
 from api.pagination import InvalidCursor, decode_cursor, encode_cursor
 from api.replay_cache import CachedAnswer
 from config.settings import Settings
-from schema.messages import ConfirmRequest, InitRequest, PaymentRequest
+from schema.messages import ConfirmRequest, InitRequest, PaymentRequest, PaymentView
 from schema.tables import Merchant, Transaction, TransactionStatus, User
 from workflows import search_attributes as sa
 from workflows.payment import PaymentWorkflow, workflow_id
@@ -76,6 +85,15 @@ def transaction_out(tx: Transaction) -> TransactionOut:
         created_at=tx.created_at,
         updated_at=tx.updated_at,
     )
+
+
+def with_next_action(answer: TransactionOut, view: PaymentView) -> TransactionOut:
+    """Init's answer for a payment that waits for 3-D Secure: where the customer authenticates."""
+    if view.redirect is None:
+        return answer
+    redirect = RedirectToUrl(url=view.redirect.url, return_url=view.redirect.return_url)
+    action = NextAction(type="redirect_to_url", redirect_to_url=redirect)
+    return answer.model_copy(update={"next_action": action, "client_secret": view.client_secret})
 
 
 def fingerprint(body: PaymentInit) -> str:
@@ -143,6 +161,7 @@ async def _check_parties(session: Session, body: PaymentInit) -> None:
 )
 async def init_payment(
     body: PaymentInit,
+    request: Request,
     response: Response,
     principal: CurrentPrincipal,
     services: ServicesDep,
@@ -179,7 +198,7 @@ async def init_payment(
     if existing is None:
         await _check_parties(session, body)
 
-    request = PaymentRequest(
+    payment = PaymentRequest(
         tx_id=f"tx_{uuid.uuid4().hex}",
         user_id=body.user_id,
         merchant_id=body.merchant_id,
@@ -189,10 +208,11 @@ async def init_payment(
         idempotency_key=key,
         fingerprint=digest,
         authorization_expiry_seconds=int(services.settings.authorization_expiry.total_seconds()),
+        return_url=str(request.url_for("checkout_page")),
     )
-    tx, replayed = await authorize_once(session, temporal, services.settings, request)
-    answer = transaction_out(tx)
-    if replayed:
+    tx, view = await authorize_once(session, temporal, services.settings, payment)
+    answer = with_next_action(transaction_out(tx), view)
+    if view.replayed:
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
     else:
         await services.replays.put(scope, key, CachedAnswer(digest, answer.model_dump(mode="json")))
@@ -201,10 +221,11 @@ async def init_payment(
 
 async def authorize_once(
     session: AsyncSession, temporal: Client, settings: Settings, request: PaymentRequest
-) -> tuple[Transaction, bool]:
+) -> tuple[Transaction, PaymentView]:
     """Start the key's PaymentWorkflow or join the running one, and wait for the authorization:
-    the key's payment and whether this is a replay. Whatever became of an earlier run of the key,
-    a repeat is a replay, and a repeat with other parameters is refused."""
+    the key's payment and the workflow's answer (a replay or not; 3-D Secure's next step). Whatever
+    became of an earlier run of the key, a repeat is a replay, and a repeat with other parameters
+    is refused."""
     start = WithStartWorkflowOperation(
         PaymentWorkflow.run,
         request,
@@ -237,7 +258,7 @@ async def authorize_once(
     if tx.request_fingerprint != request.fingerprint:
         # A run started after the key's first run had closed found that payment's row.
         raise IdempotencyKeyReused()
-    return tx, view.replayed
+    return tx, view
 
 
 @router.post(

@@ -18,7 +18,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import ConfirmRequest, InitRequest, PayoutRequest, PayoutRunInput
+from schema.messages import (
+    Authorization,
+    ConfirmRequest,
+    InitRequest,
+    PayoutRequest,
+    PayoutRunInput,
+    RedirectToUrl,
+    StripePaymentEvent,
+)
+from tests.services import eventually
 from tests.workflows.conftest import start_time_skipping
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
@@ -46,6 +55,24 @@ def _init_then(update: str | None) -> Drive:
             await handle.execute_update(PaymentWorkflow.cancel)
 
     return drive
+
+
+async def _authenticate_then_confirm(handle: WorkflowHandle[Any, Any]) -> None:
+    """3-D Secure: Stripe's webhook, the read-back, then the customer's confirm."""
+    await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+    event = StripePaymentEvent("evt_1", "payment_intent.amount_capturable_updated", "pi_1", "requires_capture")
+    await handle.signal(PaymentWorkflow.stripe_event, event)
+    await eventually(
+        lambda: handle.query(PaymentWorkflow.status),
+        lambda view: view is not None and view.status == "authorized",
+        "authenticated",
+    )
+    await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
+
+
+def _authentication_required(_: object) -> Authorization:
+    redirect = RedirectToUrl("https://stripe.test/3d_secure_2/hosted?payment_intent=pi_1", "https://shop.test/checkout")
+    return Authorization("pi_1", "requires_action", client_secret="pi_1_secret_s", redirect=redirect)
 
 
 async def _record(
@@ -85,11 +112,12 @@ async def record() -> None:
             await _record(
                 env, name, MerchantOnboardingWorkflow, fake.activities(), merchant, workflow_id(merchant.merchant_id)
             )
-        for name, steps, update in (
-            ("payment_captured", FakePaymentSteps(), "confirm"),
-            ("payment_declined", FakePaymentSteps(authorize=_declined), None),
-            ("payment_canceled", FakePaymentSteps(), "cancel"),
-            ("payment_expired", FakePaymentSteps(), None),
+        for name, steps, drive in (
+            ("payment_captured", FakePaymentSteps(), _init_then("confirm")),
+            ("payment_declined", FakePaymentSteps(authorize=_declined), _init_then(None)),
+            ("payment_canceled", FakePaymentSteps(), _init_then("cancel")),
+            ("payment_expired", FakePaymentSteps(), _init_then(None)),
+            ("payment_authenticated", FakePaymentSteps(authorize=_authentication_required), _authenticate_then_confirm),
         ):
             request = payment_request()
             await _record(
@@ -99,7 +127,7 @@ async def record() -> None:
                 steps.activities(),
                 request,
                 payment_workflow_id(request.user_id, request.idempotency_key),
-                _init_then(update),
+                drive,
             )
         for name, payouts, payout in (
             ("payout_paid", FakePayoutSteps({"m1": 975}), PayoutRequest("m1", "2026-11-24", "2026-11-24")),

@@ -18,6 +18,7 @@ def test_there_are_recorded_histories() -> None:
         "payment_declined",
         "payment_canceled",
         "payment_expired",
+        "payment_authenticated",
         "payout_paid",
         "payout_refused_by_stripe",
         "payout_run",

@@ -29,6 +29,7 @@ from schema.messages import (
     PaymentIntentState,
     PaymentRequest,
     PaymentView,
+    RedirectToUrl,
     StatusChange,
     StripePaymentEvent,
     VoidRequest,
@@ -363,3 +364,46 @@ async def test_a_webhook_is_acted_on_only_once_stripe_confirms_it(
         await handle.signal(PaymentWorkflow.stripe_event, dataclasses.replace(capturable, event_id="evt_2"))
         await eventually(status, lambda s: s == "authorized", "authorized once Stripe agrees")
         assert (await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())).status == "confirmed"
+
+
+async def test_3d_secure_init_answers_where_to_authenticate_and_moves_on_only_after_the_read_back(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    """Init carries Stripe's next action and client secret to the customer's browser (and nowhere
+    else: not the search attributes, not the result); the webhook then makes the workflow read the
+    PaymentIntent back, and only Stripe's own word authorizes."""
+    redirect = RedirectToUrl("https://stripe.test/3d_secure_2/hosted?payment_intent=pi_1", "https://shop.test/checkout")
+    fake = FakePaymentSteps(
+        authorize=lambda r: Authorization("pi_1", "requires_action", client_secret="pi_1_secret_s", redirect=redirect)
+    )
+    request = dataclasses.replace(payment_request(), return_url="https://shop.test/checkout")
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, request)
+        view = await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        assert (view.status, view.client_secret, view.redirect) == ("requires_action", "pi_1_secret_s", redirect)
+        await handle.signal(
+            PaymentWorkflow.stripe_event,
+            StripePaymentEvent("evt_1", "payment_intent.amount_capturable_updated", "pi_1", "requires_capture"),
+        )
+        await eventually(
+            lambda: handle.execute_update(PaymentWorkflow.init, InitRequest("fp")),
+            lambda again: again.status == "authorized",
+            "authorized after the read-back",
+        )
+        again = await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        assert again.replayed and again.client_secret is None and again.redirect is None
+        assert (await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())).status == "confirmed"
+        result = await handle.result()
+        attributes = (await handle.describe()).typed_search_attributes
+    assert result.client_secret is None and result.redirect is None
+    assert "secret" not in repr(attributes) and "3d_secure" not in repr(attributes)
+    assert fake.names()[:5] == [
+        "record_payment",
+        "authorize_payment",
+        "record_status",
+        "read_payment_intent",
+        "record_status",
+    ]
+    assert [call.return_url for name, call in fake.calls if name == "authorize_payment"] == [request.return_url]

@@ -84,8 +84,8 @@ async def test_a_repeat_after_the_first_run_closed_is_a_replay_not_a_new_payment
         authorization_expiry_seconds=3600,
     )
     async with session_factory(engine)() as session:
-        tx, replayed = await authorize_once(session, temporal_client, stack_settings, repeat)
-        assert replayed and tx.id == first.json()["id"] and tx.status == "failed"
+        tx, view = await authorize_once(session, temporal_client, stack_settings, repeat)
+        assert view.replayed and tx.id == first.json()["id"] and tx.status == "failed"
         other_amount = dataclasses.replace(
             repeat, amount=999, fingerprint=fingerprint(PaymentInit(**body | {"amount": 999}))
         )

@@ -4,6 +4,7 @@ import json
 import time
 import uuid
 
+import httpx
 from temporalio.client import Client
 
 from config.settings import Settings
@@ -64,6 +65,26 @@ async def test_3d_secure_completes_through_the_stripe_webhook(
     await parties.wait_for_status(tx["id"], "authorized")
     confirmed = await parties.confirm(tx["id"])
     assert confirmed.json()["status"] == "confirmed"
+
+
+async def test_3d_secure_init_answers_where_to_authenticate_and_the_banks_page_authorizes(
+    parties: Parties, stack_settings: Settings, api_url: str
+) -> None:
+    tx = await parties.authorized(card="pm_card_authenticationRequired")
+    intent = stripe_intent(stack_settings, tx["id"])
+    assert tx["status"] == "requires_action" and tx["client_secret"] == intent.client_secret
+    assert tx["next_action"] == {
+        "type": "redirect_to_url",
+        "redirect_to_url": {"url": intent.next_action.redirect_to_url.url, "return_url": f"{api_url}/checkout"},
+    }
+    page = tx["next_action"]["redirect_to_url"]["url"]
+    form = {"payment_intent": intent.id, "payment_intent_client_secret": tx["client_secret"], "outcome": "succeed"}
+    async with httpx.AsyncClient() as browser:
+        back = await browser.post(page.split("?")[0], data=form)
+    assert back.status_code == 303 and back.headers["location"].startswith(f"{api_url}/checkout?")
+    await parties.wait_for_status(tx["id"], "authorized")
+    assert (await parties.get(tx["id"]))["next_action"] is None
+    assert (await parties.confirm(tx["id"])).json()["status"] == "confirmed"
 
 
 async def test_a_signed_webhook_that_stripe_does_not_bear_out_changes_nothing(
