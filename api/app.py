@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from api.card_data import CardDataGuardMiddleware
 from api.contract import publish_contract
@@ -17,7 +16,7 @@ from api.docs import serve_docs
 from api.errors import install_error_handlers
 from api.request_context import RequestContextMiddleware
 from api.routes import checkout, codec, directory, health, payments, payouts, reconciliation, refunds, webhooks
-from api.security_headers import CodecCorsMiddleware, SecurityHeadersMiddleware
+from api.security_headers import AllowedHostsMiddleware, CodecCorsMiddleware, SecurityHeadersMiddleware
 from api.services import Services
 from config.settings import Settings
 
@@ -70,7 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Starlette runs the last-added middleware first: request ids wrap everything.
     app.add_middleware(CardDataGuardMiddleware, webhook_secret=settings.stripe_webhook_secret.get_secret_value())
     app.add_middleware(CodecCorsMiddleware, origins=settings.cors_origins)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -16,10 +16,17 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import structlog
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError, CardDataRejected, NestedTooDeep, NulCharacter, PayloadTooLarge, UnsupportedMediaType
+from api.errors import (
+    ApiError,
+    CardDataRejected,
+    NestedTooDeep,
+    NulCharacter,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    refusal_response,
+)
 from api.stripe_signature import signed_by_stripe
 from config.card_numbers import contains_card_number
 
@@ -105,14 +112,6 @@ def inspect_request(scope: Scope, body: bytes, webhook_secret: str) -> None:
         raise CardDataRejected()
 
 
-def _refusal(scope: Scope, error: ApiError) -> JSONResponse:
-    request_id = scope.get("state", {}).get("request_id", "")
-    return JSONResponse(
-        {"error": {"code": error.code, "message": error.message, "request_id": request_id}},
-        status_code=error.status,
-    )
-
-
 class CardDataGuardMiddleware:
     def __init__(self, app: ASGIApp, webhook_secret: str, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -133,7 +132,7 @@ class CardDataGuardMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await _refusal(scope, PayloadTooLarge())(scope, receive, send)
+                await refusal_response(scope, PayloadTooLarge())(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -143,7 +142,7 @@ class CardDataGuardMiddleware:
             inspect_request(scope, body, self.webhook_secret)
         except ApiError as refusal:
             log.warning(refusal.code, method=scope["method"], path=scope["path"])  # the log scrubs card numbers
-            await _refusal(scope, refusal)(scope, receive, send)
+            await refusal_response(scope, refusal)(scope, receive, send)
             return
 
         replayed = False

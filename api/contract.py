@@ -19,6 +19,7 @@ from api.errors import (
     RateLimited,
     ServiceUnavailable,
     Unauthorized,
+    UnknownHost,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -26,6 +27,7 @@ from api.errors import (
 # What any route can answer before (or instead of) its own logic: the edge guard, request
 # validation, the rate limiter, a database or Temporal that is down.
 EDGE: tuple[type[ApiError], ...] = (
+    UnknownHost,
     CardDataRejected,
     NulCharacter,
     NestedTooDeep,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from api.request_context import request_id_of
 from schema.tables import TransactionStatus
@@ -92,6 +93,10 @@ class NulCharacter(ApiError):
     status, code, message = 400, "nul_character", "The request holds a NUL character."
 
 
+class UnknownHost(ApiError):
+    status, code, message = 400, "unknown_host", "This Host is not one the API answers to."
+
+
 class PayloadTooLarge(ApiError):
     status, code, message = 413, "payload_too_large", "The request body is too large."
 
@@ -122,6 +127,16 @@ class ErrorEnvelope(BaseModel):
     """Every error the API answers, whatever its status."""
 
     error: ErrorDetail
+
+
+def refusal_response(scope: Scope, error: ApiError) -> JSONResponse:
+    """The envelope for a refusal made by a middleware, before FastAPI's handlers are reached."""
+    request_id = scope.get("state", {}).get("request_id", "")
+    return JSONResponse(
+        {"error": {"code": error.code, "message": error.message, "request_id": request_id}},
+        status_code=error.status,
+        headers=error.headers,
+    )
 
 
 def envelope(

@@ -1,9 +1,13 @@
-"""Response headers every browser-facing answer carries, and CORS for the codec server only."""
+"""What protects browsers talking to us: the hosts we answer to, the response headers every answer
+carries, and CORS for the codec server only."""
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import UnknownHost, refusal_response
 
 # The API serves JSON, its docs and the checkout page: nothing of ours may be framed. A route may
 # send a stricter policy of its own (the checkout page's CSP also says what it may load).
@@ -15,6 +19,29 @@ HEADERS = [
 ]
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 DOCS = ("/docs", "/redoc", "/openapi.json")
+
+
+def _host_name(host: str) -> str:
+    """`example.com:8000` -> `example.com`; `[::1]:8000` -> `[::1]`."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.split(":", 1)[0]
+
+
+class AllowedHostsMiddleware:
+    """Only our own host names are answered: a page of another site whose name resolves to us (DNS
+    rebinding) must not reach the API, least of all the local codec server."""
+
+    def __init__(self, app: ASGIApp, hosts: list[str]) -> None:
+        self.app = app
+        self.hosts = set(hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "*" not in self.hosts:
+            if _host_name(Headers(scope=scope).get("host", "")) not in self.hosts:
+                await refusal_response(scope, UnknownHost())(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class SecurityHeadersMiddleware:

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.auth import mint_token
+from api.contract import public_errors
 from api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
 from api.errors import NotFound, ServiceUnavailable
 from api.models import DemoCheckout
@@ -61,7 +62,13 @@ def content_security_policy(stripe_origin: str) -> str:
     )
 
 
-@router.get("/checkout", response_class=HTMLResponse, name="checkout_page")
+@router.get(
+    "/checkout",
+    response_class=HTMLResponse,
+    name="checkout_page",
+    summary="The checkout page, HTML (anyone; the payer's token travels in the URL fragment)",
+    responses=public_errors(),
+)
 async def checkout_page(services: ServicesDep) -> HTMLResponse:
     """The checkout page (HTML). Its order comes from the query, the payer's token from the fragment."""
     origin, publishable_key = stripe_js(services.settings)
@@ -70,7 +77,11 @@ async def checkout_page(services: ServicesDep) -> HTMLResponse:
     return HTMLResponse(page, headers={"Content-Security-Policy": content_security_policy(origin)})
 
 
-@router.post("/checkout/demo")
+@router.post(
+    "/checkout/demo",
+    summary="A demo order and payer token for the checkout page (anyone, development only)",
+    responses=public_errors(NotFound),
+)
 async def demo_checkout(services: ServicesDep, session: Session, temporal: TemporalClient) -> DemoCheckout:
     """Development only (404 elsewhere): a demo customer and shop, and a short-lived customer token."""
     settings = services.settings

@@ -16,6 +16,7 @@ from api.contract import errors
 from api.deps import CurrentPrincipal, Operator, ServicesDep, Session, TemporalClient
 from api.errors import ApiError, NotFound
 from api.models import MerchantCreate, MerchantOut, UserCreate, UserOut
+from api.routes.payments import waiting_on_temporal
 from schema.messages import NewMerchant
 from schema.tables import Merchant, User
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
@@ -72,17 +73,17 @@ async def create_merchant(
         select(Merchant.id).where(Merchant.payout_account == body.payout_account)
     ):
         raise PayoutAccountTaken()
-    await session.close()  # the connection goes back to the pool before the Temporal wait
     merchant = NewMerchant(merchant_id=new_id("mer"), **body.model_dump())
-    handle = await temporal.start_workflow(
-        MerchantOnboardingWorkflow.run,
-        merchant,
-        id=workflow_id(merchant.merchant_id),
-        task_queue=services.settings.temporal_task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
     try:
-        account = await asyncio.wait_for(handle.result(), ONBOARDING_WAIT_SECONDS)
+        async with waiting_on_temporal(session):
+            handle = await temporal.start_workflow(
+                MerchantOnboardingWorkflow.run,
+                merchant,
+                id=workflow_id(merchant.merchant_id),
+                task_queue=services.settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+            account = await asyncio.wait_for(handle.result(), ONBOARDING_WAIT_SECONDS)
     except WorkflowFailureError as failure:
         if _refused_by_database(failure):
             raise PayoutAccountTaken() from None  # another merchant took it in the meantime

@@ -52,7 +52,9 @@ async def test_every_answer_carries_the_security_headers_and_no_server_banner(ap
 async def test_a_foreign_host_header_is_refused(api: httpx.AsyncClient) -> None:
     """DNS rebinding: a page of evil.example resolving to 127.0.0.1 reaches us with its own Host."""
     response = await api.post("/codec/decode", json={"payloads": []}, headers={"Host": "evil.example"})
-    assert response.status_code == 400
+    assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_host"
+    ipv6 = await api.get("/healthz", headers={"Host": "[::1]:8000"})
+    assert ipv6.status_code == 200
 
 
 async def test_cors_is_granted_to_the_temporal_ui_on_the_codec_only(
