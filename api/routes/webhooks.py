@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
-import stripe
 import structlog
 from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from temporalio.service import RPCError, RPCStatusCode
@@ -29,23 +28,66 @@ class InvalidSignature(ApiError):
     status, code, message = 400, "invalid_signature", "The Stripe-Signature header does not verify."
 
 
-def _payment_event(event: Any) -> StripePaymentEvent:
-    intent = event.data.object.to_dict()
-    error = intent.get("last_payment_error") or {}
+class InvalidEvent(ApiError):
+    status, code, message = 400, "invalid_event", "The event is not a Stripe event this endpoint understands."
+
+
+STRIPE_ID = r"^[A-Za-z0-9_]{1,255}$"
+
+
+class _PaymentError(BaseModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class _EventObject(BaseModel):
+    """What we read of the event's object: a signature proves the sender, not the shape."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str | None = Field(default=None, pattern=STRIPE_ID)
+    status: str | None = Field(default=None, pattern=r"^[a-z_]{1,64}$")
+    last_payment_error: _PaymentError | None = None
+
+
+class _EventData(BaseModel):
+    object: _EventObject
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=STRIPE_ID)
+    type: str = Field(pattern=r"^[a-z0-9_.]{1,255}$")
+    data: _EventData
+
+
+def _parsed(payload: bytes) -> _Event:
+    try:
+        event = _Event.model_validate_json(payload)
+    except ValidationError:
+        raise InvalidEvent() from None
+    if event.type in WEBHOOK_EVENTS and (event.data.object.id is None or event.data.object.status is None):
+        raise InvalidEvent("A payment_intent event must carry the PaymentIntent's id and status.")
+    return event
+
+
+def _payment_event(event: _Event) -> StripePaymentEvent:
+    intent = event.data.object
+    error = intent.last_payment_error or _PaymentError()
+    assert intent.id is not None and intent.status is not None  # checked by _parsed
     return StripePaymentEvent(
         event_id=event.id,
         type=event.type,
-        payment_intent_id=intent["id"],
-        status=intent["status"],
-        failure_code=error.get("code"),
-        failure_message=error.get("message"),
+        payment_intent_id=intent.id,
+        status=intent.status,
+        failure_code=error.code,
+        failure_message=error.message,
     )
 
 
 @router.post(
     "/webhooks/stripe",
     summary="Stripe's events (Stripe, by its signature)",
-    responses=public_errors(InvalidSignature),
+    responses=public_errors(InvalidSignature, InvalidEvent),
 )
 async def stripe_webhook(
     request: Request,
@@ -58,13 +100,13 @@ async def stripe_webhook(
     payload = await request.body()
     if not signed_by_stripe(payload, signature, services.settings.stripe_webhook_secret.get_secret_value()):
         raise InvalidSignature()
-    event = stripe.Event.construct_from(json.loads(payload), stripe.api_key)
+    event = _parsed(payload)
 
     async with session.begin():
         # Recorded and acted on in one transaction: if the signal fails, Stripe's retry is not a "duplicate".
         fresh = await session.execute(
             insert(StripeEvent)
-            .values(id=event.id, type=event.type, object_id=event.data.object.to_dict().get("id"))
+            .values(id=event.id, type=event.type, object_id=event.data.object.id)
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(StripeEvent.id)
         )

@@ -111,3 +111,36 @@ async def test_a_nul_anywhere_is_a_clear_400(api: httpx.AsyncClient, auth, metho
 async def test_a_control_character_in_a_name_is_a_validation_error(api: httpx.AsyncClient, auth) -> None:
     response = await api.post("/users", json={"name": "Ada\u0007"}, headers=auth("operator"))
     assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "not json",
+        "[]",
+        json.dumps({"id": "evt_1", "type": "payment_intent.succeeded"}),
+        json.dumps({"type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}}),
+        json.dumps({"id": "evt_1", "type": "x", "data": {"object": "pi_1"}}),
+        json.dumps({"id": "evt_\u0000", "type": "x", "data": {"object": {"id": "pi_1"}}}),
+        json.dumps({"id": "evt_2", "type": "payment_intent.payment_failed", "data": {"object": {"id": "pi_1"}}}),
+        json.dumps({"id": 7, "type": ["a"], "data": {"object": {"id": {"x": 1}}}}),
+    ],
+    ids=[
+        "not-json",
+        "array",
+        "no-data",
+        "no-id",
+        "object-not-a-dict",
+        "nul-id",
+        "intent-without-status",
+        "wrong-types",
+    ],
+)
+async def test_a_signed_but_malformed_event_is_400_not_500(
+    api: httpx.AsyncClient, stack_settings: Settings, payload: str
+) -> None:
+    secret = stack_settings.stripe_webhook_secret.get_secret_value()
+    response = await api.post(
+        "/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature_header(payload, secret)}
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_event", response.text
