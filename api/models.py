@@ -17,6 +17,8 @@ from schema.tables import (
 
 Currency = Field(pattern=r"^[a-z]{3}$", examples=["usd"])
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # names: no NUL, no control characters
+# Our ids: their prefix and word characters only, since they end up in workflow ids and Redis keys.
+USER_ID, MERCHANT_ID, TX_ID = (rf"^{prefix}_[A-Za-z0-9]{{1,60}}$" for prefix in ("usr", "mer", "tx"))
 
 
 class Strict(BaseModel):
@@ -71,8 +73,8 @@ class PaymentInit(Strict):
         card_token="pm_card_visa",  # noqa: S106 (a Stripe test payment method, not a secret)
         idempotency_key="order-1042",
     )
-    user_id: str = Field(min_length=1, max_length=64)
-    merchant_id: str = Field(min_length=1, max_length=64)
+    user_id: str = Field(pattern=USER_ID)
+    merchant_id: str = Field(pattern=MERCHANT_ID)
     amount: StrictInt = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
     currency: str = Currency
     card_token: str = CardToken
@@ -81,7 +83,7 @@ class PaymentInit(Strict):
 
 class PaymentConfirm(Strict):
     model_config = example(tx_id="tx_3f2504e04f8941d39a0c0305e82c3301", amount=2000)
-    tx_id: str = Field(min_length=1, max_length=64)
+    tx_id: str = Field(pattern=TX_ID)
     amount: StrictInt | None = Field(default=None, gt=0, description="capture less than authorized; default all")
 
 
@@ -156,7 +158,7 @@ class TransactionList(BaseModel):
 
 class PayoutCreate(Strict):
     model_config = example(merchant_id="mer_7c9e6679742540de944be07fc1f90ae7", amount=10000, currency="usd")
-    merchant_id: str = Field(min_length=1, max_length=64)
+    merchant_id: str = Field(pattern=MERCHANT_ID)
     amount: StrictInt | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
     currency: str | None = Field(default=None, pattern=r"^[a-z]{3}$")
     idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN, description="or the Idempotency-Key header")

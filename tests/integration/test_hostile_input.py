@@ -119,3 +119,12 @@ async def test_amounts_are_strict_integers(api: httpx.AsyncClient, auth, amount:
     merchant = {"name": "Shop", "currency": "usd", "fee_bps": amount}
     response = await api.post("/merchants", json=merchant, headers=auth("operator"))
     assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("user_id", ["usr_x:y", "usr_x y", "x" * 70, "mer_abc", ""])
+async def test_ids_that_would_reach_a_workflow_id_match_their_pattern(
+    api: httpx.AsyncClient, auth, user_id: str
+) -> None:
+    body = {"user_id": user_id, "merchant_id": "mer_x", "amount": 100, "currency": "usd", "card_token": "pm_card_visa"}
+    response = await api.post("/payments/init", json=body, headers=auth("user", user_id) | {"Idempotency-Key": "k2"})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
