@@ -10,6 +10,7 @@ import importlib.util
 import os
 import pwd
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,9 +99,16 @@ class PostgresServer:
     def run_as(self) -> str | None:
         return _service_user()
 
-    def create_database(self) -> None:
-        """Create the application database if it does not exist yet (idempotent)."""
-        psql = [str(POSTGRES_BIN_PATH / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+    def create_database(self, timeout: float = 60.0) -> None:
+        """Create the application database if it does not exist yet (idempotent), once the server
+        accepts connections (it listens before it has finished starting up)."""
+        server = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+        deadline = time.monotonic() + timeout
+        while subprocess.run([str(POSTGRES_BIN_PATH / "pg_isready"), "-q", *server], check=False).returncode:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL on port {self.port} did not accept connections within {timeout:.0f}s")
+            time.sleep(0.1)  # polling a condition with a deadline
+        psql = [str(POSTGRES_BIN_PATH / "psql"), *server]
         exists = subprocess.run(
             [*psql, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],  # noqa: S608
             check=True,
