@@ -215,8 +215,7 @@ def http(tally: Tally) -> Check:
         "gave up": len(tally.gave_up),
         "unexpected": len(tally.unexpected),
     }
-    if tally.statuses[500]:
-        check.violations.append(f"{tally.statuses[500]} answers were HTTP 500")
+    check.violations += [f"HTTP 500 to {answer}" for answer in tally.server_errors]
     check.violations += [f"gave up after retries: {call}" for call in tally.gave_up]
     check.violations += [f"unexpected answer: {answer}" for answer in tally.unexpected]
     return check

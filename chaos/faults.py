@@ -21,6 +21,7 @@ from bench.stack import Stack
 STRIPE_ERRORS = 0.10
 STRIPE_TIMEOUTS = 0.05
 STRIPE_HANG_SECONDS = 3.0  # longer than the stack's Stripe client timeout (runner.CHAOS_SETTINGS)
+REPLACED_WITHIN = 2.0  # seconds for `payments dev` to restart a killed worker before we start one
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class FaultInjector:
 
     async def kill_worker(self) -> None:
         ours = len(self._stack.replacements)
-        pid = await asyncio.to_thread(self._stack.replace, "worker", signal.SIGKILL)
+        pid = await asyncio.to_thread(self._stack.replace, "worker", signal.SIGKILL, REPLACED_WITHIN)
         self.counts["worker SIGKILLs"] += 1
         restarted_by = "us" if len(self._stack.replacements) > ours else "payments dev"
         if restarted_by == "us":

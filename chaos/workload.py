@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ KINDS = {
     "refund_race": 10,
 }
 RETRIED = {429, 500, 502, 503, 504}  # what a client retries (with the same key); anything else is an answer
-ATTEMPTS = 10
+CALL_DEADLINE = 120.0  # seconds a client keeps retrying one call before it gives up
 BROKEN_MERCHANT = 0  # its connected account is closed at Stripe, so its payouts must fail
 
 
@@ -133,8 +134,8 @@ def make_plan(seed: int, count: int) -> Plan:
         )
         for i in range(count)
     ]
-    payouts = [
-        PayoutPlan(i, rng.randrange(merchants), rng.randrange(100, 1_000), rng.randrange(count // 4, count))
+    payouts = [  # round the merchants, so the broken one has payouts too
+        PayoutPlan(i, i % merchants, rng.randrange(100, 1_000), rng.randrange(count // 4, count))
         for i in range(max(2, count // 20))
     ]
     return Plan(seed, users, merchants, payments, payouts)
@@ -145,6 +146,7 @@ class Tally:
     """What the clients saw: answers by status, and what was accepted (the checks' expectations)."""
 
     statuses: Counter[int] = field(default_factory=Counter)
+    server_errors: list[str] = field(default_factory=list)  # the HTTP 500 answers
     gave_up: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     accepted: dict[int, str] = field(default_factory=dict)  # payment number -> tx id
@@ -164,18 +166,23 @@ class Client:
     async def call(
         self, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None
     ) -> httpx.Response | None:
-        for attempt in range(ATTEMPTS):
+        deadline, attempt = time.monotonic() + CALL_DEADLINE, 0
+        while True:
             try:
                 response = await self._http.request(method, path, json=body, headers=headers)
             except httpx.TransportError:
                 pass
             else:
                 self._tally.statuses[response.status_code] += 1
+                if response.status_code == 500:
+                    self._tally.server_errors.append(f"{method} {path}: {response.text[:200]}")
                 if response.status_code not in RETRIED:
                     return response
+            if time.monotonic() > deadline:
+                self._tally.gave_up.append(f"{method} {path} {body}")
+                return None
             await asyncio.sleep(min(0.25 * 2**attempt, 4.0))  # client backoff
-        self._tally.gave_up.append(f"{method} {path} {body}")
-        return None
+            attempt += 1
 
 
 @dataclass
