@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import stripe
@@ -145,5 +148,9 @@ def run(seed: int, count: int, concurrency: int, settle_within: float = SETTLE_W
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the table
     with running_stack(None, CHAOS_SETTINGS) as stack:
         report = asyncio.run(chaos_run(stack, seed, count, concurrency, settle_within))
+        if report.violations:  # the stack's folder goes with it; its logs explain the violations
+            logs = Path(tempfile.gettempdir()) / f"payments-chaos-seed-{seed}-logs"
+            shutil.copytree(Path(stack.settings.devstack_dir) / "logs", logs, dirs_exist_ok=True)
+            print(f"logs of the stack: {logs}", flush=True)
     print(report.table(), flush=True)
     return report
