@@ -19,6 +19,7 @@ import psutil
 from config.settings import Settings
 from workers.devstack.ports import free_port, wait_ready
 from workers.devstack.postgres import PostgresServer
+from workers.devstack.redis import RedisServer
 
 READY_TIMEOUT = 120.0
 
@@ -35,7 +36,8 @@ class Stack:
         return self.settings.database_url or local.url
 
     def redis_url(self) -> str:
-        return self.settings.redis_url or f"redis://127.0.0.1:{self.settings.redis_port}/0"
+        local = RedisServer(Path(self.settings.devstack_dir) / "redis", self.settings.redis_port)
+        return self.settings.redis_url or local.url
 
     def stripe_api_base(self) -> str:
         return self.settings.stripe_api_base or f"http://127.0.0.1:{self.settings.stripe_emulator_port}"
@@ -70,8 +72,9 @@ class Stack:
         old.send_signal(sig)
         deadline = time.monotonic() + 10
         while not _gone(old):
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline:  # it ignored `sig`
                 old.kill()
+                deadline = float("inf")
             time.sleep(0.1)  # polling a condition with a deadline
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:

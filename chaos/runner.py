@@ -61,7 +61,8 @@ async def _parties(stack: Stack, client: Client, emulator: httpx.AsyncClient, pl
 
     async def create(path: str, body: dict[str, str]) -> dict[str, str]:
         response = await client.call("POST", path, operator, body)
-        assert response is not None and response.status_code == 201, response and response.text
+        if response is None or response.status_code != 201:
+            raise RuntimeError(f"could not set up the run: POST {path} answered {response and response.text}")
         return dict(response.json())
 
     users = [(await create("/users", {"name": f"Payer {i}"}))["id"] for i in range(plan.users)]
