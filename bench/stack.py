@@ -82,12 +82,20 @@ class Stack:
             if successor is not None:
                 return successor.pid
             time.sleep(0.1)  # polling a condition with a deadline
+        if not self._dev_running():
+            raise RuntimeError(f"`payments dev` stopped the whole stack when its {role} was stopped")
         with (Path(self.settings.devstack_dir) / "logs" / f"{role}.log").open("ab") as log:
             process = subprocess.Popen(
                 argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.replacements.append(process)
         return process.pid
+
+    def _dev_running(self) -> bool:
+        try:
+            return self.dev_pid is not None and not _gone(psutil.Process(self.dev_pid))
+        except psutil.NoSuchProcess:
+            return False
 
     def stop_replacements(self) -> None:
         for process in self.replacements:
