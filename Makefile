@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test browser bench bench-recon lint lock clean
+.PHONY: dev test browser bench bench-recon chaos lint lock clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(INSTALLED)
 # Reconciliation of a 100k-payment window (see bench/reconciliation.py); RECON_ARGS="--count N".
 bench-recon: $(INSTALLED)
 	$(BIN)/python -m bench.reconciliation $(RECON_ARGS)
+
+# A seeded fault run on a throwaway stack (see chaos/); CHAOS_ARGS="--seed N --count N --concurrency C".
+chaos: $(INSTALLED)
+	$(BIN)/payments chaos $(CHAOS_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

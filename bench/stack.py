@@ -8,14 +8,18 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from config.settings import Settings
 from workers.devstack.ports import free_port, wait_ready
 from workers.devstack.postgres import PostgresServer
+from workers.devstack.redis import RedisServer
 
 READY_TIMEOUT = 120.0
 
@@ -25,27 +29,101 @@ class Stack:
     api: str
     settings: Settings  # what the bench needs to reach the same Temporal, PostgreSQL and Stripe
     dev_pid: int | None = None  # the `payments dev` process whose children run the stack
+    replacements: list[subprocess.Popen[bytes]] = field(default_factory=list)  # children we restarted
 
     def database_url(self) -> str:
         local = PostgresServer(Path(self.settings.devstack_dir) / "postgres", self.settings.postgres_port)
         return self.settings.database_url or local.url
+
+    def redis_url(self) -> str:
+        local = RedisServer(Path(self.settings.devstack_dir) / "redis", self.settings.redis_port)
+        return self.settings.redis_url or local.url
 
     def stripe_api_base(self) -> str:
         return self.settings.stripe_api_base or f"http://127.0.0.1:{self.settings.stripe_emulator_port}"
 
     def worker_pid(self) -> int | None:
         """The worker process under `payments dev` (None for a stack we did not start)."""
+        worker = self.process("worker")
+        return worker.pid if worker else None
+
+    def process(self, role: str) -> psutil.Process | None:
+        """The stack's live process in `role` (`worker`, `api`, `postgres`, `redis-server`, ...): a
+        child of `payments dev`, or a replacement we started. None for a stack we did not start."""
         if self.dev_pid is None:
             return None
-        children = Path(f"/proc/{self.dev_pid}/task/{self.dev_pid}/children").read_text().split()
-        for pid in children:
-            if b"workers.cli\x00worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return int(pid)
+        ours = [psutil.Process(p.pid) for p in self.replacements if p.poll() is None]
+        for process in psutil.Process(self.dev_pid).children() + ours:
+            try:
+                if _role(process) == role and not _gone(process):
+                    return process
+            except psutil.NoSuchProcess:
+                continue
         return None
+
+    def replace(self, role: str, sig: int = signal.SIGKILL, within: float = 5.0) -> int:
+        """Stop the `role` process with `sig` and return the pid of its successor: the one that
+        `payments dev` starts if it restarts children, else, after `within` s, one we start with
+        the same command line and environment."""
+        old = self.process(role)
+        if old is None:
+            raise RuntimeError(f"the stack has no live {role} process")
+        argv, env, cwd = old.cmdline(), old.environ(), old.cwd()
+        old.send_signal(sig)
+        deadline = time.monotonic() + 10
+        while not _gone(old):
+            if time.monotonic() > deadline:  # it ignored `sig`
+                old.kill()
+                deadline = float("inf")
+            time.sleep(0.1)  # polling a condition with a deadline
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            successor = self.process(role)
+            if successor is not None:
+                return successor.pid
+            time.sleep(0.1)  # polling a condition with a deadline
+        if not self._dev_running():
+            raise RuntimeError(f"`payments dev` stopped the whole stack when its {role} was stopped")
+        with (Path(self.settings.devstack_dir) / "logs" / f"{role}.log").open("ab") as log:
+            process = subprocess.Popen(
+                argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.replacements.append(process)
+        return process.pid
+
+    def _dev_running(self) -> bool:
+        try:
+            return self.dev_pid is not None and not _gone(psutil.Process(self.dev_pid))
+        except psutil.NoSuchProcess:
+            return False
+
+    def stop_replacements(self) -> None:
+        for process in self.replacements:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE  # dead, not yet reaped by `payments dev`
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _role(process: psutil.Process) -> str:
+    """`worker` for `python -m workers.cli worker`, else the process name (`postgres`, `redis-server`)."""
+    argv = process.cmdline()
+    return argv[-1] if "workers.cli" in argv else process.name()
 
 
 @contextmanager
-def running_stack(api: str | None) -> Iterator[Stack]:
+def running_stack(api: str | None, settings: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`settings`: extra PAYMENTS_* variables for a stack we start (e.g. a shorter Stripe timeout)."""
     if api:
         yield Stack(api.rstrip("/"), Settings())
         return
@@ -55,22 +133,32 @@ def running_stack(api: str | None) -> Iterator[Stack]:
             for name in ("API_PORT", "POSTGRES_PORT", "REDIS_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT")
         }
         ports["STRIPE_EMULATOR_PORT"] = str(free_port())
-        overrides = {f"PAYMENTS_{k}": v for k, v in ports.items()} | {
-            "PAYMENTS_DEVSTACK_DIR": tmp,
-            "PAYMENTS_LOG_LEVEL": "WARNING",
-        }
+        overrides = (
+            {f"PAYMENTS_{k}": v for k, v in ports.items()}
+            | {
+                "PAYMENTS_DEVSTACK_DIR": tmp,
+                "PAYMENTS_LOG_LEVEL": "WARNING",
+            }
+            | (settings or {})
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")} | overrides
         print(f"Starting a throwaway stack in {tmp} ...", flush=True)
         with open(os.path.join(tmp, "dev.log"), "wb") as log:
             dev = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli", "dev"], env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "workers.cli", "dev"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches us, and we stop it once (not twice)
+            )
+            stack = Stack(
+                f"http://127.0.0.1:{ports['API_PORT']}", Settings.model_validate(_settings_fields(overrides)), dev.pid
             )
             try:
-                settings = Settings.model_validate(_settings_fields(overrides))
-                stack = Stack(f"http://127.0.0.1:{ports['API_PORT']}", settings, dev.pid)
                 _wait_ready(stack.api, dev, os.path.join(tmp, "dev.log"))
                 yield stack
             finally:
+                stack.stop_replacements()
                 dev.send_signal(signal.SIGINT)
                 dev.wait(timeout=60)
 

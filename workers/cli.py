@@ -1,4 +1,4 @@
-"""The `payments` command: migrate, worker, api, token, dev, reconcile."""
+"""The `payments` command: migrate, worker, api, token, dev, reconcile, chaos."""
 
 from __future__ import annotations
 
@@ -74,6 +74,12 @@ def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if counts.get("needs_review") else 0
 
 
+def _chaos(_: Settings, args: argparse.Namespace) -> int:
+    from chaos.runner import run
+
+    return 1 if run(args.seed, args.count, args.concurrency).violations else 0
+
+
 def _utc(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -98,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     recon.add_argument("--until", type=_utc, help="window end, ISO 8601 (default: now)")
     recon.add_argument("--poll", type=float, default=0.5, help="seconds between progress redraws (default: 0.5)")
     recon.set_defaults(run=_reconcile)
+    chaos = commands.add_parser("chaos", help="a seeded fault run on a throwaway stack; exit 1 on any violation")
+    chaos.add_argument("--seed", type=int, default=1, help="picks the workload and the fault schedule")
+    chaos.add_argument("--count", type=int, default=1000, help="payments")
+    chaos.add_argument("--concurrency", type=int, default=12, help="clients at once")
+    chaos.set_defaults(run=_chaos)
     args = parser.parse_args(argv)
 
     settings = Settings()

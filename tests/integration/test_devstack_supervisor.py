@@ -32,3 +32,24 @@ def test_a_child_that_keeps_exiting_is_restarted_then_given_up_on(
         sup.stop_all()
     assert len(pids) == 3  # the first run and two restarts
     assert not list((tmp_path / "run").iterdir())
+
+
+def test_a_child_killed_from_outside_is_always_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL from an operator or `make chaos`, however often, is not a child that keeps failing."""
+    monkeypatch.setattr(supervisor, "RESTART_DELAYS", (0.0, 0.0))
+    sup = Supervisor(tmp_path / "logs", tmp_path / "run")
+    child = sup.spawn("worker", [sys.executable, "-c", "import time; time.sleep(600)"])
+    pids = [child.process.pid]
+
+    def replaced() -> bool:
+        sup.supervise()
+        return child.process.pid != pids[-1] and child.process.poll() is None
+
+    try:
+        for _ in range(4):  # more kills than RESTART_DELAYS allows failures
+            child.process.kill()
+            wait_until(replaced, "the killed child was not restarted", 30)
+            pids.append(child.process.pid)
+    finally:
+        sup.stop_all()
+    assert len(set(pids)) == 5

@@ -104,7 +104,10 @@ class Supervisor:
                 continue
             if child.restart_at is None:
                 _signal_group(child.process, signal.SIGKILL)  # what it left behind (a postmaster's backends)
-                child.failures = 1 if now - child.started > STABLE_AFTER else child.failures + 1
+                # SIGKILLed from outside (an operator, the OOM killer, `make chaos`): not a start-up
+                # that keeps failing, so it never adds up to giving up.
+                killed = child.process.returncode == -signal.SIGKILL
+                child.failures = 1 if killed or now - child.started > STABLE_AFTER else child.failures + 1
                 if child.failures > len(RESTART_DELAYS):
                     raise ChildDied(f"giving up after {len(RESTART_DELAYS)} restarts: {child.died()}")
                 delay = RESTART_DELAYS[child.failures - 1]

@@ -1,0 +1,144 @@
+"""The fault schedule of a chaos run, drawn from its seed, and the task that applies it: Stripe 5xx
+and timeouts after commit (the emulator's control API), the worker SIGKILLed every few seconds and
+replaced, Redis frozen for a while, one PostgreSQL restart and one API restart."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.stack import Stack
+
+STRIPE_ERRORS = 0.10
+STRIPE_TIMEOUTS = 0.05
+STRIPE_HANG_SECONDS = 3.0  # longer than the stack's Stripe client timeout (runner.CHAOS_SETTINGS)
+REPLACED_WITHIN = 2.0  # seconds for `payments dev` to restart a killed worker before we start one
+
+
+@dataclass(frozen=True)
+class FaultSchedule:
+    kill_gaps: tuple[float, ...]  # seconds between worker kills, used in turn
+    redis_down_at: float  # when, as the share of payments started
+    redis_down_for: float  # seconds
+    postgres_restart_at: float
+    api_restart_at: float
+
+
+def make_schedule(seed: int) -> FaultSchedule:
+    rng = random.Random(f"{seed}:faults")  # noqa: S311 (a replayable run, not cryptography)
+    return FaultSchedule(
+        kill_gaps=tuple(round(rng.uniform(3.0, 6.0), 1) for _ in range(20)),
+        redis_down_at=round(rng.uniform(0.15, 0.35), 2),
+        redis_down_for=round(rng.uniform(3.0, 8.0), 1),
+        postgres_restart_at=round(rng.uniform(0.4, 0.6), 2),
+        api_restart_at=round(rng.uniform(0.65, 0.85), 2),
+    )
+
+
+class FaultInjector:
+    def __init__(self, stack: Stack, schedule: FaultSchedule, emulator: httpx.AsyncClient) -> None:
+        self._stack = stack
+        self._schedule = schedule
+        self._emulator = emulator  # base URL: the emulator's control API (/_emulator)
+        self._stripe_faults: dict[str, str] = {}  # fault id -> what we count it as
+        self.counts: Counter[str] = Counter()
+        self._started = time.monotonic()
+
+    def _log(self, what: str) -> None:
+        """A timeline of the faults, printed as they happen."""
+        print(f"  {time.monotonic() - self._started:6.1f} s  {what}", flush=True)
+
+    async def start_stripe_faults(self) -> None:
+        # Faults match in order, so the second rate is of the calls the first one let through.
+        for name, fault in (
+            ("stripe 5xx", {"action": "error", "probability": STRIPE_ERRORS}),
+            (
+                "stripe timeouts after commit",
+                {
+                    "action": "timeout_after_commit",
+                    "probability": STRIPE_TIMEOUTS / (1 - STRIPE_ERRORS),
+                    "hang_seconds": STRIPE_HANG_SECONDS,
+                },
+            ),
+        ):
+            response = await self._emulator.post("/faults", json={"path": "/v1/.*", **fault})
+            response.raise_for_status()
+            self._stripe_faults[response.json()["id"]] = name
+
+    async def stop_stripe_faults(self) -> None:
+        faults = (await self._emulator.get("/faults")).json()["data"]
+        for fault in faults:
+            if fault["id"] in self._stripe_faults:
+                self.counts[self._stripe_faults[fault["id"]]] = fault["hits"]
+                await self._emulator.delete(f"/faults/{fault['id']}")
+
+    async def run(self, progress: Callable[[], float], done: asyncio.Event) -> None:
+        """Kill the worker every few seconds, and fire each one-off fault when its share of the
+        workload has started, until `done`."""
+        s = self._schedule
+        one_offs: list[tuple[float, Callable[[], Coroutine[Any, Any, None]]]] = [
+            (s.redis_down_at, self.redis_down),
+            (s.postgres_restart_at, self.restart_postgres),
+            (s.api_restart_at, self.restart_api),
+        ]
+        one_offs.sort(key=lambda item: item[0])
+        gaps = itertools.cycle(s.kill_gaps)
+        next_kill = time.monotonic() + next(gaps)
+        async with asyncio.TaskGroup() as fired:  # the Redis outage lasts a while, beside the kills
+            while not done.is_set():
+                if time.monotonic() >= next_kill:
+                    await self.kill_worker()
+                    next_kill = time.monotonic() + next(gaps)
+                while one_offs and progress() >= one_offs[0][0]:
+                    fired.create_task(one_offs.pop(0)[1]())
+                try:
+                    await asyncio.wait_for(done.wait(), 0.2)
+                except TimeoutError:
+                    pass
+
+    async def kill_worker(self) -> None:
+        ours = len(self._stack.replacements)
+        pid = await asyncio.to_thread(self._stack.replace, "worker", signal.SIGKILL, REPLACED_WITHIN)
+        self.counts["worker SIGKILLs"] += 1
+        restarted_by = "us" if len(self._stack.replacements) > ours else "payments dev"
+        if restarted_by == "us":
+            self.counts["workers we restarted"] += 1
+        self._log(f"worker SIGKILLed, replaced by pid {pid} (started by {restarted_by})")
+
+    async def redis_down(self) -> None:
+        """Frozen (SIGSTOP), so clients hang and time out as on a dead host; then SIGCONT."""
+        redis = self._stack.process("redis-server")
+        if redis is None:
+            raise RuntimeError("the stack has no Redis process")
+        redis.suspend()
+        self.counts["redis outages"] += 1
+        self._log(f"Redis down for {self._schedule.redis_down_for} s")
+        try:
+            await asyncio.sleep(self._schedule.redis_down_for)  # the outage itself
+        finally:
+            redis.resume()
+            self._log("Redis back")
+
+    async def restart_postgres(self) -> None:
+        """SIGKILL a server process: PostgreSQL drops every connection, recovers and comes back."""
+        postmaster = self._stack.process("postgres")
+        if postmaster is None:
+            raise RuntimeError("the stack has no PostgreSQL process")
+        checkpointer = next(p for p in postmaster.children() if "checkpointer" in " ".join(p.cmdline()))
+        checkpointer.send_signal(signal.SIGKILL)
+        self.counts["postgres restarts"] += 1
+        self._log("PostgreSQL crash-restarted (checkpointer SIGKILLed)")
+
+    async def restart_api(self) -> None:
+        await asyncio.to_thread(self._stack.replace, "api", signal.SIGTERM)
+        self.counts["api restarts"] += 1
+        self._log("API restarted")

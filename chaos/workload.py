@@ -1,0 +1,295 @@
+"""The seeded workload of a chaos run: which payments, refunds and payouts it makes, what each must
+end as, and the client that drives them through the HTTP API, retrying like a real client."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from api.auth import Role
+
+# Scenario: weight in the mix.
+KINDS = {
+    "confirm": 20,
+    "confirm_partial": 10,
+    "cancel": 10,
+    "decline": 8,
+    "left_authorized": 10,
+    "key_reused": 10,
+    "refund_partial": 12,
+    "refund_full": 10,
+    "refund_race": 10,
+}
+RETRIED = {429, 500, 502, 503, 504}  # what a client retries (with the same key); anything else is an answer
+CALL_DEADLINE = 120.0  # seconds a client keeps retrying one call before it gives up
+BROKEN_MERCHANT = 0  # its connected account is closed at Stripe, so its payouts must fail
+
+
+@dataclass(frozen=True)
+class Expected:
+    status: str
+    captured: int
+    refunded: int
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    number: int
+    kind: str
+    user: int
+    merchant: int
+    amount: int
+    inits: int  # identical inits sent at once on one key
+
+    @property
+    def key(self) -> str:
+        return f"chaos-{self.number}"
+
+    @property
+    def card(self) -> str:
+        return "pm_card_chargeDeclined" if self.kind == "decline" else "pm_card_visa"
+
+    @property
+    def capture(self) -> int | None:
+        """The amount to confirm (None: no confirm)."""
+        if self.kind in ("cancel", "decline", "left_authorized"):
+            return None
+        return self.amount * 3 // 5 if self.kind == "confirm_partial" else self.amount
+
+    @property
+    def refunds(self) -> tuple[int, ...]:
+        """Refund amounts, in order; the two of `refund_race` are sent at once and only one fits."""
+        return {
+            "refund_partial": (self.amount // 3,),
+            "refund_full": (self.amount,),
+            "refund_race": (self.amount * 3 // 5, self.amount * 3 // 5),
+        }.get(self.kind, ())
+
+    @property
+    def expected(self) -> Expected:
+        refunded = self.refunds[0] if self.refunds else 0
+        if self.kind == "decline":
+            return Expected("failed", 0, 0)
+        if self.kind == "cancel":
+            return Expected("canceled", 0, 0)
+        if self.kind == "left_authorized":
+            return Expected("authorized", 0, 0)
+        captured = self.capture or 0
+        status = "confirmed" if not refunded else "refunded" if refunded == captured else "partially_refunded"
+        return Expected(status, captured, refunded)
+
+
+@dataclass(frozen=True)
+class PayoutPlan:
+    number: int
+    merchant: int
+    amount: int
+    after: int  # starts once this many payments have started
+
+    @property
+    def key(self) -> str:
+        return f"chaos-payout-{self.number}"
+
+    @property
+    def expected_status(self) -> str:
+        return "failed" if self.merchant == BROKEN_MERCHANT else "paid"
+
+
+@dataclass(frozen=True)
+class Plan:
+    seed: int
+    users: int
+    merchants: int
+    payments: list[PaymentPlan]
+    payouts: list[PayoutPlan]
+
+    def operations(self) -> list[PaymentPlan | PayoutPlan]:
+        """Payments in order, each payout slotted in after the payment it waits for."""
+        ops: list[PaymentPlan | PayoutPlan] = []
+        for payment in self.payments:
+            ops.append(payment)
+            ops.extend(p for p in self.payouts if p.after == payment.number)
+        return ops
+
+
+def make_plan(seed: int, count: int) -> Plan:
+    rng = random.Random(seed)  # noqa: S311 (a replayable run, not cryptography)
+    users, merchants = max(4, count // 8), max(3, min(8, count // 50))
+    kinds, weights = list(KINDS), list(KINDS.values())
+    payments = [
+        PaymentPlan(
+            number=i,
+            kind=rng.choices(kinds, weights)[0],
+            user=rng.randrange(users),
+            merchant=rng.randrange(merchants),
+            amount=rng.randrange(500, 20_000),
+            inits=rng.choice((1, 1, 1, 2, 3)),
+        )
+        for i in range(count)
+    ]
+    payouts = [  # round the merchants, so the broken one has payouts too
+        PayoutPlan(i, i % merchants, rng.randrange(100, 1_000), rng.randrange(count // 4, count))
+        for i in range(max(2, count // 20))
+    ]
+    return Plan(seed, users, merchants, payments, payouts)
+
+
+@dataclass
+class Tally:
+    """What the clients saw: answers by status, and what was accepted (the checks' expectations)."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    server_errors: list[str] = field(default_factory=list)  # the HTTP 500 answers
+    gave_up: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    accepted: dict[int, str] = field(default_factory=dict)  # payment number -> tx id
+    payouts: dict[str, PayoutPlan] = field(default_factory=dict)  # accepted payout id -> its plan
+    payouts_refused: int = 0
+    started: int = 0
+
+
+class Client:
+    """One HTTP client for the whole run: bounded retries with backoff on 429/5xx and lost
+    connections, the same body (and so the same idempotency key) every time."""
+
+    def __init__(self, http: httpx.AsyncClient, tally: Tally) -> None:
+        self._http = http
+        self._tally = tally
+
+    async def call(
+        self, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None = None
+    ) -> httpx.Response | None:
+        deadline, attempt = time.monotonic() + CALL_DEADLINE, 0
+        while True:
+            try:
+                response = await self._http.request(method, path, json=body, headers=headers)
+            except httpx.TransportError:
+                pass
+            else:
+                self._tally.statuses[response.status_code] += 1
+                if response.status_code == 500:
+                    self._tally.server_errors.append(f"{method} {path}: {response.text[:200]}")
+                if response.status_code not in RETRIED:
+                    return response
+            if time.monotonic() > deadline:
+                self._tally.gave_up.append(f"{method} {path} {body}")
+                return None
+            await asyncio.sleep(min(0.25 * 2**attempt, 4.0))  # client backoff
+            attempt += 1
+
+
+@dataclass
+class Parties:
+    users: list[str]
+    merchants: list[str]
+    token: Callable[[str, Role], str]  # (subject, role) -> bearer token
+
+    def headers(self, subject: str, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(subject, role)}"}
+
+
+class Workload:
+    def __init__(self, client: Client, parties: Parties, tally: Tally) -> None:
+        self._client = client
+        self._parties = parties
+        self._tally = tally
+
+    async def run(self, plan: Plan, concurrency: int) -> None:
+        remaining = iter(plan.operations())
+
+        async def lane() -> None:
+            for op in remaining:
+                if isinstance(op, PaymentPlan):
+                    self._tally.started += 1
+                    await self.payment(op)
+                else:
+                    await self.payout(op)
+
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+
+    def _expect(self, what: str, response: httpx.Response | None, *statuses: int) -> bool:
+        if response is None:
+            return False  # already counted as given up
+        if response.status_code not in statuses:
+            self._tally.unexpected.append(f"{what}: {response.status_code} {response.text[:200]}")
+            return False
+        return True
+
+    async def payment(self, p: PaymentPlan) -> None:
+        user = self._parties.users[p.user]
+        as_user = self._parties.headers(user, "user")
+        body = {
+            "user_id": user,
+            "merchant_id": self._parties.merchants[p.merchant],
+            "amount": p.amount,
+            "currency": "usd",
+            "card_token": p.card,
+            "idempotency_key": p.key,
+        }
+        answers = await asyncio.gather(
+            *(self._client.call("POST", "/payments/init", as_user, body) for _ in range(p.inits))
+        )
+        if not all(self._expect(f"init {p.key}", a, 200, 201) for a in answers):
+            return
+        ids = {a.json()["id"] for a in answers if a is not None}
+        if len(ids) != 1:
+            self._tally.unexpected.append(f"init {p.key}: {p.inits} inits on one key gave {sorted(ids)}")
+            return
+        tx_id = self._tally.accepted[p.number] = ids.pop()
+        if p.kind == "key_reused":
+            reused = await self._client.call("POST", "/payments/init", as_user, body | {"amount": p.amount + 1})
+            self._expect(f"init {p.key} with another amount", reused, 422)
+        if p.kind == "cancel":
+            await self._state_change(f"/payments/{tx_id}/cancel", as_user, None, "canceled")
+        if p.capture is not None:
+            confirm = {"tx_id": tx_id} | ({"amount": p.capture} if p.capture != p.amount else {})
+            if not await self._state_change("/payments/confirm", as_user, confirm, "confirmed"):
+                return
+        await self.refunds(p, tx_id)
+
+    async def _state_change(self, path: str, headers: dict[str, str], body: dict[str, Any] | None, to: str) -> bool:
+        """A confirm or cancel; a retry of one that went through may answer 409 with the new status."""
+        response = await self._client.call("POST", path, headers, body)
+        if response is not None and response.status_code == 409:
+            if _code(response) == "payment_state_conflict" and response.json()["error"].get("status") == to:
+                return True
+        return self._expect(f"{path} {body}", response, 200)
+
+    async def refunds(self, p: PaymentPlan, tx_id: str) -> None:
+        as_merchant = self._parties.headers(self._parties.merchants[p.merchant], "merchant")
+
+        async def refund(n: int, amount: int) -> httpx.Response | None:
+            body = {"amount": amount, "idempotency_key": f"{p.key}-refund-{n}"}
+            return await self._client.call("POST", f"/payments/{tx_id}/refunds", as_merchant, body)
+
+        if p.kind == "refund_race":
+            answers = await asyncio.gather(*(refund(n, amount) for n, amount in enumerate(p.refunds)))
+            codes = sorted(a.status_code for a in answers if a is not None)
+            if None not in answers and codes not in ([200, 409], [201, 409]):  # 200: a retry's replay
+                self._tally.unexpected.append(f"racing refunds of {tx_id} answered {codes} (want one 2xx, one 409)")
+            return
+        for n, amount in enumerate(p.refunds):
+            self._expect(f"refund {amount} of {tx_id}", await refund(n, amount), 200, 201)
+
+    async def payout(self, p: PayoutPlan) -> None:
+        merchant = self._parties.merchants[p.merchant]
+        body = {"merchant_id": merchant, "amount": p.amount, "idempotency_key": p.key}
+        response = await self._client.call(
+            "POST", "/payouts/schedule", self._parties.headers(merchant, "merchant"), body
+        )
+        if response is not None and response.status_code == 409 and _code(response) == "insufficient_balance":
+            self._tally.payouts_refused += 1  # not enough available yet: a refusal, not a fault
+        elif self._expect(f"payout {p.key}", response, 202):
+            assert response is not None
+            self._tally.payouts[response.json()["id"]] = p
+
+
+def _code(response: httpx.Response) -> str | None:
+    return response.json().get("error", {}).get("code")

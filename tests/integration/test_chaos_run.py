@@ -1,0 +1,16 @@
+"""`make chaos` in small: 60 seeded payments on a throwaway stack while the worker is SIGKILLed every
+few seconds, Stripe answers 5xx and times out after commit, Redis is down for a while and PostgreSQL
+and the API restart once; every invariant of chaos/checks.py must hold (see `payments chaos`)."""
+
+import pytest
+
+from chaos.runner import run
+
+SEED = 20261124
+
+
+@pytest.mark.chaos
+@pytest.mark.timeout(600)
+def test_seeded_fault_run_keeps_every_invariant() -> None:
+    report = run(SEED, count=60, concurrency=8, settle_within=120)
+    assert report.violations == 0, report.table()
