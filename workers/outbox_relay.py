@@ -1,6 +1,8 @@
-"""Publishes outbox rows to the Redis Stream `payments.events`, oldest first, at least once: a
-crash between XADD and the commit republishes the batch, and consumers dedupe on `event_id`.
-Several workers can relay at once: rows are claimed with FOR UPDATE SKIP LOCKED."""
+"""Publishes outbox rows to the Redis Stream `payments.events`, oldest first, each once. A relay that
+dies between XADD and marking the rows published (a killed worker, a PostgreSQL restart) sends the
+batch again; a marker per event, set in the same Redis script as its XADD, turns that second send
+into nothing. Markers live an hour (a relay is back long before); past that, consumers still dedupe
+on `event_id`. Several workers can relay at once: rows are claimed with FOR UPDATE SKIP LOCKED."""
 
 from __future__ import annotations
 
@@ -17,6 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from schema.tables import OutboxEvent
 
 STREAM = "payments.events"
+MARKER_SECONDS = 3600
+# XADD unless this event was added already: KEYS = stream, marker; ARGV = marker ttl, fields...
+_ADD_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+end
+return false
+"""
 log = structlog.get_logger(__name__)
 
 
@@ -31,6 +41,7 @@ class OutboxRelay:
     ) -> None:
         self._sessions = sessions
         self._redis = redis
+        self._add_once = redis.register_script(_ADD_ONCE)
         self.stream = stream
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
@@ -54,15 +65,17 @@ class OutboxRelay:
                 return 0
             pipe = self._redis.pipeline(transaction=False)
             for row in rows:
-                pipe.xadd(
-                    self.stream,
-                    {
-                        "event_id": str(row.id),
-                        "type": row.type,
-                        "aggregate_id": row.aggregate_id,
-                        "payload": json.dumps(row.payload),
-                        "created_at": row.created_at.isoformat(),
-                    },
+                fields = {
+                    "event_id": str(row.id),
+                    "type": row.type,
+                    "aggregate_id": row.aggregate_id,
+                    "payload": json.dumps(row.payload),
+                    "created_at": row.created_at.isoformat(),
+                }
+                await self._add_once(
+                    keys=[self.stream, f"{self.stream}:published:{row.id}"],
+                    args=[MARKER_SECONDS, *(item for pair in fields.items() for item in pair)],
+                    client=pipe,
                 )
             await pipe.execute()
             await session.execute(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -146,3 +146,29 @@ async def test_no_card_token_in_history_search_attributes_or_logs(
     assert values["PaymentStatus"] == "confirmed" and values["AmountMinor"] == 1000
     assert not any("tok_" in str(v) for v in values.values())
     assert "tok_visa" not in log_file.read_text()
+
+
+async def test_a_relay_that_dies_before_marking_its_batch_publishes_nothing_twice(
+    parties: Parties, engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    """XADD done, then the relay died before its rows were marked published: the next relay sends
+    them again, and the stream still holds each event once."""
+    tx = await parties.captured(1000)
+    redis = Redis.from_url(stack_settings.redis_url or "")
+    stream = f"test.events.{uuid.uuid4().hex}"
+    relay = OutboxRelay(session_factory(engine), redis, stream=stream)
+    try:
+        while await relay.publish_batch():
+            pass
+        async with engine.begin() as conn:  # the mark that a killed relay never committed
+            await conn.execute(
+                update(OutboxEvent).where(OutboxEvent.aggregate_id == tx["id"]).values(published_at=None)
+            )
+        while await relay.publish_batch():
+            pass
+        entries = await redis.xrange(stream)
+    finally:
+        await redis.delete(stream)
+        await redis.aclose()
+    published = [f[b"type"] for _, f in entries if json.loads(f[b"payload"]).get("tx_id") == tx["id"]]
+    assert published == [b"payment.authorized", b"payment.confirmed"]
