@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
-from asyncpg.exceptions import CannotConnectNowError
+from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
@@ -20,6 +20,7 @@ from api.request_context import request_id_of
 from schema.tables import TransactionStatus
 
 log = structlog.get_logger(__name__)
+LOST_CONNECTION = (PostgresConnectionError, CannotConnectNowError, OSError)
 
 
 class ApiError(Exception):
@@ -176,19 +177,23 @@ def install_error_handlers(app: FastAPI) -> None:
         # The exception's headers carry what the status promises: `Allow` on a 405.
         return envelope(request, exc.status_code, codes.get(exc.status_code, "http_error"), message, exc.headers)
 
+    def database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_unavailable", error=type(exc).__name__)
+        return envelope(
+            request, 503, "service_unavailable", "The database is unavailable; retry shortly.", {"Retry-After": "5"}
+        )
+
     # PostgreSQL unreachable: asyncpg raises OSError on connect, SQLAlchemy wraps the rest.
     for unreachable in (OSError, TimeoutError, OperationalError, InterfaceError, CannotConnectNowError):
+        app.add_exception_handler(unreachable, database_down)
 
-        @app.exception_handler(unreachable)
-        async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-            log.warning("database_unavailable", error=type(exc).__name__)
-            return envelope(
-                request,
-                503,
-                "service_unavailable",
-                "The database is unavailable; retry shortly.",
-                {"Retry-After": "5"},
-            )
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        """A connection lost mid-statement or refused while PostgreSQL recovers is the database being
+        down, not a bug; any other database error is unexpected."""
+        if exc.connection_invalidated or isinstance(exc.orig.__cause__ if exc.orig else None, LOST_CONNECTION):
+            return database_down(request, exc)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(PoolTimeout)
     async def _database_busy(request: Request, exc: PoolTimeout) -> JSONResponse:

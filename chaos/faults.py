@@ -36,7 +36,7 @@ class FaultSchedule:
 def make_schedule(seed: int) -> FaultSchedule:
     rng = random.Random(f"{seed}:faults")  # noqa: S311 (a replayable run, not cryptography)
     return FaultSchedule(
-        kill_gaps=tuple(round(rng.uniform(3.0, 6.0), 1) for _ in range(20)),
+        kill_gaps=tuple(round(rng.uniform(5.0, 10.0), 1) for _ in range(20)),  # issue 10: every 5-10 s
         redis_down_at=round(rng.uniform(0.15, 0.35), 2),
         redis_down_for=round(rng.uniform(3.0, 8.0), 1),
         postgres_restart_at=round(rng.uniform(0.4, 0.6), 2),

@@ -121,6 +121,8 @@ def temporal_calls() -> Iterator[None]:
     except RPCError as exc:
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             raise ServiceUnavailable("Temporal is unreachable; retry shortly.") from exc
+        if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:  # e.g. too many updates waiting on one payment
+            raise ServiceUnavailable("Too many requests are waiting on this resource; retry shortly.") from exc
         raise
 
 
