@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import ledger
+from activities import ledger, metrics
 from activities.heartbeat import heartbeating
 from activities.outbox import add_event
 from activities.payment_records import event_payload, locked_transaction
@@ -128,7 +128,9 @@ class RefundRecords:
                 refund.id,
                 {"refund_id": refund.id, "amount": refund.amount, **event_payload(tx)},
             )
-            return refund_view(refund, tx)
+            view = refund_view(refund, tx)
+        metrics.REFUNDS.labels("succeeded").inc()
+        return view
 
     @activity.defn
     async def fail_refund(self, failed: RefundFailure) -> RefundView:
@@ -136,11 +138,15 @@ class RefundRecords:
         async with self._sessions.begin() as session:
             refund = await session.get(Refund, failed.refund_id, with_for_update=True)
             assert refund is not None
-            if refund.status == "pending":
+            released = refund.status == "pending"
+            if released:
                 refund.status, refund.failure_code = "failed", failed.failure_code
             tx = await session.get(Transaction, refund.tx_id)
             assert tx is not None
-            return refund_view(refund, tx)
+            view = refund_view(refund, tx)
+        if released:
+            metrics.REFUNDS.labels("failed").inc()
+        return view
 
 
 class StripeRefunds:

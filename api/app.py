@@ -14,6 +14,7 @@ from api.contract import publish_contract
 from api.deps import limit_by_ip
 from api.docs import serve_docs
 from api.errors import install_error_handlers
+from api.metrics import router as metrics_router
 from api.request_context import RequestContextMiddleware
 from api.routes import checkout, codec, directory, health, payments, payouts, reconciliation, refunds, webhooks
 from api.security_headers import AllowedHostsMiddleware, CodecCorsMiddleware, SecurityHeadersMiddleware
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     serve_docs(app)
     app.include_router(health.router, dependencies=[Depends(limit_by_ip)])
     app.include_router(codec.router)
+    app.include_router(metrics_router)
     app.include_router(directory.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)

@@ -23,11 +23,13 @@ from api.auth import Role, mint_token
 from config.keyring import Keyring, new_key_spec
 from config.logs import configure_logging
 from config.settings import Settings
-from config.temporal import data_converter
+from config.temporal import connect, data_converter
 from schema.migrate import upgrade
 from stripe_emulator.app import create_app as create_emulator
 from tests.services import embedded_postgres, embedded_redis, scratch_database, serve_in_thread
+from workers.devstack.ports import free_port
 from workers.devstack.temporal import temporal_cli
+from workers.metrics import serve_worker_metrics
 from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
 from workflows.payment import WEBHOOK_EVENTS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -135,11 +137,19 @@ def stack_settings(
     )
 
 
+@pytest.fixture(scope="session")
+def worker_metrics_port() -> int:
+    return free_port()
+
+
 @pytest_asyncio.fixture(scope="session")
-async def worker(stack_settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[Worker]:
-    parts = build_worker_parts(stack_settings, temporal_env.client)
+async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIterator[Worker]:
+    """The worker as `payments worker` runs it: its client on a runtime whose metrics it serves."""
+    runtime = serve_worker_metrics(worker_metrics_port)
+    client = await connect(stack_settings, runtime)
+    parts = build_worker_parts(stack_settings, client)
     running = Worker(
-        temporal_env.client,
+        client,
         task_queue=TASK_QUEUE,
         workflows=workflows(),
         workflow_runner=workflow_runner(),

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from config.settings import Settings
 from config.temporal import connect
+from workers.metrics import serve_worker_metrics
 from workers.outbox_relay import OutboxRelay
 from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
 from workers.schedules import ensure_schedules
@@ -28,7 +29,10 @@ async def run_worker(settings: Settings) -> None:
     settings.refuse_development_secrets()
     if not settings.redis_url:
         raise RuntimeError("PAYMENTS_REDIS_URL must be set for the worker")
-    client = await connect(settings)
+    runtime = None
+    if settings.worker_metrics_port:
+        runtime = serve_worker_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
+    client = await connect(settings, runtime)
     await ensure_schedules(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

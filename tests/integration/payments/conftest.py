@@ -121,6 +121,7 @@ def command_env(settings: Settings) -> dict[str, str]:
         "PAYMENTS_STRIPE_API_BASE": settings.stripe_api_base or "",
         "PAYMENTS_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
         "PAYMENTS_ENV": settings.env,
+        "PAYMENTS_WORKER_METRICS_PORT": "0",  # several workers at once: tests that scrape one pick a port
     }
 
 
