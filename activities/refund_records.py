@@ -35,6 +35,7 @@ def refund_view(refund: Refund, tx: Transaction) -> RefundView:
         reason=refund.reason,
         payment_intent_id=tx.stripe_payment_intent_id or "",
         failure_code=refund.failure_code,
+        payment_status=tx.status,
     )
 
 
