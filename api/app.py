@@ -20,6 +20,7 @@ from api.routes import checkout, codec, directory, health, payments, payouts, re
 from api.security_headers import AllowedHostsMiddleware, CodecCorsMiddleware, SecurityHeadersMiddleware
 from api.services import Services
 from config.settings import Settings
+from config.tracing import trace_requests
 
 # How uvicorn serves the app: our own access log, and no `Server: uvicorn` banner to fingerprint.
 UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "server_header": False}
@@ -74,4 +75,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    trace_requests(app)
     return app

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9464
 
+    # Traces go over OTLP/HTTP to this collector (the standard OpenTelemetry variable); unset: off.
+    otel_exporter_otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
     # API and auth.
     api_host: str = "127.0.0.1"
     api_port: int = 8000

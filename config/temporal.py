@@ -14,6 +14,7 @@ from temporalio.service import TLSConfig
 from config.codec import EncryptionCodec
 from config.keyring import Keyring
 from config.settings import Settings
+from config.tracing import temporal_interceptors
 
 
 def data_converter(keyring: Keyring) -> DataConverter:
@@ -44,4 +45,5 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         tls=_tls(settings),
         api_key=api_key,
         runtime=runtime,
+        interceptors=temporal_interceptors(),
     )

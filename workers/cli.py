@@ -25,8 +25,10 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    from config.tracing import start_tracing
     from workers.worker import run_worker
 
+    start_tracing("payments-worker", settings.otel_exporter_otlp_endpoint)
     asyncio.run(run_worker(settings))
     return 0
 
@@ -35,7 +37,9 @@ def _api(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import UVICORN_OPTIONS, create_app
+    from config.tracing import start_tracing
 
+    start_tracing("payments-api", settings.otel_exporter_otlp_endpoint)
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, **UVICORN_OPTIONS)
     return 0
 
