@@ -121,16 +121,14 @@ def command_env(settings: Settings) -> dict[str, str]:
         "PAYMENTS_STRIPE_API_BASE": settings.stripe_api_base or "",
         "PAYMENTS_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
         "PAYMENTS_ENV": settings.env,
-        "PAYMENTS_WORKER_METRICS_PORT": "0",  # several workers at once: tests that scrape one pick a port
     }
 
 
-def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def worker_process(settings: Settings, log: Path, metrics_port: int = 0) -> subprocess.Popen[bytes]:
     """`payments worker` in its own process (so a test can SIGKILL it), on settings' task queue."""
+    env = command_env(settings) | {"PAYMENTS_WORKER_METRICS_PORT": str(metrics_port)}
     with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"], env=command_env(settings), stdout=out, stderr=out
-        )
+        return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env, stdout=out, stderr=out)
 
 
 async def after_worker_replaced(

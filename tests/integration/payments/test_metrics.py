@@ -1,9 +1,14 @@
 """/metrics of the API and the worker move with a payment: ours and the Temporal SDK's."""
 
+from pathlib import Path
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.payments.conftest import Parties
+from config.settings import Settings
+from tests.integration.payments.conftest import Parties, worker_process
+from tests.services import eventually
+from workers.devstack.ports import free_port
 
 
 def value(text: str, name: str, **labels: str) -> float:
@@ -54,3 +59,22 @@ async def test_a_payment_moves_the_api_and_worker_metrics(parties: Parties, work
     refund = {"route": "/payments/{tx_id}/refunds", "method": "POST", "status": "201"}
     assert moved(api_before, api.text, "payments_http_request_duration_seconds_count", **refund) >= 1
     assert tx["id"] not in api.text and tx["id"] not in worker.text  # never an id in a label
+
+
+async def test_payments_worker_serves_its_metrics_port(stack_settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    worker = worker_process(stack_settings, tmp_path / "worker.log", metrics_port=port)
+
+    async def scrape() -> str:
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                return (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        except httpx.TransportError:
+            return ""
+
+    try:
+        page = await eventually(scrape, lambda text: "temporal_worker_start_total" in text, "the worker's metrics")
+    finally:
+        worker.terminate()
+        worker.wait(15)
+    assert "payments_outbox_lag_seconds" in page
