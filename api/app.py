@@ -16,7 +16,18 @@ from api.docs import serve_docs
 from api.errors import install_error_handlers
 from api.metrics import router as metrics_router
 from api.request_context import RequestContextMiddleware
-from api.routes import checkout, codec, directory, health, payments, payouts, reconciliation, refunds, webhooks
+from api.routes import (
+    checkout,
+    codec,
+    directory,
+    health,
+    payments,
+    payouts,
+    reconciliation,
+    refunds,
+    timeline,
+    webhooks,
+)
 from api.security_headers import AllowedHostsMiddleware, CodecCorsMiddleware, SecurityHeadersMiddleware
 from api.services import Services
 from config.settings import Settings
@@ -63,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(directory.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)
+    app.include_router(timeline.router)
     app.include_router(payouts.router)
     app.include_router(reconciliation.router)
     app.include_router(webhooks.router)

@@ -1,4 +1,4 @@
-"""The `payments` command: migrate, worker, api, token, dev, reconcile."""
+"""The `payments` command: migrate, worker, api, token, dev, reconcile, inspect."""
 
 from __future__ import annotations
 
@@ -78,6 +78,12 @@ def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if counts.get("needs_review") else 0
 
 
+def _inspect(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.inspect import inspect_payment
+
+    return asyncio.run(inspect_payment(settings, args.tx_id, args.json))
+
+
 def _utc(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -102,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     recon.add_argument("--until", type=_utc, help="window end, ISO 8601 (default: now)")
     recon.add_argument("--poll", type=float, default=0.5, help="seconds between progress redraws (default: 0.5)")
     recon.set_defaults(run=_reconcile)
+    inspect = commands.add_parser("inspect", help="a payment's timeline: status, events, ledger, Stripe")
+    inspect.add_argument("tx_id", help="tx_…")
+    inspect.add_argument("--json", action="store_true", help="the same JSON as GET /payments/{tx_id}/timeline")
+    inspect.set_defaults(run=_inspect)
     args = parser.parse_args(argv)
 
     settings = Settings()
