@@ -30,7 +30,8 @@ class _SdkMetrics(Collector):
 
 def serve_worker_metrics(port: int, host: str = "127.0.0.1") -> Runtime:
     """Start `/metrics` on host:port and return the SDK runtime whose metrics it includes: the
-    worker's client must be connected with that runtime."""
+    worker's client must be connected with that runtime. OSError: the port is taken."""
+    start_http_server(port, host, registry=REGISTRY)
     sdk_address = f"127.0.0.1:{free_port()}"
     runtime = Runtime(
         telemetry=TelemetryConfig(
@@ -38,5 +39,4 @@ def serve_worker_metrics(port: int, host: str = "127.0.0.1") -> Runtime:
         )
     )
     REGISTRY.register(_SdkMetrics(f"http://{sdk_address}/metrics"))
-    start_http_server(port, host, registry=REGISTRY)
     return runtime

@@ -1,5 +1,7 @@
 """/metrics of the API and the worker move with a payment: ours and the Temporal SDK's."""
 
+import asyncio
+import socket
 from pathlib import Path
 
 import httpx
@@ -78,3 +80,19 @@ async def test_payments_worker_serves_its_metrics_port(stack_settings: Settings,
         worker.terminate()
         worker.wait(15)
     assert "payments_outbox_lag_seconds" in page
+
+
+async def test_a_taken_metrics_port_costs_the_metrics_not_the_worker(stack_settings: Settings, tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        worker = worker_process(stack_settings, log, metrics_port=taken.getsockname()[1])
+        try:
+            text = await eventually(
+                lambda: asyncio.to_thread(log.read_text), lambda text: "worker_started" in text, "the worker's start"
+            )
+        finally:
+            worker.terminate()
+            worker.wait(15)
+    assert "worker_metrics_unavailable" in text and "PAYMENTS_WORKER_METRICS_PORT" in text
