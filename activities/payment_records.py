@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities import ledger
+from activities import ledger, metrics
 from activities.outbox import add_event
 from config.keyring import Keyring
 from schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange
@@ -99,6 +99,7 @@ class PaymentRecords:
     async def record_status(self, change: StatusChange) -> PaymentView:
         async with self._sessions.begin() as session:
             tx = await locked_transaction(session, change.tx_id)
+            changed = tx.status != change.status
             tx.status = change.status
             for field in ("card_brand", "card_last4", "failure_code", "failure_message"):
                 if getattr(change, field) is not None:
@@ -107,7 +108,10 @@ class PaymentRecords:
                 tx.stripe_payment_intent_id = change.payment_intent_id
             if change.event_type:
                 await add_event(session, change.event_type, tx.id, event_payload(tx))
-            return view_of(tx)
+            view = view_of(tx)
+        if changed:
+            metrics.PAYMENTS.labels(change.status, change.failure_code or "").inc()
+        return view
 
     @activity.defn
     async def record_capture(self, capture: CaptureRequest) -> PaymentView:
@@ -131,4 +135,6 @@ class PaymentRecords:
             tx.amount_captured = capture.amount
             tx.failure_code = tx.failure_message = None
             await add_event(session, "payment.confirmed", tx.id, event_payload(tx))
-            return view_of(tx)
+            view = view_of(tx)
+        metrics.CAPTURES.labels(view.currency).inc()
+        return view

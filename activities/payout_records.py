@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import ledger
+from activities import ledger, metrics
 from activities.outbox import add_event
 from schema import balances
 from schema.messages import MerchantPageRequest, PayoutFailure, PayoutTransfer, PayoutView, ReserveRequest
@@ -110,7 +110,8 @@ class PayoutRecords:
     async def record_payout_paid(self, transfer: PayoutTransfer) -> PayoutView:
         async with self._sessions.begin() as session:
             payout, destination = await self._locked(session, transfer.payout_id)
-            if payout.status == "in_transit":
+            paid = payout.status == "in_transit"
+            if paid:
                 payout.status, payout.stripe_transfer_id = "paid", transfer.stripe_transfer_id
                 await ledger.post(
                     session,
@@ -120,14 +121,18 @@ class PayoutRecords:
                     f"payout {payout.id} transferred",
                 )
                 await add_event(session, "payout.paid", payout.id, _event_payload(payout))
-            return payout_view(payout, destination)
+            view = payout_view(payout, destination)
+        if paid:
+            metrics.PAYOUTS.labels("paid").inc()
+        return view
 
     @activity.defn
     async def fail_payout(self, failure: PayoutFailure) -> PayoutView:
         """Compensation: Stripe refused the transfer, so the reserve is reversed."""
         async with self._sessions.begin() as session:
             payout, destination = await self._locked(session, failure.payout_id)
-            if payout.status == "in_transit":
+            reversed_ = payout.status == "in_transit"
+            if reversed_:
                 payout.status, payout.failure_code = "failed", failure.failure_code
                 reserve = ledger.payout_reserve_entries(payout.merchant_id, payout.amount)
                 await ledger.post(
@@ -138,7 +143,10 @@ class PayoutRecords:
                     f"payout {payout.id} failed: {failure.failure_code}",
                 )
                 await add_event(session, "payout.failed", payout.id, _event_payload(payout))
-            return payout_view(payout, destination)
+            view = payout_view(payout, destination)
+        if reversed_:
+            metrics.PAYOUTS.labels("failed").inc()
+        return view
 
     @activity.defn
     async def payable_merchants(self, page: MerchantPageRequest) -> list[str]:

@@ -24,6 +24,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import metrics
 from activities.outbox import add_event
 from activities.payment_records import PaymentRecords
 from activities.payout_records import PayoutRecords
@@ -374,6 +375,7 @@ class Reconciler:
                 occurrence=f"{discrepancy}:{run_id}",  # once per run; a later run may find it again
             )
         counts[status] += 1
+        metrics.DISCREPANCIES.labels(discrepancy, status).inc()
 
 
 # Can only be non-empty if someone bypassed the commit-time trigger; checked all the same.

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import ledger
+from activities import ledger, metrics
 from activities.heartbeat import heartbeating
 from activities.outbox import add_event
 from activities.payment_records import event_payload, locked_transaction
@@ -35,6 +35,7 @@ def refund_view(refund: Refund, tx: Transaction) -> RefundView:
         reason=refund.reason,
         payment_intent_id=tx.stripe_payment_intent_id or "",
         failure_code=refund.failure_code,
+        payment_status=tx.status,
     )
 
 
@@ -128,7 +129,9 @@ class RefundRecords:
                 refund.id,
                 {"refund_id": refund.id, "amount": refund.amount, **event_payload(tx)},
             )
-            return refund_view(refund, tx)
+            view = refund_view(refund, tx)
+        metrics.REFUNDS.labels("succeeded").inc()
+        return view
 
     @activity.defn
     async def fail_refund(self, failed: RefundFailure) -> RefundView:
@@ -136,11 +139,15 @@ class RefundRecords:
         async with self._sessions.begin() as session:
             refund = await session.get(Refund, failed.refund_id, with_for_update=True)
             assert refund is not None
-            if refund.status == "pending":
+            released = refund.status == "pending"
+            if released:
                 refund.status, refund.failure_code = "failed", failed.failure_code
             tx = await session.get(Transaction, refund.tx_id)
             assert tx is not None
-            return refund_view(refund, tx)
+            view = refund_view(refund, tx)
+        if released:
+            metrics.REFUNDS.labels("failed").inc()
+        return view
 
 
 class StripeRefunds:

@@ -14,11 +14,24 @@ from api.contract import publish_contract
 from api.deps import limit_by_ip
 from api.docs import serve_docs
 from api.errors import install_error_handlers
+from api.metrics import router as metrics_router
 from api.request_context import RequestContextMiddleware
-from api.routes import checkout, codec, directory, health, payments, payouts, reconciliation, refunds, webhooks
+from api.routes import (
+    checkout,
+    codec,
+    directory,
+    health,
+    payments,
+    payouts,
+    reconciliation,
+    refunds,
+    timeline,
+    webhooks,
+)
 from api.security_headers import AllowedHostsMiddleware, CodecCorsMiddleware, SecurityHeadersMiddleware
 from api.services import Services
 from config.settings import Settings
+from config.tracing import trace_requests
 
 # How uvicorn serves the app: our own access log, and no `Server: uvicorn` banner to fingerprint.
 UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "server_header": False}
@@ -57,9 +70,11 @@ def create_app(settings: Settings) -> FastAPI:
     serve_docs(app)
     app.include_router(health.router, dependencies=[Depends(limit_by_ip)])
     app.include_router(codec.router)
+    app.include_router(metrics_router)
     app.include_router(directory.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)
+    app.include_router(timeline.router)
     app.include_router(payouts.router)
     app.include_router(reconciliation.router)
     app.include_router(webhooks.router)
@@ -72,4 +87,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    trace_requests(app)
     return app

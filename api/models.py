@@ -232,3 +232,17 @@ class ReconciliationLogList(BaseModel):
 class Resolution(Strict):
     model_config = example(resolution="Refunded by hand on the Stripe dashboard.")
     resolution: str = Field(min_length=1, max_length=2000)
+
+
+class TimelineEntry(BaseModel):
+    """One thing that happened; the other fields depend on `kind` (status, ledger, event, stripe)."""
+
+    model_config = ConfigDict(extra="allow")
+    at: AwareDatetime
+    kind: Literal["status", "ledger", "event", "stripe", "delivery"]
+
+
+class TimelineOut(BaseModel):
+    tx_id: str
+    workflow_id: str
+    data: list[TimelineEntry]

@@ -10,6 +10,8 @@ import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.metrics import observe_request
+
 HEADER = "x-request-id"
 _SANE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = structlog.get_logger("api.access")
@@ -46,6 +48,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            observe_request(scope, status, time.perf_counter() - started)
             log.info(
                 "request",
                 method=scope["method"],

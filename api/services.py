@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import stripe
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from activities.stripe_client import stripe_client
 from api.auth import TokenVerifier
 from api.rate_limit import RateLimiter
 from api.replay_cache import ReplayCache
@@ -32,6 +34,7 @@ class Services:
     limiter: RateLimiter
     codec: EncryptionCodec
     replays: ReplayCache
+    stripe: stripe.StripeClient
     _temporal: Client | None = None
     _temporal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -56,6 +59,7 @@ class Services:
             limiter=RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst),
             codec=EncryptionCodec(Keyring.from_spec(settings.encryption_keys.get_secret_value())),
             replays=ReplayCache(redis),
+            stripe=stripe_client(settings),
         )
 
     async def temporal(self) -> Client:

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # Per Stripe call; a timed-out call is retried by Temporal with the same idempotency key.
     stripe_timeout_seconds: float = 20.0
 
+    # The worker's Prometheus `/metrics` (the SDK's and ours); 0 turns it off.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 9464
+
+    # Traces go over OTLP/HTTP to this collector (the standard OpenTelemetry variable); unset: off.
+    otel_exporter_otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
     # API and auth.
     api_host: str = "127.0.0.1"
     api_port: int = 8000

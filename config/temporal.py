@@ -8,11 +8,13 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from config.codec import EncryptionCodec
 from config.keyring import Keyring
 from config.settings import Settings
+from config.tracing import temporal_interceptors
 
 
 def data_converter(keyring: Keyring) -> DataConverter:
@@ -33,7 +35,8 @@ def _tls(settings: Settings) -> bool | TLSConfig:
     return settings.temporal_tls
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """`runtime`: the SDK runtime that carries the worker's metrics (None: the default one)."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_target,
@@ -41,4 +44,6 @@ async def connect(settings: Settings) -> Client:
         data_converter=data_converter(Keyring.from_spec(settings.encryption_keys.get_secret_value())),
         tls=_tls(settings),
         api_key=api_key,
+        runtime=runtime,
+        interceptors=temporal_interceptors(),
     )

@@ -180,6 +180,7 @@ class RefundView:
     reason: str | None
     payment_intent_id: str
     failure_code: str | None = None
+    payment_status: str | None = None  # the refunded payment's status once this refund is recorded
 
 
 @dataclass(frozen=True)

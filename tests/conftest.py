@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -23,11 +26,14 @@ from api.auth import Role, mint_token
 from config.keyring import Keyring, new_key_spec
 from config.logs import configure_logging
 from config.settings import Settings
-from config.temporal import data_converter
+from config.temporal import connect, data_converter
+from config.tracing import start_tracing
 from schema.migrate import upgrade
 from stripe_emulator.app import create_app as create_emulator
 from tests.services import embedded_postgres, embedded_redis, scratch_database, serve_in_thread
+from workers.devstack.ports import free_port
 from workers.devstack.temporal import temporal_cli
+from workers.metrics import serve_worker_metrics
 from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
 from workflows.payment import WEBHOOK_EVENTS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -110,8 +116,28 @@ async def temporal_env(encryption_keys: str) -> AsyncIterator[WorkflowEnvironmen
         await env.shutdown()
 
 
+class RecentSpans(SpanExporter):
+    """The session's latest finished spans, in memory (bounded: every test of the stack is traced)."""
+
+    def __init__(self) -> None:
+        self.spans: deque[ReadableSpan] = deque(maxlen=20_000)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+
+@pytest.fixture(scope="session")
+def traces() -> RecentSpans:
+    """Tracing on for the stack the tests start (installed before the API and the worker)."""
+    recent = RecentSpans()
+    start_tracing("payments-test", None, SimpleSpanProcessor(recent))
+    return recent
+
+
 @pytest.fixture(scope="session")
 def stack_settings(
+    traces: RecentSpans,
     log_file: Path,
     database_url: str,
     redis_url: str,
@@ -135,11 +161,19 @@ def stack_settings(
     )
 
 
+@pytest.fixture(scope="session")
+def worker_metrics_port() -> int:
+    return free_port()
+
+
 @pytest_asyncio.fixture(scope="session")
-async def worker(stack_settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[Worker]:
-    parts = build_worker_parts(stack_settings, temporal_env.client)
+async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIterator[Worker]:
+    """The worker as `payments worker` runs it: its client on a runtime whose metrics it serves."""
+    runtime = serve_worker_metrics(worker_metrics_port)
+    client = await connect(stack_settings, runtime)
+    parts = build_worker_parts(stack_settings, client)
     running = Worker(
-        temporal_env.client,
+        client,
         task_queue=TASK_QUEUE,
         workflows=workflows(),
         workflow_runner=workflow_runner(),

@@ -1,4 +1,4 @@
-"""The `payments` command: migrate, worker, api, token, dev, reconcile, chaos."""
+"""The `payments` command: migrate, worker, api, token, dev, reconcile, inspect, chaos."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    from config.tracing import start_tracing
     from workers.worker import run_worker
 
+    start_tracing("payments-worker", settings.otel_exporter_otlp_endpoint)
     asyncio.run(run_worker(settings))
     return 0
 
@@ -35,7 +37,9 @@ def _api(settings: Settings, _: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import UVICORN_OPTIONS, create_app
+    from config.tracing import start_tracing
 
+    start_tracing("payments-api", settings.otel_exporter_otlp_endpoint)
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, **UVICORN_OPTIONS)
     return 0
 
@@ -80,6 +84,12 @@ def _chaos(_: Settings, args: argparse.Namespace) -> int:
     return 1 if run(args.seed, args.count, args.concurrency).violations else 0
 
 
+def _inspect(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.inspect import inspect_payment
+
+    return asyncio.run(inspect_payment(settings, args.tx_id, args.json))
+
+
 def _utc(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -109,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     chaos.add_argument("--count", type=int, default=1000, help="payments")
     chaos.add_argument("--concurrency", type=int, default=12, help="clients at once")
     chaos.set_defaults(run=_chaos)
+    inspect = commands.add_parser("inspect", help="a payment's timeline: status, events, ledger, Stripe")
+    inspect.add_argument("tx_id", help="tx_…")
+    inspect.add_argument("--json", action="store_true", help="the same JSON as GET /payments/{tx_id}/timeline")
+    inspect.set_defaults(run=_inspect)
     args = parser.parse_args(argv)
 
     settings = Settings()

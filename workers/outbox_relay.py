@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import structlog
 from redis.asyncio import Redis
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.metrics import OUTBOX_LAG
 from schema.tables import OutboxEvent
 
 STREAM = "payments.events"
@@ -61,6 +63,7 @@ class OutboxRelay:
                 .scalars()
                 .all()
             )
+            OUTBOX_LAG.set((datetime.now(UTC) - rows[0].created_at).total_seconds() if rows else 0)
             if not rows:
                 return 0
             pipe = self._redis.pipeline(transaction=False)

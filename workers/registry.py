@@ -12,6 +12,7 @@ from temporalio.worker import Interceptor
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.merchants import MerchantActivities
+from activities.metrics import CountRetries
 from activities.payment_records import PaymentRecords
 from activities.payout_records import PayoutRecords
 from activities.permanent_errors import PermanentDatabaseErrors
@@ -42,7 +43,7 @@ def workflows() -> list[type]:
 
 
 def interceptors() -> list[Interceptor]:
-    return [PermanentDatabaseErrors()]
+    return [PermanentDatabaseErrors(), CountRetries()]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

@@ -8,10 +8,12 @@ from datetime import timedelta
 
 import structlog
 from redis.asyncio import Redis
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from config.settings import Settings
 from config.temporal import connect
+from workers.metrics import serve_worker_metrics
 from workers.outbox_relay import OutboxRelay
 from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
 from workers.schedules import ensure_schedules
@@ -24,11 +26,23 @@ log = structlog.get_logger(__name__)
 STICKY_WAIT = timedelta(seconds=3)
 
 
+def _metrics_runtime(settings: Settings) -> Runtime | None:
+    """The runtime of the worker's `/metrics`. A taken port costs the metrics, not the payments:
+    the worker runs on and says so (several workers or stacks may share a machine)."""
+    if not settings.worker_metrics_port:
+        return None
+    try:
+        return serve_worker_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
+    except OSError as exc:
+        log.error("worker_metrics_unavailable", setting="PAYMENTS_WORKER_METRICS_PORT", error=str(exc))
+        return None
+
+
 async def run_worker(settings: Settings) -> None:
     settings.refuse_development_secrets()
     if not settings.redis_url:
         raise RuntimeError("PAYMENTS_REDIS_URL must be set for the worker")
-    client = await connect(settings)
+    client = await connect(settings, _metrics_runtime(settings))
     await ensure_schedules(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,6 +1,6 @@
 """RefundWorkflow, id `refund:{tx_id}:{idempotency_key}`: reserve -> refund at Stripe -> record.
 A refusal at Stripe compensates by releasing the reservation; after a Stripe success the local
-write is retried until it lands."""
+write is retried until it lands. The recorded refund's payment status goes to `PaymentStatus`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.refund_records import RefundRecords, StripeRefunds
     from schema.messages import RefundFailure, RefundRequest, RefundView
+    from workflows import search_attributes as sa
     from workflows.failures import failure_details, final_failure
     from workflows.policies import DB_STEP, STRIPE_STEP
 
@@ -34,4 +35,7 @@ class RefundWorkflow:
             code = failure_details(refused).get("code")
             failed = RefundFailure(reserved.refund_id, code or "refund_refused")
             return await workflow.execute_local_activity_method(RefundRecords.fail_refund, failed, **DB_STEP)
-        return await workflow.execute_local_activity_method(RefundRecords.record_refund, refunded, **DB_STEP)
+        recorded = await workflow.execute_local_activity_method(RefundRecords.record_refund, refunded, **DB_STEP)
+        if workflow.patched("refund-payment-status") and recorded.payment_status:
+            workflow.upsert_search_attributes([sa.PAYMENT_STATUS.value_set(recorded.payment_status)])
+        return recorded

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey
 
+# Every payment's and refund's workflow: the one lookup by payment (its workflow ids hold the key).
+TX_ID = SearchAttributeKey.for_keyword("TxId")
+# A refund's workflow carries the payment's status once it is recorded (the payment's own workflow
+# has closed by then): `TxId="tx_…" AND PaymentStatus="refunded"` finds a refunded payment.
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 USER_ID = SearchAttributeKey.for_keyword("UserId")
 MERCHANT_ID = SearchAttributeKey.for_keyword("MerchantId")
@@ -21,6 +25,7 @@ RECON_NEEDS_REVIEW = SearchAttributeKey.for_int("ReconNeedsReview")
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
+    TX_ID,
     PAYMENT_STATUS,
     USER_ID,
     MERCHANT_ID,

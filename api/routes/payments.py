@@ -237,6 +237,7 @@ async def authorize_once(
         task_timeout=WORKFLOW_TASK_TIMEOUT,
         search_attributes=TypedSearchAttributes(
             [
+                SearchAttributePair(sa.TX_ID, request.tx_id),
                 SearchAttributePair(sa.USER_ID, request.user_id),
                 SearchAttributePair(sa.MERCHANT_ID, request.merchant_id),
                 SearchAttributePair(sa.AMOUNT_MINOR, request.amount),

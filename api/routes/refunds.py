@@ -6,7 +6,7 @@ import hashlib
 
 from fastapi import APIRouter, Response, status
 from temporalio.client import WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from api.contract import errors
@@ -16,6 +16,7 @@ from api.models import RefundCreate, RefundOut
 from api.routes.payments import REPLAY_HEADER, visible_transaction, waiting_on_temporal
 from schema.messages import RefundRequest
 from schema.tables import Refund
+from workflows import search_attributes as sa
 from workflows.refund import RefundWorkflow, workflow_id
 
 router = APIRouter(tags=["refunds"])
@@ -88,6 +89,9 @@ async def create_refund(
                 id=workflow_id(tx.id, body.idempotency_key),
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 task_queue=services.settings.temporal_task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(sa.TX_ID, tx.id), SearchAttributePair(sa.MERCHANT_ID, tx.merchant_id)]
+                ),
             )
     except WorkflowFailureError as exc:
         failure = _activity_failure(exc)

@@ -124,12 +124,11 @@ def command_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def worker_process(settings: Settings, log: Path, metrics_port: int = 0) -> subprocess.Popen[bytes]:
     """`payments worker` in its own process (so a test can SIGKILL it), on settings' task queue."""
+    env = command_env(settings) | {"PAYMENTS_WORKER_METRICS_PORT": str(metrics_port)}
     with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"], env=command_env(settings), stdout=out, stderr=out
-        )
+        return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env=env, stdout=out, stderr=out)
 
 
 async def after_worker_replaced(

@@ -1,0 +1,49 @@
+"""Business metrics, counted where the change is recorded (activities, the outbox relay), never in
+workflow code (a replay would count twice). Labels are low-cardinality: never an id or an amount."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from temporalio import activity
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+# The worker's own registry: in-process tests run API and worker side by side, each /metrics
+# shows only its own process part.
+REGISTRY = CollectorRegistry()
+
+PAYMENTS = Counter(
+    "payments_payments",
+    "Payments reaching a status (authorized, requires_action, failed, canceled), by decline code",
+    ["outcome", "decline_code"],
+    registry=REGISTRY,
+)
+CAPTURES = Counter("payments_captures", "Payments captured", ["currency"], registry=REGISTRY)
+REFUNDS = Counter("payments_refunds", "Refunds settled, by outcome", ["outcome"], registry=REGISTRY)
+PAYOUTS = Counter("payments_payouts", "Payouts settled, by outcome", ["outcome"], registry=REGISTRY)
+DISCREPANCIES = Counter(
+    "payments_reconciliation_discrepancies",
+    "Reconciliation discrepancies logged, by class and resolution",
+    ["discrepancy", "resolution"],
+    registry=REGISTRY,
+)
+OUTBOX_LAG = Gauge(
+    "payments_outbox_lag_seconds", "Age of the oldest event the relay found unpublished (0: none)", registry=REGISTRY
+)
+ACTIVITY_RETRIES = Counter(
+    "payments_activity_retries", "Activity attempts beyond the first, by activity", ["activity"], registry=REGISTRY
+)
+
+
+class _CountRetries(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        if info.attempt > 1:
+            ACTIVITY_RETRIES.labels(info.activity_type).inc()
+        return await super().execute_activity(input)
+
+
+class CountRetries(Interceptor):
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _CountRetries(next)

@@ -1,0 +1,31 @@
+"""The API's `/metrics` (Prometheus text): request latency by route template, method and status.
+Labels are templates (`/payments/{tx_id}`), never the ids in a path."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from starlette.routing import Route
+from starlette.types import Scope
+
+REGISTRY = CollectorRegistry()
+REQUEST_SECONDS = Histogram(
+    "payments_http_request_duration_seconds",
+    "API request latency, by route template, method and status",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+
+router = APIRouter()
+
+
+def observe_request(scope: Scope, status: int, seconds: float) -> None:
+    route = scope.get("route")
+    # No route: refused before routing (card data, host) or not found; the path is not a label.
+    template = route.path if isinstance(route, Route) else "unrouted"
+    REQUEST_SECONDS.labels(template, scope["method"], str(status)).observe(seconds)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

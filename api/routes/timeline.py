@@ -1,0 +1,26 @@
+"""A payment's whole story: `GET /payments/{tx_id}/timeline`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.contract import errors
+from api.deps import CurrentPrincipal, ServicesDep, Session
+from api.errors import NotFound
+from api.models import TimelineOut
+from api.routes.payments import visible_transaction
+from api.timeline import payment_timeline
+
+router = APIRouter(tags=["payments"])
+
+
+@router.get(
+    "/payments/{tx_id}/timeline",
+    summary="Everything that happened to one payment, in time order (user: owner, merchant: its own, operator)",
+    responses=errors(NotFound),
+)
+async def get_timeline(tx_id: str, principal: CurrentPrincipal, services: ServicesDep, session: Session) -> TimelineOut:
+    """Status changes, outbox events, ledger postings and Stripe's PaymentIntent, with the
+    workflow id to open in the Temporal UI."""
+    tx = await visible_transaction(session, tx_id, principal)
+    return TimelineOut.model_validate(await payment_timeline(session, services.stripe, tx))

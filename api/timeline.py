@@ -1,0 +1,89 @@
+"""A payment's whole story in time order, for an operator answering "what happened to it":
+status changes and outbox events (our tables), ledger postings, and Stripe's PaymentIntent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+import structlog
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction, OutboxEvent, Refund, Transaction
+
+log = structlog.get_logger(__name__)
+
+
+async def _events(session: AsyncSession, tx: Transaction, refund_ids: list[str]) -> list[dict[str, Any]]:
+    """Each outbox event of the payment or its refunds, and the payment's status changes they carry
+    (every payment and refund event holds the payment's status after it)."""
+    rows = await session.scalars(
+        select(OutboxEvent)
+        .where(or_(OutboxEvent.aggregate_id == tx.id, OutboxEvent.aggregate_id.in_(refund_ids)))
+        .order_by(OutboxEvent.id)
+    )
+    entries: list[dict[str, Any]] = [{"at": tx.created_at, "kind": "status", "status": "pending"}]
+    status = "pending"
+    for event in rows:
+        if event.payload.get("tx_id") == tx.id and event.payload.get("status") not in (None, status):
+            status = event.payload["status"]
+            entries.append({"at": event.created_at, "kind": "status", "status": status})
+        entries.append(
+            {
+                "at": event.created_at,
+                "kind": "event",
+                "type": event.type,
+                "event_id": str(event.id),
+                "published_at": event.published_at,
+            }
+        )
+    return entries
+
+
+async def _postings(session: AsyncSession, tx: Transaction, refund_ids: list[str]) -> list[dict[str, Any]]:
+    references = [f"capture:{tx.id}"] + [f"refund:{refund_id}" for refund_id in refund_ids]
+    rows = await session.execute(
+        select(LedgerTransaction, LedgerEntry.amount, LedgerEntry.currency, LedgerAccount.code)
+        .join(LedgerEntry, LedgerEntry.ledger_transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransaction.reference.in_(references))
+        .order_by(LedgerTransaction.id, LedgerEntry.id)
+    )
+    postings: dict[int, dict[str, Any]] = {}
+    for posting, amount, currency, account in rows:
+        entry = postings.setdefault(
+            posting.id, {"at": posting.created_at, "kind": "ledger", "reference": posting.reference, "entries": []}
+        )
+        entry["entries"].append({"account": account, "amount": amount, "currency": currency})
+    return list(postings.values())
+
+
+async def _stripe(client: stripe.StripeClient, tx: Transaction) -> list[dict[str, Any]]:
+    if not tx.stripe_payment_intent_id:
+        return []
+    try:
+        intent = await client.v1.payment_intents.retrieve_async(tx.stripe_payment_intent_id)
+    except stripe.StripeError as exc:
+        log.warning("timeline_stripe_unavailable", tx_id=tx.id, error=type(exc).__name__)
+        return []
+    return [
+        {
+            "at": datetime.fromtimestamp(intent.created, UTC),
+            "kind": "stripe",
+            "object": "payment_intent",
+            "id": intent.id,
+            "status": intent.status,
+            "amount": intent.amount,
+            "amount_received": intent.amount_received,
+            "currency": intent.currency,
+        }
+    ]
+
+
+async def payment_timeline(session: AsyncSession, client: stripe.StripeClient, tx: Transaction) -> dict[str, Any]:
+    refund_ids = list(await session.scalars(select(Refund.id).where(Refund.tx_id == tx.id)))
+    data = await _events(session, tx, refund_ids) + await _postings(session, tx, refund_ids) + await _stripe(client, tx)
+    data.sort(key=lambda entry: entry["at"])  # stable: within one instant, our order is kept
+    return {"tx_id": tx.id, "workflow_id": tx.workflow_id, "data": data}
