@@ -130,9 +130,16 @@ def running_stack(api: str | None, settings: dict[str, str] | None = None) -> It
     with tempfile.TemporaryDirectory(prefix="payments-bench-") as tmp:
         ports = {
             name: str(free_port())
-            for name in ("API_PORT", "POSTGRES_PORT", "REDIS_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT")
+            for name in (
+                "API_PORT",
+                "POSTGRES_PORT",
+                "REDIS_PORT",
+                "TEMPORAL_PORT",
+                "TEMPORAL_UI_PORT",
+                "STRIPE_EMULATOR_PORT",
+                "WORKER_METRICS_PORT",
+            )
         }
-        ports["STRIPE_EMULATOR_PORT"] = str(free_port())
         overrides = (
             {f"PAYMENTS_{k}": v for k, v in ports.items()}
             | {
