@@ -11,6 +11,7 @@ number, and a phone number in an event must not lose the event.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_plus
@@ -33,6 +34,7 @@ from config.card_numbers import contains_card_number
 MAX_BODY_BYTES = 1_000_000
 MAX_JSON_DEPTH = 32
 STRIPE_WEBHOOK_PATH = "/webhooks/stripe"
+TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 log = structlog.get_logger(__name__)
 
 
@@ -99,11 +101,17 @@ def _signed_webhook(scope: Scope, body: bytes, webhook_secret: str) -> bool:
     return signed_by_stripe(body, header, webhook_secret)
 
 
+def _trace_context(name: bytes, value: bytes) -> bool:
+    """A well-formed W3C `traceparent`: random hex ids, whose 16-character span id holds a Luhn-valid
+    digit run about once in a thousand requests. Anything else in that header is scanned as usual."""
+    return name == b"traceparent" and TRACEPARENT.fullmatch(value) is not None
+
+
 def inspect_request(scope: Scope, body: bytes, webhook_secret: str) -> None:
     """Raise the refusal for this request, if any."""
     query = scope.get("query_string", b"").decode("latin-1")
     texts = [scope["path"], query, unquote_plus(query)]
-    texts += [value.decode("latin-1") for _, value in scope["headers"]]
+    texts += [value.decode("latin-1") for name, value in scope["headers"] if not _trace_context(name, value)]
     if body and not _signed_webhook(scope, body, webhook_secret):
         texts += _body_texts(_decoded_body(body))
     if any("\x00" in text for text in texts):

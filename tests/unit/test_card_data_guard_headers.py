@@ -1,0 +1,27 @@
+"""Which headers the card guard reads (the guard as a function; the integration tests drive the API)."""
+
+import pytest
+
+from api.card_data import inspect_request
+from api.errors import CardDataRejected
+
+PAN = "4242424242424242"
+
+
+def _inspect(*headers: tuple[bytes, bytes]) -> None:
+    inspect_request({"path": "/healthz", "query_string": b"", "headers": list(headers)}, b"", "whsec_x")
+
+
+def test_a_trace_context_whose_span_id_looks_like_a_card_number_passes() -> None:
+    """A span id is 16 random hex characters: about once in a thousand a Luhn-valid digit run."""
+    _inspect((b"traceparent", f"00-{'ab' * 16}-{PAN}-01".encode()))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [(b"traceparent", f"00-{PAN}".encode()), (b"tracestate", f"vendor={PAN}".encode()), (b"x-note", PAN.encode())],
+    ids=["malformed-traceparent", "tracestate", "any-other-header"],
+)
+def test_a_card_number_in_any_other_header_is_refused(header: tuple[bytes, bytes]) -> None:
+    with pytest.raises(CardDataRejected):
+        _inspect(header)
