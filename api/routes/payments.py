@@ -123,6 +123,8 @@ def temporal_calls() -> Iterator[None]:
             raise ServiceUnavailable("Temporal is unreachable; retry shortly.") from exc
         if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:  # e.g. too many updates waiting on one payment
             raise ServiceUnavailable("Too many requests are waiting on this resource; retry shortly.") from exc
+        if exc.status == RPCStatusCode.FAILED_PRECONDITION:  # "Workflow Task in failed state": a worker died
+            raise ServiceUnavailable("The payment is being recovered after a worker failure; retry shortly.") from exc
         raise
 
 

@@ -46,6 +46,18 @@ async def test_any_other_database_error_is_still_a_500() -> None:
     assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
 
 
-def test_temporal_refusing_more_updates_is_503() -> None:
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        RPCError("limit on number of concurrent in-flight updates", RPCStatusCode.RESOURCE_EXHAUSTED, b""),
+        RPCError(
+            "Unable to perform workflow execution update due to Workflow Task in failed state.",
+            RPCStatusCode.FAILED_PRECONDITION,
+            b"",
+        ),
+    ],
+    ids=["too-many-updates", "workflow-task-failed"],
+)
+def test_temporal_not_ready_for_an_update_is_503(refusal: RPCError) -> None:
     with pytest.raises(ServiceUnavailable), temporal_calls():
-        raise RPCError("limit on number of concurrent in-flight updates", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+        raise refusal
