@@ -12,7 +12,12 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -126,6 +131,8 @@ def temporal_calls() -> Iterator[None]:
         if exc.status == RPCStatusCode.FAILED_PRECONDITION:  # "Workflow Task in failed state": a worker died
             raise ServiceUnavailable("The payment is being recovered after a worker failure; retry shortly.") from exc
         raise
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:  # no worker answered within the RPC's deadline
+        raise ServiceUnavailable("The request is still being processed; retry with the same key.") from exc
 
 
 @asynccontextmanager

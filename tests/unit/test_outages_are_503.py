@@ -6,6 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ServiceUnavailable, install_error_handlers
@@ -61,3 +62,8 @@ async def test_any_other_database_error_is_still_a_500() -> None:
 def test_temporal_not_ready_for_an_update_is_503(refusal: RPCError) -> None:
     with pytest.raises(ServiceUnavailable), temporal_calls():
         raise refusal
+
+
+def test_an_update_nobody_answered_in_time_is_503() -> None:
+    with pytest.raises(ServiceUnavailable), temporal_calls():
+        raise WorkflowUpdateRPCTimeoutOrCancelledError()
