@@ -17,7 +17,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from stripe_emulator import accounts, browser, events, payment_intents, payment_methods, refunds, transfers
+from stripe_emulator import (
+    accounts,
+    browser,
+    disputes,
+    events,
+    payment_intents,
+    payment_methods,
+    refunds,
+    transfers,
+)
 from stripe_emulator.control import control_routes
 from stripe_emulator.emulator import Emulator, current_origin, current_request
 from stripe_emulator.expand import expand
@@ -154,6 +163,12 @@ def _v1_routes(emu: Emulator) -> list[BaseRoute]:
         ("POST", "/v1/transfers", transfers.create),
         ("GET", "/v1/transfers", transfers.list_all),
         ("GET", "/v1/transfers/{id}", transfers.retrieve),
+        ("POST", "/v1/transfers/{id}/reversals", transfers.reverse),
+        ("GET", "/v1/transfers/{id}/reversals", transfers.list_reversals),
+        ("GET", "/v1/disputes", disputes.list_all),
+        ("GET", "/v1/disputes/{id}", disputes.retrieve),
+        ("POST", "/v1/disputes/{id}", disputes.update),
+        ("POST", "/v1/disputes/{id}/close", disputes.close),
         ("GET", "/v1/balance", transfers.balance),
         ("GET", "/v1/balance_transactions", transfers.list_balance_transactions),
         ("GET", "/v1/balance_transactions/{id}", transfers.retrieve_balance_transaction),

@@ -18,6 +18,7 @@ class TestCard:
     last4: str
     decline: Decline | None = None
     requires_action: bool = False
+    disputed: bool = False  # the cardholder disputes the whole amount right after capture
 
 
 _GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
@@ -38,6 +39,8 @@ CARDS: dict[str, TestCard] = {
     "tok_chargeDeclinedExpiredCard": TestCard("visa", "0069", _EXPIRED),
     "pm_card_authenticationRequired": TestCard("visa", "3184", requires_action=True),
     "tok_authenticationRequired": TestCard("visa", "3184", requires_action=True),
+    "pm_card_createDispute": TestCard("visa", "0259", disputed=True),
+    "tok_createDispute": TestCard("visa", "0259", disputed=True),
 }
 
 # Card numbers typed into the card field, by the test payment method whose behaviour they follow.
@@ -46,5 +49,5 @@ TEST_NUMBERS: dict[str, str] = {
     "4000000000009995": "pm_card_chargeDeclinedInsufficientFunds",
     "4000000000000002": "pm_card_chargeDeclined",
     "4000002500003155": "pm_card_authenticationRequired",
-    "4000000000000259": "pm_card_visa",  # disputed after capture at Stripe; disputes are not emulated yet
+    "4000000000000259": "pm_card_createDispute",
 }

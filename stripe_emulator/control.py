@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from stripe_emulator import payment_intents
+from stripe_emulator import disputes, payment_intents
 from stripe_emulator.faults import Fault
 from stripe_emulator.objects import build
 from stripe_emulator.webhooks import Endpoint
@@ -100,6 +100,19 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         except StripeError as exc:
             return exc.response()
 
+    async def close_dispute(request: Request) -> Response:
+        """The bank decides: {"outcome": "won"|"lost"}; `"webhooks": false` loses its webhooks."""
+        body: dict[str, Any] = await request.json()
+        if body.get("outcome") not in ("won", "lost"):
+            return _error(400, "outcome must be 'won' or 'lost'")
+        try:
+            decided = disputes.decide(
+                emu, request.path_params["id"], body["outcome"] == "won", bool(body.get("webhooks", True))
+            )
+        except StripeError as exc:
+            return exc.response()
+        return JSONResponse(decided)
+
     async def add_webhook_endpoint(request: Request) -> Response:
         body = await request.json()
         if not body.get("url") or not body.get("secret"):
@@ -124,6 +137,7 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         Route(f"{PREFIX}/objects/{{id}}", mutate_object, methods=["POST"]),
         Route(f"{PREFIX}/objects/{{id}}", delete_object, methods=["DELETE"]),
         Route(f"{PREFIX}/payment_intents/{{id}}/complete_action", complete_action, methods=["POST"]),
+        Route(f"{PREFIX}/disputes/{{id}}/close", close_dispute, methods=["POST"]),
         Route(f"{PREFIX}/webhook_endpoints", add_webhook_endpoint, methods=["POST"]),
         Route(f"{PREFIX}/webhook_deliveries", webhook_deliveries, methods=["GET"]),
         Route(f"{PREFIX}/counters", counters, methods=["GET"]),

@@ -23,10 +23,11 @@ current_origin: contextvars.ContextVar[str] = contextvars.ContextVar("current_or
 
 @dataclass
 class Fees:
-    """Stripe's processing fee on captured charges; zero unless configured."""
+    """Stripe's processing fee on captured charges (zero unless configured) and its dispute fee."""
 
     bps: int = 0
     fixed: int = 0
+    dispute: int = 1500  # Stripe's US dispute fee, in cents
 
     def on(self, amount: int) -> int:
         return amount * self.bps // 10_000 + self.fixed if amount else 0
@@ -62,8 +63,9 @@ class Emulator:
             raise missing(kind, object_id, param)
         return obj
 
-    def emit(self, event_type: str, obj: Obj, previous: dict[str, Any] | None = None) -> Obj:
-        """Record an event for a change and queue it for every webhook endpoint."""
+    def emit(self, event_type: str, obj: Obj, previous: dict[str, Any] | None = None, deliver: bool = True) -> Obj:
+        """Record an event for a change and queue it for every webhook endpoint (`deliver=False`:
+        recorded and listable, but its webhook is lost on the way, for tests of that case)."""
         data: dict[str, Any] = {"object": obj}
         if previous:
             data["previous_attributes"] = previous
@@ -74,18 +76,28 @@ class Emulator:
             data=data,
             api_version="2026-10-28",
             request=dict(current_request.get() or {"id": None, "idempotency_key": None}),
-            pending_webhooks=sum(e.wants(event_type) for e in self.webhooks.endpoints),
+            pending_webhooks=sum(e.wants(event_type) for e in self.webhooks.endpoints) if deliver else 0,
         )
         self.store.put(event)
-        self.webhooks.deliver(event)
+        if deliver:
+            self.webhooks.deliver(event)
         return event
 
-    def balance_transaction(self, kind: str, source: str, amount: int, currency: str, fee: int = 0) -> Obj:
+    def balance_transaction(
+        self,
+        kind: str,
+        source: str,
+        amount: int,
+        currency: str,
+        fee: int = 0,
+        category: str | None = None,
+        fee_description: str = "Stripe processing fees",
+    ) -> Obj:
         txn = build(
             "balance_transaction",
             "txn",
             type=kind,
-            reporting_category=kind,
+            reporting_category=category or kind,
             source=source,
             amount=amount,
             fee=fee,
@@ -93,7 +105,7 @@ class Emulator:
                 {
                     "amount": fee,
                     "currency": currency,
-                    "description": "Stripe processing fees",
+                    "description": fee_description,
                     "type": "stripe_fee",
                     "application": None,
                 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from stripe_emulator import disputes
 from stripe_emulator.cards import TestCard
 from stripe_emulator.emulator import Emulator, current_origin
 from stripe_emulator.listing import lister, retriever
@@ -136,6 +137,7 @@ def settle_authorization(emu: Emulator, intent: Obj, method: Obj, card: TestCard
         emu.store.put(intent)
         emu.emit("charge.captured", charge)
         emu.emit("payment_intent.succeeded", intent)
+        disputes.open_if_disputed(emu, charge)
     return intent
 
 
@@ -221,6 +223,7 @@ async def capture(emu: Emulator, params: dict[str, Any], path: dict[str, str]) -
     emu.store.put(intent)
     emu.emit("charge.captured", charge)
     emu.emit("payment_intent.succeeded", intent)
+    disputes.open_if_disputed(emu, charge)
     return intent
 
 

@@ -1,4 +1,5 @@
-"""Transfers to connected accounts (refused when the platform's available balance is short),
+"""Transfers to connected accounts (refused when the platform's available balance is short), their
+reversals (money pulled back from the connected account, never more than is left of the transfer),
 and the platform Balance and its Balance transactions."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_emulator.emulator import Emulator
-from stripe_emulator.listing import lister, retriever
+from stripe_emulator.listing import list_objects, lister, retriever
 from stripe_emulator.objects import build, new_id
 from stripe_emulator.store import Obj
 from stripe_emulator.wire import currency, invalid, positive_int, required
@@ -43,6 +44,42 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
     emu.store.count("transfers.create", destination["id"])
     emu.emit("transfer.created", transfer)
     return transfer
+
+
+async def reverse(emu: Emulator, params: dict[str, Any], path: dict[str, str]) -> Obj:
+    transfer = emu.find("transfer", path["id"], "id")
+    remaining = transfer["amount"] - transfer["amount_reversed"]
+    amount = positive_int(params, "amount", remaining)
+    if amount > remaining:
+        raise invalid(
+            f"You have attempted to reverse {amount} of a transfer with only {remaining} left to reverse.",
+            "amount_too_large",
+            "amount",
+        )
+    reversal = build(
+        "transfer_reversal",
+        "trr",
+        amount=amount,
+        currency=transfer["currency"],
+        transfer=transfer["id"],
+        metadata=params.get("metadata", {}),
+    )
+    reversal["balance_transaction"] = emu.balance_transaction(
+        "transfer_refund", reversal["id"], amount, transfer["currency"], category="transfer_reversal"
+    )["id"]
+    emu.store.put(reversal)
+    transfer["amount_reversed"] += amount
+    transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+    emu.store.put(transfer)
+    emu.store.count("transfers.reverse", transfer["id"])
+    emu.emit("transfer.reversed", transfer)
+    return reversal
+
+
+async def list_reversals(emu: Emulator, params: dict[str, Any], path: dict[str, str]) -> Obj:
+    transfer = emu.find("transfer", path["id"], "id")
+    url = f"/v1/transfers/{transfer['id']}/reversals"
+    return list_objects(emu.store, "transfer_reversal", url, params, lambda r: r["transfer"] == transfer["id"])
 
 
 async def balance(emu: Emulator, _: dict[str, Any], __: dict[str, str]) -> Obj:

@@ -1,9 +1,15 @@
 """Each emulator test gets its own fresh emulator on a free port, driven by the official SDK."""
 
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import stripe
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from stripe_emulator.app import create_app
 from stripe_emulator.emulator import Emulator
@@ -41,3 +47,39 @@ def authorize(
         }
         | extra
     )
+
+
+class Receiver:
+    """A webhook endpoint that answers `fail_first` requests with 500, then 200."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.received: list[tuple[bytes, str]] = []
+        self.fail_first = fail_first
+        self.changed = threading.Condition()
+
+    async def endpoint(self, request: Request) -> Response:
+        body = await request.body()
+        with self.changed:
+            self.received.append((body, request.headers["stripe-signature"]))
+            self.changed.notify_all()
+            status = 500 if len(self.received) <= self.fail_first else 200
+        return Response(status_code=status)
+
+    def wait_for(self, count: int, timeout: float = 10) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.received) >= count, timeout), self.received
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Any]:
+    stack: list[Any] = []
+
+    def start(fail_first: int = 0) -> tuple[Receiver, str]:
+        receiver = Receiver(fail_first)
+        server = serve_in_thread(Starlette(routes=[Route("/hook", receiver.endpoint, methods=["POST"])]))
+        stack.append(server)
+        return receiver, f"{server.__enter__()}/hook"
+
+    yield start
+    for server in stack:
+        server.__exit__(None, None, None)
