@@ -82,6 +82,21 @@ async def capture_fee(session: AsyncSession, tx_id: str) -> int:
     return int(fee.scalar_one())
 
 
+def dispute_withdrawal_entries(merchant_id: str, amount: int, fee: int) -> dict[str, int]:
+    """Stripe took the disputed amount and its fee from us: the merchant bears both."""
+    return {merchant_payable(merchant_id): amount + fee, STRIPE_CLEARING: -(amount + fee)}
+
+
+def dispute_reinstatement_entries(merchant_id: str, amount: int) -> dict[str, int]:
+    """A won dispute: Stripe gives the amount back (never the fee), and so do we."""
+    return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -amount}
+
+
+def transfer_reversal_entries(merchant_id: str, amount: int) -> dict[str, int]:
+    """Money taken back from the merchant's connected account against its deficit."""
+    return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -amount}
+
+
 def payout_reserve_entries(merchant_id: str, amount: int) -> dict[str, int]:
     return {merchant_payable(merchant_id): amount, PAYOUTS_IN_TRANSIT: -amount}
 

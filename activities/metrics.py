@@ -22,6 +22,9 @@ PAYMENTS = Counter(
 CAPTURES = Counter("payments_captures", "Payments captured", ["currency"], registry=REGISTRY)
 REFUNDS = Counter("payments_refunds", "Refunds settled, by outcome", ["outcome"], registry=REGISTRY)
 PAYOUTS = Counter("payments_payouts", "Payouts settled, by outcome", ["outcome"], registry=REGISTRY)
+DISPUTES = Counter(
+    "payments_disputes", "Disputes recorded (created) and closed (won, lost)", ["outcome"], registry=REGISTRY
+)
 DISCREPANCIES = Counter(
     "payments_reconciliation_discrepancies",
     "Reconciliation discrepancies logged, by class and resolution",

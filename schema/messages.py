@@ -320,3 +320,81 @@ class ReconciliationProgress:
 class ReconciliationPageResult:
     cursor: str | None  # None: the phase is done
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DisputeRequest:
+    """Start of a DisputeWorkflow: the dispute a webhook named (read back from Stripe before
+    anything moves), the dispute fee the merchant bears, and how often to read it back."""
+
+    stripe_dispute_id: str
+    fee: int
+    read_back_seconds: int
+
+
+@dataclass(frozen=True)
+class StripeDispute:
+    """A dispute as Stripe reports it when read back."""
+
+    stripe_dispute_id: str
+    payment_intent_id: str | None
+    amount: int
+    currency: str
+    reason: str
+    status: str
+    evidence_due_by: int  # unix seconds
+
+
+@dataclass(frozen=True)
+class DisputeRecord:
+    dispute: StripeDispute
+    fee: int
+    workflow_id: str
+
+
+@dataclass(frozen=True)
+class DisputeView:
+    dispute_id: str
+    stripe_dispute_id: str
+    tx_id: str
+    merchant_id: str
+    amount: int
+    fee: int
+    currency: str
+    reason: str
+    status: str
+    evidence_due_by: int  # unix seconds
+    evidence_text: str | None = None
+
+
+@dataclass(frozen=True)
+class DisputeEvidence:
+    """The merchant's evidence (POST /disputes/{id}/evidence): kept at Stripe, sent to the bank
+    when `submit` (or when the deadline comes)."""
+
+    text: str
+    submit: bool
+
+
+@dataclass(frozen=True)
+class EvidenceSubmission:
+    stripe_dispute_id: str
+    text: str
+    submit: bool
+    sequence: int  # the n-th evidence of this dispute: its Stripe idempotency key
+
+
+@dataclass(frozen=True)
+class DisputeStatusChange:
+    dispute_id: str
+    status: str
+    evidence_text: str | None = None
+
+
+@dataclass(frozen=True)
+class StripeDisputeEvent:
+    """A verified Stripe dispute webhook, signalled to the dispute's workflow (a hint to read back)."""
+
+    event_id: str
+    type: str
+    stripe_dispute_id: str

@@ -36,12 +36,26 @@ TransactionStatus = Literal[
 RefundStatus = Literal["pending", "succeeded", "failed"]
 PayoutStatus = Literal["pending", "in_transit", "paid", "failed"]
 PayoutSchedule = Literal["daily", "monthly"]
+# Stripe's dispute statuses, all of them: what Stripe says is recorded, never refused.
+DisputeStatus = Literal[
+    "warning_needs_response",
+    "warning_under_review",
+    "warning_closed",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+]
+ReversalStatus = Literal["pending", "reversed", "failed"]
 ResolutionStatus = Literal["auto_fixed", "needs_review", "resolved"]
 ReconciliationRunStatus = Literal["running", "finished"]  # written by activities/reconciliation.py
 TRANSACTION_STATUSES: tuple[str, ...] = get_args(TransactionStatus)
 REFUND_STATUSES: tuple[str, ...] = get_args(RefundStatus)
 PAYOUT_STATUSES: tuple[str, ...] = get_args(PayoutStatus)
 PAYOUT_SCHEDULES: tuple[str, ...] = get_args(PayoutSchedule)
+DISPUTE_STATUSES: tuple[str, ...] = get_args(DisputeStatus)
+DISPUTE_CLOSED: tuple[str, ...] = ("won", "lost", "warning_closed")
+REVERSAL_STATUSES: tuple[str, ...] = get_args(ReversalStatus)
 RESOLUTION_STATUSES: tuple[str, ...] = get_args(ResolutionStatus)
 
 
@@ -159,6 +173,58 @@ class Payout(Base):
     period: Mapped[str] = mapped_column(String(32))
     idempotency_key: Mapped[str] = mapped_column(String(255))
     stripe_transfer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    failure_code: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Dispute(Base):
+    """A chargeback at Stripe on one of our payments; the money moves in the ledger
+    (`dispute:{id}:withdrawal`, `dispute:{id}:reinstatement`)."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", DISPUTE_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("fee >= 0", name="fee_not_negative"),
+        Index("disputes_merchant_created", "merchant_id", "created_at", "id"),
+        Index("disputes_created", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stripe_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    tx_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger)  # Stripe's dispute fee, borne by the merchant
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))  # Stripe's word, as read back; the CHECK holds it
+    evidence_due_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    evidence_text: Mapped[str | None] = mapped_column(Text)
+    workflow_id: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class TransferReversal(Base):
+    """Part of a merchant's deficit taken back from one of its paid payouts (a Stripe transfer
+    reversal); planned once per recovery, so a retried recovery reverses nothing twice."""
+
+    __tablename__ = "transfer_reversals"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", REVERSAL_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        UniqueConstraint("recovery_id", "payout_id", name="transfer_reversals_recovery_payout"),
+        Index("transfer_reversals_merchant_created", "merchant_id", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recovery_id: Mapped[str] = mapped_column(String(255))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    payout_id: Mapped[str] = mapped_column(ForeignKey("payouts.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[ReversalStatus] = mapped_column(String(32))
+    stripe_reversal_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     failure_code: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from api.auth import Role, mint_token
+from api.routes.webhooks import SUBSCRIBED_EVENTS
 from config.keyring import Keyring, new_key_spec
 from config.logs import configure_logging
 from config.settings import Settings
@@ -35,7 +36,6 @@ from workers.devstack.ports import free_port
 from workers.devstack.temporal import temporal_cli
 from workers.metrics import serve_worker_metrics
 from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
-from workflows.payment import WEBHOOK_EVENTS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 TASK_QUEUE = "payments-test"
@@ -158,6 +158,7 @@ def stack_settings(
         stripe_timeout_seconds=2.0,  # the chaos tests' lost responses time out quickly
         reconciliation_margin=timedelta(seconds=5),  # the reconciliation tests judge young objects
         reconciliation_stuck_after=timedelta(seconds=5),
+        dispute_read_back_interval=timedelta(seconds=5),  # a lost dispute webhook is caught up quickly
     )
 
 
@@ -195,7 +196,7 @@ def api_url(stack_settings: Settings) -> Iterator[str]:
 def stripe_webhooks(api_url: str, stripe_api_base: str, stack_settings: Settings) -> None:
     """The emulator delivers signed events to the API, as Stripe would."""
     secret = stack_settings.stripe_webhook_secret.get_secret_value()
-    endpoint = {"url": f"{api_url}/webhooks/stripe", "secret": secret, "enabled_events": list(WEBHOOK_EVENTS)}
+    endpoint = {"url": f"{api_url}/webhooks/stripe", "secret": secret, "enabled_events": list(SUBSCRIBED_EVENTS)}
     httpx.post(f"{stripe_api_base}/_emulator/webhook_endpoints", json=endpoint).raise_for_status()
 
 

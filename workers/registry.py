@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.dispute_records import DisputeRecords
 from activities.merchants import MerchantActivities
 from activities.metrics import CountRetries
 from activities.payment_records import PaymentRecords
@@ -19,11 +20,13 @@ from activities.permanent_errors import PermanentDatabaseErrors
 from activities.reconciliation import Reconciler, Tuning
 from activities.refund_records import RefundRecords, StripeRefunds
 from activities.stripe_client import stripe_client
+from activities.stripe_disputes import StripeDisputes
 from activities.stripe_payments import StripePayments
 from activities.stripe_transfers import StripeTransfers
 from config.keyring import Keyring
 from config.settings import Settings
 from schema.database import create_engine, session_factory
+from workflows.dispute import DisputeWorkflow
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
@@ -39,6 +42,7 @@ def workflows() -> list[type]:
         MerchantPayoutWorkflow,
         PayoutRunWorkflow,
         ReconciliationWorkflow,
+        DisputeWorkflow,
     ]
 
 
@@ -75,6 +79,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     records, payments = PaymentRecords(sessions, keyring), StripePayments(stripe)
     refunds, stripe_refunds = RefundRecords(sessions), StripeRefunds(stripe)
     payouts, transfers = PayoutRecords(sessions), StripeTransfers(stripe)
+    disputes, stripe_disputes = DisputeRecords(sessions), StripeDisputes(stripe)
     tuning = Tuning(
         settings.reconciliation_margin, settings.reconciliation_stuck_after, settings.reconciliation_page_size
     )
@@ -99,6 +104,11 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         payouts.fail_payout,
         payouts.payable_merchants,
         transfers.transfer_payout,
+        disputes.record_dispute,
+        disputes.record_dispute_status,
+        stripe_disputes.read_dispute,
+        stripe_disputes.send_evidence,
+        stripe_disputes.accept_dispute,
         reconciler.open_run,
         reconciler.reconcile_page,
         reconciler.close_run,

@@ -1,4 +1,5 @@
-"""Stripe webhooks: verify the signature, process each event id once, signal the payment."""
+"""Stripe webhooks: verify the signature, process each event id once, signal the payment, or
+start (signal) the dispute's workflow."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
 from api.errors import ApiError
 from api.routes.payments import temporal_calls
 from api.stripe_signature import signed_by_stripe
-from schema.messages import StripePaymentEvent
+from schema.messages import DisputeRequest, StripeDisputeEvent, StripePaymentEvent
 from schema.tables import StripeEvent, Transaction
+from workflows import dispute
+from workflows.dispute import DisputeWorkflow
 from workflows.payment import WEBHOOK_EVENTS, PaymentWorkflow
+from workflows.policies import WORKFLOW_TASK_TIMEOUT
 
 router = APIRouter(tags=["webhooks"], dependencies=[Depends(limit_by_ip)])
 log = structlog.get_logger(__name__)
@@ -33,6 +37,8 @@ class InvalidEvent(ApiError):
 
 
 STRIPE_ID = r"^[A-Za-z0-9_]{1,255}$"
+# What our Stripe webhook endpoint subscribes to (its `enabled_events`): only what a workflow acts on.
+SUBSCRIBED_EVENTS = WEBHOOK_EVENTS + dispute.WEBHOOK_EVENTS
 
 
 class _PaymentError(BaseModel):
@@ -67,6 +73,8 @@ def _parsed(payload: bytes) -> _Event:
         raise InvalidEvent() from None
     if event.type in WEBHOOK_EVENTS and (event.data.object.id is None or event.data.object.status is None):
         raise InvalidEvent("A payment_intent event must carry the PaymentIntent's id and status.")
+    if event.type in dispute.WEBHOOK_EVENTS and event.data.object.id is None:
+        raise InvalidEvent("A charge.dispute event must carry the Dispute's id.")
     return event
 
 
@@ -114,7 +122,28 @@ async def stripe_webhook(
             return {"received": True, "duplicate": True}
         if event.type in WEBHOOK_EVENTS:
             await _signal_payment(session, temporal, _payment_event(event))
+        elif event.type in dispute.WEBHOOK_EVENTS:
+            await _signal_dispute(services, temporal, event)
     return {"received": True, "duplicate": False}
+
+
+async def _signal_dispute(services: ServicesDep, temporal: TemporalClient, event: _Event) -> None:
+    """Signal-with-start: the first event of a dispute starts its workflow, later ones wake it up."""
+    assert event.data.object.id is not None  # checked by _parsed
+    settings = services.settings
+    request = DisputeRequest(
+        event.data.object.id, settings.dispute_fee, int(settings.dispute_read_back_interval.total_seconds())
+    )
+    with temporal_calls():
+        await temporal.start_workflow(
+            DisputeWorkflow.run,
+            request,
+            id=dispute.workflow_id(request.stripe_dispute_id),
+            task_queue=settings.temporal_task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
+            start_signal="stripe_event",
+            start_signal_args=[StripeDisputeEvent(event.id, event.type, request.stripe_dispute_id)],
+        )
 
 
 async def _signal_payment(session: Session, temporal: TemporalClient, event: StripePaymentEvent) -> None:

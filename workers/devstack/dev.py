@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from api.auth import mint_token
+from api.routes.webhooks import SUBSCRIBED_EVENTS
 from config.settings import Settings
 from schema.migrate import upgrade
 from workers.devstack.ports import PortTakenError, answers_200, ensure_free, wait_ready, wait_until
@@ -19,7 +20,6 @@ from workers.devstack.postgres import PostgresServer
 from workers.devstack.redis import RedisServer
 from workers.devstack.supervisor import ChildDied, Supervisor, run_dir
 from workers.devstack.temporal import TemporalDevServer
-from workflows.payment import WEBHOOK_EVENTS
 
 READY_TIMEOUT = 90.0
 
@@ -72,7 +72,7 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[
             "--webhook-secret",
             secret,
             "--webhook-events",
-            ",".join(WEBHOOK_EVENTS),
+            ",".join(SUBSCRIBED_EVENTS),
         ]
         sup.spawn("stripe-emulator", [*emulator, *subscription])
         env["PAYMENTS_STRIPE_API_BASE"] = f"http://127.0.0.1:{port}"

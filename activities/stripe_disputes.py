@@ -1,0 +1,63 @@
+"""Stripe side of a dispute: read it back (what the workflow acts on, never the webhook), send the
+merchant's evidence, accept it (close). Writes carry idempotency keys derived from the dispute."""
+
+from __future__ import annotations
+
+import stripe
+from temporalio import activity
+
+from activities.heartbeat import heartbeating
+from activities.stripe_errors import final_or_transient
+from schema.messages import EvidenceSubmission, StripeDispute
+
+
+def stripe_dispute(dispute: stripe.Dispute) -> StripeDispute:
+    intent = dispute.payment_intent
+    return StripeDispute(
+        stripe_dispute_id=dispute.id,
+        payment_intent_id=intent if isinstance(intent, str) or intent is None else intent.id,
+        amount=dispute.amount,
+        currency=dispute.currency,
+        reason=dispute.reason,
+        status=dispute.status,
+        evidence_due_by=dispute.evidence_details.due_by or dispute.created,
+    )
+
+
+class StripeDisputes:
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._stripe = client
+
+    @activity.defn
+    async def read_dispute(self, stripe_dispute_id: str) -> StripeDispute:
+        try:
+            dispute = await heartbeating(self._stripe.v1.disputes.retrieve_async(stripe_dispute_id))
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        return stripe_dispute(dispute)
+
+    @activity.defn
+    async def send_evidence(self, evidence: EvidenceSubmission) -> StripeDispute:
+        try:
+            dispute = await heartbeating(
+                self._stripe.v1.disputes.update_async(
+                    evidence.stripe_dispute_id,
+                    params={"evidence": {"uncategorized_text": evidence.text}, "submit": evidence.submit},
+                    options={"idempotency_key": f"{evidence.stripe_dispute_id}:evidence:{evidence.sequence}"},
+                )
+            )
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        return stripe_dispute(dispute)
+
+    @activity.defn
+    async def accept_dispute(self, stripe_dispute_id: str) -> StripeDispute:
+        try:
+            dispute = await heartbeating(
+                self._stripe.v1.disputes.close_async(
+                    stripe_dispute_id, options={"idempotency_key": f"{stripe_dispute_id}:accept"}
+                )
+            )
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        return stripe_dispute(dispute)
