@@ -20,6 +20,7 @@ from api.routes import (
     checkout,
     codec,
     directory,
+    disputes,
     health,
     payments,
     payouts,
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(directory.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)
+    app.include_router(disputes.router)
     app.include_router(timeline.router)
     app.include_router(payouts.router)
     app.include_router(reconciliation.router)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from schema.tables import (
+    Dispute,
+    DisputeStatus,
     PayoutSchedule,
     PayoutStatus,
     ReconciliationRunStatus,
@@ -109,6 +111,47 @@ class NextAction(BaseModel):
     redirect_to_url: RedirectToUrl
 
 
+class DisputeOut(BaseModel):
+    id: str
+    tx_id: str
+    merchant_id: str
+    amount: int
+    fee: int = Field(description="Stripe's dispute fee, borne by the merchant, never reinstated")
+    currency: str
+    reason: str
+    status: DisputeStatus
+    evidence_due_by: AwareDatetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+def dispute_out(dispute: Dispute) -> DisputeOut:
+    return DisputeOut(
+        id=dispute.id,
+        tx_id=dispute.tx_id,
+        merchant_id=dispute.merchant_id,
+        amount=dispute.amount,
+        fee=dispute.fee,
+        currency=dispute.currency,
+        reason=dispute.reason,
+        status=cast(DisputeStatus, dispute.status),  # the CHECK constraint holds it to these
+        evidence_due_by=dispute.evidence_due_by,
+        created_at=dispute.created_at,
+        updated_at=dispute.updated_at,
+    )
+
+
+class DisputeList(BaseModel):
+    data: list[DisputeOut]
+    next_cursor: str | None
+
+
+class EvidenceCreate(Strict):
+    model_config = example(text="Delivered on 2026-11-02, signed for by the cardholder.", submit=True)
+    text: str = Field(min_length=1, max_length=20_000, pattern=r"^[^\x00]+$")
+    submit: StrictBool = Field(default=False, description="send it to the bank now; otherwise kept until due_by")
+
+
 class TransactionOut(BaseModel):
     id: str
     user_id: str
@@ -127,6 +170,7 @@ class TransactionOut(BaseModel):
     # Init of a payment that needs 3-D Secure: what the customer's browser needs to authenticate.
     next_action: NextAction | None = None
     client_secret: str | None = None
+    dispute: DisputeOut | None = Field(default=None, description="the latest dispute of this payment, if any")
 
 
 class DemoCheckout(BaseModel):

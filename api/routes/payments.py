@@ -42,12 +42,13 @@ from api.models import (
     RedirectToUrl,
     TransactionList,
     TransactionOut,
+    dispute_out,
 )
 from api.pagination import InvalidCursor, decode_cursor, encode_cursor
 from api.replay_cache import CachedAnswer
 from config.settings import Settings
 from schema.messages import ConfirmRequest, InitRequest, PaymentRequest, PaymentView
-from schema.tables import Merchant, Transaction, TransactionStatus, User
+from schema.tables import Dispute, Merchant, Transaction, TransactionStatus, User
 from workflows import search_attributes as sa
 from workflows.payment import PaymentWorkflow, workflow_id
 from workflows.policies import WORKFLOW_TASK_TIMEOUT
@@ -343,8 +344,14 @@ async def cancel_payment(
     responses=errors(NotFound),
 )
 async def get_payment(tx_id: str, principal: CurrentPrincipal, session: Session) -> TransactionOut:
-    """Another party's payment answers 404, like a missing one."""
-    return transaction_out(await visible_transaction(session, tx_id, principal))
+    """Another party's payment answers 404, like a missing one. A disputed payment shows its
+    latest dispute."""
+    tx = await visible_transaction(session, tx_id, principal)
+    latest = await session.execute(
+        select(Dispute).where(Dispute.tx_id == tx.id).order_by(Dispute.created_at.desc(), Dispute.id.desc()).limit(1)
+    )
+    dispute = latest.scalar_one_or_none()
+    return transaction_out(tx).model_copy(update={"dispute": dispute_out(dispute) if dispute else None})
 
 
 @router.get(

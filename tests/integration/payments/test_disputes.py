@@ -6,11 +6,13 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
 from schema.tables import Dispute, OutboxEvent
 from tests.integration.payments.conftest import Parties
 from tests.integration.payments.test_payouts import balance, ledger_sums_to_zero, net
 from tests.services import eventually
+from workflows import search_attributes as sa
 
 DISPUTE_FEE = 1500  # the setting's default, Stripe's fee
 
@@ -55,7 +57,9 @@ async def events_of(engine: AsyncEngine, dispute_id: str) -> list[str]:
         return list(rows.scalars())
 
 
-async def test_a_dispute_withdraws_amount_and_fee_from_the_merchant(parties: Parties, engine: AsyncEngine) -> None:
+async def test_a_dispute_withdraws_amount_and_fee_from_the_merchant(
+    parties: Parties, engine: AsyncEngine, temporal_client: Client
+) -> None:
     sale = await disputed_sale(parties, 5000)
     dispute = await dispute_of(engine, sale["id"])
     assert (dispute.amount, dispute.fee, dispute.status) == (5000, DISPUTE_FEE, "needs_response")
@@ -67,3 +71,101 @@ async def test_a_dispute_withdraws_amount_and_fee_from_the_merchant(parties: Par
     assert now["available"] == net(5000) - 5000 - DISPUTE_FEE
     assert await events_of(engine, dispute.id) == ["dispute.created"]
     assert await ledger_sums_to_zero(engine)
+    handle = temporal_client.get_workflow_handle(dispute.workflow_id)
+    described = await eventually(
+        handle.describe,
+        lambda d: d.typed_search_attributes.get(sa.PAYMENT_STATUS) == "disputed",
+        "PaymentStatus=disputed on the dispute's workflow",
+    )
+    assert described.typed_search_attributes.get(sa.TX_ID) == sale["id"]
+    assert dispute.workflow_id == f"dispute:{dispute.stripe_dispute_id}"
+
+
+async def dispute_answer(parties: Parties, dispute_id: str, status: str) -> dict[str, Any]:
+    async def read() -> dict[str, Any]:
+        response = await parties.api.get(f"/disputes/{dispute_id}", headers=parties.as_merchant)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    return await eventually(read, lambda d: d["status"] == status, f"{dispute_id} to be {status}", 90)
+
+
+async def test_evidence_submitted_then_won_reinstates_the_amount_not_the_fee(
+    parties: Parties, engine: AsyncEngine, emulator_control
+) -> None:
+    sale = await disputed_sale(parties, 4000)
+    dispute = await dispute_of(engine, sale["id"])
+    listed = await parties.api.get("/disputes", params={"status": "needs_response"}, headers=parties.as_merchant)
+    assert [d["id"] for d in listed.json()["data"]] == [dispute.id]
+    kept = await parties.api.post(
+        f"/disputes/{dispute.id}/evidence", json={"text": "Signed for on delivery."}, headers=parties.as_merchant
+    )
+    assert kept.status_code == 200 and kept.json()["status"] == "needs_response", kept.text
+    submitted = await parties.api.post(
+        f"/disputes/{dispute.id}/evidence",
+        json={"text": "Signed for on delivery.", "submit": True},
+        headers=parties.as_merchant,
+    )
+    assert submitted.status_code == 200 and submitted.json()["status"] == "under_review", submitted.text
+    again = await parties.api.post(f"/disputes/{dispute.id}/accept", headers=parties.as_merchant)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "dispute_not_open"
+
+    decided = emulator_control("POST", f"/disputes/{dispute.stripe_dispute_id}/close", json={"outcome": "won"})
+    assert decided.status_code == 200, decided.text
+    await dispute_answer(parties, dispute.id, "won")
+    payable = f"merchant_payable:{parties.merchant_id}"
+    assert (await postings(engine, dispute.id))[f"dispute:{dispute.id}:reinstatement"] == {
+        "stripe_clearing": 4000,
+        payable: -4000,
+    }
+    assert (await balance(parties))["available"] == net(4000) - DISPUTE_FEE
+    assert await events_of(engine, dispute.id) == ["dispute.created", "dispute.closed"]
+    shown = await parties.get(sale["id"])
+    assert shown["dispute"]["id"] == dispute.id and shown["dispute"]["status"] == "won"
+    assert await ledger_sums_to_zero(engine)
+
+
+async def test_an_accepted_dispute_is_lost_and_the_withdrawal_stands(parties: Parties, engine: AsyncEngine) -> None:
+    sale = await disputed_sale(parties, 3000)
+    dispute = await dispute_of(engine, sale["id"])
+    accepted = await parties.api.post(f"/disputes/{dispute.id}/accept", headers=parties.as_merchant)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "lost", accepted.text
+    assert list(await postings(engine, dispute.id)) == [f"dispute:{dispute.id}:withdrawal"]
+    assert (await balance(parties))["available"] == net(3000) - 3000 - DISPUTE_FEE
+    await eventually(
+        lambda: events_of(engine, dispute.id), lambda e: e == ["dispute.created", "dispute.closed"], "closed"
+    )
+
+
+async def test_a_lost_outcome_webhook_is_caught_up_by_the_read_back(
+    parties: Parties, engine: AsyncEngine, emulator_control
+) -> None:
+    sale = await disputed_sale(parties, 2500)
+    dispute = await dispute_of(engine, sale["id"])
+    await parties.api.post(
+        f"/disputes/{dispute.id}/evidence",
+        json={"text": "Receipt attached.", "submit": True},
+        headers=parties.as_merchant,
+    )
+    quiet = {"outcome": "won", "webhooks": False}  # decided at Stripe, but its webhooks never arrive
+    assert emulator_control("POST", f"/disputes/{dispute.stripe_dispute_id}/close", json=quiet).status_code == 200
+    await dispute_answer(parties, dispute.id, "won")
+    assert f"dispute:{dispute.id}:reinstatement" in await postings(engine, dispute.id)
+
+
+async def test_another_merchants_dispute_is_404_and_a_user_may_not_list(parties: Parties, engine: AsyncEngine) -> None:
+    sale = await disputed_sale(parties, 1000)
+    dispute = await dispute_of(engine, sale["id"])
+    stranger = parties.auth("merchant", "mer_someoneelse")
+    assert (await parties.api.get(f"/disputes/{dispute.id}", headers=stranger)).status_code == 404
+    evidence = await parties.api.post(f"/disputes/{dispute.id}/evidence", json={"text": "x"}, headers=stranger)
+    assert evidence.status_code == 404
+    assert (await parties.api.post(f"/disputes/{dispute.id}/accept", headers=stranger)).status_code == 404
+    assert dispute.id not in [d["id"] for d in (await parties.api.get("/disputes", headers=stranger)).json()["data"]]
+    assert (await parties.api.get("/disputes", headers=parties.as_user)).status_code == 403
+    operator = await parties.api.get(f"/disputes/{dispute.id}", headers=parties.auth("operator"))
+    assert operator.status_code == 200 and operator.json()["tx_id"] == sale["id"]
+    bad = await parties.api.post(
+        f"/disputes/{dispute.id}/evidence", json={"text": "x", "submit": "yes"}, headers=parties.as_merchant
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
