@@ -21,18 +21,23 @@ from temporalio.worker import Worker
 from schema.messages import (
     Authorization,
     ConfirmRequest,
+    DisputeEvidence,
+    DisputeRequest,
     InitRequest,
     PayoutRequest,
     PayoutRunInput,
     RedirectToUrl,
+    StripeDisputeEvent,
     StripePaymentEvent,
 )
 from tests.services import eventually
 from tests.workflows.conftest import start_time_skipping
+from tests.workflows.test_dispute_workflow import FakeDispute
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
 from workers.registry import workflows
+from workflows.dispute import DisputeWorkflow
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
 from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
@@ -73,6 +78,20 @@ async def _authenticate_then_confirm(handle: WorkflowHandle[Any, Any]) -> None:
 def _authentication_required(_: object) -> Authorization:
     redirect = RedirectToUrl("https://stripe.test/3d_secure_2/hosted?payment_intent=pi_1", "https://shop.test/checkout")
     return Authorization("pi_1", "requires_action", client_secret="pi_1_secret_s", redirect=redirect)
+
+
+def _evidence_then(submit: bool, webhook: bool) -> Drive:
+    async def drive(handle: WorkflowHandle[Any, Any]) -> None:
+        await handle.execute_update(DisputeWorkflow.submit_evidence, DisputeEvidence("Signed receipt", submit))
+        if webhook:
+            closed = StripeDisputeEvent("evt_1", "charge.dispute.closed", "dp_1")
+            await handle.signal(DisputeWorkflow.stripe_event, closed)
+
+    return drive
+
+
+async def _accept(handle: WorkflowHandle[Any, Any]) -> None:
+    await handle.execute_update(DisputeWorkflow.accept)
 
 
 async def _record(
@@ -138,6 +157,15 @@ async def record() -> None:
         run = PayoutRunInput("daily", concurrency=2, page_size=5, hold_seconds=0, period="2026-11-24")
         three = FakePayoutSteps({"m1": 100, "m2": 200, "m3": 300})
         await _record(env, "payout_run", PayoutRunWorkflow, three.activities(), run, "payout-run:daily")
+        disputes: list[tuple[str, FakeDispute, Drive | None]] = [
+            ("dispute_won_after_evidence", FakeDispute("won"), _evidence_then(True, webhook=True)),
+            ("dispute_evidence_kept_until_deadline", FakeDispute("lost"), _evidence_then(False, webhook=False)),
+            ("dispute_accepted", FakeDispute(), _accept),
+            ("dispute_deadline_passed", FakeDispute(), None),
+        ]
+        opened = DisputeRequest("dp_1", 1500, 6 * 3600)
+        for name, dispute, dispute_drive in disputes:
+            await _record(env, name, DisputeWorkflow, dispute.activities(), opened, f"dispute:{name}", dispute_drive)
 
 
 if __name__ == "__main__":

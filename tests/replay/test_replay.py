@@ -22,6 +22,10 @@ def test_there_are_recorded_histories() -> None:
         "payout_paid",
         "payout_refused_by_stripe",
         "payout_run",
+        "dispute_won_after_evidence",
+        "dispute_evidence_kept_until_deadline",
+        "dispute_accepted",
+        "dispute_deadline_passed",
     } <= {p.stem for p in HISTORIES}
 
 
