@@ -1,8 +1,9 @@
 """Reconciliation: our books against Stripe, a page at a time (memory bounded by the page size).
 
-Stripe-side phases list PaymentIntents, Refunds and Transfers created in the window (plus a
-margin) and compare each with our row named in its metadata; our-side phases page our rows in
-the window that no Stripe listing of this run has shown; the ledger phase checks the invariants.
+Stripe-side phases list PaymentIntents, Refunds, Transfers and Disputes created in the window (plus
+a margin) and compare each with our row named in its metadata (a dispute: by its Stripe id);
+our-side phases page our rows in the window that no Stripe listing of this run has shown; the
+ledger phase checks the invariants.
 Safe fixes go through the saga's own activities (one code path posts money); the rest is logged
 `needs_review`, once per discrepancy and subject however many runs see it."""
 
@@ -41,11 +42,19 @@ from schema.messages import (
     StripeRefund,
     VoidRequest,
 )
-from schema.tables import Payout, ReconciliationLog, ReconciliationRun, ReconciliationSeen, Refund, Transaction
+from schema.tables import (
+    Dispute,
+    Payout,
+    ReconciliationLog,
+    ReconciliationRun,
+    ReconciliationSeen,
+    Refund,
+    Transaction,
+)
 
 OPEN = ("pending", "requires_action", "authorized")
 SETTLED = ("confirmed", "partially_refunded", "refunded")
-STRIPE_PHASES = ("payment_intents", "refunds", "transfers")
+STRIPE_PHASES = ("payment_intents", "refunds", "transfers", "disputes")
 
 
 @dataclass(frozen=True)
@@ -136,19 +145,21 @@ class Reconciler:
             params["starting_after"] = page.cursor
         listed = await self._get(f"/v1/{page.phase}", **params)
         objects: list[dict[str, Any]] = listed["data"]
-        table: Any
+        column: Any
         compare: Any
-        table, metadata_key, compare = {
-            "payment_intents": (Transaction, "tx_id", self._intent),
-            "refunds": (Refund, "refund_id", self._refund),
-            "transfers": (Payout, "payout_id", self._transfer),
+        column, ours_of, compare = {
+            "payment_intents": (Transaction.id, lambda o: _meta(o, "tx_id"), self._intent),
+            "refunds": (Refund.id, lambda o: _meta(o, "refund_id"), self._refund),
+            "transfers": (Payout.id, lambda o: _meta(o, "payout_id"), self._transfer),
+            "disputes": (Dispute.stripe_dispute_id, lambda o: o["id"], self._dispute),
         }[page.phase]
-        named = [i for i in (_meta(o, metadata_key) for o in objects) if i]
+        named = [i for i in (ours_of(o) for o in objects) if i]
         async with self._sessions() as session:
-            ours = {row.id: row for row in (await session.execute(select(table).where(table.id.in_(named)))).scalars()}
+            rows = (await session.execute(select(column.class_).where(column.in_(named)))).scalars()
+            ours = {getattr(row, column.key): row for row in rows}
         for obj in objects:
             counts["checked"] += 1
-            await compare(page.run_id, obj, ours.get(_meta(obj, metadata_key) or ""), counts)
+            await compare(page.run_id, obj, ours.get(ours_of(obj) or ""), counts)
         if objects:
             async with self._sessions.begin() as session:
                 await session.execute(
@@ -264,6 +275,23 @@ class Reconciler:
         elif ours.status == "failed":
             details = {"ours": ours.status, "transfer": transfer["id"]}
             await self._log(run_id, counts, "failed_payout_transferred", transfer["id"], details, payout_id=ours.id)
+
+    async def _dispute(self, run_id: str, dispute: Obj, ours: Dispute | None, counts: Counter[str]) -> None:
+        """A dispute we never heard of (its webhooks lost), or one whose amount or status differs
+        from Stripe's for longer than its workflow takes to follow (the read-back)."""
+        stripe_side = {
+            "stripe": dispute["amount"],
+            "status": dispute["status"],
+            "payment_intent": dispute["payment_intent"],
+        }
+        if ours is None:
+            await self._log(run_id, counts, "stripe_dispute_without_record", dispute["id"], stripe_side)
+        elif ours.amount != dispute["amount"]:
+            details = stripe_side | {"ours": ours.amount, "dispute_id": ours.id}
+            await self._log(run_id, counts, "dispute_amount_mismatch", dispute["id"], details, tx_id=ours.tx_id)
+        elif ours.status != dispute["status"] and ours.updated_at < datetime.now(UTC) - self._tuning.stuck_after:
+            details = stripe_side | {"ours": ours.status, "dispute_id": ours.id}
+            await self._log(run_id, counts, "dispute_status_mismatch", dispute["id"], details, tx_id=ours.tx_id)
 
     # --- our side: rows in the window that no Stripe listing of this run showed ---
 
@@ -385,7 +413,8 @@ GROUP BY ledger_transaction_id, currency HAVING sum(amount) <> 0
 """
 
 # Each merchant's payable from first principles: captures less fees, less refunds net of the fee
-# share given back, less payouts reserved or paid; against what the ledger says.
+# share given back, less payouts reserved or paid, less disputes (amount and fee; a won amount
+# comes back), plus transfer reversals taken back against a deficit; against what the ledger says.
 PAYABLE_MISMATCH = """
 WITH sales AS (
     SELECT t.merchant_id,
@@ -397,15 +426,25 @@ WITH sales AS (
 ), paid AS (
     SELECT merchant_id, sum(amount) AS amount FROM payouts
     WHERE status IN ('in_transit', 'paid') GROUP BY merchant_id
+), disputed AS (
+    SELECT merchant_id, sum(amount + fee) - coalesce(sum(amount) FILTER (WHERE status = 'won'), 0) AS amount
+    FROM disputes GROUP BY merchant_id
+), reversed AS (
+    SELECT merchant_id, sum(amount) AS amount FROM transfer_reversals WHERE status = 'reversed' GROUP BY merchant_id
 ), ledger AS (
     SELECT substr(a.code, length('merchant_payable:') + 1) AS merchant_id, -sum(e.amount) AS balance
     FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
     WHERE a.code LIKE 'merchant\\_payable:%' GROUP BY a.code
 )
-SELECT m.id, coalesce(s.net, 0) - coalesce(p.amount, 0) AS expected, coalesce(l.balance, 0) AS actual
+SELECT m.id, e.expected, coalesce(l.balance, 0) AS actual
 FROM merchants m
 LEFT JOIN sales s ON s.merchant_id = m.id
 LEFT JOIN paid p ON p.merchant_id = m.id
+LEFT JOIN disputed d ON d.merchant_id = m.id
+LEFT JOIN reversed r ON r.merchant_id = m.id
 LEFT JOIN ledger l ON l.merchant_id = m.id
-WHERE coalesce(s.net, 0) - coalesce(p.amount, 0) <> coalesce(l.balance, 0)
+CROSS JOIN LATERAL (
+    SELECT coalesce(s.net, 0) - coalesce(p.amount, 0) - coalesce(d.amount, 0) + coalesce(r.amount, 0) AS expected
+) e
+WHERE e.expected <> coalesce(l.balance, 0)
 """

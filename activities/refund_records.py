@@ -1,10 +1,9 @@
-"""Refunds: reserve under row locks (so racing refunds never exceed the captured amount, and a
-refund racing a payout never overdraws the merchant), refund at Stripe with the refund id as
-idempotency key, then record it with its ledger posting."""
+"""Refunds: reserve under the payment's row lock (so racing refunds never exceed the captured
+amount), refund at Stripe with the refund id as idempotency key, then record it with its ledger
+posting. A refund is never refused for the merchant's balance: its payable may go negative (a
+refund after a payout), and later captures or a transfer reversal make it good."""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import stripe
 from sqlalchemy import func, select
@@ -16,9 +15,7 @@ from activities import ledger, metrics
 from activities.heartbeat import heartbeating
 from activities.outbox import add_event
 from activities.payment_records import event_payload, locked_transaction
-from activities.payout_records import locked_merchant
 from activities.stripe_errors import final_or_transient
-from schema import balances
 from schema.messages import RefundFailure, RefundRequest, RefundView, StripeRefund
 from schema.tables import Refund, Transaction
 
@@ -73,21 +70,6 @@ class RefundRecords:
                     f"The refund of {amount} exceeds the refundable {refundable}.",
                     {"refundable": refundable},
                     type="RefundExceedsCaptured",
-                    non_retryable=True,
-                )
-            # The merchant's lock, as payouts take it: a refund and a payout racing for the same
-            # funds are serialized, and neither may drive the payable below zero.
-            await locked_merchant(session, tx.merchant_id)
-            payable = await balances.available(session, tx.merchant_id, tx.currency, timedelta(0))
-            fee = await ledger.capture_fee(session, tx.id)
-            merchant_part = amount - ledger.refunded_fee(
-                fee, tx.amount_captured, tx.amount_refunded + in_flight, amount
-            )
-            if merchant_part > payable:
-                raise ApplicationError(
-                    f"The refund of {amount} exceeds the merchant's unpaid balance {payable}.",
-                    {"available": payable},
-                    type="MerchantBalanceInsufficient",
                     non_retryable=True,
                 )
             refund = Refund(

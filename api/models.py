@@ -227,9 +227,10 @@ class PayoutList(BaseModel):
 class BalanceOut(BaseModel):
     merchant_id: str
     currency: str
-    available: int
+    available: int = Field(description="negative when disputes or refunds took more than was unpaid (a deficit)")
     in_transit: int
     paid: int
+    disputed: int = Field(description="the amount of open disputes (already withdrawn from available)")
 
 
 class ReconciliationRunCreate(Strict):

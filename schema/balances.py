@@ -10,7 +10,17 @@ from sqlalchemy import Select, and_, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction, Merchant, Payout, Refund, Transaction
+from schema.tables import (
+    DISPUTE_CLOSED,
+    Dispute,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Merchant,
+    Payout,
+    Refund,
+    Transaction,
+)
 
 IN_TRANSIT = ("pending", "in_transit")
 
@@ -77,6 +87,7 @@ class Balance:
     available: int
     in_transit: int
     paid: int
+    disputed: int  # open disputes: withdrawn already (in `available`), back if won
 
 
 async def balance(session: AsyncSession, merchant: Merchant, hold: timedelta) -> Balance:
@@ -87,5 +98,14 @@ async def balance(session: AsyncSession, merchant: Merchant, hold: timedelta) ->
         ).where(Payout.merchant_id == merchant.id, Payout.currency == merchant.currency)
     )
     in_transit, paid = sums.one()
+    disputed = await session.execute(
+        select(func.coalesce(func.sum(Dispute.amount), 0)).where(
+            Dispute.merchant_id == merchant.id,
+            Dispute.currency == merchant.currency,
+            Dispute.status.not_in(DISPUTE_CLOSED),
+        )
+    )
     now_available = await available(session, merchant.id, merchant.currency, hold)
-    return Balance(merchant.id, merchant.currency, now_available, int(in_transit), int(paid))
+    return Balance(
+        merchant.id, merchant.currency, now_available, int(in_transit), int(paid), int(disputed.scalar_one())
+    )

@@ -21,7 +21,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.policies import DB_STEP, RECONCILE_PAGE
 
-PHASES = ("payment_intents", "refunds", "transfers", "our_transactions", "our_refunds", "our_payouts", "ledger")
+PHASES = (
+    "payment_intents",
+    "refunds",
+    "transfers",
+    "disputes",
+    "our_transactions",
+    "our_refunds",
+    "our_payouts",
+    "ledger",
+)
+# Runs started before disputes were reconciled keep their phases (replay).
+PHASES_BEFORE_DISPUTES = tuple(p for p in PHASES if p != "disputes")
 PAGES_PER_RUN = 100  # then continue as new
 
 
@@ -39,6 +50,7 @@ class ReconciliationWorkflow:
         if job.counts is None:
             page = ReconciliationPage(job.run_id, "open", job.window_start, job.window_end, None)
             await workflow.execute_activity_method(Reconciler.open_run, page, **DB_STEP)
+        phases = PHASES if workflow.patched("reconcile-disputes") else PHASES_BEFORE_DISPUTES
         phase, cursor = job.phase, job.cursor
         for pages in range(PAGES_PER_RUN):
             page = ReconciliationPage(job.run_id, phase, job.window_start, job.window_end, cursor)
@@ -52,9 +64,9 @@ class ReconciliationWorkflow:
             if result.cursor is not None:
                 cursor = result.cursor
                 continue
-            if phase == PHASES[-1]:
+            if phase == phases[-1]:
                 break
-            phase, cursor = PHASES[PHASES.index(phase) + 1], None
+            phase, cursor = phases[phases.index(phase) + 1], None
         else:
             workflow.continue_as_new(dataclasses.replace(job, phase=phase, cursor=cursor, counts=counts))
         await workflow.execute_activity_method(

@@ -136,6 +136,7 @@ async def get_balance(
         available=now.available,
         in_transit=now.in_transit,
         paid=now.paid,
+        disputed=now.disputed,
     )
 
 

@@ -26,10 +26,6 @@ class RefundExceedsCaptured(ApiError):
     status, code = 409, "refund_exceeds_captured"
 
 
-class MerchantBalanceInsufficient(ApiError):
-    status, code = 409, "merchant_balance_insufficient"
-
-
 def refund_out(refund: Refund) -> RefundOut:
     return RefundOut(
         id=refund.id,
@@ -59,7 +55,7 @@ def _activity_failure(exc: WorkflowFailureError) -> ApplicationError | None:
     summary="Refund a captured payment, in full or in part (merchant: its own, operator)",
     responses={
         200: {"model": RefundOut, "description": "A repeat of the key: the first answer", "headers": REPLAY_HEADER},
-        **errors(NotFound, RefundExceedsCaptured, MerchantBalanceInsufficient, PaymentStateConflict),
+        **errors(NotFound, RefundExceedsCaptured, PaymentStateConflict),
     },
 )
 async def create_refund(
@@ -71,7 +67,8 @@ async def create_refund(
     session: Session,
     temporal: TemporalClient,
 ) -> RefundOut:
-    """Never beyond what was captured; the key makes a repeat the same refund."""
+    """Never beyond what was captured, never refused for the merchant's balance (it may go
+    negative); the key makes a repeat the same refund."""
     tx = await visible_transaction(session, tx_id, principal)
     if not (principal.is_("operator") or principal.is_("merchant", tx.merchant_id)):
         raise NotFound()
@@ -97,8 +94,6 @@ async def create_refund(
         failure = _activity_failure(exc)
         if failure is not None and failure.type == "RefundExceedsCaptured":
             raise RefundExceedsCaptured(failure.message) from exc
-        if failure is not None and failure.type == "MerchantBalanceInsufficient":
-            raise MerchantBalanceInsufficient(failure.message) from exc
         if failure is not None and failure.type == "PaymentNotRefundable":
             raise PaymentStateConflict(tx.status, failure.message) from exc
         raise

@@ -8,9 +8,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from config.settings import Settings
 from schema.tables import Dispute, OutboxEvent
 from tests.integration.payments.conftest import Parties
 from tests.integration.payments.test_payouts import balance, ledger_sums_to_zero, net
+from tests.integration.payments.test_reconciliation import reconcile, subjects_logged_by
 from tests.services import eventually
 from workflows import search_attributes as sa
 
@@ -91,7 +93,7 @@ async def dispute_answer(parties: Parties, dispute_id: str, status: str) -> dict
 
 
 async def test_evidence_submitted_then_won_reinstates_the_amount_not_the_fee(
-    parties: Parties, engine: AsyncEngine, emulator_control
+    parties: Parties, engine: AsyncEngine, emulator_control, temporal_client: Client, stack_settings: Settings
 ) -> None:
     sale = await disputed_sale(parties, 4000)
     dispute = await dispute_of(engine, sale["id"])
@@ -123,6 +125,8 @@ async def test_evidence_submitted_then_won_reinstates_the_amount_not_the_fee(
     shown = await parties.get(sale["id"])
     assert shown["dispute"]["id"] == dispute.id and shown["dispute"]["status"] == "won"
     assert await ledger_sums_to_zero(engine)
+    run_id, _ = await reconcile(temporal_client, stack_settings)  # the payable formula explains it
+    assert await subjects_logged_by(engine, run_id, (parties.merchant_id, dispute.stripe_dispute_id)) == []
 
 
 async def test_an_accepted_dispute_is_lost_and_the_withdrawal_stands(parties: Parties, engine: AsyncEngine) -> None:

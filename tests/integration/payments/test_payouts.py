@@ -1,6 +1,6 @@
 """Payouts on the real stack: scheduled runs, on-demand payouts, Stripe refusals and faults, a
-worker killed mid-run, and a refund racing a payout. Invariant throughout: one transfer per
-payout, the ledger balances, and no merchant's payable goes below zero."""
+worker killed mid-run, and a refund after a payout. Invariant throughout: one transfer per
+payout, the ledger balances, and a payout never takes a payable below zero (a refund may)."""
 
 import asyncio
 import uuid
@@ -183,6 +183,7 @@ async def test_on_demand_payout_of_part_then_more_than_is_available(parties: Par
         "available": net(5000) - 1000,
         "in_transit": 0,
         "paid": 1000,
+        "disputed": 0,
     }
 
 
@@ -226,24 +227,36 @@ async def test_a_transfer_that_times_out_after_commit_is_made_once(
     assert [t.amount for t in transfers_to(stack_settings, await account_of(seller))] == [net(1500)]
 
 
-async def test_a_refund_racing_a_payout_never_overdraws_the_merchant(parties: Parties, engine: AsyncEngine) -> None:
+async def test_a_refund_after_a_payout_leaves_a_deficit_that_later_captures_net(
+    parties: Parties, engine: AsyncEngine, temporal_client: Client, stack_settings: Settings
+) -> None:
     seller = await merchant_with_sales(parties, "monthly")
     sale = await seller.captured(1000)
-    payout, refund = await asyncio.gather(
-        parties.api.post("/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant),
-        seller.refund(sale["id"]),
+    paid = await parties.api.post(
+        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant
     )
-    # Exactly one wins: the payout of everything, or the full refund (after which nothing is left).
-    assert sorted([payout.status_code, refund.status_code]) in ([201, 409], [202, 409]), (payout.text, refund.text)
-    async with engine.connect() as conn:
-        payable = await conn.execute(
-            text(
-                "SELECT -coalesce(sum(e.amount), 0) FROM ledger_entries e "
-                "JOIN ledger_accounts a ON a.id = e.account_id WHERE a.code = :code"
-            ),
-            {"code": f"merchant_payable:{seller.merchant_id}"},
-        )
-        assert payable.scalar_one() == 0
+    assert paid.status_code == 202, paid.text
+    await wait_for_payout(seller, paid.json()["id"], "paid")
+
+    refund = await seller.refund(sale["id"])
+    assert refund.status_code == 201, refund.text  # never refused for the merchant's balance
+    assert (await balance(seller))["available"] == -net(1000)  # the money was paid out: a deficit
+    nothing = await parties.api.post(
+        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant
+    )
+    assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "insufficient_balance"
+    await run_payouts(temporal_client, stack_settings, "monthly", f"deficit-{uuid.uuid4().hex[:8]}")
+    assert len(await payouts_of(engine, seller.merchant_id)) == 1  # the scheduled run paid it nothing
+
+    await seller.captured(3000)  # nets against the deficit first
+    assert (await balance(seller))["available"] == net(3000) - net(1000)
+    period = f"netted-{uuid.uuid4().hex[:8]}"
+    await run_payouts(temporal_client, stack_settings, "monthly", period)
+    assert [p.amount for p in await payouts_of(engine, seller.merchant_id) if p.period == period] == [
+        net(3000) - net(1000)
+    ]
+    assert (await balance(seller))["available"] == 0
+    assert await ledger_sums_to_zero(engine)
 
 
 async def test_a_worker_killed_mid_run_pays_every_merchant_once(

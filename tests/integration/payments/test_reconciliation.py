@@ -328,3 +328,16 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
     assert len(set(bars)) >= 3, bars  # the bar moved while the run went on
     to_review = int(re.search(r"(\d+) to review", bars[-1]).group(1))  # type: ignore[union-attr]
     assert to_review >= 1 and command.returncode == 1, (bars[-1], command.returncode, err.decode())
+
+
+async def test_a_dispute_we_never_heard_of_is_flagged(
+    worker: Worker, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    client = sdk(stack_settings)
+    params = {"amount": 2100, "currency": "usd", "payment_method": "pm_card_createDispute", "confirm": True}
+    intent = client.v1.payment_intents.create(params=params)  # charged outside our platform, then disputed
+    dispute = client.v1.disputes.list(params={"payment_intent": intent.id}).data[0]
+    await reconcile(temporal_client, stack_settings)
+    assert await logs_about(engine, dispute.id) == [("stripe_dispute_without_record", "needs_review")]
+    second_run, _ = await reconcile(temporal_client, stack_settings)
+    assert await subjects_logged_by(engine, second_run, (dispute.id,)) == []
