@@ -1,4 +1,5 @@
-"""Stripe Transfers to a merchant's connected account, the payout id as the idempotency key."""
+"""Stripe Transfers to a merchant's connected account, the payout id as the idempotency key; and
+their reversals (a deficit taken back), the reversal id as the idempotency key."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from temporalio import activity
 
 from activities.heartbeat import heartbeating
 from activities.stripe_errors import final_or_transient
-from schema.messages import PayoutTransfer, PayoutView
+from schema.messages import PayoutTransfer, PayoutView, PlannedReversal, ReversalResult
 
 
 class StripeTransfers:
@@ -32,3 +33,20 @@ class StripeTransfers:
         except stripe.StripeError as exc:
             raise final_or_transient(exc) from exc
         return PayoutTransfer(payout.payout_id, transfer.id)
+
+    @activity.defn
+    async def reverse_transfer(self, reversal: PlannedReversal) -> ReversalResult:
+        try:
+            made = await heartbeating(
+                self._stripe.v1.transfers.reversals.create_async(
+                    reversal.stripe_transfer_id,
+                    params={
+                        "amount": reversal.amount,
+                        "metadata": {"reversal_id": reversal.reversal_id, "payout_id": reversal.payout_id},
+                    },
+                    options={"idempotency_key": reversal.reversal_id},
+                )
+            )
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        return ReversalResult(reversal.reversal_id, made.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Select, and_, func, not_, select
+from sqlalchemy import Select, and_, func, not_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -74,6 +74,47 @@ def payable_merchants(payout_schedule: str, after: str | None, limit: int, hold:
         .where(Merchant.payout_schedule == payout_schedule)
         .group_by(Merchant.id)
         .having(_payable_entries(hold) > 0)
+        .order_by(Merchant.id)
+        .limit(limit)
+    )
+    return query.where(Merchant.id > after) if after else query
+
+
+# The merchant's running debt on its payable (debits positive), entry by entry; its smallest value
+# since `age` ago, and the value it had then: the part of a deficit that has lasted that long.
+_LASTING_DEFICIT = text("""
+WITH cutoff AS (
+    SELECT now() - CAST(:age AS interval) AS at
+), owed AS (
+    SELECT e.id, e.created_at, sum(e.amount) OVER (ORDER BY e.created_at, e.id) AS owed
+    FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+    WHERE a.code = :code AND e.currency = :currency
+), earlier AS (
+    SELECT coalesce(
+        (SELECT owed FROM owed, cutoff WHERE created_at <= cutoff.at ORDER BY created_at DESC, id DESC LIMIT 1), 0
+    ) AS owed
+)
+SELECT greatest(least(earlier.owed, coalesce(since.lowest, earlier.owed)), 0)
+FROM earlier, (SELECT min(owed) AS lowest FROM owed, cutoff WHERE created_at > cutoff.at) AS since
+""")
+
+
+async def lasting_deficit(session: AsyncSession, merchant_id: str, currency: str, age: timedelta) -> int:
+    """How much of the merchant's deficit (a negative payable) has lasted at least `age` (0: none)."""
+    deficit = await session.execute(
+        _LASTING_DEFICIT, {"code": merchant_payable(merchant_id), "currency": currency, "age": age}
+    )
+    return int(deficit.scalar_one())
+
+
+def merchants_in_deficit(after: str | None, limit: int) -> Select[str]:
+    """A page of merchants whose payable is negative (keyset on id)."""
+    query = (
+        select(Merchant.id)
+        .join(LedgerAccount, LedgerAccount.code == func.concat("merchant_payable:", Merchant.id))
+        .join(LedgerEntry, and_(LedgerEntry.account_id == LedgerAccount.id, LedgerEntry.currency == Merchant.currency))
+        .group_by(Merchant.id)
+        .having(func.sum(LedgerEntry.amount) > 0)
         .order_by(Merchant.id)
         .limit(limit)
     )

@@ -18,6 +18,7 @@ from activities.payment_records import PaymentRecords
 from activities.payout_records import PayoutRecords
 from activities.permanent_errors import PermanentDatabaseErrors
 from activities.reconciliation import Reconciler, Tuning
+from activities.recovery_records import RecoveryRecords
 from activities.refund_records import RefundRecords, StripeRefunds
 from activities.stripe_client import stripe_client
 from activities.stripe_disputes import StripeDisputes
@@ -31,6 +32,7 @@ from workflows.merchant_onboarding import MerchantOnboardingWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
 from workflows.refund import RefundWorkflow
 
 
@@ -43,6 +45,8 @@ def workflows() -> list[type]:
         PayoutRunWorkflow,
         ReconciliationWorkflow,
         DisputeWorkflow,
+        BalanceRecoveryWorkflow,
+        RecoveryRunWorkflow,
     ]
 
 
@@ -80,6 +84,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     refunds, stripe_refunds = RefundRecords(sessions), StripeRefunds(stripe)
     payouts, transfers = PayoutRecords(sessions), StripeTransfers(stripe)
     disputes, stripe_disputes = DisputeRecords(sessions), StripeDisputes(stripe)
+    recoveries = RecoveryRecords(sessions)
     tuning = Tuning(
         settings.reconciliation_margin, settings.reconciliation_stuck_after, settings.reconciliation_page_size
     )
@@ -109,6 +114,10 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         stripe_disputes.read_dispute,
         stripe_disputes.send_evidence,
         stripe_disputes.accept_dispute,
+        recoveries.plan_recovery,
+        recoveries.record_reversal,
+        recoveries.merchants_in_deficit,
+        transfers.reverse_transfer,
         reconciler.open_run,
         reconciler.reconcile_page,
         reconciler.close_run,

@@ -1,5 +1,5 @@
-"""The Temporal Schedules the worker keeps in place: `payouts-daily`, `payouts-monthly` and
-`reconciliation`.
+"""The Temporal Schedules the worker keeps in place: `payouts-daily`, `payouts-monthly`,
+`reconciliation` and `negative-balance-recovery`.
 Created or updated at every worker start, so changing a setting and restarting is enough."""
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from temporalio.client import (
 )
 
 from config.settings import Settings
-from schema.messages import PayoutRunInput, ReconciliationInput
+from schema.messages import PayoutRunInput, ReconciliationInput, RecoveryRunInput
 from workflows.payout import PayoutRunWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.recovery import RecoveryRunWorkflow
 
 PAYOUT_SCHEDULES = {"daily": "payouts-daily", "monthly": "payouts-monthly"}
 RECONCILIATION_SCHEDULE = "reconciliation"
+RECOVERY_SCHEDULE = "negative-balance-recovery"
 
 
 def payout_schedule(settings: Settings, cadence: str) -> Schedule:
@@ -70,11 +72,34 @@ def reconciliation_schedule(settings: Settings) -> Schedule:
     )
 
 
+def recovery_schedule(settings: Settings) -> Schedule:
+    """Daily, an hour before the payouts: deficits that have lasted are taken back first."""
+    run = RecoveryRunInput(
+        int(settings.negative_balance_recovery_after.total_seconds()), page_size=settings.payout_page_size
+    )
+    calendar = ScheduleCalendarSpec(
+        hour=[ScheduleRange((settings.payout_hour - 1) % 24)],
+        minute=[ScheduleRange(settings.payout_minute)],
+        second=[ScheduleRange(0)],
+    )
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            RecoveryRunWorkflow.run,
+            run,
+            id="recovery-run",  # Temporal appends the scheduled time
+            task_queue=settings.temporal_task_queue,
+        ),
+        spec=ScheduleSpec(calendars=[calendar], time_zone_name="UTC"),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+
+
 async def ensure_schedules(client: Client, settings: Settings) -> None:
     wanted_schedules = {
         schedule_id: payout_schedule(settings, cadence) for cadence, schedule_id in PAYOUT_SCHEDULES.items()
     }
     wanted_schedules[RECONCILIATION_SCHEDULE] = reconciliation_schedule(settings)
+    wanted_schedules[RECOVERY_SCHEDULE] = recovery_schedule(settings)
     for schedule_id, wanted in wanted_schedules.items():
         try:
             await client.create_schedule(schedule_id, wanted)
