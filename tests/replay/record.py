@@ -26,6 +26,8 @@ from schema.messages import (
     InitRequest,
     PayoutRequest,
     PayoutRunInput,
+    RecoveryRequest,
+    RecoveryRunInput,
     RedirectToUrl,
     StripeDisputeEvent,
     StripePaymentEvent,
@@ -36,12 +38,14 @@ from tests.workflows.test_dispute_workflow import FakeDispute
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
+from tests.workflows.test_recovery_workflow import FakeRecovery
 from workers.registry import workflows
 from workflows.dispute import DisputeWorkflow
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
 from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
+from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 Drive = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
@@ -166,6 +170,14 @@ async def record() -> None:
         opened = DisputeRequest("dp_1", 1500, 6 * 3600)
         for name, dispute, dispute_drive in disputes:
             await _record(env, name, DisputeWorkflow, dispute.activities(), opened, f"dispute:{name}", dispute_drive)
+        refused = FakeRecovery({"m1": 900}, refused=("tr_1",))
+        recovery = RecoveryRequest("m1", "recovery:m1:2026-11-25", 0)
+        await _record(
+            env, "recovery_reversed_and_refused", BalanceRecoveryWorkflow, refused.activities(), recovery, "r1"
+        )
+        deficits = FakeRecovery({"m1": 100, "m3": 700})
+        recovery_run = RecoveryRunInput(0, page_size=5, day="2026-11-25")
+        await _record(env, "recovery_run", RecoveryRunWorkflow, deficits.activities(), recovery_run, "recovery-run")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ def test_there_are_recorded_histories() -> None:
         "dispute_evidence_kept_until_deadline",
         "dispute_accepted",
         "dispute_deadline_passed",
+        "recovery_reversed_and_refused",
+        "recovery_run",
     } <= {p.stem for p in HISTORIES}
 
 
