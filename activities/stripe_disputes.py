@@ -3,6 +3,8 @@ merchant's evidence, accept it (close). Writes carry idempotency keys derived fr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import stripe
 from temporalio import activity
 
@@ -24,40 +26,35 @@ def stripe_dispute(dispute: stripe.Dispute) -> StripeDispute:
     )
 
 
+async def _answered(call: Awaitable[stripe.Dispute]) -> StripeDispute:
+    """Stripe's dispute after the call, or the failure the workflow branches on."""
+    try:
+        return stripe_dispute(await heartbeating(call))
+    except stripe.StripeError as exc:
+        raise final_or_transient(exc) from exc
+
+
 class StripeDisputes:
     def __init__(self, client: stripe.StripeClient) -> None:
         self._stripe = client
 
     @activity.defn
     async def read_dispute(self, stripe_dispute_id: str) -> StripeDispute:
-        try:
-            dispute = await heartbeating(self._stripe.v1.disputes.retrieve_async(stripe_dispute_id))
-        except stripe.StripeError as exc:
-            raise final_or_transient(exc) from exc
-        return stripe_dispute(dispute)
+        return await _answered(self._stripe.v1.disputes.retrieve_async(stripe_dispute_id))
 
     @activity.defn
     async def send_evidence(self, evidence: EvidenceSubmission) -> StripeDispute:
-        try:
-            dispute = await heartbeating(
-                self._stripe.v1.disputes.update_async(
-                    evidence.stripe_dispute_id,
-                    params={"evidence": {"uncategorized_text": evidence.text}, "submit": evidence.submit},
-                    options={"idempotency_key": f"{evidence.stripe_dispute_id}:evidence:{evidence.sequence}"},
-                )
+        return await _answered(
+            self._stripe.v1.disputes.update_async(
+                evidence.stripe_dispute_id,
+                params={"evidence": {"uncategorized_text": evidence.text}, "submit": evidence.submit},
+                options={"idempotency_key": f"{evidence.stripe_dispute_id}:evidence:{evidence.sequence}"},
             )
-        except stripe.StripeError as exc:
-            raise final_or_transient(exc) from exc
-        return stripe_dispute(dispute)
+        )
 
     @activity.defn
     async def accept_dispute(self, stripe_dispute_id: str) -> StripeDispute:
-        try:
-            dispute = await heartbeating(
-                self._stripe.v1.disputes.close_async(
-                    stripe_dispute_id, options={"idempotency_key": f"{stripe_dispute_id}:accept"}
-                )
-            )
-        except stripe.StripeError as exc:
-            raise final_or_transient(exc) from exc
-        return stripe_dispute(dispute)
+        key = f"{stripe_dispute_id}:accept"
+        return await _answered(
+            self._stripe.v1.disputes.close_async(stripe_dispute_id, options={"idempotency_key": key})
+        )
