@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,7 @@ class Emulator:
     def emit(self, event_type: str, obj: Obj, previous: dict[str, Any] | None = None, deliver: bool = True) -> Obj:
         """Record an event for a change and queue it for every webhook endpoint (`deliver=False`:
         recorded and listable, but its webhook is lost on the way, for tests of that case)."""
-        data: dict[str, Any] = {"object": obj}
+        data: dict[str, Any] = {"object": copy.deepcopy(obj)}  # the object as it was: later changes are later events
         if previous:
             data["previous_attributes"] = previous
         event = build(

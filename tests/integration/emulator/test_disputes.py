@@ -78,8 +78,10 @@ def test_evidence_submitted_then_won_reinstates_the_amount_not_the_fee(
     won = httpx.post(f"{emulator_url}/_emulator/disputes/{dispute.id}/close", json={"outcome": "won"}).json()
     assert won["status"] == "won"
     assert _available(client) == after_withdrawal + 3000
-    types = [e.type for e in client.v1.events.list(params={"limit": 5}).data]
-    assert types[:2] == ["charge.dispute.funds_reinstated", "charge.dispute.closed"]
+    events = client.v1.events.list(params={"limit": 6}).data
+    assert [e.type for e in events[:2]] == ["charge.dispute.funds_reinstated", "charge.dispute.closed"]
+    created = next(e for e in events if e.type == "charge.dispute.created")
+    assert created.data.object["status"] == "needs_response"  # each event keeps the object as it was then
     with pytest.raises(stripe.InvalidRequestError) as closed:
         client.v1.disputes.close(dispute.id)
     assert closed.value.code == "charge_dispute_closed"
