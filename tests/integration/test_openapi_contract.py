@@ -10,7 +10,13 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api import models
-from schema.tables import PAYOUT_STATUSES, REFUND_STATUSES, RESOLUTION_STATUSES, TRANSACTION_STATUSES
+from schema.tables import (
+    DISPUTE_STATUSES,
+    PAYOUT_STATUSES,
+    REFUND_STATUSES,
+    RESOLUTION_STATUSES,
+    TRANSACTION_STATUSES,
+)
 
 ROLES = re.compile(r"\((.*\b(user|merchant|operator|anyone|Stripe)\b.*)\)$")
 
@@ -45,6 +51,9 @@ def test_routes_list_the_codes_they_raise(document: dict) -> None:
     assert "`payment_state_conflict`" in codes("/payments/confirm", "post", "409")
     assert "`invalid_capture_amount`" in codes("/payments/confirm", "post", "422")
     assert "`refund_exceeds_captured`" in codes("/payments/{tx_id}/refunds", "post", "409")
+    assert "`dispute_not_open`" in codes("/disputes/{dispute_id}/evidence", "post", "409")
+    assert "`not_found`" in codes("/disputes/{dispute_id}/accept", "post", "404")
+    assert "`invalid_cursor`" in codes("/disputes", "get", "400")
     assert "`invalid_cursor`" in codes("/transactions/{user_id}", "get", "400")
     assert "`unauthorized`" in codes("/payments/{tx_id}", "get", "401")
     assert "`not_ready`" in codes("/readyz", "get", "503")
@@ -56,6 +65,7 @@ def test_statuses_are_enums_and_request_bodies_have_examples(document: dict) -> 
     assert schemas["TransactionOut"]["properties"]["status"]["enum"] == list(TRANSACTION_STATUSES)
     assert schemas["RefundOut"]["properties"]["status"]["enum"] == list(REFUND_STATUSES)
     assert schemas["PayoutOut"]["properties"]["status"]["enum"] == list(PAYOUT_STATUSES)
+    assert schemas["DisputeOut"]["properties"]["status"]["enum"] == list(DISPUTE_STATUSES)
     assert schemas["ReconciliationLogOut"]["properties"]["resolution_status"]["enum"] == list(RESOLUTION_STATUSES)
     assert schemas["ReconciliationRunOut"]["properties"]["status"]["enum"] == ["running", "finished"]
     for name, operation in _operations(document):
@@ -70,6 +80,7 @@ ANSWERS = [
     models.PayoutOut,
     models.ReconciliationRunOut,
     models.ReconciliationLogOut,
+    models.DisputeOut,
 ]
 
 

@@ -219,7 +219,9 @@ def _vectors(example: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
             for number in CARD_NUMBERS:
                 yield {"json": example | {name: number}}, "card_data_rejected"
         elif isinstance(value, int):
-            for loose in (True, 1.0, str(value)):  # amounts are strict integers
+            # Flags are strict booleans, amounts strict integers.
+            looser: tuple[object, ...] = (1, "true") if isinstance(value, bool) else (True, 1.0, str(value))
+            for loose in looser:
                 yield {"json": example | {name: loose}}, LOOSE_NUMBER
 
 

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.ledger import platform_fee
 from config.settings import Settings
 from schema.database import session_factory
-from schema.tables import Merchant, OutboxEvent, Payout, Transaction
+from schema.tables import Merchant, OutboxEvent, Payout, Transaction, TransferReversal
 from stripe_emulator.webhooks import signature_header
 from tests.integration.payments.conftest import Parties
 from workers.outbox_relay import OutboxRelay
@@ -77,7 +77,7 @@ async def test_the_relay_publishes_each_event_once_in_order(
         assert (await conn.execute(unsent)).scalar_one() == 0
 
 
-async def test_the_ledger_balances_and_each_payable_is_captures_less_fees_refunds_and_payouts(
+async def test_the_ledger_balances_and_each_payable_is_captures_less_fees_refunds_payouts_and_disputes(
     parties: Parties, engine: AsyncEngine
 ) -> None:
     refunded = await parties.captured(1000, capture=999)
@@ -101,6 +101,26 @@ async def test_the_ledger_balances_and_each_payable_is_captures_less_fees_refund
                 )
             ).all()
         )
+        # A dispute takes its amount and fee (a won one gives the amount back); a reversal recovers a deficit.
+        disputed: dict[str, int] = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT merchant_id, sum(amount + fee) "
+                        "- coalesce(sum(amount) FILTER (WHERE status = 'won'), 0) FROM disputes GROUP BY merchant_id"
+                    )
+                )
+            ).all()
+        )
+        recovered: dict[str, int] = dict(
+            (
+                await conn.execute(
+                    select(TransferReversal.merchant_id, func.sum(TransferReversal.amount))
+                    .where(TransferReversal.status == "reversed")
+                    .group_by(TransferReversal.merchant_id)
+                )
+            ).all()
+        )
         payables: dict[str, int] = dict(
             (
                 await conn.execute(
@@ -113,11 +133,16 @@ async def test_the_ledger_balances_and_each_payable_is_captures_less_fees_refund
             ).all()
         )
     for merchant_id, fee_bps in merchants:
-        expected = sum(
-            _net_of_refunds(captured, platform_fee(captured, fee_bps), refunded_amount)
-            for m, captured, refunded_amount in txs
-            if m == merchant_id
-        ) - paid_out.get(merchant_id, 0)
+        expected = (
+            sum(
+                _net_of_refunds(captured, platform_fee(captured, fee_bps), refunded_amount)
+                for m, captured, refunded_amount in txs
+                if m == merchant_id
+            )
+            - paid_out.get(merchant_id, 0)
+            - disputed.get(merchant_id, 0)
+            + recovered.get(merchant_id, 0)
+        )
         assert payables.get(f"merchant_payable:{merchant_id}", 0) == expected, merchant_id
     # 999 captured, fee 24; 333 refunded, of which the platform returns 24 * 333 // 999 = 8.
     assert payables[f"merchant_payable:{parties.merchant_id}"] == (999 - 24 - (333 - 8)) + (2501 - 62)
