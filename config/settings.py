@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     payout_page_size: int = Field(default=100, ge=1, le=1000)  # merchants per page (continue-as-new)
     payout_hold: timedelta = timedelta(0)  # captures younger than this are not yet available
 
+    # Merchant webhooks: each failed delivery waits retry_initial, doubling up to retry_max (with
+    # jitter), for retry_for; then the delivery is failed, and an endpoint failing that long is disabled.
+    webhook_retry_initial: timedelta = timedelta(minutes=1)
+    webhook_retry_max: timedelta = timedelta(hours=1)
+    webhook_retry_for: timedelta = timedelta(days=3)
+    webhook_timeout_seconds: float = 10.0  # per POST
+    webhook_secret_overlap: timedelta = timedelta(hours=24)  # a rotated-out secret still signs this long
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Interceptor
@@ -21,6 +22,8 @@ from activities.refund_records import RefundRecords, StripeRefunds
 from activities.stripe_client import stripe_client
 from activities.stripe_payments import StripePayments
 from activities.stripe_transfers import StripeTransfers
+from activities.webhook_http import WebhookSender
+from activities.webhook_records import WebhookRecords
 from config.keyring import Keyring
 from config.settings import Settings
 from schema.database import create_engine, session_factory
@@ -29,6 +32,7 @@ from workflows.payment import PaymentWorkflow
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 
 def workflows() -> list[type]:
@@ -39,6 +43,7 @@ def workflows() -> list[type]:
         MerchantPayoutWorkflow,
         PayoutRunWorkflow,
         ReconciliationWorkflow,
+        WebhookDeliveryWorkflow,
     ]
 
 
@@ -78,6 +83,10 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     tuning = Tuning(
         settings.reconciliation_margin, settings.reconciliation_stuck_after, settings.reconciliation_page_size
     )
+    webhooks = WebhookRecords(sessions, keyring)
+    # No redirects followed (httpx's default): a 3xx is the endpoint's answer, never a hop elsewhere.
+    http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+    sender = WebhookSender(webhooks, http, settings.webhook_timeout_seconds, settings.env == "development")
     reconciler = Reconciler(sessions, stripe, temporal, tuning, (records, refunds, payouts, payments))
     activities: list[Callable[..., Any]] = [
         merchants.record_merchant,
@@ -102,9 +111,12 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         reconciler.open_run,
         reconciler.reconcile_page,
         reconciler.close_run,
+        sender.attempt_delivery,
+        webhooks.give_up_delivery,
     ]
 
     async def close() -> None:
+        await http.aclose()
         await engine.dispose()
 
     return WorkerParts(activities, sessions, close)

@@ -17,6 +17,7 @@ from workers.metrics import serve_worker_metrics
 from workers.outbox_relay import OutboxRelay
 from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
 from workers.schedules import ensure_schedules
+from workers.webhook_fanout import WebhookFanOut
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +52,7 @@ async def run_worker(settings: Settings) -> None:
     parts = build_worker_parts(settings, client)
     redis = Redis.from_url(settings.redis_url)
     relay = OutboxRelay(parts.sessions, redis)
+    fanout = WebhookFanOut(parts.sessions, client, settings)
     try:
         async with Worker(
             client,
@@ -62,7 +64,7 @@ async def run_worker(settings: Settings) -> None:
             sticky_queue_schedule_to_start_timeout=STICKY_WAIT,
         ):
             log.info("worker_started", task_queue=settings.temporal_task_queue)
-            await relay.run(stop)
+            await asyncio.gather(relay.run(stop), fanout.run(stop))
             log.info("worker_stopping")
     finally:
         await redis.aclose()
