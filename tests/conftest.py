@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections import deque
@@ -35,6 +36,7 @@ from workers.devstack.ports import free_port
 from workers.devstack.temporal import temporal_cli
 from workers.metrics import serve_worker_metrics
 from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
+from workers.webhook_fanout import WebhookFanOut
 from workflows.payment import WEBHOOK_EVENTS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -158,6 +160,8 @@ def stack_settings(
         stripe_timeout_seconds=2.0,  # the chaos tests' lost responses time out quickly
         reconciliation_margin=timedelta(seconds=5),  # the reconciliation tests judge young objects
         reconciliation_stuck_after=timedelta(seconds=5),
+        webhook_retry_initial=timedelta(milliseconds=300),  # a failing receiver is retried within seconds
+        webhook_retry_max=timedelta(seconds=2),
     )
 
 
@@ -168,7 +172,8 @@ def worker_metrics_port() -> int:
 
 @pytest_asyncio.fixture(scope="session")
 async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIterator[Worker]:
-    """The worker as `payments worker` runs it: its client on a runtime whose metrics it serves."""
+    """The worker as `payments worker` runs it: its client on a runtime whose metrics it serves, and
+    the webhook fan-out (not the Redis relay: tests relay to streams of their own)."""
     runtime = serve_worker_metrics(worker_metrics_port)
     client = await connect(stack_settings, runtime)
     parts = build_worker_parts(stack_settings, client)
@@ -180,8 +185,12 @@ async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIte
         activities=parts.activities,
         interceptors=interceptors(),
     )
+    fanout_stopped = asyncio.Event()
+    fanout = asyncio.ensure_future(WebhookFanOut(parts.sessions, client, stack_settings).run(fanout_stopped))
     async with running:
         yield running
+    fanout_stopped.set()
+    await fanout
     await parts.close()
 
 
