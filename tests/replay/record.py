@@ -8,6 +8,7 @@ workflows already running would break.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,11 +33,13 @@ from tests.workflows.conftest import start_time_skipping
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
+from tests.workflows.test_webhook_delivery_workflow import FakeReceiver, delivery
 from workers.registry import workflows
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
 from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 Drive = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
@@ -73,6 +76,10 @@ async def _authenticate_then_confirm(handle: WorkflowHandle[Any, Any]) -> None:
 def _authentication_required(_: object) -> Authorization:
     redirect = RedirectToUrl("https://stripe.test/3d_secure_2/hosted?payment_intent=pi_1", "https://shop.test/checkout")
     return Authorization("pi_1", "requires_action", client_secret="pi_1_secret_s", redirect=redirect)
+
+
+async def _retry_now(handle: WorkflowHandle[Any, Any]) -> None:
+    await handle.signal(WebhookDeliveryWorkflow.retry_now)
 
 
 async def _record(
@@ -138,6 +145,23 @@ async def record() -> None:
         run = PayoutRunInput("daily", concurrency=2, page_size=5, hold_seconds=0, period="2026-11-24")
         three = FakePayoutSteps({"m1": 100, "m2": 200, "m3": 300})
         await _record(env, "payout_run", PayoutRunWorkflow, three.activities(), run, "payout-run:daily")
+        short_window = dataclasses.replace(delivery(), retry_for_seconds=4 * 3600)  # the same path, fewer attempts
+        for name, receiver, request, drive in (
+            (
+                "webhook_delivered_after_retries",
+                FakeReceiver(lambda n: "delivered" if n == 3 else "retry"),
+                delivery(),
+                None,
+            ),
+            ("webhook_failed_after_window", FakeReceiver(lambda n: "retry"), short_window, None),
+            (
+                "webhook_retried_by_signal",
+                FakeReceiver(lambda n: "delivered" if n == 2 else "retry"),
+                delivery(),
+                _retry_now,
+            ),
+        ):
+            await _record(env, name, WebhookDeliveryWorkflow, receiver.activities(), request, f"webhook:{name}", drive)
 
 
 if __name__ == "__main__":

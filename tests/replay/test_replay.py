@@ -22,6 +22,9 @@ def test_there_are_recorded_histories() -> None:
         "payout_paid",
         "payout_refused_by_stripe",
         "payout_run",
+        "webhook_delivered_after_retries",
+        "webhook_failed_after_window",
+        "webhook_retried_by_signal",
     } <= {p.stem for p in HISTORIES}
 
 
