@@ -27,6 +27,7 @@ from schema.messages import (
     PayoutRunInput,
     RedirectToUrl,
     StripePaymentEvent,
+    WebhookDeliveryRequest,
 )
 from tests.services import eventually
 from tests.workflows.conftest import start_time_skipping
@@ -146,7 +147,7 @@ async def record() -> None:
         three = FakePayoutSteps({"m1": 100, "m2": 200, "m3": 300})
         await _record(env, "payout_run", PayoutRunWorkflow, three.activities(), run, "payout-run:daily")
         short_window = dataclasses.replace(delivery(), retry_for_seconds=4 * 3600)  # the same path, fewer attempts
-        for name, receiver, request, drive in (
+        webhooks: list[tuple[str, FakeReceiver, WebhookDeliveryRequest, Drive | None]] = [
             (
                 "webhook_delivered_after_retries",
                 FakeReceiver(lambda n: "delivered" if n == 3 else "retry"),
@@ -160,8 +161,9 @@ async def record() -> None:
                 delivery(),
                 _retry_now,
             ),
-        ):
-            await _record(env, name, WebhookDeliveryWorkflow, receiver.activities(), request, f"webhook:{name}", drive)
+        ]
+        for name, receiver, attempt, steer in webhooks:
+            await _record(env, name, WebhookDeliveryWorkflow, receiver.activities(), attempt, f"webhook:{name}", steer)
 
 
 if __name__ == "__main__":
