@@ -1,4 +1,4 @@
-"""The `payments` command: migrate, worker, api, token, dev, reconcile, inspect, chaos."""
+"""The `payments` command: migrate, worker, api, token, dev, reconcile, inspect, chaos, webhook-listen."""
 
 from __future__ import annotations
 
@@ -90,6 +90,12 @@ def _inspect(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(inspect_payment(settings, args.tx_id, args.json))
 
 
+def _webhook_listen(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.webhook_listen import listen
+
+    return listen(settings, args.port, args.secret, args.merchant, args.events)
+
+
 def _utc(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -123,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("tx_id", help="tx_…")
     inspect.add_argument("--json", action="store_true", help="the same JSON as GET /payments/{tx_id}/timeline")
     inspect.set_defaults(run=_inspect)
+    hooks = commands.add_parser("webhook-listen", help="a local webhook receiver printing verified events")
+    hooks.add_argument("--port", type=int, default=8787, help="where it listens on 127.0.0.1 (0: any free port)")
+    hooks.add_argument("--secret", help="the endpoint's whsec_… secret (an endpoint you registered)")
+    hooks.add_argument("--merchant", help="mer_…: register this receiver as the merchant's endpoint (deleted on exit)")
+    hooks.add_argument("--events", nargs="+", default=["*"], help="event types to subscribe to (default: all)")
+    hooks.set_defaults(run=_webhook_listen)
     args = parser.parse_args(argv)
 
     settings = Settings()

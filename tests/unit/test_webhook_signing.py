@@ -3,7 +3,10 @@ injected clock): both while the old one has not expired, then only the new one."
 
 import hashlib
 import hmac
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from activities.webhook_records import kept_answer, signing_secrets
 from config.keyring import Keyring, new_key_spec
@@ -62,3 +65,15 @@ def test_a_kept_answer_is_one_kilobyte_without_nul_or_card_numbers() -> None:
     assert kept_answer(b"x" * 5000) == "x" * 1024
     assert kept_answer(b"ok\x00") == "ok\ufffd"
     assert "4242" not in kept_answer(b"echo 4242 4242 4242 4242")
+
+
+def test_the_readme_s_verification_helper_checks_our_signatures() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index("import hashlib, hmac, time")
+    namespace: dict[str, Any] = {}
+    exec(readme[start : readme.index("```", start)], namespace)  # noqa: S102 (our own README's snippet)
+    secret, body = new_secret(), b'{"id":"9"}'
+    header = signature_header(body, [new_secret(), secret], int(time.time()))
+    assert namespace["verified"](secret, header, body)
+    assert not namespace["verified"](new_secret(), header, body)
+    assert not namespace["verified"](secret, header, body + b"x")

@@ -2,12 +2,18 @@
 retried until a 2xx, pending (attempts listed) while the receiver is down, retried now on request,
 both secrets during a rotation, invisible to other merchants, and delivered across a killed worker."""
 
+import asyncio
 import hashlib
 import hmac
+import signal
+import sys
 import uuid
+from asyncio.subprocess import PIPE, STDOUT
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,7 +25,7 @@ from config.settings import Settings
 from schema.database import session_factory
 from schema.messages import WebhookGiveUp
 from schema.tables import OutboxEvent, WebhookEndpoint
-from tests.integration.payments.conftest import Parties, after_worker_replaced, worker_process
+from tests.integration.payments.conftest import Parties, after_worker_replaced, command_env, worker_process
 from tests.integration.payments.webhook_receiver import HANG, Received, receiving
 from tests.services import eventually
 from workers.devstack.ports import free_port
@@ -283,3 +289,44 @@ async def test_worker_killed_mid_delivery_still_delivers(
     assert outcome == "delivered"
     assert {r.event["id"] for r in receiver.events(tx["id"])} == {str(event_id)}
     assert delivered(await the_delivery(parties, event_id))
+
+
+async def test_webhook_listen_registers_itself_and_prints_a_payment_s_verified_events(
+    parties: Parties, stack_settings: Settings, api_url: str
+) -> None:
+    port = urlsplit(api_url).port
+    env = command_env(stack_settings) | {"PAYMENTS_API_PORT": str(port), "PAYMENTS_LOG_JSON": "false"}
+    command = [sys.executable, "-m", "workers.cli", "webhook-listen", "--merchant", parties.merchant_id, "--port", "0"]
+    listener = await asyncio.create_subprocess_exec(*command, env=env, stdout=PIPE, stderr=STDOUT)
+    lines: list[str] = []
+
+    async def read() -> None:
+        assert listener.stdout is not None
+        while line := await listener.stdout.readline():
+            lines.append(line.decode())
+
+    reading = asyncio.ensure_future(read())
+    try:
+        await eventually(_copy(lines), lambda seen: any("listening on" in line for line in seen), "the listener")
+        tx = await parties.captured(1234)
+        printed = await eventually(
+            _copy(lines),
+            lambda seen: sum(tx["id"] in line and "verified" in line for line in seen) == 2,
+            "both events printed as verified",
+            90,
+        )
+    finally:
+        listener.send_signal(signal.SIGINT)
+        await asyncio.wait_for(listener.wait(), 30)
+        await reading
+    assert any(line.startswith("payment.confirmed ") for line in printed)
+    assert any("deleted we_" in line for line in lines)
+    left = await parties.api.get(f"/merchants/{parties.merchant_id}/webhook_endpoints", headers=parties.as_merchant)
+    assert left.json()["data"] == []
+
+
+def _copy(lines: list[str]) -> Callable[[], Awaitable[list[str]]]:
+    async def probe() -> list[str]:
+        return list(lines)
+
+    return probe
