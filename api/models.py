@@ -264,7 +264,7 @@ WebhookEventType = Literal[
     "dispute.closed",
 ]
 ENDPOINT_ID, DELIVERY_ID = r"^we_[0-9a-f]{32}$", r"^whd_[0-9a-f]{32}$"
-EVENT_ID = r"^[0-9]{1,19}$"
+EVENT_ID = r"^[0-9]{1,18}$"  # fits a bigint
 
 
 class WebhookEndpointCreate(Strict):

@@ -31,6 +31,8 @@ from tests.services import eventually
 from workers.devstack.ports import free_port
 from workflows.webhook_delivery import WebhookDeliveryWorkflow, delivery_request, workflow_id
 
+TYPES = ("payment.authorized", "payment.confirmed")
+
 
 def signed_by(received: Received, secret: str) -> bool:
     """The merchant's check (README), with the standard library only."""
@@ -88,7 +90,7 @@ async def test_a_payment_s_events_arrive_signed_with_the_endpoint_secret(parties
             lambda: _received(receiver, tx["id"]), lambda got: len(got) >= 2, "both events at the receiver", 90
         )
     events = receiver.events(tx["id"])
-    assert {r.event["type"] for r in events} == {"payment.authorized", "payment.confirmed"}
+    assert {r.event["type"] for r in events} == set(TYPES)
     for received in events:
         assert signed_by(received, endpoint["secret"]) and v1_count(received) == 1
         assert not signed_by(received, "whsec_someone_else")
@@ -101,6 +103,13 @@ async def test_a_payment_s_events_arrive_signed_with_the_endpoint_secret(parties
     listed = await parties.api.get(f"/merchants/{parties.merchant_id}/webhook_endpoints", headers=parties.as_merchant)
     assert [e["id"] for e in listed.json()["data"]] == [endpoint["id"]]
     assert listed.json()["data"][0]["secret"] is None  # shown once, at creation
+    await the_delivery(parties, await event_id_of(engine, tx["id"], "payment.authorized"), delivered)
+    timeline = await parties.api.get(f"/payments/{tx['id']}/timeline", headers=parties.as_merchant)
+    shown = [(e["event_id"], e["status"]) for e in timeline.json()["data"] if e["kind"] == "delivery"]
+    event_ids = [str(await event_id_of(engine, tx["id"], event_type)) for event_type in TYPES]
+    assert sorted(shown) == sorted((event_id, "delivered") for event_id in event_ids)
+    as_payer = await parties.api.get(f"/payments/{tx['id']}/timeline", headers=parties.as_user)
+    assert not [e for e in as_payer.json()["data"] if e["kind"] == "delivery"]  # the merchant's, not the payer's
 
 
 async def _received(receiver, tx_id: str) -> list[Received]:
