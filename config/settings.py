@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     webhook_retry_for: timedelta = timedelta(days=3)
     webhook_timeout_seconds: float = 10.0  # per POST
     webhook_secret_overlap: timedelta = timedelta(hours=24)  # a rotated-out secret still signs this long
+    # Deliveries run on a task queue of their own, a bounded number at a time per worker, so a
+    # burst of them (or slow receivers) waits its turn instead of taking the payments' slots.
+    webhook_task_queue: str = "payments-webhooks"
+    webhook_concurrency: int = Field(default=8, ge=1)
 
     log_level: str = "INFO"
     log_json: bool = True

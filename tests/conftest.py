@@ -35,7 +35,7 @@ from tests.services import embedded_postgres, embedded_redis, scratch_database, 
 from workers.devstack.ports import free_port
 from workers.devstack.temporal import temporal_cli
 from workers.metrics import serve_worker_metrics
-from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
+from workers.registry import build_worker_parts, interceptors, webhook_worker, workflow_runner, workflows
 from workers.webhook_fanout import WebhookFanOut
 from workflows.payment import WEBHOOK_EVENTS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -162,6 +162,7 @@ def stack_settings(
         reconciliation_stuck_after=timedelta(seconds=5),
         webhook_retry_initial=timedelta(milliseconds=300),  # a failing receiver is retried within seconds
         webhook_retry_max=timedelta(seconds=2),
+        webhook_task_queue=f"{TASK_QUEUE}-webhooks",
     )
 
 
@@ -187,7 +188,7 @@ async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIte
     )
     fanout_stopped = asyncio.Event()
     fanout = asyncio.ensure_future(WebhookFanOut(parts.sessions, client, stack_settings).run(fanout_stopped))
-    async with running:
+    async with running, webhook_worker(client, stack_settings, parts):
         yield running
     fanout_stopped.set()
     await fanout

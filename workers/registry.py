@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Interceptor
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.merchants import MerchantActivities
@@ -43,7 +43,7 @@ def workflows() -> list[type]:
         MerchantPayoutWorkflow,
         PayoutRunWorkflow,
         ReconciliationWorkflow,
-        WebhookDeliveryWorkflow,
+        WebhookDeliveryWorkflow,  # run by webhook_worker; listed for the replay tests
     ]
 
 
@@ -64,8 +64,23 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 @dataclass
 class WorkerParts:
     activities: list[Callable[..., Any]]
+    webhook_activities: list[Callable[..., Any]]
     sessions: async_sessionmaker[AsyncSession]
     close: Callable[[], Awaitable[None]]
+
+
+def webhook_worker(client: Client, settings: Settings, parts: WorkerParts) -> Worker:
+    """The worker of the webhook task queue: deliveries only, `webhook_concurrency` at a time."""
+    return Worker(
+        client,
+        task_queue=settings.webhook_task_queue,
+        workflows=[WebhookDeliveryWorkflow],
+        workflow_runner=workflow_runner(),
+        activities=parts.webhook_activities,
+        interceptors=interceptors(),
+        max_concurrent_activities=settings.webhook_concurrency,
+        max_concurrent_workflow_tasks=settings.webhook_concurrency,
+    )
 
 
 def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
@@ -111,12 +126,11 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         reconciler.open_run,
         reconciler.reconcile_page,
         reconciler.close_run,
-        sender.attempt_delivery,
-        webhooks.give_up_delivery,
     ]
+    webhook_activities: list[Callable[..., Any]] = [sender.attempt_delivery, webhooks.give_up_delivery]
 
     async def close() -> None:
         await http.aclose()
         await engine.dispose()
 
-    return WorkerParts(activities, sessions, close)
+    return WorkerParts(activities, webhook_activities, sessions, close)

@@ -103,7 +103,7 @@ class WebhookFanOut:
                     WebhookDeliveryWorkflow.run,
                     request,
                     id=workflow_id(request.endpoint_id, request.event_id),
-                    task_queue=self._settings.temporal_task_queue,
+                    task_queue=self._settings.webhook_task_queue,
                     task_timeout=WORKFLOW_TASK_TIMEOUT,
                     # Running or finished, this delivery was started: never a second time.
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -260,7 +260,7 @@ async def retry_delivery(
             WebhookDeliveryWorkflow.run,
             request,
             id=workflow_id(delivery.endpoint_id, delivery.event_id),
-            task_queue=services.settings.temporal_task_queue,
+            task_queue=services.settings.webhook_task_queue,
             task_timeout=WORKFLOW_TASK_TIMEOUT,
             start_signal="retry_now",
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -167,7 +167,7 @@ async def test_a_manual_retry_attempts_now(
             WebhookDeliveryWorkflow.run,
             delivery_request(patient, endpoint["id"], event_id, parties.merchant_id),
             id=workflow_id(endpoint["id"], event_id),
-            task_queue=stack_settings.temporal_task_queue,
+            task_queue=stack_settings.webhook_task_queue,
         )
         delivery = await the_delivery(parties, event_id, lambda d: d["attempts"] == 1)
         assert delivery["status"] == "pending"
@@ -279,7 +279,10 @@ async def test_worker_killed_mid_delivery_still_delivers(
     retried on a new worker after the heartbeat timeout, and the event is delivered."""
     tx = await parties.authorized(450)  # before the endpoint: this test starts the delivery itself
     event_id = await event_id_of(engine, tx["id"], "payment.authorized")
-    settings = stack_settings.model_copy(update={"temporal_task_queue": f"chaos-{uuid.uuid4().hex}"})
+    queue = f"chaos-{uuid.uuid4().hex}"
+    settings = stack_settings.model_copy(
+        update={"temporal_task_queue": queue, "webhook_task_queue": f"{queue}-webhooks"}
+    )
     with receiving(lambda n: HANG if n == 0 else 200) as receiver:
         endpoint = await add_endpoint(parties, receiver.url)
         first = worker_process(settings, tmp_path / "worker.log")
@@ -288,7 +291,7 @@ async def test_worker_killed_mid_delivery_still_delivers(
                 WebhookDeliveryWorkflow.run,
                 delivery_request(settings, endpoint["id"], event_id, parties.merchant_id),
                 id=workflow_id(endpoint["id"], event_id),
-                task_queue=settings.temporal_task_queue,
+                task_queue=settings.webhook_task_queue,
             )
             await eventually(lambda: _received(receiver, tx["id"]), lambda got: len(got) == 1, "the held POST", 60)
             outcome = await after_worker_replaced(first, settings, tmp_path / "worker.log", handle.result(), 90)
