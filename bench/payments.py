@@ -161,6 +161,8 @@ async def main(args: argparse.Namespace) -> None:
         print((await payout_latency(stack, api, merchant, args.payouts)).line(), flush=True)
         if args.webhooks:
             await with_webhook_endpoint(stack, api, args)
+            again = await drive(Run.named("payments API again, no endpoint"), payment, args.count, args.concurrency)
+            print(again.report(), flush=True)  # what the order alone (a fuller database, a warmer stack) costs
 
         client = await connect(stack.settings)
         queue = f"bench-ceiling-{uuid.uuid4().hex}"
