@@ -11,6 +11,7 @@ import pytest
 
 from tests.dev_stack import dev_env, free_ports, interrupt, start_dev, wait_dev_ready
 from tests.readme_examples import shell_blocks
+from workers.devstack.ports import wait_until
 
 REPO = Path(__file__).parents[2]
 
@@ -43,6 +44,8 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     process = start_dev(dev_env(home / ".devstack", ports))
     try:
         wait_dev_ready(process, f"http://127.0.0.1:{ports['api']}")
+        # Written once the API answers, just before the banner.
+        wait_until((home / ".devstack" / "env").exists, "make dev wrote no .devstack/env", 60)
         yield DevStack(ports, home)
     finally:
         code, output = interrupt(process)
