@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -41,6 +41,7 @@ EXPORTED = (
     "MERCHANT_TOKEN",
     "OTHER_USER_TOKEN",
 )
+T = TypeVar("T")
 WAIT_SECONDS = 60.0  # for a Stripe account to open, for a payout's transfer
 
 
@@ -78,7 +79,7 @@ Party = tuple[str, Role]
 OPERATOR: Party = ("op_demo", "operator")
 
 
-def _until(probe: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+def _until(probe: Callable[[], T], done: Callable[[T], object], what: str) -> T:
     """What `probe` answers once `done` holds; DemoFailed after WAIT_SECONDS."""
     deadline = time.monotonic() + WAIT_SECONDS
     while not done(answer := probe()):
@@ -111,10 +112,10 @@ def _parties(stack: _Stack, previous: dict[str, str]) -> dict[str, str]:
         return {name: previous[name] for name in known}
     parties = {}
     for name, shop in {"MERCHANT_ID": "Corner Shop", "OTHER_MERCHANT_ID": "Book Nook"}.items():
-        # 202: created, its Stripe account still opening (a payout needs it).
+        # 202: its onboarding workflow goes on; a payout needs the row and the Stripe account it writes.
         created = stack.call(OPERATOR, "POST", "/merchants", 201, 202, json={"name": shop, "currency": "usd"})
-        account = partial(stack.call, OPERATOR, "GET", f"/merchants/{created['id']}", 200)
-        _until(account, lambda merchant: bool(merchant["payout_account"]), f"{shop}'s Stripe account")
+        merchant = partial(stack.send, OPERATOR, "GET", f"/merchants/{created['id']}")
+        _until(merchant, lambda answer: answer.status_code == 200 and answer.json()["payout_account"], shop)
         parties[name] = str(created["id"])
     for name, person in {"USER_ID": "Ada Lovelace", "OTHER_USER_ID": "Grace Hopper"}.items():
         parties[name] = str(stack.call(OPERATOR, "POST", "/users", 201, json={"name": person})["id"])
@@ -159,19 +160,15 @@ def _payments(stack: _Stack, ids: dict[str, str]) -> dict[str, str]:
 
 
 def _payout(stack: _Stack, merchant: str) -> str:
-    """A payout of part of the balance (the rest stays for the README's own), waited on until paid."""
+    """A payout of part of the balance (the rest stays for the README's own), asked for again until
+    paid: the same key answers the same payout as it is now."""
     as_merchant: Party = (merchant, "merchant")
     body = {"merchant_id": merchant, "amount": 2000, "idempotency_key": "demo-payout"}
-    payout_id = stack.call(as_merchant, "POST", "/payouts/schedule", 202, json=body)["id"]
-
-    def payout() -> dict[str, Any]:
-        listed = stack.call(as_merchant, "GET", f"/merchants/{merchant}/payouts", 200)["data"]
-        return next(p for p in listed if p["id"] == payout_id)
-
-    paid = _until(payout, lambda p: p["status"] != "in_transit", f"payout {payout_id}")
-    if paid["status"] != "paid":
-        raise DemoFailed(f"payout {payout_id} is {paid['status']}: {paid['failure_code']}")
-    return str(payout_id)
+    schedule = partial(stack.call, as_merchant, "POST", "/payouts/schedule", 202, json=body)
+    payout = _until(schedule, lambda answer: answer["status"] != "in_transit", "the demo's payout")
+    if payout["status"] != "paid":
+        raise DemoFailed(f"payout {payout['id']} is {payout['status']}: {payout['failure_code']}")
+    return str(payout["id"])
 
 
 def run_demo(settings: Settings) -> Path:
