@@ -155,5 +155,9 @@ class Settings(BaseSettings):
         return self.codec_cors_origins or [self.ui_origin, f"http://localhost:{self.temporal_ui_port}"]
 
     @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
     def codec_endpoint(self) -> str:
-        return f"http://{self.api_host}:{self.api_port}/codec"
+        return f"{self.api_url}/codec"
