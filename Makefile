@@ -7,12 +7,16 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: dev test browser bench bench-recon chaos lint lock clean
 
+# Shows what it does: on a terminal uv draws its download progress; anywhere it prints what it
+# resolved and installed (about 100 lines, once, and again only when requirements.lock changes).
 $(INSTALLED): requirements.lock pyproject.toml
+	@echo "Installing into $(VENV) the packages pinned in requirements.lock (first time: a minute or two) ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/python -m pip install --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
+	@echo "Installed into $(VENV)."
 
 dev: $(INSTALLED)
 	$(BIN)/payments dev

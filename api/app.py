@@ -27,6 +27,7 @@ from api.routes import (
     reconciliation,
     refunds,
     timeline,
+    webhook_endpoints,
     webhooks,
 )
 from api.security_headers import AllowedHostsMiddleware, CodecCorsMiddleware, SecurityHeadersMiddleware
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(payouts.router)
     app.include_router(reconciliation.router)
     app.include_router(webhooks.router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(checkout.router)
     app.mount("/checkout/assets", StaticFiles(directory=checkout.ASSETS), name="checkout_assets")
 

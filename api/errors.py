@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from api.request_context import request_id_of
-from schema.tables import TransactionStatus
+from schema.tables import DisputeStatus, TransactionStatus
 
 log = structlog.get_logger(__name__)
 LOST_CONNECTION = (PostgresConnectionError, CannotConnectNowError, OSError)
@@ -122,6 +122,7 @@ class ErrorDetail(BaseModel):
     request_id: str = Field(description="Also in the X-Request-ID header; quote it to support.")
     status: TransactionStatus | None = Field(default=None, description="payment_state_conflict: the payment's status")
     available: int | None = Field(default=None, description="insufficient_balance: what could be paid out")
+    dispute_status: DisputeStatus | None = Field(default=None, description="dispute_not_open: the dispute's status")
 
 
 class ErrorEnvelope(BaseModel):

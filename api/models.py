@@ -15,6 +15,8 @@ from schema.tables import (
     RefundStatus,
     ResolutionStatus,
     TransactionStatus,
+    WebhookDeliveryStatus,
+    WebhookEndpointStatus,
 )
 
 Currency = Field(pattern=r"^[a-z]{3}$", examples=["usd"])
@@ -291,3 +293,72 @@ class TimelineOut(BaseModel):
     tx_id: str
     workflow_id: str
     data: list[TimelineEntry]
+
+
+# What an endpoint may subscribe to: the events that concern a merchant, or "*" for all of them.
+WebhookEventType = Literal[
+    "*",
+    "payment.authorized",
+    "payment.confirmed",
+    "payment.failed",
+    "payment.canceled",
+    "refund.succeeded",
+    "payout.paid",
+    "payout.failed",
+    "dispute.created",
+    "dispute.closed",
+]
+ENDPOINT_ID, DELIVERY_ID = r"^we_[0-9a-f]{32}$", r"^whd_[0-9a-f]{32}$"
+EVENT_ID = r"^[0-9]{1,18}$"  # fits a bigint
+
+
+class WebhookEndpointCreate(Strict):
+    model_config = example(url="https://shop.example/payments/webhooks", enabled_events=["payment.confirmed"])
+    url: str = Field(min_length=1, max_length=2048, description="https (http in development); never a private address")
+    enabled_events: list[WebhookEventType] = Field(min_length=1, max_length=16)
+
+
+class WebhookEndpointOut(BaseModel):
+    id: str
+    merchant_id: str
+    url: str
+    enabled_events: list[str]
+    status: WebhookEndpointStatus
+    created_at: AwareDatetime
+    secret: str | None = Field(
+        default=None, description="Only when created or rotated: keep it, it is never shown again"
+    )
+
+
+class WebhookEndpointList(BaseModel):
+    data: list[WebhookEndpointOut]
+    next_cursor: str | None
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: str
+    event_id: str
+    endpoint_id: str
+    status: WebhookDeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class WebhookDeliveryList(BaseModel):
+    data: list[WebhookDeliveryOut]
+    next_cursor: str | None
+
+
+class WebhookAttemptOut(BaseModel):
+    attempted_at: AwareDatetime
+    status_code: int | None = Field(description="null: no answer (see error)")
+    duration_ms: int
+    response_body: str = Field(description="the answer's first kilobyte")
+    error: Literal["timeout", "connection_error", "refused_address"] | None
+
+
+class WebhookAttemptList(BaseModel):
+    data: list[WebhookAttemptOut]
+    next_cursor: str | None

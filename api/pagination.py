@@ -5,7 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from api.errors import ApiError
 
@@ -36,3 +42,24 @@ def int_row_id(row_id: str) -> int:
     if not row_id.isdigit() or int(row_id) > INT64_MAX:
         raise InvalidCursor()
     return int(row_id)
+
+
+async def newest_first(
+    session: AsyncSession,
+    query: Select[Any],
+    created: InstrumentedAttribute[datetime],
+    key: InstrumentedAttribute[Any],
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Any], str | None]:
+    """One page of `query`'s rows by (created, key) descending, and the cursor of the next page."""
+    if cursor:
+        at, last = decode_cursor(cursor)
+        bound = int_row_id(last) if key.type.python_type is int else last
+        query = query.where(tuple_(created, key) < tuple_(at, bound))
+    rows = (await session.execute(query.order_by(created.desc(), key.desc()).limit(limit + 1))).scalars().all()
+    page = rows[:limit]
+    if len(rows) <= limit:
+        return page, None
+    last_row = page[-1]
+    return page, encode_cursor(getattr(last_row, created.key), str(getattr(last_row, key.key)))

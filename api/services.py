@@ -33,6 +33,7 @@ class Services:
     verifier: TokenVerifier
     limiter: RateLimiter
     codec: EncryptionCodec
+    keyring: Keyring  # opens and seals secrets at rest (webhook endpoints)
     replays: ReplayCache
     stripe: stripe.StripeClient
     _temporal: Client | None = None
@@ -49,6 +50,7 @@ class Services:
             application_name=API_APPLICATION_NAME,
         )
         redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        keyring = Keyring.from_spec(settings.encryption_keys.get_secret_value())
         return cls(
             settings=settings,
             engine=engine,
@@ -57,7 +59,8 @@ class Services:
             redis=redis,
             verifier=TokenVerifier(settings),
             limiter=RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst),
-            codec=EncryptionCodec(Keyring.from_spec(settings.encryption_keys.get_secret_value())),
+            codec=EncryptionCodec(keyring),
+            keyring=keyring,
             replays=ReplayCache(redis),
             stripe=stripe_client(settings),
         )

@@ -1,5 +1,6 @@
 """A payment's whole story in time order, for an operator answering "what happened to it":
-status changes and outbox events (our tables), ledger postings, and Stripe's PaymentIntent."""
+status changes and outbox events (our tables), ledger postings, merchant webhook deliveries of
+those events, and Stripe's PaymentIntent."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import structlog
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction, OutboxEvent, Refund, Transaction
+from schema.tables import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    OutboxEvent,
+    Refund,
+    Transaction,
+    WebhookDelivery,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +69,28 @@ async def _postings(session: AsyncSession, tx: Transaction, refund_ids: list[str
     return list(postings.values())
 
 
+async def _deliveries(session: AsyncSession, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    event_ids = [int(entry["event_id"]) for entry in events if entry["kind"] == "event"]
+    rows = await session.scalars(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.event_id.in_(event_ids))
+        .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+    )
+    return [
+        {
+            "at": delivery.created_at,
+            "kind": "delivery",
+            "delivery_id": delivery.id,
+            "event_id": str(delivery.event_id),
+            "endpoint_id": delivery.endpoint_id,
+            "status": delivery.status,
+            "attempts": delivery.attempts,
+            "last_status_code": delivery.last_status_code,
+        }
+        for delivery in rows
+    ]
+
+
 async def _stripe(client: stripe.StripeClient, tx: Transaction) -> list[dict[str, Any]]:
     if not tx.stripe_payment_intent_id:
         return []
@@ -82,8 +113,14 @@ async def _stripe(client: stripe.StripeClient, tx: Transaction) -> list[dict[str
     ]
 
 
-async def payment_timeline(session: AsyncSession, client: stripe.StripeClient, tx: Transaction) -> dict[str, Any]:
+async def payment_timeline(
+    session: AsyncSession, client: stripe.StripeClient, tx: Transaction, deliveries: bool = True
+) -> dict[str, Any]:
+    """`deliveries`: the merchant's webhook deliveries too (not for the paying user: they are the merchant's)."""
     refund_ids = list(await session.scalars(select(Refund.id).where(Refund.tx_id == tx.id)))
-    data = await _events(session, tx, refund_ids) + await _postings(session, tx, refund_ids) + await _stripe(client, tx)
+    events = await _events(session, tx, refund_ids)
+    data = events + await _postings(session, tx, refund_ids) + await _stripe(client, tx)
+    if deliveries:
+        data += await _deliveries(session, events)
     data.sort(key=lambda entry: entry["at"])  # stable: within one instant, our order is kept
     return {"tx_id": tx.id, "workflow_id": tx.workflow_id, "data": data}

@@ -4,6 +4,7 @@ and our share of the ceiling.
 
     make bench                          # a throwaway stack on free ports
     make bench BENCH_ARGS="--api http://127.0.0.1:8000 --count 1000 --concurrency 16"
+    make bench BENCH_ARGS="--webhooks"  # then again for a merchant with one webhook endpoint (all events)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from api.auth import mint_token
 from bench import ceiling
 from bench.stack import Stack, running_stack
 from bench.stats import Timings
+from bench.webhook_receiver import receiving_webhooks
 from config.temporal import connect
 
 WARMUP = 10
@@ -128,6 +130,21 @@ async def http_payments(stack: Stack, api: httpx.AsyncClient, merchant: str, con
     return payment
 
 
+async def with_webhook_endpoint(stack: Stack, api: httpx.AsyncClient, args: argparse.Namespace) -> None:
+    """The same run for another merchant with one endpoint subscribed to every event: delivery runs
+    in the worker, so init and confirm should not move."""
+    operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_bench', 'operator')}"}
+    merchant = _created(await api.post("/merchants", json={"name": "Hooked shop", "currency": "usd"}, headers=operator))
+    with receiving_webhooks() as receiver:
+        endpoint = {"url": receiver.url, "enabled_events": ["*"]}
+        _created(await api.post(f"/merchants/{merchant}/webhook_endpoints", json=endpoint, headers=operator))
+        payment = await http_payments(stack, api, merchant, args.concurrency)
+        await drive(Run.named("warm-up"), payment, WARMUP, args.concurrency)
+        hooked = await drive(Run.named("payments API, 1 webhook endpoint"), payment, args.count, args.concurrency)
+        print(hooked.report(), flush=True)
+        print(f"webhooks received by the end of the run: {receiver.count} of {2 * (args.count + WARMUP)}", flush=True)
+
+
 async def main(args: argparse.Namespace) -> None:
     with running_stack(args.api) as stack:
         api = httpx.AsyncClient(
@@ -142,6 +159,10 @@ async def main(args: argparse.Namespace) -> None:
         ours = await drive(Run.named("payments API"), payment, args.count, args.concurrency)
         print(ours.report(), flush=True)
         print((await payout_latency(stack, api, merchant, args.payouts)).line(), flush=True)
+        if args.webhooks:
+            await with_webhook_endpoint(stack, api, args)
+            again = await drive(Run.named("payments API again, no endpoint"), payment, args.count, args.concurrency)
+            print(again.report(), flush=True)  # what the order alone (a fuller database, a warmer stack) costs
 
         client = await connect(stack.settings)
         queue = f"bench-ceiling-{uuid.uuid4().hex}"
@@ -167,6 +188,9 @@ def cli() -> None:
     parser.add_argument("--count", type=int, default=300, help="payments per run")
     parser.add_argument("--concurrency", type=int, default=10, help="payments in flight at once")
     parser.add_argument("--payouts", type=int, default=100, help="on-demand payouts timed after the payments")
+    parser.add_argument(
+        "--webhooks", action="store_true", help="then the same run for a merchant with a webhook endpoint (all events)"
+    )
     asyncio.run(main(parser.parse_args()))
 
 

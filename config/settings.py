@@ -114,6 +114,17 @@ class Settings(BaseSettings):
     dispute_fee: int = Field(default=1500, ge=0)
     dispute_read_back_interval: timedelta = timedelta(hours=6)
     negative_balance_recovery_after: timedelta = timedelta(days=7)
+    # Merchant webhooks: each failed delivery waits retry_initial, doubling up to retry_max (with
+    # jitter), for retry_for; then the delivery is failed, and an endpoint failing that long is disabled.
+    webhook_retry_initial: timedelta = timedelta(minutes=1)
+    webhook_retry_max: timedelta = timedelta(hours=1)
+    webhook_retry_for: timedelta = timedelta(days=3)
+    webhook_timeout_seconds: float = 10.0  # per POST
+    webhook_secret_overlap: timedelta = timedelta(hours=24)  # a rotated-out secret still signs this long
+    # Deliveries run on a task queue of their own, a bounded number at a time per worker, so a
+    # burst of them (or slow receivers) waits its turn instead of taking the payments' slots.
+    webhook_task_queue: str = "payments-webhooks"
+    webhook_concurrency: int = Field(default=8, ge=1)
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -150,5 +161,9 @@ class Settings(BaseSettings):
         return self.codec_cors_origins or [self.ui_origin, f"http://localhost:{self.temporal_ui_port}"]
 
     @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
     def codec_endpoint(self) -> str:
-        return f"http://{self.api_host}:{self.api_port}/codec"
+        return f"{self.api_url}/codec"

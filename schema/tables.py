@@ -49,6 +49,8 @@ DisputeStatus = Literal[
 ReversalStatus = Literal["pending", "reversed", "failed"]
 ResolutionStatus = Literal["auto_fixed", "needs_review", "resolved"]
 ReconciliationRunStatus = Literal["running", "finished"]  # written by activities/reconciliation.py
+WebhookEndpointStatus = Literal["enabled", "disabled"]
+WebhookDeliveryStatus = Literal["pending", "delivered", "failed"]
 TRANSACTION_STATUSES: tuple[str, ...] = get_args(TransactionStatus)
 REFUND_STATUSES: tuple[str, ...] = get_args(RefundStatus)
 PAYOUT_STATUSES: tuple[str, ...] = get_args(PayoutStatus)
@@ -57,6 +59,8 @@ DISPUTE_STATUSES: tuple[str, ...] = get_args(DisputeStatus)
 DISPUTE_CLOSED: tuple[str, ...] = ("won", "lost", "warning_closed")
 REVERSAL_STATUSES: tuple[str, ...] = get_args(ReversalStatus)
 RESOLUTION_STATUSES: tuple[str, ...] = get_args(ResolutionStatus)
+WEBHOOK_ENDPOINT_STATUSES: tuple[str, ...] = get_args(WebhookEndpointStatus)
+WEBHOOK_DELIVERY_STATUSES: tuple[str, ...] = get_args(WebhookDeliveryStatus)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -315,7 +319,10 @@ class LedgerEntry(Base):
 
 class OutboxEvent(Base):
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("outbox_events_unpublished", "id", postgresql_where="published_at IS NULL"),)
+    __table_args__ = (
+        Index("outbox_events_unpublished", "id", postgresql_where="published_at IS NULL"),
+        Index("outbox_events_not_fanned_out", "id", postgresql_where="fanned_out_at IS NULL"),
+    )
     # Monotonic: the relay publishes in this order, and consumers dedupe on it.
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     type: Mapped[str] = mapped_column(String(64))
@@ -325,6 +332,8 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set once the merchants' webhook deliveries of this event are started (workers/webhook_fanout.py).
+    fanned_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StripeEvent(Base):
@@ -335,3 +344,64 @@ class StripeEvent(Base):
     type: Mapped[str] = mapped_column(String(128))
     object_id: Mapped[str | None] = mapped_column(String(255))
     received_at: Mapped[datetime] = _created()
+
+
+class WebhookEndpoint(Base):
+    """Where a merchant wants its events. The signing secret is AES-256-GCM ciphertext (the key id
+    says which key opens it); after a rotation the previous secret signs too until it expires."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", WEBHOOK_ENDPOINT_STATUSES), name="status_known"),
+        Index("webhook_endpoints_merchant_created", "merchant_id", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    url: Mapped[str] = mapped_column(Text)
+    enabled_events: Mapped[list[str]] = mapped_column(JSONB)
+    status: Mapped[WebhookEndpointStatus] = mapped_column(String(16))
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_key_id: Mapped[str] = mapped_column(String(64))
+    previous_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_key_id: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first failed attempt since the last delivered one: failing this long, the endpoint is disabled.
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint (one WebhookDeliveryWorkflow)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id", name="webhook_deliveries_endpoint_event"),
+        CheckConstraint(_one_of("status", WEBHOOK_DELIVERY_STATUSES), name="status_known"),
+        Index("webhook_deliveries_merchant_created", "merchant_id", "created_at", "id"),
+        Index("webhook_deliveries_event", "event_id"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    status: Mapped[WebhookDeliveryStatus] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class WebhookAttempt(Base):
+    """One POST of a delivery: when, what came back (no status code: no answer), how long it took,
+    and the first kilobyte of the answer (card numbers redacted)."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("webhook_attempts_delivery", "delivery_id", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text, server_default="")
+    error: Mapped[str | None] = mapped_column(String(64))  # timeout, connection_error, refused_address

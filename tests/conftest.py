@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections import deque
@@ -35,7 +36,8 @@ from tests.services import embedded_postgres, embedded_redis, scratch_database, 
 from workers.devstack.ports import free_port
 from workers.devstack.temporal import temporal_cli
 from workers.metrics import serve_worker_metrics
-from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
+from workers.registry import build_worker_parts, interceptors, webhook_worker, workflow_runner, workflows
+from workers.webhook_fanout import WebhookFanOut
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 TASK_QUEUE = "payments-test"
@@ -159,6 +161,9 @@ def stack_settings(
         reconciliation_margin=timedelta(seconds=5),  # the reconciliation tests judge young objects
         reconciliation_stuck_after=timedelta(seconds=5),
         dispute_read_back_interval=timedelta(seconds=5),  # a lost dispute webhook is caught up quickly
+        webhook_retry_initial=timedelta(milliseconds=300),  # a failing receiver is retried within seconds
+        webhook_retry_max=timedelta(seconds=2),
+        webhook_task_queue=f"{TASK_QUEUE}-webhooks",
     )
 
 
@@ -169,7 +174,8 @@ def worker_metrics_port() -> int:
 
 @pytest_asyncio.fixture(scope="session")
 async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIterator[Worker]:
-    """The worker as `payments worker` runs it: its client on a runtime whose metrics it serves."""
+    """The worker as `payments worker` runs it: its client on a runtime whose metrics it serves, and
+    the webhook fan-out (not the Redis relay: tests relay to streams of their own)."""
     runtime = serve_worker_metrics(worker_metrics_port)
     client = await connect(stack_settings, runtime)
     parts = build_worker_parts(stack_settings, client)
@@ -181,8 +187,12 @@ async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIte
         activities=parts.activities,
         interceptors=interceptors(),
     )
-    async with running:
+    fanout_stopped = asyncio.Event()
+    fanout = asyncio.ensure_future(WebhookFanOut(parts.sessions, client, stack_settings).run(fanout_stopped))
+    async with running, webhook_worker(client, stack_settings, parts):
         yield running
+    fanout_stopped.set()
+    await fanout
     await parts.close()
 
 

@@ -26,7 +26,7 @@ from workers.devstack.redis import RedisServer
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], ready: Callable[[T], bool], what: str, within: float = 30) -> T:
+async def eventually(probe: Callable[[], Awaitable[T]], ready: Callable[[T], bool], what: str, within: float = 90) -> T:
     """Poll `probe` until `ready` holds for what it returns (returned); fail, with the last value
     seen, once `within` seconds have passed. The one way these tests wait for something."""
     deadline = time.monotonic() + within

@@ -1,4 +1,4 @@
-"""The `payments` command: migrate, worker, api, token, dev, reconcile, inspect, chaos."""
+"""The `payments` command: migrate, worker, api, token, dev, demo, reconcile, inspect, chaos, webhook-listen."""
 
 from __future__ import annotations
 
@@ -71,6 +71,30 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
     return run_dev_stack(settings)
 
 
+def _demo(settings: Settings, _: argparse.Namespace) -> int:
+    import httpx
+
+    from workers.demo import DemoFailed, run_demo
+
+    if settings.env != "development":
+        print("The demo fills a development stack only: source .devstack/env (or set PAYMENTS_ENV=development).")
+        return 2
+    configure_logging("WARNING", json=False)  # what it made is the output
+    print(f"Filling the stack at {settings.api_url} ...", flush=True)
+    try:
+        path = run_demo(settings)
+    except httpx.TransportError as exc:
+        print(f"The API at {settings.api_url} does not answer ({exc}): is `make dev` running?", file=sys.stderr)
+        return 1
+    except DemoFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    made = [line.removeprefix("export ") for line in path.read_text().splitlines() if "TOKEN=" not in line]
+    print("\n".join(made[1:]))
+    print(f"Two merchants, two users, a payment in each state, a payout; ids and tokens: source {path}")
+    return 0
+
+
 def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     from workers.reconcile import reconcile
 
@@ -85,9 +109,22 @@ def _chaos(_: Settings, args: argparse.Namespace) -> int:
 
 
 def _inspect(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.devstack.local import local_settings
     from workers.inspect import inspect_payment
 
-    return asyncio.run(inspect_payment(settings, args.tx_id, args.json))
+    configure_logging("WARNING", json=False)  # the timeline is the output, not the Stripe calls behind it
+    try:
+        return asyncio.run(inspect_payment(local_settings(settings), args.tx_id, args.json))
+    except OSError as exc:
+        hint = "is `make dev` running? Else set PAYMENTS_DATABASE_URL."
+        print(f"PostgreSQL does not answer ({exc}): {hint}", file=sys.stderr)
+        return 1
+
+
+def _webhook_listen(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.webhook_listen import listen
+
+    return listen(settings, args.port, args.secret, args.merchant, args.events)
 
 
 def _utc(value: str) -> datetime:
@@ -105,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     dev.set_defaults(run=_dev, service=None)
     restart = dev.add_subparsers(dest="action").add_parser("restart", help="restart one service of the running stack")
     restart.add_argument("service", help="worker, api, stripe-emulator, temporal, redis or postgres")
+    demo = commands.add_parser("demo", help="fill a running dev stack; ids and tokens in .devstack/demo.env")
+    demo.set_defaults(run=_demo)
     token = commands.add_parser("token", help="mint a local JWT (HS256 secret from settings)")
     token.add_argument("--sub", required=True, help="subject: a user, merchant or operator id")
     token.add_argument("--role", required=True, choices=["user", "merchant", "operator"])
@@ -123,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("tx_id", help="tx_…")
     inspect.add_argument("--json", action="store_true", help="the same JSON as GET /payments/{tx_id}/timeline")
     inspect.set_defaults(run=_inspect)
+    hooks = commands.add_parser("webhook-listen", help="a local webhook receiver printing verified events")
+    hooks.add_argument("--port", type=int, default=8787, help="where it listens on 127.0.0.1 (0: any free port)")
+    hooks.add_argument("--secret", help="the endpoint's whsec_… secret (an endpoint you registered)")
+    hooks.add_argument("--merchant", help="mer_…: register this receiver as the merchant's endpoint (deleted on exit)")
+    hooks.add_argument("--events", nargs="+", default=["*"], help="event types to subscribe to (default: all)")
+    hooks.set_defaults(run=_webhook_listen)
     args = parser.parse_args(argv)
 
     settings = Settings()

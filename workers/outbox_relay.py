@@ -10,7 +10,6 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.metrics import OUTBOX_LAG
 from schema.tables import OutboxEvent
+from workers.polling import poll_until_stopped
 
 STREAM = "payments.events"
 MARKER_SECONDS = 3600
@@ -29,7 +29,6 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
 end
 return false
 """
-log = structlog.get_logger(__name__)
 
 
 class OutboxRelay:
@@ -87,14 +86,6 @@ class OutboxRelay:
             return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                published = await self.publish_batch()
-            except (RedisError, SQLAlchemyError, OSError) as exc:
-                log.warning("outbox_relay_retrying", error=type(exc).__name__)
-                published = 0
-            if published == 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), self._idle_seconds)
-                except TimeoutError:
-                    pass
+        await poll_until_stopped(
+            self.publish_batch, stop, self._idle_seconds, (RedisError, SQLAlchemyError, OSError), "outbox_relay"
+        )

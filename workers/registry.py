@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Interceptor
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.dispute_records import DisputeRecords
@@ -24,6 +25,8 @@ from activities.stripe_client import stripe_client
 from activities.stripe_disputes import StripeDisputes
 from activities.stripe_payments import StripePayments
 from activities.stripe_transfers import StripeTransfers
+from activities.webhook_http import WebhookSender
+from activities.webhook_records import WebhookRecords
 from config.keyring import Keyring
 from config.settings import Settings
 from schema.database import create_engine, session_factory
@@ -34,6 +37,7 @@ from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 
 def workflows() -> list[type]:
@@ -47,6 +51,7 @@ def workflows() -> list[type]:
         DisputeWorkflow,
         BalanceRecoveryWorkflow,
         RecoveryRunWorkflow,
+        WebhookDeliveryWorkflow,  # run by webhook_worker; listed for the replay tests
     ]
 
 
@@ -67,8 +72,23 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 @dataclass
 class WorkerParts:
     activities: list[Callable[..., Any]]
+    webhook_activities: list[Callable[..., Any]]
     sessions: async_sessionmaker[AsyncSession]
     close: Callable[[], Awaitable[None]]
+
+
+def webhook_worker(client: Client, settings: Settings, parts: WorkerParts) -> Worker:
+    """The worker of the webhook task queue: deliveries only, `webhook_concurrency` at a time."""
+    return Worker(
+        client,
+        task_queue=settings.webhook_task_queue,
+        workflows=[WebhookDeliveryWorkflow],
+        workflow_runner=workflow_runner(),
+        activities=parts.webhook_activities,
+        interceptors=interceptors(),
+        max_concurrent_activities=settings.webhook_concurrency,
+        max_concurrent_workflow_tasks=settings.webhook_concurrency,
+    )
 
 
 def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
@@ -88,6 +108,10 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     tuning = Tuning(
         settings.reconciliation_margin, settings.reconciliation_stuck_after, settings.reconciliation_page_size
     )
+    webhooks = WebhookRecords(sessions, keyring)
+    # No redirects followed (httpx's default): a 3xx is the endpoint's answer, never a hop elsewhere.
+    http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+    sender = WebhookSender(webhooks, http, settings.webhook_timeout_seconds, settings.env == "development")
     reconciler = Reconciler(sessions, stripe, temporal, tuning, (records, refunds, payouts, payments))
     activities: list[Callable[..., Any]] = [
         merchants.record_merchant,
@@ -122,8 +146,10 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         reconciler.reconcile_page,
         reconciler.close_run,
     ]
+    webhook_activities: list[Callable[..., Any]] = [sender.attempt_delivery, webhooks.give_up_delivery]
 
     async def close() -> None:
+        await http.aclose()
         await engine.dispose()
 
-    return WorkerParts(activities, sessions, close)
+    return WorkerParts(activities, webhook_activities, sessions, close)

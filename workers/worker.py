@@ -15,8 +15,9 @@ from config.settings import Settings
 from config.temporal import connect
 from workers.metrics import serve_worker_metrics
 from workers.outbox_relay import OutboxRelay
-from workers.registry import build_worker_parts, interceptors, workflow_runner, workflows
+from workers.registry import build_worker_parts, interceptors, webhook_worker, workflow_runner, workflows
 from workers.schedules import ensure_schedules
+from workers.webhook_fanout import WebhookFanOut
 
 log = structlog.get_logger(__name__)
 
@@ -51,18 +52,22 @@ async def run_worker(settings: Settings) -> None:
     parts = build_worker_parts(settings, client)
     redis = Redis.from_url(settings.redis_url)
     relay = OutboxRelay(parts.sessions, redis)
+    fanout = WebhookFanOut(parts.sessions, client, settings)
     try:
-        async with Worker(
-            client,
-            task_queue=settings.temporal_task_queue,
-            workflows=workflows(),
-            workflow_runner=workflow_runner(),
-            activities=parts.activities,
-            interceptors=interceptors(),
-            sticky_queue_schedule_to_start_timeout=STICKY_WAIT,
+        async with (
+            Worker(
+                client,
+                task_queue=settings.temporal_task_queue,
+                workflows=workflows(),
+                workflow_runner=workflow_runner(),
+                activities=parts.activities,
+                interceptors=interceptors(),
+                sticky_queue_schedule_to_start_timeout=STICKY_WAIT,
+            ),
+            webhook_worker(client, settings, parts),
         ):
             log.info("worker_started", task_queue=settings.temporal_task_queue)
-            await relay.run(stop)
+            await asyncio.gather(relay.run(stop), fanout.run(stop))
             log.info("worker_stopping")
     finally:
         await redis.aclose()

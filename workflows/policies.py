@@ -41,3 +41,17 @@ DB_STEP: dict[str, Any] = {
 # A worker killed mid workflow task holds the workflow up until this passes (the SDK's default is
 # 10 s); local activities extend a task by heartbeating it, so a short timeout only bounds a loss.
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=3)
+
+# A merchant webhook attempt: a 10 s POST (settings.webhook_timeout_seconds) between two short
+# database steps. It heartbeats while it waits on the merchant, so a killed worker's attempt is
+# retried elsewhere within seconds; its own retries are for the database (an unanswered POST is
+# a recorded attempt, not a failure).
+WEBHOOK_STEP: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "heartbeat_timeout": timedelta(seconds=5),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+    ),
+}

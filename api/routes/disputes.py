@@ -31,7 +31,7 @@ class DisputeNotOpen(ApiError):
     status, code = 409, "dispute_not_open"
 
     def __init__(self, current_status: str, message: str | None = None) -> None:
-        super().__init__(message or f"The dispute is {current_status}.", extra={"status": current_status})
+        super().__init__(message or f"The dispute is {current_status}.", extra={"dispute_status": current_status})
 
 
 def _merchant_scope(principal: Principal) -> str | None:

@@ -20,7 +20,8 @@ router = APIRouter(tags=["payments"])
     responses=errors(NotFound),
 )
 async def get_timeline(tx_id: str, principal: CurrentPrincipal, services: ServicesDep, session: Session) -> TimelineOut:
-    """Status changes, outbox events, ledger postings and Stripe's PaymentIntent, with the
-    workflow id to open in the Temporal UI."""
+    """Status changes, outbox events, ledger postings, webhook deliveries (merchant and operator)
+    and Stripe's PaymentIntent, with the workflow id to open in the Temporal UI."""
     tx = await visible_transaction(session, tx_id, principal)
-    return TimelineOut.model_validate(await payment_timeline(session, services.stripe, tx))
+    timeline = await payment_timeline(session, services.stripe, tx, deliveries=not principal.is_("user"))
+    return TimelineOut.model_validate(timeline)

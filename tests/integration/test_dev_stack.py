@@ -12,35 +12,8 @@ import httpx
 import psutil
 import pytest
 
-from workers.devstack.ports import free_port, wait_ready, wait_until
-
-READY_WITHIN = 90.0
-
-
-def _env(stack_dir: Path, ports: dict[str, int]) -> dict[str, str]:
-    # The default path: no external URL, so every service comes from the wheels.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")}
-    env["PAYMENTS_DEVSTACK_DIR"] = str(stack_dir)
-    env.update({f"PAYMENTS_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    return env
-
-
-def _start(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "dev"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _wait_ready(process: subprocess.Popen[str], api: str) -> None:
-    def still_running() -> None:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-
-    wait_ready(f"{api}/readyz", still_running, READY_WITHIN, ": the dev stack did not become ready")
+from tests.dev_stack import dev_env, free_ports, interrupt, start_dev, wait_dev_ready
+from workers.devstack.ports import wait_until
 
 
 def _token(env: dict[str, str], sub: str, role: str) -> str:
@@ -53,24 +26,18 @@ def _token(env: dict[str, str], sub: str, role: str) -> str:
     ).stdout.strip()
 
 
-def _interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
-    return process.returncode, output
-
-
 def _descendants(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
 
 
 @pytest.mark.timeout(240)
 def test_dev_stack_starts_serves_stops_cleanly_and_keeps_its_data(service_tmp: Path) -> None:
-    ports = {name: free_port() for name in ("api", "postgres", "redis", "temporal", "temporal_ui", "stripe_emulator")}
-    env = _env(service_tmp / "stack", ports)
+    ports = free_ports()
+    env = dev_env(service_tmp / "stack", ports)
     api = f"http://127.0.0.1:{ports['api']}"
 
-    first = _start(env)
-    _wait_ready(first, api)
+    first = start_dev(env)
+    wait_dev_ready(first, api)
     children = _descendants(first.pid)
     assert {"postgres", "redis-server", "temporal"} <= {c.name() for c in children}
     assert httpx.get(f"http://127.0.0.1:{ports['temporal_ui']}/", timeout=5).status_code == 200
@@ -79,7 +46,7 @@ def test_dev_stack_starts_serves_stops_cleanly_and_keeps_its_data(service_tmp: P
     merchant = httpx.post(f"{api}/merchants", json={"name": "M", "currency": "usd"}, headers=headers, timeout=20)
     assert merchant.status_code == 201 and merchant.json()["payout_account"].startswith("acct_")
 
-    code, output = _interrupt(first)
+    code, output = interrupt(first)
     assert code == 0, output
     assert "Payments dev stack is up" in output and "export TOKEN=" in output
     assert "setup plugin" not in output  # no alembic start-up noise
@@ -88,14 +55,14 @@ def test_dev_stack_starts_serves_stops_cleanly_and_keeps_its_data(service_tmp: P
         assert "\x1b[" not in text and all(json.loads(line) for line in text.splitlines()), ours
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
-    second = _start(env)
+    second = start_dev(env)
     try:
-        _wait_ready(second, api)
+        wait_dev_ready(second, api)
         # The same data: the merchant written in the first run is still in PostgreSQL.
         again = httpx.get(f"{api}/merchants/{merchant.json()['id']}", headers=headers, timeout=10)
         assert again.status_code == 200 and again.json() == merchant.json()
     finally:
-        code, output = _interrupt(second)
+        code, output = interrupt(second)
     assert code == 0, output
 
 
@@ -128,14 +95,14 @@ def _pay_and_confirm(api: str, env: dict[str, str]) -> str:
 
 @pytest.mark.timeout(300)
 def test_a_killed_worker_is_restarted_one_service_restarts_alone_and_ctrl_c_leaves_no_orphan(service_tmp: Path) -> None:
-    ports = {name: free_port() for name in ("api", "postgres", "redis", "temporal", "temporal_ui", "stripe_emulator")}
+    ports = free_ports()
     stack_dir = service_tmp / "stack"
-    env = _env(stack_dir, ports)
+    env = dev_env(stack_dir, ports)
     api = f"http://127.0.0.1:{ports['api']}"
-    dev = _start(env)
+    dev = start_dev(env)
     seen: set[psutil.Process] = set()
     try:
-        _wait_ready(dev, api)
+        wait_dev_ready(dev, api)
         before = _pids(stack_dir)
         assert set(before) == {"postgres", "redis", "temporal", "stripe-emulator", "worker", "api"}
 
@@ -145,7 +112,7 @@ def test_a_killed_worker_is_restarted_one_service_restarts_alone_and_ctrl_c_leav
         wait_until(lambda: _pids(stack_dir)["worker"] != before["worker"], "no new worker", 60)
         after_crash = _pids(stack_dir)
         assert _without(after_crash, "worker") == _without(before, "worker")
-        _wait_ready(dev, api)
+        wait_dev_ready(dev, api)
         assert _pay_and_confirm(api, env) == "confirmed"
 
         seen.update(_descendants(dev.pid))
@@ -156,31 +123,35 @@ def test_a_killed_worker_is_restarted_one_service_restarts_alone_and_ctrl_c_leav
         after_restart = _pids(stack_dir)
         assert after_restart["api"] != after_crash["api"]
         assert _without(after_restart, "api") == _without(after_crash, "api")
-        _wait_ready(dev, api)
+        wait_dev_ready(dev, api)
         seen.update(_descendants(dev.pid))
         # An impatient second Ctrl-C, while the stack is stopping, must not leave orphans either.
         dev.send_signal(signal.SIGINT)
         wait_until(lambda: "api" not in _pids(stack_dir), "the API was not stopped", 60)
     finally:
-        code, output = _interrupt(dev)
+        code, output = interrupt(dev)
     assert code == 0, output
     assert "worker exited with code -9; restarting it" in output and "api restarted on request" in output
     assert not [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not list((stack_dir / "run").glob("*.pid"))
 
 
-def test_a_taken_port_is_a_clear_message_not_a_traceback(service_tmp: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+def test_every_taken_port_is_named_at_once_with_its_setting_not_a_traceback(service_tmp: Path) -> None:
+    with socket.socket() as api, socket.socket() as temporal:
+        for taken in (api, temporal):
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+        ports = free_ports() | {"api": api.getsockname()[1], "temporal": temporal.getsockname()[1]}
         result = subprocess.run(
             [sys.executable, "-m", "workers.cli", "dev"],
-            env=_env(service_tmp / "stack", {"api": port}),
+            env=dev_env(service_tmp / "stack", ports),
             capture_output=True,
             text=True,
             timeout=60,
         )
     assert result.returncode == 1
-    assert f"127.0.0.1:{port}" in result.stderr and "PAYMENTS_API_PORT" in result.stderr
+    for name, setting in (("api", "PAYMENTS_API_PORT"), ("temporal", "PAYMENTS_TEMPORAL_PORT")):
+        assert f"127.0.0.1:{ports[name]}" in result.stderr and setting in result.stderr
+    assert "PAYMENTS_REDIS_PORT" not in result.stderr  # a free one is not named
     assert "Traceback" not in result.stderr + result.stdout
+    assert not (service_tmp / "stack").exists()  # refused before anything started

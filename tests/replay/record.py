@@ -8,6 +8,7 @@ workflows already running would break.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ from schema.messages import (
     RedirectToUrl,
     StripeDisputeEvent,
     StripePaymentEvent,
+    WebhookDeliveryRequest,
 )
 from tests.services import eventually
 from tests.workflows.conftest import start_time_skipping
@@ -39,6 +41,7 @@ from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
 from tests.workflows.test_recovery_workflow import FakeRecovery
+from tests.workflows.test_webhook_delivery_workflow import FakeReceiver, delivery
 from workers.registry import workflows
 from workflows.dispute import DisputeWorkflow
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
@@ -46,6 +49,7 @@ from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 Drive = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
@@ -96,6 +100,10 @@ def _evidence_then(submit: bool, webhook: bool) -> Drive:
 
 async def _accept(handle: WorkflowHandle[Any, Any]) -> None:
     await handle.execute_update(DisputeWorkflow.accept)
+
+
+async def _retry_now(handle: WorkflowHandle[Any, Any]) -> None:
+    await handle.signal(WebhookDeliveryWorkflow.retry_now)
 
 
 async def _record(
@@ -178,6 +186,24 @@ async def record() -> None:
         deficits = FakeRecovery({"m1": 100, "m3": 700})
         recovery_run = RecoveryRunInput(0, page_size=5, day="2026-11-25")
         await _record(env, "recovery_run", RecoveryRunWorkflow, deficits.activities(), recovery_run, "recovery-run")
+        short_window = dataclasses.replace(delivery(), retry_for_seconds=4 * 3600)  # the same path, fewer attempts
+        webhooks: list[tuple[str, FakeReceiver, WebhookDeliveryRequest, Drive | None]] = [
+            (
+                "webhook_delivered_after_retries",
+                FakeReceiver(lambda n: "delivered" if n == 3 else "retry"),
+                delivery(),
+                None,
+            ),
+            ("webhook_failed_after_window", FakeReceiver(lambda n: "retry"), short_window, None),
+            (
+                "webhook_retried_by_signal",
+                FakeReceiver(lambda n: "delivered" if n == 2 else "retry"),
+                delivery(),
+                _retry_now,
+            ),
+        ]
+        for name, receiver, attempt, steer in webhooks:
+            await _record(env, name, WebhookDeliveryWorkflow, receiver.activities(), attempt, f"webhook:{name}", steer)
 
 
 if __name__ == "__main__":

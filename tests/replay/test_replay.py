@@ -28,6 +28,9 @@ def test_there_are_recorded_histories() -> None:
         "dispute_deadline_passed",
         "recovery_reversed_and_refused",
         "recovery_run",
+        "webhook_delivered_after_retries",
+        "webhook_failed_after_window",
+        "webhook_retried_by_signal",
     } <= {p.stem for p in HISTORIES}
 
 

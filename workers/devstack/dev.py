@@ -15,6 +15,7 @@ from api.auth import mint_token
 from api.routes.webhooks import SUBSCRIBED_EVENTS
 from config.settings import Settings
 from schema.migrate import upgrade
+from workers.devstack.local import local_settings, write_env_file
 from workers.devstack.ports import PortTakenError, answers_200, ensure_free, wait_ready, wait_until
 from workers.devstack.postgres import PostgresServer
 from workers.devstack.redis import RedisServer
@@ -35,10 +36,12 @@ def _planned_ports(settings: Settings) -> list[tuple[int, str, str]]:
         ports.append((settings.temporal_ui_port, "the Temporal UI", "PAYMENTS_TEMPORAL_UI_PORT"))
     if settings.stripe_uses_emulator:
         ports.append((settings.stripe_emulator_port, "the Stripe emulator", "PAYMENTS_STRIPE_EMULATOR_PORT"))
+    if settings.worker_metrics_port:
+        ports.append((settings.worker_metrics_port, "the worker's /metrics", "PAYMENTS_WORKER_METRICS_PORT"))
     return ports
 
 
-def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[str, str]) -> None:
+def _start_services(settings: Settings, stack: Path, sup: Supervisor) -> None:
     """Start what is not given by a URL, then wait until each one serves (a query, a PING, a
     namespace, an HTTP answer): an open port is not yet a ready server."""
     ready: list[tuple[Callable[[], bool], str]] = []
@@ -48,11 +51,9 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[
         sup.spawn("postgres", postgres.command(), user=postgres.run_as, stop_signal=signal.SIGINT)
         _wait_serving(sup, postgres.accepts_queries, "PostgreSQL")
         postgres.create_database()
-        env["PAYMENTS_DATABASE_URL"] = postgres.url
     if not settings.redis_url:
         redis = RedisServer(stack / "redis", settings.redis_port)
         sup.spawn("redis", redis.command())
-        env["PAYMENTS_REDIS_URL"] = redis.url
         ready.append((redis.answers_ping, "Redis"))
     if not settings.temporal_address:
         temporal = TemporalDevServer(
@@ -63,7 +64,7 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[
     if settings.stripe_uses_emulator:
         port = str(settings.stripe_emulator_port)
         state = str(stack / "stripe-emulator.sqlite3")
-        webhook = f"http://{settings.api_host}:{settings.api_port}/webhooks/stripe"
+        webhook = f"{settings.api_url}/webhooks/stripe"
         secret = settings.stripe_webhook_secret.get_secret_value()
         emulator = [sys.executable, "-m", "stripe_emulator", "--port", port, "--state-file", state]
         subscription = [
@@ -75,7 +76,6 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor, env: dict[
             ",".join(SUBSCRIBED_EVENTS),
         ]
         sup.spawn("stripe-emulator", [*emulator, *subscription])
-        env["PAYMENTS_STRIPE_API_BASE"] = f"http://127.0.0.1:{port}"
         ready.append((partial(answers_200, f"http://127.0.0.1:{port}/_emulator/faults"), "the Stripe emulator"))
     for serving, what in ready:
         _wait_serving(sup, serving, what)
@@ -93,21 +93,21 @@ def _fail_if_a_child_died(sup: Supervisor) -> None:
         raise child.died()
 
 
-def _banner(settings: Settings, env: dict[str, str], stack: Path) -> str:
-    api = f"http://{settings.api_host}:{settings.api_port}"
-    operator = mint_token(settings, "op_demo", "operator")
+def _banner(local: Settings, stack: Path, env_file: Path, operator: str) -> str:
+    api = local.api_url
+    temporal = f"Temporal UI      {local.ui_origin}"
+    if local.temporal_address:
+        temporal = f"Temporal         {local.temporal_address}"
     lines = [
         "",
         "Payments dev stack is up.",
         f"  API docs         {api}/docs",
-        f"  Temporal UI      http://127.0.0.1:{settings.temporal_ui_port}"
-        if not settings.temporal_address
-        else f"  Temporal         {settings.temporal_address}",
-        f"  PostgreSQL       {env['PAYMENTS_DATABASE_URL']}",
-        f"  Redis            {env['PAYMENTS_REDIS_URL']}",
+        f"  {temporal}",
+        f"  PostgreSQL       {local.database_url}",
+        f"  Redis            {local.redis_url}",
     ]
-    if settings.stripe_uses_emulator:
-        base = env["PAYMENTS_STRIPE_API_BASE"]
+    if local.stripe_uses_emulator:
+        base = local.stripe_api_base
         lines += [
             f"  Stripe emulator  {base}",
             f"                   SDK: stripe.StripeClient('sk_test_…', base_addresses={{'api': '{base}'}})",
@@ -119,6 +119,9 @@ def _banner(settings: Settings, env: dict[str, str], stack: Path) -> str:
         "An operator token (mint others with `.venv/bin/payments token --sub ID --role user|merchant|operator`):",
         f"  export TOKEN={operator}",
         "",
+        f"In another shell, the ports, URLs and that token: source {env_file}",
+        "then a merchant, users and payments in every state (ids and tokens in .devstack/demo.env):",
+        "  .venv/bin/payments demo && source .devstack/demo.env",
         "Try:",
         f"  curl -s {api}/readyz",
         f'  curl -s -X POST {api}/users -H "Authorization: Bearer $TOKEN" '
@@ -137,29 +140,33 @@ def _raise_interrupt(_signum: int, _frame: object) -> None:
 
 def run_dev_stack(settings: Settings) -> int:
     try:
-        for port, what, setting in _planned_ports(settings):
-            ensure_free(port, what, setting)
+        ensure_free(_planned_ports(settings))
     except PortTakenError as exc:  # before the supervisor, which would take over a running stack's run dir
         print(f"\n{exc}", file=sys.stderr)
         return 1
     stack = Path(settings.devstack_dir).resolve()
     sup = Supervisor(stack / "logs", run_dir(settings.devstack_dir))
-    env = dict(os.environ)
+    local = local_settings(settings)
+    urls = {
+        "PAYMENTS_DATABASE_URL": local.database_url,
+        "PAYMENTS_REDIS_URL": local.redis_url,
+        "PAYMENTS_STRIPE_API_BASE": local.stripe_api_base,
+    }
+    env = dict(os.environ) | {name: url for name, url in urls.items() if url}
+    env.setdefault("PAYMENTS_CODEC_REQUIRE_AUTH", "false")
     # Explicit, because a shell that starts us in the background hands us SIGINT ignored.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_interrupt)
     try:
         print("Starting the local stack (logs in .devstack/logs) ...", flush=True)
-        _start_services(settings, stack, sup, env)
-        env.setdefault("PAYMENTS_DATABASE_URL", settings.database_url or "")
-        env.setdefault("PAYMENTS_REDIS_URL", settings.redis_url or "")
-        env.setdefault("PAYMENTS_CODEC_REQUIRE_AUTH", "false")
+        _start_services(settings, stack, sup)
         upgrade(env["PAYMENTS_DATABASE_URL"])
         sup.spawn("worker", [sys.executable, "-m", "workers.cli", "worker"], env=env, stop_signal=signal.SIGINT)
         sup.spawn("api", [sys.executable, "-m", "workers.cli", "api"], env=env, stop_signal=signal.SIGINT)
-        url = f"http://{settings.api_host}:{settings.api_port}/readyz"
+        url = f"{settings.api_url}/readyz"
         wait_ready(url, lambda: _fail_if_a_child_died(sup), READY_TIMEOUT, f"; see {sup.log_dir}")
-        print(_banner(settings, env, stack), flush=True)
+        operator = mint_token(settings, "op_demo", "operator")
+        print(_banner(local, stack, write_env_file(settings, operator), operator), flush=True)
         while True:
             sup.supervise()
             time.sleep(0.5)  # the supervisor's round; restarts have their own backoff

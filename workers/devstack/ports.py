@@ -19,16 +19,44 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def ensure_free(port: int, what: str, setting: str, host: str = "127.0.0.1") -> None:
+def is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
-            raise PortTakenError(
-                f"{what} needs {host}:{port}, but that port is already in use. "
-                f"Stop whatever holds it, or choose another port with {setting}=<port>."
-            ) from None
+            return False
+        return True
+
+
+def _another_port(port: int, host: str, avoid: set[int]) -> int:
+    """A port to suggest instead: 10000 higher when that is free, else any free one."""
+    candidate = port + 10000
+    while candidate in avoid or not (candidate < 65536 and is_free(candidate, host)):
+        candidate = free_port(host)
+    avoid.add(candidate)
+    return candidate
+
+
+def ensure_free(planned: list[tuple[int, str, str]], host: str = "127.0.0.1") -> None:
+    """`planned` holds (port, what needs it, the setting that moves it). Raise PortTakenError naming
+    every port that is taken or asked for twice, at once: one message, one fix, one restart."""
+    claimed: dict[int, str] = {}
+    problems, moves, avoid = [], [], {port for port, _, _ in planned}
+    for port, what, setting in planned:
+        if port in claimed:
+            problems.append(f"  {host}:{port}  {what}: {claimed[port]} asks for it too; move one with {setting}")
+        elif not is_free(port, host):
+            problems.append(f"  {host}:{port}  {what}: already in use; move it with {setting}")
+        else:
+            claimed[port] = what
+            continue
+        moves.append(f"{setting}={_another_port(port, host, avoid)}")
+    if problems:
+        raise PortTakenError(
+            f"The stack cannot take {len(problems)} of its ports:\n" + "\n".join(problems) + "\n"
+            f"Stop whatever holds them, or move them, e.g.: {' '.join(moves)} make dev"
+        )
 
 
 def is_listening(port: int, host: str = "127.0.0.1") -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
-_SA_TYPE_NAMES = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime", 7: "KeywordList"}
+SA_TYPE_NAMES = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime", 7: "KeywordList"}
 
 
 def temporal_cli() -> str:
@@ -25,7 +25,7 @@ def temporal_cli() -> str:
 def search_attribute_flags() -> list[str]:
     flags = []
     for key in SEARCH_ATTRIBUTES:
-        flags += ["--search-attribute", f"{key.name}={_SA_TYPE_NAMES[int(key.indexed_value_type)]}"]
+        flags += ["--search-attribute", f"{key.name}={SA_TYPE_NAMES[int(key.indexed_value_type)]}"]
     return flags
 
 

@@ -118,6 +118,7 @@ def command_env(settings: Settings) -> dict[str, str]:
         "PAYMENTS_REDIS_URL": settings.redis_url or "",
         "PAYMENTS_TEMPORAL_ADDRESS": settings.temporal_target,
         "PAYMENTS_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "PAYMENTS_WEBHOOK_TASK_QUEUE": settings.webhook_task_queue,
         "PAYMENTS_STRIPE_API_BASE": settings.stripe_api_base or "",
         "PAYMENTS_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
         "PAYMENTS_ENV": settings.env,

@@ -115,6 +115,7 @@ async def test_evidence_submitted_then_won_reinstates_the_amount_not_the_fee(
     assert submitted.status_code == 200 and submitted.json()["status"] == "under_review", submitted.text
     again = await parties.api.post(f"/disputes/{dispute.id}/accept", headers=parties.as_merchant)
     assert again.status_code == 409 and again.json()["error"]["code"] == "dispute_not_open"
+    assert again.json()["error"]["dispute_status"] == "under_review"
 
     decided = emulator_control("POST", f"/disputes/{dispute.stripe_dispute_id}/close", json={"outcome": "won"})
     assert decided.status_code == 200, decided.text

@@ -75,7 +75,9 @@ async def test_payments_worker_serves_its_metrics_port(stack_settings: Settings,
             return ""
 
     try:
-        page = await eventually(scrape, lambda text: "temporal_worker_start_total" in text, "the worker's metrics")
+        page = await eventually(
+            scrape, lambda text: "temporal_worker_start_total" in text, "the worker's metrics", within=120
+        )
     finally:
         worker.terminate()
         worker.wait(15)
@@ -90,7 +92,10 @@ async def test_a_taken_metrics_port_costs_the_metrics_not_the_worker(stack_setti
         worker = worker_process(stack_settings, log, metrics_port=taken.getsockname()[1])
         try:
             text = await eventually(
-                lambda: asyncio.to_thread(log.read_text), lambda text: "worker_started" in text, "the worker's start"
+                lambda: asyncio.to_thread(log.read_text),
+                lambda text: "worker_started" in text,
+                "the worker's start",
+                within=120,
             )
         finally:
             worker.terminate()

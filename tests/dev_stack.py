@@ -1,0 +1,51 @@
+"""`payments dev` (= `make dev`) as a test starts it: in its own session, on free ports, in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from workers.devstack.ports import free_port, wait_ready
+
+READY_WITHIN = 90.0
+PORTS = ("api", "postgres", "redis", "temporal", "temporal_ui", "stripe_emulator", "worker_metrics")
+
+
+def free_ports() -> dict[str, int]:
+    return {name: free_port() for name in PORTS}
+
+
+def dev_env(stack_dir: Path, ports: dict[str, int]) -> dict[str, str]:
+    # The default path: no external URL, so every service comes from the wheels.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")}
+    env["PAYMENTS_DEVSTACK_DIR"] = str(stack_dir)
+    env.update({f"PAYMENTS_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    return env
+
+
+def start_dev(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "dev"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_dev_ready(process: subprocess.Popen[str], api: str) -> None:
+    def still_running() -> None:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+
+    wait_ready(f"{api}/readyz", still_running, READY_WITHIN, ": the dev stack did not become ready")
+
+
+def interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """Ctrl-C, as a developer stops it; its exit code and everything it printed."""
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    return process.returncode, output

@@ -1,0 +1,46 @@
+"""The dev stack's port check: every taken port at once, each with the setting that moves it."""
+
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import pytest
+
+from workers.devstack.ports import PortTakenError, ensure_free, free_port, is_free
+
+
+@contextmanager
+def taken_ports(count: int) -> Iterator[list[int]]:
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        yield [sock.getsockname()[1] for sock in sockets]
+
+
+def test_every_taken_port_is_named_with_its_setting_and_a_free_alternative() -> None:
+    free = free_port()
+    with taken_ports(2) as (api, temporal):
+        planned = [(api, "the API", "PAYMENTS_API_PORT"), (free, "Redis", "PAYMENTS_REDIS_PORT")]
+        planned.append((temporal, "Temporal", "PAYMENTS_TEMPORAL_PORT"))
+        with pytest.raises(PortTakenError) as refused:
+            ensure_free(planned)
+    message = str(refused.value)
+    assert f"127.0.0.1:{api}  the API" in message and f"127.0.0.1:{temporal}  Temporal" in message
+    assert "move it with PAYMENTS_API_PORT" in message and "move it with PAYMENTS_TEMPORAL_PORT" in message
+    assert "PAYMENTS_REDIS_PORT" not in message and "2 of its ports" in message
+    suggested = message.rsplit("e.g.: ", 1)[1].removesuffix(" make dev").split()
+    moves = dict(move.split("=") for move in suggested)
+    assert set(moves) == {"PAYMENTS_API_PORT", "PAYMENTS_TEMPORAL_PORT"}
+    assert all(is_free(int(port)) and int(port) not in (api, temporal, free) for port in moves.values())
+
+
+def test_two_settings_on_one_port_are_named_too() -> None:
+    port = free_port()
+    with pytest.raises(PortTakenError, match=f"127.0.0.1:{port}  the Temporal UI: the API asks for it too"):
+        ensure_free([(port, "the API", "PAYMENTS_API_PORT"), (port, "the Temporal UI", "PAYMENTS_TEMPORAL_UI_PORT")])
+
+
+def test_free_ports_pass() -> None:
+    ensure_free([(free_port(), "the API", "PAYMENTS_API_PORT")])
