@@ -11,7 +11,7 @@ from temporalio.client import Client
 from config.settings import Settings
 from schema.tables import Dispute, OutboxEvent
 from tests.integration.payments.conftest import Parties
-from tests.integration.payments.test_payouts import balance, ledger_sums_to_zero, merchant_with_sales, net
+from tests.integration.payments.test_payouts import balance, ledger_sums_to_zero, net
 from tests.integration.payments.test_reconciliation import reconcile, subjects_logged_by
 from tests.services import eventually
 from workflows import search_attributes as sa
@@ -19,10 +19,18 @@ from workflows import search_attributes as sa
 DISPUTE_FEE = 1500  # the setting's default, Stripe's fee
 
 
+async def cover_at_stripe(parties: Parties, amount: int) -> None:
+    """Stripe takes a dispute and its fee from the platform's balance, which the session's payout
+    tests transfer from: a sale the platform keeps whole (fee 100 %, so never paid out) covers it."""
+    created = await parties.api.post(
+        "/merchants", json={"name": "Cover", "currency": "usd", "fee_bps": 10_000}, headers=parties.auth("operator")
+    )
+    assert created.status_code == 201, created.text
+    await Parties(parties.api, parties.auth, parties.user_id, created.json()["id"], 10_000).captured(amount)
+
+
 async def disputed_sale(parties: Parties, amount: int) -> dict[str, Any]:
-    # Stripe takes a dispute (and its fee) from the platform's balance, which the session's payout
-    # tests transfer from: another merchant's sale covers it, so no later transfer finds it short.
-    await merchant_with_sales(parties, "monthly", amount + DISPUTE_FEE)
+    await cover_at_stripe(parties, amount + DISPUTE_FEE)
     tx = await parties.authorized(amount, "pm_card_createDispute")
     confirmed = await parties.confirm(tx["id"])
     assert confirmed.status_code == 200, confirmed.text
