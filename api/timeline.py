@@ -1,6 +1,6 @@
 """A payment's whole story in time order, for an operator answering "what happened to it":
-status changes and outbox events (our tables), ledger postings, merchant webhook deliveries of
-those events, and Stripe's PaymentIntent."""
+status changes and outbox events (our tables) of the payment, its refunds and its disputes, ledger
+postings, merchant webhook deliveries of those events, and Stripe's PaymentIntent."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schema.tables import (
+    Dispute,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -23,14 +24,15 @@ from schema.tables import (
 )
 
 log = structlog.get_logger(__name__)
+DISPUTE_POSTINGS = ("withdrawal", "reinstatement")  # the ledger references a dispute posts under
 
 
-async def _events(session: AsyncSession, tx: Transaction, refund_ids: list[str]) -> list[dict[str, Any]]:
-    """Each outbox event of the payment or its refunds, and the payment's status changes they carry
-    (every payment and refund event holds the payment's status after it)."""
+async def _events(session: AsyncSession, tx: Transaction, related_ids: list[str]) -> list[dict[str, Any]]:
+    """Each outbox event of the payment, its refunds and disputes, and the payment's status changes
+    they carry (every payment and refund event holds the payment's status after it)."""
     rows = await session.scalars(
         select(OutboxEvent)
-        .where(or_(OutboxEvent.aggregate_id == tx.id, OutboxEvent.aggregate_id.in_(refund_ids)))
+        .where(or_(OutboxEvent.aggregate_id == tx.id, OutboxEvent.aggregate_id.in_(related_ids)))
         .order_by(OutboxEvent.id)
     )
     entries: list[dict[str, Any]] = [{"at": tx.created_at, "kind": "status", "status": "pending"}]
@@ -51,8 +53,11 @@ async def _events(session: AsyncSession, tx: Transaction, refund_ids: list[str])
     return entries
 
 
-async def _postings(session: AsyncSession, tx: Transaction, refund_ids: list[str]) -> list[dict[str, Any]]:
+async def _postings(
+    session: AsyncSession, tx: Transaction, refund_ids: list[str], dispute_ids: list[str]
+) -> list[dict[str, Any]]:
     references = [f"capture:{tx.id}"] + [f"refund:{refund_id}" for refund_id in refund_ids]
+    references += [f"dispute:{dispute_id}:{step}" for dispute_id in dispute_ids for step in DISPUTE_POSTINGS]
     rows = await session.execute(
         select(LedgerTransaction, LedgerEntry.amount, LedgerEntry.currency, LedgerAccount.code)
         .join(LedgerEntry, LedgerEntry.ledger_transaction_id == LedgerTransaction.id)
@@ -118,8 +123,9 @@ async def payment_timeline(
 ) -> dict[str, Any]:
     """`deliveries`: the merchant's webhook deliveries too (not for the paying user: they are the merchant's)."""
     refund_ids = list(await session.scalars(select(Refund.id).where(Refund.tx_id == tx.id)))
-    events = await _events(session, tx, refund_ids)
-    data = events + await _postings(session, tx, refund_ids) + await _stripe(client, tx)
+    dispute_ids = list(await session.scalars(select(Dispute.id).where(Dispute.tx_id == tx.id)))
+    events = await _events(session, tx, refund_ids + dispute_ids)
+    data = events + await _postings(session, tx, refund_ids, dispute_ids) + await _stripe(client, tx)
     if deliveries:
         data += await _deliveries(session, events)
     data.sort(key=lambda entry: entry["at"])  # stable: within one instant, our order is kept

@@ -84,6 +84,9 @@ async def test_a_dispute_withdraws_amount_and_fee_from_the_merchant(
     assert now["available"] == net(5000) - 5000 - DISPUTE_FEE
     assert await events_of(engine, dispute.id) == ["dispute.created"]
     assert await ledger_sums_to_zero(engine)
+    timeline = (await parties.api.get(f"/payments/{sale['id']}/timeline", headers=parties.as_merchant)).json()
+    assert "dispute.created" in [entry.get("type") for entry in timeline["data"] if entry["kind"] == "event"]
+    assert f"dispute:{dispute.id}:withdrawal" in [entry.get("reference") for entry in timeline["data"]]
     handle = temporal_client.get_workflow_handle(dispute.workflow_id)
     described = await eventually(
         handle.describe,
