@@ -67,7 +67,8 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     """The activity callables with their clients, and a function that closes what they hold."""
     if not settings.database_url:
         raise RuntimeError("PAYMENTS_DATABASE_URL must be set for the worker")
-    engine = create_engine(settings.database_url, settings.db_pool_size)
+    # No pre-ping: activities and the outbox relay retry a statement that met a broken connection.
+    engine = create_engine(settings.database_url, settings.db_pool_size, pre_ping=False)
     sessions = session_factory(engine)
     stripe = stripe_client(settings)
     keyring = Keyring.from_spec(settings.encryption_keys.get_secret_value())
