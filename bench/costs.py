@@ -22,23 +22,27 @@ LOAD_GENERATOR = "load generator"
 _SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} ([0-9.e+-]+)$")
 
 
-def roles(stack: Stack) -> dict[str, psutil.Process]:
-    """The stack's processes by role (api, worker, temporal, postgres, redis, stripe-emulator) and
-    this load generator; empty roles for a stack we did not start."""
-    found = {LOAD_GENERATOR: psutil.Process(os.getpid())}
+def roles(stack: Stack) -> dict[str, list[psutil.Process]]:
+    """The stack's processes by role (api, worker, temporal, postgres, redis, stripe-emulator; the
+    workers we added too) and this load generator; only the latter for a stack we did not start."""
+    found: dict[str, list[psutil.Process]] = {LOAD_GENERATOR: [psutil.Process(os.getpid())]}
     if stack.dev_pid is None:
         return found
-    for child in psutil.Process(stack.dev_pid).children():
+    added = [psutil.Process(p.pid) for p in stack.replacements if p.poll() is None]
+    for child in psutil.Process(stack.dev_pid).children() + added:
         try:
-            argv = child.cmdline()
+            argv, name = child.cmdline(), child.name()
         except psutil.NoSuchProcess:
             continue
         if "workers.cli" in argv:
-            found[argv[-1]] = child
+            role = argv[argv.index("workers.cli") + 1]  # python -m workers.cli api --workers 2
         elif "stripe_emulator" in argv:
-            found["stripe-emulator"] = child
-        elif child.name() in ("postgres", "redis-server", "temporal"):
-            found[child.name().removesuffix("-server")] = child
+            role = "stripe-emulator"
+        elif name in ("postgres", "redis-server", "temporal"):
+            role = name.removesuffix("-server")
+        else:
+            continue
+        found.setdefault(role, []).append(child)
     return found
 
 
@@ -131,7 +135,7 @@ class Meter:
     async def read(self) -> Counts:
         processes = roles(self._stack)
         return Counts(
-            {role: cpu_seconds(process, role != LOAD_GENERATOR) for role, process in processes.items()},
+            {role: sum(cpu_seconds(p, role != LOAD_GENERATOR) for p in ps) for role, ps in processes.items()},
             await self._metrics(self._stack.api, "payments_http_request_duration_seconds_count", "route"),
             await self._temporal(),
             await self._postgres(),

@@ -10,6 +10,12 @@ scheduled start) on a throwaway stack:
     make bench                                   # about 8 minutes
     make bench BENCH_ARGS="--rate 12 --duration 300"          # the issue's 5-minute target
     make bench BENCH_ARGS="--rate 12 --duration 3600 --step-seconds 0"   # a long run: the memory curve
+    make bench BENCH_ARGS="--api-workers 2 --workers 2 --kill-worker-at 20 --step-seconds 0"  # scale-out
+
+With more than one worker (--workers), the run ends with the chaos run's money checks (one
+PaymentIntent per payment, at most one capture, a ledger matching the captures). With
+--api-workers N, HTTP counts and the cache hit ratio come from whichever API process answered
+/metrics (each process counts its own).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import httpx
 from redis.asyncio import Redis
 
 from api.auth import mint_token
-from bench import ceiling, costs
+from bench import ceiling, costs, scale
 from bench.openloop import HEADER, Payment, Run, Steps, open_loop, row, step
 from bench.stack import Stack, running_stack
 from bench.stats import Timings
@@ -111,7 +117,7 @@ async def sample_memory(stack: Stack, every: float, curve: list[tuple[float, dic
         curve.append(
             (
                 time.perf_counter() - started,
-                {r: costs.rss_mib(processes[r]) for r in ("api", "worker") if r in processes},
+                {r: sum(costs.rss_mib(p) for p in processes[r]) for r in ("api", "worker") if r in processes},
             )
         )
         await asyncio.sleep(every)
@@ -150,7 +156,8 @@ async def measured_run(
 
 async def main(args: argparse.Namespace) -> None:
     print(loadavg(), flush=True)
-    with running_stack(args.api, settings=STACK_SETTINGS) as stack:
+    overrides = STACK_SETTINGS | {"PAYMENTS_API_WORKERS": str(args.api_workers)}
+    with running_stack(args.api, settings=overrides) as stack:
         api = httpx.AsyncClient(base_url=stack.api, timeout=30, limits=httpx.Limits(max_connections=None))
         engine = create_engine(stack.database_url(), 2)
         redis = Redis.from_url(stack.redis_url())
@@ -165,10 +172,19 @@ async def main(args: argparse.Namespace) -> None:
             )
         )
         payment = await http_payments(stack, api, merchant)
+        added = await scale.add_workers(stack, await connect(stack.settings), args.workers)
+        print(f"{args.api_workers} API process(es), {args.workers} worker process(es)", flush=True)
         await open_loop("warm-up", payment, 5, 5)
 
         table = [HEADER]
+        killing = None
+        if args.kill_worker_at is not None:
+            killing = asyncio.create_task(scale.kill_later(stack, added[0], args.kill_worker_at))
         run, cost, memory = await measured_run(stack, meter, payment, args.rate, args.duration)
+        if killing is not None:
+            await killing
+        if args.workers > 1:
+            print(scale.checks_report(await scale.money_checks(stack, engine)), flush=True)
         table.append(row(run))
         print(row(run), flush=True)
         print(costs.report(cost, max(1, run.done)), flush=True)
@@ -227,7 +243,13 @@ def cli() -> None:
     parser.add_argument("--step-seconds", type=float, default=15.0, help="seconds per step (0: no step run)")
     parser.add_argument("--step-top", type=float, default=400.0, help="the step run's highest rate")
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the bare-Temporal ceiling")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes (payments api --workers N)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (more than one: money checks)")
+    parser.add_argument("--kill-worker-at", type=float, help="SIGKILL an added worker this many s into the run")
+    args = parser.parse_args()
+    if args.kill_worker_at is not None and args.workers < 2:
+        parser.error("--kill-worker-at needs --workers 2 or more (one to kill, one to go on)")
+    asyncio.run(main(args))
 
 
 if __name__ == "__main__":
