@@ -200,7 +200,7 @@ STATEMENT_KEYS = ("transactions",)
 
 def report(cost: Counts, payments: int, top: int = 12) -> str:
     """CPU ms per payment by process, then round trips per payment of each kind."""
-    lines = [f"CPU per payment over {payments} payments (ms; process with its children):"]
+    lines = [f"CPU per payment over {payments} payments started (ms; process with its children):"]
     total = 0.0
     for role, seconds in sorted(cost.cpu.items(), key=lambda kv: -kv[1]):
         ms = 1000 * seconds / payments

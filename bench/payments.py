@@ -187,7 +187,8 @@ async def main(args: argparse.Namespace) -> None:
             print(scale.checks_report(await scale.money_checks(stack, engine)), flush=True)
         table.append(row(run))
         print(row(run), flush=True)
-        print(costs.report(cost, max(1, run.done)), flush=True)
+        # Per payment started: a payment the client gave up on (a timeout) still did its work.
+        print(costs.report(cost, max(1, run.done + run.failures)), flush=True)
         print(memory, flush=True)
         print(loadavg(), flush=True)
 
