@@ -32,7 +32,8 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	    || echo "could not install chromium: the browser tests will skip (and fail under CI=true)"; }
 
-# Throughput and latency figures (see bench/); BENCH_ARGS="--api URL --count N --concurrency C".
+# Open-loop payments at 12/s, the knee vs. the bare-Temporal ceiling, CPU and round trips per payment
+# (see bench/payments.py); BENCH_ARGS="--rate R --duration S --step-seconds S".
 bench: $(INSTALLED)
 	$(BIN)/python -m bench.payments $(BENCH_ARGS)
 

@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.directory_cache import DirectoryCache
 from activities.heartbeat import heartbeating
 from activities.stripe_errors import final_or_transient
 from schema.messages import ConnectedAccountRequest, NewMerchant, PayoutAccount
@@ -15,9 +16,15 @@ from schema.tables import Merchant
 
 
 class MerchantActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], stripe_client: stripe.StripeClient) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        stripe_client: stripe.StripeClient,
+        directory: DirectoryCache,
+    ) -> None:
         self._sessions = sessions
         self._stripe = stripe_client
+        self._directory = directory
 
     @activity.defn
     async def record_merchant(self, merchant: NewMerchant) -> None:
@@ -34,6 +41,7 @@ class MerchantActivities:
                 )
                 .on_conflict_do_nothing(index_elements=[Merchant.id])
             )
+        await self._directory.forget_merchant(merchant.merchant_id)
 
     @activity.defn
     async def create_connected_account(self, request: ConnectedAccountRequest) -> str:
@@ -59,3 +67,4 @@ class MerchantActivities:
             await session.execute(
                 update(Merchant).where(Merchant.id == account.merchant_id).values(payout_account=account.account_id)
             )
+        await self._directory.forget_merchant(account.merchant_id)

@@ -68,7 +68,7 @@ class PaymentRecords:
         UNIQUE(user_id, idempotency_key) is the durable guard once a workflow has left Temporal."""
         sealed = self._keyring.seal(request.card_token.encode(), request.tx_id.encode())
         async with self._sessions.begin() as session:
-            await session.execute(
+            inserted = await session.scalars(
                 insert(Transaction)
                 .values(
                     id=request.tx_id,
@@ -84,15 +84,18 @@ class PaymentRecords:
                     workflow_id=activity.info().workflow_id,
                 )
                 .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+                .returning(Transaction)
             )
-            tx = (
-                await session.execute(
-                    select(Transaction).where(
-                        Transaction.user_id == request.user_id,
-                        Transaction.idempotency_key == request.idempotency_key,
+            tx = inserted.one_or_none()
+            if tx is None:  # the key's row was there already: read it (a retry, or a repeat of the key)
+                tx = (
+                    await session.scalars(
+                        select(Transaction).where(
+                            Transaction.user_id == request.user_id,
+                            Transaction.idempotency_key == request.idempotency_key,
+                        )
                     )
-                )
-            ).scalar_one()
+                ).one()
             return view_of(tx)
 
     @activity.defn

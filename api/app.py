@@ -32,8 +32,9 @@ from api.routes import (
 )
 from api.security_headers import AllowedHostsMiddleware, CodecCorsMiddleware, SecurityHeadersMiddleware
 from api.services import Services
+from config.logs import configure_logging
 from config.settings import Settings
-from config.tracing import trace_requests
+from config.tracing import start_tracing, trace_requests
 
 # How uvicorn serves the app: our own access log, and no `Server: uvicorn` banner to fingerprint.
 UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "server_header": False}
@@ -46,6 +47,15 @@ party's resource answers 404, exactly like a missing one. Every error is
 `{"error": {"code", "message", "request_id"}}`; each operation lists its codes per status.
 Amounts are integers in minor units. Card numbers are refused anywhere in a request (400
 `card_data_rejected`): send a Stripe token (`tok_…`, `pm_…`)."""
+
+
+def app_from_environment() -> FastAPI:
+    """`payments api`'s app, built in each API process (`--workers N` spawns N of them): settings
+    from the environment, and this process's own logging and tracing."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    start_tracing("payments-api", settings.otel_exporter_otlp_endpoint)
+    return create_app(settings)
 
 
 def create_app(settings: Settings) -> FastAPI:

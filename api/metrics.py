@@ -4,7 +4,7 @@ Labels are templates (`/payments/{tx_id}`), never the ids in a path."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.routing import Route
 from starlette.types import Scope
 
@@ -16,7 +16,18 @@ REQUEST_SECONDS = Histogram(
     registry=REGISTRY,
 )
 
+DIRECTORY_LOOKUPS = Counter(
+    "payments_directory_cache_lookups",
+    "User and merchant lookups, by kind and whether Redis had the entry",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+
 router = APIRouter()
+
+
+def count_directory_lookup(kind: str, hit: bool) -> None:
+    DIRECTORY_LOOKUPS.labels(kind, "hit" if hit else "miss").inc()
 
 
 def observe_request(scope: Scope, status: int, seconds: float) -> None:

@@ -10,8 +10,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from activities.directory_cache import DirectoryCache
 from activities.stripe_client import stripe_client
 from api.auth import TokenVerifier
+from api.metrics import count_directory_lookup
 from api.rate_limit import RateLimiter
 from api.replay_cache import ReplayCache
 from config.codec import EncryptionCodec
@@ -35,6 +37,7 @@ class Services:
     codec: EncryptionCodec
     keyring: Keyring  # opens and seals secrets at rest (webhook endpoints)
     replays: ReplayCache
+    directory: DirectoryCache
     stripe: stripe.StripeClient
     _temporal: Client | None = None
     _temporal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -62,6 +65,7 @@ class Services:
             codec=EncryptionCodec(keyring),
             keyring=keyring,
             replays=ReplayCache(redis),
+            directory=DirectoryCache(redis, counted=count_directory_lookup),
             stripe=stripe_client(settings),
         )
 

@@ -1,10 +1,22 @@
-"""`make bench`: init + confirm through the HTTP API at a fixed concurrency, then on-demand payouts,
-then the same payment count on the bare-Temporal ceiling; prints payments/s, latency percentiles
-and our share of the ceiling.
+"""`make bench`: open-loop payments (init + confirm over HTTP, Poisson arrivals, latency from the
+scheduled start) on a throwaway stack:
 
-    make bench                          # a throwaway stack on free ports
-    make bench BENCH_ARGS="--api http://127.0.0.1:8000 --count 1000 --concurrency 16"
-    make bench BENCH_ARGS="--webhooks"  # then again for a merchant with one webhook endpoint (all events)
+1. a run at the seed's average rate (--rate, --duration) with the CPU and round trips per payment of
+   each process and the API's and worker's memory over the run;
+2. on-demand payout latency under the same background load;
+3. a step run raising the rate until p99 of either call passes 500 ms or a payment fails (the
+   knee), then the same on the bare-Temporal ceiling (bench/ceiling.py), and our knee as a share.
+
+    make bench                                   # about 8 minutes
+    make bench BENCH_ARGS="--rate 12 --duration 300"          # the issue's 5-minute target
+    make bench BENCH_ARGS="--rate 12 --duration 3600 --step-seconds 0"   # a long run: the memory curve
+    make bench BENCH_ARGS="--api-workers 2 --workers 2 --kill-worker-at 20 --step-seconds 0"  # scale-out
+    make bench BENCH_ARGS="--webhooks --step-seconds 0"   # then a merchant with one webhook endpoint
+
+With more than one worker (--workers), the run ends with the chaos run's money checks (one
+PaymentIntent per payment, at most one capture, a ledger matching the captures). With
+--api-workers N, HTTP counts and the cache hit ratio come from whichever API process answered
+/metrics (each process counts its own).
 """
 
 from __future__ import annotations
@@ -13,74 +25,27 @@ import argparse
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+from redis.asyncio import Redis
 
 from api.auth import mint_token
-from bench import ceiling
+from bench import ceiling, costs, scale
+from bench.openloop import HEADER, Payment, Run, Steps, open_loop, row, step
 from bench.stack import Stack, running_stack
 from bench.stats import Timings
 from bench.webhook_receiver import receiving_webhooks
 from config.temporal import connect
+from schema.database import create_engine
 
-WARMUP = 10
-
-
-@dataclass
-class Run:
-    """One measured run: `count` payments, `concurrency` lanes, each lane init then confirm."""
-
-    name: str
-    init: Timings
-    confirm: Timings
-    wall: float = 0.0
-    failures: int = 0
-
-    @classmethod
-    def named(cls, name: str) -> Run:
-        return cls(name, Timings(f"{name} init"), Timings(f"{name} confirm"))
-
-    @property
-    def rate(self) -> float:
-        return len(self.confirm.seconds) / self.wall
-
-    def report(self) -> str:
-        head = f"{self.name}: {len(self.confirm.seconds)} payments in {self.wall:.1f} s = {self.rate:.1f} payments/s"
-        return "\n".join(
-            [head + (f", {self.failures} FAILED" if self.failures else ""), self.init.line(), self.confirm.line()]
-        )
+USERS = 50  # payers the load is spread over (each its own rate-limit bucket, as real traffic is)
+# The throwaway stack's rate limit is lifted: the bench measures the system, not the limiter.
+STACK_SETTINGS = {"PAYMENTS_RATE_LIMIT_PER_SECOND": "100000", "PAYMENTS_RATE_LIMIT_BURST": "100000"}
 
 
-Payment = Callable[[Run], Awaitable[None]]
-
-
-async def drive(run: Run, payment: Payment, count: int, concurrency: int) -> Run:
-    remaining = iter(range(count))
-
-    async def lane() -> None:
-        for _ in remaining:
-            try:
-                await payment(run)
-            except Exception as exc:  # counted and reported; the run goes on
-                run.failures += 1
-                if run.failures <= 3:
-                    print(f"  a payment failed: {exc!r}", flush=True)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
-    run.wall = time.perf_counter() - started
-    return run
-
-
-async def timed(timings: Timings, call: Awaitable[httpx.Response], expect: int) -> httpx.Response:
-    started = time.perf_counter()
-    response = await call
-    timings.seconds.append(time.perf_counter() - started)
-    if response.status_code != expect:
-        raise RuntimeError(f"{response.request.url.path} answered {response.status_code}: {response.text}")
-    return response
+def loadavg() -> str:
+    return "loadavg " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _created(response: httpx.Response) -> str:
@@ -89,109 +54,229 @@ def _created(response: httpx.Response) -> str:
     return str(response.json()["id"])
 
 
-async def payout_latency(stack: Stack, api: httpx.AsyncClient, merchant: str, calls: int) -> Timings:
-    """On-demand payouts of 100 each, one after another (they serialize on the merchant anyway):
-    the time until the API answers 202 with the funds reserved."""
-    headers = {"Authorization": f"Bearer {mint_token(stack.settings, merchant, 'merchant')}"}
-    timings = Timings("on-demand payout")
-    for _ in range(calls):
-        body = {"merchant_id": merchant, "amount": 100}
-        await timed(timings, api.post("/payouts/schedule", json=body, headers=headers), 202)
-    return timings
+async def _call(api: httpx.AsyncClient, path: str, body: dict[str, object], token: str, expect: int) -> httpx.Response:
+    response = await api.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    if response.status_code != expect:
+        raise RuntimeError(f"{path} {response.status_code} {response.text[:100]}")
+    return response
 
 
-async def http_payments(stack: Stack, api: httpx.AsyncClient, merchant: str, concurrency: int) -> Payment:
-    """One user per lane (the rate limit is per subject, as real traffic is), one merchant."""
-    operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_bench', 'operator')}"}
+async def http_payments(stack: Stack, api: httpx.AsyncClient, merchant: str) -> Payment:
+    """Payments by USERS payers, round robin, to one merchant."""
+    operator = mint_token(stack.settings, "op_bench", "operator")
     users = [
-        _created(await api.post("/users", json={"name": f"Payer {i}"}, headers=operator)) for i in range(concurrency)
+        _created(await api.post("/users", json={"name": f"Payer {i}"}, headers={"Authorization": f"Bearer {operator}"}))
+        for i in range(USERS)
     ]
-    free: asyncio.Queue[str] = asyncio.Queue()
-    for user in users:
-        free.put_nowait(user)
+    tokens = [(user, mint_token(stack.settings, user, "user")) for user in users]
+    turn = iter(range(10**12))
 
-    async def payment(run: Run) -> None:
-        user = await free.get()
-        try:
-            headers = {"Authorization": f"Bearer {mint_token(stack.settings, user, 'user')}"}
-            body = {
-                "user_id": user,
-                "merchant_id": merchant,
-                "amount": 1999,
-                "currency": "usd",
-                "card_token": "pm_card_visa",
-                "idempotency_key": uuid.uuid4().hex,
-            }
-            tx = (await timed(run.init, api.post("/payments/init", json=body, headers=headers), 201)).json()
-            await timed(run.confirm, api.post("/payments/confirm", json={"tx_id": tx["id"]}, headers=headers), 200)
-        finally:
-            free.put_nowait(user)
+    async def payment(run: Run, scheduled: float) -> None:
+        user, token = tokens[next(turn) % len(tokens)]
+        body = {
+            "user_id": user,
+            "merchant_id": merchant,
+            "amount": 1999,
+            "currency": "usd",
+            "card_token": "pm_card_visa",
+            "idempotency_key": uuid.uuid4().hex,
+        }
+        tx = (await _call(api, "/payments/init", body, token, 201)).json()
+        confirming = time.perf_counter()
+        run.init.seconds.append(confirming - scheduled)
+        await _call(api, "/payments/confirm", {"tx_id": tx["id"]}, token, 200)
+        run.confirm.seconds.append(time.perf_counter() - confirming)
 
     return payment
 
 
-async def with_webhook_endpoint(stack: Stack, api: httpx.AsyncClient, args: argparse.Namespace) -> None:
-    """The same run for another merchant with one endpoint subscribed to every event: delivery runs
-    in the worker, so init and confirm should not move."""
+async def payouts_under_load(
+    stack: Stack, api: httpx.AsyncClient, merchant: str, payment: Payment, rate: float, seconds: float
+) -> tuple[Run, Timings]:
+    """On-demand payouts of 100 each, one after another, while payments arrive at `rate`; a failed
+    payout is counted (in the timings' name) and the run goes on."""
+    token = mint_token(stack.settings, merchant, "merchant")
+    timings, failed = Timings("on-demand payout"), 0
+    load = asyncio.create_task(open_loop("payments + payouts", payment, rate, seconds, seed=7))
+    while not load.done():
+        started = time.perf_counter()
+        try:
+            await _call(api, "/payouts/schedule", {"merchant_id": merchant, "amount": 100}, token, 202)
+            timings.seconds.append(time.perf_counter() - started)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            failed += 1
+            print(f"  a payout failed: {str(exc)[:120] or type(exc).__name__}", flush=True)
+        await asyncio.sleep(0.5)  # pacing: about two payouts a second beside the payments
+    timings.name = f"on-demand payout ({len(timings.seconds)} ok, {failed} failed)"
+    return await load, timings
+
+
+async def sample_memory(stack: Stack, every: float, curve: list[tuple[float, dict[str, float]]]) -> None:
+    """RSS (MiB) of the API and the worker every `every` s, appended to `curve` until cancelled."""
+    started = time.perf_counter()
+    while True:
+        processes = costs.roles(stack)
+        curve.append(
+            (
+                time.perf_counter() - started,
+                {r: sum(costs.rss_mib(p) for p in processes[r]) for r in ("api", "worker") if r in processes},
+            )
+        )
+        await asyncio.sleep(every)
+
+
+def memory_report(curve: list[tuple[float, dict[str, float]]], payments_per_second: float) -> str:
+    if not curve or not curve[0][1]:
+        return "memory: not measured (a stack we did not start)"
+    lines = [
+        "RSS over the run (MiB, process with its children):",
+        f"  {'s':>6} {'payments':>9} {'api':>7} {'worker':>7}",
+    ]
+    for at, rss in curve:
+        lines.append(
+            f"  {at:6.0f} {at * payments_per_second:9.0f} {rss.get('api', 0):7.1f} {rss.get('worker', 0):7.1f}"
+        )
+    warm = curve[len(curve) // 5 :] or curve  # after the first fifth: warm-up
+    for role in ("api", "worker"):
+        values = [rss.get(role, 0.0) for _, rss in warm]
+        growth = 100 * (max(values) - min(values)) / min(values) if min(values) else 0.0
+        lines.append(f"  {role}: {min(values):.1f}..{max(values):.1f} MiB after warm-up ({growth:.1f} % spread)")
+    return "\n".join(lines)
+
+
+async def measured_run(
+    stack: Stack, meter: costs.Meter, payment: Payment, rate: float, duration: float
+) -> tuple[Run, costs.Counts, str]:
+    curve: list[tuple[float, dict[str, float]]] = []
+    sampler = asyncio.create_task(sample_memory(stack, max(5.0, duration / 20), curve))
+    before = await meter.read()
+    run = await open_loop(f"payments @{rate:g}/s", payment, rate, duration)
+    cost = await meter.read() - before
+    sampler.cancel()
+    return run, cost, memory_report(curve, run.throughput)
+
+
+async def with_webhook_endpoint(stack: Stack, api: httpx.AsyncClient, rate: float, duration: float) -> Run:
+    """The same open-loop run for another merchant with one endpoint subscribed to every event
+    (delivery runs in the worker, off the API's answer), then the plain run again, so that what
+    the order alone costs (a fuller database, a warmer stack) is told from what the endpoint costs."""
     operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_bench', 'operator')}"}
     merchant = _created(await api.post("/merchants", json={"name": "Hooked shop", "currency": "usd"}, headers=operator))
     with receiving_webhooks() as receiver:
         endpoint = {"url": receiver.url, "enabled_events": ["*"]}
         _created(await api.post(f"/merchants/{merchant}/webhook_endpoints", json=endpoint, headers=operator))
-        payment = await http_payments(stack, api, merchant, args.concurrency)
-        await drive(Run.named("warm-up"), payment, WARMUP, args.concurrency)
-        hooked = await drive(Run.named("payments API, 1 webhook endpoint"), payment, args.count, args.concurrency)
-        print(hooked.report(), flush=True)
-        print(f"webhooks received by the end of the run: {receiver.count} of {2 * (args.count + WARMUP)}", flush=True)
+        payment = await http_payments(stack, api, merchant)
+        hooked = await open_loop(f"1 webhook endpoint @{rate:g}/s", payment, rate, duration)
+        print(row(hooked), flush=True)
+        print(f"webhooks received by the end of the run: {receiver.count} of {2 * hooked.done}", flush=True)
+    return hooked
 
 
 async def main(args: argparse.Namespace) -> None:
-    with running_stack(args.api) as stack:
-        api = httpx.AsyncClient(
-            base_url=stack.api, timeout=30, limits=httpx.Limits(max_connections=2 * args.concurrency)
-        )
-        operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_bench', 'operator')}"}
+    print(loadavg(), flush=True)
+    overrides = STACK_SETTINGS | {"PAYMENTS_API_WORKERS": str(args.api_workers)}
+    with running_stack(args.api, settings=overrides) as stack:
+        api = httpx.AsyncClient(base_url=stack.api, timeout=30, limits=httpx.Limits(max_connections=None))
+        engine = create_engine(stack.database_url(), 2)
+        redis = Redis.from_url(stack.redis_url())
+        meter = costs.Meter(stack, engine, redis, api)
+        await meter.start()
+        operator = mint_token(stack.settings, "op_bench", "operator")
         merchant = _created(
-            await api.post("/merchants", json={"name": "Bench shop", "currency": "usd"}, headers=operator)
+            await api.post(
+                "/merchants",
+                json={"name": "Bench shop", "currency": "usd"},
+                headers={"Authorization": f"Bearer {operator}"},
+            )
         )
-        payment = await http_payments(stack, api, merchant, args.concurrency)
-        await drive(Run.named("warm-up"), payment, WARMUP, args.concurrency)
-        ours = await drive(Run.named("payments API"), payment, args.count, args.concurrency)
-        print(ours.report(), flush=True)
-        print((await payout_latency(stack, api, merchant, args.payouts)).line(), flush=True)
+        payment = await http_payments(stack, api, merchant)
+        added = await scale.add_workers(stack, await connect(stack.settings), args.workers)
+        print(f"{args.api_workers} API process(es), {args.workers} worker process(es)", flush=True)
+        await open_loop("warm-up", payment, 5, 5)
+
+        table = [HEADER]
+        killing = None
+        if args.kill_worker_at is not None:
+            killing = asyncio.create_task(scale.kill_later(stack, added[0], args.kill_worker_at))
+        run, cost, memory = await measured_run(stack, meter, payment, args.rate, args.duration)
+        if killing is not None:
+            await killing
+        if args.workers > 1:
+            print(scale.checks_report(await scale.money_checks(stack, engine)), flush=True)
+        table.append(row(run))
+        print(row(run), flush=True)
+        # Per payment started: a payment the client gave up on (a timeout) still did its work.
+        print(costs.report(cost, max(1, run.done + run.failures)), flush=True)
+        print(memory, flush=True)
+        print(loadavg(), flush=True)
+
+        with_payouts, payouts = await payouts_under_load(stack, api, merchant, payment, args.rate, args.payout_seconds)
+        table.append(row(with_payouts))
+        print(payouts.line(), flush=True)
         if args.webhooks:
-            await with_webhook_endpoint(stack, api, args)
-            again = await drive(Run.named("payments API again, no endpoint"), payment, args.count, args.concurrency)
-            print(again.report(), flush=True)  # what the order alone (a fuller database, a warmer stack) costs
+            table.append(row(await with_webhook_endpoint(stack, api, args.rate, args.duration)))
+            again = await open_loop(f"no endpoint again @{args.rate:g}/s", payment, args.rate, args.duration)
+            table.append(row(again))
+            print(row(again), flush=True)
 
-        client = await connect(stack.settings)
-        queue = f"bench-ceiling-{uuid.uuid4().hex}"
-        async with ceiling.ceiling_worker(client, queue):
+        if args.step_seconds > 0:
+            steps = Steps(args.step_from, args.step_factor, args.step_seconds, args.step_top)
+            knee, runs = await step("payments API", payment, steps)
+            table.extend(row(r) for r in runs)
+            if args.ceiling:
+                ceiling_knee, ceiling_runs = await ceiling_steps(stack, steps)
+                table.extend(row(r) for r in ceiling_runs)
+        print("\n" + "\n".join(table))
+        print(payouts.line())
+        if args.step_seconds > 0:
+            print(f"knee (p99 of both calls < 500 ms, no failure): ours {knee:g}/s", end="")
+            if args.ceiling:
+                share = f"{100 * knee / ceiling_knee:.0f} %" if ceiling_knee else "n/a"
+                print(f", the bare-Temporal ceiling {ceiling_knee:g}/s: ours is {share} of it", end="")
+            print()
+        print(loadavg(), flush=True)
+        await api.aclose()
+        await redis.aclose()
+        await engine.dispose()
 
-            async def bare(run: Run) -> None:
-                started = time.perf_counter()
-                workflow_id = await ceiling.init(client, queue)
-                run.init.seconds.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                await ceiling.confirm(client, workflow_id)
-                run.confirm.seconds.append(time.perf_counter() - started)
 
-            await drive(Run.named("warm-up"), bare, WARMUP, args.concurrency)
-            top = await drive(Run.named("ceiling"), bare, args.count, args.concurrency)
-        print(top.report())
-        print(f"our throughput is {100 * ours.rate / top.rate:.0f} % of the ceiling", flush=True)
+async def ceiling_steps(stack: Stack, steps: Steps) -> tuple[float, list[Run]]:
+    client = await connect(stack.settings)
+    queue = f"bench-ceiling-{uuid.uuid4().hex}"
+    async with ceiling.ceiling_worker(client, queue):
+
+        async def bare(run: Run, scheduled: float) -> None:
+            workflow_id = await ceiling.init(client, queue)
+            confirming = time.perf_counter()
+            run.init.seconds.append(confirming - scheduled)
+            await ceiling.confirm(client, workflow_id)
+            run.confirm.seconds.append(time.perf_counter() - confirming)
+
+        await open_loop("ceiling warm-up", bare, 5, 5)
+        return await step("ceiling", bare, steps)
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--api", help="a running stack's API (default: start a throwaway stack)")
-    parser.add_argument("--count", type=int, default=300, help="payments per run")
-    parser.add_argument("--concurrency", type=int, default=10, help="payments in flight at once")
-    parser.add_argument("--payouts", type=int, default=100, help="on-demand payouts timed after the payments")
+    parser.add_argument("--rate", type=float, default=12.0, help="payments/s of the measured run (the seed's average)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of the measured run")
+    parser.add_argument("--payout-seconds", type=float, default=20.0, help="seconds of payouts under load")
+    parser.add_argument("--step-from", type=float, default=4.0, help="the step run's first rate")
+    parser.add_argument("--step-factor", type=float, default=1.3, help="each step's rate over the last")
+    parser.add_argument("--step-seconds", type=float, default=15.0, help="seconds per step (0: no step run)")
+    parser.add_argument("--step-top", type=float, default=400.0, help="the step run's highest rate")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the bare-Temporal ceiling")
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes (payments api --workers N)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (more than one: money checks)")
     parser.add_argument(
-        "--webhooks", action="store_true", help="then the same run for a merchant with a webhook endpoint (all events)"
+        "--webhooks", action="store_true", help="then the run for a merchant with a webhook endpoint (all events)"
     )
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--kill-worker-at", type=float, help="SIGKILL an added worker this many s into the run")
+    args = parser.parse_args()
+    if args.kill_worker_at is not None and args.workers < 2:
+        parser.error("--kill-worker-at needs --workers 2 or more (one to kill, one to go on)")
+    asyncio.run(main(args))
 
 
 if __name__ == "__main__":

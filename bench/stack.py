@@ -84,6 +84,16 @@ class Stack:
             time.sleep(0.1)  # polling a condition with a deadline
         if not self._dev_running():
             raise RuntimeError(f"`payments dev` stopped the whole stack when its {role} was stopped")
+        return self._start(role, argv, env, cwd)
+
+    def add(self, role: str) -> int:
+        """Start one more `role` process (a second worker) like the stack's, stopped with the stack."""
+        model = self.process(role)
+        if model is None:
+            raise RuntimeError(f"the stack has no live {role} process")
+        return self._start(role, model.cmdline(), model.environ(), model.cwd())
+
+    def _start(self, role: str, argv: list[str], env: dict[str, str], cwd: str) -> int:
         with (Path(self.settings.devstack_dir) / "logs" / f"{role}.log").open("ab") as log:
             process = subprocess.Popen(
                 argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

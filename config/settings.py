@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     # API and auth.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(default=1, ge=1)  # API processes (`payments api --workers N` overrides)
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_jwks_url: str | None = None

@@ -33,14 +33,15 @@ def _worker(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
-def _api(settings: Settings, _: argparse.Namespace) -> int:
+def _api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import UVICORN_OPTIONS, create_app
-    from config.tracing import start_tracing
+    from api.app import UVICORN_OPTIONS
 
-    start_tracing("payments-api", settings.otel_exporter_otlp_endpoint)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, **UVICORN_OPTIONS)
+    settings.refuse_development_secrets()  # here, not only in each process: refused once, not respawned
+    workers = args.workers or settings.api_workers
+    app = "api.app:app_from_environment"  # each process builds its own app (and Temporal client)
+    uvicorn.run(app, factory=True, workers=workers, host=settings.api_host, port=settings.api_port, **UVICORN_OPTIONS)
     return 0
 
 
@@ -137,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     commands.add_parser("worker", help="run the Temporal worker").set_defaults(run=_worker)
-    commands.add_parser("api", help="run the HTTP API").set_defaults(run=_api)
+    api = commands.add_parser("api", help="run the HTTP API")
+    api.add_argument("--workers", type=int, help="API processes (default: PAYMENTS_API_WORKERS, 1)")
+    api.set_defaults(run=_api)
     dev = commands.add_parser("dev", help="run the whole stack locally")
     dev.set_defaults(run=_dev, service=None)
     restart = dev.add_subparsers(dest="action").add_parser("restart", help="restart one service of the running stack")

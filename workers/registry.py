@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.directory_cache import DirectoryCache
 from activities.dispute_records import DisputeRecords
 from activities.merchants import MerchantActivities
 from activities.metrics import CountRetries
@@ -95,11 +97,13 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     """The activity callables with their clients, and a function that closes what they hold."""
     if not settings.database_url:
         raise RuntimeError("PAYMENTS_DATABASE_URL must be set for the worker")
-    engine = create_engine(settings.database_url, settings.db_pool_size)
+    # No pre-ping: activities and the outbox relay retry a statement that met a broken connection.
+    engine = create_engine(settings.database_url, settings.db_pool_size, pre_ping=False)
     sessions = session_factory(engine)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None  # for cache invalidation
     stripe = stripe_client(settings)
     keyring = Keyring.from_spec(settings.encryption_keys.get_secret_value())
-    merchants = MerchantActivities(sessions, stripe)
+    merchants = MerchantActivities(sessions, stripe, DirectoryCache(redis))
     records, payments = PaymentRecords(sessions, keyring), StripePayments(stripe)
     refunds, stripe_refunds = RefundRecords(sessions), StripeRefunds(stripe)
     payouts, transfers = PayoutRecords(sessions), StripeTransfers(stripe)
@@ -150,6 +154,8 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
 
     async def close() -> None:
         await http.aclose()
+        if redis is not None:
+            await redis.aclose()
         await engine.dispose()
 
     return WorkerParts(activities, webhook_activities, sessions, close)

@@ -43,11 +43,12 @@ def new_id(prefix: str) -> str:
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, summary="Create a user (operator)", responses=errors())
-async def create_user(body: UserCreate, session: Session, _: Operator) -> UserOut:
+async def create_user(body: UserCreate, session: Session, services: ServicesDep, _: Operator) -> UserOut:
     """Fills a stack: users sign in elsewhere, and their token's `sub` is this id."""
     user = User(id=new_id("usr"), name=body.name)
     async with session.begin():
         session.add(user)
+    await services.directory.forget_user(user.id)
     return UserOut(id=user.id, name=user.name)
 
 
@@ -96,11 +97,13 @@ async def create_merchant(
 
 
 @router.get("/merchants/{merchant_id}", summary="One merchant (merchant: self, operator)", responses=errors(NotFound))
-async def get_merchant(merchant_id: str, session: Session, principal: CurrentPrincipal) -> MerchantOut:
+async def get_merchant(
+    merchant_id: str, session: Session, services: ServicesDep, principal: CurrentPrincipal
+) -> MerchantOut:
     """Another merchant answers 404, like a missing one."""
     if not (principal.is_("operator") or principal.is_("merchant", merchant_id)):
         raise NotFound()
-    merchant = await session.get(Merchant, merchant_id)
+    merchant = await services.directory.merchant(session, merchant_id)
     if merchant is None:
         raise NotFound()
     return MerchantOut.model_validate(merchant, from_attributes=True)

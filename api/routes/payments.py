@@ -22,6 +22,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.directory_cache import DirectoryCache
 from api.auth import Principal
 from api.contract import errors
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
@@ -48,7 +49,7 @@ from api.pagination import InvalidCursor, decode_cursor, encode_cursor
 from api.replay_cache import CachedAnswer
 from config.settings import Settings
 from schema.messages import ConfirmRequest, InitRequest, PaymentRequest, PaymentView
-from schema.tables import Dispute, Merchant, Transaction, TransactionStatus, User
+from schema.tables import Dispute, Transaction, TransactionStatus
 from workflows import search_attributes as sa
 from workflows.payment import PaymentWorkflow, workflow_id
 from workflows.policies import WORKFLOW_TASK_TIMEOUT
@@ -150,9 +151,9 @@ def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
     return cause if isinstance(cause, ApplicationError) else None
 
 
-async def _check_parties(session: Session, body: PaymentInit) -> None:
-    merchant = await session.get(Merchant, body.merchant_id)
-    if merchant is None or await session.get(User, body.user_id) is None:
+async def _check_parties(session: Session, directory: DirectoryCache, body: PaymentInit) -> None:
+    merchant = await directory.merchant(session, body.merchant_id)
+    if merchant is None or await directory.user(session, body.user_id) is None:
         raise UnknownParty("No such user or merchant.")
     if merchant.currency != body.currency:
         raise CurrencyNotAccepted(f"This merchant accepts {merchant.currency} only.")
@@ -208,7 +209,7 @@ async def init_payment(
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
         return transaction_out(existing)
     if existing is None:
-        await _check_parties(session, body)
+        await _check_parties(session, services.directory, body)
 
     payment = PaymentRequest(
         tx_id=f"tx_{uuid.uuid4().hex}",

@@ -92,6 +92,8 @@ class PostgresServer:
             "max_connections=200",
             "-c",
             "fsync=on",
+            "-c",  # statement counts for `make bench` (its cost is a hash lookup per statement)
+            "shared_preload_libraries=pg_stat_statements",
         ]
 
     @property

@@ -1,0 +1,230 @@
+"""What one payment costs: CPU seconds of each process of the stack (from /proc, a process with its
+children, reaped ones included) and the round trips it makes (HTTP requests to the API by route,
+the worker's Temporal requests, PostgreSQL statements and transactions, Redis commands, Stripe
+calls), read before and after a run and divided by the payments it made."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import httpx
+import psutil
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.stack import Stack
+
+LOAD_GENERATOR = "load generator"
+_SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} ([0-9.e+-]+)$")
+
+
+def roles(stack: Stack) -> dict[str, list[psutil.Process]]:
+    """The stack's processes by role (api, worker, temporal, postgres, redis, stripe-emulator; the
+    workers we added too) and this load generator; only the latter for a stack we did not start."""
+    found: dict[str, list[psutil.Process]] = {LOAD_GENERATOR: [psutil.Process(os.getpid())]}
+    if stack.dev_pid is None:
+        return found
+    added = [psutil.Process(p.pid) for p in stack.replacements if p.poll() is None]
+    for child in psutil.Process(stack.dev_pid).children() + added:
+        try:
+            argv, name = child.cmdline(), child.name()
+        except psutil.NoSuchProcess:
+            continue
+        if "workers.cli" in argv:
+            role = argv[argv.index("workers.cli") + 1]  # python -m workers.cli api --workers 2
+        elif "stripe_emulator" in argv:
+            role = "stripe-emulator"
+        elif name in ("postgres", "redis-server", "temporal"):
+            role = name.removesuffix("-server")
+        else:
+            continue
+        found.setdefault(role, []).append(child)
+    return found
+
+
+def cpu_seconds(process: psutil.Process, children: bool = True) -> float:
+    """User + system CPU of a process, and of its live descendants and the children it has reaped."""
+    try:
+        own = process.cpu_times()
+        total = own.user + own.system
+        if not children:  # the load generator: its child is the whole stack
+            return total
+        total += own.children_user + own.children_system
+        for child in process.children(recursive=True):
+            try:
+                times = child.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def rss_mib(process: psutil.Process) -> float:
+    """Resident memory of a process and its descendants (uvicorn workers, PostgreSQL backends)."""
+    try:
+        total = process.memory_info().rss
+        for child in process.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total / 2**20
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def _samples(exposition: str, metric: str, label: str) -> Counter[str]:
+    """Sum a Prometheus counter's samples by one label's value."""
+    sums: Counter[str] = Counter()
+    for line in exposition.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match[1] == metric:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match[2]))
+            sums[labels.get(label, "")] += int(float(match[3]))
+    return sums
+
+
+@dataclass
+class Counts:
+    """Monotonic counters of one moment; `after - before` is a run's share."""
+
+    cpu: dict[str, float]
+    http: Counter[str]
+    temporal: Counter[str]
+    postgres: Counter[str]
+    redis: Counter[str]
+    stripe: Counter[str]
+    directory: Counter[str]  # the API's user and merchant lookups: hit, miss
+
+    def __sub__(self, before: Counts) -> Counts:
+        return Counts(
+            {role: seconds - before.cpu.get(role, 0.0) for role, seconds in self.cpu.items()},
+            self.http - before.http,
+            self.temporal - before.temporal,
+            self.postgres - before.postgres,
+            self.redis - before.redis,
+            self.stripe - before.stripe,
+            self.directory - before.directory,
+        )
+
+
+class Meter:
+    """Reads the counters of a stack we started (a stack given by `--api` has CPU of this
+    process and HTTP requests only)."""
+
+    def __init__(self, stack: Stack, engine: AsyncEngine, redis: Redis, http: httpx.AsyncClient) -> None:
+        self._stack, self._engine, self._redis, self._http = stack, engine, redis, http
+        self._statements = False
+
+    async def start(self) -> None:
+        """pg_stat_statements when the server preloads it (the dev stack's PostgreSQL does)."""
+        try:
+            async with self._engine.begin() as db:
+                await db.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+                await db.execute(text("SELECT 1 FROM pg_stat_statements LIMIT 1"))
+            self._statements = True
+        except Exception:  # not preloaded: transactions only
+            self._statements = False
+
+    async def read(self) -> Counts:
+        processes = roles(self._stack)
+        return Counts(
+            {role: sum(cpu_seconds(p, role != LOAD_GENERATOR) for p in ps) for role, ps in processes.items()},
+            await self._metrics(self._stack.api, "payments_http_request_duration_seconds_count", "route"),
+            await self._temporal(),
+            await self._postgres(),
+            await self._redis_commands(),
+            await self._stripe(),
+            await self._metrics(self._stack.api, "payments_directory_cache_lookups_total", "result"),
+        )
+
+    async def _metrics(self, base: str, metric: str, label: str) -> Counter[str]:
+        try:
+            return _samples((await self._http.get(f"{base}/metrics")).text, metric, label)
+        except httpx.HTTPError:
+            return Counter()
+
+    async def _temporal(self) -> Counter[str]:
+        if self._stack.dev_pid is None:
+            return Counter()
+        base = f"http://127.0.0.1:{self._stack.settings.worker_metrics_port}"
+        return await self._metrics(base, "temporal_request_total", "operation") + await self._metrics(
+            base, "temporal_long_request_total", "operation"
+        )
+
+    async def _postgres(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        try:
+            async with self._engine.connect() as db:
+                query = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+                row = (await db.execute(text(query))).one()
+                counts["transactions"] = int(row[0])
+                if self._statements:
+                    calls = await db.execute(
+                        text(
+                            "SELECT query, calls FROM pg_stat_statements"
+                            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                        )
+                    )
+                    for query, n in calls:
+                        counts[" ".join(query.split())[:120]] += int(n)
+        except Exception:  # a stack without our PostgreSQL access: no figures
+            return Counter()
+        return counts
+
+    async def _redis_commands(self) -> Counter[str]:
+        try:
+            stats = await self._redis.info("commandstats")
+        except Exception:
+            return Counter()
+        return Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()})
+
+    async def _stripe(self) -> Counter[str]:
+        if self._stack.dev_pid is None:
+            return Counter()
+        try:
+            counters = (await self._http.get(f"{self._stack.stripe_api_base()}/_emulator/counters")).json()
+        except httpx.HTTPError:
+            return Counter()
+        return Counter({op: int(sum(by_id.values())) for op, by_id in counters.items()})
+
+
+STATEMENT_KEYS = ("transactions",)
+
+
+def report(cost: Counts, payments: int, top: int = 12) -> str:
+    """CPU ms per payment by process, then round trips per payment of each kind."""
+    lines = [f"CPU per payment over {payments} payments started (ms; process with its children):"]
+    total = 0.0
+    for role, seconds in sorted(cost.cpu.items(), key=lambda kv: -kv[1]):
+        ms = 1000 * seconds / payments
+        total += ms
+        lines.append(f"  {role:<18} {ms:7.1f}")
+    lines.append(f"  {'total':<18} {total:7.1f}")
+    lines.append("Round trips per payment:")
+
+    def kind(name: str, counts: Counter[str]) -> None:
+        shown = [(k, v / payments) for k, v in counts.most_common() if v > 0]
+        if not shown:
+            lines.append(f"  {name:<18} (not measured)")
+            return
+        lines.append(f"  {name:<18} {sum(v for _, v in shown):7.2f}")
+        lines.extend(f"      {v:6.2f}  {k}" for k, v in shown[:top])
+
+    kind("HTTP (API)", cost.http)
+    kind("Temporal (worker)", cost.temporal)
+    statements = Counter({k: v for k, v in cost.postgres.items() if k not in STATEMENT_KEYS})
+    lines.append(f"  {'PG transactions':<18} {cost.postgres['transactions'] / payments:7.2f}")
+    kind("PG statements", statements)
+    kind("Redis commands", cost.redis)
+    kind("Stripe calls", cost.stripe)
+    lookups = cost.directory["hit"] + cost.directory["miss"]
+    ratio = f"{100 * cost.directory['hit'] / lookups:.1f} %" if lookups else "n/a"
+    lines.append(f"User and merchant lookups (Redis cache): {lookups} ({ratio} hits)")
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""Open-loop load: payments arrive by a Poisson process at a set rate whatever the system is doing,
+and each payment's latency counts from its scheduled start, so a backlog shows up as latency (a
+closed loop waits for the system before sending more and so hides its queueing). A step run
+raises the rate until the p99 of either call passes the limit or a payment fails: the knee."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bench.stats import Timings
+
+P99_LIMIT = 0.5  # seconds: the seed's "payment < 500 ms"
+
+
+@dataclass
+class Run:
+    """One open-loop run at `rate` payments/s: each payment is an init then a confirm."""
+
+    name: str
+    rate: float
+    init: Timings
+    confirm: Timings
+    wall: float = 0.0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def named(cls, name: str, rate: float) -> Run:
+        return cls(name, rate, Timings(f"{name} init"), Timings(f"{name} confirm"))
+
+    @property
+    def done(self) -> int:
+        return len(self.confirm.seconds)
+
+    @property
+    def failures(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def throughput(self) -> float:
+        return self.done / self.wall if self.wall else 0.0
+
+    def within(self, limit: float = P99_LIMIT) -> bool:
+        """No failure, and the p99 of both calls under `limit`."""
+        return (
+            self.failures == 0
+            and self.done > 0
+            and self.init.percentile(99) < limit
+            and self.confirm.percentile(99) < limit
+        )
+
+    def fail(self, what: str) -> None:
+        self.errors[what] += 1
+        if self.failures <= 3:
+            print(f"  {self.name}: a payment failed: {what}", flush=True)
+
+
+# A payment: given the run and its scheduled start (time.perf_counter()), init then confirm,
+# appending each call's latency (init from the scheduled start) to run.init / run.confirm.
+Payment = Callable[[Run, float], Awaitable[None]]
+
+
+async def open_loop(name: str, payment: Payment, rate: float, duration: float, seed: int = 1) -> Run:
+    """Start payments at Poisson arrivals for `duration` s, then wait for the last to finish."""
+    run = Run.named(name, rate)
+    arrivals = random.Random(seed)  # noqa: S311 - reproducible arrivals, not a secret
+    started = time.perf_counter()
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def one(scheduled: float) -> None:
+        try:
+            await payment(run, scheduled)
+        except Exception as exc:  # counted and reported; the run goes on
+            run.fail(_short(exc))
+
+    offset = arrivals.expovariate(rate)
+    while offset < duration:
+        delay = started + offset - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # the next arrival's time, not a wait for the system
+        task = asyncio.create_task(one(started + offset))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+        offset += arrivals.expovariate(rate)
+    await asyncio.gather(*list(in_flight))
+    run.wall = time.perf_counter() - started
+    return run
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:160]
+
+
+@dataclass
+class Steps:
+    """A step run's rates (start, start*factor, ... up to `top`), each held `seconds`."""
+
+    start: float
+    factor: float
+    seconds: float
+    top: float
+
+    def rates(self) -> list[float]:
+        rates, rate = [], self.start
+        while rate <= self.top:
+            rates.append(round(rate, 1))
+            rate *= self.factor
+        return rates
+
+
+async def step(name: str, payment: Payment, steps: Steps) -> tuple[float, list[Run]]:
+    """Raise the rate until a step misses the p99 limit or fails; the knee is the last rate that
+    held (0 if the first did not)."""
+    knee, runs = 0.0, []
+    for rate in steps.rates():
+        run = await open_loop(f"{name} @{rate:g}/s", payment, rate, steps.seconds, seed=int(rate * 10))
+        runs.append(run)
+        print(row(run), flush=True)
+        if not run.within():
+            break
+        knee = rate
+    return knee, runs
+
+
+HEADER = (
+    f"{'run':<28} {'rate/s':>7} {'done/s':>7} {'fail':>5}"
+    f" {'init p50':>9} {'p99':>7} {'confirm p50':>12} {'p99':>7}  (ms)"
+)
+
+
+def row(run: Run) -> str:
+    def ms(timings: Timings, p: float) -> str:
+        return f"{1000 * timings.percentile(p):.0f}" if timings.seconds else "-"
+
+    return (
+        f"{run.name:<28} {run.rate:>7.1f} {run.throughput:>7.1f} {run.failures:>5}"
+        f" {ms(run.init, 50):>9} {ms(run.init, 99):>7} {ms(run.confirm, 50):>12} {ms(run.confirm, 99):>7}"
+    )
