@@ -120,8 +120,8 @@ def _banner(local: Settings, stack: Path, env_file: Path, operator: str) -> str:
         f"  export TOKEN={operator}",
         "",
         f"In another shell, the ports, URLs and that token: source {env_file}",
-        "then a merchant, users and payments in every state (ids and tokens in .devstack/demo.env):",
-        "  .venv/bin/payments demo && source .devstack/demo.env",
+        f"then a merchant, users and payments in every state (ids and tokens in {stack}/demo.env):",
+        f"  .venv/bin/payments demo && source {stack}/demo.env",
         "Try:",
         f"  curl -s {api}/readyz",
         f'  curl -s -X POST {api}/users -H "Authorization: Bearer $TOKEN" '
@@ -158,7 +158,7 @@ def run_dev_stack(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_interrupt)
     try:
-        print("Starting the local stack (logs in .devstack/logs) ...", flush=True)
+        print(f"Starting the local stack (logs in {stack}/logs) ...", flush=True)
         _start_services(settings, stack, sup)
         upgrade(env["PAYMENTS_DATABASE_URL"])
         sup.spawn("worker", [sys.executable, "-m", "workers.cli", "worker"], env=env, stop_signal=signal.SIGINT)
