@@ -22,7 +22,7 @@ dev: $(INSTALLED)
 	$(BIN)/payments dev
 
 test: $(INSTALLED) lint browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 # The checkout page's browser tests drive Debian's Chromium (Playwright cannot download one here).
 # Without it they skip, except under CI=true, where they fail.

@@ -6,6 +6,7 @@ up signed within a second."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +62,10 @@ def listen(settings: Settings, port: int, secret: str | None, merchant_id: str |
         return 2
     server.RequestHandlerClass = _handler(secret)
     print(f"listening on {url}; Ctrl-C stops", flush=True)
+    # Explicit, because a shell that starts us in the background hands us SIGINT ignored; TERM too
+    # (a process manager's stop), so that either way the registered endpoint is deleted.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -35,8 +35,8 @@ from config.card_numbers import contains_card_number
 from tests.integration.payments.conftest import Parties
 
 ROLES = ("operator", "merchant", "user")
-EXAMPLES_PER_PASS = 15  # per operation: valid data, valid data on the caller's own resources, invalid data
-SCENARIOS, STEPS = 25, 8  # stateful: chains that feed one answer's ids into the next request (links inferred)
+EXAMPLES_PER_PASS = 10  # per operation: valid data, valid data on the caller's own resources, invalid data
+SCENARIOS, STEPS = 20, 8  # stateful: chains that feed one answer's ids into the next request (links inferred)
 GENERATION = settings(
     max_examples=EXAMPLES_PER_PASS,
     derandomize=True,

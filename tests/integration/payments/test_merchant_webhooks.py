@@ -309,7 +309,10 @@ async def test_webhook_listen_registers_itself_and_prints_a_payment_s_verified_e
     port = urlsplit(api_url).port
     env = command_env(stack_settings) | {"PAYMENTS_API_PORT": str(port), "PAYMENTS_LOG_JSON": "false"}
     command = [sys.executable, "-m", "workers.cli", "webhook-listen", "--merchant", parties.merchant_id, "--port", "0"]
-    listener = await asyncio.create_subprocess_exec(*command, env=env, stdout=PIPE, stderr=STDOUT)
+    # Started with SIGINT ignored, as a shell's background job is: Ctrl-C must still stop it.
+    listener = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=PIPE, stderr=STDOUT, preexec_fn=_ignoring_sigint
+    )
     lines: list[str] = []
 
     async def read() -> None:
@@ -335,6 +338,10 @@ async def test_webhook_listen_registers_itself_and_prints_a_payment_s_verified_e
     assert any("deleted we_" in line for line in lines)
     left = await parties.api.get(f"/merchants/{parties.merchant_id}/webhook_endpoints", headers=parties.as_merchant)
     assert left.json()["data"] == []
+
+
+def _ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _copy(lines: list[str]) -> Callable[[], Awaitable[list[str]]]:
