@@ -36,3 +36,9 @@ def test_every_variable_an_example_uses_is_defined_by_the_env_files_or_an_exampl
     used = {name for block in blocks for name in USED.findall(block)}
     assert used - defined == set()
     assert {"API", "TOKEN", "USER_TOKEN", "MERCHANT_TOKEN", "TX_ID", "REDIS_URL", "CODEC_ENDPOINT"} <= used
+
+
+def test_no_example_makes_a_digit_run_the_card_guard_would_refuse() -> None:
+    # A key from a nanosecond clock is 19 digits: Luhn-valid one time in ten, so refused as a card.
+    for block in shell_blocks():
+        assert "%N" not in block and "%s%" not in block, block
