@@ -7,8 +7,9 @@ import binascii
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -16,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from api.errors import ApiError
 
 INT64_MAX = 2**63 - 1  # PostgreSQL's bigint: ids and cursors beyond it are refused, not sent
+Limit = Annotated[int, Query(ge=1, le=100)]  # a page's size, as every list route takes it
 
 
 class InvalidCursor(ApiError):

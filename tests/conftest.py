@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
@@ -119,14 +120,25 @@ async def temporal_env(encryption_keys: str) -> AsyncIterator[WorkflowEnvironmen
 
 
 class RecentSpans(SpanExporter):
-    """The session's latest finished spans, in memory (bounded: every test of the stack is traced)."""
+    """The session's latest finished spans, in memory (bounded: every test of the stack is traced).
+
+    Spans end on the API's, the worker's and the activities' threads while a test reads them,
+    so reads take a copy under the lock that writes hold.
+    """
 
     def __init__(self) -> None:
-        self.spans: deque[ReadableSpan] = deque(maxlen=20_000)
+        self._spans: deque[ReadableSpan] = deque(maxlen=20_000)
+        self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.spans.extend(spans)
+        with self._lock:
+            self._spans.extend(spans)
         return SpanExportResult.SUCCESS
+
+    @property
+    def spans(self) -> list[ReadableSpan]:
+        with self._lock:
+            return list(self._spans)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,8 @@ evidence or accepts it. The moves go through the dispute's workflow, which acts 
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
-from sqlalchemy import select, tuple_
+from fastapi import APIRouter
+from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -16,7 +14,7 @@ from api.contract import errors
 from api.deps import CurrentPrincipal, Session, TemporalClient
 from api.errors import ApiError, Forbidden, NotFound
 from api.models import DisputeList, DisputeOut, EvidenceCreate, dispute_out
-from api.pagination import InvalidCursor, decode_cursor, encode_cursor
+from api.pagination import InvalidCursor, Limit, newest_first
 from api.routes.payments import waiting_on_temporal
 from schema.messages import DisputeEvidence
 from schema.tables import Dispute, DisputeStatus
@@ -61,7 +59,7 @@ async def list_disputes(
     principal: CurrentPrincipal,
     session: Session,
     status: DisputeStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Limit = 20,
     cursor: str | None = None,
 ) -> DisputeList:
     query = select(Dispute)
@@ -69,15 +67,8 @@ async def list_disputes(
         query = query.where(Dispute.merchant_id == merchant_id)
     if status is not None:
         query = query.where(Dispute.status == status)
-    if cursor:
-        query = query.where(tuple_(Dispute.created_at, Dispute.id) < tuple_(*decode_cursor(cursor)))
-    ordered = query.order_by(Dispute.created_at.desc(), Dispute.id.desc()).limit(limit + 1)
-    rows = (await session.execute(ordered)).scalars().all()
-    page = rows[:limit]
-    return DisputeList(
-        data=[dispute_out(d) for d in page],
-        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
-    )
+    page, next_cursor = await newest_first(session, query, Dispute.created_at, Dispute.id, limit, cursor)
+    return DisputeList(data=[dispute_out(d) for d in page], next_cursor=next_cursor)
 
 
 @router.get(

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, cast
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
-from sqlalchemy import select, tuple_
+from fastapi import APIRouter, Header, Request, Response, status
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
@@ -45,7 +45,7 @@ from api.models import (
     TransactionOut,
     dispute_out,
 )
-from api.pagination import InvalidCursor, decode_cursor, encode_cursor
+from api.pagination import InvalidCursor, Limit, newest_first
 from api.replay_cache import CachedAnswer
 from config.settings import Settings
 from schema.messages import ConfirmRequest, InitRequest, PaymentRequest, PaymentView
@@ -364,22 +364,12 @@ async def list_transactions(
     user_id: str,
     principal: CurrentPrincipal,
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Limit = 20,
     cursor: str | None = None,
 ) -> TransactionList:
     """A user's payments, newest first (keyset pagination: stable while new payments arrive)."""
     if not (principal.is_("operator") or principal.is_("user", user_id)):
         raise NotFound()
     query = select(Transaction).where(Transaction.user_id == user_id)
-    if cursor:
-        query = query.where(tuple_(Transaction.created_at, Transaction.id) < tuple_(*decode_cursor(cursor)))
-    rows = (
-        (await session.execute(query.order_by(Transaction.created_at.desc(), Transaction.id.desc()).limit(limit + 1)))
-        .scalars()
-        .all()
-    )
-    page = rows[:limit]
-    return TransactionList(
-        data=[transaction_out(tx) for tx in page],
-        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
-    )
+    page, next_cursor = await newest_first(session, query, Transaction.created_at, Transaction.id, limit, cursor)
+    return TransactionList(data=[transaction_out(tx) for tx in page], next_cursor=next_cursor)

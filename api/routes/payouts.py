@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
-from sqlalchemy import select, tuple_
+from fastapi import APIRouter, Header, status
+from sqlalchemy import select
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -17,7 +17,7 @@ from api.contract import errors
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from api.errors import ApiError, Forbidden, NotFound
 from api.models import KEY_PATTERN, BalanceOut, PayoutCreate, PayoutList, PayoutOut
-from api.pagination import InvalidCursor, decode_cursor, encode_cursor
+from api.pagination import InvalidCursor, Limit, newest_first
 from api.routes.payments import CurrencyNotAccepted, waiting_on_temporal
 from schema import balances
 from schema.messages import PayoutRequest
@@ -149,21 +149,11 @@ async def list_payouts(
     merchant_id: str,
     principal: CurrentPrincipal,
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Limit = 20,
     cursor: str | None = None,
 ) -> PayoutList:
     """A merchant's payouts, newest first."""
     await own_merchant(session, principal, merchant_id)
     query = select(Payout).where(Payout.merchant_id == merchant_id)
-    if cursor:
-        query = query.where(tuple_(Payout.created_at, Payout.id) < tuple_(*decode_cursor(cursor)))
-    rows = (
-        (await session.execute(query.order_by(Payout.created_at.desc(), Payout.id.desc()).limit(limit + 1)))
-        .scalars()
-        .all()
-    )
-    page = rows[:limit]
-    return PayoutList(
-        data=[payout_out(p) for p in page],
-        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
-    )
+    page, next_cursor = await newest_first(session, query, Payout.created_at, Payout.id, limit, cursor)
+    return PayoutList(data=[payout_out(p) for p in page], next_cursor=next_cursor)

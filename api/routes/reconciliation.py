@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from api.auth import Principal
 from api.contract import errors
@@ -21,7 +21,7 @@ from api.models import (
     ReconciliationRunOut,
     Resolution,
 )
-from api.pagination import INT64_MAX, InvalidCursor, decode_cursor, encode_cursor, int_row_id
+from api.pagination import INT64_MAX, InvalidCursor, Limit, newest_first
 from api.routes.payments import temporal_calls
 from schema.messages import ReconciliationInput
 from schema.tables import ReconciliationLog, ReconciliationRun
@@ -93,21 +93,15 @@ async def start_run(
 async def list_runs(
     principal: CurrentPrincipal,
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Limit = 20,
     cursor: str | None = None,
 ) -> ReconciliationRunList:
     """Newest first, with the counts of what each run found."""
     operator_only(principal)
     query = select(ReconciliationRun)
-    if cursor:
-        query = query.where(tuple_(ReconciliationRun.started_at, ReconciliationRun.id) < tuple_(*decode_cursor(cursor)))
-    ordered = query.order_by(ReconciliationRun.started_at.desc(), ReconciliationRun.id.desc()).limit(limit + 1)
-    rows = (await session.execute(ordered)).scalars().all()
-    page = rows[:limit]
-    return ReconciliationRunList(
-        data=[run_out(r) for r in page],
-        next_cursor=encode_cursor(page[-1].started_at, page[-1].id) if len(rows) > limit else None,
-    )
+    started, run_id = ReconciliationRun.started_at, ReconciliationRun.id
+    page, next_cursor = await newest_first(session, query, started, run_id, limit, cursor)
+    return ReconciliationRunList(data=[run_out(r) for r in page], next_cursor=next_cursor)
 
 
 @router.get("/reconciliation/logs", summary="Discrepancies found (operator)", responses=errors(InvalidCursor))
@@ -116,7 +110,7 @@ async def list_logs(
     session: Session,
     status_filter: Annotated[Literal["auto_fixed", "needs_review", "resolved"] | None, Query(alias="status")] = None,
     run_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Limit = 20,
     cursor: str | None = None,
 ) -> ReconciliationLogList:
     """Discrepancies, newest first."""
@@ -126,18 +120,10 @@ async def list_logs(
         query = query.where(ReconciliationLog.resolution_status == status_filter)
     if run_id:
         query = query.where(ReconciliationLog.run_id == run_id)
-    if cursor:
-        created, last_id = decode_cursor(cursor)
-        query = query.where(
-            tuple_(ReconciliationLog.created_at, ReconciliationLog.id) < tuple_(created, int_row_id(last_id))
-        )
-    ordered = query.order_by(ReconciliationLog.created_at.desc(), ReconciliationLog.id.desc()).limit(limit + 1)
-    rows = (await session.execute(ordered)).scalars().all()
-    page = rows[:limit]
-    return ReconciliationLogList(
-        data=[log_out(r) for r in page],
-        next_cursor=encode_cursor(page[-1].created_at, str(page[-1].id)) if len(rows) > limit else None,
+    page, next_cursor = await newest_first(
+        session, query, ReconciliationLog.created_at, ReconciliationLog.id, limit, cursor
     )
+    return ReconciliationLogList(data=[log_out(r) for r in page], next_cursor=next_cursor)
 
 
 @router.post(

@@ -26,7 +26,7 @@ from api.models import (
     WebhookEndpointList,
     WebhookEndpointOut,
 )
-from api.pagination import InvalidCursor, newest_first
+from api.pagination import InvalidCursor, Limit, newest_first
 from api.routes.directory import new_id
 from api.routes.payments import waiting_on_temporal
 from api.routes.payouts import own_merchant
@@ -41,7 +41,6 @@ from workflows.webhook_delivery import WebhookDeliveryWorkflow, delivery_request
 router = APIRouter(tags=["webhooks"])
 EndpointId = Annotated[str, Path(pattern=ENDPOINT_ID)]
 DeliveryId = Annotated[str, Path(pattern=DELIVERY_ID)]
-Limit = Annotated[int, Query(ge=1, le=100)]
 
 
 class InvalidWebhookUrl(ApiError):

@@ -27,9 +27,14 @@ def silent_port() -> Iterator[int]:
 
 def test_an_open_port_is_not_a_ready_service(silent_port: int, tmp_path: Path) -> None:
     assert is_listening(silent_port)
-    assert not PostgresServer(tmp_path / "pg", silent_port).accepts_queries()
-    assert not RedisServer(tmp_path / "redis", silent_port).answers_ping()
-    assert not TemporalDevServer(tmp_path / "t.db", silent_port, free_port(), "").serves("default")
+    probes = (
+        PostgresServer(tmp_path / "pg", silent_port).accepts_queries,
+        RedisServer(tmp_path / "redis", silent_port).answers_ping,
+        lambda: TemporalDevServer(tmp_path / "t.db", silent_port, free_port(), "").serves("default"),
+    )
+    with ThreadPoolExecutor(len(probes)) as pool:  # each probe waits out its own timeout: at once
+        answers = [pool.submit(probe) for probe in probes]
+        assert [answer.result() for answer in answers] == [False, False, False]
 
 
 def test_waiting_for_postgres_that_starts_late_returns_once_it_answers_a_query(service_tmp: Path) -> None:

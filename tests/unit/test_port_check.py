@@ -44,3 +44,11 @@ def test_two_settings_on_one_port_are_named_too() -> None:
 
 def test_free_ports_pass() -> None:
     ensure_free([(free_port(), "the API", "PAYMENTS_API_PORT")])
+
+
+def test_free_ports_come_from_below_the_ephemeral_range_and_once_each() -> None:
+    # Outgoing connections take ports from the ephemeral range: one took a picked port in CI.
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert all(port < low and is_free(port) for port in ports)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -13,10 +15,31 @@ class PortTakenError(RuntimeError):
     pass
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port that is free now and stays free until its server binds it.
+
+    Drawn below the kernel's ephemeral range: a port from bind(0) comes from that range, which
+    every outgoing connection also takes from, and one was taken between the pick and the
+    server's bind in a CI run. A port is handed out once per process.
+    """
+    low = _ephemeral_low()
+    for _ in range(1000):
+        port = random.randrange(max(1024, low - 12000), low)  # noqa: S311 (a port, not a secret)
+        if port not in _handed_out and is_free(port, host):
+            _handed_out.add(port)
+            return port
+    raise PortTakenError(f"no free port found below {low} on {host}")
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:

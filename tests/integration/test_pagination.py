@@ -1,0 +1,67 @@
+"""Every list route pages through `newest_first`: rows sharing one timestamp are neither lost nor
+repeated across pages, for tables keyed by a string and by a bigint."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import InstrumentedAttribute
+
+from api.pagination import InvalidCursor, encode_cursor, newest_first
+from schema.database import session_factory
+from schema.tables import ReconciliationLog, ReconciliationRun
+
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+async def _walk(
+    engine: AsyncEngine,
+    query: Select[Any],
+    created: InstrumentedAttribute[datetime],
+    key: InstrumentedAttribute[Any],
+    limit: int,
+) -> list[Any]:
+    seen: list[Any] = []
+    cursor = None
+    async with session_factory(engine)() as session:
+        while True:
+            page, cursor = await newest_first(session, query, created, key, limit, cursor)
+            assert len(page) <= limit
+            seen += [getattr(row, key.key) for row in page]
+            if cursor is None:
+                return seen
+
+
+async def test_pages_of_rows_with_one_timestamp_hold_each_row_once(engine: AsyncEngine) -> None:
+    prefix = f"rr_page_{uuid.uuid4().hex[:8]}_"
+    runs = [
+        ReconciliationRun(id=f"{prefix}{n}", window_start=AT, window_end=AT, status="finished", started_at=AT)
+        for n in range(5)
+    ]
+    async with session_factory(engine).begin() as session:
+        session.add_all(runs)
+        await session.flush()
+        session.add_all(
+            ReconciliationLog(run_id=runs[0].id, discrepancy="page_test", resolution_status="resolved", created_at=AT)
+            for _ in range(5)
+        )
+
+    mine = select(ReconciliationRun).where(ReconciliationRun.id.startswith(prefix))
+    run_ids = await _walk(engine, mine, ReconciliationRun.started_at, ReconciliationRun.id, 2)
+    assert run_ids == sorted((run.id for run in runs), reverse=True)
+
+    logs = select(ReconciliationLog).where(ReconciliationLog.run_id == runs[0].id)
+    log_ids = await _walk(engine, logs, ReconciliationLog.created_at, ReconciliationLog.id, 2)
+    assert len(log_ids) == 5 and log_ids == sorted(set(log_ids), reverse=True)
+
+
+async def test_a_string_cursor_on_a_bigint_key_is_refused(engine: AsyncEngine) -> None:
+    async with session_factory(engine)() as session:
+        with pytest.raises(InvalidCursor):
+            cursor = encode_cursor(AT, "rr_not_a_number")
+            await newest_first(
+                session, select(ReconciliationLog), ReconciliationLog.created_at, ReconciliationLog.id, 2, cursor
+            )
