@@ -5,8 +5,8 @@ any violation. The same seed gives the same plan and schedule, so a failure repl
 from __future__ import annotations
 
 import asyncio
-import logging
 import shutil
+import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
@@ -144,14 +144,21 @@ async def chaos_run(stack: Stack, seed: int, count: int, concurrency: int, settl
         await engine.dispose()
 
 
+def keep_evidence(stack_dir: Path, seed: int) -> None:
+    """The throwaway stack's folder goes with it: keep its logs and a copy of Temporal's database,
+    whose workflow histories explain a violation (`temporal server start-dev --db-filename …`)."""
+    kept = Path(tempfile.gettempdir()) / f"payments-chaos-seed-{seed}"
+    shutil.copytree(stack_dir / "logs", kept / "logs", dirs_exist_ok=True)
+    with sqlite3.connect(stack_dir / "temporal.db") as live, sqlite3.connect(kept / "temporal.db") as copy:
+        live.backup(copy)  # consistent while the server still writes
+    print(f"logs and Temporal's database of the stack: {kept}", flush=True)
+
+
 def run(seed: int, count: int, concurrency: int, settle_within: float = SETTLE_WITHIN) -> Report:
     """Start a throwaway stack, run, print the table."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the table
     with running_stack(None, CHAOS_SETTINGS) as stack:
         report = asyncio.run(chaos_run(stack, seed, count, concurrency, settle_within))
-        if report.violations:  # the stack's folder goes with it; its logs explain the violations
-            logs = Path(tempfile.gettempdir()) / f"payments-chaos-seed-{seed}-logs"
-            shutil.copytree(Path(stack.settings.devstack_dir) / "logs", logs, dirs_exist_ok=True)
-            print(f"logs of the stack: {logs}", flush=True)
+        if report.violations:
+            keep_evidence(Path(stack.settings.devstack_dir), seed)
     print(report.table(), flush=True)
     return report

@@ -106,6 +106,7 @@ def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
 def _chaos(_: Settings, args: argparse.Namespace) -> int:
     from chaos.runner import run
 
+    configure_logging("WARNING", json=False)  # the fault lines and the table are the output; the stack logs to files
     return 1 if run(args.seed, args.count, args.concurrency).violations else 0
 
 

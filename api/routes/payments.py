@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Request, Response, status
 from sqlalchemy import select
@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -146,6 +148,23 @@ async def waiting_on_temporal(session: AsyncSession) -> AsyncIterator[None]:
         yield
 
 
+UPDATE_LOST = "The request was lost on its way to the payment's workflow (a worker restarted); send it again."
+
+
+async def closed(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether a workflow has closed (or left Temporal). An update answered NOT_FOUND either because
+    its workflow closed or because the server lost it: the server keeps updates that no worker has
+    accepted yet in memory, and drops them when a worker dies mid-task; such an update is sent again."""
+    try:
+        with temporal_calls():
+            described = await handle.describe()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return True
+    return described.status != WorkflowExecutionStatus.RUNNING
+
+
 def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
     cause = exc.cause
     return cause if isinstance(cause, ApplicationError) else None
@@ -267,6 +286,10 @@ async def authorize_once(
         if failure is not None and failure.type == "IdempotencyKeyReused":
             raise IdempotencyKeyReused() from exc
         raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:  # the update was lost: a repeat starts or joins the run
+            raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
+        raise
     tx = await session.get(Transaction, view.tx_id, populate_existing=True)
     assert tx is not None
     if tx.request_fingerprint != request.fingerprint:
@@ -302,6 +325,8 @@ async def confirm_payment(
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
+        if not await closed(handle):
+            raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
         # The workflow has finished: the row is the answer.
     tx = await visible_transaction(session, body.tx_id, principal)
     if tx.status not in SETTLED:
@@ -333,6 +358,8 @@ async def cancel_payment(
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
+        if not await closed(handle):
+            raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
     tx = await visible_transaction(session, tx_id, principal)
     if tx.status != "canceled":
         raise PaymentStateConflict(tx.status)
