@@ -17,11 +17,13 @@ from typing import Any
 import httpx
 
 from bench.stack import Stack
+from workers.devstack.ports import wait_listening
 
 STRIPE_ERRORS = 0.10
 STRIPE_TIMEOUTS = 0.05
 STRIPE_HANG_SECONDS = 3.0  # longer than the stack's Stripe client timeout (runner.CHAOS_SETTINGS)
 REPLACED_WITHIN = 2.0  # seconds for `payments dev` to restart a killed worker before we start one
+WORKER_UP_WITHIN = 120.0  # seconds for a new worker to start; longer is a violation of its own
 
 
 @dataclass(frozen=True)
@@ -106,13 +108,20 @@ class FaultInjector:
                     pass
 
     async def kill_worker(self) -> None:
+        """SIGKILL the worker and wait until its successor is up (its metrics port open), so the
+        next gap counts from a serving worker: on a busy machine a new worker's start-up alone
+        can outlast a gap, and one killed before it ever served tests nothing but the start-up."""
         ours = len(self._stack.replacements)
+        killed_at = time.monotonic()
         pid = await asyncio.to_thread(self._stack.replace, "worker", signal.SIGKILL, REPLACED_WITHIN)
         self.counts["worker SIGKILLs"] += 1
         restarted_by = "us" if len(self._stack.replacements) > ours else "payments dev"
         if restarted_by == "us":
             self.counts["workers we restarted"] += 1
-        self._log(f"worker SIGKILLed, replaced by pid {pid} (started by {restarted_by})")
+        port = self._stack.settings.worker_metrics_port
+        await asyncio.to_thread(wait_listening, port, f"the worker (pid {pid})", WORKER_UP_WITHIN)
+        up_after = time.monotonic() - killed_at
+        self._log(f"worker SIGKILLed, replaced by pid {pid} (started by {restarted_by}), up after {up_after:.1f} s")
 
     async def redis_down(self) -> None:
         """Frozen (SIGSTOP), so clients hang and time out as on a dead host; then SIGCONT."""

@@ -69,6 +69,8 @@ class WebhookDeliveryWorkflow:
         while True:
             self._retry_requested = False
             result = await workflow.execute_activity_method(WebhookSender.attempt_delivery, request, **WEBHOOK_STEP)
+            if result.outcome == "delivered" and self._resend_asked():
+                continue
             if result.outcome != "retry":
                 return result.outcome
             failures += 1
@@ -81,6 +83,11 @@ class WebhookDeliveryWorkflow:
                 await workflow.wait_condition(lambda: self._retry_requested, timeout=wait)
             except TimeoutError:
                 pass  # the wait is over: the next attempt
+
+    def _resend_asked(self) -> bool:
+        """A manual retry that reached this run while its attempt was landing: the merchant asked
+        for a delivered event again, and a new run would not start while this one ends."""
+        return self._retry_requested and workflow.patched("resend-after-delivered")
 
     @workflow.signal
     def retry_now(self) -> None:

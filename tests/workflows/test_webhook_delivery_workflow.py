@@ -3,7 +3,7 @@ attempts until a 2xx; waits that double (jittered) up to the cap; after the retr
 delivery is given up (the endpoint-disabling check included); one attempt for a manual rerun."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ def delivery(single_attempt: bool = False) -> WebhookDeliveryRequest:
 class FakeReceiver:
     """The attempt and give-up activities: outcomes by attempt number, the time of each recorded."""
 
-    def __init__(self, outcome: Callable[[int], str]) -> None:
+    def __init__(self, outcome: Callable[[int], str | Awaitable[str]]) -> None:
         self.outcome = outcome
         self.attempted_at: list[float] = []
         self.given_up: list[WebhookGiveUp] = []
@@ -45,6 +45,8 @@ class FakeReceiver:
         async def attempt_delivery(request: WebhookDeliveryRequest) -> WebhookAttemptResult:
             fake.attempted_at.append(activity.info().scheduled_time.timestamp())
             outcome = fake.outcome(len(fake.attempted_at))
+            if not isinstance(outcome, str):
+                outcome = await outcome
             return WebhookAttemptResult(request.delivery_id, outcome, 200 if outcome == "delivered" else 500)
 
         @activity.defn(name="give_up_delivery")
@@ -89,6 +91,23 @@ async def test_a_gone_endpoint_ends_the_delivery_and_a_manual_rerun_attempts_onc
     once = FakeReceiver(lambda n: "retry")
     assert await _run(time_skipping_env, once, delivery(single_attempt=True)) == "failed"
     assert len(once.attempted_at) == 1 and len(once.given_up) == 1
+
+
+async def test_a_manual_retry_that_lands_with_a_delivery_sends_it_again(time_skipping_env: WorkflowEnvironment) -> None:
+    """The API's retry of a delivered delivery met its run still ending (a CI run): the signal
+    reached the old run, which returned, and the merchant's retry sent nothing."""
+    client = time_skipping_env.client
+
+    async def retried_while_landing(n: int) -> str:
+        if n == 1:  # the merchant's retry arrives while the first attempt succeeds
+            run = activity.info().workflow_id
+            assert run is not None
+            await client.get_workflow_handle(run).signal(WebhookDeliveryWorkflow.retry_now)
+        return "delivered"
+
+    fake = FakeReceiver(retried_while_landing)
+    assert await _run(time_skipping_env, fake, delivery()) == "delivered"
+    assert len(fake.attempted_at) == 2
 
 
 def test_backoff_doubles_to_the_cap_and_jitter_keeps_at_least_half() -> None:
