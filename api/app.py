@@ -36,8 +36,10 @@ from config.logs import configure_logging
 from config.settings import Settings
 from config.tracing import start_tracing, trace_requests
 
-# How uvicorn serves the app: our own access log, and no `Server: uvicorn` banner to fingerprint.
-UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "server_header": False}
+# How uvicorn serves the app: our own access log, no `Server: uvicorn` banner to fingerprint, and
+# the C HTTP parser and event loop, named so a missing one fails at start instead of uvicorn falling
+# back quietly to h11 and asyncio's loop (about a tenth more CPU per request).
+UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "server_header": False, "http": "httptools", "loop": "uvloop"}
 
 DESCRIPTION = """Marketplace payments on Stripe, orchestrated by Temporal.
 

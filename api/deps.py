@@ -17,7 +17,9 @@ from api.services import Services
 bearer = HTTPBearer(auto_error=False)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async although it awaits nothing: FastAPI runs a plain `def` dependency in its threadpool, a
+    thread hop on every request."""
     return request.app.state.services  # type: ignore[no-any-return]
 
 

@@ -72,9 +72,14 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: IO[str] | 
         scrub_event,
     ]
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    root = logging.getLogger()
+    root.setLevel(level)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
+        # A call below the level returns at once, before the processors (timestamp, scrubbing)
+        # run for a line the stdlib logger then drops: at WARNING, every request's access line.
+        wrapper_class=structlog.make_filtering_bound_logger(root.level),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -85,9 +90,7 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: IO[str] | 
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
-    root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(level)
     # uvicorn's own access log would print raw paths and headers; we log requests ourselves.
     logging.getLogger("uvicorn.access").disabled = True
     # Alembic announces each of its plugins at INFO whenever it is imported: noise at every start.

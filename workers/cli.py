@@ -25,11 +25,15 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    import uvloop
+
     from config.tracing import start_tracing
     from workers.worker import run_worker
 
     start_tracing("payments-worker", settings.otel_exporter_otlp_endpoint)
-    asyncio.run(run_worker(settings))
+    # libuv's loop, as the API's: the worker's event loop wakes for every poll, RPC answer and
+    # database round trip, and asyncio's own loop costs more CPU per wake-up.
+    uvloop.run(run_worker(settings))
     return 0
 
 

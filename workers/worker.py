@@ -66,7 +66,7 @@ async def run_worker(settings: Settings) -> None:
             ),
             webhook_worker(client, settings, parts),
         ):
-            log.info("worker_started", task_queue=settings.temporal_task_queue)
+            log.info("worker_started", task_queue=settings.temporal_task_queue, event_loop=type(loop).__module__)
             await asyncio.gather(relay.run(stop), fanout.run(stop))
             log.info("worker_stopping")
     finally:

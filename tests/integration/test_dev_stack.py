@@ -53,6 +53,9 @@ def test_dev_stack_starts_serves_stops_cleanly_and_keeps_its_data(service_tmp: P
     for ours in ("api", "worker", "stripe-emulator"):  # every line JSON, as the README says
         text = (service_tmp / "stack" / "logs" / f"{ours}.log").read_text()
         assert "\x1b[" not in text and all(json.loads(line) for line in text.splitlines()), ours
+    worker_log = (service_tmp / "stack" / "logs" / "worker.log").read_text().splitlines()
+    started = [json.loads(line) for line in worker_log if '"worker_started"' in line]
+    assert started and started[0]["event_loop"] == "uvloop"  # the cheaper loop (workers/cli.py)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
     second = start_dev(env)

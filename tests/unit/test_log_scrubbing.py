@@ -22,13 +22,14 @@ def test_failure_codes_and_ids_are_kept() -> None:
     assert scrub_text(text) == text
 
 
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
+@pytest.fixture(params=["INFO"])
+def captured_logs(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     stream = io.StringIO()
-    configure_logging("INFO", json=True, stream=stream)
+    configure_logging(request.param, json=True, stream=stream)
     yield stream
+    configure_logging("INFO", json=True, stream=stream)  # structlog's level back to the suite's
     root.handlers, root.level = saved[0], saved[1]
 
 
@@ -40,3 +41,14 @@ def test_structlog_and_stdlib_lines_are_scrubbed_and_json(captured_logs: io.Stri
     assert lines[0]["card_token"] == REDACTED
     assert "4242424242424242" not in lines[0]["note"]
     assert "sk_test_123" not in lines[1]["event"]
+
+
+@pytest.mark.parametrize("captured_logs", ["WARNING"], indirect=True)
+def test_below_the_level_nothing_is_written_and_above_it_still_scrubbed(captured_logs: io.StringIO) -> None:
+    log = structlog.get_logger("t")
+    assert not log.is_enabled_for(logging.INFO)  # dropped before the processors run, not after
+    log.info("request", path="/payments/init")
+    log.warning("card_data_rejected", note="pan 4242424242424242")
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["card_data_rejected"]
+    assert "4242424242424242" not in lines[0]["note"] and lines[0]["level"] == "warning"
