@@ -275,7 +275,11 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
     flagged = await parties.captured(400)
     emulator_control("POST", f"/objects/{stripe_intent(stack_settings, flagged['id']).id}", json={"status": "canceled"})
     one_per_page = stack_settings.model_copy(
-        update={"reconciliation_page_size": 1, "temporal_task_queue": f"recon-cli-{uuid.uuid4().hex[:8]}"}
+        update={
+            "reconciliation_page_size": 1,
+            "reconciliation_pages_per_activity": 1,
+            "temporal_task_queue": f"recon-cli-{uuid.uuid4().hex[:8]}",
+        }
     )
     parts = build_worker_parts(one_per_page, temporal_client)
     reconcile_page = next(a for a in parts.activities if a.__name__ == "reconcile_page")
@@ -341,3 +345,47 @@ async def test_a_dispute_we_never_heard_of_is_flagged(
     assert await logs_about(engine, dispute.id) == [("stripe_dispute_without_record", "needs_review")]
     second_run, _ = await reconcile(temporal_client, stack_settings)
     assert await subjects_logged_by(engine, second_run, (dispute.id,)) == []
+
+
+async def test_one_activity_checks_several_stripe_pages_and_skips_none(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
+) -> None:
+    """Pages of 2, 3 to an activity: every activity but the last checks 6 PaymentIntents, and a
+    discrepancy deep in the list (a later page of some activity) is still found."""
+    flagged = await parties.captured(500)
+    emulator_control("POST", f"/objects/{stripe_intent(stack_settings, flagged['id']).id}", json={"amount": 5000})
+    for _ in range(7):
+        await parties.captured(300)  # newer: listed first, so the flagged one comes on a later page
+    settings = stack_settings.model_copy(
+        update={
+            "reconciliation_page_size": 2,
+            "reconciliation_pages_per_activity": 3,
+            "temporal_task_queue": f"recon-pages-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    parts = build_worker_parts(settings, temporal_client)
+    reconcile_page = next(a for a in parts.activities if a.__name__ == "reconcile_page")
+    checked: list[int] = []
+
+    @activity.defn(name="reconcile_page")
+    async def counted_reconcile_page(page: ReconciliationPage) -> ReconciliationPageResult:
+        result = await reconcile_page(page)
+        if page.phase == "payment_intents":
+            checked.append(result.counts.get("checked", 0))
+        return result
+
+    try:
+        async with Worker(
+            temporal_client,
+            task_queue=settings.temporal_task_queue,
+            workflows=[ReconciliationWorkflow],
+            workflow_runner=workflow_runner(),
+            activities=[a for a in parts.activities if a is not reconcile_page] + [counted_reconcile_page],
+        ):
+            run_id, _ = await reconcile(temporal_client, settings)
+    finally:
+        await parts.close()
+
+    assert len(checked) >= 2 and set(checked[:-1]) == {6} and 1 <= checked[-1] <= 6, checked
+    intent_id = stripe_intent(stack_settings, flagged["id"]).id
+    assert await subjects_logged_by(engine, run_id, (intent_id,)) == [intent_id]
