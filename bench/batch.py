@@ -8,7 +8,7 @@
 2. Reconciliation of M payments (default 1,000,000; bench/reconciliation.py): objects/s and the
    peak memory of the worker, the emulator and PostgreSQL.
 
-    make bench-batch                                                  # about 15 minutes
+    make bench-batch                                                  # 10 to 25 minutes
     make bench-batch BATCH_ARGS="--merchants 1000 --payments 0"       # the payout run alone
     make bench-batch BATCH_ARGS="--payout-concurrency 20 --payout-page-size 500"
 """
