@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test browser bench bench-recon chaos lint lock clean
+.PHONY: dev test browser bench bench-recon bench-batch chaos lint lock clean
 
 # Shows what it does: on a terminal uv draws its download progress; anywhere it prints what it
 # resolved and installed (about 100 lines, once, and again only when requirements.lock changes).
@@ -40,6 +40,11 @@ bench: $(INSTALLED)
 # Reconciliation of a 100k-payment window (see bench/reconciliation.py); RECON_ARGS="--count N".
 bench-recon: $(INSTALLED)
 	$(BIN)/python -m bench.reconciliation $(RECON_ARGS)
+
+# A payout run over 10,000 merchants, then reconciliation of 1,000,000 payments (see bench/batch.py);
+# BATCH_ARGS="--merchants N --payments N --payout-concurrency C --payout-page-size P".
+bench-batch: $(INSTALLED)
+	$(BIN)/python -m bench.batch $(BATCH_ARGS)
 
 # A seeded fault run on a throwaway stack (see chaos/); CHAOS_ARGS="--seed N --count N --concurrency C".
 chaos: $(INSTALLED)

@@ -9,6 +9,7 @@ Safe fixes go through the saga's own activities (one code path posts money); the
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections import Counter
@@ -62,6 +63,7 @@ class Tuning:
     margin: timedelta
     stuck_after: timedelta
     page_size: int
+    pages_per_activity: int
 
 
 Obj = dict[str, Any]  # a Stripe object as JSON
@@ -131,8 +133,27 @@ class Reconciler:
     # --- Stripe's side ---
 
     async def _stripe_page(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
+        """Up to `pages_per_activity` pages of Stripe's list, the next one listed while one is
+        checked; returns where the next activity starts (None: the list is done)."""
+        cursor = page.cursor
+        listing = asyncio.ensure_future(self._list(page, cursor))
+        try:
+            for n in range(self._tuning.pages_per_activity):
+                listed = await listing
+                objects: list[Obj] = listed["data"]
+                cursor = str(objects[-1]["id"]) if listed["has_more"] else None
+                if cursor is not None and n + 1 < self._tuning.pages_per_activity:
+                    listing = asyncio.ensure_future(self._list(page, cursor))
+                await self._check(page, objects, counts)
+                if cursor is None:
+                    break
+        finally:
+            listing.cancel()  # an error while checking leaves no listing behind
+        return cursor
+
+    async def _list(self, page: ReconciliationPage, cursor: str | None) -> dict[str, Any]:
         """One page of Stripe's list, read raw (plain JSON: a page of 100 StripeObjects costs more
-        to build than everything else here), and our rows it names, in one query."""
+        to build than everything else here)."""
         margin = self._tuning.margin
         params: dict[str, Any] = {
             "limit": self._tuning.page_size,
@@ -141,10 +162,12 @@ class Reconciler:
                 "lt": int((_ts(page.window_end) + margin).timestamp()),
             },
         }
-        if page.cursor:
-            params["starting_after"] = page.cursor
-        listed = await self._get(f"/v1/{page.phase}", **params)
-        objects: list[dict[str, Any]] = listed["data"]
+        if cursor:
+            params["starting_after"] = cursor
+        return await self._get(f"/v1/{page.phase}", **params)
+
+    async def _check(self, page: ReconciliationPage, objects: list[Obj], counts: Counter[str]) -> None:
+        """Each object against our row named in it (all read in one query), then marked seen."""
         column: Any
         compare: Any
         column, ours_of, compare = {
@@ -167,7 +190,6 @@ class Reconciler:
                     .values([{"run_id": page.run_id, "stripe_id": o["id"]} for o in objects])
                     .on_conflict_do_nothing()
                 )
-        return str(objects[-1]["id"]) if listed["has_more"] else None
 
     async def _get(self, path: str, **params: Any) -> dict[str, Any]:
         try:

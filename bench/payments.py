@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
@@ -34,7 +33,7 @@ from api.auth import mint_token
 from bench import ceiling, costs, scale
 from bench.openloop import HEADER, Payment, Run, Steps, open_loop, row, step
 from bench.stack import Stack, running_stack
-from bench.stats import Timings
+from bench.stats import Timings, loadavg
 from bench.webhook_receiver import receiving_webhooks
 from config.temporal import connect
 from schema.database import create_engine
@@ -42,10 +41,6 @@ from schema.database import create_engine
 USERS = 50  # payers the load is spread over (each its own rate-limit bucket, as real traffic is)
 # The throwaway stack's rate limit is lifted: the bench measures the system, not the limiter.
 STACK_SETTINGS = {"PAYMENTS_RATE_LIMIT_PER_SECOND": "100000", "PAYMENTS_RATE_LIMIT_BURST": "100000"}
-
-
-def loadavg() -> str:
-    return "loadavg " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _created(response: httpx.Response) -> str:

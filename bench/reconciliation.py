@@ -1,6 +1,8 @@
 """`make bench-recon`: reconcile a window of N captured payments (default 100k) seeded straight
 into the emulator and PostgreSQL, as history is; prints the run's time, its throughput and the
-worker's memory (peak RSS before and after: bounded by the page, not the window).
+peak memory of the worker, the emulator and PostgreSQL over the run (bounded by the page, not the
+window). `make bench-batch` (bench/batch.py) runs it at 1,000,000 payments and seeds its payout
+run's merchants with the same code.
 
     make bench-recon                                  # a throwaway stack
     make bench-recon RECON_ARGS="--count 20000"
@@ -12,61 +14,93 @@ import argparse
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities import ledger
 from api.auth import mint_token
+from bench import costs
 from bench.stack import Stack, running_stack
+from bench.stats import loadavg
 from config.temporal import connect
 from schema.database import create_engine, session_factory
 from schema.messages import ReconciliationInput
-from schema.tables import Transaction
+from schema.tables import Merchant, Transaction
 from workflows.reconciliation import ReconciliationWorkflow
 
-AMOUNT, FEE_BPS, BATCH = 1000, 290, 5000
+AMOUNT, FEE_BPS, BATCH = 1000, 290, 10_000
+PEAK_ROLES = ("worker", "stripe-emulator", "postgres")
 
 
-def memory_kib(pid: int | None, field: str) -> int | None:
-    """VmHWM (peak resident set) or VmRSS of a process, from /proc."""
-    if pid is None:
-        return None
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return None
+async def _created(api: httpx.AsyncClient, path: str, body: dict[str, Any], **kwargs: Any) -> Any:
+    response = await api.post(path, json=body, **kwargs)
+    if response.status_code != 201:
+        raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:200]}")
+    return response.json()
 
 
-async def seed(stack: Stack, count: int, start: datetime, end: datetime) -> None:
+async def seed_merchants(stack: Stack, api: httpx.AsyncClient, engine: AsyncEngine, count: int) -> list[str]:
+    """Daily-payout merchants, each with its connected account at Stripe, as onboarding leaves them."""
+    run = uuid.uuid4().hex[:8]
+    ids = [f"mer_bench{run}{i:07d}" for i in range(count)]  # in keyset order
+    async with engine.begin() as conn:
+        for first in range(0, count, BATCH):
+            batch = ids[first : first + BATCH]
+            body = {"merchant_ids": batch, "currency": "usd"}
+            accounts = (await _created(api, f"{stack.stripe_api_base()}/_emulator/seed/accounts", body))["ids"]
+            rows = [
+                {
+                    "id": merchant,
+                    "name": f"Bench shop {first + i}",
+                    "payout_schedule": "daily",
+                    "fee_bps": FEE_BPS,
+                    "currency": "usd",
+                    "payout_account": account,
+                }
+                for i, (merchant, account) in enumerate(zip(batch, accounts, strict=True))
+            ]
+            await conn.execute(insert(Merchant), rows)
+    return ids
+
+
+async def seed(stack: Stack, count: int, start: datetime, end: datetime, merchants: int = 1) -> list[str]:
+    """`count` captured payments spread evenly over [start, end) and over `merchants` new merchants,
+    in Stripe (the emulator), our rows and the ledger; Stripe's balance gets what they earned.
+    Returns the merchants' ids."""
     operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_bench', 'operator')}"}
     prefix = f"txb_{uuid.uuid4().hex[:8]}_"
-    history = {
-        "count": count,
-        "amount": AMOUNT,
-        "currency": "usd",
-        "created_from": int(start.timestamp()) + 1,
-        "created_to": int(end.timestamp()) - 1,
-        "tx_prefix": prefix,
-    }
-    async with httpx.AsyncClient(base_url=stack.api, timeout=600) as api:
-        user = (await api.post("/users", json={"name": "Bench payer"}, headers=operator)).json()["id"]
-        body = {"name": "Bench shop", "currency": "usd", "fee_bps": FEE_BPS}
-        merchant = (await api.post("/merchants", json=body, headers=operator)).json()["id"]
-        seeding = await api.post(f"{stack.stripe_api_base()}/_emulator/seed/payment_intents", json=history)
-        seeded = seeding.json()["ids"]
-    engine = create_engine(stack.database_url())
+    stripe = stack.stripe_api_base()
+    first_second, last_second = int(start.timestamp()) + 1, int(end.timestamp()) - 1
     step = (end - start) / count
+    engine = create_engine(stack.database_url())
     try:
-        async with engine.begin() as conn:
+        async with httpx.AsyncClient(base_url=stack.api, timeout=600) as api:
+            user = (await _created(api, "/users", {"name": "Bench payer"}, headers=operator))["id"]
+            shops = await seed_merchants(stack, api, engine, merchants)
+            print(f"  {merchants} merchants seeded", flush=True)
             for first in range(0, count, BATCH):
+                last = min(first + BATCH, count)
+                history = {
+                    "count": last - first,
+                    "first": first,
+                    "amount": AMOUNT,
+                    "currency": "usd",
+                    "created_from": first_second + (last_second - first_second) * first // count,
+                    "created_to": first_second + (last_second - first_second) * last // count,
+                    "tx_prefix": prefix,
+                }
+                seeded = (await _created(api, f"{stripe}/_emulator/seed/payment_intents", history))["ids"]
                 rows = [
                     {
                         "id": f"{prefix}{i}",
                         "user_id": user,
-                        "merchant_id": merchant,
+                        "merchant_id": shops[i % merchants],
                         "amount": AMOUNT,
                         "amount_captured": AMOUNT,
                         "currency": "usd",
@@ -75,35 +109,65 @@ async def seed(stack: Stack, count: int, start: datetime, end: datetime) -> None
                         "request_fingerprint": "bench",
                         "card_token": b"",
                         "card_token_key_id": "bench",
-                        "stripe_payment_intent_id": seeded[i],
+                        "stripe_payment_intent_id": intent,
                         "workflow_id": f"payment:{user}:{prefix}{i}",
                         "created_at": start + step * i,
                         "updated_at": start + step * i,
                     }
-                    for i in range(first, min(first + BATCH, count))
+                    for i, intent in zip(range(first, last), seeded, strict=True)
                 ]
-                await conn.execute(insert(Transaction), rows)
-        async with session_factory(engine).begin() as session:  # the captures, posted as one batch
-            fees = count * ledger.platform_fee(AMOUNT, FEE_BPS)
-            await ledger.post(session, f"bench:{prefix}", "usd", ledger.capture_entries(merchant, count * AMOUNT, fees))
+                async with engine.begin() as conn:
+                    await conn.execute(insert(Transaction), rows)
+                if last % 100_000 == 0 or last == count:
+                    print(f"  {last} payments seeded", flush=True)
+            await _created(api, f"{stripe}/_emulator/seed/topup", {"amount": count * AMOUNT, "currency": "usd"})
+        async with session_factory(engine).begin() as session:  # each merchant's captures, posted as one batch
+            for n, merchant in enumerate(shops):
+                captures = count // merchants + (n < count % merchants)
+                fees = captures * ledger.platform_fee(AMOUNT, FEE_BPS)
+                entries = ledger.capture_entries(merchant, captures * AMOUNT, fees)
+                await ledger.post(session, f"bench:{prefix}{merchant}", "usd", entries)
     finally:
         await engine.dispose()
+    return shops
 
 
-async def main(args: argparse.Namespace) -> None:
-    with running_stack(args.api) as stack:
-        end = datetime.now(UTC)
-        start = end - timedelta(hours=1)
-        began = time.perf_counter()
-        await seed(stack, args.count, start, end)
-        print(f"seeded {args.count} payments in the emulator and PostgreSQL in {time.perf_counter() - began:.1f} s")
-        worker = stack.worker_pid()
-        peak_before = memory_kib(worker, "VmHWM")
-        client = await connect(stack.settings)
-        run_id = f"rr_{uuid.uuid4().hex[:24]}"
-        job = ReconciliationInput(
-            run_id, (start - timedelta(seconds=1)).isoformat(), (end + timedelta(seconds=1)).isoformat()
-        )
+@asynccontextmanager
+async def peak_memory(stack: Stack) -> AsyncIterator[dict[str, float]]:
+    """The peak RSS (MiB, with children: PostgreSQL's backends) of the worker, the emulator and
+    PostgreSQL while the block runs, sampled every 0.5 s (empty for a stack we did not start)."""
+    peaks: dict[str, float] = {}
+
+    async def sample() -> None:
+        while True:
+            for role, processes in costs.roles(stack).items():
+                if role in PEAK_ROLES:
+                    peaks[role] = max(peaks.get(role, 0.0), sum(costs.rss_mib(p) for p in processes))
+            await asyncio.sleep(0.5)  # a sampling period, not a wait for a condition
+
+    sampler = asyncio.create_task(sample())
+    try:
+        yield peaks
+    finally:
+        sampler.cancel()
+
+
+def memory_line(peaks: dict[str, float]) -> str:
+    return "peak RSS: " + ", ".join(f"{role} {peaks[role]:.0f} MiB" for role in PEAK_ROLES if role in peaks)
+
+
+async def reconcile(stack: Stack, count: int) -> None:
+    end = datetime.now(UTC)
+    start = end - timedelta(hours=1)
+    began = time.perf_counter()
+    await seed(stack, count, start, end)
+    print(f"seeded {count} payments in the emulator and PostgreSQL in {time.perf_counter() - began:.1f} s", flush=True)
+    client = await connect(stack.settings)
+    run_id = f"rr_{uuid.uuid4().hex[:24]}"
+    job = ReconciliationInput(
+        run_id, (start - timedelta(seconds=1)).isoformat(), (end + timedelta(seconds=1)).isoformat()
+    )
+    async with peak_memory(stack) as peaks:
         began = time.perf_counter()
         counts = await client.execute_workflow(
             ReconciliationWorkflow.run,
@@ -112,12 +176,13 @@ async def main(args: argparse.Namespace) -> None:
             task_queue=stack.settings.temporal_task_queue,
         )
         elapsed = time.perf_counter() - began
-        print(f"reconciled in {elapsed:.1f} s ({counts.get('checked', 0) / elapsed:.0f} objects/s): {counts}")
-        if worker is not None:
-            print(
-                f"worker memory: peak RSS {peak_before} KiB before the run, {memory_kib(worker, 'VmHWM')} KiB after; "
-                f"RSS now {memory_kib(worker, 'VmRSS')} KiB"
-            )
+    print(f"reconciled in {elapsed:.1f} s ({counts.get('checked', 0) / elapsed:.0f} objects/s, {loadavg()}): {counts}")
+    print(memory_line(peaks))
+
+
+async def main(args: argparse.Namespace) -> None:
+    with running_stack(args.api) as stack:
+        await reconcile(stack, args.count)
 
 
 def cli() -> None:

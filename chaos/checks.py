@@ -46,7 +46,7 @@ class StripeState:
     captures: dict[str, int]  # PaymentIntent id -> captures performed
 
 
-async def _all(session: AsyncSession, table: type[Any]) -> list[Any]:
+async def all_rows(session: AsyncSession, table: type[Any]) -> list[Any]:
     return list((await session.scalars(select(table))).all())
 
 
@@ -158,11 +158,12 @@ async def ledger(session: AsyncSession, txs: dict[str, Transaction], payouts: li
             )
         ).all()
     )
-    merchants = await _all(session, Merchant)
+    merchants = await all_rows(session, Merchant)
+    fee_bps = {m.id: m.fee_bps for m in merchants}
     expected: Counter[str] = Counter()
     for tx in txs.values():
         if tx.amount_captured:
-            fee = platform_fee(tx.amount_captured, next(m.fee_bps for m in merchants if m.id == tx.merchant_id))
+            fee = platform_fee(tx.amount_captured, fee_bps[tx.merchant_id])
             returned = refunded_fee(fee, tx.amount_captured, 0, tx.amount_refunded)
             expected[tx.merchant_id] += tx.amount_captured - fee - tx.amount_refunded + returned
     for payout in payouts:
@@ -179,7 +180,7 @@ async def ledger(session: AsyncSession, txs: dict[str, Transaction], payouts: li
 
 
 async def events(session: AsyncSession, redis: Redis, txs: dict[str, Transaction], payouts: list[Payout]) -> Check:
-    rows = await _all(session, OutboxEvent)
+    rows = await all_rows(session, OutboxEvent)
     published: Counter[str] = Counter()
     for _, fields in await redis.xrange(STREAM) or []:
         published[fields[b"event_id"].decode()] += 1  # type: ignore[index, union-attr]
@@ -198,7 +199,9 @@ async def events(session: AsyncSession, redis: Redis, txs: dict[str, Transaction
         seen[row.aggregate_id][row.type] += 1
     wanted: dict[str, Counter[str]] = {tx.id: Counter(PAYMENT_EVENTS.get(tx.status, ())) for tx in txs.values()}
     wanted |= {p.id: Counter({f"payout.{p.status}": 1} if p.status in ("paid", "failed") else {}) for p in payouts}
-    wanted |= {r.id: Counter({"refund.succeeded": 1}) for r in await _all(session, Refund) if r.status == "succeeded"}
+    wanted |= {
+        r.id: Counter({"refund.succeeded": 1}) for r in await all_rows(session, Refund) if r.status == "succeeded"
+    }
     for aggregate in wanted.keys() | seen.keys():
         if seen[aggregate] != wanted.get(aggregate, Counter()):
             check.violations.append(
@@ -222,8 +225,8 @@ def http(tally: Tally) -> Check:
 
 
 async def run_checks(session: AsyncSession, redis: Redis, stripe: StripeState, plan: Plan, tally: Tally) -> list[Check]:
-    txs = {tx.id: tx for tx in await _all(session, Transaction)}
-    payouts = await _all(session, Payout)
+    txs = {tx.id: tx for tx in await all_rows(session, Transaction)}
+    payouts = await all_rows(session, Payout)
     return [
         end_states(plan, tally, txs),
         payment_intents(txs, stripe),

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # A pending/authorized payment this old whose workflow is gone is settled from Stripe's state.
     reconciliation_stuck_after: timedelta = timedelta(minutes=30)
     reconciliation_page_size: int = Field(default=100, ge=1, le=100)  # Stripe's list limit
+    # Stripe pages one reconciliation activity reads (the next fetched while one is checked): fewer
+    # round trips through Temporal per object; memory stays two pages.
+    reconciliation_pages_per_activity: int = Field(default=10, ge=1)
 
     # Payouts (UTC). Daily at payout_hour:payout_minute; monthly on payout_month_day at that time.
     payout_hour: int = Field(default=2, ge=0, le=23)

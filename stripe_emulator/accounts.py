@@ -10,7 +10,8 @@ from stripe_emulator.objects import build
 from stripe_emulator.store import Obj
 
 
-async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Obj:
+def new_account(params: dict[str, Any]) -> Obj:
+    """An account ready to receive transfers (onboarding is instant here)."""
     account = build(
         "account",
         "acct",
@@ -24,6 +25,11 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
         details_submitted=True,
     )
     account["external_accounts"]["url"] = f"/v1/accounts/{account['id']}/external_accounts"
+    return account
+
+
+async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Obj:
+    account = new_account(params)
     emu.store.put(account)
     emu.emit("account.updated", account)
     return account

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from stripe_emulator import disputes, payment_intents
+from stripe_emulator import accounts, disputes, payment_intents
 from stripe_emulator.faults import Fault
-from stripe_emulator.objects import build
+from stripe_emulator.objects import build, new_id
 from stripe_emulator.webhooks import Endpoint
 from stripe_emulator.wire import StripeError
 
@@ -50,9 +50,11 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
 
     async def seed_payment_intents(request: Request) -> Response:
         """Bulk-load captured PaymentIntents as history (no charges, events or webhooks), spread
-        evenly over [created_from, created_to): for reconciliation benchmarks."""
+        evenly over [created_from, created_to): for reconciliation benchmarks. A big history comes
+        in batches: `first` numbers this batch's tx ids on from there (`tx_prefix` + number)."""
         body: dict[str, Any] = await request.json()
         count, start, end = int(body["count"]), int(body["created_from"]), int(body["created_to"])
+        first = int(body.get("first", 0))
         intents = [
             build(
                 "payment_intent",
@@ -63,13 +65,31 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
                 currency=body["currency"],
                 capture_method="manual",
                 status="succeeded",
-                metadata={"tx_id": f"{body['tx_prefix']}{i}"},
+                metadata={"tx_id": f"{body['tx_prefix']}{first + i}"},
                 created=start + (end - start) * i // max(count, 1),
             )
             for i in range(count)
         ]
         emu.store.put_many(intents)
         return JSONResponse({"ids": [intent["id"] for intent in intents]}, status_code=201)
+
+    async def seed_accounts(request: Request) -> Response:
+        """Bulk-load connected accounts as history (no events), one per merchant id: for payout
+        benchmarks over thousands of merchants."""
+        body: dict[str, Any] = await request.json()
+        connected = [
+            accounts.new_account({"default_currency": body["currency"], "metadata": {"merchant_id": merchant_id}})
+            for merchant_id in body["merchant_ids"]
+        ]
+        emu.store.put_many(connected)
+        return JSONResponse({"ids": [account["id"] for account in connected]}, status_code=201)
+
+    async def seed_topup(request: Request) -> Response:
+        """Add funds to the platform's available balance, as a Stripe top-up does: what seeded
+        history (which has no charges) would have earned, so transfers out of it can be made."""
+        body: dict[str, Any] = await request.json()
+        txn = emu.balance_transaction("topup", new_id("tu"), int(body["amount"]), body["currency"])
+        return JSONResponse(txn, status_code=201)
 
     async def get_object(request: Request) -> Response:
         obj = emu.store.get(request.path_params["id"])
@@ -133,6 +153,8 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         Route(f"{PREFIX}/faults", list_faults, methods=["GET"]),
         Route(f"{PREFIX}/faults/{{id}}", remove_fault, methods=["DELETE"]),
         Route(f"{PREFIX}/seed/payment_intents", seed_payment_intents, methods=["POST"]),
+        Route(f"{PREFIX}/seed/accounts", seed_accounts, methods=["POST"]),
+        Route(f"{PREFIX}/seed/topup", seed_topup, methods=["POST"]),
         Route(f"{PREFIX}/objects/{{id}}", get_object, methods=["GET"]),
         Route(f"{PREFIX}/objects/{{id}}", mutate_object, methods=["POST"]),
         Route(f"{PREFIX}/objects/{{id}}", delete_object, methods=["DELETE"]),

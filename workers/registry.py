@@ -118,7 +118,10 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     disputes, stripe_disputes = DisputeRecords(sessions), StripeDisputes(stripe)
     recoveries = RecoveryRecords(sessions)
     tuning = Tuning(
-        settings.reconciliation_margin, settings.reconciliation_stuck_after, settings.reconciliation_page_size
+        settings.reconciliation_margin,
+        settings.reconciliation_stuck_after,
+        settings.reconciliation_page_size,
+        settings.reconciliation_pages_per_activity,
     )
     webhooks = WebhookRecords(sessions, keyring)
     # No redirects followed (httpx's default): a 3xx is the endpoint's answer, never a hop elsewhere.

@@ -160,3 +160,18 @@ def test_counters_prove_exactly_once(client: stripe.StripeClient, emulator_url: 
     counters = httpx.get(f"{emulator_url}/_emulator/counters").json()
     assert counters["payment_intents.capture"] == {intent.id: 1}
     assert counters["payment_intents.create"][intent.id] == 1
+
+
+def test_seeded_accounts_and_top_up_fund_transfers_like_onboarded_ones(
+    client: stripe.StripeClient, emulator_url: str
+) -> None:
+    seeded = httpx.post(
+        f"{emulator_url}/_emulator/seed/accounts", json={"merchant_ids": ["mer_a", "mer_b"], "currency": "usd"}
+    ).json()["ids"]
+    account = client.v1.accounts.retrieve(seeded[1])
+    assert (account.metadata["merchant_id"], account.payouts_enabled) == ("mer_b", True)
+    before = _available(client)
+    topped = httpx.post(f"{emulator_url}/_emulator/seed/topup", json={"amount": 5000, "currency": "usd"}).json()
+    assert topped["type"] == "topup" and _available(client) == before + 5000
+    transfer = client.v1.transfers.create(params={"amount": 5000, "currency": "usd", "destination": seeded[0]})
+    assert transfer.destination == seeded[0] and _available(client) == before

@@ -210,3 +210,5 @@ def test_seeded_history_lists_like_any_other(client: stripe.StripeClient, emulat
     listed = client.v1.payment_intents.list(params={"created": {"gte": 1_000, "lt": 1_003}, "limit": 10})
     assert [i.id for i in listed.data] == seeded[::-1]  # newest first
     assert [(i.status, i.amount_received, i.metadata["tx_id"]) for i in listed.data][-1] == ("succeeded", 700, "tx_s0")
+    batch = httpx.post(f"{emulator_url}/_emulator/seed/payment_intents", json=body | {"count": 1, "first": 3}).json()
+    assert client.v1.payment_intents.retrieve(batch["ids"][0]).metadata["tx_id"] == "tx_s3"  # numbered on

@@ -6,6 +6,8 @@ import asyncio
 import re
 import sys
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +58,40 @@ async def subjects_logged_by(engine: AsyncEngine, run_id: str, subjects: tuple[s
             {"r": run_id, "s": list(subjects)},
         )
         return list(rows.scalars())
+
+
+PageStep = Callable[[ReconciliationPage], Awaitable[ReconciliationPageResult]]
+
+
+def paged(settings: Settings, page_size: int, pages_per_activity: int) -> Settings:
+    """The stack's settings with these reconciliation pages, on a task queue of its own."""
+    update = {
+        "reconciliation_page_size": page_size,
+        "reconciliation_pages_per_activity": pages_per_activity,
+        "temporal_task_queue": f"recon-{uuid.uuid4().hex[:8]}",
+    }
+    return settings.model_copy(update=update)
+
+
+@asynccontextmanager
+async def worker_around_pages(
+    client: Client, settings: Settings, around: Callable[[PageStep], PageStep]
+) -> AsyncIterator[None]:
+    """A worker on `settings`' queue whose reconcile_page activity is `around(the real one)`."""
+    parts = build_worker_parts(settings, client)
+    reconcile_page = next(a for a in parts.activities if a.__name__ == "reconcile_page")
+    try:
+        async with Worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            workflows=[ReconciliationWorkflow],
+            workflow_runner=workflow_runner(),
+            activities=[a for a in parts.activities if a is not reconcile_page]
+            + [activity.defn(name="reconcile_page")(around(reconcile_page))],
+        ):
+            yield
+    finally:
+        await parts.close()
 
 
 async def test_a_capture_we_missed_is_followed_and_posted(
@@ -274,54 +310,43 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
         await parties.captured(300)
     flagged = await parties.captured(400)
     emulator_control("POST", f"/objects/{stripe_intent(stack_settings, flagged['id']).id}", json={"status": "canceled"})
-    one_per_page = stack_settings.model_copy(
-        update={"reconciliation_page_size": 1, "temporal_task_queue": f"recon-cli-{uuid.uuid4().hex[:8]}"}
-    )
-    parts = build_worker_parts(one_per_page, temporal_client)
-    reconcile_page = next(a for a in parts.activities if a.__name__ == "reconcile_page")
+    one_per_page = paged(stack_settings, 1, 1)
     printed, pages = "", 0
 
     async def bars_drawn() -> int:  # complete ones: a bar ends where the next redraw starts
         return len({line for line in printed.split("\r")[:-1] if line.startswith("[")})
 
-    @activity.defn(name="reconcile_page")
-    async def reconcile_page_once_drawn(page: ReconciliationPage) -> ReconciliationPageResult:
-        nonlocal pages
-        await eventually(bars_drawn, lambda drawn: drawn > min(pages, 2), "the command to draw the bar")
-        pages += 1
-        return await reconcile_page(page)
+    def once_drawn(reconcile_page: PageStep) -> PageStep:
+        async def reconcile_page_once_drawn(page: ReconciliationPage) -> ReconciliationPageResult:
+            nonlocal pages
+            await eventually(bars_drawn, lambda drawn: drawn > min(pages, 2), "the command to draw the bar")
+            pages += 1
+            return await reconcile_page(page)
+
+        return reconcile_page_once_drawn
 
     since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    try:
-        async with Worker(
-            temporal_client,
-            task_queue=one_per_page.temporal_task_queue,
-            workflows=[ReconciliationWorkflow],
-            workflow_runner=workflow_runner(),
-            activities=[a for a in parts.activities if a is not reconcile_page] + [reconcile_page_once_drawn],
-        ):
-            command = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "workers.cli", "reconcile", "--since", since, "--poll", "0.05"),
-                env=command_env(one_per_page),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            assert command.stdout and command.stderr
+    async with worker_around_pages(temporal_client, one_per_page, once_drawn):
+        command = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "workers.cli", "reconcile", "--since", since, "--poll", "0.05"),
+            env=command_env(one_per_page),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert command.stdout and command.stderr
 
-            async def read_output() -> None:
-                nonlocal printed
-                while chunk := await command.stdout.read(4096):  # type: ignore[union-attr]
-                    printed += chunk.decode()
+        async def read_output() -> None:
+            nonlocal printed
+            while chunk := await command.stdout.read(4096):  # type: ignore[union-attr]
+                printed += chunk.decode()
 
-            try:
-                _, err = await asyncio.wait_for(asyncio.gather(read_output(), command.stderr.read()), 90)
+        try:
+            _, err = await asyncio.wait_for(asyncio.gather(read_output(), command.stderr.read()), 90)
+            await command.wait()
+        finally:
+            if command.returncode is None:  # one that hangs at exit fails the test instead of hanging it
+                command.kill()
                 await command.wait()
-            finally:
-                if command.returncode is None:  # one that hangs at exit fails the test instead of hanging it
-                    command.kill()
-                    await command.wait()
-    finally:
-        await parts.close()
 
     assert "run rr_" in printed, (printed, err.decode())
     bars = [line.strip() for line in printed.split("\r") if line.startswith("[")]
@@ -341,3 +366,32 @@ async def test_a_dispute_we_never_heard_of_is_flagged(
     assert await logs_about(engine, dispute.id) == [("stripe_dispute_without_record", "needs_review")]
     second_run, _ = await reconcile(temporal_client, stack_settings)
     assert await subjects_logged_by(engine, second_run, (dispute.id,)) == []
+
+
+async def test_one_activity_checks_several_stripe_pages_and_skips_none(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
+) -> None:
+    """Pages of 2, 3 to an activity: every activity but the last checks 6 PaymentIntents, and a
+    discrepancy deep in the list (a later page of some activity) is still found."""
+    flagged = await parties.captured(500)
+    emulator_control("POST", f"/objects/{stripe_intent(stack_settings, flagged['id']).id}", json={"amount": 5000})
+    for _ in range(7):
+        await parties.captured(300)  # newer: listed first, so the flagged one comes on a later page
+    checked: list[int] = []
+
+    def counted(reconcile_page: PageStep) -> PageStep:
+        async def counted_reconcile_page(page: ReconciliationPage) -> ReconciliationPageResult:
+            result = await reconcile_page(page)
+            if page.phase == "payment_intents":
+                checked.append(result.counts.get("checked", 0))
+            return result
+
+        return counted_reconcile_page
+
+    settings = paged(stack_settings, 2, 3)
+    async with worker_around_pages(temporal_client, settings, counted):
+        run_id, _ = await reconcile(temporal_client, settings)
+
+    assert len(checked) >= 2 and set(checked[:-1]) == {6} and 1 <= checked[-1] <= 6, checked
+    intent_id = stripe_intent(stack_settings, flagged["id"]).id
+    assert await subjects_logged_by(engine, run_id, (intent_id,)) == [intent_id]
