@@ -1,6 +1,6 @@
 """The fault schedule of a chaos run, drawn from its seed, and the task that applies it: Stripe 5xx
 and timeouts after commit (the emulator's control API), the worker SIGKILLed every few seconds and
-replaced, Redis frozen for a while, one PostgreSQL restart and one API restart."""
+replaced, Redis frozen for a while, one PostgreSQL restart, one API restart and one reconciliation run."""
 
 from __future__ import annotations
 
@@ -12,17 +12,22 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from bench.stack import Stack
+from config.temporal import connect
 from workers.devstack.ports import wait_listening
+from workers.schedules import RECONCILIATION_SCHEDULE
+from workflows.reconciliation import ReconciliationWorkflow
 
 STRIPE_ERRORS = 0.10
 STRIPE_TIMEOUTS = 0.05
 STRIPE_HANG_SECONDS = 3.0  # longer than the stack's Stripe client timeout (runner.CHAOS_SETTINGS)
 REPLACED_WITHIN = 2.0  # seconds for `payments dev` to restart a killed worker before we start one
+RECONCILIATION_STARTS_WITHIN = 60.0  # seconds for a triggered Schedule's run to show in visibility
 WORKER_UP_WITHIN = 120.0  # seconds for a new worker to start; longer is a violation of its own
 
 
@@ -33,6 +38,7 @@ class FaultSchedule:
     redis_down_for: float  # seconds
     postgres_restart_at: float
     api_restart_at: float
+    reconcile_at: float  # the reconciliation Schedule triggered mid-run, as every 6 h in production
 
 
 def make_schedule(seed: int) -> FaultSchedule:
@@ -43,6 +49,7 @@ def make_schedule(seed: int) -> FaultSchedule:
         redis_down_for=round(rng.uniform(3.0, 8.0), 1),
         postgres_restart_at=round(rng.uniform(0.4, 0.6), 2),
         api_restart_at=round(rng.uniform(0.65, 0.85), 2),
+        reconcile_at=round(rng.uniform(0.3, 0.7), 2),  # drawn last: the earlier draws stay the same
     )
 
 
@@ -91,6 +98,7 @@ class FaultInjector:
             (s.redis_down_at, self.redis_down),
             (s.postgres_restart_at, self.restart_postgres),
             (s.api_restart_at, self.restart_api),
+            (s.reconcile_at, self.reconcile),
         ]
         one_offs.sort(key=lambda item: item[0])
         gaps = itertools.cycle(s.kill_gaps)
@@ -146,6 +154,23 @@ class FaultInjector:
         checkpointer.send_signal(signal.SIGKILL)
         self.counts["postgres restarts"] += 1
         self._log("PostgreSQL crash-restarted (checkpointer SIGKILLed)")
+
+    async def reconcile(self) -> None:
+        """Trigger the reconciliation Schedule amid the traffic and wait for its run: payments in
+        flight must not read as discrepancies (the events check counts any it publishes)."""
+        client = await connect(self._stack.settings)
+        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        await client.get_schedule_handle(RECONCILIATION_SCHEDULE).trigger()
+        self._log("reconciliation triggered")
+        query = f'WorkflowType="{ReconciliationWorkflow.__name__}" AND StartTime >= "{since}"'
+        deadline = time.monotonic() + RECONCILIATION_STARTS_WITHIN
+        while not (started := [run async for run in client.list_workflows(query)]):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the triggered reconciliation never started")
+            await asyncio.sleep(0.2)  # polling visibility with a deadline
+        counts = await client.get_workflow_handle(started[0].id, run_id=started[0].run_id).result()
+        self.counts["reconciliation runs"] += 1
+        self._log(f"reconciliation done: {counts}")
 
     async def restart_api(self) -> None:
         await asyncio.to_thread(self._stack.replace, "api", signal.SIGTERM)
