@@ -78,6 +78,15 @@ def _ts(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
 
 
+def _stripe_object_of(row: Transaction | Refund | Payout) -> tuple[str, str | None]:
+    """The Stripe list and id of the object our row names."""
+    if isinstance(row, Refund):
+        return "refunds", row.stripe_refund_id
+    if isinstance(row, Payout):
+        return "transfers", row.stripe_transfer_id
+    return "payment_intents", row.stripe_payment_intent_id
+
+
 class Reconciler:
     def __init__(
         self,
@@ -356,25 +365,30 @@ class Reconciler:
         return f"{rows[-1].created_at.isoformat()}|{rows[-1].id}"
 
     async def _missing_at_stripe(self, run_id: str, row: Transaction | Refund | Payout, counts: Counter[str]) -> None:
+        if isinstance(row, Transaction) and row.status not in SETTLED:
+            if await self._stuck(row):
+                intent = await self._retrieve("payment_intents", row.stripe_payment_intent_id)
+                await self._settle_stuck(run_id, row, intent, counts)
+            return
+        if await self._retrieve(*_stripe_object_of(row)) is not None:
+            return  # made at Stripe while this run read its newest-first list (a chaos run): there
         amount = {"amount": row.amount}
         if isinstance(row, Refund):
             await self._log(run_id, counts, "refund_missing_at_stripe", row.id, amount, refund_id=row.id)
         elif isinstance(row, Payout):
             await self._log(run_id, counts, "payout_missing_at_stripe", row.id, amount, payout_id=row.id)
-        elif row.status in SETTLED:
+        else:
             details = {"ours": row.status, "payment_intent": row.stripe_payment_intent_id}
             await self._log(run_id, counts, "confirmed_but_missing_at_stripe", row.id, details, tx_id=row.id)
-        elif await self._stuck(row):
-            intent = await self._retrieve_intent(row.stripe_payment_intent_id)
-            await self._settle_stuck(run_id, row, intent, counts)
 
-    async def _retrieve_intent(self, intent_id: str | None) -> Obj | None:
-        if intent_id is None:
+    async def _retrieve(self, kind: str, stripe_id: str | None) -> Obj | None:
+        """One Stripe object by id (`kind`: its list's path), or None where Stripe has none."""
+        if stripe_id is None:
             return None
         try:
-            return await self._get(f"/v1/payment_intents/{intent_id}")
+            return await self._get(f"/v1/{kind}/{stripe_id}")
         except ApplicationError as refused:
-            if (refused.details[0] or {}).get("status") == 404:
+            if (refused.details[0] or {}).get("http_status") == 404:
                 return None
             raise
 
