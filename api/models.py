@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -128,19 +128,7 @@ class DisputeOut(BaseModel):
 
 
 def dispute_out(dispute: Dispute) -> DisputeOut:
-    return DisputeOut(
-        id=dispute.id,
-        tx_id=dispute.tx_id,
-        merchant_id=dispute.merchant_id,
-        amount=dispute.amount,
-        fee=dispute.fee,
-        currency=dispute.currency,
-        reason=dispute.reason,
-        status=cast(DisputeStatus, dispute.status),  # the CHECK constraint holds it to these
-        evidence_due_by=dispute.evidence_due_by,
-        created_at=dispute.created_at,
-        updated_at=dispute.updated_at,
-    )
+    return DisputeOut.model_validate(dispute, from_attributes=True)  # the same names, validated
 
 
 class DisputeList(BaseModel):

@@ -7,15 +7,15 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.auth import Principal
 from api.contract import errors
 from api.deps import CurrentPrincipal, Session, TemporalClient
-from api.errors import ApiError, Forbidden, NotFound, ServiceUnavailable
+from api.errors import ApiError, Forbidden, NotFound
 from api.models import DisputeList, DisputeOut, EvidenceCreate, dispute_out
 from api.pagination import InvalidCursor, Limit, newest_first
-from api.routes.payments import UPDATE_LOST, closed, waiting_on_temporal
+from api.routes.payments import closed_or_lost, waiting_on_temporal
 from schema.messages import DisputeEvidence
 from schema.tables import Dispute, DisputeStatus
 from workflows.dispute import DisputeWorkflow
@@ -102,10 +102,7 @@ async def _through_workflow(
             raise DisputeNotOpen(dispute.status, cause.message) from exc
         raise
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        if not await closed(handle):
-            raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
+        await closed_or_lost(handle, exc)
         dispute = await visible_dispute(session, dispute.id, principal)
         raise DisputeNotOpen(dispute.status) from exc  # its workflow has finished: decided
     return dispute_out(await visible_dispute(session, dispute.id, principal))

@@ -165,6 +165,15 @@ async def closed(handle: WorkflowHandle[Any, Any]) -> bool:
     return described.status != WorkflowExecutionStatus.RUNNING
 
 
+async def closed_or_lost(handle: WorkflowHandle[Any, Any], exc: RPCError) -> None:
+    """After an update's RPCError: return when its workflow has closed (its row is the answer);
+    503, to be sent again, when the server lost the update of a running one; else re-raise."""
+    if exc.status != RPCStatusCode.NOT_FOUND:
+        raise exc
+    if not await closed(handle):
+        raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
+
+
 def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
     cause = exc.cause
     return cause if isinstance(cause, ApplicationError) else None
@@ -323,11 +332,7 @@ async def confirm_payment(
         await session.refresh(tx)
         raise PaymentStateConflict(tx.status) from exc
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        if not await closed(handle):
-            raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
-        # The workflow has finished: the row is the answer.
+        await closed_or_lost(handle, exc)
     tx = await visible_transaction(session, body.tx_id, principal)
     if tx.status not in SETTLED:
         raise PaymentStateConflict(tx.status)
@@ -356,10 +361,7 @@ async def cancel_payment(
         await session.refresh(tx)
         raise PaymentStateConflict(tx.status) from exc
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        if not await closed(handle):
-            raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
+        await closed_or_lost(handle, exc)
     tx = await visible_transaction(session, tx_id, principal)
     if tx.status != "canceled":
         raise PaymentStateConflict(tx.status)
