@@ -13,6 +13,8 @@ T = TypeVar("T")
 
 
 async def heartbeating(call: Awaitable[T], every: float = 1.0) -> T:
+    if activity.info().is_local:
+        return await call  # a local activity has no heartbeat: its workflow task's timeout covers it
     task = asyncio.ensure_future(call)
     try:
         while True:

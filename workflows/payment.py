@@ -38,7 +38,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
     from workflows.failures import failure_details, final_failure
-    from workflows.policies import DB_STEP, STRIPE_STEP
+    from workflows.policies import DB_STEP
+    from workflows.stripe_steps import stripe_step
 
 # Webhook event types that settle a 3-D Secure authentication.
 AUTHENTICATED = ("payment_intent.amount_capturable_updated",)
@@ -91,7 +92,7 @@ class PaymentWorkflow:
     async def _authorize(self) -> None:
         request = self._request
         try:
-            auth: Authorization = await workflow.execute_activity_method(
+            auth: Authorization = await stripe_step(
                 StripePayments.authorize_payment,
                 AuthorizeRequest(
                     request.tx_id,
@@ -101,9 +102,8 @@ class PaymentWorkflow:
                     request.card_token,
                     request.return_url,
                 ),
-                **STRIPE_STEP,
             )
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:  # a local activity raises the latter
             failure = final_failure(error)
             if failure is None:
                 raise
@@ -165,9 +165,7 @@ class PaymentWorkflow:
         if not workflow.patched("read-back-stripe-event"):
             status = "requires_capture" if event.type in AUTHENTICATED else event.status
             return PaymentIntentState(event.payment_intent_id, status, event.failure_code, event.failure_message)
-        state: PaymentIntentState = await workflow.execute_activity_method(
-            StripePayments.read_payment_intent, event.payment_intent_id, **STRIPE_STEP
-        )
+        state: PaymentIntentState = await stripe_step(StripePayments.read_payment_intent, event.payment_intent_id)
         return None if state.status == "requires_action" else state
 
     async def _await_confirm_or_cancel(self, expires_at: datetime) -> None:
@@ -182,8 +180,8 @@ class PaymentWorkflow:
         assert self._payment_intent_id is not None
         capture = CaptureRequest(self._request.tx_id, self._payment_intent_id, amount)
         try:
-            received = await workflow.execute_activity_method(StripePayments.capture_payment, capture, **STRIPE_STEP)
-        except ActivityError as error:
+            received = await stripe_step(StripePayments.capture_payment, capture)
+        except (ActivityError, ApplicationError) as error:  # a local activity raises the latter
             failure = final_failure(error)
             if failure is None:
                 raise
@@ -208,8 +206,8 @@ class PaymentWorkflow:
         if self._payment_intent_id is not None:
             void = VoidRequest(self._request.tx_id, self._payment_intent_id, reason)
             try:
-                await workflow.execute_activity_method(StripePayments.void_payment, void, **STRIPE_STEP)
-            except ActivityError as error:
+                await stripe_step(StripePayments.void_payment, void)
+            except (ActivityError, ApplicationError) as error:  # a local activity raises the latter
                 if final_failure(error) is None:
                     raise
                 workflow.logger.warning("void refused by Stripe; reconciliation will follow Stripe")

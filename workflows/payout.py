@@ -28,7 +28,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
     from workflows.failures import failure_details, final_failure
-    from workflows.policies import DB_STEP, STRIPE_STEP
+    from workflows.policies import DB_STEP
+    from workflows.stripe_steps import stripe_step
 
 # Nothing was reserved for these: the payout simply does not happen.
 REFUSALS = ("InsufficientBalance", "NoPayoutAccount", "UnknownMerchant")
@@ -67,8 +68,11 @@ class MerchantPayoutWorkflow:
         if view.status != "in_transit":
             return view  # this key's payout was settled by an earlier run
         try:
-            transfer = await workflow.execute_activity_method(StripeTransfers.transfer_payout, view, **STRIPE_STEP)
-        except ActivityError as error:
+            # On demand, the API waits on `accepted` until the workflow task ends: that answer must
+            # not wait on Stripe. A scheduled run's child has no one waiting.
+            on_demand = workflow.info().parent is None
+            transfer = await stripe_step(StripeTransfers.transfer_payout, view, in_workflow_task=not on_demand)
+        except (ActivityError, ApplicationError) as error:  # a local activity raises the latter
             refused = final_failure(error)
             if refused is None:
                 raise

@@ -23,6 +23,13 @@ STRIPE_STEP: dict[str, Any] = {
     "retry_policy": _STRIPE_RETRY,
 }
 
+# A Stripe call's first attempt, run as a local activity inside the workflow task that needs it
+# (workflows/stripe_steps.py): no retries here, a transient failure moves to STRIPE_STEP.
+STRIPE_FIRST_ATTEMPT: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_attempts=1),
+}
+
 # A reconciliation page: Stripe reads and database writes in turn, with no one call to heartbeat around.
 RECONCILE_PAGE: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": _STRIPE_RETRY}
 

@@ -52,6 +52,9 @@ from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
+# Payments and scheduled payouts recorded since the "stripe-local-activities" patch (a Stripe call's
+# first attempt as a local activity); the names without the suffix were recorded before it.
+STRIPE_LOCAL = "_stripe_local"
 Drive = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
 
 
@@ -153,7 +156,7 @@ async def record() -> None:
             request = payment_request()
             await _record(
                 env,
-                name,
+                name + STRIPE_LOCAL,
                 PaymentWorkflow,
                 steps.activities(),
                 request,
@@ -168,7 +171,7 @@ async def record() -> None:
             await _record(env, name, MerchantPayoutWorkflow, payouts.activities(), payout, f"payout:{name}")
         run = PayoutRunInput("daily", concurrency=2, page_size=5, hold_seconds=0, period="2026-11-24")
         three = FakePayoutSteps({"m1": 100, "m2": 200, "m3": 300})
-        await _record(env, "payout_run", PayoutRunWorkflow, three.activities(), run, "payout-run:daily")
+        await _record(env, "payout_run" + STRIPE_LOCAL, PayoutRunWorkflow, three.activities(), run, "payout-run:daily")
         disputes: list[tuple[str, FakeDispute, Drive | None]] = [
             ("dispute_won_after_evidence", FakeDispute("won"), _evidence_then(True, webhook=True)),
             ("dispute_evidence_kept_until_deadline", FakeDispute("lost"), _evidence_then(False, webhook=False)),

@@ -147,6 +147,21 @@ async def start(env: WorkflowEnvironment, queue: str, request: PaymentRequest, *
     )
 
 
+async def init_with_start(env: WorkflowEnvironment, queue: str, request: PaymentRequest) -> PaymentView:
+    """As the API starts a payment: the init update rides on the start, so the first workflow task
+    sees it (a workflow that ends in that task is not sent back to redo its local activities)."""
+    start_op = WithStartWorkflowOperation(
+        PaymentWorkflow.run,
+        request,
+        id=workflow_id(request.user_id, request.idempotency_key),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=queue,
+    )
+    return await env.client.execute_update_with_start_workflow(
+        PaymentWorkflow.init, InitRequest("fp"), start_workflow_operation=start_op
+    )
+
+
 @pytest.fixture
 def queue() -> str:
     return f"payments-{uuid.uuid4().hex}"
@@ -208,9 +223,12 @@ async def test_a_decline_ends_failed_without_capture_or_void(
     async with Worker(
         time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
     ):
-        handle = await start(time_skipping_env, queue, payment_request())
-        view = await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        request = payment_request()
+        view = await init_with_start(time_skipping_env, queue, request)
         assert view.status == "failed" and view.failure_code == "generic_decline"
+        handle = time_skipping_env.client.get_workflow_handle_for(
+            PaymentWorkflow.run, workflow_id(request.user_id, request.idempotency_key)
+        )
         assert (await handle.result()).status == "failed"
     assert fake.names() == ["record_payment", "authorize_payment", "record_status"]
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -155,3 +156,9 @@ async def test_a_run_pages_continues_as_new_and_sums_up(time_skipping_env: Workf
     assert (summary.paid, summary.failed, summary.totals) == (4, 0, {"usd": 1200})
     assert [c for c in fake.calls if c.startswith("page:")] == ["page:None", "page:m2", "page:m5"]
     assert all(balance == 0 for balance in fake.balances.values())
+    # A scheduled payout transfers inside its one workflow task; an on-demand one (test_payouts.py
+    # in the integration tests) answers the API first and transfers in an activity task.
+    child = await time_skipping_env.client.get_workflow_handle(workflow_id("m1", "2026-11-24")).fetch_history()
+    kinds = [e.event_type for e in child.events]
+    assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 1
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds

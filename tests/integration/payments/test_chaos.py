@@ -93,11 +93,12 @@ async def test_worker_killed_between_authorize_and_capture_still_captures_once(
     assert intent.amount_received == 4200 and _captures(emulator_control, intent.id) == 1
 
 
-async def test_worker_killed_inside_a_slow_authorize_is_retried_after_the_heartbeat_timeout(
+async def test_worker_killed_inside_a_slow_authorize_is_retried_after_the_workflow_task_timeout(
     parties: Parties, stack_settings: Settings, emulator_control, temporal_client: Client, tmp_path: Path
 ) -> None:
-    """SIGKILL the only worker while Stripe is slow to authorize: the server notices the silent
-    activity by its heartbeat timeout (not the 30 s start-to-close) and a new worker authorizes once."""
+    """SIGKILL the only worker while Stripe is slow to authorize (a local activity, inside the
+    first workflow task): the server notices when that task times out (3 s, not the call's 30 s
+    start-to-close) and a new worker authorizes once, under the same idempotency key."""
     queue = f"chaos-{uuid.uuid4().hex}"
     settings = stack_settings.model_copy(update={"temporal_task_queue": queue})
     slow = {"action": "latency", "path": AUTHORIZE, "latency_ms": 3000}
@@ -123,10 +124,10 @@ async def test_worker_killed_inside_a_slow_authorize_is_retried_after_the_heartb
     assert response.json()["status"] == "authorized", response.text
     stripe_intent(stack_settings, response.json()["id"])  # exactly one PaymentIntent
     history = await temporal_client.get_workflow_handle(workflow_id(parties.user_id, key)).fetch_history()
-    (authorize,) = [
-        e.activity_task_started_event_attributes
+    (lost_task,) = [
+        e.workflow_task_timed_out_event_attributes
         for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
     ]
-    assert authorize.attempt == 2
-    assert authorize.last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+    assert lost_task.timeout_type == TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE
+    assert not [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]

@@ -19,14 +19,21 @@ async def test_a_stripe_500_on_authorize_is_in_the_history_with_its_request_id(
     key = uuid.uuid4().hex
     assert (await parties.init(700, key=key)).json()["status"] == "authorized"
     history = await temporal_client.get_workflow_handle(workflow_id(parties.user_id, key)).fetch_history()
-    retried = [
-        e.activity_task_started_event_attributes
+    # The first attempt ran in the workflow task: its failure is on its marker...
+    (first_attempt,) = [
+        e.marker_recorded_event_attributes
         for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-        and e.activity_task_started_event_attributes.attempt > 1
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.HasField("failure")
     ]
-    assert len(retried) == 1
-    failure = await temporal_client.data_converter.decode_failure(retried[0].last_failure)
+    # ...and the retry ran as an activity task, where the Temporal UI shows a pending call's attempts.
+    (retry,) = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert retry.activity_type.name == "authorize_payment"
+    failure = await temporal_client.data_converter.decode_failure(first_attempt.failure)
     assert isinstance(failure, ApplicationError) and failure.type == "StripeUnavailable", failure
     assert failure.details[0]["http_status"] == 500 and failure.details[0]["request_id"].startswith("req_")
     assert "recursion" not in str(failure)
