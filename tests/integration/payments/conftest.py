@@ -1,6 +1,7 @@
 """A fresh user and merchant per test, and helpers that drive payments through the HTTP API."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ import httpx
 import pytest
 import pytest_asyncio
 import stripe
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 
 from config.settings import Settings
 from tests.services import eventually
@@ -92,6 +95,20 @@ async def parties(api: httpx.AsyncClient, auth) -> Parties:
     )
     assert merchant.status_code == 201, merchant.text
     return Parties(api, auth, user["id"], merchant.json()["id"], fee_bps)
+
+
+def steps_run(history: WorkflowHistory) -> list[str]:
+    """The activity types a workflow ran, in order: its activity tasks, and its local activities
+    (their markers, whose `data` core writes as plain JSON; the result beside it is encrypted)."""
+    steps = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            steps.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == "core_local_activity":
+                steps.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
+    return steps
 
 
 def stripe_intent(settings: Settings, tx_id: str) -> stripe.PaymentIntent:

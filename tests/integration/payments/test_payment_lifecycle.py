@@ -9,7 +9,7 @@ from temporalio.client import Client
 
 from config.settings import Settings
 from stripe_emulator.webhooks import signature_header
-from tests.integration.payments.conftest import Parties, stripe_intent
+from tests.integration.payments.conftest import Parties, steps_run, stripe_intent
 from tests.services import eventually
 
 
@@ -110,9 +110,7 @@ async def test_a_signed_webhook_that_stripe_does_not_bear_out_changes_nothing(
     handle = temporal_client.get_workflow_handle(f"payment:{parties.user_id}:{tx['idempotency_key']}")
 
     async def read_backs() -> int:
-        history = await handle.fetch_history()
-        scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events]
-        return scheduled.count("read_payment_intent")
+        return steps_run(await handle.fetch_history()).count("read_payment_intent")
 
     await eventually(read_backs, lambda n: n >= 1, "the workflow read the PaymentIntent back")
     assert (await parties.get(tx["id"]))["status"] == "requires_action"
