@@ -37,7 +37,7 @@ from tests.services import embedded_postgres, embedded_redis, scratch_database, 
 from workers.devstack.ports import free_port
 from workers.devstack.temporal import temporal_cli
 from workers.metrics import serve_worker_metrics
-from workers.registry import build_worker_parts, interceptors, webhook_worker, workflow_runner, workflows
+from workers.registry import build_worker_parts, interceptors, sandboxed_workflow_runner, webhook_worker, workflows
 from workers.webhook_fanout import WebhookFanOut
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -195,7 +195,7 @@ async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIte
         client,
         task_queue=TASK_QUEUE,
         workflows=workflows(),
-        workflow_runner=workflow_runner(),
+        workflow_runner=sandboxed_workflow_runner(),
         activities=parts.activities,
         interceptors=interceptors(),
     )

@@ -12,7 +12,7 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows as workflows_package
@@ -64,13 +64,22 @@ def interceptors() -> list[Interceptor]:
     return [PermanentDatabaseErrors(), CountRetries()]
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner() -> WorkflowRunner:
+    """The worker runs workflows outside the sandbox: the sandbox's per-run import of the workflow
+    module and its `exec` around every activation and payload cost about a sixth of the worker's CPU
+    per payment (docs/capacity.md). Determinism is checked where it costs nothing in production:
+    the replay tests, the workflow tests and the integration tests' worker run every workflow in
+    the sandbox (sandboxed_workflow_runner)."""
+    return UnsandboxedWorkflowRunner()
+
+
+def sandboxed_workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox, with the I/O libraries our activity modules import passed through: workflows
     never call them, and re-importing them per workflow run is slow and warns of late imports.
 
     The sandbox imports the workflow modules again for every run: their bytecode is written first,
     because under PYTHONDONTWRITEBYTECODE (set on some machines and images) nothing else writes it
-    and every payment compiled workflows/payment.py from source (4.5 % of the worker's CPU)."""
+    and every run compiled workflows/payment.py from source."""
     compileall.compile_dir(Path(workflows_package.__file__).parent, quiet=1)
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(

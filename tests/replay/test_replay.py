@@ -7,7 +7,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workers.registry import workflow_runner, workflows
+from workers.registry import sandboxed_workflow_runner, workflow_runner, workflows
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -40,7 +40,13 @@ def test_there_are_recorded_histories() -> None:
     } <= {p.stem for p in HISTORIES}
 
 
+RUNNERS = {"sandboxed": sandboxed_workflow_runner, "worker": workflow_runner}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays_deterministically(path: Path) -> None:
+async def test_recorded_history_replays_deterministically(path: Path, runner: str) -> None:
+    """In the sandbox (which refuses I/O, clocks and randomness in workflow code) and as the worker
+    runs workflows, outside it."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    await Replayer(workflows=workflows(), workflow_runner=workflow_runner()).replay_workflow(history)
+    await Replayer(workflows=workflows(), workflow_runner=RUNNERS[runner]()).replay_workflow(history)

@@ -16,7 +16,7 @@ from api.services import API_APPLICATION_NAME
 from config.settings import Settings
 from tests.integration.payments.conftest import Parties
 from tests.services import eventually, serve_in_thread
-from workers.registry import build_worker_parts, workflow_runner, workflows
+from workers.registry import build_worker_parts, sandboxed_workflow_runner, workflows
 from workflows.payment import workflow_id
 
 
@@ -79,7 +79,7 @@ async def test_inits_waiting_on_temporal_hold_no_database_connection(
                 temporal_client,
                 task_queue=settings.temporal_task_queue,
                 workflows=workflows(),
-                workflow_runner=workflow_runner(),
+                workflow_runner=sandboxed_workflow_runner(),
                 activities=parts.activities,
             ):
                 answers = await asyncio.gather(*inits)

@@ -25,7 +25,7 @@ from schema.messages import ReconciliationInput, ReconciliationPage, Reconciliat
 from schema.tables import Payout
 from tests.integration.payments.conftest import Parties, command_env, stripe_intent
 from tests.services import eventually
-from workers.registry import build_worker_parts, workflow_runner
+from workers.registry import build_worker_parts, sandboxed_workflow_runner
 from workflows.reconciliation import ReconciliationWorkflow
 
 
@@ -94,7 +94,7 @@ async def worker_around_pages(
             client,
             task_queue=settings.temporal_task_queue,
             workflows=[ReconciliationWorkflow],
-            workflow_runner=workflow_runner(),
+            workflow_runner=sandboxed_workflow_runner(),
             activities=[a for a in parts.activities if a is not reconcile_page]
             + [activity.defn(name="reconcile_page")(around(reconcile_page))],
         ):
