@@ -32,6 +32,7 @@ from api.routes import (
 )
 from api.security_headers import AllowedHostsMiddleware, CodecCorsMiddleware, SecurityHeadersMiddleware
 from api.services import Services
+from config.heap import freeze_startup_objects
 from config.logs import configure_logging
 from config.settings import Settings
 from config.tracing import start_tracing, trace_requests
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = Services.start(settings)
+        freeze_startup_objects()
         try:
             yield
         finally:

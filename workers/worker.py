@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
+from config.heap import freeze_startup_objects
 from config.settings import Settings
 from config.temporal import connect
 from workers.metrics import serve_worker_metrics
@@ -53,6 +54,7 @@ async def run_worker(settings: Settings) -> None:
     redis = Redis.from_url(settings.redis_url)
     relay = OutboxRelay(parts.sessions, redis)
     fanout = WebhookFanOut(parts.sessions, client, settings)
+    freeze_startup_objects()
     try:
         async with (
             Worker(
