@@ -226,8 +226,8 @@ async def test_a_decline_ends_failed_without_capture_or_void(
         request = payment_request()
         view = await init_with_start(time_skipping_env, queue, request)
         assert view.status == "failed" and view.failure_code == "generic_decline"
-        handle = time_skipping_env.client.get_workflow_handle_for(
-            PaymentWorkflow.run, workflow_id(request.user_id, request.idempotency_key)
+        handle = time_skipping_env.client.get_workflow_handle(
+            workflow_id(request.user_id, request.idempotency_key), result_type=PaymentView
         )
         assert (await handle.result()).status == "failed"
     assert fake.names() == ["record_payment", "authorize_payment", "record_status"]
