@@ -245,17 +245,7 @@ async def test_a_run_that_finds_an_older_payment_for_the_key_answers_init_as_a_r
         first = payment_request()
         assert (await (await start(time_skipping_env, queue, first)).result()).status == "failed"
         repeat = dataclasses.replace(first, tx_id=f"tx_{uuid.uuid4().hex}")
-        view = await time_skipping_env.client.execute_update_with_start_workflow(
-            PaymentWorkflow.init,
-            InitRequest("fp"),
-            start_workflow_operation=WithStartWorkflowOperation(
-                PaymentWorkflow.run,
-                repeat,
-                id=workflow_id(repeat.user_id, repeat.idempotency_key),
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                task_queue=queue,
-            ),
-        )
+        view = await init_with_start(time_skipping_env, queue, repeat)
         assert view.replayed and view.tx_id == first.tx_id and view.status == "failed"
     assert fake.names() == ["record_payment", "authorize_payment", "record_status", "record_payment"]
 
