@@ -7,6 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 # The worker's own registry: in-process tests run API and worker side by side, each /metrics
@@ -40,11 +41,20 @@ ACTIVITY_RETRIES = Counter(
 
 
 class _CountRetries(ActivityInboundInterceptor):
+    """An activity task counts each attempt beyond its first as it starts. A local activity counts
+    each failure that a retry follows: its retries are local attempts, or, for a Stripe step's first
+    attempt (workflows/stripe_steps.py), an activity task whose own first attempt is that retry."""
+
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
-        if info.attempt > 1:
+        if not info.is_local and info.attempt > 1:
             ACTIVITY_RETRIES.labels(info.activity_type).inc()
-        return await super().execute_activity(input)
+        try:
+            return await super().execute_activity(input)
+        except Exception as error:
+            if info.is_local and not (isinstance(error, ApplicationError) and error.non_retryable):
+                ACTIVITY_RETRIES.labels(info.activity_type).inc()
+            raise
 
 
 class CountRetries(Interceptor):

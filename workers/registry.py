@@ -61,7 +61,7 @@ def workflows() -> list[type]:
 
 
 def interceptors() -> list[Interceptor]:
-    return [PermanentDatabaseErrors(), CountRetries()]
+    return [CountRetries(), PermanentDatabaseErrors()]  # the count sees a permanent error as permanent
 
 
 def workflow_runner() -> WorkflowRunner:

@@ -7,8 +7,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.metrics import REGISTRY
 from tests.integration.payments.conftest import Parties
 from workflows.payment import workflow_id
+
+
+def _retries(activity_type: str) -> float:
+    """The worker's payments_activity_retries_total (the tests' worker runs in this process)."""
+    return REGISTRY.get_sample_value("payments_activity_retries_total", {"activity": activity_type}) or 0.0
 
 
 async def test_a_stripe_500_on_authorize_is_in_the_history_with_its_request_id(
@@ -16,8 +22,10 @@ async def test_a_stripe_500_on_authorize_is_in_the_history_with_its_request_id(
 ) -> None:
     fault = {"action": "error", "path": "/v1/payment_intents", "times": 1}
     assert emulator_control("POST", "/faults", json=fault).status_code == 201
+    retries_before = _retries("authorize_payment")
     key = uuid.uuid4().hex
     assert (await parties.init(700, key=key)).json()["status"] == "authorized"
+    assert _retries("authorize_payment") == retries_before + 1  # the operators' metric saw the retry
     history = await temporal_client.get_workflow_handle(workflow_id(parties.user_id, key)).fetch_history()
     # The first attempt ran in the workflow task: its failure is on its marker...
     (first_attempt,) = [
