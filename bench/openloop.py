@@ -64,9 +64,12 @@ class Run:
 Payment = Callable[[Run, float], Awaitable[None]]
 
 
-async def open_loop(name: str, payment: Payment, rate: float, duration: float, seed: int = 1) -> Run:
-    """Start payments at Poisson arrivals for `duration` s, then wait for the last to finish."""
-    run = Run.named(name, rate)
+async def open_loop(
+    name: str, payment: Payment, rate: float, duration: float, seed: int = 1, run: Run | None = None
+) -> Run:
+    """Start payments at Poisson arrivals for `duration` s, then wait for the last to finish
+    (into `run` if given, for a watcher that follows it as it goes)."""
+    run = run or Run.named(name, rate)
     arrivals = random.Random(seed)  # noqa: S311 - reproducible arrivals, not a secret
     started = time.perf_counter()
     in_flight: set[asyncio.Task[None]] = set()

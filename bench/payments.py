@@ -2,7 +2,8 @@
 scheduled start) on a throwaway stack:
 
 1. a run at the seed's average rate (--rate, --duration) with the CPU and round trips per payment of
-   each process and the API's and worker's memory over the run;
+   each process, and the run's course window by window (latency, CPU per payment of each process,
+   the API's and worker's memory: bench/course.py);
 2. on-demand payout latency under the same background load;
 3. a step run raising the rate until p99 of either call passes 500 ms or a payment fails (the
    knee), then the same on the bare-Temporal ceiling (bench/ceiling.py), and our knee as a share.
@@ -30,7 +31,7 @@ import httpx
 from redis.asyncio import Redis
 
 from api.auth import mint_token
-from bench import ceiling, costs, scale
+from bench import ceiling, costs, course, scale
 from bench.openloop import HEADER, Payment, Run, Steps, open_loop, row, step
 from bench.stack import Stack, running_stack
 from bench.stats import Timings, loadavg
@@ -106,49 +107,18 @@ async def payouts_under_load(
     return await load, timings
 
 
-async def sample_memory(stack: Stack, every: float, curve: list[tuple[float, dict[str, float]]]) -> None:
-    """RSS (MiB) of the API and the worker every `every` s, appended to `curve` until cancelled."""
-    started = time.perf_counter()
-    while True:
-        processes = costs.roles(stack)
-        curve.append(
-            (
-                time.perf_counter() - started,
-                {r: sum(costs.rss_mib(p) for p in processes[r]) for r in ("api", "worker") if r in processes},
-            )
-        )
-        await asyncio.sleep(every)
-
-
-def memory_report(curve: list[tuple[float, dict[str, float]]], payments_per_second: float) -> str:
-    if not curve or not curve[0][1]:
-        return "memory: not measured (a stack we did not start)"
-    lines = [
-        "RSS over the run (MiB, process with its children):",
-        f"  {'s':>6} {'payments':>9} {'api':>7} {'worker':>7}",
-    ]
-    for at, rss in curve:
-        lines.append(
-            f"  {at:6.0f} {at * payments_per_second:9.0f} {rss.get('api', 0):7.1f} {rss.get('worker', 0):7.1f}"
-        )
-    warm = curve[len(curve) // 5 :] or curve  # after the first fifth: warm-up
-    for role in ("api", "worker"):
-        values = [rss.get(role, 0.0) for _, rss in warm]
-        growth = 100 * (max(values) - min(values)) / min(values) if min(values) else 0.0
-        lines.append(f"  {role}: {min(values):.1f}..{max(values):.1f} MiB after warm-up ({growth:.1f} % spread)")
-    return "\n".join(lines)
-
-
 async def measured_run(
     stack: Stack, meter: costs.Meter, payment: Payment, rate: float, duration: float
 ) -> tuple[Run, costs.Counts, str]:
-    curve: list[tuple[float, dict[str, float]]] = []
-    sampler = asyncio.create_task(sample_memory(stack, max(5.0, duration / 20), curve))
+    name = f"payments @{rate:g}/s"
+    run = Run.named(name, rate)
+    marks: list[course.Mark] = []
+    watcher = asyncio.create_task(course.follow(stack, run, max(5.0, duration / 20), marks))
     before = await meter.read()
-    run = await open_loop(f"payments @{rate:g}/s", payment, rate, duration)
+    await open_loop(name, payment, rate, duration, run=run)
     cost = await meter.read() - before
-    sampler.cancel()
-    return run, cost, memory_report(curve, run.throughput)
+    watcher.cancel()
+    return run, cost, course.report(run, marks)
 
 
 async def with_webhook_endpoint(stack: Stack, api: httpx.AsyncClient, rate: float, duration: float) -> Run:
@@ -193,7 +163,7 @@ async def main(args: argparse.Namespace) -> None:
         killing = None
         if args.kill_worker_at is not None:
             killing = asyncio.create_task(scale.kill_later(stack, added[0], args.kill_worker_at))
-        run, cost, memory = await measured_run(stack, meter, payment, args.rate, args.duration)
+        run, cost, run_course = await measured_run(stack, meter, payment, args.rate, args.duration)
         if killing is not None:
             await killing
         if args.workers > 1:
@@ -202,7 +172,7 @@ async def main(args: argparse.Namespace) -> None:
         print(row(run), flush=True)
         # Per payment started: a payment the client gave up on (a timeout) still did its work.
         print(costs.report(cost, max(1, run.done + run.failures)), flush=True)
-        print(memory, flush=True)
+        print(run_course, flush=True)
         print(loadavg(), flush=True)
 
         with_payouts, payouts = await payouts_under_load(stack, api, merchant, payment, args.rate, args.payout_seconds)
