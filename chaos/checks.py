@@ -14,7 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.ledger import platform_fee, refunded_fee
 from chaos.workload import Plan, Tally
 from schema.balances import merchant_payable
-from schema.tables import LedgerAccount, LedgerEntry, Merchant, OutboxEvent, Payout, Refund, Transaction
+from schema.tables import (
+    LedgerAccount,
+    LedgerEntry,
+    Merchant,
+    OutboxEvent,
+    PayableBalance,
+    Payout,
+    Refund,
+    Transaction,
+)
 from workers.outbox_relay import STREAM
 
 IN_FLIGHT = {"pending", "requires_action"}
@@ -176,7 +185,30 @@ async def ledger(session: AsyncSession, txs: dict[str, Transaction], payouts: li
                 f"{merchant.id}: payable {payable}, captures - fees - refunds - payouts = {expected[merchant.id]}"
             )
     check.figures["merchants"] = len(merchants)
+    check.violations += await _kept_balances(session)
     return check
+
+
+async def _kept_balances(session: AsyncSession) -> list[str]:
+    """Every merchant payable's kept balance (payable_balances) equals the sum of its entries."""
+    sums = (
+        select(LedgerEntry.account_id, LedgerEntry.currency, func.sum(LedgerEntry.amount).label("total"))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.code.like("merchant_payable:%"))
+        .group_by(LedgerEntry.account_id, LedgerEntry.currency)
+    )
+    entries = {(a, c): int(total) for a, c, total in (await session.execute(sums)).all()}
+    kept = {
+        (a, c): b
+        for a, c, b in (
+            await session.execute(select(PayableBalance.account_id, PayableBalance.currency, PayableBalance.balance))
+        ).all()
+    }
+    return [
+        f"ledger account {a} ({c}): kept balance {kept.get((a, c))}, entries sum to {entries.get((a, c))}"
+        for a, c in sorted(entries.keys() | kept.keys())
+        if kept.get((a, c)) != entries.get((a, c))
+    ]
 
 
 async def events(session: AsyncSession, redis: Redis, txs: dict[str, Transaction], payouts: list[Payout]) -> Check:

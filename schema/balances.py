@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Select, and_, func, not_, select, text
+from sqlalchemy import ScalarSelect, Select, and_, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -17,6 +17,7 @@ from schema.tables import (
     LedgerEntry,
     LedgerTransaction,
     Merchant,
+    PayableBalance,
     Payout,
     Refund,
     Transaction,
@@ -29,18 +30,26 @@ def merchant_payable(merchant_id: str) -> str:
     return f"merchant_payable:{merchant_id}"
 
 
-def _held(hold: timedelta) -> ColumnElement[bool]:
-    """A capture's credit to the merchant younger than the hold period: not yet available."""
-    return and_(
-        LedgerEntry.amount < 0,
-        LedgerTransaction.reference.like("capture:%"),
-        LedgerEntry.created_at > func.now() - hold,
+def _held_credits(hold: timedelta) -> ScalarSelect[int]:
+    """The sum of the payable's capture credits younger than the hold period (zero or negative): not
+    yet available. Read through the (account, currency, created_at) index: the window, not the history."""
+    return (
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.ledger_transaction_id)
+        .where(
+            LedgerEntry.account_id == PayableBalance.account_id,
+            LedgerEntry.currency == PayableBalance.currency,
+            LedgerEntry.created_at > func.now() - hold,
+            LedgerEntry.amount < 0,
+            LedgerTransaction.reference.like("capture:%"),
+        )
+        .scalar_subquery()
     )
 
 
-def _payable_entries(hold: timedelta) -> ColumnElement[int]:
-    """What the merchant may be paid, as the negated sum of its available payable entries."""
-    return -func.coalesce(func.sum(LedgerEntry.amount).filter(not_(_held(hold))), 0)
+def _payable(hold: timedelta) -> ColumnElement[int]:
+    """What the merchant may be paid: its payable balance (credits are negative), less what is held."""
+    return -PayableBalance.balance + _held_credits(hold)
 
 
 async def _refunds_in_flight(session: AsyncSession, merchant_id: str, currency: str) -> int:
@@ -54,26 +63,27 @@ async def _refunds_in_flight(session: AsyncSession, merchant_id: str, currency: 
 
 
 async def available(session: AsyncSession, merchant_id: str, currency: str, hold: timedelta) -> int:
-    entries = await session.execute(
-        select(_payable_entries(hold))
-        .select_from(LedgerEntry)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.ledger_transaction_id)
-        .where(LedgerAccount.code == merchant_payable(merchant_id), LedgerEntry.currency == currency)
+    payable = await session.execute(
+        select(_payable(hold))
+        .join(LedgerAccount, LedgerAccount.id == PayableBalance.account_id)
+        .where(LedgerAccount.code == merchant_payable(merchant_id), PayableBalance.currency == currency)
     )
-    return int(entries.scalar_one()) - await _refunds_in_flight(session, merchant_id, currency)
+    return int(payable.scalar_one_or_none() or 0) - await _refunds_in_flight(session, merchant_id, currency)
+
+
+def _with_payable_balance(query: Select[str]) -> Select[str]:
+    """Merchants joined to their payable balance in their own currency."""
+    return query.join(LedgerAccount, LedgerAccount.code == func.concat("merchant_payable:", Merchant.id)).join(
+        PayableBalance,
+        and_(PayableBalance.account_id == LedgerAccount.id, PayableBalance.currency == Merchant.currency),
+    )
 
 
 def payable_merchants(payout_schedule: str, after: str | None, limit: int, hold: timedelta) -> Select[str]:
     """One query for a page of merchants on a schedule with something available (keyset on id)."""
     query = (
-        select(Merchant.id)
-        .join(LedgerAccount, LedgerAccount.code == func.concat("merchant_payable:", Merchant.id))
-        .join(LedgerEntry, and_(LedgerEntry.account_id == LedgerAccount.id, LedgerEntry.currency == Merchant.currency))
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.ledger_transaction_id)
-        .where(Merchant.payout_schedule == payout_schedule)
-        .group_by(Merchant.id)
-        .having(_payable_entries(hold) > 0)
+        _with_payable_balance(select(Merchant.id))
+        .where(Merchant.payout_schedule == payout_schedule, _payable(hold) > 0)
         .order_by(Merchant.id)
         .limit(limit)
     )
@@ -110,13 +120,7 @@ async def lasting_deficit(session: AsyncSession, merchant_id: str, currency: str
 def merchants_in_deficit(after: str | None, limit: int) -> Select[str]:
     """A page of merchants whose payable is negative (keyset on id)."""
     query = (
-        select(Merchant.id)
-        .join(LedgerAccount, LedgerAccount.code == func.concat("merchant_payable:", Merchant.id))
-        .join(LedgerEntry, and_(LedgerEntry.account_id == LedgerAccount.id, LedgerEntry.currency == Merchant.currency))
-        .group_by(Merchant.id)
-        .having(func.sum(LedgerEntry.amount) > 0)
-        .order_by(Merchant.id)
-        .limit(limit)
+        _with_payable_balance(select(Merchant.id)).where(PayableBalance.balance > 0).order_by(Merchant.id).limit(limit)
     )
     return query.where(Merchant.id > after) if after else query
 

@@ -307,7 +307,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         CheckConstraint("amount <> 0", name="amount_nonzero"),
         CheckConstraint("currency ~ '^[a-z]{3}$'", name="currency_iso"),
-        Index("ledger_entries_account", "account_id", "currency"),
+        Index("ledger_entries_account", "account_id", "currency", "created_at"),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     ledger_transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
@@ -315,6 +315,16 @@ class LedgerEntry(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = _created()
+
+
+class PayableBalance(Base):
+    """A merchant payable's sum of entries, kept by a trigger on every entry posted (migration
+    0006): a payout reads it instead of the merchant's whole history. Written only by that trigger."""
+
+    __tablename__ = "payable_balances"
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger)
 
 
 class OutboxEvent(Base):

@@ -1,5 +1,6 @@
 """The ledger's invariants hold in PostgreSQL itself: we try to break them and the database refuses."""
 
+import asyncio
 import uuid
 
 import pytest
@@ -105,3 +106,45 @@ async def test_posting_the_same_reference_twice_is_refused(engine: AsyncEngine) 
     with pytest.raises(DBAPIError, match="duplicate key"):
         async with engine.begin() as conn:
             await conn.execute(insert, {"r": reference})
+
+
+async def _kept_balance(conn: AsyncConnection, account_id: int) -> int | None:
+    kept = await conn.execute(text("SELECT balance FROM payable_balances WHERE account_id = :a"), {"a": account_id})
+    return kept.scalar_one_or_none()
+
+
+async def test_a_merchant_payable_keeps_its_balance_and_shared_accounts_keep_none(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        clearing, payable = await _account(conn, "stripe_clearing"), await _account(conn, "merchant_payable")
+        await _post(conn, [(clearing, 1000, "usd"), (payable, -1000, "usd")])
+        await _post(conn, [(payable, 250, "usd"), (clearing, -250, "usd")])
+    async with engine.connect() as conn:
+        assert await _kept_balance(conn, payable) == -750
+        assert await _kept_balance(conn, clearing) is None  # a shared account: no hot row
+
+
+async def test_a_refused_posting_leaves_the_kept_balance_as_it_was(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        clearing, payable = await _account(conn, "stripe_clearing"), await _account(conn, "merchant_payable")
+        await _post(conn, [(clearing, 1000, "usd"), (payable, -1000, "usd")])
+    with pytest.raises(DBAPIError, match="does not sum to zero"):
+        async with engine.begin() as conn:
+            await _post(conn, [(clearing, 500, "usd"), (payable, -499, "usd")])
+    async with engine.connect() as conn:
+        assert await _kept_balance(conn, payable) == -1000
+
+
+async def test_concurrent_postings_to_one_merchant_all_count(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        clearing, payable = await _account(conn, "stripe_clearing"), await _account(conn, "merchant_payable")
+
+    async def capture(amount: int) -> None:
+        async with engine.begin() as conn:
+            await _post(conn, [(clearing, amount, "usd"), (payable, -amount, "usd")])
+
+    await asyncio.gather(*(capture(amount) for amount in range(1, 41)))
+    async with engine.connect() as conn:
+        assert await _kept_balance(conn, payable) == -sum(range(1, 41))
+        summed = text("SELECT sum(amount) FROM ledger_entries WHERE account_id = :a")
+        entries = await conn.execute(summed, {"a": payable})
+        assert entries.scalar_one() == -sum(range(1, 41))

@@ -1,6 +1,6 @@
 import asyncio
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from schema.database import asyncpg_url
@@ -26,3 +26,44 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(database_url: str) -> No
         assert asyncio.run(_tables(url)) == {"alembic_version"}
         upgrade(url)
         assert set(Base.metadata.tables) <= asyncio.run(_tables(url))
+
+
+async def _post_a_capture(url: str) -> None:
+    engine = create_async_engine(asyncpg_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO ledger_accounts (code) VALUES ('stripe_clearing'), ('merchant_payable:mer_old')")
+            )
+            posting = text("INSERT INTO ledger_transactions (reference) VALUES ('capture:tx_old') RETURNING id")
+            tx_id = (await conn.execute(posting)).scalar_one()
+            await conn.execute(
+                text(
+                    "INSERT INTO ledger_entries (ledger_transaction_id, account_id, amount, currency) "
+                    "SELECT :t, id, CASE WHEN code = 'stripe_clearing' THEN 900 ELSE -900 END, 'usd' "
+                    "FROM ledger_accounts"
+                ),
+                {"t": tx_id},
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _kept_balances(url: str) -> list[tuple[str, int]]:
+    engine = create_async_engine(asyncpg_url(url))
+    try:
+        async with engine.connect() as conn:
+            kept = await conn.execute(
+                text("SELECT a.code, b.balance FROM payable_balances b JOIN ledger_accounts a ON a.id = b.account_id")
+            )
+            return [(code, int(balance)) for code, balance in kept.all()]
+    finally:
+        await engine.dispose()
+
+
+def test_the_payable_balances_migration_counts_the_entries_posted_before_it(database_url: str) -> None:
+    with scratch_database(database_url) as url:
+        upgrade(url, "0005")
+        asyncio.run(_post_a_capture(url))
+        upgrade(url)
+        assert asyncio.run(_kept_balances(url)) == [("merchant_payable:mer_old", -900)]
