@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from itertools import pairwise
 
 from bench import costs
 from bench.openloop import Run
@@ -30,7 +29,8 @@ class Mark:
 
 
 async def follow(stack: Stack, run: Run, every: float, marks: list[Mark]) -> None:
-    """Append a Mark at once and every `every` s after, until cancelled."""
+    """Mark the run at once and every `every` s after, printing each window as it closes (a run of
+    hours shows its course as it goes), until cancelled."""
     started = time.perf_counter()
     while True:
         processes = costs.roles(stack)
@@ -43,28 +43,39 @@ async def follow(stack: Stack, run: Run, every: float, marks: list[Mark]) -> Non
                 {r: sum(costs.rss_mib(p) for p in processes.get(r, [])) for r in ("api", "worker")},
             )
         )
+        if len(marks) == 1 and any(marks[0].rss.values()):
+            print(HEADER, flush=True)
+        elif len(marks) > 1 and any(marks[0].rss.values()):
+            print(_window(run, marks[-2], marks[-1]), flush=True)
         await asyncio.sleep(every)
 
 
-def report(run: Run, marks: list[Mark]) -> str:
+HEADER = (
+    "The run's course (latency ms of the payments finished in each window; CPU ms per payment finished"
+    " in it; RSS MiB at its end):\n"
+    f"  {'s':>6} {'payments':>9} {'init p99':>9} {'conf p99':>9} |"
+    + " ".join(f"{SHORT.get(r, r):>8}" for r in ROLES)
+    + f" | {'api':>6} {'worker':>7}"
+)
+
+
+def _window(run: Run, before: Mark, after: Mark) -> str:
+    done = after.confirms - before.confirms
+    init = Timings("init", run.init.seconds[before.inits : after.inits])
+    confirm = Timings("confirm", run.confirm.seconds[before.confirms : after.confirms])
+    cpu = " ".join(f"{1000 * (after.cpu[r] - before.cpu[r]) / done:8.1f}" if done else f"{'-':>8}" for r in ROLES)
+    return (
+        f"  {after.at:6.0f} {after.confirms:9d} {_ms(init):>9} {_ms(confirm):>9} |{cpu}"
+        f" | {after.rss['api']:6.1f} {after.rss['worker']:7.1f}"
+    )
+
+
+def memory(marks: list[Mark]) -> str:
+    """The spread of the API's and the worker's RSS after warm-up (the first fifth of the run)."""
     if len(marks) < 2 or not any(marks[0].rss.values()):
-        return "course of the run: not measured (a stack we did not start, or too short a run)"
-    cpu_head = " ".join(f"{SHORT.get(r, r):>8}" for r in ROLES)
-    lines = [
-        "The run's course (latency ms of the payments finished in each window; CPU ms per payment"
-        " finished in it; RSS MiB at its end):",
-        f"  {'s':>6} {'payments':>9} {'init p99':>9} {'conf p99':>9} |{cpu_head} | {'api':>6} {'worker':>7}",
-    ]
-    for before, after in pairwise(marks):
-        done = after.confirms - before.confirms
-        init = Timings("init", run.init.seconds[before.inits : after.inits])
-        confirm = Timings("confirm", run.confirm.seconds[before.confirms : after.confirms])
-        cpu = " ".join(f"{1000 * (after.cpu[r] - before.cpu[r]) / done:8.1f}" if done else f"{'-':>8}" for r in ROLES)
-        lines.append(
-            f"  {after.at:6.0f} {after.confirms:9d} {_ms(init):>9} {_ms(confirm):>9} |{cpu}"
-            f" | {after.rss['api']:6.1f} {after.rss['worker']:7.1f}"
-        )
-    warm = marks[1 + len(marks) // 5 :] or marks[1:]  # after the first fifth: warm-up
+        return "memory: not measured (a stack we did not start, or too short a run)"
+    warm = marks[1 + len(marks) // 5 :] or marks[1:]
+    lines = []
     for role in ("api", "worker"):
         values = [m.rss[role] for m in warm]
         spread = 100 * (max(values) - min(values)) / min(values) if min(values) else 0.0

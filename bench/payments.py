@@ -118,7 +118,7 @@ async def measured_run(
     await open_loop(name, payment, rate, duration, run=run)
     cost = await meter.read() - before
     watcher.cancel()
-    return run, cost, course.report(run, marks)
+    return run, cost, course.memory(marks)
 
 
 async def with_webhook_endpoint(stack: Stack, api: httpx.AsyncClient, rate: float, duration: float) -> Run:
@@ -163,7 +163,7 @@ async def main(args: argparse.Namespace) -> None:
         killing = None
         if args.kill_worker_at is not None:
             killing = asyncio.create_task(scale.kill_later(stack, added[0], args.kill_worker_at))
-        run, cost, run_course = await measured_run(stack, meter, payment, args.rate, args.duration)
+        run, cost, memory = await measured_run(stack, meter, payment, args.rate, args.duration)
         if killing is not None:
             await killing
         if args.workers > 1:
@@ -172,7 +172,7 @@ async def main(args: argparse.Namespace) -> None:
         print(row(run), flush=True)
         # Per payment started: a payment the client gave up on (a timeout) still did its work.
         print(costs.report(cost, max(1, run.done + run.failures)), flush=True)
-        print(run_course, flush=True)
+        print(memory, flush=True)
         print(loadavg(), flush=True)
 
         with_payouts, payouts = await payouts_under_load(stack, api, merchant, payment, args.rate, args.payout_seconds)
