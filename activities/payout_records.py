@@ -46,8 +46,10 @@ def _event_payload(payout: Payout) -> dict[str, object]:
 
 
 async def locked_merchant(session: AsyncSession, merchant_id: str) -> Merchant:
-    """Payouts and refunds of one merchant take this lock before reading its balance."""
-    merchant = await session.get(Merchant, merchant_id, with_for_update=True)
+    """Payouts and balance recoveries of one merchant take this lock before reading its balance. It
+    is FOR NO KEY UPDATE: a new payment's foreign key to the merchant does not wait for it (FOR
+    UPDATE made every payment init of the merchant wait for its payout's transaction)."""
+    merchant = await session.get(Merchant, merchant_id, with_for_update={"key_share": True})
     if merchant is None:
         raise ApplicationError(f"No merchant {merchant_id}.", type="UnknownMerchant", non_retryable=True)
     return merchant

@@ -3,6 +3,7 @@ key's second workflow, gets the key's first row, never a second one."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import func, select
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment
 
 from activities.payment_records import PaymentRecords
+from activities.payout_records import locked_merchant
 from config.keyring import Keyring
 from schema.database import session_factory
 from schema.messages import PaymentRequest
@@ -51,3 +53,24 @@ async def test_a_repeated_key_returns_the_first_row(engine: AsyncEngine, encrypt
     async with sessions() as session:
         rows = await session.scalar(select(func.count()).select_from(Transaction).where(Transaction.user_id == user))
     assert rows == 1
+
+
+async def test_a_payment_is_recorded_while_a_payout_holds_its_merchants_lock(
+    engine: AsyncEngine, encryption_keys: str
+) -> None:
+    """The payout's lock on the merchant serializes payouts, not the merchant's new payments: the
+    payment's foreign key to the merchant does not wait for the payout's transaction to end."""
+    sessions = session_factory(engine)
+    suffix = uuid.uuid4().hex[:12]
+    user, merchant = f"usr_{suffix}", f"mch_{suffix}"
+    async with sessions.begin() as session:
+        session.add(User(id=user, name="Payer"))
+        session.add(Merchant(id=merchant, name="Shop", payout_schedule="daily", fee_bps=290, currency="usd"))
+    records = PaymentRecords(sessions, Keyring.from_spec(encryption_keys))
+
+    async with sessions.begin() as payout:
+        await locked_merchant(payout, merchant)
+        recorded = await asyncio.wait_for(
+            ActivityEnvironment().run(records.record_payment, _request(user, merchant, "key-during-payout")), 10
+        )
+        assert recorded.status == "pending"
