@@ -18,6 +18,7 @@ from api.rate_limit import RateLimiter
 from api.replay_cache import ReplayCache
 from config.codec import EncryptionCodec
 from config.keyring import Keyring
+from config.redis import redis_client
 from config.settings import Settings
 from config.temporal import connect
 from schema.database import create_engine, create_probe_engine, session_factory
@@ -52,7 +53,7 @@ class Services:
             pool_timeout=settings.db_pool_timeout_seconds,
             application_name=API_APPLICATION_NAME,
         )
-        redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        redis = redis_client(settings.redis_url)
         keyring = Keyring.from_spec(settings.encryption_keys.get_secret_value())
         return cls(
             settings=settings,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
@@ -33,6 +32,7 @@ from activities.stripe_transfers import StripeTransfers
 from activities.webhook_http import WebhookSender
 from activities.webhook_records import WebhookRecords
 from config.keyring import Keyring
+from config.redis import redis_client
 from config.settings import Settings
 from schema.database import create_engine, session_factory
 from workflows.dispute import DisputeWorkflow
@@ -117,7 +117,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     # No pre-ping: activities and the outbox relay retry a statement that met a broken connection.
     engine = create_engine(settings.database_url, settings.db_pool_size, pre_ping=False)
     sessions = session_factory(engine)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None  # for cache invalidation
+    redis = redis_client(settings.redis_url) if settings.redis_url else None  # for cache invalidation
     stripe = stripe_client(settings)
     keyring = Keyring.from_spec(settings.encryption_keys.get_secret_value())
     merchants = MerchantActivities(sessions, stripe, DirectoryCache(redis))

@@ -7,11 +7,11 @@ import signal
 from datetime import timedelta
 
 import structlog
-from redis.asyncio import Redis
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from config.heap import freeze_startup_objects
+from config.redis import redis_client
 from config.settings import Settings
 from config.temporal import connect
 from workers.metrics import serve_worker_metrics
@@ -51,7 +51,7 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     parts = build_worker_parts(settings, client)
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings.redis_url)
     relay = OutboxRelay(parts.sessions, redis)
     fanout = WebhookFanOut(parts.sessions, client, settings)
     freeze_startup_objects()
