@@ -226,7 +226,9 @@ def cli() -> None:
     parser.add_argument("--api", help="a running stack's API (default: start a throwaway stack)")
     parser.add_argument("--rate", type=float, default=12.0, help="payments/s of the measured run (the seed's average)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the measured run")
-    parser.add_argument("--payout-seconds", type=float, default=20.0, help="seconds of payouts under load")
+    parser.add_argument(
+        "--payout-seconds", type=float, default=60.0, help="seconds of payouts under load (about 2 a second)"
+    )
     parser.add_argument("--step-from", type=float, default=4.0, help="the step run's first rate")
     parser.add_argument("--step-factor", type=float, default=1.3, help="each step's rate over the last")
     parser.add_argument("--step-seconds", type=float, default=15.0, help="seconds per step (0: no step run)")
