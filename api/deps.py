@@ -69,6 +69,8 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
 
 async def db_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """A request's session. Closed when the route returns (scope "function"), before the response
+    is sent: a request-scoped one kept its connection idle in transaction while the answer went out."""
     async with services.sessions() as session:
         yield session
 
@@ -82,5 +84,5 @@ async def temporal_client(services: ServicesDep) -> Client:
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 Operator = Annotated[Principal, Depends(require("operator"))]
-Session = Annotated[AsyncSession, Depends(db_session)]
+Session = Annotated[AsyncSession, Depends(db_session, scope="function")]
 TemporalClient = Annotated[Client, Depends(temporal_client)]
