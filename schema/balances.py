@@ -90,22 +90,27 @@ def payable_merchants(payout_schedule: str, after: str | None, limit: int, hold:
     return query.where(Merchant.id > after) if after else query
 
 
-# The merchant's running debt on its payable (debits positive), entry by entry; its smallest value
-# since `age` ago, and the value it had then: the part of a deficit that has lasted that long.
+# The merchant's running debt on its payable (debits positive), entry by entry since `age` ago,
+# counted back from its kept balance: its smallest value in that window and the value it had at
+# the window's start, the part of a deficit that has lasted that long. Reads the window's entries,
+# not the merchant's history.
 _LASTING_DEFICIT = text("""
 WITH cutoff AS (
     SELECT now() - CAST(:age AS interval) AS at
-), owed AS (
-    SELECT e.id, e.created_at, sum(e.amount) OVER (ORDER BY e.created_at, e.id) AS owed
-    FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-    WHERE a.code = :code AND e.currency = :currency
+), account AS (
+    SELECT id FROM ledger_accounts WHERE code = :code
+), recent AS (
+    SELECT e.id, e.created_at, e.amount FROM ledger_entries e, cutoff
+    WHERE e.account_id = (SELECT id FROM account) AND e.currency = :currency AND e.created_at > cutoff.at
 ), earlier AS (
     SELECT coalesce(
-        (SELECT owed FROM owed, cutoff WHERE created_at <= cutoff.at ORDER BY created_at DESC, id DESC LIMIT 1), 0
-    ) AS owed
+        (SELECT balance FROM payable_balances WHERE account_id = (SELECT id FROM account) AND currency = :currency), 0
+    ) - coalesce((SELECT sum(amount) FROM recent), 0) AS owed
+), since AS (
+    SELECT min(earlier.owed + running) AS lowest
+    FROM earlier, (SELECT sum(amount) OVER (ORDER BY created_at, id) AS running FROM recent) AS steps
 )
-SELECT greatest(least(earlier.owed, coalesce(since.lowest, earlier.owed)), 0)
-FROM earlier, (SELECT min(owed) AS lowest FROM owed, cutoff WHERE created_at > cutoff.at) AS since
+SELECT greatest(least(earlier.owed, coalesce(since.lowest, earlier.owed)), 0) FROM earlier, since
 """)
 
 

@@ -1,4 +1,5 @@
-"""What a merchant may be paid, read from its kept balance less the captures still in the hold."""
+"""What a merchant may be paid (its kept balance less the captures still in the hold) and how much of
+its deficit has lasted: read from the kept balance and the window of entries, not the history."""
 
 from __future__ import annotations
 
@@ -68,3 +69,25 @@ async def test_the_payout_run_pages_only_merchants_with_something_past_the_hold(
     owing = await _merchant_with(engine, [("capture", 1000, 2 * DAY), ("refund", -1500, timedelta(0))])
     assert await _payable(engine, [seasoned, fresh, owing], DAY) == [seasoned]
     assert await _payable(engine, [seasoned, fresh, owing], timedelta(0)) == sorted([seasoned, fresh])
+
+
+async def _lasting(engine: AsyncEngine, merchant: str, age: timedelta) -> int:
+    async with session_factory(engine)() as session:
+        return await balances.lasting_deficit(session, merchant, "usd", age)
+
+
+async def test_a_deficit_counts_as_lasting_only_for_what_was_owed_throughout_the_age(engine: AsyncEngine) -> None:
+    # owed over time: 1000 captured (10 days ago), paid out (9), refunded 600 (8), 200 captured (1)
+    history = [
+        ("capture", 1000, 10 * DAY),
+        ("payout", -1000, 9 * DAY),
+        ("refund", -600, 8 * DAY),
+        ("capture", 200, DAY),
+    ]
+    owing = await _merchant_with(engine, history)
+    assert await _lasting(engine, owing, 7 * DAY) == 400  # owed 600 at the cutoff, 400 at the least since
+    assert await _lasting(engine, owing, timedelta(0)) == 400  # owed now
+    assert await _lasting(engine, owing, 30 * DAY) == 0  # owed nothing 30 days ago
+
+    repaid_for_a_while = await _merchant_with(engine, [*history, ("capture", 700, 2 * DAY), ("refund", -700, DAY)])
+    assert await _lasting(engine, repaid_for_a_while, 7 * DAY) == 0  # in credit 2 days ago: not lasting

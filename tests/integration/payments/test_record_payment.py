@@ -7,7 +7,7 @@ import asyncio
 import uuid
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.payment_records import PaymentRecords
@@ -32,13 +32,18 @@ def _request(user: str, merchant: str, key: str) -> PaymentRequest:
     )
 
 
-async def test_a_repeated_key_returns_the_first_row(engine: AsyncEngine, encryption_keys: str) -> None:
-    sessions = session_factory(engine)
+async def _payer_and_merchant(sessions: async_sessionmaker[AsyncSession]) -> tuple[str, str]:
     suffix = uuid.uuid4().hex[:12]
     user, merchant = f"usr_{suffix}", f"mch_{suffix}"
     async with sessions.begin() as session:
         session.add(User(id=user, name="Payer"))
         session.add(Merchant(id=merchant, name="Shop", payout_schedule="daily", fee_bps=290, currency="usd"))
+    return user, merchant
+
+
+async def test_a_repeated_key_returns_the_first_row(engine: AsyncEngine, encryption_keys: str) -> None:
+    sessions = session_factory(engine)
+    user, merchant = await _payer_and_merchant(sessions)
     records = PaymentRecords(sessions, Keyring.from_spec(encryption_keys))
     first_request = _request(user, merchant, "key-1")
 
@@ -61,11 +66,7 @@ async def test_a_payment_is_recorded_while_a_payout_holds_its_merchants_lock(
     """The payout's lock on the merchant serializes payouts, not the merchant's new payments: the
     payment's foreign key to the merchant does not wait for the payout's transaction to end."""
     sessions = session_factory(engine)
-    suffix = uuid.uuid4().hex[:12]
-    user, merchant = f"usr_{suffix}", f"mch_{suffix}"
-    async with sessions.begin() as session:
-        session.add(User(id=user, name="Payer"))
-        session.add(Merchant(id=merchant, name="Shop", payout_schedule="daily", fee_bps=290, currency="usd"))
+    user, merchant = await _payer_and_merchant(sessions)
     records = PaymentRecords(sessions, Keyring.from_spec(encryption_keys))
 
     async with sessions.begin() as payout:
