@@ -171,6 +171,9 @@ def running_stack(api: str | None, settings: dict[str, str] | None = None) -> It
             stack = Stack(
                 f"http://127.0.0.1:{ports['API_PORT']}", Settings.model_validate(_settings_fields(overrides)), dev.pid
             )
+            # A SIGTERM (a CI job's end, `kill`) unwinds like Ctrl-C, through the `finally` that
+            # stops the stack: by default it ends this process and leaves the stack running.
+            terminate = signal.signal(signal.SIGTERM, signal.default_int_handler)
             try:
                 _wait_ready(stack.api, dev, os.path.join(tmp, "dev.log"))
                 yield stack
@@ -178,6 +181,7 @@ def running_stack(api: str | None, settings: dict[str, str] | None = None) -> It
                 stack.stop_replacements()
                 dev.send_signal(signal.SIGINT)
                 dev.wait(timeout=60)
+                signal.signal(signal.SIGTERM, terminate)
 
 
 def _settings_fields(overrides: dict[str, str]) -> dict[str, str]:
