@@ -34,7 +34,7 @@ from api.auth import mint_token
 from bench import ceiling, costs, course, scale
 from bench.openloop import HEADER, Payment, Run, Steps, open_loop, row, step
 from bench.stack import Stack, running_stack
-from bench.stats import Timings, loadavg
+from bench.stats import Timings, loadavg, machine_speed
 from bench.webhook_receiver import receiving_webhooks
 from config.temporal import connect
 from schema.database import create_engine
@@ -139,6 +139,7 @@ async def with_webhook_endpoint(stack: Stack, api: httpx.AsyncClient, rate: floa
 
 async def main(args: argparse.Namespace) -> None:
     print(loadavg(), flush=True)
+    print(machine_speed(), flush=True)
     overrides = STACK_SETTINGS | {"PAYMENTS_API_WORKERS": str(args.api_workers)}
     with running_stack(args.api, settings=overrides) as stack:
         api = httpx.AsyncClient(base_url=stack.api, timeout=30, limits=httpx.Limits(max_connections=None))

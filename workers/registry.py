@@ -114,8 +114,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     """The activity callables with their clients, and a function that closes what they hold."""
     if not settings.database_url:
         raise RuntimeError("PAYMENTS_DATABASE_URL must be set for the worker")
-    # No pre-ping: activities and the outbox relay retry a statement that met a broken connection.
-    engine = create_engine(settings.database_url, settings.db_pool_size, pre_ping=False)
+    engine = create_engine(settings.database_url, settings.db_pool_size)
     sessions = session_factory(engine)
     redis = redis_client(settings.redis_url) if settings.redis_url else None  # for cache invalidation
     stripe = stripe_client(settings)
