@@ -160,28 +160,33 @@ def running_stack(api: str | None, settings: dict[str, str] | None = None) -> It
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")} | overrides
         print(f"Starting a throwaway stack in {tmp} ...", flush=True)
-        with open(os.path.join(tmp, "dev.log"), "wb") as log:
-            dev = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli", "dev"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches us, and we stop it once (not twice)
-            )
-            stack = Stack(
-                f"http://127.0.0.1:{ports['API_PORT']}", Settings.model_validate(_settings_fields(overrides)), dev.pid
-            )
-            # A SIGTERM (a CI job's end, `kill`) unwinds like Ctrl-C, through the `finally` that
-            # stops the stack: by default it ends this process and leaves the stack running.
-            terminate = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        stack_settings = Settings.model_validate(_settings_fields(overrides))
+        # A SIGTERM (a CI job's end, `kill`) unwinds like Ctrl-C, through the `finally` that
+        # stops the stack: by default it ends this process and leaves the stack running.
+        terminate = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            with open(os.path.join(tmp, "dev.log"), "wb") as log:
+                dev = subprocess.Popen(
+                    [sys.executable, "-m", "workers.cli", "dev"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C reaches us, and we stop it once (not twice)
+                )
+            stack = Stack(f"http://127.0.0.1:{ports['API_PORT']}", stack_settings, dev.pid)
             try:
                 _wait_ready(stack.api, dev, os.path.join(tmp, "dev.log"))
                 yield stack
             finally:
+                dev.send_signal(signal.SIGINT)  # first: a second signal must not skip it
                 stack.stop_replacements()
-                dev.send_signal(signal.SIGINT)
-                dev.wait(timeout=60)
-                signal.signal(signal.SIGTERM, terminate)
+                try:
+                    dev.wait(timeout=60)
+                except subprocess.TimeoutExpired:  # the supervisor hung: its whole process group goes
+                    os.killpg(dev.pid, signal.SIGKILL)
+                    dev.wait()
+        finally:
+            signal.signal(signal.SIGTERM, terminate)
 
 
 def _settings_fields(overrides: dict[str, str]) -> dict[str, str]:
