@@ -42,9 +42,26 @@ from workers.webhook_fanout import WebhookFanOut
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 TASK_QUEUE = "payments-test"
+COUNTS = "counts"  # a test's user property whose text is printed in the run's summary
 # The tests run on the repository's development secrets, as `make dev` does (inherited by the
 # worker processes some tests start).
 os.environ["PAYMENTS_ENV"] = "development"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The counts tests report (e.g. the hostile suite's), from whichever process ran them: under
+    `pytest -n 2` a test's own output never reaches the terminal, its report's properties do."""
+    lines = [
+        text
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        for name, text in getattr(report, "user_properties", [])
+        if name == COUNTS
+    ]
+    if lines:
+        terminalreporter.section("counts")
+        for text in sorted(lines):
+            terminalreporter.write_line(text)
 
 
 @contextmanager

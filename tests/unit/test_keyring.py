@@ -44,6 +44,7 @@ def test_unknown_key_id_is_refused() -> None:
         (f"k1:{base64.b64encode(b'short').decode()}", "must be 32 bytes"),
         (f"{new_key_spec('k1')},{new_key_spec('k1')}", "appears twice"),
     ],
+    ids=["empty", "no-colon", "not-base64", "short", "twice"],  # fixed: the keys are random
 )
 def test_bad_key_specs_are_refused_with_a_reason(spec: str, message: str) -> None:
     with pytest.raises(KeyringError, match=message):

@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from config.card_numbers import contains_card_number
+from tests.conftest import COUNTS
 from tests.integration.payments.conftest import Parties
 
 ROLES = ("operator", "merchant", "user")
@@ -176,12 +177,11 @@ def contract(api_url: str) -> BaseSchema:
 
 
 @pytest.fixture
-def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
-    """Counts go to the terminal even under capture, so a run of `make test` can be quoted."""
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Counts go to the run's summary (tests/conftest.py), so a run of `make test` can be quoted."""
 
     def line(text: str) -> None:
-        with capsys.disabled():
-            print(f"\n{text}")
+        request.node.user_properties.append((COUNTS, text))
 
     return line
 
