@@ -27,8 +27,11 @@ def final_or_transient(exc: stripe.StripeError) -> ApplicationError:
     if isinstance(exc, stripe.RateLimitError):
         return ApplicationError(message, details, type="StripeRateLimited")
     status = exc.http_status or 0
-    if isinstance(exc, stripe.IdempotencyError) and status == 409:
-        return ApplicationError(message, details, type="StripeRequestInFlight")  # still running at Stripe
+    if status == 409:
+        # Our earlier attempt with this idempotency key is still running at Stripe (a call slower
+        # than our timeout): its answer comes to the next retry. The SDK raises APIError for a 409,
+        # never IdempotencyError (that is its class for a 400 idempotency_error: other parameters).
+        return ApplicationError(message, details, type="StripeRequestInFlight")
     if 400 <= status < 500:
         return ApplicationError(message, details, type="StripeRequestRefused", non_retryable=True)
     return ApplicationError(message, details, type="StripeUnavailable")  # 5xx, no answer, unknown

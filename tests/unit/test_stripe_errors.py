@@ -18,7 +18,14 @@ HEADERS = {"request-id": "req_123"}
         (stripe.APIError("boom", http_status=500, headers=HEADERS, code="api_error"), "StripeUnavailable", True),
         (stripe.APIConnectionError("no answer", headers=HEADERS), "StripeUnavailable", True),
         (stripe.RateLimitError("slow down", http_status=429, headers=HEADERS), "StripeRateLimited", True),
-        (stripe.IdempotencyError("in flight", http_status=409, headers=HEADERS), "StripeRequestInFlight", True),
+        # What the SDK raises for Stripe's 409 (a request with the key still in flight).
+        (
+            stripe.APIError("in flight", http_status=409, headers=HEADERS, code="idempotency_key_in_use"),
+            "StripeRequestInFlight",
+            True,
+        ),
+        # ...and for a 400 idempotency_error: the key reused with other parameters, which no retry mends.
+        (stripe.IdempotencyError("other parameters", http_status=400, headers=HEADERS), "StripeRequestRefused", False),
         (
             stripe.InvalidRequestError(
                 "no such thing", "id", code="resource_missing", http_status=404, headers=HEADERS

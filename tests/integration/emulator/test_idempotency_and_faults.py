@@ -8,6 +8,7 @@ import httpx
 import pytest
 import stripe
 
+from activities.stripe_errors import final_or_transient
 from stripe_emulator.app import create_app
 from stripe_emulator.emulator import Emulator
 from tests.integration.emulator.conftest import API_KEY, authorize
@@ -86,6 +87,34 @@ def test_a_request_racing_one_in_flight_gets_409(emulator: Emulator, emulator_ur
     slow, fast = asyncio.run(race())
     assert slow.status_code == 200
     assert fast.status_code == 409 and fast.json()["error"]["code"] == "idempotency_key_in_use"
+
+
+def test_the_sdk_raises_a_409_in_flight_as_an_api_error_that_we_retry(
+    emulator: Emulator, emulator_url: str, client: stripe.StripeClient
+) -> None:
+    """What the official SDK raises for the race above, and what our activities make of it: a
+    transient failure, retried with the key until the first request's answer is there."""
+    _add_fault(emulator_url, action="latency", path="/v1/payment_intents", latency_ms=3000, times=1)
+    params = {"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+
+    async def race() -> stripe.StripeError:
+        slow = asyncio.create_task(
+            asyncio.to_thread(client.v1.payment_intents.create, params=params, options={"idempotency_key": "r"})
+        )
+
+        async def key_held() -> bool:
+            return emulator.idempotency.in_flight(API_KEY, "r")
+
+        await eventually(key_held, bool, "the slow request to take the key", within=5)
+        with pytest.raises(stripe.StripeError) as raced:
+            client.v1.payment_intents.create(params=params, options={"idempotency_key": "r"})
+        await slow
+        return raced.value
+
+    error = asyncio.run(race())
+    assert type(error) is stripe.APIError and error.http_status == 409  # not IdempotencyError
+    failure = final_or_transient(error)
+    assert failure.type == "StripeRequestInFlight" and not failure.non_retryable
 
 
 def test_100_concurrent_creates_with_one_key_make_one_payment_intent(emulator_url: str) -> None:

@@ -34,8 +34,10 @@ def _captures(emulator_control, intent_id: str) -> int:
         {"action": "error", "times": 3},
         {"action": "rate_limit", "times": 2},
         {"action": "timeout_after_commit", "hang_seconds": 3, "times": 1},
+        # Slower than our 2 s timeout: the retry finds the first request still in flight (409).
+        {"action": "latency", "latency_ms": 5000, "times": 1},
     ],
-    ids=["500s", "429s", "timeout-after-commit"],
+    ids=["500s", "429s", "timeout-after-commit", "slower-than-our-timeout"],
 )
 async def test_authorize_faults_still_give_one_authorization(
     parties: Parties, emulator_control, stack_settings: Settings, fault: dict
@@ -55,8 +57,9 @@ async def test_authorize_faults_still_give_one_authorization(
     [
         {"action": "error", "times": 3},
         {"action": "timeout_after_commit", "hang_seconds": 3, "times": 1},
+        {"action": "latency", "latency_ms": 5000, "times": 1},
     ],
-    ids=["500s", "timeout-after-commit"],
+    ids=["500s", "timeout-after-commit", "slower-than-our-timeout"],
 )
 async def test_capture_faults_still_give_one_capture(
     parties: Parties, emulator_control, stack_settings: Settings, fault: dict
