@@ -1,6 +1,7 @@
-"""The fault schedule of a chaos run, drawn from its seed, and the task that applies it: Stripe 5xx
-and timeouts after commit (the emulator's control API), the worker SIGKILLed every few seconds and
-replaced, Redis frozen for a while, one PostgreSQL restart, one API restart and one reconciliation run."""
+"""The fault schedule of a chaos run, drawn from its seed, and the task that applies it: Stripe 5xx,
+timeouts after commit and calls slower than our timeout (the emulator's control API), the worker
+SIGKILLed every few seconds and replaced, Redis frozen for a while, one PostgreSQL restart, one API
+restart and one reconciliation run."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from workflows.reconciliation import ReconciliationWorkflow
 
 STRIPE_ERRORS = 0.10
 STRIPE_TIMEOUTS = 0.05
+STRIPE_SLOW = 0.05  # answered, but after our timeout: the retry finds the first call in flight (409)
 STRIPE_HANG_SECONDS = 3.0  # longer than the stack's Stripe client timeout (runner.CHAOS_SETTINGS)
 REPLACED_WITHIN = 2.0  # seconds for `payments dev` to restart a killed worker before we start one
 RECONCILIATION_STARTS_WITHIN = 60.0  # seconds for a triggered Schedule's run to show in visibility
@@ -76,6 +78,14 @@ class FaultInjector:
                     "action": "timeout_after_commit",
                     "probability": STRIPE_TIMEOUTS / (1 - STRIPE_ERRORS),
                     "hang_seconds": STRIPE_HANG_SECONDS,
+                },
+            ),
+            (
+                "stripe calls slower than our timeout",
+                {
+                    "action": "latency",
+                    "probability": STRIPE_SLOW / (1 - STRIPE_ERRORS - STRIPE_TIMEOUTS),
+                    "latency_ms": int(STRIPE_HANG_SECONDS * 1000),
                 },
             ),
         ):

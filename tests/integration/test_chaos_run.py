@@ -1,6 +1,7 @@
 """`make chaos` in small: 60 seeded payments on a throwaway stack while the worker is SIGKILLed every
-few seconds, Stripe answers 5xx and times out after commit, Redis is down for a while and PostgreSQL
-and the API restart once; every invariant of chaos/checks.py must hold (see `payments chaos`)."""
+few seconds, Stripe answers 5xx, times out after commit and answers after our timeout, Redis is down
+for a while and PostgreSQL and the API restart once; every invariant of chaos/checks.py must hold
+(see `payments chaos`)."""
 
 import pytest
 
