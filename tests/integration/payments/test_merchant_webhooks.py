@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -272,6 +273,7 @@ async def test_an_endpoint_failing_for_the_whole_window_is_disabled_once_and_the
     assert [(t, p["merchant_id"]) for t, p in events] == [("webhook_endpoint.disabled", parties.merchant_id)]
 
 
+@pytest.mark.timeout(300)  # a worker process started, killed and replaced
 async def test_worker_killed_mid_delivery_still_delivers(
     parties: Parties, engine: AsyncEngine, temporal_client: Client, stack_settings: Settings, tmp_path: Path
 ) -> None:

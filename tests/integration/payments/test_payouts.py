@@ -8,6 +8,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import pytest
 import stripe
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -259,6 +260,7 @@ async def test_a_refund_after_a_payout_leaves_a_deficit_that_later_captures_net(
     assert await ledger_sums_to_zero(engine)
 
 
+@pytest.mark.timeout(300)  # a worker process started, killed and replaced
 async def test_a_worker_killed_mid_run_pays_every_merchant_once(
     parties: Parties,
     stack_settings: Settings,
