@@ -4,7 +4,7 @@ Labels are templates (`/payments/{tx_id}`), never the ids in a path."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.routing import Route
 from starlette.types import Scope
 
@@ -21,6 +21,13 @@ DIRECTORY_LOOKUPS = Counter(
     "User and merchant lookups, by kind and whether Redis had the entry",
     ["kind", "result"],
     registry=REGISTRY,
+)
+
+INITS_IN_FLIGHT = Gauge(
+    "payments_inits_in_flight", "Payment inits waiting on Temporal in this API process", registry=REGISTRY
+)
+INITS_SHED = Counter(
+    "payments_inits_shed", "Payment inits refused with 503 because this process was at capacity", registry=REGISTRY
 )
 
 router = APIRouter()

@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from activities.directory_cache import DirectoryCache
 from activities.stripe_client import stripe_client
+from api.admission import Admission
 from api.auth import TokenVerifier
 from api.metrics import count_directory_lookup
 from api.rate_limit import RateLimiter
@@ -40,6 +41,7 @@ class Services:
     replays: ReplayCache
     directory: DirectoryCache
     stripe: stripe.StripeClient
+    admission: Admission  # payment inits in flight (api/admission.py)
     _temporal: Client | None = None
     _temporal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -68,6 +70,7 @@ class Services:
             replays=ReplayCache(redis),
             directory=DirectoryCache(redis, counted=count_directory_lookup),
             stripe=stripe_client(settings),
+            admission=Admission(settings.max_inits_in_flight),
         )
 
     async def temporal(self) -> Client:

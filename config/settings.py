@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # Rate limiting: a token bucket per subject (or per IP when unauthenticated).
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    # Payment inits one API process lets wait on Temporal at once; past it a new one is refused
+    # with 503 at once (api/admission.py). In flight = rate x init latency: 64 holds 12/s with
+    # Stripe answering in 5 s, and bounds the queue past the knee to 64 / throughput seconds.
+    max_inits_in_flight: int = Field(default=64, ge=1)
 
     # "kid:base64key,kid:base64key": the first key encrypts, every key decrypts (rotation).
     encryption_keys: SecretStr = SecretStr(DEV_ENCRYPTION_KEYS)

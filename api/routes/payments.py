@@ -251,7 +251,8 @@ async def init_payment(
         authorization_expiry_seconds=int(services.settings.authorization_expiry.total_seconds()),
         return_url=str(request.url_for("checkout_page")),
     )
-    tx, view = await authorize_once(session, temporal, services.settings, payment)
+    with services.admission.admit():
+        tx, view = await authorize_once(session, temporal, services.settings, payment)
     answer = with_next_action(transaction_out(tx), view)
     if view.replayed:
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"

@@ -1,0 +1,83 @@
+"""Past its bound on inits in flight, the API refuses a new payment at once with 503 and
+Retry-After, and nothing of it is written or started: the same key sent again later pays."""
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.admission import AT_CAPACITY
+from api.app import create_app
+from api.metrics import REGISTRY
+from config.settings import Settings
+from schema.tables import Transaction
+from tests.integration.payments.conftest import Parties
+from tests.services import eventually, serve_in_thread
+from workflows.payment import workflow_id
+
+AUTHORIZE = "/v1/payment_intents"
+
+
+def shed_so_far() -> float:
+    return REGISTRY.get_sample_value("payments_inits_shed_total") or 0.0
+
+
+async def test_inits_past_the_bound_are_refused_at_once_and_leave_nothing(
+    parties: Parties,
+    stack_settings: Settings,
+    emulator_control,
+    engine: AsyncEngine,
+    temporal_client: Client,
+) -> None:
+    settings = stack_settings.model_copy(update={"max_inits_in_flight": 2})
+    slow = {"action": "latency", "path": AUTHORIZE, "latency_ms": 6000}
+    fault = emulator_control("POST", "/faults", json=slow).json()
+
+    async def authorizing() -> int:
+        faults = emulator_control("GET", "/faults").json()["data"]
+        return next(f["hits"] for f in faults if f["id"] == fault["id"])
+
+    shed_before = shed_so_far()
+    admitted_keys, shed_keys = [uuid.uuid4().hex, uuid.uuid4().hex], [uuid.uuid4().hex, uuid.uuid4().hex]
+    with serve_in_thread(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as api:
+
+            async def init(key: str) -> httpx.Response:
+                return await api.post("/payments/init", json=parties.init_body(700, key=key), headers=parties.as_user)
+
+            try:
+                admitted = [asyncio.ensure_future(init(key)) for key in admitted_keys]
+                await eventually(authorizing, lambda n: n >= 2, "both admitted payments to be at Stripe")
+                refused = [await init(key) for key in shed_keys]
+                assert not any(task.done() for task in admitted)  # refused while the others waited
+            finally:
+                emulator_control("DELETE", f"/faults/{fault['id']}")
+            answers = await asyncio.gather(*admitted)
+            again = await init(shed_keys[0])
+
+    for response in refused:
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] | {"request_id": None} == {
+            "code": "service_unavailable",
+            "message": AT_CAPACITY,
+            "request_id": None,
+        }
+        assert response.headers["Retry-After"] == "1"
+    assert shed_so_far() - shed_before == 2
+    assert [r.json()["status"] for r in answers] == ["authorized", "authorized"], [r.text for r in answers]
+    assert again.status_code == 201 and again.json()["status"] == "authorized", again.text
+
+    # Nothing of a refused payment was written or started.
+    async with engine.connect() as connection:
+        rows = await connection.scalar(
+            select(func.count()).select_from(Transaction).where(Transaction.idempotency_key == shed_keys[1])
+        )
+    assert rows == 0
+    with pytest.raises(RPCError) as no_workflow:
+        await temporal_client.get_workflow_handle(workflow_id(parties.user_id, shed_keys[1])).describe()
+    assert no_workflow.value.status == RPCStatusCode.NOT_FOUND
