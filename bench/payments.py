@@ -53,7 +53,11 @@ def _created(response: httpx.Response) -> str:
 async def _call(api: httpx.AsyncClient, path: str, body: dict[str, object], token: str, expect: int) -> httpx.Response:
     response = await api.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
     if response.status_code != expect:
-        raise RuntimeError(f"{path} {response.status_code} {response.text[:100]}")
+        try:  # the envelope's code, so failures of one kind count together
+            what = response.json()["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            what = response.text[:100]
+        raise RuntimeError(f"{path} {response.status_code} {what}")
     return response
 
 
@@ -141,6 +145,8 @@ async def main(args: argparse.Namespace) -> None:
     print(loadavg(), flush=True)
     print(machine_speed(), flush=True)
     overrides = STACK_SETTINGS | {"PAYMENTS_API_WORKERS": str(args.api_workers)}
+    if args.max_inits_in_flight is not None:
+        overrides["PAYMENTS_MAX_INITS_IN_FLIGHT"] = str(args.max_inits_in_flight)
     with running_stack(args.api, settings=overrides) as stack:
         api = httpx.AsyncClient(base_url=stack.api, timeout=30, limits=httpx.Limits(max_connections=None))
         engine = create_engine(stack.database_url(), 2)
@@ -171,6 +177,8 @@ async def main(args: argparse.Namespace) -> None:
             print(scale.checks_report(await scale.money_checks(stack, engine)), flush=True)
         table.append(row(run))
         print(row(run), flush=True)
+        if run.errors:
+            print("failures by kind: " + ", ".join(f"{n} {what}" for what, n in run.errors.most_common()), flush=True)
         # Per payment started: a payment the client gave up on (a timeout) still did its work.
         print(costs.report(cost, max(1, run.done + run.failures)), flush=True)
         print(memory, flush=True)
@@ -237,6 +245,9 @@ def cli() -> None:
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the bare-Temporal ceiling")
     parser.add_argument("--api-workers", type=int, default=1, help="API processes (payments api --workers N)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (more than one: money checks)")
+    parser.add_argument(
+        "--max-inits-in-flight", type=int, help="the API's bound on inits waiting on Temporal (api/admission.py)"
+    )
     parser.add_argument(
         "--webhooks", action="store_true", help="then the run for a merchant with a webhook endpoint (all events)"
     )
