@@ -89,9 +89,10 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
     # Payment inits one API process lets wait on Temporal at once; past it a new one is refused
-    # with 503 at once (api/admission.py). In flight = rate x init latency: 64 holds 12/s with
-    # Stripe answering in 5 s, and bounds the queue past the knee to 64 / throughput seconds.
-    max_inits_in_flight: int = Field(default=64, ge=1)
+    # with 503 at once (api/admission.py). In flight = rate x init latency: 32 carries a process's
+    # share of the seed's peak (about 35/s of 208/s over 6 processes) with inits of 900 ms, and
+    # bounds the wait past the knee to about 32 / throughput seconds (docs/capacity.md, session 8).
+    max_inits_in_flight: int = Field(default=32, ge=1)
 
     # "kid:base64key,kid:base64key": the first key encrypts, every key decrypts (rotation).
     encryption_keys: SecretStr = SecretStr(DEV_ENCRYPTION_KEYS)
