@@ -88,10 +88,11 @@ class Settings(BaseSettings):
     # Rate limiting: a token bucket per subject (or per IP when unauthenticated).
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
-    # Payment inits one API process lets wait on Temporal at once; past it a new one is refused
-    # with 503 at once (api/admission.py). In flight = rate x init latency: 32 carries a process's
-    # share of the seed's peak (about 35/s of 208/s over 6 processes) with inits of 900 ms, and
-    # bounds the wait past the knee to about 32 / throughput seconds (docs/capacity.md, session 8).
+    # New payment inits one API process lets wait on Temporal at once; past it a new one is refused
+    # with 503 at once (api/admission.py). In flight = rate x init latency: a process's share of
+    # the seed's peak (about 35/s of 208/s over 6 processes) at 300 ms has about 10 in flight, so
+    # 32 leaves room for bursts and a Stripe up to about twice as slow, and bounds the wait past
+    # the knee to about 32 / throughput seconds (docs/capacity.md, session 8).
     max_inits_in_flight: int = Field(default=32, ge=1)
 
     # "kid:base64key,kid:base64key": the first key encrypts, every key decrypts (rotation).

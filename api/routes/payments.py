@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Request, Response, status
@@ -251,7 +251,8 @@ async def init_payment(
         authorization_expiry_seconds=int(services.settings.authorization_expiry.total_seconds()),
         return_url=str(request.url_for("checkout_page")),
     )
-    with services.admission.admit():
+    # Only new payments are bounded: a repeat of a pending one joins it (a client that timed out).
+    with services.admission.admit() if existing is None else nullcontext():
         tx, view = await authorize_once(session, temporal, services.settings, payment)
     answer = with_next_action(transaction_out(tx), view)
     if view.replayed:
