@@ -1,12 +1,14 @@
 """The dev stack's port check: every taken port at once, each with the setting that moves it."""
 
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from workers.devstack.ports import PortTakenError, ensure_free, free_port, is_free
+from workers.devstack.ports import PortTakenError, claim, ensure_free, free_port, is_free
 
 
 @contextmanager
@@ -52,3 +54,42 @@ def test_free_ports_come_from_below_the_ephemeral_range_and_once_each() -> None:
     ports = [free_port() for _ in range(200)]
     assert len(set(ports)) == len(ports)
     assert all(port < low and is_free(port) for port in ports)
+
+
+def test_a_port_another_live_process_took_is_not_handed_out_until_it_exits() -> None:
+    # A dev stack's worker drew the port a test process had picked for that stack's API.
+    taker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from workers.devstack.ports import free_port; "
+            "print(*(free_port() for _ in range(50)), flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert taker.stdout is not None
+        taken = [int(port) for port in taker.stdout.readline().split()]
+        assert len(taken) == 50
+        assert not any(claim(port) for port in taken)
+    finally:
+        taker.communicate("\n", timeout=30)
+    assert taker.returncode == 0
+    assert all(claim(port) for port in taken)  # released when the taker exited
+
+
+def test_a_killed_takers_ports_lapse() -> None:
+    taker = subprocess.Popen(
+        [sys.executable, "-c", "from workers.devstack.ports import free_port; print(free_port(), flush=True); input()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert taker.stdout is not None
+    port = int(taker.stdout.readline())
+    assert not claim(port)
+    taker.kill()
+    taker.wait(timeout=30)
+    assert claim(port)

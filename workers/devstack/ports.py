@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import random
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +19,11 @@ class PortTakenError(RuntimeError):
 
 
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-_handed_out: set[int] = set()
+# One file per port handed out, holding the pid that took it: shared by every process of this user
+# on the machine (a test run's processes, the dev stack's children, a second run beside it).
+_CLAIMS = Path(tempfile.gettempdir()) / f"payments-ports-{os.getuid()}"
+_CLAIM_LIFETIME = 3600.0  # seconds; past it a claim lapses even if its pid was reused
+_claimed: set[int] = set()
 
 
 def _ephemeral_low() -> int:
@@ -31,15 +38,64 @@ def free_port(host: str = "127.0.0.1") -> int:
 
     Drawn below the kernel's ephemeral range: a port from bind(0) comes from that range, which
     every outgoing connection also takes from, and one was taken between the pick and the
-    server's bind in a CI run. A port is handed out once per process.
+    server's bind in a CI run. A port is handed out once while its taker lives, across processes:
+    a dev stack's worker once drew the port a test had picked for that stack's API.
     """
     low = _ephemeral_low()
     for _ in range(1000):
         port = random.randrange(max(1024, low - 12000), low)  # noqa: S311 (a port, not a secret)
-        if port not in _handed_out and is_free(port, host):
-            _handed_out.add(port)
+        if is_free(port, host) and claim(port):
             return port
     raise PortTakenError(f"no free port found below {low} on {host}")
+
+
+def claim(port: int) -> bool:
+    """Take `port` for this process unless a live process holds it: a hard link made atomically,
+    so two processes cannot both take it. Released when this process exits."""
+    _CLAIMS.mkdir(mode=0o700, exist_ok=True)
+    path, mine = _CLAIMS / str(port), _CLAIMS / f".{os.getpid()}-{port}"
+    mine.write_text(str(os.getpid()))
+    try:
+        for _ in range(2):
+            try:
+                os.link(mine, path)
+            except FileExistsError:
+                if not _lapsed(path):
+                    return False
+                path.unlink(missing_ok=True)
+                continue
+            _claimed.add(port)
+            return True
+        return False
+    finally:
+        mine.unlink()
+
+
+def _lapsed(path: Path) -> bool:
+    try:
+        pid, age = int(path.read_text()), time.time() - path.stat().st_mtime
+    except (OSError, ValueError):
+        return True  # gone meanwhile, or not ours to read
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    return age > _CLAIM_LIFETIME
+
+
+@atexit.register
+def _release_claims() -> None:
+    for port in _claimed:
+        path = _CLAIMS / str(port)
+        try:
+            if int(path.read_text()) == os.getpid():
+                path.unlink()
+        except (OSError, ValueError):
+            pass
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
