@@ -21,8 +21,10 @@ $(INSTALLED): requirements.lock pyproject.toml
 dev: $(INSTALLED)
 	$(BIN)/payments dev
 
+# On both cores: most tests wait on a stack, so two processes halve the wall time (8 min instead
+# of 12 here). By file, so a module's fixtures (a dev stack, a browser) start once.
 test: $(INSTALLED) lint browser
-	$(BIN)/pytest -q --durations=20
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=20
 
 # The checkout page's browser tests drive Debian's Chromium (Playwright cannot download one here).
 # Without it they skip, except under CI=true, where they fail.

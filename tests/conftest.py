@@ -49,8 +49,8 @@ os.environ["PAYMENTS_ENV"] = "development"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The counts tests report (e.g. the hostile suite's), in the run's summary: from a report's
-    properties, which also reach the terminal from a pytest-xdist worker, unlike a test's output."""
+    """The counts tests report (e.g. the hostile suite's), from whichever process ran them: under
+    `pytest -n 2` a test's own output never reaches the terminal, its report's properties do."""
     lines = [
         text
         for outcome in ("passed", "failed")
