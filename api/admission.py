@@ -4,8 +4,9 @@ Past the knee, payments arrive faster than the worker and Temporal finish them: 
 longer, clients time out and send again, workflow tasks time out and are redone, and fewer
 payments complete than before. A bound on the inits in flight bounds that queue (the wait is
 about in-flight / throughput): past it, a new payment is refused at once with 503 and Retry-After,
-before anything is written or started, and its client sends it again with the same key. Confirms
-and cancels are not bounded: they finish payments already started.
+before anything is written or started, and its client sends it again with the same key. Not
+bounded: confirms and cancels, which finish payments already started, and a repeat of a key whose
+payment is pending, which joins that payment (the client that timed out and sent again).
 """
 
 from __future__ import annotations

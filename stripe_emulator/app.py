@@ -114,6 +114,8 @@ async def _serve(emu: Emulator, handler: Handler, request: Request, request_id: 
                 api_key, key, emu.idempotency.fingerprint(request.method, request.url.path, raw)
             )
         except StripeError as exc:
+            if exc.status == 409:
+                emu.store.count("idempotency.in_flight", key)  # tests check that a retry met one
             return exc.response()
         if earlier is not None:
             return Response(

@@ -24,6 +24,10 @@ from tests.services import eventually
 
 T = TypeVar("T")
 
+# The emulator's paths for a fault on authorize (create with confirm=true) and on capture.
+AUTHORIZE = "/v1/payment_intents"
+CAPTURE = r"/v1/payment_intents/[^/]+/capture"
+
 
 @dataclass
 class Parties:

@@ -16,11 +16,9 @@ from api.app import create_app
 from api.metrics import REGISTRY
 from config.settings import Settings
 from schema.tables import Transaction
-from tests.integration.payments.conftest import Parties
+from tests.integration.payments.conftest import AUTHORIZE, Parties
 from tests.services import eventually, serve_in_thread
 from workflows.payment import workflow_id
-
-AUTHORIZE = "/v1/payment_intents"
 
 
 def shed_so_far() -> float:
