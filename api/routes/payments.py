@@ -53,6 +53,7 @@ from config.settings import Settings
 from schema.messages import ConfirmRequest, InitRequest, PaymentRequest, PaymentView
 from schema.tables import Dispute, Transaction, TransactionStatus
 from workflows import search_attributes as sa
+from workflows.failures import failure_details
 from workflows.payment import PaymentWorkflow, workflow_id
 from workflows.policies import WORKFLOW_TASK_TIMEOUT
 
@@ -177,6 +178,19 @@ async def closed_or_lost(handle: WorkflowHandle[Any, Any], exc: RPCError) -> Non
 def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
     cause = exc.cause
     return cause if isinstance(cause, ApplicationError) else None
+
+
+CATCHING_UP = "The payment's authorization is still being recorded (a worker restarted); send the request again."
+
+
+def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) -> None:
+    """503 when the workflow refused an update as still `pending` while the payment's row has moved
+    on. The row is written inside a workflow task; when a worker dies before completing that task,
+    the server runs it again and the workflow is behind its row until then. A chaos run answered
+    such a confirm 409 "The payment is authorized.": the client was told no while the row said yes."""
+    failure = _update_failure(exc)
+    if failure is not None and failure_details(failure).get("status") == "pending" and tx.status != "pending":
+        raise ServiceUnavailable(CATCHING_UP, retry_after=1) from exc
 
 
 async def _check_parties(session: Session, directory: DirectoryCache, body: PaymentInit) -> None:
@@ -332,6 +346,7 @@ async def confirm_payment(
         if failure is not None and failure.type == "InvalidCaptureAmount":
             raise InvalidCaptureAmount(failure.message) from exc
         await session.refresh(tx)
+        _refuse_if_workflow_behind(exc, tx)
         raise PaymentStateConflict(tx.status) from exc
     except RPCError as exc:
         await closed_or_lost(handle, exc)
@@ -361,6 +376,7 @@ async def cancel_payment(
             await handle.execute_update(PaymentWorkflow.cancel)
     except WorkflowUpdateFailedError as exc:
         await session.refresh(tx)
+        _refuse_if_workflow_behind(exc, tx)
         raise PaymentStateConflict(tx.status) from exc
     except RPCError as exc:
         await closed_or_lost(handle, exc)
