@@ -8,6 +8,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 from sqlalchemy import func, select, text
@@ -69,6 +70,15 @@ async def account_of(parties: Parties) -> str:
 
 
 async def run_payouts(client: Client, settings: Settings, schedule: str, period: str) -> PayoutRunSummary:
+    """A run pays every merchant on `schedule` in the session's database, earlier tests' too, and
+    earlier tests left merchants in deficit (refunds and disputes after a payout) that the
+    platform's Stripe balance covered: which tests ran before depends on how the suite was split
+    between processes. The balance is topped up first, as an operator would, so that a transfer
+    is never refused for it (a refused transfer is tested on its own)."""
+    topup = {"amount": 100_000_000, "currency": "usd"}
+    async with httpx.AsyncClient(timeout=10) as stripe_control:
+        topped = await stripe_control.post(f"{settings.stripe_api_base}/_emulator/seed/topup", json=topup)
+    topped.raise_for_status()
     run = PayoutRunInput(schedule, concurrency=3, page_size=2, hold_seconds=0, period=period)  # 2: several pages
     return await client.execute_workflow(
         PayoutRunWorkflow.run,
