@@ -1,10 +1,13 @@
 """The dev stack's port check: every taken port at once, each with the setting that moves it."""
 
+import multiprocessing
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 
 import pytest
 
@@ -56,40 +59,61 @@ def test_free_ports_come_from_below_the_ephemeral_range_and_once_each() -> None:
     assert all(port < low and is_free(port) for port in ports)
 
 
+def _taker(count: int) -> subprocess.Popen[str]:
+    """A process that takes `count` ports, prints them, and lives until its input closes."""
+    take = f"print(*(free_port() for _ in range({count})), flush=True)"
+    code = f"from workers.devstack.ports import free_port; {take}; input()"
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def _taken_by(taker: subprocess.Popen[str]) -> list[int]:
+    assert taker.stdout is not None
+    return [int(port) for port in taker.stdout.readline().split()]
+
+
 def test_a_port_another_live_process_took_is_not_handed_out_until_it_exits() -> None:
     # A dev stack's worker drew the port a test process had picked for that stack's API.
-    taker = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from workers.devstack.ports import free_port; "
-            "print(*(free_port() for _ in range(50)), flush=True); input()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    taker = _taker(50)
     try:
-        assert taker.stdout is not None
-        taken = [int(port) for port in taker.stdout.readline().split()]
+        taken = _taken_by(taker)
         assert len(taken) == 50
         assert not any(claim(port) for port in taken)
-    finally:
         taker.communicate("\n", timeout=30)
+    finally:
+        taker.kill()
     assert taker.returncode == 0
     assert all(claim(port) for port in taken)  # released when the taker exited
 
 
 def test_a_killed_takers_ports_lapse() -> None:
-    taker = subprocess.Popen(
-        [sys.executable, "-c", "from workers.devstack.ports import free_port; print(free_port(), flush=True); input()"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert taker.stdout is not None
-    port = int(taker.stdout.readline())
-    assert not claim(port)
-    taker.kill()
-    taker.wait(timeout=30)
+    taker = _taker(1)
+    try:
+        (port,) = _taken_by(taker)
+        assert not claim(port)
+    finally:
+        taker.kill()
+        taker.wait(timeout=30)
     assert claim(port)
+
+
+def _race(port: int, start: Barrier, won: Queue) -> None:
+    start.wait()
+    won.put(claim(port))
+
+
+def test_of_processes_racing_for_a_lapsed_claim_exactly_one_wins() -> None:
+    taker = _taker(1)
+    try:
+        (port,) = _taken_by(taker)
+    finally:
+        taker.kill()
+        taker.wait(timeout=30)
+    context = multiprocessing.get_context("fork")
+    start, won = context.Barrier(8), context.Queue()
+    racers = [context.Process(target=_race, args=(port, start, won)) for _ in range(8)]
+    for racer in racers:
+        racer.start()
+    outcomes = [won.get(timeout=30) for _ in racers]
+    for racer in racers:
+        racer.join(timeout=30)
+    assert sorted(outcomes) == [False] * 7 + [True]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import random
 import socket
+import stat
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,7 +25,7 @@ _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # One file per port handed out, holding the pid that took it: shared by every process of this user
 # on the machine (a test run's processes, the dev stack's children, a second run beside it).
 _CLAIMS = Path(tempfile.gettempdir()) / f"payments-ports-{os.getuid()}"
-_CLAIM_LIFETIME = 3600.0  # seconds; past it a claim lapses even if its pid was reused
+_CLAIM_LIFETIME = 3600.0  # seconds: past it any claim lapses, its pid alive (perhaps reused) or not
 _claimed: set[int] = set()
 
 
@@ -50,41 +53,43 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def claim(port: int) -> bool:
-    """Take `port` for this process unless a live process holds it: a hard link made atomically,
-    so two processes cannot both take it. Released when this process exits."""
+    """Take `port` for this process unless a live process holds it. Released when this process
+    exits; a killed one's claims lapse."""
+    with _claims_locked():
+        path = _CLAIMS / str(port)
+        if path.exists() and not _lapsed(path):
+            return False
+        path.write_text(str(os.getpid()))
+    _claimed.add(port)
+    return True
+
+
+@contextmanager
+def _claims_locked() -> Iterator[None]:
+    """The claims directory, locked against every other process and thread that claims a port."""
     _CLAIMS.mkdir(mode=0o700, exist_ok=True)
-    path, mine = _CLAIMS / str(port), _CLAIMS / f".{os.getpid()}-{port}"
-    mine.write_text(str(os.getpid()))
-    try:
-        for _ in range(2):
-            try:
-                os.link(mine, path)
-            except FileExistsError:
-                if not _lapsed(path):
-                    return False
-                path.unlink(missing_ok=True)
-                continue
-            _claimed.add(port)
-            return True
-        return False
-    finally:
-        mine.unlink()
+    found = _CLAIMS.lstat()
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        raise PortTakenError(f"{_CLAIMS} must be a directory only this user can use")
+    with (_CLAIMS / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _lapsed(path: Path) -> bool:
     try:
         pid, age = int(path.read_text()), time.time() - path.stat().st_mtime
     except (OSError, ValueError):
-        return True  # gone meanwhile, or not ours to read
+        return True
+    if age > _CLAIM_LIFETIME:
+        return True
     if pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):  # gone, or its pid reused by another user
         return True
-    except PermissionError:
-        pass  # alive, another user's
-    return age > _CLAIM_LIFETIME
+    return False
 
 
 @atexit.register
