@@ -1,4 +1,5 @@
-"""Reading an activity's failure in workflow code: is it final, and what did it say."""
+"""Reading a failure: an activity's in workflow code (is it final, what did it say), and an update's
+in the API (what the workflow said)."""
 
 from __future__ import annotations
 
@@ -16,5 +17,6 @@ def final_failure(error: ActivityError | ApplicationError) -> ApplicationError |
 
 
 def failure_details(failure: ApplicationError) -> dict[str, Any]:
-    """The dict an activity attached to its failure (Stripe's code, the available balance...)."""
+    """The dict an activity or an update attached to its failure (Stripe's code, the available
+    balance, the payment's status...)."""
     return dict(failure.details[0] or {}) if failure.details else {}

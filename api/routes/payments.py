@@ -183,13 +183,19 @@ def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
 CATCHING_UP = "The payment's authorization is still being recorded (a worker restarted); send the request again."
 
 
+# How far an unsettled payment has got: a workflow can be behind its row, never ahead of it.
+_PROGRESS = {"pending": 0, "requires_action": 1, "authorized": 2}
+
+
 def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) -> None:
-    """503 when the workflow refused an update as still `pending` while the payment's row has moved
-    on. The row is written inside a workflow task; when a worker dies before completing that task,
-    the server runs it again and the workflow is behind its row until then. A chaos run answered
-    such a confirm 409 "The payment is authorized.": the client was told no while the row said yes."""
+    """503 when the workflow refused an update for a status its payment's row has already left.
+    The row is written inside a workflow task; when a worker dies before completing that task, the
+    server runs it again, and the workflow is behind its row until then. A chaos run answered such
+    a confirm 409 "The payment is authorized.": the client was told no while the row said yes. A
+    row that has settled, failed or been canceled is answered as before (409 with its status)."""
     failure = _update_failure(exc)
-    if failure is not None and failure_details(failure).get("status") == "pending" and tx.status != "pending":
+    seen = failure_details(failure).get("status") if failure is not None else None
+    if seen in _PROGRESS and tx.status in _PROGRESS and _PROGRESS[seen] < _PROGRESS[tx.status]:
         raise ServiceUnavailable(CATCHING_UP, retry_after=1) from exc
 
 
@@ -331,7 +337,8 @@ async def authorize_once(
 async def confirm_payment(
     body: PaymentConfirm, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
 ) -> TransactionOut:
-    """Capture. A repeat gets the same answer and Stripe sees one capture."""
+    """Capture. A repeat gets the same answer and Stripe sees one capture. While the payment's
+    workflow catches up after a worker failure: 503 with Retry-After (send it again)."""
     tx = await visible_transaction(session, body.tx_id, principal)
     if tx.status in SETTLED:
         return transaction_out(tx)
@@ -364,7 +371,8 @@ async def confirm_payment(
 async def cancel_payment(
     tx_id: str, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
 ) -> TransactionOut:
-    """Void the authorization. A repeat gets the same answer."""
+    """Void the authorization. A repeat gets the same answer. While the payment's workflow catches
+    up after a worker failure: 503 with Retry-After (send it again)."""
     tx = await visible_transaction(session, tx_id, principal)
     if tx.status == "canceled":
         return transaction_out(tx)
