@@ -29,7 +29,9 @@ STRIPE_TIMEOUTS = 0.05
 STRIPE_SLOW = 0.05  # answered, but after our timeout: the retry finds the first call in flight (409)
 STRIPE_HANG_SECONDS = 3.0  # longer than the stack's Stripe client timeout (runner.CHAOS_SETTINGS)
 REPLACED_WITHIN = 2.0  # seconds for `payments dev` to restart a killed worker before we start one
-RECONCILIATION_STARTS_WITHIN = 60.0  # seconds for a triggered Schedule's run to show in visibility
+# Seconds for a triggered Schedule's run to show in visibility: more than 60 beside two `yes` (the
+# trigger came amid a worker kill and an API restart), as long as a new worker may take.
+RECONCILIATION_STARTS_WITHIN = 180.0
 WORKER_UP_WITHIN = 120.0  # seconds for a new worker to start; longer is a violation of its own
 
 
