@@ -20,6 +20,7 @@ from config.settings import Settings
 from schema.tables import Transaction
 from tests.integration.payments.conftest import AUTHORIZE, Parties, stripe_intent
 from tests.services import eventually
+from workflows.payment import workflow_id
 
 
 async def _row(engine: AsyncEngine, key: str) -> tuple[str, str] | None:
@@ -29,6 +30,12 @@ async def _row(engine: AsyncEngine, key: str) -> tuple[str, str] | None:
         )
         row = found.one_or_none()
     return (row.id, row.status) if row else None
+
+
+async def _write_authorized_ahead(engine: AsyncEngine, tx_id: str) -> None:
+    """The row a worker wrote inside a workflow task, before it died without completing the task."""
+    async with engine.begin() as connection:
+        await connection.execute(update(Transaction).where(Transaction.id == tx_id).values(status="authorized"))
 
 
 @pytest.mark.parametrize(("action", "done"), [("confirm", "confirmed"), ("cancel", "canceled")])
@@ -43,8 +50,7 @@ async def test_a_request_the_workflow_is_not_ready_for_is_refused_for_now_then_d
     recorded = await eventually(lambda: _row(engine, key), lambda row: row is not None, "the payment's row")
     assert recorded is not None and recorded[1] == "pending"
     tx_id = recorded[0]
-    async with engine.begin() as connection:  # the row a worker wrote before it died mid-task
-        await connection.execute(update(Transaction).where(Transaction.id == tx_id).values(status="authorized"))
+    await _write_authorized_ahead(engine, tx_id)
 
     async def send() -> httpx.Response:
         if action == "confirm":
@@ -79,10 +85,9 @@ async def test_a_confirm_after_3d_secure_the_workflow_has_not_recorded_is_refuse
     assert emulator_control("POST", "/faults", json=slow | {"latency_ms": 10_000, "times": 3}).status_code == 201
     completed = emulator_control("POST", f"/payment_intents/{intent.id}/complete_action", json={"outcome": "succeed"})
     assert completed.is_success
-    handle = temporal_client.get_workflow_handle(f"payment:{parties.user_id}:{tx['idempotency_key']}")
+    handle = temporal_client.get_workflow_handle(workflow_id(parties.user_id, tx["idempotency_key"]))
     await eventually(lambda: _signaled(handle), bool, "Stripe's webhook reached the workflow")
-    async with engine.begin() as connection:  # the row a worker wrote after the read-back, then died
-        await connection.execute(update(Transaction).where(Transaction.id == tx["id"]).values(status="authorized"))
+    await _write_authorized_ahead(engine, tx["id"])  # after the read-back
 
     early = await parties.confirm(tx["id"])
     assert early.status_code == 503, early.text
