@@ -32,6 +32,12 @@ DISCREPANCIES = Counter(
     ["discrepancy", "resolution"],
     registry=REGISTRY,
 )
+STRIPE_AHEAD = Counter(
+    "payments_stripe_ahead",
+    "Payments whose row was found behind Stripe and brought in line (captured, canceled)",
+    ["found"],
+    registry=REGISTRY,
+)
 OUTBOX_LAG = Gauge(
     "payments_outbox_lag_seconds", "Age of the oldest event the relay found unpublished (0: none)", registry=REGISTRY
 )

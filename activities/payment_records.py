@@ -13,8 +13,8 @@ from temporalio import activity
 from activities import ledger, metrics
 from activities.outbox import add_event
 from config.keyring import Keyring
-from schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange
-from schema.tables import Merchant, Transaction
+from schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange, StripeAhead
+from schema.tables import OPEN_PAYMENT_STATUSES, Merchant, Transaction
 
 
 def view_of(tx: Transaction, replayed: bool = False) -> PaymentView:
@@ -121,23 +121,57 @@ class PaymentRecords:
         """Confirmed: the captured amount, the ledger posting and the event, all or nothing."""
         async with self._sessions.begin() as session:
             tx = await locked_transaction(session, capture.tx_id)
-            if tx.status == "confirmed":
-                return view_of(tx)  # a retried activity: already recorded
-            merchant = await session.get(Merchant, tx.merchant_id)
-            if merchant is None:
-                raise LookupError(f"merchant {tx.merchant_id} does not exist")
-            fee = ledger.platform_fee(capture.amount, merchant.fee_bps)
-            await ledger.post(
-                session,
-                f"capture:{tx.id}",
-                tx.currency,
-                ledger.capture_entries(tx.merchant_id, capture.amount, fee),
-                f"capture of {tx.id}",
-            )
-            tx.status = "confirmed"
-            tx.amount_captured = capture.amount
-            tx.failure_code = tx.failure_message = None
-            await add_event(session, "payment.confirmed", tx.id, event_payload(tx))
+            posted = tx.amount_captured == 0  # else a retried activity: already recorded
+            if posted:
+                await _post_capture(session, tx, capture.amount)
             view = view_of(tx)
-        metrics.CAPTURES.labels(view.currency).inc()
+        if posted:
+            metrics.CAPTURES.labels(view.currency).inc()
         return view
+
+    @activity.defn
+    async def follow_stripe(self, ahead: StripeAhead) -> PaymentView:
+        """Record what Stripe holds where our row is behind it: a capture our books never heard of
+        (whatever the row says, even canceled or failed: the customer was charged), or a void of a
+        payment still open here. Anything else leaves the row as it is."""
+        intent = ahead.intent
+        async with self._sessions.begin() as session:
+            tx = await locked_transaction(session, ahead.tx_id)
+            found = None
+            if intent.status == "succeeded" and tx.amount_captured == 0:
+                tx.stripe_payment_intent_id = tx.stripe_payment_intent_id or intent.payment_intent_id
+                await _post_capture(session, tx, intent.amount_received)
+                found = "captured"
+            elif intent.status == "canceled" and tx.status in OPEN_PAYMENT_STATUSES:
+                tx.status = "canceled"
+                tx.failure_code = ahead.failure_code or "canceled_at_stripe"
+                tx.failure_message = ahead.failure_message
+                await add_event(session, "payment.canceled", tx.id, event_payload(tx))
+                found = "canceled"
+            view = view_of(tx)
+        if found == "captured":
+            metrics.CAPTURES.labels(view.currency).inc()
+        elif found == "canceled":
+            metrics.PAYMENTS.labels("canceled", view.failure_code or "").inc()
+        if found is not None:
+            metrics.STRIPE_AHEAD.labels(found).inc()
+        return view
+
+
+async def _post_capture(session: AsyncSession, tx: Transaction, amount: int) -> None:
+    """The capture posting, the row's new status and its event, in the caller's transaction."""
+    merchant = await session.get(Merchant, tx.merchant_id)
+    if merchant is None:
+        raise LookupError(f"merchant {tx.merchant_id} does not exist")
+    fee = ledger.platform_fee(amount, merchant.fee_bps)
+    await ledger.post(
+        session,
+        f"capture:{tx.id}",
+        tx.currency,
+        ledger.capture_entries(tx.merchant_id, amount, fee),
+        f"capture of {tx.id}",
+    )
+    tx.status = "confirmed"
+    tx.amount_captured = amount
+    tx.failure_code = tx.failure_message = None
+    await add_event(session, "payment.confirmed", tx.id, event_payload(tx))

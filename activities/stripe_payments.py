@@ -139,7 +139,11 @@ class StripePayments:
             raise final_or_transient(exc) from exc
         error = intent.last_payment_error
         return PaymentIntentState(
-            intent.id, intent.status, error.code if error else None, error.message if error else None
+            intent.id,
+            intent.status,
+            error.code if error else None,
+            error.message if error else None,
+            amount_received=int(intent.amount_received or 0),
         )
 
     async def _already(self, intent_id: str, wanted: str, field: str, exc: stripe.StripeError) -> int:

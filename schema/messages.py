@@ -161,6 +161,26 @@ class PaymentIntentState:
     status: str
     failure_code: str | None = None
     failure_message: str | None = None
+    amount_received: int = 0
+
+
+@dataclass(frozen=True)
+class StripeAhead:
+    """Stripe's word on a payment, to be recorded where our row is behind it (a capture or a void
+    our books have not heard of); the failure code is what a cancellation is recorded with."""
+
+    tx_id: str
+    intent: PaymentIntentState
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentCatchUp:
+    """A payment Stripe reports moved while its own workflow is gone: read it back, follow it."""
+
+    tx_id: str
+    payment_intent_id: str
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,9 @@ TransactionStatus = Literal[
     "failed",
     "canceled",
 ]
+# A payment Stripe may still move (authorize, capture, void), and one whose money Stripe has taken.
+OPEN_PAYMENT_STATUSES = ("pending", "requires_action", "authorized")
+CAPTURED_PAYMENT_STATUSES = ("confirmed", "partially_refunded", "refunded")
 RefundStatus = Literal["pending", "succeeded", "failed"]
 PayoutStatus = Literal["pending", "in_transit", "paid", "failed"]
 PayoutSchedule = Literal["daily", "monthly"]

@@ -38,6 +38,7 @@ from schema.database import create_engine, session_factory
 from workflows.dispute import DisputeWorkflow
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.payment_catch_up import PaymentCatchUpWorkflow
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
@@ -49,6 +50,7 @@ def workflows() -> list[type]:
     return [
         MerchantOnboardingWorkflow,
         PaymentWorkflow,
+        PaymentCatchUpWorkflow,
         RefundWorkflow,
         MerchantPayoutWorkflow,
         PayoutRunWorkflow,
@@ -143,6 +145,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         records.record_payment,
         records.record_status,
         records.record_capture,
+        records.follow_stripe,
         payments.authorize_payment,
         payments.capture_payment,
         payments.void_payment,

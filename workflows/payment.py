@@ -6,9 +6,12 @@ post the ledger, or void.
 
 Failure rules: a decline is final and ends in `failed`. After a Stripe success, the local step
 is retried until it lands (DB_STEP never gives up), so money is never charged twice and never
-forgotten. Where Stripe refuses a capture (the authorization is gone there), nothing was charged:
-the saga compensates by recording the payment canceled. Where Stripe refuses a void because the
-money was captured out of band, nothing is changed here and reconciliation follows Stripe.
+forgotten. A capture or void runs as an activity task, scheduled by the workflow task that accepts
+the confirm or cancel: Stripe moves money only once that input is in the history, never on an
+update the server holds only in memory. Where Stripe refuses a capture or a void, the workflow
+reads the PaymentIntent back before it compensates, and records what Stripe holds: never
+`canceled` while Stripe has the money. Stripe's `payment_intent.succeeded` and `.canceled`
+webhooks make a waiting workflow read Stripe back too (a capture made outside our confirm).
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ with workflow.unsafe.imports_passed_through():
         PaymentRequest,
         PaymentView,
         StatusChange,
+        StripeAhead,
         StripePaymentEvent,
         VoidRequest,
     )
+    from schema.tables import OPEN_PAYMENT_STATUSES
     from workflows import search_attributes as sa
     from workflows.failures import failure_details, final_failure
     from workflows.policies import DB_STEP
@@ -44,8 +49,15 @@ with workflow.unsafe.imports_passed_through():
 # Webhook event types that settle a 3-D Secure authentication.
 AUTHENTICATED = ("payment_intent.amount_capturable_updated",)
 AUTHENTICATION_FAILED = ("payment_intent.payment_failed", "payment_intent.canceled")
+# Webhook event types that say the payment moved at Stripe: captured or voided, maybe outside our
+# own calls (a dashboard, a capture whose answer we lost).
+MOVED_AT_STRIPE = ("payment_intent.succeeded", "payment_intent.canceled")
 # What our Stripe webhook endpoint subscribes to (its `enabled_events`): only what a workflow acts on.
-WEBHOOK_EVENTS = AUTHENTICATED + AUTHENTICATION_FAILED
+WEBHOOK_EVENTS = AUTHENTICATED + AUTHENTICATION_FAILED + ("payment_intent.succeeded",)
+# The patches: money moves (capture, void) as activity tasks, scheduled with the accepted input;
+# a refused capture or void reads Stripe back before compensating.
+MONEY_AFTER_DURABLE_INPUT = "money-after-durable-input"
+READ_BACK_BEFORE_COMPENSATING = "read-back-before-compensating"
 
 
 def workflow_id(user_id: str, idempotency_key: str) -> str:
@@ -67,6 +79,8 @@ class PaymentWorkflow:
         self._authorization: Authorization | None = None  # Stripe's answer (3-D Secure: where to authenticate)
         self._authentication: StripePaymentEvent | None = None
         self._authenticated = False  # Stripe confirmed the 3-D Secure authentication
+        self._moved_at_stripe = False  # Stripe says the payment was captured or voided: read it back
+        self._refused_confirms = 0  # captures Stripe refused while the authorization stayed
 
     @workflow.run
     async def run(self, request: PaymentRequest) -> PaymentView:
@@ -169,23 +183,43 @@ class PaymentWorkflow:
         return None if state.status == "requires_action" else state
 
     async def _await_confirm_or_cancel(self, expires_at: datetime) -> None:
-        if not await self._wait(lambda: self._confirm is not None or self._cancel, expires_at):
-            await self._void("abandoned", "authorization_expired")
-        elif self._confirm is not None:
-            await self._capture(self._confirm.amount or self._request.amount)
-        else:
-            await self._void("requested_by_customer")
+        while True:
+            if not await self._wait(
+                lambda: self._confirm is not None or self._cancel or self._moved_at_stripe, expires_at
+            ):
+                await self._void("abandoned", "authorization_expired")
+                return
+            if self._confirm is not None:
+                await self._capture(self._confirm.amount or self._request.amount)
+                if self._status not in OPEN_PAYMENT_STATUSES:
+                    return
+                self._confirm = None  # refused while the authorization stands: answered, wait on
+                self._refused_confirms += 1
+            elif self._cancel:
+                await self._void("requested_by_customer")
+                return
+            else:
+                self._moved_at_stripe = False
+                await self._follow_stripe()
+                if self._status not in OPEN_PAYMENT_STATUSES:
+                    return
 
     async def _capture(self, amount: int) -> None:
         assert self._payment_intent_id is not None
         capture = CaptureRequest(self._request.tx_id, self._payment_intent_id, amount)
         try:
-            received = await stripe_step(StripePayments.capture_payment, capture)
+            received = await stripe_step(
+                StripePayments.capture_payment,
+                capture,
+                in_workflow_task=not workflow.patched(MONEY_AFTER_DURABLE_INPUT),
+            )
         except (ActivityError, ApplicationError) as error:  # a local activity raises the latter
             failure = final_failure(error)
             if failure is None:
                 raise
-            # Stripe will not capture: nothing was charged. Compensate: the payment is canceled.
+            if workflow.patched(READ_BACK_BEFORE_COMPENSATING):
+                await self._follow_stripe("capture_refused", failure.message)
+                return
             await self._record(
                 StatusChange(
                     self._request.tx_id,
@@ -206,13 +240,26 @@ class PaymentWorkflow:
         if self._payment_intent_id is not None:
             void = VoidRequest(self._request.tx_id, self._payment_intent_id, reason)
             try:
-                await stripe_step(StripePayments.void_payment, void)
+                await stripe_step(
+                    StripePayments.void_payment, void, in_workflow_task=not workflow.patched(MONEY_AFTER_DURABLE_INPUT)
+                )
             except (ActivityError, ApplicationError) as error:  # a local activity raises the latter
                 if final_failure(error) is None:
                     raise
-                workflow.logger.warning("void refused by Stripe; reconciliation will follow Stripe")
+                if workflow.patched(READ_BACK_BEFORE_COMPENSATING):
+                    await self._follow_stripe(failure_code)  # captured out of band: record the capture
+                else:
+                    workflow.logger.warning("void refused by Stripe; reconciliation will follow Stripe")
                 return
         await self._record(StatusChange(self._request.tx_id, "canceled", "payment.canceled", failure_code=failure_code))
+
+    async def _follow_stripe(self, failure_code: str | None = None, failure_message: str | None = None) -> None:
+        """Read the PaymentIntent back and record what Stripe holds: its capture, or its void (with
+        `failure_code`); a payment still authorized there stays authorized here."""
+        assert self._payment_intent_id is not None
+        state: PaymentIntentState = await stripe_step(StripePayments.read_payment_intent, self._payment_intent_id)
+        ahead = StripeAhead(self._request.tx_id, state, failure_code, failure_message)
+        self._set_view(await workflow.execute_local_activity_method(PaymentRecords.follow_stripe, ahead, **DB_STEP))
 
     # --- plumbing ---
 
@@ -277,7 +324,10 @@ class PaymentWorkflow:
     async def confirm(self, request: ConfirmRequest) -> PaymentView:
         if self._confirm is None and not self._cancel:
             self._confirm = request
-        await workflow.wait_condition(lambda: self._settled or self._status == "confirmed")
+        refused = self._refused_confirms
+        await workflow.wait_condition(
+            lambda: self._settled or self._status == "confirmed" or self._refused_confirms > refused
+        )
         if self._status != "confirmed":
             raise ApplicationError(
                 f"The payment is {self._status}.", {"status": self._status}, type="PaymentNotConfirmable"
@@ -286,8 +336,17 @@ class PaymentWorkflow:
 
     @confirm.validator
     def _validate_confirm(self, request: ConfirmRequest) -> None:
-        if self._confirm is not None or self._status == "confirmed":
-            return  # a repeat: it gets the first confirm's answer
+        fixed = self._current.amount_captured if self._status == "confirmed" else None
+        if self._confirm is not None:
+            fixed = self._confirm.amount or self._request.amount
+        if fixed is not None:  # a repeat gets the first confirm's answer, for the same amount only
+            if (request.amount or self._request.amount) != fixed:
+                raise ApplicationError(
+                    f"This payment's capture amount is fixed at {fixed} by its first confirm.",
+                    {"amount": fixed},
+                    type="CaptureAmountFixed",
+                )
+            return
         if self._cancel or not self._capturable:
             raise ApplicationError(
                 f"A {self._status} payment cannot be confirmed.", {"status": self._status}, type="PaymentNotConfirmable"
@@ -320,8 +379,12 @@ class PaymentWorkflow:
 
     @workflow.signal
     def stripe_event(self, event: StripePaymentEvent) -> None:
-        if event.payment_intent_id == self._payment_intent_id and event.type in AUTHENTICATED + AUTHENTICATION_FAILED:
+        if event.payment_intent_id != self._payment_intent_id:
+            return
+        if event.type in AUTHENTICATED + AUTHENTICATION_FAILED:
             self._authentication = self._authentication or event
+        if event.type in MOVED_AT_STRIPE and self._status == "authorized":
+            self._moved_at_stripe = True
 
     @workflow.query
     def status(self) -> PaymentView | None:

@@ -78,6 +78,11 @@ class InvalidCaptureAmount(ApiError):
     status, code = 422, "invalid_capture_amount"
 
 
+class CaptureAmountFixed(ApiError):
+    status, code = 409, "capture_amount_fixed"
+    message = "The payment's first confirm fixed its capture amount; a confirm with another amount is refused."
+
+
 def transaction_out(tx: Transaction) -> TransactionOut:
     return TransactionOut(
         id=tx.id,
@@ -332,15 +337,18 @@ async def authorize_once(
 @router.post(
     "/payments/confirm",
     summary="Capture a payment (user: owner, merchant: its own, operator)",
-    responses=errors(NotFound, PaymentStateConflict, InvalidCaptureAmount),
+    responses=errors(NotFound, PaymentStateConflict, InvalidCaptureAmount, CaptureAmountFixed),
 )
 async def confirm_payment(
     body: PaymentConfirm, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
 ) -> TransactionOut:
-    """Capture. A repeat gets the same answer and Stripe sees one capture. While the payment's
+    """Capture. A repeat gets the same answer and Stripe sees one capture; the first confirm fixes
+    the amount (no `amount`: all of it), and one with another amount is a 409. While the payment's
     workflow catches up after a worker failure: 503 with Retry-After (send it again)."""
     tx = await visible_transaction(session, body.tx_id, principal)
     if tx.status in SETTLED:
+        if (body.amount or tx.amount) != tx.amount_captured:
+            raise CaptureAmountFixed(f"The payment was captured for {tx.amount_captured}.")
         return transaction_out(tx)
     if tx.status in ("failed", "canceled"):
         raise PaymentStateConflict(tx.status)
@@ -352,6 +360,8 @@ async def confirm_payment(
         failure = _update_failure(exc)
         if failure is not None and failure.type == "InvalidCaptureAmount":
             raise InvalidCaptureAmount(failure.message) from exc
+        if failure is not None and failure.type == "CaptureAmountFixed":
+            raise CaptureAmountFixed(failure.message) from exc
         await session.refresh(tx)
         _refuse_if_workflow_behind(exc, tx)
         raise PaymentStateConflict(tx.status) from exc

@@ -1,8 +1,10 @@
-"""Stripe webhooks: verify the signature, process each event id once, signal the payment, or
-start (signal) the dispute's workflow."""
+"""Stripe webhooks: verify the signature, process each event id once, signal the payment (or, when
+its workflow is gone, start one that catches its row up with Stripe), or start (signal) the
+dispute's workflow."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import structlog
@@ -10,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.contract import public_errors
@@ -17,11 +20,13 @@ from api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
 from api.errors import ApiError
 from api.routes.payments import temporal_calls
 from api.stripe_signature import signed_by_stripe
-from schema.messages import DisputeRequest, StripeDisputeEvent, StripePaymentEvent
-from schema.tables import StripeEvent, Transaction
-from workflows import dispute
+from schema.messages import DisputeRequest, PaymentCatchUp, StripeDisputeEvent, StripePaymentEvent
+from schema.tables import OPEN_PAYMENT_STATUSES, StripeEvent, Transaction
+from workflows import dispute, payment_catch_up
+from workflows import search_attributes as sa
 from workflows.dispute import DisputeWorkflow
-from workflows.payment import WEBHOOK_EVENTS, PaymentWorkflow
+from workflows.payment import MOVED_AT_STRIPE, WEBHOOK_EVENTS, PaymentWorkflow
+from workflows.payment_catch_up import PaymentCatchUpWorkflow
 from workflows.policies import WORKFLOW_TASK_TIMEOUT
 
 router = APIRouter(tags=["webhooks"], dependencies=[Depends(limit_by_ip)])
@@ -37,6 +42,7 @@ class InvalidEvent(ApiError):
 
 
 STRIPE_ID = r"^[A-Za-z0-9_]{1,255}$"
+TX_ID = re.compile(r"tx_[0-9a-f]{32}")
 # What our Stripe webhook endpoint subscribes to (its `enabled_events`): only what a workflow acts on.
 SUBSCRIBED_EVENTS = WEBHOOK_EVENTS + dispute.WEBHOOK_EVENTS
 
@@ -46,6 +52,11 @@ class _PaymentError(BaseModel):
     message: str | None = None
 
 
+class _Metadata(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    tx_id: str | None = Field(default=None, max_length=255)  # another platform's metadata is not refused
+
+
 class _EventObject(BaseModel):
     """What we read of the event's object: a signature proves the sender, not the shape."""
 
@@ -53,6 +64,7 @@ class _EventObject(BaseModel):
     id: str | None = Field(default=None, pattern=STRIPE_ID)
     status: str | None = Field(default=None, pattern=r"^[a-z_]{1,64}$")
     last_payment_error: _PaymentError | None = None
+    metadata: _Metadata = _Metadata()
 
 
 class _EventData(BaseModel):
@@ -121,7 +133,7 @@ async def stripe_webhook(
         if fresh.scalar_one_or_none() is None:
             return {"received": True, "duplicate": True}
         if event.type in WEBHOOK_EVENTS:
-            await _signal_payment(session, temporal, _payment_event(event))
+            await _signal_payment(session, temporal, services, _payment_event(event), event.data.object.metadata.tx_id)
         elif event.type in dispute.WEBHOOK_EVENTS:
             await _signal_dispute(services, temporal, event)
     return {"received": True, "duplicate": False}
@@ -146,14 +158,21 @@ async def _signal_dispute(services: ServicesDep, temporal: TemporalClient, event
         )
 
 
-async def _signal_payment(session: Session, temporal: TemporalClient, event: StripePaymentEvent) -> None:
-    tx = (
-        await session.execute(
-            select(Transaction).where(Transaction.stripe_payment_intent_id == event.payment_intent_id)
-        )
-    ).scalar_one_or_none()
-    if tx is None or tx.status != "requires_action":
-        return  # not ours, or nothing waits for it; reconciliation covers the rest
+async def _signal_payment(
+    session: Session, temporal: TemporalClient, services: ServicesDep, event: StripePaymentEvent, tx_id: str | None
+) -> None:
+    """To the payment's workflow: a 3-D Secure outcome it waits for, or a capture or void our row
+    has not recorded. Our row may not know its PaymentIntent yet (the authorization's answer was
+    lost): the PaymentIntent's metadata names it."""
+    named = Transaction.stripe_payment_intent_id == event.payment_intent_id
+    if tx_id is not None and TX_ID.fullmatch(tx_id):
+        named = named | (Transaction.id == tx_id)
+    tx = (await session.execute(select(Transaction).where(named))).scalars().first()
+    if tx is None:
+        return  # not ours: reconciliation looks at what Stripe holds without a row of ours
+    behind = event.type in MOVED_AT_STRIPE and _behind(tx, event.status)
+    if not behind and tx.status != "requires_action":
+        return  # nothing waits for it
     try:
         with temporal_calls():
             await temporal.get_workflow_handle(tx.workflow_id).signal(PaymentWorkflow.stripe_event, event)
@@ -161,3 +180,27 @@ async def _signal_payment(session: Session, temporal: TemporalClient, event: Str
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
         log.info("webhook_for_finished_workflow", tx_id=tx.id, event_type=event.type)
+        if behind:
+            await _catch_up(temporal, services, tx.id, event.payment_intent_id)
+
+
+def _behind(tx: Transaction, stripe_status: str) -> bool:
+    """Our row says less than Stripe: captured there and not here, or voided there and open here."""
+    if stripe_status == "succeeded":
+        return tx.amount_captured == 0
+    return stripe_status == "canceled" and tx.status in OPEN_PAYMENT_STATUSES
+
+
+async def _catch_up(temporal: TemporalClient, services: ServicesDep, tx_id: str, payment_intent_id: str) -> None:
+    """The payment's workflow has ended (or Temporal lost it): a workflow of its own reads Stripe
+    back and records what it finds (one at a time per payment: a repeat joins the running one)."""
+    with temporal_calls():
+        await temporal.start_workflow(
+            PaymentCatchUpWorkflow.run,
+            PaymentCatchUp(tx_id, payment_intent_id),
+            id=payment_catch_up.workflow_id(tx_id),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=services.settings.temporal_task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.TX_ID, tx_id)]),
+        )

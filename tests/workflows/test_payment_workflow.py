@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowHandle,
@@ -31,6 +32,7 @@ from schema.messages import (
     PaymentView,
     RedirectToUrl,
     StatusChange,
+    StripeAhead,
     StripePaymentEvent,
     VoidRequest,
 )
@@ -57,12 +59,14 @@ class FakePaymentSteps:
         authorize: Callable[[AuthorizeRequest], Authorization] | None = None,
         capture: Callable[[CaptureRequest], int] | None = None,
         intent_status: Callable[[], str] = lambda: "requires_capture",
+        void: Callable[[VoidRequest], None] | None = None,
     ) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.view: PaymentView | None = None
         self._authorize = authorize or (lambda r: Authorization("pi_1", "authorized", "visa", "4242"))
         self._capture = capture or (lambda r: r.amount)
         self._intent_status = intent_status
+        self._void = void or (lambda r: None)
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -115,11 +119,30 @@ class FakePaymentSteps:
         @activity.defn(name="void_payment")
         async def void_payment(request: VoidRequest) -> None:
             fake.calls.append(("void_payment", request))
+            fake._void(request)
 
         @activity.defn(name="read_payment_intent")
         async def read_payment_intent(payment_intent_id: str) -> PaymentIntentState:
             fake.calls.append(("read_payment_intent", payment_intent_id))
-            return PaymentIntentState(payment_intent_id, fake._intent_status())
+            status = fake._intent_status()
+            received = fake.view.amount if fake.view and status == "succeeded" else 0
+            return PaymentIntentState(payment_intent_id, status, amount_received=received)
+
+        @activity.defn(name="follow_stripe")
+        async def follow_stripe(ahead: StripeAhead) -> PaymentView:
+            """As PaymentRecords.follow_stripe: a capture recorded whatever the row says, a void
+            only over an open row."""
+            fake.calls.append(("follow_stripe", ahead))
+            assert fake.view is not None
+            if ahead.intent.status == "succeeded" and fake.view.amount_captured == 0:
+                fake.view = dataclasses.replace(
+                    fake.view, status="confirmed", amount_captured=ahead.intent.amount_received
+                )
+            elif ahead.intent.status == "canceled" and fake.view.status in ("pending", "requires_action", "authorized"):
+                fake.view = dataclasses.replace(
+                    fake.view, status="canceled", failure_code=ahead.failure_code or "canceled_at_stripe"
+                )
+            return fake.view
 
         return [
             record_payment,
@@ -129,6 +152,7 @@ class FakePaymentSteps:
             capture_payment,
             void_payment,
             read_payment_intent,
+            follow_stripe,
         ]
 
 
@@ -262,13 +286,24 @@ async def test_cancel_voids_and_a_later_confirm_is_rejected(time_skipping_env: W
     assert "void_payment" in fake.names() and "capture_payment" not in fake.names()
 
 
-async def test_a_capture_stripe_refuses_compensates_to_canceled(
+def _refuse_capture(_: CaptureRequest) -> int:
+    raise ApplicationError(
+        "Keys for idempotent requests can only be used with the same parameters",
+        type="StripeRequestRefused",
+        non_retryable=True,
+    )
+
+
+def _refuse_void(_: VoidRequest) -> None:
+    raise ApplicationError(
+        "PaymentIntent pi_1 is succeeded, not canceled", type="StripeStateConflict", non_retryable=True
+    )
+
+
+async def test_a_capture_stripe_refuses_compensates_to_canceled_once_stripe_says_canceled(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
-    def refuse(_: CaptureRequest) -> int:
-        raise ApplicationError("PaymentIntent pi_1 is canceled", type="StripeStateConflict", non_retryable=True)
-
-    fake = FakePaymentSteps(capture=refuse)
+    fake = FakePaymentSteps(capture=_refuse_capture, intent_status=lambda: "canceled")
     async with Worker(
         time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
     ):
@@ -279,6 +314,115 @@ async def test_a_capture_stripe_refuses_compensates_to_canceled(
         result = await handle.result()
     assert result.status == "canceled" and result.failure_code == "capture_refused"
     assert "record_capture" not in fake.names()
+    assert fake.names()[-2:] == ["read_payment_intent", "follow_stripe"]  # Stripe's word first
+
+
+async def test_a_refused_capture_that_stripe_holds_is_recorded_as_captured_never_canceled(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    """A 4xx on capture (an idempotency_error, say) while Stripe has the money: the read-back
+    records the capture; the payment is never canceled."""
+    fake = FakePaymentSteps(capture=_refuse_capture, intent_status=lambda: "succeeded")
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request(1200))
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        confirmed = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
+        result = await handle.result()
+    assert (confirmed.status, confirmed.amount_captured) == ("confirmed", 1200)
+    assert result.status == "confirmed"
+    assert not [c for name, c in fake.calls if name == "record_status" and c.status == "canceled"]
+
+
+async def test_a_refused_capture_while_the_authorization_stands_answers_and_waits_for_another_confirm(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    refusals = [_refuse_capture]
+    fake = FakePaymentSteps(capture=lambda r: refusals.pop()(r) if refusals else r.amount)
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request())
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
+        assert (await handle.query(PaymentWorkflow.status)).status == "authorized"
+        assert (await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())).status == "confirmed"
+    assert fake.names().count("capture_payment") == 2
+
+
+async def test_an_expiry_void_that_finds_the_payment_captured_records_the_capture(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    fake = FakePaymentSteps(void=_refuse_void, intent_status=lambda: "succeeded")
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request(700))
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        result = await handle.result()  # the test server skips the 7-day timer
+    assert (result.status, result.amount_captured) == ("confirmed", 700)
+    assert "capture_payment" not in fake.names()
+
+
+async def test_stripe_reporting_a_capture_makes_the_waiting_workflow_record_it(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    """`payment_intent.succeeded` (a capture outside our confirm): read back, recorded, no capture
+    call of ours; a stale event (Stripe still says requires_capture) changes nothing."""
+    stripe_says = ["requires_capture", "succeeded"]
+    fake = FakePaymentSteps(intent_status=lambda: stripe_says.pop(0))
+    succeeded = StripePaymentEvent("evt_1", "payment_intent.succeeded", "pi_1", "succeeded")
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request(900))
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        await handle.signal(PaymentWorkflow.stripe_event, succeeded)
+        await eventually(
+            lambda: asyncio.sleep(0, fake.names().count("read_payment_intent")), lambda n: n == 1, "the first read"
+        )
+        assert (await handle.query(PaymentWorkflow.status)).status == "authorized"
+        await handle.signal(PaymentWorkflow.stripe_event, dataclasses.replace(succeeded, event_id="evt_2"))
+        result = await handle.result()
+    assert (result.status, result.amount_captured) == ("confirmed", 900)
+    assert "capture_payment" not in fake.names()
+
+
+async def test_the_first_confirm_fixes_the_capture_amount(time_skipping_env: WorkflowEnvironment, queue: str) -> None:
+    """While the first confirm's capture is at Stripe, a repeat with the same amount joins it and
+    one with another amount (or none: all of it) is refused; Stripe sees one capture."""
+    capturing, release = asyncio.Event(), asyncio.Event()
+    fake = FakePaymentSteps()
+    activities = fake.activities()
+    original = next(a for a in activities if a.__name__ == "capture_payment")
+
+    @activity.defn(name="capture_payment")
+    async def slow_capture(request: CaptureRequest) -> int:
+        capturing.set()
+        await release.wait()
+        return int(await original(request))
+
+    activities = [a for a in activities if a is not original] + [slow_capture]
+    async with Worker(time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=activities):
+        handle = await start(time_skipping_env, queue, payment_request())
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        first = await handle.start_update(
+            PaymentWorkflow.confirm, ConfirmRequest(400), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        await capturing.wait()
+        for other in (ConfirmRequest(), ConfirmRequest(500)):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(PaymentWorkflow.confirm, other)
+            assert isinstance(refused.value.cause, ApplicationError)
+            assert refused.value.cause.type == "CaptureAmountFixed"
+        repeat = await handle.start_update(
+            PaymentWorkflow.confirm, ConfirmRequest(400), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        release.set()
+        assert (await first.result()).amount_captured == (await repeat.result()).amount_captured == 400
+    assert fake.names().count("capture_payment") == 1
 
 
 async def test_a_failing_database_write_after_capture_is_retried_never_recharged(
@@ -415,3 +559,29 @@ async def test_3d_secure_init_answers_where_to_authenticate_and_moves_on_only_af
         "record_status",
     ]
     assert [call.return_url for name, call in fake.calls if name == "authorize_payment"] == [request.return_url]
+
+
+async def test_a_capture_is_sent_to_stripe_only_once_its_confirm_is_in_the_history(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    """The confirm's acceptance and the capture's scheduling land in one workflow task completion,
+    the capture runs after it: a server that loses an update it holds in memory cannot lose one
+    Stripe acted on. (A capture inside the update's own workflow task would not be in the history.)"""
+    fake = FakePaymentSteps()
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await start(time_skipping_env, queue, payment_request())
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
+        events = (await handle.fetch_history()).events
+    kinds = [event.event_type for event in events]
+    accepted = max(i for i, kind in enumerate(kinds) if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+    captures = [
+        i
+        for i, event in enumerate(events)
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name == "capture_payment"
+    ]
+    assert len(captures) == 1 and accepted < captures[0]
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED not in kinds[accepted : captures[0]]
