@@ -347,7 +347,7 @@ async def test_a_refused_capture_while_the_authorization_stands_answers_and_wait
         await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
         with pytest.raises(WorkflowUpdateFailedError):
             await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
-        assert (await handle.query(PaymentWorkflow.status)).status == "authorized"
+        assert getattr(await handle.query(PaymentWorkflow.status), "status", None) == "authorized"
         assert (await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())).status == "confirmed"
     assert fake.names().count("capture_payment") == 2
 
@@ -383,7 +383,7 @@ async def test_stripe_reporting_a_capture_makes_the_waiting_workflow_record_it(
         await eventually(
             lambda: asyncio.sleep(0, fake.names().count("read_payment_intent")), lambda n: n == 1, "the first read"
         )
-        assert (await handle.query(PaymentWorkflow.status)).status == "authorized"
+        assert getattr(await handle.query(PaymentWorkflow.status), "status", None) == "authorized"
         await handle.signal(PaymentWorkflow.stripe_event, dataclasses.replace(succeeded, event_id="evt_2"))
         result = await handle.result()
     assert (result.status, result.amount_captured) == ("confirmed", 900)
