@@ -37,6 +37,7 @@ def test_there_are_recorded_histories() -> None:
         "webhook_delivered_after_retries",
         "webhook_failed_after_window",
         "webhook_retried_by_signal",
+        "reconciliation_scheduled",
     } <= {p.stem for p in HISTORIES}
 
 
