@@ -118,10 +118,11 @@ class PaymentRecords:
 
     @activity.defn
     async def record_capture(self, capture: CaptureRequest) -> PaymentView:
-        """Confirmed: the captured amount, the ledger posting and the event, all or nothing."""
+        """Confirmed: the captured amount, the ledger posting and the event, all or nothing. Also
+        for a payment recorded canceled or failed that Stripe captured (reconciliation follows it)."""
         async with self._sessions.begin() as session:
             tx = await locked_transaction(session, capture.tx_id)
-            if tx.status == "confirmed":
+            if tx.amount_captured > 0 or tx.status in ("confirmed", "partially_refunded", "refunded"):
                 return view_of(tx)  # a retried activity: already recorded
             merchant = await session.get(Merchant, tx.merchant_id)
             if merchant is None:

@@ -120,8 +120,15 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         return JSONResponse(obj)
 
     async def delete_object(request: Request) -> Response:
-        if not emu.store.delete(request.path_params["id"]):
+        """Out-of-band removal, as if Stripe never had the object: its events go with it (Stripe
+        never lists an event about an object it does not have)."""
+        object_id = request.path_params["id"]
+        if not emu.store.delete(object_id):
             return _error(404, "no such object")
+        for event_id in list(emu.store.ids_of("event")):
+            event = emu.store.get(event_id)
+            if event is not None and event["data"]["object"].get("id") == object_id:
+                emu.store.delete(event_id)
         return JSONResponse({"deleted": True})
 
     async def complete_action(request: Request) -> Response:

@@ -211,9 +211,8 @@ async def record() -> None:
         for name, receiver, attempt, steer in webhooks:
             await _record(env, name, WebhookDeliveryWorkflow, receiver.activities(), attempt, f"webhook:{name}", steer)
         scheduled = ReconciliationInput()  # as the Schedule starts it: no window given
-        await _record(
-            env, "reconciliation_scheduled", ReconciliationWorkflow, FakeReconciler().activities(), scheduled, "recon"
-        )
+        for name in ("reconciliation_scheduled", "reconciliation_from_watermark"):  # before and after the patch
+            await _record(env, name, ReconciliationWorkflow, FakeReconciler().activities(), scheduled, name)
 
 
 if __name__ == "__main__":

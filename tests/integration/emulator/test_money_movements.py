@@ -186,12 +186,14 @@ def test_out_of_band_mutation_changes_stripe_silently(client: stripe.StripeClien
     assert httpx.post(f"{emulator_url}/_emulator/objects/{intent.id}", json={"id": "pi_x"}).status_code == 400
 
 
-def test_deleted_objects_are_missing(client: stripe.StripeClient, emulator_url: str) -> None:
-    intent = authorize(client)
+def test_deleted_objects_are_missing_with_their_events(client: stripe.StripeClient, emulator_url: str) -> None:
+    intent, other = authorize(client), authorize(client)
     assert httpx.delete(f"{emulator_url}/_emulator/objects/{intent.id}").status_code == 200
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.payment_intents.retrieve(intent.id)
     assert intent.id not in [p.id for p in client.v1.payment_intents.list().data]
+    about = {e.data.object["id"] for e in client.v1.events.list(params={"limit": 100}).data}
+    assert intent.id not in about and other.id in about  # as if Stripe never had it
 
 
 def test_reset_forgets_everything(client: stripe.StripeClient, emulator_url: str) -> None:
