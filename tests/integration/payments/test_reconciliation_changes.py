@@ -34,15 +34,17 @@ async def _scheduled_run(client: Client, settings: Settings, engine: AsyncEngine
     long); returns its row."""
     job = ReconciliationInput(interval_seconds=interval)
     workflow_id = f"reconciliation:scheduled-{uuid.uuid4().hex}"
+    async with engine.connect() as conn:
+        before = (await conn.execute(text("SELECT now()"))).scalar_one()
     await client.execute_workflow(
         ReconciliationWorkflow.run, job, id=workflow_id, task_queue=settings.temporal_task_queue
     )
     async with engine.connect() as conn:
-        latest = text(
-            "SELECT id, window_start, window_end, status FROM reconciliation_runs WHERE from_watermark "
+        started = text(
+            "SELECT id, window_start, window_end, status FROM reconciliation_runs WHERE started_at >= :before "
             "ORDER BY started_at DESC LIMIT 1"
         )
-        return dict((await conn.execute(latest)).mappings().one())
+        return dict((await conn.execute(started, {"before": before})).mappings().one())
 
 
 async def _posted(engine: AsyncEngine, reference: str) -> int:
