@@ -57,6 +57,7 @@ class ReconciliationWorkflow:
         if job.counts is None and not opened:
             page = ReconciliationPage(job.run_id, "open", job.window_start, job.window_end, None)
             await workflow.execute_activity_method(ReconciliationRuns.open_run, page, **DB_STEP)
+        phases: tuple[str, ...]
         if by_change:
             phases = PHASES
         else:

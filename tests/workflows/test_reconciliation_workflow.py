@@ -10,7 +10,6 @@ from temporalio.worker import Worker
 from schema.messages import ReconciliationInput, ReconciliationPage, ReconciliationPageResult, ReconciliationTotals
 from workflows.reconciliation import PHASES, ReconciliationWorkflow
 
-
 WATERMARK = "2026-11-30T18:00:00+00:00"
 
 
