@@ -53,6 +53,14 @@ async def _posted(engine: AsyncEngine, reference: str) -> int:
         return int((await conn.execute(query, {"r": reference})).scalar_one())
 
 
+async def _canceled(parties: Parties, settings: Settings, amount: int) -> tuple[dict[str, Any], Any]:
+    """A payment canceled by its customer, and its PaymentIntent."""
+    tx = await parties.authorized(amount)
+    assert (await parties.api.post(f"/payments/{tx['id']}/cancel", headers=parties.as_user)).status_code == 200
+    await parties.wait_for_status(tx["id"], "canceled")
+    return tx, stripe_intent(settings, tx["id"])
+
+
 def _announce(emulator_control: Any, object_id: str, event: str, **changes: Any) -> None:
     """A change Stripe made and announced, its webhook lost on the way."""
     changed = emulator_control("POST", f"/objects/{object_id}", params={"event": event}, json=changes)
@@ -114,10 +122,7 @@ async def test_the_next_scheduled_run_starts_where_the_last_finished_one_ended(
 async def test_a_capture_at_stripe_of_a_payment_we_canceled_is_recorded(
     parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
 ) -> None:
-    tx = await parties.authorized(1100)
-    assert (await parties.api.post(f"/payments/{tx['id']}/cancel", headers=parties.as_user)).status_code == 200
-    await parties.wait_for_status(tx["id"], "canceled")
-    intent = stripe_intent(stack_settings, tx["id"])
+    tx, intent = await _canceled(parties, stack_settings, 1100)
     _announce(emulator_control, intent.id, "payment_intent.succeeded", status="succeeded", amount_received=1100)
     await _written_ago(engine, tx["id"], timedelta(minutes=1))
 
@@ -134,10 +139,7 @@ async def test_a_capture_at_stripe_of_a_payment_we_canceled_is_recorded(
 async def test_a_hold_left_on_a_payment_we_canceled_is_voided(
     parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
 ) -> None:
-    tx = await parties.authorized(1200)
-    assert (await parties.api.post(f"/payments/{tx['id']}/cancel", headers=parties.as_user)).status_code == 200
-    await parties.wait_for_status(tx["id"], "canceled")
-    intent = stripe_intent(stack_settings, tx["id"])
+    tx, intent = await _canceled(parties, stack_settings, 1200)
     held = {"status": "requires_capture", "amount_capturable": 1200, "canceled_at": None, "cancellation_reason": None}
     _announce(emulator_control, intent.id, "payment_intent.amount_capturable_updated", **held)
     await _written_ago(engine, tx["id"], timedelta(minutes=1))
