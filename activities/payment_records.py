@@ -118,7 +118,8 @@ class PaymentRecords:
 
     @activity.defn
     async def record_capture(self, capture: CaptureRequest) -> PaymentView:
-        """Confirmed: the captured amount, the ledger posting and the event, all or nothing."""
+        """Confirmed: the captured amount, the ledger posting and the event, all or nothing. Also
+        for a payment recorded canceled or failed that Stripe captured (reconciliation follows it)."""
         async with self._sessions.begin() as session:
             tx = await locked_transaction(session, capture.tx_id)
             posted = tx.amount_captured == 0  # else a retried activity: already recorded

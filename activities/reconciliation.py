@@ -1,16 +1,16 @@
-"""Reconciliation: our books against Stripe, a page at a time (memory bounded by the page size).
+"""Reconciliation: our books against Stripe by time of change, a page at a time (memory bounded
+by the page size).
 
-Stripe-side phases list PaymentIntents, Refunds, Transfers and Disputes created in the window (plus
-a margin) and compare each with our row named in its metadata (a dispute: by its Stripe id);
-our-side phases page our rows in the window that no Stripe listing of this run has shown; the
-ledger phase checks the invariants.
-Safe fixes go through the saga's own activities (one code path posts money); the rest is logged
-`needs_review`, once per discrepancy and subject however many runs see it."""
+The Stripe side reads the Events API since the run's window start (the watermark) and compares
+each object that changed with our row named in its metadata (a dispute: by its Stripe id); our
+side pages every row not yet final, whatever its age, and every row changed in the window that no
+event of this run showed, and reads its Stripe object back; the ledger phase checks the
+invariants. Safe fixes go through the saga's own activities (one code path posts money); the rest
+is logged `needs_review`, once per discrepancy and subject however many runs see it."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -18,44 +18,52 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy import delete, select, text, tuple_
+from sqlalchemy import and_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from activities import metrics
-from activities.outbox import add_event
 from activities.payment_records import PaymentRecords
 from activities.payout_records import PayoutRecords
+from activities.reconciliation_ledger import ledger_findings
+from activities.reconciliation_log import Logbook
+from activities.reconciliation_payments import PaymentChecks
+from activities.reconciliation_rules import (
+    CHANGE_TYPES,
+    LISTS,
+    NOT_FINAL,
+    OPEN,
+    SETTLED,
+    Obj,
+    agrees,
+    latest_changes,
+    meta,
+    settling,
+)
 from activities.refund_records import RefundRecords
 from activities.stripe_errors import final_or_transient
 from activities.stripe_payments import StripePayments
 from schema.messages import (
-    CaptureRequest,
     PayoutTransfer,
     ReconciliationPage,
     ReconciliationPageResult,
-    ReconciliationTotals,
-    StatusChange,
+    RefundFailure,
     StripeRefund,
-    VoidRequest,
 )
 from schema.tables import (
     Dispute,
     Payout,
-    ReconciliationLog,
-    ReconciliationRun,
     ReconciliationSeen,
     Refund,
     Transaction,
 )
 
-OPEN = ("pending", "requires_action", "authorized")
-SETTLED = ("confirmed", "partially_refunded", "refunded")
-STRIPE_PHASES = ("payment_intents", "refunds", "transfers", "disputes")
+# Phases of runs started before reconciliation read changes: the first is the changes phase
+# now, the other listings are covered by it (a run in flight at the upgrade finishes).
+LEGACY_STRIPE_PHASES = ("payment_intents", "refunds", "transfers", "disputes")
+RETRIEVALS = 8  # Stripe objects read back at once while our rows are paged
 
 
 @dataclass(frozen=True)
@@ -66,25 +74,17 @@ class Tuning:
     pages_per_activity: int
 
 
-Obj = dict[str, Any]  # a Stripe object as JSON
-
-
-def _meta(obj: Obj, key: str) -> str | None:
-    """Our id in a Stripe object's metadata."""
-    return (obj.get("metadata") or {}).get(key)
-
-
 def _ts(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
 
 
 def _stripe_object_of(row: Transaction | Refund | Payout) -> tuple[str, str | None]:
-    """The Stripe list and id of the object our row names."""
+    """The Stripe kind and id of the object our row names."""
     if isinstance(row, Refund):
-        return "refunds", row.stripe_refund_id
+        return "refund", row.stripe_refund_id
     if isinstance(row, Payout):
-        return "transfers", row.stripe_transfer_id
-    return "payment_intents", row.stripe_payment_intent_id
+        return "transfer", row.stripe_transfer_id
+    return "payment_intent", row.stripe_payment_intent_id
 
 
 class Reconciler:
@@ -98,40 +98,20 @@ class Reconciler:
     ) -> None:
         self._sessions = sessions
         self._stripe = stripe_client
-        self._temporal = temporal
         self._tuning = tuning
-        self._payments, self._refunds, self._payouts, self._stripe_payments = steps
-
-    # --- the run ---
-
-    @activity.defn
-    async def open_run(self, page: ReconciliationPage) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                insert(ReconciliationRun)
-                .values(
-                    id=page.run_id,
-                    window_start=_ts(page.window_start),
-                    window_end=_ts(page.window_end),
-                    status="running",
-                )
-                .on_conflict_do_nothing(index_elements=["id"])
-            )
-
-    @activity.defn
-    async def close_run(self, totals: ReconciliationTotals) -> None:
-        """The counts stay on the run; the scratch rows go."""
-        async with self._sessions.begin() as session:
-            run = await session.get(ReconciliationRun, totals.run_id, with_for_update=True)
-            assert run is not None
-            run.status, run.counts, run.finished_at = "finished", totals.counts, datetime.now(UTC)
-            await session.execute(delete(ReconciliationSeen).where(ReconciliationSeen.run_id == run.id))
+        payments, self._refunds, self._payouts, stripe_payments = steps
+        self._logbook = Logbook(sessions)
+        self._payment_checks = PaymentChecks(
+            temporal, tuning.margin, tuning.stuck_after, (payments, stripe_payments), self._logbook
+        )
 
     @activity.defn
     async def reconcile_page(self, page: ReconciliationPage) -> ReconciliationPageResult:
         counts: Counter[str] = Counter()
-        if page.phase in STRIPE_PHASES:
-            cursor = await self._stripe_page(page, counts)
+        if page.phase in LEGACY_STRIPE_PHASES[1:]:
+            cursor = None
+        elif page.phase in ("stripe_changes", LEGACY_STRIPE_PHASES[0]):
+            cursor = await self._stripe_changes(page, counts)
         elif page.phase == "ledger":
             await self._ledger(page.run_id, counts)
             cursor = None
@@ -139,33 +119,35 @@ class Reconciler:
             cursor = await self._our_page(page, counts)
         return ReconciliationPageResult(cursor, dict(counts))
 
-    # --- Stripe's side ---
+    # --- Stripe's side: what changed since the window's start ---
 
-    async def _stripe_page(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
-        """Up to `pages_per_activity` pages of Stripe's list, the next one listed while one is
+    async def _stripe_changes(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
+        """Up to `pages_per_activity` pages of Stripe's events, the next one listed while one is
         checked; returns where the next activity starts (None: the list is done)."""
-        cursor = page.cursor
-        listing = asyncio.ensure_future(self._list(page, cursor))
+        cursor = page.cursor if page.cursor and page.cursor.startswith("evt_") else None
+        listing = asyncio.ensure_future(self._events(page, cursor))
         try:
             for n in range(self._tuning.pages_per_activity):
                 listed = await listing
-                objects: list[Obj] = listed["data"]
-                cursor = str(objects[-1]["id"]) if listed["has_more"] else None
+                events: list[Obj] = listed["data"]
+                counts["events"] += len(events)
+                cursor = str(events[-1]["id"]) if listed["has_more"] else None
                 if cursor is not None and n + 1 < self._tuning.pages_per_activity:
-                    listing = asyncio.ensure_future(self._list(page, cursor))
-                await self._check(page, objects, counts)
+                    listing = asyncio.ensure_future(self._events(page, cursor))
+                await self._check_changes(page.run_id, latest_changes(events), counts)
                 if cursor is None:
                     break
         finally:
             listing.cancel()  # an error while checking leaves no listing behind
         return cursor
 
-    async def _list(self, page: ReconciliationPage, cursor: str | None) -> dict[str, Any]:
-        """One page of Stripe's list, read raw (plain JSON: a page of 100 StripeObjects costs more
+    async def _events(self, page: ReconciliationPage, cursor: str | None) -> dict[str, Any]:
+        """One page of the Events API, read raw (plain JSON: a page of 100 StripeObjects costs more
         to build than everything else here)."""
         margin = self._tuning.margin
         params: dict[str, Any] = {
             "limit": self._tuning.page_size,
+            "types": CHANGE_TYPES,
             "created": {
                 "gte": int((_ts(page.window_start) - margin).timestamp()),
                 "lt": int((_ts(page.window_end) + margin).timestamp()),
@@ -173,32 +155,75 @@ class Reconciler:
         }
         if cursor:
             params["starting_after"] = cursor
-        return await self._get(f"/v1/{page.phase}", **params)
+        return await self._get("/v1/events", **params)
 
-    async def _check(self, page: ReconciliationPage, objects: list[Obj], counts: Counter[str]) -> None:
-        """Each object against our row named in it (all read in one query), then marked seen."""
+    async def _check_changes(self, run_id: str, changes: list[tuple[str, Obj]], counts: Counter[str]) -> None:
+        """Each changed object this run has not checked yet (events come newest first: the first
+        one seen is its latest state), kind by kind."""
+        async with self._sessions() as session:
+            seen = set(
+                (
+                    await session.execute(
+                        select(ReconciliationSeen.stripe_id).where(
+                            ReconciliationSeen.run_id == run_id,
+                            ReconciliationSeen.stripe_id.in_([obj["id"] for _, obj in changes]),
+                        )
+                    )
+                ).scalars()
+            )
+        for kind in LISTS:
+            objects = [obj for k, obj in changes if k == kind and obj["id"] not in seen]
+            await self._check(run_id, kind, objects, counts, snapshots=True)
+
+    async def _check(
+        self, run_id: str, kind: str, objects: list[Obj], counts: Counter[str], snapshots: bool = False
+    ) -> None:
+        """Each object against our row named in it (read in one query), then marked seen. An
+        event's snapshot that agrees with a final row is done; any other is read back first, so
+        a fix follows Stripe as it is now (and the row it names now)."""
         column: Any
         compare: Any
         column, ours_of, compare = {
-            "payment_intents": (Transaction.id, lambda o: _meta(o, "tx_id"), self._intent),
-            "refunds": (Refund.id, lambda o: _meta(o, "refund_id"), self._refund),
-            "transfers": (Payout.id, lambda o: _meta(o, "payout_id"), self._transfer),
-            "disputes": (Dispute.stripe_dispute_id, lambda o: o["id"], self._dispute),
-        }[page.phase]
-        named = [i for i in (ours_of(o) for o in objects) if i]
-        async with self._sessions() as session:
-            rows = (await session.execute(select(column.class_).where(column.in_(named)))).scalars()
-            ours = {getattr(row, column.key): row for row in rows}
-        for obj in objects:
+            "payment_intent": (Transaction.id, lambda o: meta(o, "tx_id"), self._payment_checks.compare),
+            "refund": (Refund.id, lambda o: meta(o, "refund_id"), self._refund),
+            "transfer": (Payout.id, lambda o: meta(o, "payout_id"), self._transfer),
+            "dispute": (Dispute.stripe_dispute_id, lambda o: o["id"], self._dispute),
+        }[kind]
+
+        async def rows_named(named: list[Obj]) -> dict[str, Any]:
+            ids = [i for i in (ours_of(o) for o in named) if i]
+            async with self._sessions() as session:
+                rows = (await session.execute(select(column.class_).where(column.in_(ids)))).scalars()
+                return {getattr(row, column.key): row for row in rows}
+
+        if not objects:
+            return
+        ours, now = await rows_named(objects), objects
+        if snapshots:
+            differing = [o for o in objects if not agrees(o, ours.get(ours_of(o) or ""))]
+            counts["checked"] += len(objects) - len(differing)
+            # One gone at Stripe is left to our side of this run, which finds its row.
+            now = [o for o in await self._read_back([(kind, o["id"]) for o in differing]) if o is not None]
+            ours |= await rows_named(now)
+        for obj in now:
             counts["checked"] += 1
-            await compare(page.run_id, obj, ours.get(ours_of(obj) or ""), counts)
-        if objects:
-            async with self._sessions.begin() as session:
-                await session.execute(
-                    insert(ReconciliationSeen)
-                    .values([{"run_id": page.run_id, "stripe_id": o["id"]} for o in objects])
-                    .on_conflict_do_nothing()
-                )
+            await compare(run_id, obj, ours.get(ours_of(obj) or ""), counts)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                insert(ReconciliationSeen)
+                .values([{"run_id": run_id, "stripe_id": o["id"]} for o in objects])
+                .on_conflict_do_nothing()
+            )
+
+    async def _read_back(self, wanted: list[tuple[str, str | None]]) -> list[Obj | None]:
+        """Stripe objects (kind, id) as they are now, a few reads at once; None where Stripe has none."""
+        slots = asyncio.Semaphore(RETRIEVALS)
+
+        async def read(kind: str, stripe_id: str | None) -> Obj | None:
+            async with slots:
+                return await self._retrieve(kind, stripe_id)
+
+        return list(await asyncio.gather(*(read(*w) for w in wanted)))
 
     async def _get(self, path: str, **params: Any) -> dict[str, Any]:
         try:
@@ -207,111 +232,53 @@ class Reconciler:
             raise final_or_transient(exc) from exc
         return dict(json.loads(response.body))
 
-    async def _intent(self, run_id: str, intent: Obj, tx: Transaction | None, counts: Counter[str]) -> None:
-        if tx is None:
-            await self._orphan_intent(run_id, intent, counts)
-            return
-        details: dict[str, Any]
-        if intent["amount"] != tx.amount or intent["currency"] != tx.currency:
-            details = {"ours": [tx.amount, tx.currency], "stripe": [intent["amount"], intent["currency"]]}
-            await self._log(run_id, counts, "amount_mismatch", intent["id"], details, tx_id=tx.id)
-        elif intent["status"] == "succeeded" and tx.status in OPEN and not self._settling(tx):
-            await self._follow_capture(run_id, tx, intent, counts)
-        elif (
-            intent["status"] == "succeeded" and tx.status in SETTLED and tx.amount_captured != intent["amount_received"]
-        ):
-            details = {"ours": tx.amount_captured, "stripe": intent["amount_received"]}
-            await self._log(run_id, counts, "captured_amount_mismatch", intent["id"], details, tx_id=tx.id)
-        elif intent["status"] == "canceled" and tx.status in SETTLED:
-            details = {"ours": tx.status, "stripe": intent["status"]}
-            await self._log(run_id, counts, "confirmed_but_canceled_at_stripe", intent["id"], details, tx_id=tx.id)
-        elif tx.status in OPEN and await self._stuck(tx):
-            await self._settle_stuck(run_id, tx, intent, counts)
-
-    async def _orphan_intent(self, run_id: str, intent: Obj, counts: Counter[str]) -> None:
-        """A PaymentIntent no row of ours names. Our row is always written before the
-        authorization, so an old enough one is an orphan: void it if it holds money on a card."""
-        if datetime.fromtimestamp(intent["created"], UTC) > datetime.now(UTC) - self._tuning.margin:
-            return  # too young to judge
-        if intent["status"] == "requires_capture":
-            await self._stripe_payments.void_payment(VoidRequest(intent["id"], intent["id"], "abandoned"))
-            await self._log(
-                run_id, counts, "orphan_authorization_voided", intent["id"], {"amount": intent["amount"]}, fixed=True
-            )
-        elif intent["status"] == "succeeded":
-            details = {"amount_received": intent["amount_received"], "currency": intent["currency"]}
-            await self._log(run_id, counts, "stripe_payment_without_record", intent["id"], details)
-
-    async def _follow_capture(self, run_id: str, tx: Transaction, intent: Obj, counts: Counter[str]) -> None:
-        """Stripe captured and we did not record it (a crash, or a capture out of band): follow Stripe."""
-        if tx.stripe_payment_intent_id is None:
-            await self._payments.record_status(StatusChange(tx.id, tx.status, None, payment_intent_id=intent["id"]))
-        await self._payments.record_capture(CaptureRequest(tx.id, intent["id"], intent["amount_received"]))
-        details = {"was": tx.status, "captured": intent["amount_received"]}
-        await self._log(run_id, counts, "captured_at_stripe", intent["id"], details, tx_id=tx.id, fixed=True)
-
-    def _settling(self, row: Transaction | Refund | Payout) -> bool:
-        """Written within the margin: a row behind Stripe this young is a saga whose own write is
-        still on its way (a chaos run's reconciliation 'fixed' five such), not a discrepancy; a
-        later run judges it."""
-        return row.updated_at > datetime.now(UTC) - self._tuning.margin
-
-    async def _stuck(self, tx: Transaction) -> bool:
-        """Open longer than the threshold with no workflow running to finish it."""
-        if tx.updated_at > datetime.now(UTC) - self._tuning.stuck_after:
-            return False
-        try:
-            described = await self._temporal.get_workflow_handle(tx.workflow_id).describe()
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return True
-        return described.status != WorkflowExecutionStatus.RUNNING
-
-    async def _settle_stuck(self, run_id: str, tx: Transaction, intent: Obj | None, counts: Counter[str]) -> None:
-        """Kill Bill's janitor: nothing will finish this payment, so settle it as Stripe has it."""
-        if intent is None or intent["status"] in ("requires_payment_method", "requires_confirmation"):
-            change = StatusChange(tx.id, "failed", "payment.failed", failure_code="abandoned")
-        elif intent["status"] == "requires_capture":
-            await self._stripe_payments.void_payment(VoidRequest(tx.id, intent["id"], "abandoned"))
-            change = StatusChange(tx.id, "canceled", "payment.canceled", failure_code="authorization_abandoned")
-        elif intent["status"] == "canceled":
-            change = StatusChange(tx.id, "canceled", "payment.canceled", failure_code="canceled_at_stripe")
-        else:
-            return  # requires_action, processing: still moving at Stripe; a later run looks again
-        if intent is not None and tx.stripe_payment_intent_id is None:
-            change = dataclasses.replace(change, payment_intent_id=intent["id"])
-        await self._payments.record_status(change)
-        details = {"was": tx.status, "now": change.status, "stripe": intent["status"] if intent else None}
-        await self._log(run_id, counts, "stuck_payment_settled", tx.id, details, tx_id=tx.id, fixed=True)
-
     async def _refund(self, run_id: str, refund: Obj, ours: Refund | None, counts: Counter[str]) -> None:
+        failed_at_stripe = refund["status"] in ("failed", "canceled")
         if ours is None:
             details = {"amount": refund["amount"], "payment_intent": refund["payment_intent"]}
-            await self._log(run_id, counts, "stripe_refund_without_record", refund["id"], details)
+            await self._logbook.log(run_id, counts, "stripe_refund_without_record", refund["id"], details)
         elif ours.amount != refund["amount"]:
             details = {"ours": ours.amount, "stripe": refund["amount"]}
-            await self._log(run_id, counts, "refund_amount_mismatch", refund["id"], details, refund_id=ours.id)
-        elif ours.status != "succeeded" and refund["status"] == "succeeded" and not self._settling(ours):
+            await self._logbook.log(run_id, counts, "refund_amount_mismatch", refund["id"], details, refund_id=ours.id)
+        elif ours.status == "pending" and refund["status"] == "succeeded" and not settling(ours, self._tuning.margin):
             await self._refunds.record_refund(StripeRefund(ours.id, refund["id"]))
             details = {"was": ours.status}
-            await self._log(
+            await self._logbook.log(
                 run_id, counts, "refund_behind_stripe", refund["id"], details, refund_id=ours.id, fixed=True
             )
+        elif ours.status == "pending" and failed_at_stripe and not settling(ours, self._tuning.margin):
+            reason = refund.get("failure_reason") or refund["status"]
+            await self._refunds.fail_refund(RefundFailure(ours.id, reason))
+            details = {"was": ours.status, "stripe": refund["status"]}
+            await self._logbook.log(
+                run_id, counts, "refund_failed_behind_stripe", refund["id"], details, refund_id=ours.id, fixed=True
+            )
+        elif ours.status == "succeeded" and failed_at_stripe:
+            details = {"stripe": refund["status"], "failure_reason": refund.get("failure_reason")}
+            await self._logbook.log(run_id, counts, "refund_failed_at_stripe", refund["id"], details, refund_id=ours.id)
 
     async def _transfer(self, run_id: str, transfer: Obj, ours: Payout | None, counts: Counter[str]) -> None:
         if ours is None:
             details = {"amount": transfer["amount"], "destination": transfer["destination"]}
-            await self._log(run_id, counts, "stripe_transfer_without_payout", transfer["id"], details)
+            await self._logbook.log(run_id, counts, "stripe_transfer_without_payout", transfer["id"], details)
+        elif ours.stripe_transfer_id not in (None, transfer["id"]):
+            details = {"ours": ours.stripe_transfer_id, "amount": transfer["amount"]}
+            await self._logbook.log(run_id, counts, "second_transfer", transfer["id"], details, payout_id=ours.id)
         elif ours.amount != transfer["amount"]:
             details = {"ours": ours.amount, "stripe": transfer["amount"]}
-            await self._log(run_id, counts, "payout_amount_mismatch", transfer["id"], details, payout_id=ours.id)
-        elif ours.status == "in_transit" and not self._settling(ours):
+            await self._logbook.log(
+                run_id, counts, "payout_amount_mismatch", transfer["id"], details, payout_id=ours.id
+            )
+        elif ours.status == "in_transit" and not settling(ours, self._tuning.margin):
             await self._payouts.record_payout_paid(PayoutTransfer(ours.id, transfer["id"]))
-            await self._log(run_id, counts, "payout_behind_stripe", transfer["id"], {}, payout_id=ours.id, fixed=True)
+            await self._logbook.log(
+                run_id, counts, "payout_behind_stripe", transfer["id"], {}, payout_id=ours.id, fixed=True
+            )
         elif ours.status == "failed":
             details = {"ours": ours.status, "transfer": transfer["id"]}
-            await self._log(run_id, counts, "failed_payout_transferred", transfer["id"], details, payout_id=ours.id)
+            await self._logbook.log(
+                run_id, counts, "failed_payout_transferred", transfer["id"], details, payout_id=ours.id
+            )
 
     async def _dispute(self, run_id: str, dispute: Obj, ours: Dispute | None, counts: Counter[str]) -> None:
         """A dispute we never heard of (its webhooks lost), or one whose amount or status differs
@@ -322,71 +289,85 @@ class Reconciler:
             "payment_intent": dispute["payment_intent"],
         }
         if ours is None:
-            await self._log(run_id, counts, "stripe_dispute_without_record", dispute["id"], stripe_side)
+            await self._logbook.log(run_id, counts, "stripe_dispute_without_record", dispute["id"], stripe_side)
         elif ours.amount != dispute["amount"]:
             details = stripe_side | {"ours": ours.amount, "dispute_id": ours.id}
-            await self._log(run_id, counts, "dispute_amount_mismatch", dispute["id"], details, tx_id=ours.tx_id)
+            await self._logbook.log(run_id, counts, "dispute_amount_mismatch", dispute["id"], details, tx_id=ours.tx_id)
         elif ours.status != dispute["status"] and ours.updated_at < datetime.now(UTC) - self._tuning.stuck_after:
             details = stripe_side | {"ours": ours.status, "dispute_id": ours.id}
-            await self._log(run_id, counts, "dispute_status_mismatch", dispute["id"], details, tx_id=ours.tx_id)
+            await self._logbook.log(run_id, counts, "dispute_status_mismatch", dispute["id"], details, tx_id=ours.tx_id)
 
-    # --- our side: rows in the window that no Stripe listing of this run showed ---
+    # --- our side: rows not final, and rows changed in the window, that no event showed ---
 
     async def _our_page(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
+        """Two passes, each in (updated_at, id) order: the rows not final that were last changed
+        before the window (`open|…`), then every row changed in it (`changed|…`)."""
         table: Any
-        table, stripe_id, statuses = {
-            "our_transactions": (Transaction, Transaction.stripe_payment_intent_id, OPEN + SETTLED),
-            "our_refunds": (Refund, Refund.stripe_refund_id, ("succeeded",)),
-            "our_payouts": (Payout, Payout.stripe_transfer_id, ("paid",)),
+        table, stripe_id = {
+            "our_transactions": (Transaction, Transaction.stripe_payment_intent_id),
+            "our_refunds": (Refund, Refund.stripe_refund_id),
+            "our_payouts": (Payout, Payout.stripe_transfer_id),
         }[page.phase]
+        since = _ts(page.window_start) - self._tuning.margin
+        passes = {
+            "open": and_(table.status.in_(NOT_FINAL[table]), table.updated_at < since),
+            "changed": and_(table.updated_at >= since, table.updated_at < _ts(page.window_end)),
+        }
+        part, *after = (page.cursor or "open").split("|")
+        if part not in passes or len(after) not in (0, 2):  # a cursor of a run started before the passes
+            part, after = "open", []
         seen = select(ReconciliationSeen.stripe_id).where(
             ReconciliationSeen.run_id == page.run_id, ReconciliationSeen.stripe_id == stripe_id
         )
-        query = select(table).where(
-            table.created_at >= _ts(page.window_start),
-            table.created_at < _ts(page.window_end),
-            table.status.in_(statuses),
-            ~seen.exists(),
-        )
-        if page.cursor:
-            created, last_id = page.cursor.split("|")
-            query = query.where(tuple_(table.created_at, table.id) > tuple_(_ts(created), last_id))
+        query = select(table).where(passes[part], ~seen.exists())
+        if after:
+            query = query.where(tuple_(table.updated_at, table.id) > tuple_(_ts(after[0]), after[1]))
         async with self._sessions() as session:
             rows = list(
                 (
-                    await session.execute(query.order_by(table.created_at, table.id).limit(self._tuning.page_size))
+                    await session.execute(query.order_by(table.updated_at, table.id).limit(self._tuning.page_size))
                 ).scalars()
             )
-        for row in rows:
+        await self._compare_rows(page.run_id, rows, counts)
+        if len(rows) == self._tuning.page_size:
+            return f"{part}|{rows[-1].updated_at.isoformat()}|{rows[-1].id}"
+        return "changed" if part == "open" else None
+
+    async def _compare_rows(self, run_id: str, rows: list[Any], counts: Counter[str]) -> None:
+        """Each row against its Stripe object read back now."""
+        objects = await self._read_back([_stripe_object_of(row) for row in rows])
+        for row, obj in zip(rows, objects, strict=True):
             counts["checked"] += 1
-            await self._missing_at_stripe(page.run_id, row, counts)
-        if len(rows) < self._tuning.page_size:
-            return None
-        return f"{rows[-1].created_at.isoformat()}|{rows[-1].id}"
+            if obj is None:
+                await self._missing_at_stripe(run_id, row, counts)
+            elif isinstance(row, Transaction):
+                await self._payment_checks.compare(run_id, obj, row, counts)
+            elif isinstance(row, Refund):
+                await self._refund(run_id, obj, row, counts)
+            else:
+                await self._transfer(run_id, obj, row, counts)
 
     async def _missing_at_stripe(self, run_id: str, row: Transaction | Refund | Payout, counts: Counter[str]) -> None:
-        if isinstance(row, Transaction) and row.status not in SETTLED:
-            if await self._stuck(row):
-                intent = await self._retrieve("payment_intents", row.stripe_payment_intent_id)
-                await self._settle_stuck(run_id, row, intent, counts)
-            return
-        if await self._retrieve(*_stripe_object_of(row)) is not None:
-            return  # made at Stripe while this run read its newest-first list (a chaos run): there
+        """No Stripe object for the row: a payment nothing will finish is settled; money we
+        recorded as moved is flagged."""
         amount = {"amount": row.amount}
-        if isinstance(row, Refund):
-            await self._log(run_id, counts, "refund_missing_at_stripe", row.id, amount, refund_id=row.id)
-        elif isinstance(row, Payout):
-            await self._log(run_id, counts, "payout_missing_at_stripe", row.id, amount, payout_id=row.id)
-        else:
+        if isinstance(row, Transaction) and row.status in OPEN:
+            if await self._payment_checks.stuck(row):
+                await self._payment_checks.settle_stuck(run_id, row, None, counts)
+        elif isinstance(row, Transaction) and row.status in SETTLED:
             details = {"ours": row.status, "payment_intent": row.stripe_payment_intent_id}
-            await self._log(run_id, counts, "confirmed_but_missing_at_stripe", row.id, details, tx_id=row.id)
+            await self._logbook.log(run_id, counts, "confirmed_but_missing_at_stripe", row.id, details, tx_id=row.id)
+        elif isinstance(row, Refund) and row.status == "succeeded":
+            await self._logbook.log(run_id, counts, "refund_missing_at_stripe", row.id, amount, refund_id=row.id)
+        elif isinstance(row, Payout) and row.status == "paid":
+            await self._logbook.log(run_id, counts, "payout_missing_at_stripe", row.id, amount, payout_id=row.id)
 
     async def _retrieve(self, kind: str, stripe_id: str | None) -> Obj | None:
-        """One Stripe object by id (`kind`: its list's path), or None where Stripe has none."""
+        """One Stripe object of a kind by id, or None where Stripe has none."""
         if stripe_id is None:
             return None
         try:
-            return await self._get(f"/v1/{kind}/{stripe_id}")
+            return await self._get(f"/v1/{LISTS[kind]}/{stripe_id}")
         except ApplicationError as refused:
             if (refused.details[0] or {}).get("http_status") == 404:
                 return None
@@ -396,97 +377,6 @@ class Reconciler:
 
     async def _ledger(self, run_id: str, counts: Counter[str]) -> None:
         async with self._sessions() as session:
-            unbalanced = (await session.execute(text(UNBALANCED))).all()
-            payables = (await session.execute(text(PAYABLE_MISMATCH))).all()
-        for ledger_tx_id, currency, total in unbalanced:
-            details = {"currency": currency, "sum": int(total)}
-            await self._log(run_id, counts, "ledger_unbalanced", str(ledger_tx_id), details)
-        for merchant_id, expected, actual in payables:
-            details = {"expected": int(expected), "ledger": int(actual)}
-            await self._log(run_id, counts, "merchant_payable_mismatch", merchant_id, details)
-
-    # --- the log ---
-
-    async def _log(
-        self,
-        run_id: str,
-        counts: Counter[str],
-        discrepancy: str,
-        subject: str,
-        details: dict[str, Any],
-        fixed: bool = False,
-        **ids: str,
-    ) -> None:
-        status = "auto_fixed" if fixed else "needs_review"
-        async with self._sessions.begin() as session:
-            created = await session.execute(
-                insert(ReconciliationLog)
-                .values(
-                    run_id=run_id,
-                    discrepancy=discrepancy,
-                    subject=subject,
-                    details=details,
-                    resolution_status=status,
-                    **ids,
-                )
-                .on_conflict_do_nothing(
-                    index_elements=["discrepancy", "subject"], index_where=text("resolution_status = 'needs_review'")
-                )
-                .returning(ReconciliationLog.id)
-            )
-            log_id = created.scalar_one_or_none()
-            if log_id is None:
-                return  # already open from an earlier run: nothing new
-            await add_event(
-                session,
-                "reconciliation.discrepancy",
-                subject,
-                {"log_id": log_id, "run_id": run_id, "discrepancy": discrepancy, "status": status, **ids, **details},
-                occurrence=f"{discrepancy}:{run_id}",  # once per run; a later run may find it again
-            )
-        counts[status] += 1
-        metrics.DISCREPANCIES.labels(discrepancy, status).inc()
-
-
-# Can only be non-empty if someone bypassed the commit-time trigger; checked all the same.
-UNBALANCED = """
-SELECT ledger_transaction_id, currency, sum(amount) FROM ledger_entries
-GROUP BY ledger_transaction_id, currency HAVING sum(amount) <> 0
-"""
-
-# Each merchant's payable from first principles: captures less fees, less refunds net of the fee
-# share given back, less payouts reserved or paid, less disputes (amount and fee; a won amount
-# comes back), plus transfer reversals taken back against a deficit; against what the ledger says.
-PAYABLE_MISMATCH = """
-WITH sales AS (
-    SELECT t.merchant_id,
-           sum(t.amount_captured - div(t.amount_captured * m.fee_bps, 10000)
-               - (t.amount_refunded - div(div(t.amount_captured * m.fee_bps, 10000) * t.amount_refunded,
-                                          greatest(t.amount_captured, 1)))) AS net
-    FROM transactions t JOIN merchants m ON m.id = t.merchant_id
-    WHERE t.amount_captured > 0 GROUP BY t.merchant_id
-), paid AS (
-    SELECT merchant_id, sum(amount) AS amount FROM payouts
-    WHERE status IN ('in_transit', 'paid') GROUP BY merchant_id
-), disputed AS (
-    SELECT merchant_id, sum(amount + fee) - coalesce(sum(amount) FILTER (WHERE status = 'won'), 0) AS amount
-    FROM disputes GROUP BY merchant_id
-), reversed AS (
-    SELECT merchant_id, sum(amount) AS amount FROM transfer_reversals WHERE status = 'reversed' GROUP BY merchant_id
-), ledger AS (
-    SELECT substr(a.code, length('merchant_payable:') + 1) AS merchant_id, -sum(e.amount) AS balance
-    FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-    WHERE a.code LIKE 'merchant\\_payable:%' GROUP BY a.code
-)
-SELECT m.id, e.expected, coalesce(l.balance, 0) AS actual
-FROM merchants m
-LEFT JOIN sales s ON s.merchant_id = m.id
-LEFT JOIN paid p ON p.merchant_id = m.id
-LEFT JOIN disputed d ON d.merchant_id = m.id
-LEFT JOIN reversed r ON r.merchant_id = m.id
-LEFT JOIN ledger l ON l.merchant_id = m.id
-CROSS JOIN LATERAL (
-    SELECT coalesce(s.net, 0) - coalesce(p.amount, 0) - coalesce(d.amount, 0) + coalesce(r.amount, 0) AS expected
-) e
-WHERE e.expected <> coalesce(l.balance, 0)
-"""
+            findings = await ledger_findings(session)
+        for discrepancy, subject, details in findings:
+            await self._logbook.log(run_id, counts, discrepancy, subject, details)

@@ -94,6 +94,7 @@ async def seed(stack: Stack, count: int, start: datetime, end: datetime, merchan
                     "created_from": first_second + (last_second - first_second) * first // count,
                     "created_to": first_second + (last_second - first_second) * last // count,
                     "tx_prefix": prefix,
+                    "events": True,  # each capture's payment_intent.succeeded: what reconciliation reads
                 }
                 seeded = (await _created(api, f"{stripe}/_emulator/seed/payment_intents", history))["ids"]
                 rows = [

@@ -7,6 +7,7 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -118,6 +120,7 @@ class Transaction(Base):
         Index("transactions_merchant_created", "merchant_id", "created_at", "id"),
         Index("transactions_status_updated", "status", "updated_at"),
         Index("transactions_created", "created_at", "id"),
+        Index("transactions_updated", "updated_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -149,6 +152,8 @@ class Refund(Base):
         CheckConstraint(_one_of("status", REFUND_STATUSES), name="status_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("refunds_created", "created_at", "id"),
+        Index("refunds_updated", "updated_at", "id"),
+        Index("refunds_status_updated", "status", "updated_at"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     tx_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), index=True)
@@ -171,6 +176,8 @@ class Payout(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("payouts_merchant_created", "merchant_id", "created_at", "id"),
         Index("payouts_created", "created_at", "id"),
+        Index("payouts_updated", "updated_at", "id"),
+        Index("payouts_status_updated", "status", "updated_at"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
@@ -243,6 +250,8 @@ class ReconciliationRun(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[ReconciliationRunStatus] = mapped_column(String(32))
+    # A scheduled run: its window started at the watermark, and its end is the next one's start.
+    from_watermark: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     started_at: Mapped[datetime] = _created()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

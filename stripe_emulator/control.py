@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from stripe_emulator import accounts, disputes, payment_intents
+from stripe_emulator.emulator import new_event
 from stripe_emulator.faults import Fault
 from stripe_emulator.objects import build, new_id
 from stripe_emulator.webhooks import Endpoint
@@ -49,9 +50,11 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         return JSONResponse({"deleted": True})
 
     async def seed_payment_intents(request: Request) -> Response:
-        """Bulk-load captured PaymentIntents as history (no charges, events or webhooks), spread
-        evenly over [created_from, created_to): for reconciliation benchmarks. A big history comes
-        in batches: `first` numbers this batch's tx ids on from there (`tx_prefix` + number)."""
+        """Bulk-load captured PaymentIntents as history (no charges or webhooks), spread evenly
+        over [created_from, created_to): for reconciliation benchmarks. A big history comes in
+        batches: `first` numbers this batch's tx ids on from there (`tx_prefix` + number).
+        `"events": true` also records each one's `payment_intent.succeeded`, at its creation time
+        (what reconciliation reads changes from)."""
         body: dict[str, Any] = await request.json()
         count, start, end = int(body["count"]), int(body["created_from"]), int(body["created_to"])
         first = int(body.get("first", 0))
@@ -71,6 +74,9 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
             for i in range(count)
         ]
         emu.store.put_many(intents)
+        if body.get("events"):
+            events = [new_event("payment_intent.succeeded", i) | {"created": i["created"]} for i in intents]
+            emu.store.put_many(events)
         return JSONResponse({"ids": [intent["id"] for intent in intents]}, status_code=201)
 
     async def seed_accounts(request: Request) -> Response:
@@ -96,19 +102,33 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         return JSONResponse(obj) if obj else _error(404, "no such object")
 
     async def mutate_object(request: Request) -> Response:
-        """Change fields silently (no event, no webhook): Stripe and our books now disagree."""
+        """Change fields silently (no event, no webhook): Stripe and our books now disagree. With
+        `?event=TYPE`, Stripe announced the change: the event is recorded and listable, and its
+        webhook lost unless `&deliver=true` (what a change Stripe makes on its own, like a refund
+        failing days later, looks like to a platform that missed the webhook)."""
         obj = emu.store.get(request.path_params["id"])
         if obj is None:
             return _error(404, "no such object")
         changes: dict[str, Any] = await request.json()
         if {"id", "object"} & changes.keys():
             return _error(400, "id and object cannot be changed")
+        previous = {field: obj.get(field) for field in changes}
         obj.update(changes)
-        return JSONResponse(emu.store.put(obj))
+        emu.store.put(obj)
+        if event_type := request.query_params.get("event"):
+            emu.emit(event_type, obj, previous, deliver=request.query_params.get("deliver") == "true")
+        return JSONResponse(obj)
 
     async def delete_object(request: Request) -> Response:
-        if not emu.store.delete(request.path_params["id"]):
+        """Out-of-band removal, as if Stripe never had the object: its events go with it (Stripe
+        never lists an event about an object it does not have)."""
+        object_id = request.path_params["id"]
+        if not emu.store.delete(object_id):
             return _error(404, "no such object")
+        for event_id in list(emu.store.ids_of("event")):
+            event = emu.store.get(event_id)
+            if event is not None and event["data"]["object"].get("id") == object_id:
+                emu.store.delete(event_id)
         return JSONResponse({"deleted": True})
 
     async def complete_action(request: Request) -> Response:

@@ -34,6 +34,23 @@ class Fees:
         return amount * self.bps // 10_000 + self.fixed if amount else 0
 
 
+def new_event(event_type: str, obj: Obj, previous: dict[str, Any] | None = None, pending_webhooks: int = 0) -> Obj:
+    """An event about `obj` as it is now (later changes are later events), caused by the request
+    being served, if any."""
+    data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+    if previous:
+        data["previous_attributes"] = previous
+    return build(
+        "event",
+        "evt",
+        type=event_type,
+        data=data,
+        api_version="2026-10-28",
+        request=dict(current_request.get() or {"id": None, "idempotency_key": None}),
+        pending_webhooks=pending_webhooks,
+    )
+
+
 class Emulator:
     def __init__(
         self,
@@ -67,18 +84,8 @@ class Emulator:
     def emit(self, event_type: str, obj: Obj, previous: dict[str, Any] | None = None, deliver: bool = True) -> Obj:
         """Record an event for a change and queue it for every webhook endpoint (`deliver=False`:
         recorded and listable, but its webhook is lost on the way, for tests of that case)."""
-        data: dict[str, Any] = {"object": copy.deepcopy(obj)}  # the object as it was: later changes are later events
-        if previous:
-            data["previous_attributes"] = previous
-        event = build(
-            "event",
-            "evt",
-            type=event_type,
-            data=data,
-            api_version="2026-10-28",
-            request=dict(current_request.get() or {"id": None, "idempotency_key": None}),
-            pending_webhooks=sum(e.wants(event_type) for e in self.webhooks.endpoints) if deliver else 0,
-        )
+        pending = sum(e.wants(event_type) for e in self.webhooks.endpoints) if deliver else 0
+        event = new_event(event_type, obj, previous, pending)
         self.store.put(event)
         if deliver:
             self.webhooks.deliver(event)

@@ -23,8 +23,8 @@ def progress_line(progress: ReconciliationProgress) -> str:
     counts = progress.counts
     return (
         f"[{'#' * filled}{'.' * (BAR - filled)}] {done}/{len(PHASES)} {progress.phase:<16} "
-        f"{counts.get('checked', 0)} checked, {counts.get('auto_fixed', 0)} fixed, "
-        f"{counts.get('needs_review', 0)} to review"
+        f"{counts.get('events', 0)} changes read, {counts.get('checked', 0)} checked, "
+        f"{counts.get('auto_fixed', 0)} fixed, {counts.get('needs_review', 0)} to review"
     )
 
 

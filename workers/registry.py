@@ -23,6 +23,7 @@ from activities.payment_records import PaymentRecords
 from activities.payout_records import PayoutRecords
 from activities.permanent_errors import PermanentDatabaseErrors
 from activities.reconciliation import Reconciler, Tuning
+from activities.reconciliation_runs import ReconciliationRuns
 from activities.recovery_records import RecoveryRecords
 from activities.refund_records import RefundRecords, StripeRefunds
 from activities.stripe_client import stripe_client
@@ -138,6 +139,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
     sender = WebhookSender(webhooks, http, settings.webhook_timeout_seconds, settings.env == "development")
     reconciler = Reconciler(sessions, stripe, temporal, tuning, (records, refunds, payouts, payments))
+    reconciliation_runs = ReconciliationRuns(sessions)
     activities: list[Callable[..., Any]] = [
         merchants.record_merchant,
         merchants.create_connected_account,
@@ -168,9 +170,10 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         recoveries.record_reversal,
         recoveries.merchants_in_deficit,
         transfers.reverse_transfer,
-        reconciler.open_run,
+        reconciliation_runs.open_run,
+        reconciliation_runs.open_run_from_watermark,
         reconciler.reconcile_page,
-        reconciler.close_run,
+        reconciliation_runs.close_run,
     ]
     webhook_activities: list[Callable[..., Any]] = [sender.attempt_delivery, webhooks.give_up_delivery]
 

@@ -1,6 +1,7 @@
 """ReconciliationWorkflow: one run over a window, phase by phase, a page per activity. Started
-every 6 h by the `reconciliation` Schedule (window: the interval before the scheduled time) or on
-demand; continues as new every few pages, so its history stays small however big the window."""
+every 6 h by the `reconciliation` Schedule (window: from where the last finished scheduled run
+ended, the watermark, to the scheduled time) or on demand over a given window; continues as new
+every few pages, so its history stays small however big the window."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.reconciliation import Reconciler
+    from activities.reconciliation_runs import ReconciliationRuns
     from schema.messages import (
         ReconciliationInput,
         ReconciliationPage,
@@ -21,7 +23,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.policies import DB_STEP, RECONCILE_PAGE
 
-PHASES = (
+PHASES = ("stripe_changes", "our_transactions", "our_refunds", "our_payouts", "ledger")
+# Runs started before reconciliation read changes listed Stripe's objects by creation time
+# (replay); before that, runs started before disputes were reconciled.
+PHASES_BY_CREATION = (
     "payment_intents",
     "refunds",
     "transfers",
@@ -31,8 +36,7 @@ PHASES = (
     "our_payouts",
     "ledger",
 )
-# Runs started before disputes were reconciled keep their phases (replay).
-PHASES_BEFORE_DISPUTES = tuple(p for p in PHASES if p != "disputes")
+PHASES_BEFORE_DISPUTES = tuple(p for p in PHASES_BY_CREATION if p != "disputes")
 PAGES_PER_RUN = 100  # then continue as new
 
 
@@ -43,15 +47,23 @@ class ReconciliationWorkflow:
 
     @workflow.run
     async def run(self, job: ReconciliationInput) -> dict[str, int]:
+        by_change = workflow.patched("reconcile-by-change")
+        opened = False
+        if by_change and not (job.window_start and job.window_end and job.run_id):
+            job, opened = await self._from_watermark(job), True
         job = self._with_window(job)
         assert job.run_id and job.window_start and job.window_end
         counts = dict(job.counts or {})
-        self._progress = ReconciliationProgress(job.phase, 0, dict(counts))  # after continue-as-new: where it got to
-        if job.counts is None:
+        if job.counts is None and not opened:
             page = ReconciliationPage(job.run_id, "open", job.window_start, job.window_end, None)
-            await workflow.execute_activity_method(Reconciler.open_run, page, **DB_STEP)
-        phases = PHASES if workflow.patched("reconcile-disputes") else PHASES_BEFORE_DISPUTES
-        phase, cursor = job.phase, job.cursor
+            await workflow.execute_activity_method(ReconciliationRuns.open_run, page, **DB_STEP)
+        phases: tuple[str, ...]
+        if by_change:
+            phases = PHASES
+        else:
+            phases = PHASES_BY_CREATION if workflow.patched("reconcile-disputes") else PHASES_BEFORE_DISPUTES
+        phase, cursor = (job.phase, job.cursor) if job.phase in phases else (phases[0], None)
+        self._progress = ReconciliationProgress(phase, 0, dict(counts))  # after continue-as-new: where it got to
         for pages in range(PAGES_PER_RUN):
             page = ReconciliationPage(job.run_id, phase, job.window_start, job.window_end, cursor)
             result: ReconciliationPageResult = await workflow.execute_activity_method(
@@ -70,11 +82,21 @@ class ReconciliationWorkflow:
         else:
             workflow.continue_as_new(dataclasses.replace(job, phase=phase, cursor=cursor, counts=counts))
         await workflow.execute_activity_method(
-            Reconciler.close_run, ReconciliationTotals(job.run_id, counts), **DB_STEP
+            ReconciliationRuns.close_run, ReconciliationTotals(job.run_id, counts), **DB_STEP
         )
         return counts
 
+    async def _from_watermark(self, job: ReconciliationInput) -> ReconciliationInput:
+        """A scheduled run: its window starts where the last finished one ended (read and stored
+        by an activity), so a missed or skipped run leaves no gap."""
+        job = self._with_window(job)
+        assert job.run_id and job.window_start and job.window_end
+        page = ReconciliationPage(job.run_id, "open", job.window_start, job.window_end, None)
+        start = await workflow.execute_activity_method(ReconciliationRuns.open_run_from_watermark, page, **DB_STEP)
+        return dataclasses.replace(job, window_start=start)
+
     def _with_window(self, job: ReconciliationInput) -> ReconciliationInput:
+        """The window given, or the interval before the scheduled time."""
         if job.window_end and job.window_start and job.run_id:
             return job
         end = self._scheduled_time()

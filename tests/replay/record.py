@@ -27,6 +27,7 @@ from schema.messages import (
     InitRequest,
     PayoutRequest,
     PayoutRunInput,
+    ReconciliationInput,
     RecoveryRequest,
     RecoveryRunInput,
     RedirectToUrl,
@@ -40,6 +41,7 @@ from tests.workflows.test_dispute_workflow import FakeDispute
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
+from tests.workflows.test_reconciliation_workflow import FakeReconciler
 from tests.workflows.test_recovery_workflow import FakeRecovery
 from tests.workflows.test_webhook_delivery_workflow import FakeReceiver, delivery
 from workers.registry import workflows
@@ -48,6 +50,7 @@ from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_i
 from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
@@ -207,6 +210,9 @@ async def record() -> None:
         ]
         for name, receiver, attempt, steer in webhooks:
             await _record(env, name, WebhookDeliveryWorkflow, receiver.activities(), attempt, f"webhook:{name}", steer)
+        scheduled = ReconciliationInput()  # as the Schedule starts it: no window given
+        for name in ("reconciliation_scheduled", "reconciliation_from_watermark"):  # before and after the patch
+            await _record(env, name, ReconciliationWorkflow, FakeReconciler().activities(), scheduled, name)
 
 
 if __name__ == "__main__":

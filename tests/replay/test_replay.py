@@ -37,6 +37,8 @@ def test_there_are_recorded_histories() -> None:
         "webhook_delivered_after_retries",
         "webhook_failed_after_window",
         "webhook_retried_by_signal",
+        "reconciliation_scheduled",
+        "reconciliation_from_watermark",
     } <= {p.stem for p in HISTORIES}
 
 

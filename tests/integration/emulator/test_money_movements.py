@@ -1,5 +1,7 @@
 """Refunds, connected accounts, transfers, balance and events through the official SDK."""
 
+import time
+
 import httpx
 import pytest
 import stripe
@@ -124,6 +126,55 @@ def test_every_change_is_an_event(client: stripe.StripeClient) -> None:
     assert client.v1.events.retrieve(succeeded[0].id).type == "payment_intent.succeeded"
 
 
+def test_every_change_reconciliation_reads_is_listed_since_a_time(
+    client: stripe.StripeClient, emulator_url: str
+) -> None:
+    """Reconciliation reads what changed since its last run from the Events API, filtered by type:
+    captures, voids, refunds (a refund failing later is announced too), transfers and reversals."""
+    since = int(time.time())
+    captured, voided = _captured(client, 700), authorize(client, 300)
+    client.v1.payment_intents.cancel(voided.id)
+    refund = client.v1.refunds.create(params={"payment_intent": captured.id, "amount": 100})
+    failed = httpx.post(
+        f"{emulator_url}/_emulator/objects/{refund.id}",
+        params={"event": "charge.refund.updated"},
+        json={"status": "failed", "failure_reason": "expired_or_canceled_card"},
+    )
+    assert failed.status_code == 200
+    destination = client.v1.accounts.create(params={"type": "express", "country": "US"}).id
+    transfer = client.v1.transfers.create(params={"amount": 50, "currency": "usd", "destination": destination})
+    client.v1.transfers.reversals.create(transfer.id, params={"amount": 20})
+    wanted = [
+        "payment_intent.amount_capturable_updated",
+        "payment_intent.succeeded",
+        "payment_intent.canceled",
+        "charge.refunded",
+        "charge.refund.updated",
+        "transfer.created",
+        "transfer.reversed",
+    ]
+    listed = client.v1.events.list(params={"types": wanted, "created": {"gte": since}, "limit": 100}).data
+    about = {(e.type, e.data.object["id"]) for e in listed}
+    assert {
+        ("payment_intent.succeeded", captured.id),
+        ("payment_intent.canceled", voided.id),
+        ("charge.refund.updated", refund.id),
+        ("transfer.created", transfer.id),
+        ("transfer.reversed", transfer.id),
+    } <= about and {e.type for e in listed} == set(wanted)
+    announced = next(e for e in listed if e.type == "charge.refund.updated")
+    assert announced.data.object["status"] == "failed" and announced.data.previous_attributes["status"] == "succeeded"
+    assert announced.pending_webhooks == 0  # its webhook lost: only the Events API tells
+
+
+def test_seeded_history_can_carry_its_events(client: stripe.StripeClient, emulator_url: str) -> None:
+    body = {"count": 3, "amount": 500, "currency": "usd", "created_from": 1000, "created_to": 1003, "tx_prefix": "t"}
+    seeded = httpx.post(f"{emulator_url}/_emulator/seed/payment_intents", json=body | {"events": True}).json()["ids"]
+    events = client.v1.events.list(params={"created": {"lt": 1003}, "limit": 10}).data
+    assert sorted(e.data.object["id"] for e in events) == sorted(seeded)
+    assert {(e.type, e.created) for e in events} == {("payment_intent.succeeded", c) for c in (1000, 1001, 1002)}
+
+
 def test_out_of_band_mutation_changes_stripe_silently(client: stripe.StripeClient, emulator_url: str) -> None:
     intent = authorize(client)
     events_before = len(client.v1.events.list(params={"limit": 100}).data)
@@ -135,12 +186,14 @@ def test_out_of_band_mutation_changes_stripe_silently(client: stripe.StripeClien
     assert httpx.post(f"{emulator_url}/_emulator/objects/{intent.id}", json={"id": "pi_x"}).status_code == 400
 
 
-def test_deleted_objects_are_missing(client: stripe.StripeClient, emulator_url: str) -> None:
-    intent = authorize(client)
+def test_deleted_objects_are_missing_with_their_events(client: stripe.StripeClient, emulator_url: str) -> None:
+    intent, other = authorize(client), authorize(client)
     assert httpx.delete(f"{emulator_url}/_emulator/objects/{intent.id}").status_code == 200
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.payment_intents.retrieve(intent.id)
     assert intent.id not in [p.id for p in client.v1.payment_intents.list().data]
+    about = {e.data.object["id"] for e in client.v1.events.list(params={"limit": 100}).data}
+    assert intent.id not in about and other.id in about  # as if Stripe never had it
 
 
 def test_reset_forgets_everything(client: stripe.StripeClient, emulator_url: str) -> None:

@@ -150,12 +150,16 @@ async def test_rows_whose_stripe_objects_came_after_the_listing_are_not_missing(
 async def test_money_at_risk_is_flagged_never_fixed(
     parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
 ) -> None:
+    """Stripe changes nothing without an event: each corruption here is announced (its webhook
+    lost), except the PaymentIntent Stripe never had."""
     canceled = await parties.captured(700)
     canceled_intent = stripe_intent(stack_settings, canceled["id"])
-    emulator_control("POST", f"/objects/{canceled_intent.id}", json={"status": "canceled"})
+    announced = {"event": "payment_intent.canceled"}
+    emulator_control("POST", f"/objects/{canceled_intent.id}", params=announced, json={"status": "canceled"})
     different = await parties.captured(800)
     different_intent = stripe_intent(stack_settings, different["id"])
-    emulator_control("POST", f"/objects/{different_intent.id}", json={"amount": 8000})
+    announced = {"event": "payment_intent.succeeded"}
+    emulator_control("POST", f"/objects/{different_intent.id}", params=announced, json={"amount": 8000})
     missing = await parties.captured(900)
     emulator_control("DELETE", f"/objects/{stripe_intent(stack_settings, missing['id']).id}")
 
@@ -168,23 +172,34 @@ async def test_money_at_risk_is_flagged_never_fixed(
         assert (await parties.get(tx["id"]))["status"] == "confirmed"  # untouched
 
 
-async def test_an_authorization_nobody_owns_is_voided(
-    worker: Worker, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
-) -> None:
-    orphan = sdk(stack_settings).v1.payment_intents.create(
-        params={
-            "amount": 500,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "capture_method": "manual",
-        }
-    )
+def _open_authorization(settings: Settings, emulator_control: Callable[..., Any], metadata: dict[str, str]) -> Any:
+    """An authorization held at Stripe with no row of ours, old enough to judge."""
+    params = {"amount": 500, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+    held = sdk(settings).v1.payment_intents.create(params=params | {"capture_method": "manual", "metadata": metadata})
     half_an_hour_ago = int((datetime.now(UTC) - timedelta(minutes=30)).timestamp())
-    emulator_control("POST", f"/objects/{orphan.id}", json={"created": half_an_hour_ago})  # old enough to judge
+    emulator_control("POST", f"/objects/{held.id}", json={"created": half_an_hour_ago})
+    return held
+
+
+async def test_an_authorization_of_ours_nobody_owns_is_voided(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
+) -> None:
+    """Our marker (the payment and merchant ids authorize_payment writes), but no row: an orphan."""
+    ours = {"tx_id": f"tx_{uuid.uuid4().hex}", "merchant_id": parties.merchant_id}
+    orphan = _open_authorization(stack_settings, emulator_control, ours)
     await reconcile(temporal_client, stack_settings)
     assert sdk(stack_settings).v1.payment_intents.retrieve(orphan.id).status == "canceled"
     assert await logs_about(engine, orphan.id) == [("orphan_authorization_voided", "auto_fixed")]
+
+
+async def test_an_authorization_without_our_marker_is_logged_never_voided(
+    worker: Worker, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
+) -> None:
+    """Another integration on the account (a shop's POS) holds authorizations of its own."""
+    foreign = _open_authorization(stack_settings, emulator_control, {"order": "pos-1234"})
+    await reconcile(temporal_client, stack_settings)
+    assert sdk(stack_settings).v1.payment_intents.retrieve(foreign.id).status == "requires_capture"
+    assert await logs_about(engine, foreign.id) == [("foreign_authorization", "needs_review")]
 
 
 async def _crashed_payment(engine: AsyncEngine, parties: Parties, status: str, intent_id: str | None) -> str:
@@ -347,7 +362,12 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
     for _ in range(5):
         await parties.captured(300)
     flagged = await parties.captured(400)
-    emulator_control("POST", f"/objects/{stripe_intent(stack_settings, flagged['id']).id}", json={"status": "canceled"})
+    emulator_control(
+        "POST",
+        f"/objects/{stripe_intent(stack_settings, flagged['id']).id}",
+        params={"event": "payment_intent.canceled"},
+        json={"status": "canceled"},
+    )
     one_per_page = paged(stack_settings, 1, 1)
     printed, pages = "", 0
 
@@ -406,22 +426,24 @@ async def test_a_dispute_we_never_heard_of_is_flagged(
     assert await subjects_logged_by(engine, second_run, (dispute.id,)) == []
 
 
-async def test_one_activity_checks_several_stripe_pages_and_skips_none(
+async def test_one_activity_reads_several_pages_of_changes_and_skips_none(
     parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
 ) -> None:
-    """Pages of 2, 3 to an activity: every activity but the last checks 6 PaymentIntents, and a
+    """Pages of 2 events, 3 to an activity: every activity but the last reads 6 events, and a
     discrepancy deep in the list (a later page of some activity) is still found."""
     flagged = await parties.captured(500)
-    emulator_control("POST", f"/objects/{stripe_intent(stack_settings, flagged['id']).id}", json={"amount": 5000})
+    flagged_intent = stripe_intent(stack_settings, flagged["id"]).id
+    announced = {"event": "payment_intent.succeeded"}
+    emulator_control("POST", f"/objects/{flagged_intent}", params=announced, json={"amount": 5000})
     for _ in range(7):
-        await parties.captured(300)  # newer: listed first, so the flagged one comes on a later page
-    checked: list[int] = []
+        await parties.captured(300)  # newer: listed first, so the flagged change comes on a later page
+    read: list[int] = []
 
     def counted(reconcile_page: PageStep) -> PageStep:
         async def counted_reconcile_page(page: ReconciliationPage) -> ReconciliationPageResult:
             result = await reconcile_page(page)
-            if page.phase == "payment_intents":
-                checked.append(result.counts.get("checked", 0))
+            if page.phase == "stripe_changes":
+                read.append(result.counts.get("events", 0))
             return result
 
         return counted_reconcile_page
@@ -430,6 +452,5 @@ async def test_one_activity_checks_several_stripe_pages_and_skips_none(
     async with worker_around_pages(temporal_client, settings, counted):
         run_id, _ = await reconcile(temporal_client, settings)
 
-    assert len(checked) >= 2 and set(checked[:-1]) == {6} and 1 <= checked[-1] <= 6, checked
-    intent_id = stripe_intent(stack_settings, flagged["id"]).id
-    assert await subjects_logged_by(engine, run_id, (intent_id,)) == [intent_id]
+    assert len(read) >= 2 and set(read[:-1]) == {6} and 1 <= read[-1] <= 6, read
+    assert await subjects_logged_by(engine, run_id, (flagged_intent,)) == [flagged_intent]
