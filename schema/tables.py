@@ -52,6 +52,8 @@ ReconciliationRunStatus = Literal["running", "finished"]  # written by activitie
 WebhookEndpointStatus = Literal["enabled", "disabled"]
 WebhookDeliveryStatus = Literal["pending", "delivered", "failed"]
 TRANSACTION_STATUSES: tuple[str, ...] = get_args(TransactionStatus)
+# Not final: the payment still waits on Stripe, the customer (3-D Secure) or a confirm.
+OPEN_TRANSACTION_STATUSES: tuple[str, ...] = ("pending", "requires_action", "authorized")
 REFUND_STATUSES: tuple[str, ...] = get_args(RefundStatus)
 PAYOUT_STATUSES: tuple[str, ...] = get_args(PayoutStatus)
 PAYOUT_SCHEDULES: tuple[str, ...] = get_args(PayoutSchedule)
@@ -115,6 +117,13 @@ class Transaction(Base):
         Index("transactions_merchant_created", "merchant_id", "created_at", "id"),
         Index("transactions_status_updated", "status", "updated_at"),
         Index("transactions_created", "created_at", "id"),
+        # The oldest payment of each status not yet final, in one index descent (workers/open_payments.py).
+        Index(
+            "transactions_open_created",
+            "status",
+            "created_at",
+            postgresql_where=_one_of("status", OPEN_TRANSACTION_STATUSES),
+        ),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -176,6 +185,7 @@ class Payout(Base):
     status: Mapped[PayoutStatus] = mapped_column(String(32))
     period: Mapped[str] = mapped_column(String(32))
     idempotency_key: Mapped[str] = mapped_column(String(255))
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))  # on demand only
     stripe_transfer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     failure_code: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = _created()
