@@ -32,15 +32,37 @@ DISCREPANCIES = Counter(
     ["discrepancy", "resolution"],
     registry=REGISTRY,
 )
-STRIPE_AHEAD = Counter(
-    "payments_stripe_ahead",
-    "Payments whose row was found behind Stripe and brought in line (captured, canceled)",
-    ["found"],
-    registry=REGISTRY,
-)
 OUTBOX_LAG = Gauge(
     "payments_outbox_lag_seconds", "Age of the oldest event the relay found unpublished (0: none)", registry=REGISTRY
 )
+# Payments nobody is moving (workers/open_payments.py measures these every few seconds).
+OPEN_PAYMENT_AGE = Gauge(
+    "payments_open_payment_age_seconds",
+    "Age of the oldest payment in each status that is not final (pending, requires_action, authorized; 0: none)",
+    ["status"],
+    registry=REGISTRY,
+)
+AUTHORIZATION_EXPIRY = Gauge(
+    "payments_authorization_expiry_seconds",
+    "How long an authorization waits for its confirm (PAYMENTS_AUTHORIZATION_EXPIRY): the bound an open payment's age"
+    " is compared with",
+    registry=REGISTRY,
+)
+STRIPE_DISAGREEMENTS = Gauge(
+    "payments_stripe_disagreements",
+    "Payments and refunds whose Stripe state and ours disagree, open for review, by reconciliation class",
+    ["discrepancy"],
+    registry=REGISTRY,
+)
+STRIPE_AHEAD = Counter(
+    "payments_stripe_ahead",
+    "A webhook or read-back found Stripe ahead of our row and recorded it, by what it found",
+    ["found"],
+    registry=REGISTRY,
+)
+STRIPE_AHEAD_FOUND = ("captured", "canceled", "refund")
+for _found in STRIPE_AHEAD_FOUND:
+    STRIPE_AHEAD.labels(_found)  # each series from 0, so that the first increment shows in increase()
 ACTIVITY_RETRIES = Counter(
     "payments_activity_retries", "Activity attempts beyond the first, by activity", ["activity"], registry=REGISTRY
 )

@@ -96,6 +96,7 @@ class PayoutRecords:
                 status="in_transit",
                 period=request.period,
                 idempotency_key=request.idempotency_key,
+                request_fingerprint=request.fingerprint,
             )
             session.add(payout)
             await session.flush()

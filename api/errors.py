@@ -62,6 +62,11 @@ class ValidationFailed(ApiError):
     status, code, message = 422, "validation_error", "The request is invalid."
 
 
+class IdempotencyKeyRequired(ApiError):
+    status, code = 400, "idempotency_key_required"
+    message = "An idempotency_key (body) or Idempotency-Key (header) is required."
+
+
 class IdempotencyKeyReused(ApiError):
     status, code = 422, "idempotency_key_reused"
     message = "This idempotency key was already used with other parameters."

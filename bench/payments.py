@@ -101,7 +101,8 @@ async def payouts_under_load(
     while not load.done():
         started = time.perf_counter()
         try:
-            await _call(api, "/payouts/schedule", {"merchant_id": merchant, "amount": 100}, token, 202)
+            payout = {"merchant_id": merchant, "amount": 100, "idempotency_key": uuid.uuid4().hex}
+            await _call(api, "/payouts/schedule", payout, token, 202)
             timings.seconds.append(time.perf_counter() - started)
         except (httpx.HTTPError, RuntimeError) as exc:
             failed += 1

@@ -228,6 +228,7 @@ class PayoutRequest:
     amount: int | None = None
     currency: str | None = None
     hold_seconds: int = 0  # captures younger than this are not yet available
+    fingerprint: str | None = None  # on demand: the parameters the key came with
 
 
 @dataclass(frozen=True)

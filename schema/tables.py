@@ -35,9 +35,10 @@ TransactionStatus = Literal[
     "failed",
     "canceled",
 ]
-# A payment Stripe may still move (authorize, capture, void), and one whose money Stripe has taken.
-OPEN_PAYMENT_STATUSES = ("pending", "requires_action", "authorized")
-CAPTURED_PAYMENT_STATUSES = ("confirmed", "partially_refunded", "refunded")
+# Not final: the payment still waits on Stripe, the customer (3-D Secure) or a confirm. And one
+# whose money Stripe has taken.
+OPEN_PAYMENT_STATUSES: tuple[str, ...] = ("pending", "requires_action", "authorized")
+CAPTURED_PAYMENT_STATUSES: tuple[str, ...] = ("confirmed", "partially_refunded", "refunded")
 RefundStatus = Literal["pending", "succeeded", "failed"]
 PayoutStatus = Literal["pending", "in_transit", "paid", "failed"]
 PayoutSchedule = Literal["daily", "monthly"]
@@ -121,6 +122,13 @@ class Transaction(Base):
         Index("transactions_status_updated", "status", "updated_at"),
         Index("transactions_created", "created_at", "id"),
         Index("transactions_updated", "updated_at", "id"),
+        # The oldest payment of each status not yet final, in one index descent (workers/open_payments.py).
+        Index(
+            "transactions_open_created",
+            "status",
+            "created_at",
+            postgresql_where=_one_of("status", OPEN_PAYMENT_STATUSES),
+        ),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -186,6 +194,7 @@ class Payout(Base):
     status: Mapped[PayoutStatus] = mapped_column(String(32))
     period: Mapped[str] = mapped_column(String(32))
     idempotency_key: Mapped[str] = mapped_column(String(255))
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))  # on demand only
     stripe_transfer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     failure_code: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = _created()

@@ -37,6 +37,7 @@ from tests.services import embedded_postgres, embedded_redis, scratch_database, 
 from workers.devstack.ports import free_port
 from workers.devstack.temporal import temporal_cli
 from workers.metrics import serve_worker_metrics
+from workers.open_payments import OpenPaymentsWatch
 from workers.registry import build_worker_parts, interceptors, sandboxed_workflow_runner, webhook_worker, workflows
 from workers.webhook_fanout import WebhookFanOut
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -122,13 +123,20 @@ def stripe_api_base() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def temporal_metrics_port() -> int:
+    """Where the Temporal dev server serves its own metrics (workflow task attempts, for one)."""
+    return free_port()
+
+
 @pytest_asyncio.fixture(scope="session")
-async def temporal_env(encryption_keys: str) -> AsyncIterator[WorkflowEnvironment]:
+async def temporal_env(encryption_keys: str, temporal_metrics_port: int) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         data_converter=data_converter(Keyring.from_spec(encryption_keys)),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
+        dev_server_extra_args=["--metrics-port", str(temporal_metrics_port)],
     )
     try:
         yield env
@@ -204,7 +212,8 @@ def worker_metrics_port() -> int:
 @pytest_asyncio.fixture(scope="session")
 async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIterator[Worker]:
     """The worker as `payments worker` runs it: its client on a runtime whose metrics it serves, and
-    the webhook fan-out (not the Redis relay: tests relay to streams of their own)."""
+    the webhook fan-out and the open payments' gauges (not the Redis relay: tests relay to streams
+    of their own)."""
     runtime = serve_worker_metrics(worker_metrics_port)
     client = await connect(stack_settings, runtime)
     parts = build_worker_parts(stack_settings, client)
@@ -216,12 +225,14 @@ async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIte
         activities=parts.activities,
         interceptors=interceptors(),
     )
-    fanout_stopped = asyncio.Event()
-    fanout = asyncio.ensure_future(WebhookFanOut(parts.sessions, client, stack_settings).run(fanout_stopped))
+    stopped = asyncio.Event()
+    fanout = asyncio.ensure_future(WebhookFanOut(parts.sessions, client, stack_settings).run(stopped))
+    watch = OpenPaymentsWatch(parts.sessions, stack_settings.authorization_expiry, interval_seconds=0.5)
+    watching = asyncio.ensure_future(watch.run(stopped))
     async with running, webhook_worker(client, stack_settings, parts):
         yield running
-    fanout_stopped.set()
-    await fanout
+    stopped.set()
+    await asyncio.gather(fanout, watching)
     await parts.close()
 
 

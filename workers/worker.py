@@ -15,6 +15,7 @@ from config.redis import redis_client
 from config.settings import Settings
 from config.temporal import connect
 from workers.metrics import serve_worker_metrics
+from workers.open_payments import OpenPaymentsWatch
 from workers.outbox_relay import OutboxRelay
 from workers.registry import build_worker_parts, interceptors, webhook_worker, workflow_runner, workflows
 from workers.schedules import ensure_schedules
@@ -54,6 +55,7 @@ async def run_worker(settings: Settings) -> None:
     redis = redis_client(settings.redis_url)
     relay = OutboxRelay(parts.sessions, redis)
     fanout = WebhookFanOut(parts.sessions, client, settings)
+    watch = OpenPaymentsWatch(parts.sessions, settings.authorization_expiry)
     freeze_startup_objects()
     try:
         async with (
@@ -69,7 +71,7 @@ async def run_worker(settings: Settings) -> None:
             webhook_worker(client, settings, parts),
         ):
             log.info("worker_started", task_queue=settings.temporal_task_queue, event_loop=type(loop).__module__)
-            await asyncio.gather(relay.run(stop), fanout.run(stop))
+            await asyncio.gather(relay.run(stop), fanout.run(stop), watch.run(stop))
             log.info("worker_stopping")
     finally:
         await redis.aclose()

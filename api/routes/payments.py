@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, nullcontext
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
@@ -31,13 +29,14 @@ from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from api.errors import (
     ApiError,
     Forbidden,
+    IdempotencyKeyRequired,
     IdempotencyKeyReused,
     NotFound,
     PaymentStateConflict,
     ServiceUnavailable,
 )
+from api.idempotency import KeyHeader, fingerprint, required_key
 from api.models import (
-    KEY_PATTERN,
     Card,
     NextAction,
     PaymentConfirm,
@@ -111,10 +110,9 @@ def with_next_action(answer: TransactionOut, view: PaymentView) -> TransactionOu
     return answer.model_copy(update={"next_action": action, "client_secret": view.client_secret})
 
 
-def fingerprint(body: PaymentInit) -> str:
+def init_fingerprint(body: PaymentInit) -> str:
     """The parameters a key was first used with (the card token only as part of a hash)."""
-    fields = [body.user_id, body.merchant_id, body.amount, body.currency, body.card_token]
-    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+    return fingerprint(body.user_id, body.merchant_id, body.amount, body.currency, body.card_token)
 
 
 def can_see(principal: Principal, tx: Transaction) -> bool:
@@ -222,7 +220,7 @@ async def _check_parties(session: Session, directory: DirectoryCache, body: Paym
             "description": "A repeat of the key: the first answer",
             "headers": REPLAY_HEADER,
         },
-        **errors(ApiError, IdempotencyKeyReused, UnknownParty, CurrencyNotAccepted),
+        **errors(IdempotencyKeyRequired, IdempotencyKeyReused, UnknownParty, CurrencyNotAccepted),
     },
 )
 async def init_payment(
@@ -233,16 +231,15 @@ async def init_payment(
     services: ServicesDep,
     session: Session,
     temporal: TemporalClient,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", pattern=KEY_PATTERN)] = None,
+    idempotency_key: KeyHeader = None,
 ) -> TransactionOut:
     """Starts the payment's workflow and answers once the card is authorized (or declined, or needs
-    3-D Secure). The key (body or `Idempotency-Key`) makes a repeat safe: `bad_request` without one."""
+    3-D Secure). The key (body or `Idempotency-Key`) makes a repeat safe: `idempotency_key_required`
+    without one."""
     if not principal.is_("user", body.user_id):
         raise Forbidden("A payment is started by the paying user.")
-    key = body.idempotency_key or idempotency_key
-    if not key:
-        raise ApiError("An idempotency_key (body) or Idempotency-Key (header) is required.")
-    digest, scope = fingerprint(body), f"payment:{body.user_id}"
+    key = required_key(body.idempotency_key, idempotency_key)
+    digest, scope = init_fingerprint(body), f"payment:{body.user_id}"
 
     cached = await services.replays.get(scope, key)
     if cached is not None:

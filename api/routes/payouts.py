@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, status
 from sqlalchemy import select
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
@@ -15,8 +13,9 @@ from temporalio.exceptions import ApplicationError
 from api.auth import Principal
 from api.contract import errors
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
-from api.errors import ApiError, Forbidden, NotFound
-from api.models import KEY_PATTERN, BalanceOut, PayoutCreate, PayoutList, PayoutOut
+from api.errors import ApiError, Forbidden, IdempotencyKeyRequired, IdempotencyKeyReused, NotFound
+from api.idempotency import KeyHeader, fingerprint, required_key
+from api.models import BalanceOut, PayoutCreate, PayoutList, PayoutOut
 from api.pagination import InvalidCursor, Limit, newest_first
 from api.routes.payments import CurrencyNotAccepted, waiting_on_temporal
 from schema import balances
@@ -76,7 +75,14 @@ def _refusal(exc: WorkflowUpdateFailedError) -> ApiError | None:
     "/payouts/schedule",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Pay out a merchant's balance now (merchant: self, operator)",
-    responses=errors(NotFound, CurrencyNotAccepted, InsufficientBalance, NoPayoutAccount),
+    responses=errors(
+        IdempotencyKeyRequired,
+        IdempotencyKeyReused,
+        NotFound,
+        CurrencyNotAccepted,
+        InsufficientBalance,
+        NoPayoutAccount,
+    ),
 )
 async def schedule_payout(
     body: PayoutCreate,
@@ -84,17 +90,20 @@ async def schedule_payout(
     services: ServicesDep,
     session: Session,
     temporal: TemporalClient,
-    idempotency_header: Annotated[str | None, Header(alias="Idempotency-Key", pattern=KEY_PATTERN)] = None,
+    idempotency_header: KeyHeader = None,
 ) -> PayoutOut:
-    """Pay out `amount` (default: all that is available) now; answers once the funds are reserved."""
+    """Pay out `amount` (default: all that is available) now; answers once the funds are reserved.
+    The key (body or `Idempotency-Key`) makes a retry the same payout: `idempotency_key_required`
+    without one, `idempotency_key_reused` when it comes again with another amount or currency."""
+    key = required_key(body.idempotency_key, idempotency_header)
     merchant = await own_merchant(session, principal, body.merchant_id)
     currency = body.currency or merchant.currency
     if currency != merchant.currency:
         raise CurrencyNotAccepted(f"This merchant is paid in {merchant.currency} only.")
-    key = body.idempotency_key or idempotency_header or uuid.uuid4().hex
+    digest = fingerprint(merchant.id, body.amount, currency)
     hold_seconds = int(services.settings.payout_hold.total_seconds())
     request = PayoutRequest(
-        merchant.id, key, period_of("daily", datetime.now(UTC)), body.amount, currency, hold_seconds
+        merchant.id, key, period_of("daily", datetime.now(UTC)), body.amount, currency, hold_seconds, digest
     )
     start = WithStartWorkflowOperation(
         MerchantPayoutWorkflow.run,
@@ -117,6 +126,8 @@ async def schedule_payout(
         raise refusal from exc
     payout = await session.get(Payout, view.payout_id, populate_existing=True)
     assert payout is not None
+    if payout.request_fingerprint not in (None, digest):  # None: paid by a schedule, or before keys were kept
+        raise IdempotencyKeyReused()
     return payout_out(payout)
 
 

@@ -58,6 +58,9 @@ def test_routes_list_the_codes_they_raise(document: dict) -> None:
     assert "`unauthorized`" in codes("/payments/{tx_id}", "get", "401")
     assert "`not_ready`" in codes("/readyz", "get", "503")
     assert "Retry-After" in document["paths"]["/payouts/schedule"]["post"]["responses"]["429"]["headers"]
+    assert "`idempotency_key_required`" in codes("/payouts/schedule", "post", "400")
+    assert "`idempotency_key_reused`" in codes("/payouts/schedule", "post", "422")
+    assert "`idempotency_key_required`" in codes("/payments/init", "post", "400")
 
 
 def test_statuses_are_enums_and_request_bodies_have_examples(document: dict) -> None:

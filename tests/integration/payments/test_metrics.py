@@ -2,12 +2,22 @@
 
 import asyncio
 import socket
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import delete, insert, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
 
 from config.settings import Settings
+from schema.tables import ReconciliationLog, ReconciliationRun, Transaction
+from tests.exported_metrics import TEMPORAL_SERVER
 from tests.integration.payments.conftest import Parties, worker_process
 from tests.services import eventually
 from workers.devstack.ports import free_port
@@ -104,3 +114,103 @@ async def test_a_taken_metrics_port_costs_the_metrics_not_the_worker(stack_setti
             worker.terminate()
             worker.wait(15)
     assert "worker_metrics_unavailable" in text and "PAYMENTS_WORKER_METRICS_PORT" in text
+
+
+async def scrape(url: str) -> str:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return (await client.get(url)).text
+
+
+async def test_an_old_open_payment_and_a_disagreement_under_review_show_on_the_worker(
+    parties: Parties, engine: AsyncEngine, worker_metrics_port: int
+) -> None:
+    """A payment left pending for 30 days (older than any a test leaves behind) and a reconciliation
+    row left for review show on the worker's /metrics, and clear once they are settled."""
+    url, age = f"http://127.0.0.1:{worker_metrics_port}/metrics", timedelta(days=30).total_seconds()
+    assert value(await scrape(url), "payments_open_payment_age_seconds", status="pending") < age
+    assert value(await scrape(url), "payments_authorization_expiry_seconds") == timedelta(days=7).total_seconds()
+    tx_id, run_id, discrepancy = f"tx_{uuid.uuid4().hex}", f"run_{uuid.uuid4().hex}", f"probe_{uuid.uuid4().hex[:8]}"
+    stuck = insert(Transaction).values(
+        id=tx_id,
+        user_id=parties.user_id,
+        merchant_id=parties.merchant_id,
+        amount=1000,
+        currency="usd",
+        status="pending",
+        idempotency_key=tx_id,
+        request_fingerprint="0" * 64,
+        card_token=b"x",
+        card_token_key_id="k",
+        workflow_id=f"payment:{tx_id}",
+        created_at=text("now() - interval '30 days'"),
+    )
+    window = {"window_start": datetime.now(UTC), "window_end": datetime.now(UTC)}
+    async with engine.begin() as conn:
+        await conn.execute(stuck)
+        await conn.execute(insert(ReconciliationRun).values(id=run_id, status="finished", **window))
+        await conn.execute(
+            insert(ReconciliationLog).values(
+                run_id=run_id, tx_id=tx_id, discrepancy=discrepancy, subject=tx_id, resolution_status="needs_review"
+            )
+        )
+
+    async def gauges() -> tuple[float, float]:
+        """(open disagreements of the probe's class, age of the oldest pending payment)"""
+        page = await scrape(url)
+        return (
+            value(page, "payments_stripe_disagreements", discrepancy=discrepancy),
+            value(page, "payments_open_payment_age_seconds", status="pending"),
+        )
+
+    try:
+        _, oldest = await eventually(gauges, lambda seen: seen[0] == 1, "the gauges to show the rows")
+        assert oldest >= age
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(ReconciliationLog).where(ReconciliationLog.run_id == run_id).values(resolution_status="resolved")
+            )
+            await conn.execute(delete(Transaction).where(Transaction.id == tx_id))
+    _, oldest = await eventually(gauges, lambda seen: seen[0] == 0, "the gauges to clear")
+    assert oldest < age
+
+
+@workflow.defn(sandboxed=False)
+class FailsItsFirstTask:
+    """Raises (a workflow task failure, not a workflow failure) the first time a workflow runs."""
+
+    failed: ClassVar[set[str]] = set()
+
+    @workflow.run
+    async def run(self) -> str:
+        if workflow.info().workflow_id not in self.failed:
+            self.failed.add(workflow.info().workflow_id)
+            raise RuntimeError("a bug in a workflow task")
+        return "retried"
+
+
+def retried_tasks(page: str) -> float:
+    """Workflow tasks started at an attempt above 1: the server's attempt histogram, less its first bucket."""
+    return value(page, "workflow_task_attempt_count") - value(page, "workflow_task_attempt_bucket", le="1")
+
+
+async def test_a_failed_workflow_task_counts_as_an_attempt_above_one(
+    temporal_client: Client, temporal_metrics_port: int
+) -> None:
+    url = f"http://127.0.0.1:{temporal_metrics_port}/metrics"
+    before = retried_tasks(await scrape(url))
+    queue = f"fails-first-{uuid.uuid4().hex}"
+    async with Worker(temporal_client, task_queue=queue, workflows=[FailsItsFirstTask]):
+        result = await temporal_client.execute_workflow(
+            FailsItsFirstTask.run, id=f"fails-first-{uuid.uuid4().hex}", task_queue=queue
+        )
+    assert result == "retried"
+
+    async def retried() -> float:
+        return retried_tasks(await scrape(url))
+
+    await eventually(retried, lambda count: count >= before + 1, "the retried task counted")
+    page = await scrape(url)
+    assert TEMPORAL_SERVER <= {
+        sample.name for family in text_string_to_metric_families(page) for sample in family.samples
+    }

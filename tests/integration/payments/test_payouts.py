@@ -175,17 +175,23 @@ async def test_schedules_exist_pausable_and_never_overlap(
 async def test_on_demand_payout_of_part_then_more_than_is_available(parties: Parties, engine: AsyncEngine) -> None:
     seller = await merchant_with_sales(parties, "monthly", 5000)
     asked = await parties.api.post(
-        "/payouts/schedule", json={"merchant_id": seller.merchant_id, "amount": 1000}, headers=seller.as_merchant
+        "/payouts/schedule",
+        json={"merchant_id": seller.merchant_id, "amount": 1000, "idempotency_key": uuid.uuid4().hex},
+        headers=seller.as_merchant,
     )
     assert asked.status_code == 202, asked.text
     assert asked.json()["status"] == "in_transit" and asked.json()["amount"] == 1000
     await wait_for_payout(seller, asked.json()["id"], "paid")
     too_much = await parties.api.post(
-        "/payouts/schedule", json={"merchant_id": seller.merchant_id, "amount": 10_000}, headers=seller.as_merchant
+        "/payouts/schedule",
+        json={"merchant_id": seller.merchant_id, "amount": 10_000, "idempotency_key": uuid.uuid4().hex},
+        headers=seller.as_merchant,
     )
     assert too_much.status_code == 409 and too_much.json()["error"]["available"] == net(5000) - 1000
     other = await parties.api.post(
-        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=parties.as_merchant
+        "/payouts/schedule",
+        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        headers=parties.as_merchant,
     )
     assert other.status_code == 404  # another merchant's balance
     assert (await balance(seller)) | {"merchant_id": ""} == {
@@ -210,13 +216,59 @@ async def test_a_repeated_on_demand_request_is_one_payout(parties: Parties, engi
     assert [p.amount for p in await payouts_of(engine, seller.merchant_id)] == [net(2000)]
 
 
+async def test_an_on_demand_payout_without_a_key_is_refused_and_starts_nothing(
+    parties: Parties, engine: AsyncEngine, temporal_client: Client
+) -> None:
+    seller = await merchant_with_sales(parties, "monthly", 2000)
+    keyless = await parties.api.post(
+        "/payouts/schedule", json={"merchant_id": seller.merchant_id, "amount": 500}, headers=seller.as_merchant
+    )
+    assert keyless.status_code == 400, keyless.text
+    assert keyless.json()["error"]["code"] == "idempotency_key_required"
+    assert await payouts_of(engine, seller.merchant_id) == []
+
+    keyed = await parties.api.post(
+        "/payouts/schedule",
+        json={"merchant_id": seller.merchant_id, "amount": 500},
+        headers=seller.as_merchant | {"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert keyed.status_code == 202, keyed.text
+    # Visibility lags: once the keyed payout's workflow shows, a keyless one would show beside it.
+    query = f"WorkflowType = 'MerchantPayoutWorkflow' AND MerchantId = '{seller.merchant_id}'"
+
+    async def started() -> list[str]:
+        return [w.id async for w in temporal_client.list_workflows(query)]
+
+    assert len(await eventually(started, bool, "the keyed payout's workflow in visibility")) == 1
+
+
+async def test_a_key_in_the_header_repeats_one_payout_and_refuses_other_parameters(
+    parties: Parties, stack_settings: Settings
+) -> None:
+    seller = await merchant_with_sales(parties, "monthly", 3000)
+    body, headers = {"merchant_id": seller.merchant_id, "amount": 700}, seller.as_merchant | {"Idempotency-Key": "po-1"}
+    first = await parties.api.post("/payouts/schedule", json=body, headers=headers)
+    await wait_for_payout(seller, first.json()["id"], "paid")
+    retried = await parties.api.post("/payouts/schedule", json=body, headers=headers)
+    assert (first.status_code, retried.status_code) == (202, 202), retried.text
+    assert retried.json()["id"] == first.json()["id"] and retried.json()["status"] == "paid"
+    assert [t.amount for t in transfers_to(stack_settings, await account_of(seller))] == [700]
+
+    other = await parties.api.post("/payouts/schedule", json=body | {"amount": 800}, headers=headers)
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused", other.text
+    everything = await parties.api.post("/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=headers)
+    assert everything.status_code == 422, everything.text  # "all available" is another request too
+
+
 async def test_a_transfer_stripe_refuses_restores_the_balance(
     parties: Parties, emulator_control, engine: AsyncEngine
 ) -> None:
     seller = await merchant_with_sales(parties, "monthly", 3000)
     assert emulator_control("DELETE", f"/objects/{await account_of(seller)}").is_success  # gone at Stripe
     asked = await parties.api.post(
-        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant
+        "/payouts/schedule",
+        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        headers=seller.as_merchant,
     )
     assert asked.status_code == 202, asked.text
     failed = await wait_for_payout(seller, asked.json()["id"], "failed")
@@ -232,7 +284,9 @@ async def test_a_transfer_that_times_out_after_commit_is_made_once(
     fault = {"path": "/v1/transfers", "action": "timeout_after_commit", "hang_seconds": 3, "times": 1}
     assert emulator_control("POST", "/faults", json=fault).status_code == 201
     asked = await parties.api.post(
-        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant
+        "/payouts/schedule",
+        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        headers=seller.as_merchant,
     )
     await wait_for_payout(seller, asked.json()["id"], "paid")
     assert [t.amount for t in transfers_to(stack_settings, await account_of(seller))] == [net(1500)]
@@ -244,7 +298,9 @@ async def test_a_refund_after_a_payout_leaves_a_deficit_that_later_captures_net(
     seller = await merchant_with_sales(parties, "monthly")
     sale = await seller.captured(1000)
     paid = await parties.api.post(
-        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant
+        "/payouts/schedule",
+        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        headers=seller.as_merchant,
     )
     assert paid.status_code == 202, paid.text
     await wait_for_payout(seller, paid.json()["id"], "paid")
@@ -253,7 +309,9 @@ async def test_a_refund_after_a_payout_leaves_a_deficit_that_later_captures_net(
     assert refund.status_code == 201, refund.text  # never refused for the merchant's balance
     assert (await balance(seller))["available"] == -net(1000)  # the money was paid out: a deficit
     nothing = await parties.api.post(
-        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant
+        "/payouts/schedule",
+        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        headers=seller.as_merchant,
     )
     assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "insufficient_balance"
     await run_payouts(temporal_client, stack_settings, "monthly", f"deficit-{uuid.uuid4().hex[:8]}")

@@ -267,7 +267,9 @@ async def test_refunds_and_transfers_missing_on_either_side(
     )
     payout = (
         await parties.api.post(
-            "/payouts/schedule", json={"merchant_id": parties.merchant_id, "amount": 300}, headers=parties.as_merchant
+            "/payouts/schedule",
+            json={"merchant_id": parties.merchant_id, "amount": 300, "idempotency_key": uuid.uuid4().hex},
+            headers=parties.as_merchant,
         )
     ).json()
     await _until_paid(engine, payout["id"])

@@ -28,7 +28,9 @@ from workflows.recovery import BalanceRecoveryWorkflow, workflow_id
 
 async def paid_out(seller: Parties) -> str:
     asked = await seller.api.post(
-        "/payouts/schedule", json={"merchant_id": seller.merchant_id}, headers=seller.as_merchant
+        "/payouts/schedule",
+        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        headers=seller.as_merchant,
     )
     assert asked.status_code == 202, asked.text
     return str((await wait_for_payout(seller, asked.json()["id"], "paid"))["id"])
