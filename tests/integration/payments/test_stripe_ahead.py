@@ -1,0 +1,87 @@
+"""A payment that moves at Stripe outside our own calls (a dashboard capture, a capture whose answer
+was lost, a void) reaches our books through Stripe's webhook alone: no client retries, no
+reconciliation runs. And the first confirm fixes what is captured."""
+
+from typing import Any
+
+import stripe
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from config.settings import Settings
+from schema.tables import LedgerTransaction, OutboxEvent
+from tests.integration.payments.conftest import Parties, stripe_intent
+from workflows import payment_catch_up
+from workflows.payment import workflow_id
+
+HEALED_WITHIN = 120.0  # the issue's bound: Stripe's state reaches our row within 2 minutes
+
+
+def _stripe(settings: Settings) -> stripe.StripeClient:
+    return stripe.StripeClient("sk_test_emulator", base_addresses={"api": settings.stripe_api_base})
+
+
+async def _books(engine: AsyncEngine, tx_id: str) -> tuple[int, list[str]]:
+    """The payment's capture postings and its outbox events, by type."""
+    async with engine.connect() as connection:
+        postings = await connection.scalar(
+            select(func.count()).select_from(LedgerTransaction).where(LedgerTransaction.reference == f"capture:{tx_id}")
+        )
+        events = (await connection.scalars(select(OutboxEvent.type).where(OutboxEvent.aggregate_id == tx_id))).all()
+    return int(postings or 0), sorted(events)
+
+
+async def _end_its_workflow(temporal_client: Client, tx: dict[str, Any], parties: Parties) -> None:
+    """As if its workflow had ended, or Temporal had lost it."""
+    handle = temporal_client.get_workflow_handle(workflow_id(parties.user_id, tx["idempotency_key"]))
+    await handle.terminate("the test ends it")
+
+
+async def test_a_capture_made_at_stripe_while_the_payment_waits_reaches_our_books(
+    parties: Parties, stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    tx = await parties.authorized(1800)
+    _stripe(stack_settings).v1.payment_intents.capture(stripe_intent(stack_settings, tx["id"]).id)
+    captured = await parties.wait_for_status(tx["id"], "confirmed", within=HEALED_WITHIN)
+    assert captured["amount_captured"] == 1800
+    assert await _books(engine, tx["id"]) == (1, ["payment.authorized", "payment.confirmed"])
+
+
+async def test_a_capture_made_at_stripe_after_the_workflow_ended_is_caught_up(
+    parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
+) -> None:
+    tx = await parties.authorized(2100)
+    await _end_its_workflow(temporal_client, tx, parties)
+    _stripe(stack_settings).v1.payment_intents.capture(
+        stripe_intent(stack_settings, tx["id"]).id, params={"amount_to_capture": 2000}
+    )
+    captured = await parties.wait_for_status(tx["id"], "confirmed", within=HEALED_WITHIN)
+    assert captured["amount_captured"] == 2000
+    assert await _books(engine, tx["id"]) == (1, ["payment.authorized", "payment.confirmed"])
+    catch_up = await temporal_client.get_workflow_handle(payment_catch_up.workflow_id(tx["id"])).describe()
+    assert catch_up.status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_void_at_stripe_after_the_workflow_ended_is_recorded_canceled(
+    parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
+) -> None:
+    tx = await parties.authorized(900)
+    await _end_its_workflow(temporal_client, tx, parties)
+    _stripe(stack_settings).v1.payment_intents.cancel(stripe_intent(stack_settings, tx["id"]).id)
+    canceled = await parties.wait_for_status(tx["id"], "canceled", within=HEALED_WITHIN)
+    assert canceled["failure_code"] == "canceled_at_stripe"
+    assert await _books(engine, tx["id"]) == (0, ["payment.authorized", "payment.canceled"])
+
+
+async def test_the_first_confirm_fixes_the_capture_amount(parties: Parties, stack_settings: Settings) -> None:
+    tx = await parties.authorized(1000)
+    first = await parties.confirm(tx["id"], 600)
+    assert first.status_code == 200 and first.json()["amount_captured"] == 600
+    for other in (700, None):
+        refused = await parties.confirm(tx["id"], other)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "capture_amount_fixed"
+    again = await parties.confirm(tx["id"], 600)
+    assert again.status_code == 200 and again.json()["amount_captured"] == 600
+    assert stripe_intent(stack_settings, tx["id"]).amount_received == 600
