@@ -13,7 +13,7 @@ from temporalio.client import Client
 from api.app import create_app
 from api.errors import IdempotencyKeyReused
 from api.models import PaymentInit
-from api.routes.payments import authorize_once, fingerprint
+from api.routes.payments import authorize_once, init_fingerprint
 from config.settings import Settings
 from schema.database import session_factory
 from schema.messages import PaymentRequest
@@ -80,14 +80,14 @@ async def test_a_repeat_after_the_first_run_closed_is_a_replay_not_a_new_payment
         currency=body["currency"],
         card_token=body["card_token"],
         idempotency_key=body["idempotency_key"],
-        fingerprint=fingerprint(PaymentInit(**body)),
+        fingerprint=init_fingerprint(PaymentInit(**body)),
         authorization_expiry_seconds=3600,
     )
     async with session_factory(engine)() as session:
         tx, view = await authorize_once(session, temporal_client, stack_settings, repeat)
         assert view.replayed and tx.id == first.json()["id"] and tx.status == "failed"
         other_amount = dataclasses.replace(
-            repeat, amount=999, fingerprint=fingerprint(PaymentInit(**body | {"amount": 999}))
+            repeat, amount=999, fingerprint=init_fingerprint(PaymentInit(**body | {"amount": 999}))
         )
         await temporal_client.get_workflow_handle(workflow_id(parties.user_id, body["idempotency_key"])).result()
         with pytest.raises(IdempotencyKeyReused):
