@@ -41,6 +41,7 @@ from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
 from tests.workflows.test_recovery_workflow import FakeRecovery
+from tests.workflows.test_refund_workflow import FakeRefund, refund_request
 from tests.workflows.test_webhook_delivery_workflow import FakeReceiver, delivery
 from workers.registry import workflows
 from workflows.dispute import DisputeWorkflow
@@ -49,6 +50,7 @@ from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
+from workflows.refund import RefundWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
@@ -181,6 +183,9 @@ async def record() -> None:
         opened = DisputeRequest("dp_1", 1500, 6 * 3600)
         for name, dispute, dispute_drive in disputes:
             await _record(env, name, DisputeWorkflow, dispute.activities(), opened, f"dispute:{name}", dispute_drive)
+        await _record(
+            env, "refund_succeeded", RefundWorkflow, FakeRefund().activities(), refund_request(), "refund:tx_1:k"
+        )
         refused = FakeRecovery({"m1": 900}, refused=("tr_1",))
         recovery = RecoveryRequest("m1", "recovery:m1:2026-11-25", 0)
         await _record(

@@ -34,6 +34,7 @@ def test_there_are_recorded_histories() -> None:
         "dispute_deadline_passed",
         "recovery_reversed_and_refused",
         "recovery_run",
+        "refund_succeeded",
         "webhook_delivered_after_retries",
         "webhook_failed_after_window",
         "webhook_retried_by_signal",
