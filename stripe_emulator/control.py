@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from stripe_emulator import accounts, disputes, payment_intents
+from stripe_emulator import accounts, disputes, payment_intents, refunds
 from stripe_emulator.faults import Fault
 from stripe_emulator.objects import build, new_id
 from stripe_emulator.webhooks import Endpoint
@@ -133,6 +133,19 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
             return exc.response()
         return JSONResponse(decided)
 
+    async def settle_refund(request: Request) -> Response:
+        """The card network's word on a refund: `succeed` a pending one, or `fail` one later
+        ({"failure_reason": ...}, default expired_or_canceled_card); `"webhooks": false` loses its events."""
+        body: dict[str, Any] = await request.json() if await request.body() else {}
+        deliver, refund_id = bool(body.get("webhooks", True)), request.path_params["id"]
+        try:
+            if request.url.path.endswith("/succeed"):
+                return JSONResponse(refunds.succeed(emu, refund_id, deliver))
+            reason = body.get("failure_reason", "expired_or_canceled_card")
+            return JSONResponse(refunds.fail(emu, refund_id, reason, deliver))
+        except StripeError as exc:
+            return exc.response()
+
     async def add_webhook_endpoint(request: Request) -> Response:
         body = await request.json()
         if not body.get("url") or not body.get("secret"):
@@ -160,6 +173,8 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         Route(f"{PREFIX}/objects/{{id}}", delete_object, methods=["DELETE"]),
         Route(f"{PREFIX}/payment_intents/{{id}}/complete_action", complete_action, methods=["POST"]),
         Route(f"{PREFIX}/disputes/{{id}}/close", close_dispute, methods=["POST"]),
+        Route(f"{PREFIX}/refunds/{{id}}/succeed", settle_refund, methods=["POST"]),
+        Route(f"{PREFIX}/refunds/{{id}}/fail", settle_refund, methods=["POST"]),
         Route(f"{PREFIX}/webhook_endpoints", add_webhook_endpoint, methods=["POST"]),
         Route(f"{PREFIX}/webhook_deliveries", webhook_deliveries, methods=["GET"]),
         Route(f"{PREFIX}/counters", counters, methods=["GET"]),

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_emulator.cards import CARDS
 from stripe_emulator.emulator import Emulator
 from stripe_emulator.listing import lister, retriever
 from stripe_emulator.objects import build
+from stripe_emulator.payment_methods import behaviour_of
 from stripe_emulator.store import Obj
 from stripe_emulator.wire import invalid
 
@@ -21,8 +21,8 @@ CLOSED = ("won", "lost", "warning_closed")
 
 def open_if_disputed(emu: Emulator, charge: Obj) -> Obj | None:
     """After a capture: the dispute that the charge's test card asks for, if it asks for one."""
-    method = emu.store.get(charge["payment_method"]) or {}
-    if not CARDS[method.get("metadata", {}).get("emulator_test_card", "pm_card_visa")].disputed:
+    card = behaviour_of(emu, charge["payment_method"])
+    if not card.disputed:
         return None
     amount, cur = charge["amount_captured"], charge["currency"]
     dispute = build(
