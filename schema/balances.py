@@ -53,11 +53,17 @@ def _payable(hold: timedelta) -> ColumnElement[int]:
 
 
 async def _refunds_in_flight(session: AsyncSession, merchant_id: str, currency: str) -> int:
-    """Refunds reserved but not yet posted: they will debit the payable, so they are not available."""
+    """Refunds reserved but not yet posted (on their way to Stripe): they will debit the payable,
+    so they are not available."""
     pending = await session.execute(
         select(func.coalesce(func.sum(Refund.amount), 0))
         .join(Transaction, Transaction.id == Refund.tx_id)
-        .where(Transaction.merchant_id == merchant_id, Refund.status == "pending", Refund.currency == currency)
+        .where(
+            Transaction.merchant_id == merchant_id,
+            Refund.status == "pending",
+            Refund.stripe_refund_id.is_(None),
+            Refund.currency == currency,
+        )
     )
     return int(pending.scalar_one())
 

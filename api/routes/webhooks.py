@@ -1,5 +1,5 @@
 """Stripe webhooks: verify the signature, process each event id once, signal the payment, or
-start (signal) the dispute's workflow."""
+start (signal) the dispute's or the refund's settlement workflow."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -17,12 +17,19 @@ from api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
 from api.errors import ApiError
 from api.routes.payments import temporal_calls
 from api.stripe_signature import signed_by_stripe
-from schema.messages import DisputeRequest, StripeDisputeEvent, StripePaymentEvent
-from schema.tables import StripeEvent, Transaction
-from workflows import dispute
+from schema.messages import (
+    DisputeRequest,
+    RefundSettlement,
+    StripeDisputeEvent,
+    StripePaymentEvent,
+    StripeRefundEvent,
+)
+from schema.tables import Refund, StripeEvent, Transaction
+from workflows import dispute, refund
 from workflows.dispute import DisputeWorkflow
 from workflows.payment import WEBHOOK_EVENTS, PaymentWorkflow
 from workflows.policies import WORKFLOW_TASK_TIMEOUT
+from workflows.refund import RefundSettlementWorkflow
 
 router = APIRouter(tags=["webhooks"], dependencies=[Depends(limit_by_ip)])
 log = structlog.get_logger(__name__)
@@ -38,7 +45,7 @@ class InvalidEvent(ApiError):
 
 STRIPE_ID = r"^[A-Za-z0-9_]{1,255}$"
 # What our Stripe webhook endpoint subscribes to (its `enabled_events`): only what a workflow acts on.
-SUBSCRIBED_EVENTS = WEBHOOK_EVENTS + dispute.WEBHOOK_EVENTS
+SUBSCRIBED_EVENTS = WEBHOOK_EVENTS + dispute.WEBHOOK_EVENTS + refund.WEBHOOK_EVENTS
 
 
 class _PaymentError(BaseModel):
@@ -53,6 +60,8 @@ class _EventObject(BaseModel):
     id: str | None = Field(default=None, pattern=STRIPE_ID)
     status: str | None = Field(default=None, pattern=r"^[a-z_]{1,64}$")
     last_payment_error: _PaymentError | None = None
+    payment_intent: str | None = Field(default=None, pattern=STRIPE_ID)  # of a Charge or a Refund
+    metadata: dict[str, str] = Field(default_factory=dict)  # a Refund's carries our refund_id
 
 
 class _EventData(BaseModel):
@@ -75,6 +84,8 @@ def _parsed(payload: bytes) -> _Event:
         raise InvalidEvent("A payment_intent event must carry the PaymentIntent's id and status.")
     if event.type in dispute.WEBHOOK_EVENTS and event.data.object.id is None:
         raise InvalidEvent("A charge.dispute event must carry the Dispute's id.")
+    if event.type in refund.WEBHOOK_EVENTS and event.data.object.id is None:
+        raise InvalidEvent("A charge.refund event must carry the object's id.")
     return event
 
 
@@ -124,6 +135,8 @@ async def stripe_webhook(
             await _signal_payment(session, temporal, _payment_event(event))
         elif event.type in dispute.WEBHOOK_EVENTS:
             await _signal_dispute(services, temporal, event)
+        elif event.type in refund.WEBHOOK_EVENTS:
+            await _signal_refunds(session, services, temporal, event)
     return {"received": True, "duplicate": False}
 
 
@@ -144,6 +157,44 @@ async def _signal_dispute(services: ServicesDep, temporal: TemporalClient, event
             start_signal="stripe_event",
             start_signal_args=[StripeDisputeEvent(event.id, event.type, request.stripe_dispute_id)],
         )
+
+
+async def _signal_refunds(session: Session, services: ServicesDep, temporal: TemporalClient, event: _Event) -> None:
+    """Signal-with-start the settlement of each refund of ours the event may concern: the Refund
+    a `charge.refund.updated` names, or the refunds of the charge's payment that Stripe accepted
+    and has not settled (`charge.refunded`). A running settlement reads the Refund back; an ended
+    one starts anew and does (a refund may fail days after it succeeded). A refund at Stripe that
+    we have no row for is reconciliation's to find."""
+    obj = event.data.object
+    if event.type == "charge.refund.updated":
+        named = Refund.stripe_refund_id == obj.id
+        query = select(Refund).where(
+            or_(named, Refund.id == obj.metadata["refund_id"]) if "refund_id" in obj.metadata else named
+        )
+    else:
+        query = (
+            select(Refund)
+            .join(Transaction, Transaction.id == Refund.tx_id)
+            .where(
+                Transaction.stripe_payment_intent_id == obj.payment_intent,
+                Refund.status == "pending",
+                Refund.stripe_refund_id.is_not(None),
+            )
+        )
+    read_back = int(services.settings.refund_read_back_interval.total_seconds())
+    for row in (await session.execute(query)).scalars():
+        stripe_refund_id = row.stripe_refund_id or obj.id
+        assert stripe_refund_id is not None  # checked by _parsed
+        with temporal_calls():
+            await temporal.start_workflow(
+                RefundSettlementWorkflow.run,
+                RefundSettlement(row.id, row.tx_id, stripe_refund_id, read_back),
+                id=refund.settlement_id(row.id),
+                task_queue=services.settings.temporal_task_queue,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
+                start_signal="stripe_event",
+                start_signal_args=[StripeRefundEvent(event.id, event.type, stripe_refund_id)],
+            )
 
 
 async def _signal_payment(session: Session, temporal: TemporalClient, event: StripePaymentEvent) -> None:

@@ -30,8 +30,11 @@ from schema.messages import (
     RecoveryRequest,
     RecoveryRunInput,
     RedirectToUrl,
+    RefundSettlement,
+    RefundView,
     StripeDisputeEvent,
     StripePaymentEvent,
+    StripeRefundEvent,
     WebhookDeliveryRequest,
 )
 from tests.services import eventually
@@ -50,7 +53,7 @@ from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
-from workflows.refund import RefundWorkflow
+from workflows.refund import RefundSettlementWorkflow, RefundWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
@@ -105,6 +108,19 @@ def _evidence_then(submit: bool, webhook: bool) -> Drive:
 
 async def _accept(handle: WorkflowHandle[Any, Any]) -> None:
     await handle.execute_update(DisputeWorkflow.accept)
+
+
+async def _refund_webhook(handle: WorkflowHandle[Any, Any]) -> None:
+    await handle.signal(
+        RefundSettlementWorkflow.stripe_event, StripeRefundEvent("evt_1", "charge.refund.updated", "re_1")
+    )
+
+
+def _refund_at_stripe(status: str, *stripe: str) -> FakeRefund:
+    """A refund Stripe accepted earlier (`status` in our row) whose next reads say `stripe`."""
+    fake = FakeRefund(*stripe)
+    fake.row = RefundView("rf_1", "tx_1", 400, "usd", status, None, "pi_1", stripe_refund_id="re_1")
+    return fake
 
 
 async def _retry_now(handle: WorkflowHandle[Any, Any]) -> None:
@@ -186,6 +202,21 @@ async def record() -> None:
         await _record(
             env, "refund_succeeded", RefundWorkflow, FakeRefund().activities(), refund_request(), "refund:tx_1:k"
         )
+        await _record(
+            env,
+            "refund_pending_at_stripe",
+            RefundWorkflow,
+            FakeRefund("pending").activities(),
+            refund_request(),
+            "refund:tx_1:pending",
+        )
+        settlement = RefundSettlement("rf_1", "tx_1", "re_1", 3600)
+        refund_paths: list[tuple[str, FakeRefund, Drive | None]] = [
+            ("refund_settlement_read_back", _refund_at_stripe("pending", "pending", "succeeded"), None),
+            ("refund_settlement_failed_after_success", _refund_at_stripe("succeeded", "failed"), _refund_webhook),
+        ]
+        for name, refund_fake, refund_drive in refund_paths:
+            await _record(env, name, RefundSettlementWorkflow, refund_fake.activities(), settlement, name, refund_drive)
         refused = FakeRecovery({"m1": 900}, refused=("tr_1",))
         recovery = RecoveryRequest("m1", "recovery:m1:2026-11-25", 0)
         await _record(
