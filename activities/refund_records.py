@@ -81,7 +81,7 @@ async def _reverse(session: AsyncSession, refund: Refund, tx: Transaction) -> No
         session,
         f"refund:{refund.id}:reversal",
         tx.currency,
-        {account: -amount for account, amount in entries.items()},
+        ledger.reversing(entries),
         f"refund of {tx.id} failed at Stripe",
     )
 

@@ -120,10 +120,9 @@ class Settings(BaseSettings):
     # How often a refund Stripe holds `pending` is read back (its webhook may be lost).
     refund_read_back_interval: timedelta = timedelta(hours=1)
 
-    # Disputes: the fee Stripe charges per dispute (minor units; Stripe's US fee), borne by the
-    # merchant; how often an open dispute is read back from Stripe (a lost webhook cannot leave it
-    # open forever); how old a merchant's deficit may grow before its latest transfers are reversed.
-    dispute_fee: int = Field(default=1500, ge=0)
+    # Disputes (Stripe's fee comes from its balance transaction): how often an open dispute is read
+    # back from Stripe (a lost webhook cannot leave it open forever); how old a merchant's deficit
+    # may grow before its latest transfers are reversed.
     dispute_read_back_interval: timedelta = timedelta(hours=6)
     negative_balance_recovery_after: timedelta = timedelta(days=7)
     # Merchant webhooks: each failed delivery waits retry_initial, doubling up to retry_max (with

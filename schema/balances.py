@@ -143,7 +143,7 @@ class Balance:
     available: int
     in_transit: int
     paid: int
-    disputed: int  # open disputes: withdrawn already (in `available`), back if won
+    disputed: int  # open disputes Stripe withdrew (in `available` already), back if won; inquiries are not
 
 
 async def balance(session: AsyncSession, merchant: Merchant, hold: timedelta) -> Balance:
@@ -159,6 +159,7 @@ async def balance(session: AsyncSession, merchant: Merchant, hold: timedelta) ->
             Dispute.merchant_id == merchant.id,
             Dispute.currency == merchant.currency,
             Dispute.status.not_in(DISPUTE_CLOSED),
+            Dispute.withdrawn_at.is_not(None),
         )
     )
     now_available = await available(session, merchant.id, merchant.currency, hold)

@@ -353,7 +353,8 @@ class ReconciliationPageResult:
 @dataclass(frozen=True)
 class DisputeRequest:
     """Start of a DisputeWorkflow: the dispute a webhook named (read back from Stripe before
-    anything moves), the dispute fee the merchant bears, and how often to read it back."""
+    anything moves), and how often to read it back. `fee` is the fixed dispute fee that workflows
+    started before Stripe's own fee was read (patch "dispute-funds-from-stripe") posted."""
 
     stripe_dispute_id: str
     fee: int
@@ -361,8 +362,18 @@ class DisputeRequest:
 
 
 @dataclass(frozen=True)
+class DisputeFunds:
+    """One of the dispute's balance transactions at Stripe: the money Stripe moved, and its fee."""
+
+    balance_transaction_id: str
+    amount: int  # negative when withdrawn
+    fee: int
+    net: int
+
+
+@dataclass(frozen=True)
 class StripeDispute:
-    """A dispute as Stripe reports it when read back."""
+    """A dispute as Stripe reports it when read back, with the money it moved so far."""
 
     stripe_dispute_id: str
     payment_intent_id: str | None
@@ -371,6 +382,8 @@ class StripeDispute:
     reason: str
     status: str
     evidence_due_by: int  # unix seconds
+    withdrawal: DisputeFunds | None = None
+    reinstatement: DisputeFunds | None = None
 
 
 @dataclass(frozen=True)
@@ -378,6 +391,7 @@ class DisputeRecord:
     dispute: StripeDispute
     fee: int
     workflow_id: str
+    funds_from_stripe: bool = False  # post what Stripe's balance transactions show, not `fee` at once
 
 
 @dataclass(frozen=True)
@@ -393,6 +407,8 @@ class DisputeView:
     status: str
     evidence_due_by: int  # unix seconds
     evidence_text: str | None = None
+    withdrawn: bool = False  # the withdrawal (amount and Stripe's fee) is posted
+    reinstated: bool = False
 
 
 @dataclass(frozen=True)
@@ -417,6 +433,7 @@ class DisputeStatusChange:
     dispute_id: str
     status: str
     evidence_text: str | None = None
+    stripe: StripeDispute | None = None  # Stripe's dispute read back: its money is posted as it moved
 
 
 @dataclass(frozen=True)

@@ -144,9 +144,8 @@ async def _signal_dispute(services: ServicesDep, temporal: TemporalClient, event
     """Signal-with-start: the first event of a dispute starts its workflow, later ones wake it up."""
     assert event.data.object.id is not None  # checked by _parsed
     settings = services.settings
-    request = DisputeRequest(
-        event.data.object.id, settings.dispute_fee, int(settings.dispute_read_back_interval.total_seconds())
-    )
+    # No fee of ours: the workflow posts the one Stripe's balance transaction shows.
+    request = DisputeRequest(event.data.object.id, 0, int(settings.dispute_read_back_interval.total_seconds()))
     with temporal_calls():
         await temporal.start_workflow(
             DisputeWorkflow.run,

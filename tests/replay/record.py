@@ -39,7 +39,7 @@ from schema.messages import (
 )
 from tests.services import eventually
 from tests.workflows.conftest import start_time_skipping
-from tests.workflows.test_dispute_workflow import FakeDispute
+from tests.workflows.test_dispute_workflow import WITHDRAWAL, FakeDispute
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
@@ -108,6 +108,23 @@ def _evidence_then(submit: bool, webhook: bool) -> Drive:
 
 async def _accept(handle: WorkflowHandle[Any, Any]) -> None:
     await handle.execute_update(DisputeWorkflow.accept)
+
+
+def _withdrawn_later(fake: FakeDispute) -> Drive:
+    """Stripe takes the money after the dispute opened: its funds_withdrawn webhook, then acceptance."""
+
+    async def drive(handle: WorkflowHandle[Any, Any]) -> None:
+        await eventually(lambda: handle.query(DisputeWorkflow.status), lambda v: v is not None, "recorded")
+        fake.stripe = dataclasses.replace(fake.stripe, withdrawal=WITHDRAWAL)
+        await handle.signal(
+            DisputeWorkflow.stripe_event, StripeDisputeEvent("evt_2", "charge.dispute.funds_withdrawn", "dp_1")
+        )
+        await eventually(
+            lambda: handle.query(DisputeWorkflow.status), lambda v: v is not None and v.withdrawn, "withdrawn"
+        )
+        await handle.execute_update(DisputeWorkflow.accept)
+
+    return drive
 
 
 async def _refund_webhook(handle: WorkflowHandle[Any, Any]) -> None:
@@ -195,6 +212,11 @@ async def record() -> None:
             ("dispute_evidence_kept_until_deadline", FakeDispute("lost"), _evidence_then(False, webhook=False)),
             ("dispute_accepted", FakeDispute(), _accept),
             ("dispute_deadline_passed", FakeDispute(), None),
+        ]
+        later = FakeDispute(withdrawn=False)
+        disputes += [  # since the "dispute-funds-from-stripe" patch
+            ("dispute_won_funds_from_stripe", FakeDispute("won"), _evidence_then(True, webhook=True)),
+            ("dispute_withdrawn_later", later, _withdrawn_later(later)),
         ]
         opened = DisputeRequest("dp_1", 1500, 6 * 3600)
         for name, dispute, dispute_drive in disputes:

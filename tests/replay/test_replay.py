@@ -32,6 +32,8 @@ def test_there_are_recorded_histories() -> None:
         "dispute_evidence_kept_until_deadline",
         "dispute_accepted",
         "dispute_deadline_passed",
+        "dispute_won_funds_from_stripe",
+        "dispute_withdrawn_later",
         "recovery_reversed_and_refused",
         "recovery_run",
         "refund_succeeded",

@@ -7,13 +7,14 @@ Refund back, and starts anew when the refund's workflows have ended."""
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from config.settings import Settings
 from schema.tables import OutboxEvent, Refund
 from tests.integration.payments.conftest import Parties
+from tests.integration.payments.test_disputes import events_of, postings_like
 from tests.integration.payments.test_merchant_webhooks import add_endpoint, delivered, the_delivery
 from tests.integration.payments.test_payouts import balance, ledger_sums_to_zero
 from tests.integration.payments.test_reconciliation import reconcile, subjects_logged_by
@@ -37,27 +38,7 @@ async def refund_row(engine: AsyncEngine, refund_id: str, status: str | None = N
 
 
 async def postings(engine: AsyncEngine, refund_id: str) -> dict[str, dict[str, int]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT t.reference, a.code, e.amount FROM ledger_entries e "
-                "JOIN ledger_transactions t ON t.id = e.ledger_transaction_id "
-                "JOIN ledger_accounts a ON a.id = e.account_id WHERE t.reference LIKE :ref ORDER BY e.id"
-            ),
-            {"ref": f"refund:{refund_id}%"},
-        )
-        found: dict[str, dict[str, int]] = {}
-        for reference, code, amount in rows:
-            found.setdefault(reference, {})[code] = amount
-        return found
-
-
-async def events_of(engine: AsyncEngine, refund_id: str) -> list[str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(OutboxEvent.type).where(OutboxEvent.aggregate_id == refund_id).order_by(OutboxEvent.id)
-        )
-        return list(rows.scalars())
+    return await postings_like(engine, f"refund:{refund_id}%")
 
 
 def network(emulator_control: Any, stripe_refund_id: str, outcome: str, **body: Any) -> None:
