@@ -1,6 +1,8 @@
-"""Disputes in PostgreSQL: recorded once per Stripe dispute with the withdrawal posted (amount and
-fee borne by the merchant) and `dispute.created` in the same transaction; each status change
-recorded with, on closing, the reinstatement of a won amount and `dispute.closed`."""
+"""Disputes in PostgreSQL: recorded once per Stripe dispute with `dispute.created`; each status
+change recorded, with `dispute.closed` on closing. The money moves when Stripe's dispute shows it
+moved: the withdrawal (amount and Stripe's fee, from its balance transaction, borne by the
+merchant) and the reinstatement of a won amount, each posted once. An inquiry moves none.
+(Disputes whose workflow predates that posted a fixed fee at creation, and reinstated when won.)"""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from temporalio import activity
 
 from activities import ledger, metrics
 from activities.outbox import add_event
-from schema.messages import DisputeRecord, DisputeStatusChange, DisputeView
+from schema.messages import DisputeRecord, DisputeStatusChange, DisputeView, StripeDispute
 from schema.tables import DISPUTE_CLOSED, Dispute, Transaction
 
 
@@ -37,6 +39,8 @@ def dispute_view(dispute: Dispute) -> DisputeView:
         status=dispute.status,
         evidence_due_by=int(dispute.evidence_due_by.timestamp()),
         evidence_text=dispute.evidence_text,
+        withdrawn=dispute.withdrawn_at is not None,
+        reinstated=dispute.reinstated_at is not None,
     )
 
 
@@ -54,16 +58,42 @@ def _event_payload(dispute: Dispute) -> dict[str, Any]:
     }
 
 
-async def _close(session: AsyncSession, dispute: Dispute) -> None:
-    """A closed dispute: a won amount comes back to the merchant (the fee does not)."""
-    if dispute.status == "won":
-        await ledger.post(
-            session,
-            f"dispute:{dispute.id}:reinstatement",
-            dispute.currency,
-            ledger.dispute_reinstatement_entries(dispute.merchant_id, dispute.amount),
-            f"dispute {dispute.id} won",
-        )
+async def _withdraw(session: AsyncSession, dispute: Dispute, amount: int, fee: int) -> None:
+    dispute.fee, dispute.withdrawn_at = fee, datetime.now(UTC)
+    await ledger.post(
+        session,
+        f"dispute:{dispute.id}:withdrawal",
+        dispute.currency,
+        ledger.dispute_withdrawal_entries(dispute.merchant_id, amount, fee),
+        f"dispute {dispute.id} on {dispute.tx_id}: funds withdrawn",
+    )
+
+
+async def _reinstate(session: AsyncSession, dispute: Dispute, amount: int) -> None:
+    dispute.reinstated_at = datetime.now(UTC)
+    await ledger.post(
+        session,
+        f"dispute:{dispute.id}:reinstatement",
+        dispute.currency,
+        ledger.dispute_reinstatement_entries(dispute.merchant_id, amount),
+        f"dispute {dispute.id} won",
+    )
+
+
+async def _follow_funds(session: AsyncSession, dispute: Dispute, stripe_dispute: StripeDispute) -> None:
+    """Post what Stripe's balance transactions show it moved, once each."""
+    withdrawal, reinstatement = stripe_dispute.withdrawal, stripe_dispute.reinstatement
+    if withdrawal is not None and dispute.withdrawn_at is None:
+        await _withdraw(session, dispute, -withdrawal.amount, withdrawal.fee)
+    if reinstatement is not None and dispute.reinstated_at is None:
+        await _reinstate(session, dispute, reinstatement.net)
+
+
+async def _close(session: AsyncSession, dispute: Dispute, reinstate_if_won: bool) -> None:
+    """A closed dispute; `reinstate_if_won` for disputes that predate following Stripe's funds: a
+    won amount comes back to the merchant (the fee does not)."""
+    if reinstate_if_won and dispute.status == "won":
+        await _reinstate(session, dispute, dispute.amount)
     await add_event(session, "dispute.closed", dispute.id, _event_payload(dispute))
 
 
@@ -92,7 +122,7 @@ class DisputeRecords:
                     tx_id=tx.id,
                     merchant_id=tx.merchant_id,
                     amount=stripe_dispute.amount,
-                    fee=record.fee,
+                    fee=0 if record.funds_from_stripe else record.fee,
                     currency=stripe_dispute.currency,
                     reason=stripe_dispute.reason,
                     status=stripe_dispute.status,
@@ -102,20 +132,20 @@ class DisputeRecords:
                 .on_conflict_do_nothing(index_elements=["stripe_dispute_id"])
                 .returning(Dispute.id)
             )
-            dispute = await session.get(Dispute, new_id)
+            dispute = await session.get(Dispute, new_id, with_for_update=True)
             assert dispute is not None
             if inserted.scalar_one_or_none() is None:
+                if record.funds_from_stripe:  # a new run of an ended workflow: money Stripe moved since
+                    await _follow_funds(session, dispute, stripe_dispute)
                 return dispute_view(dispute)
-            await ledger.post(
-                session,
-                f"dispute:{dispute.id}:withdrawal",
-                dispute.currency,
-                ledger.dispute_withdrawal_entries(dispute.merchant_id, dispute.amount, dispute.fee),
-                f"dispute {dispute.id} on {tx.id}: funds withdrawn",
-            )
+            if record.funds_from_stripe:
+                await _follow_funds(session, dispute, stripe_dispute)
+            else:
+                await _withdraw(session, dispute, dispute.amount, dispute.fee)
             await add_event(session, "dispute.created", dispute.id, _event_payload(dispute))
             if dispute.status in DISPUTE_CLOSED:
-                await _close(session, dispute)  # first heard of after Stripe had decided
+                await _close(session, dispute, not record.funds_from_stripe)  # heard of after Stripe decided
+            await session.flush()
             view = dispute_view(dispute)
         metrics.DISPUTES.labels("created").inc()
         return view
@@ -130,8 +160,10 @@ class DisputeRecords:
             closing = dispute.status not in DISPUTE_CLOSED and change.status in DISPUTE_CLOSED
             if dispute.status not in DISPUTE_CLOSED:
                 dispute.status = change.status
+            if change.stripe is not None:
+                await _follow_funds(session, dispute, change.stripe)
             if closing:
-                await _close(session, dispute)
+                await _close(session, dispute, change.stripe is None)
             await session.flush()
             view = dispute_view(dispute)
         if closing:

@@ -51,6 +51,11 @@ async def post(
     return True
 
 
+def reversing(entries: dict[str, int]) -> dict[str, int]:
+    """The posting that takes `entries` back (ledger entries are never changed)."""
+    return {account: -amount for account, amount in entries.items()}
+
+
 def capture_entries(merchant_id: str, amount: int, fee: int) -> dict[str, int]:
     return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -(amount - fee), PLATFORM_REVENUE: -fee}
 

@@ -142,7 +142,7 @@ class PayoutRecords:
                     session,
                     f"payout:{payout.id}:reversal",
                     payout.currency,
-                    {account: -amount for account, amount in reserve.items()},
+                    ledger.reversing(reserve),
                     f"payout {payout.id} failed: {failure.failure_code}",
                 )
                 await add_event(session, "payout.failed", payout.id, _event_payload(payout))

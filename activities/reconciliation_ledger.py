@@ -29,8 +29,9 @@ GROUP BY ledger_transaction_id, currency HAVING sum(amount) <> 0
 """
 
 # Each merchant's payable from first principles: captures less fees, less refunds net of the fee
-# share given back, less payouts reserved or paid, less disputes (amount and fee; a won amount
-# comes back), plus transfer reversals taken back against a deficit; against what the ledger says.
+# share given back, less payouts reserved or paid, less disputes (amount and fee once Stripe withdrew
+# them; a reinstated amount comes back), plus transfer reversals taken back against a deficit;
+# against what the ledger says.
 PAYABLE_MISMATCH = """
 WITH sales AS (
     SELECT t.merchant_id,
@@ -43,7 +44,8 @@ WITH sales AS (
     SELECT merchant_id, sum(amount) AS amount FROM payouts
     WHERE status IN ('in_transit', 'paid') GROUP BY merchant_id
 ), disputed AS (
-    SELECT merchant_id, sum(amount + fee) - coalesce(sum(amount) FILTER (WHERE status = 'won'), 0) AS amount
+    SELECT merchant_id, coalesce(sum(amount + fee) FILTER (WHERE withdrawn_at IS NOT NULL), 0)
+                        - coalesce(sum(amount) FILTER (WHERE reinstated_at IS NOT NULL), 0) AS amount
     FROM disputes GROUP BY merchant_id
 ), reversed AS (
     SELECT merchant_id, sum(amount) AS amount FROM transfer_reversals WHERE status = 'reversed' GROUP BY merchant_id

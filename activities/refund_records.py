@@ -1,25 +1,24 @@
-"""Refunds: reserve under the payment's row lock (so racing refunds never exceed the captured
-amount), refund at Stripe with the refund id as idempotency key, then record it with its ledger
-posting. A refund is never refused for the merchant's balance: its payable may go negative (a
-refund after a payout), and later captures or a transfer reversal make it good."""
+"""Refunds in PostgreSQL: reserve under the payment's row lock (so racing refunds never exceed the
+captured amount), then record Stripe's word on each one: posted when Stripe accepts it, announced
+when it succeeds, reversed if it fails later. A refund is never refused for the merchant's
+balance: its payable may go negative (a refund after a payout), and later captures or a transfer
+reversal make it good."""
 
 from __future__ import annotations
 
-import stripe
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import ledger, metrics
-from activities.heartbeat import heartbeating
 from activities.outbox import add_event
 from activities.payment_records import event_payload, locked_transaction
-from activities.stripe_errors import final_or_transient
 from schema.messages import RefundFailure, RefundRequest, RefundView, StripeRefund
 from schema.tables import Refund, Transaction
 
 REFUNDABLE = ("confirmed", "partially_refunded")
+FAILED_AT_STRIPE = ("failed", "canceled")
 
 
 def refund_view(refund: Refund, tx: Transaction) -> RefundView:
@@ -33,15 +32,58 @@ def refund_view(refund: Refund, tx: Transaction) -> RefundView:
         payment_intent_id=tx.stripe_payment_intent_id or "",
         failure_code=refund.failure_code,
         payment_status=tx.status,
+        stripe_refund_id=refund.stripe_refund_id,
     )
 
 
 async def _reserved(session: AsyncSession, tx_id: str) -> int:
-    """Refunded already, plus refunds still in flight."""
+    """Refunds still on their way to Stripe (those it accepted are in `amount_refunded`)."""
     pending = await session.execute(
-        select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.tx_id == tx_id, Refund.status == "pending")
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.tx_id == tx_id, Refund.status == "pending", Refund.stripe_refund_id.is_(None)
+        )
     )
     return int(pending.scalar_one())
+
+
+def _counted(refund: Refund) -> bool:
+    """Posted and in the payment's `amount_refunded`: from Stripe's acceptance until it fails.
+    Stripe takes a refund's money from the balance when it accepts it, pending or not (and gives
+    it back if the refund fails), so the books follow the balance: the merchant can never be paid
+    out what Stripe has already sent back to the card."""
+    return refund.stripe_refund_id is not None and refund.status in ("pending", "succeeded")
+
+
+def _refunded_status(tx: Transaction) -> str:
+    if tx.amount_refunded == 0:
+        return "confirmed"
+    return "refunded" if tx.amount_refunded == tx.amount_captured else "partially_refunded"
+
+
+async def _post(session: AsyncSession, refund: Refund, tx: Transaction) -> None:
+    fee = await ledger.capture_fee(session, tx.id)
+    fee_returned = ledger.refunded_fee(fee, tx.amount_captured, tx.amount_refunded, refund.amount)
+    tx.amount_refunded += refund.amount
+    tx.status = _refunded_status(tx)
+    entries = ledger.refund_entries(tx.merchant_id, refund.amount, fee_returned)
+    await ledger.post(session, f"refund:{refund.id}", tx.currency, entries, f"refund of {tx.id}")
+
+
+async def _reverse(session: AsyncSession, refund: Refund, tx: Transaction) -> None:
+    """A new posting that takes the refund back. Its fee share is counted on the running total,
+    as the refunds' are, so the fee given back always matches what is still refunded."""
+    fee = await ledger.capture_fee(session, tx.id)
+    tx.amount_refunded -= refund.amount
+    fee_back = ledger.refunded_fee(fee, tx.amount_captured, tx.amount_refunded, refund.amount)
+    tx.status = _refunded_status(tx)
+    entries = ledger.refund_entries(tx.merchant_id, refund.amount, fee_back)
+    await ledger.post(
+        session,
+        f"refund:{refund.id}:reversal",
+        tx.currency,
+        ledger.reversing(entries),
+        f"refund of {tx.id} failed at Stripe",
+    )
 
 
 class RefundRecords:
@@ -87,32 +129,33 @@ class RefundRecords:
 
     @activity.defn
     async def record_refund(self, refunded: StripeRefund) -> RefundView:
+        """Follow Stripe's word on the refund, once per change: accepted (pending or succeeded)
+        posts it and counts it on the payment, succeeded announces it, failed or canceled at Stripe
+        (even after it succeeded: card networks return refunds) reverses what was posted."""
         async with self._sessions.begin() as session:
             refund = await session.get(Refund, refunded.refund_id, with_for_update=True)
             assert refund is not None
             tx = await locked_transaction(session, refund.tx_id)
-            if refund.status == "succeeded":
-                return refund_view(refund, tx)
-            refund.status, refund.stripe_refund_id = "succeeded", refunded.stripe_refund_id
-            fee = await ledger.capture_fee(session, tx.id)
-            fee_returned = ledger.refunded_fee(fee, tx.amount_captured, tx.amount_refunded, refund.amount)
-            tx.amount_refunded += refund.amount
-            tx.status = "refunded" if tx.amount_refunded == tx.amount_captured else "partially_refunded"
-            await ledger.post(
-                session,
-                f"refund:{refund.id}",
-                tx.currency,
-                ledger.refund_entries(tx.merchant_id, refund.amount, fee_returned),
-                f"refund of {tx.id}",
-            )
-            await add_event(
-                session,
-                "refund.succeeded",
-                refund.id,
-                {"refund_id": refund.id, "amount": refund.amount, **event_payload(tx)},
-            )
+            outcome: str | None = None
+            if refunded.status in FAILED_AT_STRIPE and refund.status != "failed":
+                if _counted(refund):
+                    await _reverse(session, refund, tx)
+                refund.status, outcome = "failed", "failed"
+                refund.failure_code = refunded.failure_reason or refunded.status
+                refund.stripe_refund_id = refund.stripe_refund_id or refunded.stripe_refund_id
+            elif refunded.status not in FAILED_AT_STRIPE and refund.status == "pending":
+                if not _counted(refund):
+                    refund.stripe_refund_id = refunded.stripe_refund_id
+                    await _post(session, refund, tx)
+                if refunded.status == "succeeded":
+                    refund.status, outcome = "succeeded", "succeeded"
+            if outcome is not None:
+                payload = {"refund_id": refund.id, "amount": refund.amount, "failure_code": refund.failure_code}
+                await add_event(session, f"refund.{outcome}", refund.id, payload | event_payload(tx))
+            await session.flush()
             view = refund_view(refund, tx)
-        metrics.REFUNDS.labels("succeeded").inc()
+        if outcome is not None:
+            metrics.REFUNDS.labels(outcome).inc()
         return view
 
     @activity.defn
@@ -130,25 +173,3 @@ class RefundRecords:
         if released:
             metrics.REFUNDS.labels("failed").inc()
         return view
-
-
-class StripeRefunds:
-    def __init__(self, client: stripe.StripeClient) -> None:
-        self._stripe = client
-
-    @activity.defn
-    async def refund_at_stripe(self, refund: RefundView) -> StripeRefund:
-        try:
-            created = await heartbeating(
-                self._stripe.v1.refunds.create_async(
-                    params={
-                        "payment_intent": refund.payment_intent_id,
-                        "amount": refund.amount,
-                        "metadata": {"refund_id": refund.refund_id, "tx_id": refund.tx_id},
-                    },
-                    options={"idempotency_key": refund.refund_id},
-                )
-            )
-        except stripe.StripeError as exc:
-            raise final_or_transient(exc) from exc
-        return StripeRefund(refund.refund_id, created.id)

@@ -1,5 +1,6 @@
-"""Stripe side of a dispute: read it back (what the workflow acts on, never the webhook), send the
-merchant's evidence, accept it (close). Writes carry idempotency keys derived from the dispute."""
+"""Stripe side of a dispute: read it back with the money Stripe moved (what the workflow acts on,
+never the webhook), send the merchant's evidence, accept it (close). Writes carry idempotency
+keys derived from the dispute."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from temporalio import activity
 
 from activities.heartbeat import heartbeating
 from activities.stripe_errors import final_or_transient
-from schema.messages import EvidenceSubmission, StripeDispute
+from schema.messages import DisputeFunds, EvidenceSubmission, StripeDispute
+
+
+def _funds(dispute: stripe.Dispute, withdrawn: bool) -> DisputeFunds | None:
+    """The dispute's withdrawal (a negative balance transaction, with Stripe's dispute fee) or
+    its reinstatement (a positive one), if Stripe has moved that money yet."""
+    for txn in dispute.balance_transactions or []:
+        if (txn.amount < 0) == withdrawn:
+            return DisputeFunds(txn.id, txn.amount, txn.fee, txn.net)
+    return None
 
 
 def stripe_dispute(dispute: stripe.Dispute) -> StripeDispute:
@@ -23,6 +33,8 @@ def stripe_dispute(dispute: stripe.Dispute) -> StripeDispute:
         reason=dispute.reason,
         status=dispute.status,
         evidence_due_by=dispute.evidence_details.due_by or dispute.created,
+        withdrawal=_funds(dispute, withdrawn=True),
+        reinstatement=_funds(dispute, withdrawn=False),
     )
 
 

@@ -179,9 +179,12 @@ class RefundOut(BaseModel):
     tx_id: str
     amount: int
     currency: str
-    status: RefundStatus
+    status: RefundStatus = Field(
+        description="pending until Stripe reports it succeeded (card refunds usually are at once); "
+        "failed when Stripe refused it or the card network returned it, even after it succeeded"
+    )
     reason: str | None
-    failure_code: str | None
+    failure_code: str | None = Field(description="Stripe's failure_reason, e.g. expired_or_canceled_card")
     created_at: AwareDatetime
 
 
@@ -291,6 +294,7 @@ WebhookEventType = Literal[
     "payment.failed",
     "payment.canceled",
     "refund.succeeded",
+    "refund.failed",
     "payout.paid",
     "payout.failed",
     "dispute.created",

@@ -117,11 +117,12 @@ class Settings(BaseSettings):
     payout_concurrency: int = Field(default=5, ge=1)  # merchant payouts in flight per run
     payout_page_size: int = Field(default=100, ge=1, le=1000)  # merchants per page (continue-as-new)
     payout_hold: timedelta = timedelta(0)  # captures younger than this are not yet available
+    # How often a refund Stripe holds `pending` is read back (its webhook may be lost).
+    refund_read_back_interval: timedelta = timedelta(hours=1)
 
-    # Disputes: the fee Stripe charges per dispute (minor units; Stripe's US fee), borne by the
-    # merchant; how often an open dispute is read back from Stripe (a lost webhook cannot leave it
-    # open forever); how old a merchant's deficit may grow before its latest transfers are reversed.
-    dispute_fee: int = Field(default=1500, ge=0)
+    # Disputes (Stripe's fee comes from its balance transaction): how often an open dispute is read
+    # back from Stripe (a lost webhook cannot leave it open forever); how old a merchant's deficit
+    # may grow before its latest transfers are reversed.
     dispute_read_back_interval: timedelta = timedelta(hours=6)
     negative_balance_recovery_after: timedelta = timedelta(days=7)
     # Merchant webhooks: each failed delivery waits retry_initial, doubling up to retry_max (with

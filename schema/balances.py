@@ -53,11 +53,17 @@ def _payable(hold: timedelta) -> ColumnElement[int]:
 
 
 async def _refunds_in_flight(session: AsyncSession, merchant_id: str, currency: str) -> int:
-    """Refunds reserved but not yet posted: they will debit the payable, so they are not available."""
+    """Refunds reserved but not yet posted (on their way to Stripe): they will debit the payable,
+    so they are not available."""
     pending = await session.execute(
         select(func.coalesce(func.sum(Refund.amount), 0))
         .join(Transaction, Transaction.id == Refund.tx_id)
-        .where(Transaction.merchant_id == merchant_id, Refund.status == "pending", Refund.currency == currency)
+        .where(
+            Transaction.merchant_id == merchant_id,
+            Refund.status == "pending",
+            Refund.stripe_refund_id.is_(None),
+            Refund.currency == currency,
+        )
     )
     return int(pending.scalar_one())
 
@@ -137,7 +143,7 @@ class Balance:
     available: int
     in_transit: int
     paid: int
-    disputed: int  # open disputes: withdrawn already (in `available`), back if won
+    disputed: int  # open disputes Stripe withdrew (in `available` already), back if won; inquiries are not
 
 
 async def balance(session: AsyncSession, merchant: Merchant, hold: timedelta) -> Balance:
@@ -153,6 +159,7 @@ async def balance(session: AsyncSession, merchant: Merchant, hold: timedelta) ->
             Dispute.merchant_id == merchant.id,
             Dispute.currency == merchant.currency,
             Dispute.status.not_in(DISPUTE_CLOSED),
+            Dispute.withdrawn_at.is_not(None),
         )
     )
     now_available = await available(session, merchant.id, merchant.currency, hold)

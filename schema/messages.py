@@ -190,6 +190,7 @@ class RefundRequest:
     amount: int | None
     reason: str | None
     idempotency_key: str
+    read_back_seconds: int = 3600  # how often a refund pending at Stripe is read back
 
 
 @dataclass(frozen=True)
@@ -203,11 +204,36 @@ class RefundView:
     payment_intent_id: str
     failure_code: str | None = None
     payment_status: str | None = None  # the refunded payment's status once this refund is recorded
+    stripe_refund_id: str | None = None  # set once Stripe has accepted it (pending or succeeded)
 
 
 @dataclass(frozen=True)
 class StripeRefund:
+    """Stripe's word on a refund: its status as Stripe answered or as read back."""
+
     refund_id: str
+    stripe_refund_id: str
+    status: str = "succeeded"  # pending, requires_action, succeeded, failed or canceled
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundSettlement:
+    """Follow a refund Stripe has accepted until Stripe settles it, or read it back once after a
+    webhook said it changed (RefundSettlementWorkflow)."""
+
+    refund_id: str
+    tx_id: str
+    stripe_refund_id: str
+    read_back_seconds: int
+
+
+@dataclass(frozen=True)
+class StripeRefundEvent:
+    """A verified Stripe refund webhook, signalled to the refund's settlement (a hint to read back)."""
+
+    event_id: str
+    type: str
     stripe_refund_id: str
 
 
@@ -349,7 +375,8 @@ class ReconciliationPageResult:
 @dataclass(frozen=True)
 class DisputeRequest:
     """Start of a DisputeWorkflow: the dispute a webhook named (read back from Stripe before
-    anything moves), the dispute fee the merchant bears, and how often to read it back."""
+    anything moves), and how often to read it back. `fee` is the fixed dispute fee that workflows
+    started before Stripe's own fee was read (patch "dispute-funds-from-stripe") posted."""
 
     stripe_dispute_id: str
     fee: int
@@ -357,8 +384,18 @@ class DisputeRequest:
 
 
 @dataclass(frozen=True)
+class DisputeFunds:
+    """One of the dispute's balance transactions at Stripe: the money Stripe moved, and its fee."""
+
+    balance_transaction_id: str
+    amount: int  # negative when withdrawn
+    fee: int
+    net: int
+
+
+@dataclass(frozen=True)
 class StripeDispute:
-    """A dispute as Stripe reports it when read back."""
+    """A dispute as Stripe reports it when read back, with the money it moved so far."""
 
     stripe_dispute_id: str
     payment_intent_id: str | None
@@ -367,6 +404,8 @@ class StripeDispute:
     reason: str
     status: str
     evidence_due_by: int  # unix seconds
+    withdrawal: DisputeFunds | None = None
+    reinstatement: DisputeFunds | None = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +413,7 @@ class DisputeRecord:
     dispute: StripeDispute
     fee: int
     workflow_id: str
+    funds_from_stripe: bool = False  # post what Stripe's balance transactions show, not `fee` at once
 
 
 @dataclass(frozen=True)
@@ -389,6 +429,8 @@ class DisputeView:
     status: str
     evidence_due_by: int  # unix seconds
     evidence_text: str | None = None
+    withdrawn: bool = False  # the withdrawal (amount and Stripe's fee) is posted
+    reinstated: bool = False
 
 
 @dataclass(frozen=True)
@@ -413,6 +455,7 @@ class DisputeStatusChange:
     dispute_id: str
     status: str
     evidence_text: str | None = None
+    stripe: StripeDispute | None = None  # Stripe's dispute read back: its money is posted as it moved
 
 
 @dataclass(frozen=True)

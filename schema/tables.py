@@ -202,8 +202,9 @@ class Payout(Base):
 
 
 class Dispute(Base):
-    """A chargeback at Stripe on one of our payments; the money moves in the ledger
-    (`dispute:{id}:withdrawal`, `dispute:{id}:reinstatement`)."""
+    """A dispute at Stripe on one of our payments (a chargeback, or an inquiry that moves no
+    money); the money moves in the ledger when Stripe moves it (`dispute:{id}:withdrawal`,
+    `dispute:{id}:reinstatement`, at `withdrawn_at` and `reinstated_at`)."""
 
     __tablename__ = "disputes"
     __table_args__ = (
@@ -218,13 +219,15 @@ class Dispute(Base):
     tx_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), index=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
-    fee: Mapped[int] = mapped_column(BigInteger)  # Stripe's dispute fee, borne by the merchant
+    fee: Mapped[int] = mapped_column(BigInteger)  # Stripe's dispute fee, borne by the merchant (0 until withdrawn)
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))  # Stripe's word, as read back; the CHECK holds it
     evidence_due_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     evidence_text: Mapped[str | None] = mapped_column(Text)
     workflow_id: Mapped[str] = mapped_column(String(512))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reinstated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

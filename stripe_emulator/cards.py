@@ -19,6 +19,8 @@ class TestCard:
     decline: Decline | None = None
     requires_action: bool = False
     disputed: bool = False  # the cardholder disputes the whole amount right after capture
+    inquiry: bool = False  # ... as an inquiry (no money moves unless it escalates to a chargeback)
+    refund_pending: bool = False  # its refunds stay pending until the control API settles them
 
 
 _GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
@@ -41,6 +43,10 @@ CARDS: dict[str, TestCard] = {
     "tok_authenticationRequired": TestCard("visa", "3184", requires_action=True),
     "pm_card_createDispute": TestCard("visa", "0259", disputed=True),
     "tok_createDispute": TestCard("visa", "0259", disputed=True),
+    "pm_card_createDisputeInquiry": TestCard("visa", "1976", disputed=True, inquiry=True),
+    "tok_createDisputeInquiry": TestCard("visa", "1976", disputed=True, inquiry=True),
+    "pm_card_pendingRefund": TestCard("visa", "7726", refund_pending=True),
+    "tok_pendingRefund": TestCard("visa", "7726", refund_pending=True),
 }
 
 # Card numbers typed into the card field, by the test payment method whose behaviour they follow.
@@ -50,4 +56,6 @@ TEST_NUMBERS: dict[str, str] = {
     "4000000000000002": "pm_card_chargeDeclined",
     "4000002500003155": "pm_card_authenticationRequired",
     "4000000000000259": "pm_card_createDispute",
+    "4000000000001976": "pm_card_createDisputeInquiry",
+    "4000000000007726": "pm_card_pendingRefund",
 }

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from stripe_emulator import accounts, disputes, payment_intents
+from stripe_emulator import accounts, disputes, payment_intents, refunds
 from stripe_emulator.emulator import new_event
 from stripe_emulator.faults import Fault
 from stripe_emulator.objects import build, new_id
@@ -141,17 +141,54 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
             return exc.response()
 
     async def close_dispute(request: Request) -> Response:
-        """The bank decides: {"outcome": "won"|"lost"}; `"webhooks": false` loses its webhooks."""
+        """The bank decides: {"outcome": "won"|"lost"}; `"webhooks": false` loses its webhooks;
+        `"reinstate": false` leaves a won amount to `/reinstate` (Stripe's funds_reinstated comes later)."""
         body: dict[str, Any] = await request.json()
         if body.get("outcome") not in ("won", "lost"):
             return _error(400, "outcome must be 'won' or 'lost'")
+        won, deliver, now = (
+            body["outcome"] == "won",
+            bool(body.get("webhooks", True)),
+            bool(body.get("reinstate", True)),
+        )
         try:
-            decided = disputes.decide(
-                emu, request.path_params["id"], body["outcome"] == "won", bool(body.get("webhooks", True))
-            )
+            return JSONResponse(disputes.decide(emu, request.path_params["id"], won, deliver, now))
         except StripeError as exc:
             return exc.response()
-        return JSONResponse(decided)
+
+    async def move_dispute_funds(request: Request) -> Response:
+        """An inquiry escalates to a chargeback (`/escalate`: funds withdrawn with the dispute fee),
+        or a won dispute's amount comes back (`/reinstate`)."""
+        dispute_id = request.path_params["id"]
+        try:
+            if request.url.path.endswith("/escalate"):
+                return JSONResponse(disputes.escalate(emu, dispute_id))
+            return JSONResponse(disputes.reinstate(emu, dispute_id))
+        except StripeError as exc:
+            return exc.response()
+
+    async def set_fees(request: Request) -> Response:
+        """Stripe's fees from now on: {"bps", "fixed", "dispute"} (minor units), each optional."""
+        body: dict[str, Any] = await request.json()
+        for name in ("bps", "fixed", "dispute"):
+            if name in body:
+                if not isinstance(body[name], int) or body[name] < 0:
+                    return _error(400, f"{name} must be a non-negative integer")
+                setattr(emu.fees, name, body[name])
+        return JSONResponse(dataclasses.asdict(emu.fees))
+
+    async def settle_refund(request: Request) -> Response:
+        """The card network's word on a refund: `succeed` a pending one, or `fail` one later
+        ({"failure_reason": ...}, default expired_or_canceled_card); `"webhooks": false` loses its events."""
+        body: dict[str, Any] = await request.json() if await request.body() else {}
+        deliver, refund_id = bool(body.get("webhooks", True)), request.path_params["id"]
+        try:
+            if request.url.path.endswith("/succeed"):
+                return JSONResponse(refunds.succeed(emu, refund_id, deliver))
+            reason = body.get("failure_reason", "expired_or_canceled_card")
+            return JSONResponse(refunds.fail(emu, refund_id, reason, deliver))
+        except StripeError as exc:
+            return exc.response()
 
     async def add_webhook_endpoint(request: Request) -> Response:
         body = await request.json()
@@ -180,6 +217,11 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         Route(f"{PREFIX}/objects/{{id}}", delete_object, methods=["DELETE"]),
         Route(f"{PREFIX}/payment_intents/{{id}}/complete_action", complete_action, methods=["POST"]),
         Route(f"{PREFIX}/disputes/{{id}}/close", close_dispute, methods=["POST"]),
+        Route(f"{PREFIX}/disputes/{{id}}/escalate", move_dispute_funds, methods=["POST"]),
+        Route(f"{PREFIX}/disputes/{{id}}/reinstate", move_dispute_funds, methods=["POST"]),
+        Route(f"{PREFIX}/fees", set_fees, methods=["POST"]),
+        Route(f"{PREFIX}/refunds/{{id}}/succeed", settle_refund, methods=["POST"]),
+        Route(f"{PREFIX}/refunds/{{id}}/fail", settle_refund, methods=["POST"]),
         Route(f"{PREFIX}/webhook_endpoints", add_webhook_endpoint, methods=["POST"]),
         Route(f"{PREFIX}/webhook_deliveries", webhook_deliveries, methods=["GET"]),
         Route(f"{PREFIX}/counters", counters, methods=["GET"]),

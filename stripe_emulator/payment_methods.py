@@ -45,6 +45,12 @@ def resolve(emu: Emulator, name: str) -> tuple[Obj, TestCard]:
     raise missing("payment_method", name, "payment_method")
 
 
+def behaviour_of(emu: Emulator, method_id: str | None) -> TestCard:
+    """What the test card behind a charge's PaymentMethod does after capture (disputes, refunds)."""
+    method = emu.store.get(method_id or "") or {}
+    return CARDS[method.get("metadata", {}).get("emulator_test_card", "pm_card_visa")]
+
+
 def _expiry(card: dict[str, Any]) -> tuple[int, int]:
     try:
         month = int(card.get("exp_month", ""))

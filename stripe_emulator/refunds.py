@@ -1,4 +1,7 @@
-"""Refunds, full or partial, never beyond what was captured."""
+"""Refunds, full or partial, never beyond what was captured. A card refund is `succeeded` at once,
+except with `pm_card_pendingRefund` (pending until the control API settles it); either may fail
+later, as card networks make them (the control API): the amount comes back to the balance and to
+the charge, and `charge.refund.updated` says so."""
 
 from __future__ import annotations
 
@@ -7,10 +10,20 @@ from typing import Any
 from stripe_emulator.emulator import Emulator
 from stripe_emulator.listing import lister, retriever
 from stripe_emulator.objects import build
+from stripe_emulator.payment_methods import behaviour_of
 from stripe_emulator.store import Obj
 from stripe_emulator.wire import invalid, positive_int
 
 REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+FAILURE_REASONS = (
+    "charge_for_pending_refund_disputed",
+    "declined",
+    "expired_or_canceled_card",
+    "insufficient_funds",
+    "lost_or_stolen_card",
+    "merchant_request",
+    "unknown",
+)
 
 
 def _charge_for(emu: Emulator, params: dict[str, Any]) -> Obj:
@@ -67,7 +80,7 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
         payment_intent=charge["payment_intent"],
         metadata=params.get("metadata", {}),
         reason=reason,
-        status="succeeded",
+        status="pending" if behaviour_of(emu, charge["payment_method"]).refund_pending else "succeeded",
         customer=None,
         payment_method=charge["payment_method"],
     )
@@ -80,6 +93,42 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
     emu.store.count("refunds.create", charge["payment_intent"] or charge["id"])
     emu.emit("refund.created", refund)
     emu.emit("charge.refunded", charge)
+    return refund
+
+
+def _changed(emu: Emulator, refund: Obj, was: str, deliver: bool) -> None:
+    emu.store.put(refund)
+    for event_type in ("charge.refund.updated", "refund.updated"):
+        emu.emit(event_type, refund, {"status": was}, deliver=deliver)
+
+
+def succeed(emu: Emulator, refund_id: str, deliver: bool = True) -> Obj:
+    """The network confirms a pending refund (the control API)."""
+    refund = emu.find("refund", refund_id, "refund")
+    if refund["status"] != "pending":
+        raise invalid(f"Refund {refund_id} is {refund['status']}, not pending.", "refund_unexpected_state")
+    refund["status"] = "succeeded"
+    _changed(emu, refund, "pending", deliver)
+    return refund
+
+
+def fail(emu: Emulator, refund_id: str, failure_reason: str, deliver: bool = True) -> Obj:
+    """The network returns a refund it had taken, pending or succeeded (the control API): Stripe
+    gives the amount back to the balance (a `refund_failure` balance transaction) and to the charge."""
+    refund = emu.find("refund", refund_id, "refund")
+    if refund["status"] not in ("pending", "succeeded"):
+        raise invalid(f"Refund {refund_id} is {refund['status']}.", "refund_unexpected_state")
+    if failure_reason not in FAILURE_REASONS:
+        raise invalid(f"Invalid failure_reason: {failure_reason}", "parameter_invalid_string", "failure_reason")
+    was = refund["status"]
+    returned = emu.balance_transaction("refund_failure", refund["id"], refund["amount"], refund["currency"])
+    refund.update(status="failed", failure_reason=failure_reason, failure_balance_transaction=returned["id"])
+    charge = emu.find("charge", refund["charge"], "charge")
+    charge["amount_refunded"] -= refund["amount"]
+    charge["refunded"] = False
+    emu.store.put(charge)
+    _changed(emu, refund, was, deliver)
+    emu.emit("refund.failed", refund, deliver=deliver)
     return refund
 
 

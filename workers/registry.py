@@ -25,10 +25,11 @@ from activities.permanent_errors import PermanentDatabaseErrors
 from activities.reconciliation import Reconciler, Tuning
 from activities.reconciliation_runs import ReconciliationRuns
 from activities.recovery_records import RecoveryRecords
-from activities.refund_records import RefundRecords, StripeRefunds
+from activities.refund_records import RefundRecords
 from activities.stripe_client import stripe_client
 from activities.stripe_disputes import StripeDisputes
 from activities.stripe_payments import StripePayments
+from activities.stripe_refunds import StripeRefunds
 from activities.stripe_transfers import StripeTransfers
 from activities.webhook_http import WebhookSender
 from activities.webhook_records import WebhookRecords
@@ -43,7 +44,7 @@ from workflows.payment_catch_up import PaymentCatchUpWorkflow
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
-from workflows.refund import RefundWorkflow
+from workflows.refund import RefundSettlementWorkflow, RefundWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 
@@ -53,6 +54,7 @@ def workflows() -> list[type]:
         PaymentWorkflow,
         PaymentCatchUpWorkflow,
         RefundWorkflow,
+        RefundSettlementWorkflow,
         MerchantPayoutWorkflow,
         PayoutRunWorkflow,
         ReconciliationWorkflow,
@@ -156,6 +158,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         refunds.record_refund,
         refunds.fail_refund,
         stripe_refunds.refund_at_stripe,
+        stripe_refunds.read_refund,
         payouts.reserve_payout,
         payouts.record_payout_paid,
         payouts.fail_payout,

@@ -1,10 +1,12 @@
 """DisputeWorkflow, id `dispute:{stripe_dispute_id}`: a chargeback on one of our payments.
 
-read the dispute back from Stripe -> record it and withdraw amount + fee from the merchant ->
-wait for the merchant's evidence (submitted at once, or kept until the deadline) or acceptance,
-or the `due_by` deadline (then saved evidence is submitted, none means accepted) -> wait for the
-bank's outcome (a webhook signal, or the periodic read-back from Stripe) -> record it, with the
-amount reinstated when won. Every step acts on Stripe's object as read back, never on a webhook.
+read the dispute back from Stripe -> record it -> wait for the merchant's evidence (submitted at
+once, or kept until the deadline) or acceptance, or the `due_by` deadline (then saved evidence is
+submitted, none means accepted) -> wait for the bank's outcome (a webhook signal, or the periodic
+read-back from Stripe) -> record it. The money moves in the books when Stripe's dispute shows it
+moved (`charge.dispute.funds_withdrawn`: the amount and Stripe's fee from its balance transaction;
+`funds_reinstated`): an inquiry moves none unless it escalates. Every step acts on Stripe's object
+as read back, never on a webhook.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ with workflow.unsafe.imports_passed_through():
 
 RESPONDABLE = ("needs_response", "warning_needs_response")
 CLOSED = ("won", "lost", "warning_closed")
+# Before this patch the withdrawal (with a fixed fee) was posted at creation and the reinstatement
+# on a won outcome; since, each is posted when Stripe's dispute shows its balance transaction.
+FUNDS_FROM_STRIPE = "dispute-funds-from-stripe"
 # What our Stripe webhook endpoint subscribes to for disputes: each one a hint to read back.
 WEBHOOK_EVENTS = (
     "charge.dispute.created",
@@ -59,14 +64,17 @@ class DisputeWorkflow:
         self._evidence_sent = 0  # how many of the merchant's evidence updates reached Stripe
         self._accept = False
         self._stripe_changed = False
+        self._funds_moved = False  # funds_withdrawn: a hint to read back, heeded since FUNDS_FROM_STRIPE
+        self._funds_from_stripe = False
 
     @workflow.run
     async def run(self, request: DisputeRequest) -> DisputeView | None:
         self._stripe_dispute_id = request.stripe_dispute_id
+        self._funds_from_stripe = workflow.patched(FUNDS_FROM_STRIPE)
         dispute = await self._read()
         view = await workflow.execute_local_activity_method(
             DisputeRecords.record_dispute,
-            DisputeRecord(dispute, request.fee, workflow.info().workflow_id),
+            DisputeRecord(dispute, request.fee, workflow.info().workflow_id, self._funds_from_stripe),
             **DB_STEP,
         )
         if view is None:
@@ -87,7 +95,7 @@ class DisputeWorkflow:
             remaining = (deadline - workflow.now()).total_seconds()
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._evidence) or self._accept or self._stripe_changed, timeout=max(remaining, 0.001)
+                    lambda: bool(self._evidence) or self._accept or self._woken, timeout=max(remaining, 0.001)
                 )
             except TimeoutError:
                 # The deadline: evidence kept so far goes to the bank; without any, the dispute is accepted.
@@ -100,17 +108,17 @@ class DisputeWorkflow:
                 await self._send_evidence(self._evidence.pop(0))
                 self._evidence_sent += 1
             else:
-                self._stripe_changed = False
+                self._stripe_changed = self._funds_moved = False
                 await self._follow(await self._read())
 
     async def _await_outcome(self, read_back_seconds: int) -> None:
         """The bank decides; a webhook says so, and a read-back now and then covers a lost one."""
         while self._current.status not in CLOSED:
             try:
-                await workflow.wait_condition(lambda: self._stripe_changed, timeout=read_back_seconds)
+                await workflow.wait_condition(lambda: self._woken, timeout=read_back_seconds)
             except TimeoutError:
                 pass
-            self._stripe_changed = False
+            self._stripe_changed = self._funds_moved = False
             await self._follow(await self._read())
 
     async def _send_evidence(self, evidence: DisputeEvidence) -> None:
@@ -144,10 +152,16 @@ class DisputeWorkflow:
         )
 
     async def _follow(self, dispute: StripeDispute, evidence_text: str | None = None) -> None:
-        """Record Stripe's status (and the evidence sent) when it changes anything of ours."""
-        if dispute.status == self._current.status and evidence_text is None:
+        """Record Stripe's status (and the evidence sent, and the money it moved) when it changes
+        anything of ours."""
+        funds_moved = self._funds_from_stripe and (
+            (dispute.withdrawal is not None) != self._current.withdrawn
+            or (dispute.reinstatement is not None) != self._current.reinstated
+        )
+        if dispute.status == self._current.status and evidence_text is None and not funds_moved:
             return
-        change = DisputeStatusChange(self._current.dispute_id, dispute.status, evidence_text)
+        stripe = dispute if self._funds_from_stripe else None
+        change = DisputeStatusChange(self._current.dispute_id, dispute.status, evidence_text, stripe)
         self._set_view(
             await workflow.execute_local_activity_method(DisputeRecords.record_dispute_status, change, **DB_STEP)
         )
@@ -164,6 +178,10 @@ class DisputeWorkflow:
                 ]
             )
         self._view = view
+
+    @property
+    def _woken(self) -> bool:
+        return self._stripe_changed or (self._funds_from_stripe and self._funds_moved)
 
     @property
     def _current(self) -> DisputeView:
@@ -197,7 +215,9 @@ class DisputeWorkflow:
 
     @workflow.signal
     def stripe_event(self, event: StripeDisputeEvent) -> None:
-        if event.type not in ("charge.dispute.created", "charge.dispute.funds_withdrawn"):
+        if event.type == "charge.dispute.funds_withdrawn":
+            self._funds_moved = True
+        elif event.type != "charge.dispute.created":
             self._stripe_changed = True  # what it says is read back from Stripe, not taken from it
 
     @workflow.query

@@ -68,16 +68,19 @@ async def create_refund(
     temporal: TemporalClient,
 ) -> RefundOut:
     """Never beyond what was captured, never refused for the merchant's balance (it may go
-    negative); the key makes a repeat the same refund."""
+    negative); the key makes a repeat the same refund. The answer is Stripe's word: `succeeded`,
+    or `pending` until Stripe settles it (the merchant's `refund.succeeded` or `refund.failed`
+    webhook tells which; a refund may also fail after it succeeded)."""
     tx = await visible_transaction(session, tx_id, principal)
     if not (principal.is_("operator") or principal.is_("merchant", tx.merchant_id)):
         raise NotFound()
     rid = refund_id(tx.id, body.idempotency_key)
     existing = await session.get(Refund, rid)
-    if existing is not None and existing.status != "pending":
+    if existing is not None and (existing.status != "pending" or existing.stripe_refund_id is not None):
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
         return refund_out(existing)
-    request = RefundRequest(rid, tx.id, body.amount, body.reason, body.idempotency_key)
+    read_back = int(services.settings.refund_read_back_interval.total_seconds())
+    request = RefundRequest(rid, tx.id, body.amount, body.reason, body.idempotency_key, read_back)
     try:
         async with waiting_on_temporal(session):
             await temporal.execute_workflow(

@@ -1,6 +1,6 @@
 """Stripe webhooks: verify the signature, process each event id once, signal the payment (or, when
 its workflow is gone, start one that catches its row up with Stripe), or start (signal) the
-dispute's workflow."""
+dispute's or the refund's settlement workflow."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -20,14 +20,22 @@ from api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
 from api.errors import ApiError
 from api.routes.payments import temporal_calls
 from api.stripe_signature import signed_by_stripe
-from schema.messages import DisputeRequest, PaymentCatchUp, StripeDisputeEvent, StripePaymentEvent
-from schema.tables import OPEN_PAYMENT_STATUSES, StripeEvent, Transaction
-from workflows import dispute, payment_catch_up
+from schema.messages import (
+    DisputeRequest,
+    PaymentCatchUp,
+    RefundSettlement,
+    StripeDisputeEvent,
+    StripePaymentEvent,
+    StripeRefundEvent,
+)
+from schema.tables import OPEN_PAYMENT_STATUSES, Refund, StripeEvent, Transaction
+from workflows import dispute, payment_catch_up, refund
 from workflows import search_attributes as sa
 from workflows.dispute import DisputeWorkflow
 from workflows.payment import MOVED_AT_STRIPE, WEBHOOK_EVENTS, PaymentWorkflow
 from workflows.payment_catch_up import PaymentCatchUpWorkflow
 from workflows.policies import WORKFLOW_TASK_TIMEOUT
+from workflows.refund import RefundSettlementWorkflow
 
 router = APIRouter(tags=["webhooks"], dependencies=[Depends(limit_by_ip)])
 log = structlog.get_logger(__name__)
@@ -44,17 +52,12 @@ class InvalidEvent(ApiError):
 STRIPE_ID = r"^[A-Za-z0-9_]{1,255}$"
 TX_ID = re.compile(r"tx_[0-9a-f]{32}")
 # What our Stripe webhook endpoint subscribes to (its `enabled_events`): only what a workflow acts on.
-SUBSCRIBED_EVENTS = WEBHOOK_EVENTS + dispute.WEBHOOK_EVENTS
+SUBSCRIBED_EVENTS = WEBHOOK_EVENTS + dispute.WEBHOOK_EVENTS + refund.WEBHOOK_EVENTS
 
 
 class _PaymentError(BaseModel):
     code: str | None = None
     message: str | None = None
-
-
-class _Metadata(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    tx_id: str | None = Field(default=None, max_length=255)  # another platform's metadata is not refused
 
 
 class _EventObject(BaseModel):
@@ -64,7 +67,8 @@ class _EventObject(BaseModel):
     id: str | None = Field(default=None, pattern=STRIPE_ID)
     status: str | None = Field(default=None, pattern=r"^[a-z_]{1,64}$")
     last_payment_error: _PaymentError | None = None
-    metadata: _Metadata = _Metadata()
+    payment_intent: str | None = Field(default=None, pattern=STRIPE_ID)  # of a Charge or a Refund
+    metadata: dict[str, str] = Field(default_factory=dict)  # ours carry the tx_id or refund_id
 
 
 class _EventData(BaseModel):
@@ -87,6 +91,8 @@ def _parsed(payload: bytes) -> _Event:
         raise InvalidEvent("A payment_intent event must carry the PaymentIntent's id and status.")
     if event.type in dispute.WEBHOOK_EVENTS and event.data.object.id is None:
         raise InvalidEvent("A charge.dispute event must carry the Dispute's id.")
+    if event.type in refund.WEBHOOK_EVENTS and event.data.object.id is None:
+        raise InvalidEvent("A charge.refund event must carry the object's id.")
     return event
 
 
@@ -133,9 +139,13 @@ async def stripe_webhook(
         if fresh.scalar_one_or_none() is None:
             return {"received": True, "duplicate": True}
         if event.type in WEBHOOK_EVENTS:
-            await _signal_payment(session, temporal, services, _payment_event(event), event.data.object.metadata.tx_id)
+            await _signal_payment(
+                session, temporal, services, _payment_event(event), event.data.object.metadata.get("tx_id")
+            )
         elif event.type in dispute.WEBHOOK_EVENTS:
             await _signal_dispute(services, temporal, event)
+        elif event.type in refund.WEBHOOK_EVENTS:
+            await _signal_refunds(session, services, temporal, event)
     return {"received": True, "duplicate": False}
 
 
@@ -143,9 +153,8 @@ async def _signal_dispute(services: ServicesDep, temporal: TemporalClient, event
     """Signal-with-start: the first event of a dispute starts its workflow, later ones wake it up."""
     assert event.data.object.id is not None  # checked by _parsed
     settings = services.settings
-    request = DisputeRequest(
-        event.data.object.id, settings.dispute_fee, int(settings.dispute_read_back_interval.total_seconds())
-    )
+    # No fee of ours: the workflow posts the one Stripe's balance transaction shows.
+    request = DisputeRequest(event.data.object.id, 0, int(settings.dispute_read_back_interval.total_seconds()))
     with temporal_calls():
         await temporal.start_workflow(
             DisputeWorkflow.run,
@@ -156,6 +165,44 @@ async def _signal_dispute(services: ServicesDep, temporal: TemporalClient, event
             start_signal="stripe_event",
             start_signal_args=[StripeDisputeEvent(event.id, event.type, request.stripe_dispute_id)],
         )
+
+
+async def _signal_refunds(session: Session, services: ServicesDep, temporal: TemporalClient, event: _Event) -> None:
+    """Signal-with-start the settlement of each refund of ours the event may concern: the Refund
+    a `charge.refund.updated` names, or the refunds of the charge's payment that Stripe accepted
+    and has not settled (`charge.refunded`). A running settlement reads the Refund back; an ended
+    one starts anew and does (a refund may fail days after it succeeded). A refund at Stripe that
+    we have no row for is reconciliation's to find."""
+    obj = event.data.object
+    if event.type == "charge.refund.updated":
+        named = Refund.stripe_refund_id == obj.id
+        query = select(Refund).where(
+            or_(named, Refund.id == obj.metadata["refund_id"]) if "refund_id" in obj.metadata else named
+        )
+    else:
+        query = (
+            select(Refund)
+            .join(Transaction, Transaction.id == Refund.tx_id)
+            .where(
+                Transaction.stripe_payment_intent_id == obj.payment_intent,
+                Refund.status == "pending",
+                Refund.stripe_refund_id.is_not(None),
+            )
+        )
+    read_back = int(services.settings.refund_read_back_interval.total_seconds())
+    for row in (await session.execute(query)).scalars():
+        stripe_refund_id = row.stripe_refund_id or obj.id
+        assert stripe_refund_id is not None  # checked by _parsed
+        with temporal_calls():
+            await temporal.start_workflow(
+                RefundSettlementWorkflow.run,
+                RefundSettlement(row.id, row.tx_id, stripe_refund_id, read_back),
+                id=refund.settlement_id(row.id),
+                task_queue=services.settings.temporal_task_queue,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
+                start_signal="stripe_event",
+                start_signal_args=[StripeRefundEvent(event.id, event.type, stripe_refund_id)],
+            )
 
 
 async def _signal_payment(

@@ -31,18 +31,22 @@ from schema.messages import (
     RecoveryRequest,
     RecoveryRunInput,
     RedirectToUrl,
+    RefundSettlement,
+    RefundView,
     StripeDisputeEvent,
     StripePaymentEvent,
+    StripeRefundEvent,
     WebhookDeliveryRequest,
 )
 from tests.services import eventually
 from tests.workflows.conftest import start_time_skipping
-from tests.workflows.test_dispute_workflow import FakeDispute
+from tests.workflows.test_dispute_workflow import WITHDRAWAL, FakeDispute
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
 from tests.workflows.test_reconciliation_workflow import FakeReconciler
 from tests.workflows.test_recovery_workflow import FakeRecovery
+from tests.workflows.test_refund_workflow import FakeRefund, refund_request
 from tests.workflows.test_webhook_delivery_workflow import FakeReceiver, delivery
 from workers.registry import workflows
 from workflows.dispute import DisputeWorkflow
@@ -52,6 +56,7 @@ from workflows.payment import workflow_id as payment_workflow_id
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
+from workflows.refund import RefundSettlementWorkflow, RefundWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
@@ -106,6 +111,36 @@ def _evidence_then(submit: bool, webhook: bool) -> Drive:
 
 async def _accept(handle: WorkflowHandle[Any, Any]) -> None:
     await handle.execute_update(DisputeWorkflow.accept)
+
+
+def _withdrawn_later(fake: FakeDispute) -> Drive:
+    """Stripe takes the money after the dispute opened: its funds_withdrawn webhook, then acceptance."""
+
+    async def drive(handle: WorkflowHandle[Any, Any]) -> None:
+        await eventually(lambda: handle.query(DisputeWorkflow.status), lambda v: v is not None, "recorded")
+        fake.stripe = dataclasses.replace(fake.stripe, withdrawal=WITHDRAWAL)
+        await handle.signal(
+            DisputeWorkflow.stripe_event, StripeDisputeEvent("evt_2", "charge.dispute.funds_withdrawn", "dp_1")
+        )
+        await eventually(
+            lambda: handle.query(DisputeWorkflow.status), lambda v: v is not None and v.withdrawn, "withdrawn"
+        )
+        await handle.execute_update(DisputeWorkflow.accept)
+
+    return drive
+
+
+async def _refund_webhook(handle: WorkflowHandle[Any, Any]) -> None:
+    await handle.signal(
+        RefundSettlementWorkflow.stripe_event, StripeRefundEvent("evt_1", "charge.refund.updated", "re_1")
+    )
+
+
+def _refund_at_stripe(status: str, *stripe: str) -> FakeRefund:
+    """A refund Stripe accepted earlier (`status` in our row) whose next reads say `stripe`."""
+    fake = FakeRefund(*stripe)
+    fake.row = RefundView("rf_1", "tx_1", 400, "usd", status, None, "pi_1", stripe_refund_id="re_1")
+    return fake
 
 
 async def _retry_now(handle: WorkflowHandle[Any, Any]) -> None:
@@ -181,9 +216,32 @@ async def record() -> None:
             ("dispute_accepted", FakeDispute(), _accept),
             ("dispute_deadline_passed", FakeDispute(), None),
         ]
+        later = FakeDispute(withdrawn=False)
+        disputes += [  # since the "dispute-funds-from-stripe" patch
+            ("dispute_won_funds_from_stripe", FakeDispute("won"), _evidence_then(True, webhook=True)),
+            ("dispute_withdrawn_later", later, _withdrawn_later(later)),
+        ]
         opened = DisputeRequest("dp_1", 1500, 6 * 3600)
         for name, dispute, dispute_drive in disputes:
             await _record(env, name, DisputeWorkflow, dispute.activities(), opened, f"dispute:{name}", dispute_drive)
+        await _record(
+            env, "refund_succeeded", RefundWorkflow, FakeRefund().activities(), refund_request(), "refund:tx_1:k"
+        )
+        await _record(
+            env,
+            "refund_pending_at_stripe",
+            RefundWorkflow,
+            FakeRefund("pending").activities(),
+            refund_request(),
+            "refund:tx_1:pending",
+        )
+        settlement = RefundSettlement("rf_1", "tx_1", "re_1", 3600)
+        refund_paths: list[tuple[str, FakeRefund, Drive | None]] = [
+            ("refund_settlement_read_back", _refund_at_stripe("pending", "pending", "succeeded"), None),
+            ("refund_settlement_failed_after_success", _refund_at_stripe("succeeded", "failed"), _refund_webhook),
+        ]
+        for name, refund_fake, refund_drive in refund_paths:
+            await _record(env, name, RefundSettlementWorkflow, refund_fake.activities(), settlement, name, refund_drive)
         refused = FakeRecovery({"m1": 900}, refused=("tr_1",))
         recovery = RecoveryRequest("m1", "recovery:m1:2026-11-25", 0)
         await _record(

@@ -80,6 +80,7 @@ def test_evidence_submitted_then_won_reinstates_the_amount_not_the_fee(
     assert _available(client) == after_withdrawal + 3000
     events = client.v1.events.list(params={"limit": 6}).data
     assert [e.type for e in events[:2]] == ["charge.dispute.funds_reinstated", "charge.dispute.closed"]
+    assert [t.amount for t in client.v1.disputes.retrieve(dispute.id).balance_transactions] == [-3000, 3000]
     created = next(e for e in events if e.type == "charge.dispute.created")
     assert created.data.object["status"] == "needs_response"  # each event keeps the object as it was then
     with pytest.raises(stripe.InvalidRequestError) as closed:
@@ -95,6 +96,56 @@ def test_accepting_a_dispute_loses_it_and_the_withdrawal_stands(client: stripe.S
     assert client.v1.events.list(params={"limit": 1}).data[0].type == "charge.dispute.closed"
     lost = httpx.post(f"{emulator_url}/_emulator/disputes/{dispute.id}/close", json={"outcome": "won"})
     assert lost.status_code == 400  # decided already
+
+
+def test_an_inquiry_moves_no_money_until_it_escalates_and_then_the_dispute_fee_is_stripes(
+    client: stripe.StripeClient, emulator_url: str
+) -> None:
+    fees = httpx.post(f"{emulator_url}/_emulator/fees", json={"dispute": 2345})
+    assert fees.status_code == 200 and fees.json()["dispute"] == 2345
+    before = _available(client)
+    inquiry = _disputed(client, 1000, "pm_card_createDisputeInquiry")
+    assert (inquiry.status, inquiry.balance_transactions) == ("warning_needs_response", [])
+    assert inquiry.payment_method_details.card.case_type == "inquiry"
+    assert _available(client) == before + 1000
+    assert client.v1.events.list(params={"type": "charge.dispute.funds_withdrawn"}).data == []
+    escalated = httpx.post(f"{emulator_url}/_emulator/disputes/{inquiry.id}/escalate")
+    assert escalated.status_code == 200 and escalated.json()["status"] == "needs_response", escalated.text
+    withdrawal = client.v1.disputes.retrieve(inquiry.id).balance_transactions[0]
+    assert (withdrawal.amount, withdrawal.fee, withdrawal.net) == (-1000, 2345, -3345)
+    withdrawn = client.v1.events.list(params={"type": "charge.dispute.funds_withdrawn"}).data
+    assert [e.data.object["id"] for e in withdrawn] == [inquiry.id]
+    again = httpx.post(f"{emulator_url}/_emulator/disputes/{inquiry.id}/escalate")
+    assert again.status_code == 400 and again.json()["error"]["code"] == "dispute_not_inquiry"
+    bad = httpx.post(f"{emulator_url}/_emulator/fees", json={"dispute": -1})
+    assert bad.status_code == 400
+
+
+def test_an_inquiry_closes_warning_closed_whatever_is_decided(client: stripe.StripeClient, emulator_url: str) -> None:
+    accepted = _disputed(client, 800, "pm_card_createDisputeInquiry")
+    assert client.v1.disputes.close(accepted.id).status == "warning_closed"
+    reviewed = _disputed(client, 800, "pm_card_createDisputeInquiry")
+    assert client.v1.disputes.update(reviewed.id, params={"submit": True}).status == "warning_under_review"
+    decided = httpx.post(f"{emulator_url}/_emulator/disputes/{reviewed.id}/close", json={"outcome": "won"})
+    assert decided.json()["status"] == "warning_closed" and decided.json()["balance_transactions"] == []
+
+
+def test_a_won_dispute_may_be_reinstated_later(client: stripe.StripeClient, emulator_url: str) -> None:
+    dispute = _disputed(client, 1500)
+    after_withdrawal = _available(client)
+    won = httpx.post(
+        f"{emulator_url}/_emulator/disputes/{dispute.id}/close", json={"outcome": "won", "reinstate": False}
+    )
+    assert won.json()["status"] == "won" and len(won.json()["balance_transactions"]) == 1
+    assert _available(client) == after_withdrawal
+    reinstated = httpx.post(f"{emulator_url}/_emulator/disputes/{dispute.id}/reinstate")
+    assert reinstated.status_code == 200, reinstated.text
+    back = client.v1.disputes.retrieve(dispute.id).balance_transactions[1]
+    assert (back.amount, back.fee, back.reporting_category) == (1500, 0, "dispute_reversal")
+    assert _available(client) == after_withdrawal + 1500
+    assert client.v1.events.list(params={"limit": 1}).data[0].type == "charge.dispute.funds_reinstated"
+    twice = httpx.post(f"{emulator_url}/_emulator/disputes/{dispute.id}/reinstate")
+    assert twice.status_code == 400
 
 
 def test_a_transfer_reversal_never_takes_back_more_than_was_sent(client: stripe.StripeClient) -> None:

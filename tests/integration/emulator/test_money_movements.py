@@ -228,3 +228,44 @@ def test_seeded_accounts_and_top_up_fund_transfers_like_onboarded_ones(
     assert topped["type"] == "topup" and _available(client) == before + 5000
     transfer = client.v1.transfers.create(params={"amount": 5000, "currency": "usd", "destination": seeded[0]})
     assert transfer.destination == seeded[0] and _available(client) == before
+
+
+def test_a_pending_refund_settles_succeeded_when_the_network_confirms(
+    client: stripe.StripeClient, emulator_url: str
+) -> None:
+    intent = client.v1.payment_intents.capture(authorize(client, 1200, "pm_card_pendingRefund").id)
+    before = _available(client)
+    refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 700})
+    assert refund.status == "pending" and _available(client) == before - 700  # the money left at creation
+    assert client.v1.charges.retrieve(intent.latest_charge).amount_refunded == 700
+    settled = httpx.post(f"{emulator_url}/_emulator/refunds/{refund.id}/succeed")
+    assert settled.status_code == 200 and settled.json()["status"] == "succeeded"
+    assert client.v1.refunds.retrieve(refund.id).status == "succeeded"
+    updated = client.v1.events.list(params={"type": "charge.refund.updated"}).data[0]
+    assert updated.data.object["id"] == refund.id and updated.data.previous_attributes["status"] == "pending"
+    again = httpx.post(f"{emulator_url}/_emulator/refunds/{refund.id}/succeed")
+    assert again.status_code == 400 and again.json()["error"]["code"] == "refund_unexpected_state"
+
+
+def test_a_refund_failing_later_gives_the_amount_back(client: stripe.StripeClient, emulator_url: str) -> None:
+    intent = _captured(client, 1000)
+    refund = client.v1.refunds.create(params={"payment_intent": intent.id})
+    assert refund.status == "succeeded" and client.v1.charges.retrieve(intent.latest_charge).refunded is True
+    unknown = httpx.post(f"{emulator_url}/_emulator/refunds/{refund.id}/fail", json={"failure_reason": "whim"})
+    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "failure_reason"
+    before = _available(client)
+    failed = httpx.post(
+        f"{emulator_url}/_emulator/refunds/{refund.id}/fail", json={"failure_reason": "lost_or_stolen_card"}
+    )
+    assert failed.status_code == 200, failed.text
+    read = client.v1.refunds.retrieve(refund.id)
+    assert (read.status, read.failure_reason) == ("failed", "lost_or_stolen_card")
+    returned = client.v1.balance_transactions.retrieve(read.failure_balance_transaction)
+    assert (returned.type, returned.amount) == ("refund_failure", 1000) and _available(client) == before + 1000
+    charge = client.v1.charges.retrieve(intent.latest_charge)
+    assert (charge.amount_refunded, charge.refunded) == (0, False)
+    updated = client.v1.events.list(params={"type": "charge.refund.updated"}).data[0]
+    assert updated.data.object["status"] == "failed" and updated.data.object["failure_reason"] == "lost_or_stolen_card"
+    assert [e.data.object["id"] for e in client.v1.events.list(params={"type": "refund.failed"}).data] == [refund.id]
+    twice = httpx.post(f"{emulator_url}/_emulator/refunds/{refund.id}/fail")
+    assert twice.status_code == 400

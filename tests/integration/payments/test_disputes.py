@@ -2,6 +2,8 @@
 webhook starts DisputeWorkflow, and the merchant's balance, the ledger and the events follow
 Stripe's outcome. Invariant throughout: the ledger balances, each posting happens once."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select, text
@@ -16,7 +18,7 @@ from tests.integration.payments.test_reconciliation import reconcile, subjects_l
 from tests.services import eventually
 from workflows import search_attributes as sa
 
-DISPUTE_FEE = 1500  # the setting's default, Stripe's fee
+DISPUTE_FEE = 1500  # the emulator's, Stripe's US dispute fee
 
 
 async def cover_at_stripe(parties: Parties, amount: int) -> None:
@@ -47,6 +49,11 @@ async def dispute_of(engine: AsyncEngine, tx_id: str, status: str | None = None)
 
 
 async def postings(engine: AsyncEngine, dispute_id: str) -> dict[str, dict[str, int]]:
+    return await postings_like(engine, f"dispute:{dispute_id}:%")
+
+
+async def postings_like(engine: AsyncEngine, reference: str) -> dict[str, dict[str, int]]:
+    """The ledger postings whose reference is LIKE `reference`: reference -> account -> amount."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
@@ -54,7 +61,7 @@ async def postings(engine: AsyncEngine, dispute_id: str) -> dict[str, dict[str, 
                 "JOIN ledger_transactions t ON t.id = e.ledger_transaction_id "
                 "JOIN ledger_accounts a ON a.id = e.account_id WHERE t.reference LIKE :ref ORDER BY e.id"
             ),
-            {"ref": f"dispute:{dispute_id}:%"},
+            {"ref": reference},
         )
         found: dict[str, dict[str, int]] = {}
         for reference, code, amount in rows:
@@ -62,10 +69,10 @@ async def postings(engine: AsyncEngine, dispute_id: str) -> dict[str, dict[str, 
         return found
 
 
-async def events_of(engine: AsyncEngine, dispute_id: str) -> list[str]:
+async def events_of(engine: AsyncEngine, aggregate_id: str) -> list[str]:
     async with engine.connect() as conn:
         rows = await conn.execute(
-            select(OutboxEvent.type).where(OutboxEvent.aggregate_id == dispute_id).order_by(OutboxEvent.id)
+            select(OutboxEvent.type).where(OutboxEvent.aggregate_id == aggregate_id).order_by(OutboxEvent.id)
         )
         return list(rows.scalars())
 
@@ -96,6 +103,83 @@ async def test_a_dispute_withdraws_amount_and_fee_from_the_merchant(
     assert described.typed_search_attributes.get(sa.TX_ID) == sale["id"]
     assert dispute.workflow_id == f"dispute:{dispute.stripe_dispute_id}"
     await close_for_the_next_tests(parties, dispute.id)
+
+
+@contextmanager
+def stripe_dispute_fee(emulator_control: Any, fee: int) -> Iterator[None]:
+    """Stripe's dispute fee other than the usual, so that a test shows whose fee is posted."""
+    assert emulator_control("POST", "/fees", json={"dispute": fee}).status_code == 200
+    try:
+        yield
+    finally:
+        assert emulator_control("POST", "/fees", json={"dispute": DISPUTE_FEE}).status_code == 200
+
+
+async def test_an_inquiry_moves_no_money(parties: Parties, engine: AsyncEngine, emulator_control) -> None:
+    tx = await parties.authorized(2000, "pm_card_createDisputeInquiry")
+    assert (await parties.confirm(tx["id"])).status_code == 200
+    inquiry = await dispute_of(engine, tx["id"])
+    assert (inquiry.status, inquiry.fee, inquiry.withdrawn_at) == ("warning_needs_response", 0, None)
+    assert await postings(engine, inquiry.id) == {}
+    now = await balance(parties)
+    assert (now["available"], now["disputed"]) == (net(2000), 0)
+    decided = emulator_control("POST", f"/disputes/{inquiry.stripe_dispute_id}/close", json={"outcome": "won"})
+    assert decided.status_code == 200, decided.text
+    await dispute_answer(parties, inquiry.id, "warning_closed")
+    assert await postings(engine, inquiry.id) == {}
+    assert await events_of(engine, inquiry.id) == ["dispute.created", "dispute.closed"]
+    assert (await balance(parties))["available"] == net(2000)
+
+
+async def test_funds_withdrawn_posts_the_amount_and_the_fee_of_stripes_balance_transaction(
+    parties: Parties, engine: AsyncEngine, emulator_control, temporal_client: Client, stack_settings: Settings
+) -> None:
+    fee = 2345  # not the usual 1500: the posted fee is Stripe's, read from its balance transaction
+    await cover_at_stripe(parties, 3000 + fee)
+    with stripe_dispute_fee(emulator_control, fee):
+        tx = await parties.authorized(3000, "pm_card_createDisputeInquiry")
+        assert (await parties.confirm(tx["id"])).status_code == 200
+        inquiry = await dispute_of(engine, tx["id"])
+        escalated = emulator_control("POST", f"/disputes/{inquiry.stripe_dispute_id}/escalate")
+        assert escalated.status_code == 200, escalated.text
+    withdrawal = f"dispute:{inquiry.id}:withdrawal"
+    payable = f"merchant_payable:{parties.merchant_id}"
+    posted = await eventually(lambda: postings(engine, inquiry.id), lambda p: withdrawal in p, "the withdrawal", 60)
+    assert posted == {withdrawal: {payable: 3000 + fee, "stripe_clearing": -(3000 + fee)}}
+    dispute = await dispute_of(engine, tx["id"], "needs_response")
+    assert dispute.fee == fee and dispute.withdrawn_at is not None
+    now = await balance(parties)
+    assert (now["available"], now["disputed"]) == (net(3000) - 3000 - fee, 3000)
+    assert await ledger_sums_to_zero(engine)
+    run_id, _ = await reconcile(temporal_client, stack_settings)  # the payable formula explains it
+    assert await subjects_logged_by(engine, run_id, (parties.merchant_id,)) == []
+    await close_for_the_next_tests(parties, dispute.id)
+
+
+async def test_funds_reinstated_posts_the_reinstatement_when_stripe_gives_the_amount_back(
+    parties: Parties, engine: AsyncEngine, emulator_control
+) -> None:
+    sale = await disputed_sale(parties, 2200)
+    dispute = await dispute_of(engine, sale["id"])
+    submitted = await parties.api.post(
+        f"/disputes/{dispute.id}/evidence",
+        json={"text": "Tracking 1Z999.", "submit": True},
+        headers=parties.as_merchant,
+    )
+    assert submitted.status_code == 200, submitted.text
+    later = {"outcome": "won", "reinstate": False}  # Stripe says won; the money comes back afterwards
+    assert emulator_control("POST", f"/disputes/{dispute.stripe_dispute_id}/close", json=later).status_code == 200
+    await dispute_answer(parties, dispute.id, "won")
+    assert list(await postings(engine, dispute.id)) == [f"dispute:{dispute.id}:withdrawal"]
+    assert (await balance(parties))["available"] == net(2200) - 2200 - DISPUTE_FEE
+
+    reinstated = emulator_control("POST", f"/disputes/{dispute.stripe_dispute_id}/reinstate")
+    assert reinstated.status_code == 200, reinstated.text
+    reinstatement = f"dispute:{dispute.id}:reinstatement"
+    posted = await eventually(lambda: postings(engine, dispute.id), lambda p: reinstatement in p, "reinstated", 60)
+    assert posted[reinstatement] == {"stripe_clearing": 2200, f"merchant_payable:{parties.merchant_id}": -2200}
+    assert (await balance(parties))["available"] == net(2200) - DISPUTE_FEE
+    assert await events_of(engine, dispute.id) == ["dispute.created", "dispute.closed"]
 
 
 async def dispute_answer(parties: Parties, dispute_id: str, status: str) -> dict[str, Any]:

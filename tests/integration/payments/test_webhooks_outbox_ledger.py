@@ -101,13 +101,15 @@ async def test_the_ledger_balances_and_each_payable_is_captures_less_fees_refund
                 )
             ).all()
         )
-        # A dispute takes its amount and fee (a won one gives the amount back); a reversal recovers a deficit.
+        # A dispute takes its amount and fee once Stripe withdrew them (an inquiry takes nothing), and
+        # gives the amount back when Stripe reinstated it; a reversal recovers a deficit.
         disputed: dict[str, int] = dict(
             (
                 await conn.execute(
                     text(
-                        "SELECT merchant_id, sum(amount + fee) "
-                        "- coalesce(sum(amount) FILTER (WHERE status = 'won'), 0) FROM disputes GROUP BY merchant_id"
+                        "SELECT merchant_id, coalesce(sum(amount + fee) FILTER (WHERE withdrawn_at IS NOT NULL), 0) "
+                        "- coalesce(sum(amount) FILTER (WHERE reinstated_at IS NOT NULL), 0) "
+                        "FROM disputes GROUP BY merchant_id"
                     )
                 )
             ).all()
