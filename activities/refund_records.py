@@ -137,6 +137,7 @@ class RefundRecords:
             assert refund is not None
             tx = await locked_transaction(session, refund.tx_id)
             outcome: str | None = None
+            returned = refunded.status in FAILED_AT_STRIPE and refund.status == "succeeded"  # Stripe ahead
             if refunded.status in FAILED_AT_STRIPE and refund.status != "failed":
                 if _counted(refund):
                     await _reverse(session, refund, tx)
@@ -156,6 +157,8 @@ class RefundRecords:
             view = refund_view(refund, tx)
         if outcome is not None:
             metrics.REFUNDS.labels(outcome).inc()
+        if returned:
+            metrics.STRIPE_AHEAD.labels("refund").inc()
         return view
 
     @activity.defn
