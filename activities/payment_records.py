@@ -139,7 +139,9 @@ class PaymentRecords:
         async with self._sessions.begin() as session:
             tx = await locked_transaction(session, ahead.tx_id)
             found = None
-            if intent.status == "succeeded" and tx.amount_captured == 0:
+            if tx.stripe_payment_intent_id not in (None, intent.payment_intent_id):
+                pass  # another PaymentIntent naming this payment: reconciliation flags it, nothing moves here
+            elif intent.status == "succeeded" and tx.amount_captured == 0:
                 tx.stripe_payment_intent_id = tx.stripe_payment_intent_id or intent.payment_intent_id
                 await _post_capture(session, tx, intent.amount_received)
                 found = "captured"

@@ -49,7 +49,6 @@ from schema.messages import (
     PayoutTransfer,
     ReconciliationPage,
     ReconciliationPageResult,
-    RefundFailure,
     StripeRefund,
 )
 from schema.tables import (
@@ -246,16 +245,14 @@ class Reconciler:
             await self._logbook.log(
                 run_id, counts, "refund_behind_stripe", refund["id"], details, refund_id=ours.id, fixed=True
             )
-        elif ours.status == "pending" and failed_at_stripe and not settling(ours, self._tuning.margin):
-            reason = refund.get("failure_reason") or refund["status"]
-            await self._refunds.fail_refund(RefundFailure(ours.id, reason))
-            details = {"was": ours.status, "stripe": refund["status"]}
-            await self._logbook.log(
-                run_id, counts, "refund_failed_behind_stripe", refund["id"], details, refund_id=ours.id, fixed=True
+        elif failed_at_stripe and ours.status != "failed":  # record_refund follows each change once
+            # Returned by the card network, before or after it succeeded: what was posted is reversed.
+            await self._refunds.record_refund(
+                StripeRefund(ours.id, refund["id"], refund["status"], refund.get("failure_reason"))
             )
-        elif ours.status == "succeeded" and failed_at_stripe:
-            details = {"stripe": refund["status"], "failure_reason": refund.get("failure_reason")}
-            await self._logbook.log(run_id, counts, "refund_failed_at_stripe", refund["id"], details, refund_id=ours.id)
+            discrepancy = "refund_failed_at_stripe" if ours.status == "succeeded" else "refund_failed_behind_stripe"
+            details = {"was": ours.status, "stripe": refund["status"], "failure_reason": refund.get("failure_reason")}
+            await self._logbook.log(run_id, counts, discrepancy, refund["id"], details, refund_id=ours.id, fixed=True)
 
     async def _transfer(self, run_id: str, transfer: Obj, ours: Payout | None, counts: Counter[str]) -> None:
         if ours is None:

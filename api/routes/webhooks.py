@@ -215,8 +215,8 @@ async def _signal_payment(
     if tx_id is not None and TX_ID.fullmatch(tx_id):
         named = named | (Transaction.id == tx_id)
     tx = (await session.execute(select(Transaction).where(named))).scalars().first()
-    if tx is None:
-        return  # not ours: reconciliation looks at what Stripe holds without a row of ours
+    if tx is None or tx.stripe_payment_intent_id not in (None, event.payment_intent_id):
+        return  # not ours, or a second PaymentIntent for our payment: reconciliation's to judge
     behind = event.type in MOVED_AT_STRIPE and _behind(tx, event.status)
     if not behind and tx.status != "requires_action":
         return  # nothing waits for it
