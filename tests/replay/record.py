@@ -25,6 +25,8 @@ from schema.messages import (
     DisputeEvidence,
     DisputeRequest,
     InitRequest,
+    PaymentCatchUp,
+    PaymentView,
     PayoutRequest,
     PayoutRunInput,
     ReconciliationInput,
@@ -42,7 +44,7 @@ from tests.services import eventually
 from tests.workflows.conftest import start_time_skipping
 from tests.workflows.test_dispute_workflow import WITHDRAWAL, FakeDispute
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
-from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, payment_request
+from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, _refuse_capture, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
 from tests.workflows.test_reconciliation_workflow import FakeReconciler
 from tests.workflows.test_recovery_workflow import FakeRecovery
@@ -53,6 +55,7 @@ from workflows.dispute import DisputeWorkflow
 from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
 from workflows.payment import PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
+from workflows.payment_catch_up import PaymentCatchUpWorkflow
 from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
@@ -63,6 +66,8 @@ HISTORIES = Path(__file__).with_name("histories")
 # Payments and scheduled payouts recorded since the "stripe-local-activities" patch (a Stripe call's
 # first attempt as a local activity); the names without the suffix were recorded before it.
 STRIPE_LOCAL = "_stripe_local"
+# Payments recorded since the "money-after-durable-input" and "read-back-before-compensating" patches.
+DURABLE = "_durable"
 Drive = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
 
 
@@ -77,6 +82,16 @@ def _init_then(update: str | None) -> Drive:
             await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
         elif update == "cancel":
             await handle.execute_update(PaymentWorkflow.cancel)
+
+    return drive
+
+
+def _init_then_stripe_event(event_type: str) -> Drive:
+    """Stripe reports the payment moved (a capture from its dashboard): the workflow reads it back."""
+
+    async def drive(handle: WorkflowHandle[Any, Any]) -> None:
+        await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        await handle.signal(PaymentWorkflow.stripe_event, StripePaymentEvent("evt_1", event_type, "pi_1", "succeeded"))
 
     return drive
 
@@ -201,6 +216,35 @@ async def record() -> None:
                 payment_workflow_id(request.user_id, request.idempotency_key),
                 drive,
             )
+        for name, steps, drive in (
+            ("payment_captured", FakePaymentSteps(), _init_then("confirm")),
+            ("payment_canceled", FakePaymentSteps(), _init_then("cancel")),
+            ("payment_expired", FakePaymentSteps(), _init_then(None)),
+            (
+                "payment_capture_refused_read_back",
+                FakePaymentSteps(capture=_refuse_capture, intent_status=lambda: "succeeded"),
+                _init_then("confirm"),
+            ),
+            (
+                "payment_captured_at_stripe",
+                FakePaymentSteps(intent_status=lambda: "succeeded"),
+                _init_then_stripe_event("payment_intent.succeeded"),
+            ),
+        ):
+            request = payment_request()
+            await _record(
+                env,
+                name + DURABLE,
+                PaymentWorkflow,
+                steps.activities(),
+                request,
+                payment_workflow_id(request.user_id, request.idempotency_key),
+                drive,
+            )
+        behind = FakePaymentSteps(intent_status=lambda: "succeeded")
+        behind.view = PaymentView("tx_1", "usr_1", "mer_1", 1000, 0, 0, "usd", "authorized", "k")
+        catch_up = PaymentCatchUp("tx_1", "pi_1")
+        await _record(env, "payment_catch_up", PaymentCatchUpWorkflow, behind.activities(), catch_up, "catch-up")
         for name, payouts, payout in (
             ("payout_paid", FakePayoutSteps({"m1": 975}), PayoutRequest("m1", "2026-11-24", "2026-11-24")),
             ("payout_refused_by_stripe", FakePayoutSteps({"m1": 975}, refuse_transfer), PayoutRequest("m1", "k", "p")),
