@@ -75,11 +75,32 @@ class _EventData(BaseModel):
     object: _EventObject
 
 
+class _EventRequest(BaseModel):
+    """The API request that caused the event, as Stripe reports it (none for Stripe's own moves)."""
+
+    idempotency_key: str | None = Field(default=None, max_length=255)
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: str = Field(pattern=STRIPE_ID)
     type: str = Field(pattern=r"^[a-z0-9_.]{1,255}$")
     data: _EventData
+    request: _EventRequest | None = None
+
+
+# The steps of a payment's workflow that move its money, by the suffix of their idempotency key.
+_OWN_MOVES = {"payment_intent.succeeded": ":capture", "payment_intent.canceled": ":cancel"}
+
+
+def _our_own_move(event: _Event) -> bool:
+    """A capture or void our own workflow sent (its idempotency key): that workflow scheduled it
+    with the confirm or cancel already in its history, retries it to an answer and records it.
+    Acting on its webhook too would cost every payment a signal and a workflow task for nothing."""
+    suffix = _OWN_MOVES.get(event.type)
+    tx_id = event.data.object.metadata.get("tx_id")
+    key = event.request.idempotency_key if event.request else None
+    return suffix is not None and tx_id is not None and key == f"{tx_id}{suffix}"
 
 
 def _parsed(payload: bytes) -> _Event:
@@ -127,6 +148,8 @@ async def stripe_webhook(
     if not signed_by_stripe(payload, signature, services.settings.stripe_webhook_secret.get_secret_value()):
         raise InvalidSignature()
     event = _parsed(payload)
+    if _our_own_move(event):
+        return {"received": True, "duplicate": False}
 
     async with session.begin():
         # Recorded and acted on in one transaction: if the signal fails, Stripe's retry is not a "duplicate".

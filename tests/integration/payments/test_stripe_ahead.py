@@ -2,16 +2,20 @@
 was lost, a void) reaches our books through Stripe's webhook alone: no client retries, no
 reconciliation runs. And the first confirm fixes what is captured."""
 
+import asyncio
 from typing import Any
 
+import httpx
 import stripe
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from config.settings import Settings
 from schema.tables import LedgerTransaction, OutboxEvent
 from tests.integration.payments.conftest import Parties, stripe_intent
+from tests.services import eventually
 from workflows import payment_catch_up
 from workflows.payment import workflow_id
 
@@ -85,3 +89,28 @@ async def test_the_first_confirm_fixes_the_capture_amount(parties: Parties, stac
     again = await parties.confirm(tx["id"], 600)
     assert again.status_code == 200 and again.json()["amount_captured"] == 600
     assert stripe_intent(stack_settings, tx["id"]).amount_received == 600
+
+
+async def test_the_webhook_of_our_own_capture_costs_the_payment_no_signal(
+    parties: Parties, stack_settings: Settings, temporal_client: Client
+) -> None:
+    """Our workflow sent that capture with the confirm in its history and records it itself: its
+    `payment_intent.succeeded` is acknowledged without a signal (a workflow task per payment)."""
+    tx = await parties.captured(1300)
+    intent = stripe_intent(stack_settings, tx["id"])
+    client = _stripe(stack_settings)
+    events = client.v1.events.list(params={"type": "payment_intent.succeeded", "limit": 100}).data
+    ours = [e for e in events if e.data.object["id"] == intent.id]
+    assert len(ours) == 1 and ours[0].request is not None and ours[0].request.idempotency_key == f"{tx['id']}:capture"
+    await eventually(  # Stripe's delivery of it has been answered
+        lambda: asyncio.to_thread(_delivered, stack_settings, ours[0].id), bool, "the webhook's delivery"
+    )
+    history = await temporal_client.get_workflow_handle(
+        workflow_id(parties.user_id, tx["idempotency_key"])
+    ).fetch_history()
+    assert not [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+
+
+def _delivered(settings: Settings, event_id: str) -> bool:
+    deliveries = httpx.get(f"{settings.stripe_api_base}/_emulator/webhook_deliveries", timeout=10).json()["data"]
+    return any(d["event_id"] == event_id and d["delivered"] for d in deliveries)
