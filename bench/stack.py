@@ -48,18 +48,24 @@ class Stack:
         return worker.pid if worker else None
 
     def process(self, role: str) -> psutil.Process | None:
-        """The stack's live process in `role` (`worker`, `api`, `postgres`, `redis-server`, ...): a
-        child of `payments dev`, or a replacement we started. None for a stack we did not start."""
+        """The stack's live process in `role` (`worker`, `api`, `postgres`, `redis-server`,
+        `temporal`, ...), the first of `processes(role)`."""
+        return next(iter(self.processes(role)), None)
+
+    def processes(self, role: str) -> list[psutil.Process]:
+        """The stack's live processes in `role`: children of `payments dev`, and replacements or
+        extra ones we started. Empty for a stack we did not start."""
         if self.dev_pid is None:
-            return None
+            return []
         ours = [psutil.Process(p.pid) for p in self.replacements if p.poll() is None]
+        found = []
         for process in psutil.Process(self.dev_pid).children() + ours:
             try:
                 if _role(process) == role and not _gone(process):
-                    return process
+                    found.append(process)
             except psutil.NoSuchProcess:
                 continue
-        return None
+        return found
 
     def replace(self, role: str, sig: int = signal.SIGKILL, within: float = 5.0) -> int:
         """Stop the `role` process with `sig` and return the pid of its successor: the one that

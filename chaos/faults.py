@@ -1,11 +1,12 @@
 """The fault schedule of a chaos run, drawn from its seed, and the task that applies it: Stripe 5xx,
 timeouts after commit and calls slower than our timeout (the emulator's control API), the worker
 SIGKILLed every few seconds and replaced, Redis frozen for a while, one PostgreSQL restart, one API
-restart and one reconciliation run."""
+restart, one reconciliation run, and a few confirms lost after Stripe captured (chaos/lost_confirm.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import signal
@@ -17,8 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import psutil
+import stripe
 
 from bench.stack import Stack
+from chaos.lost_confirm import restart_temporal_and_api, stall
+from chaos.workload import Tally
 from config.temporal import connect
 from workers.devstack.ports import wait_listening
 from workers.schedules import RECONCILIATION_SCHEDULE
@@ -33,6 +38,13 @@ REPLACED_WITHIN = 2.0  # seconds for `payments dev` to restart a killed worker b
 # trigger came amid a worker kill and an API restart), as long as a new worker may take.
 RECONCILIATION_STARTS_WITHIN = 180.0
 WORKER_UP_WITHIN = 120.0  # seconds for a new worker to start; longer is a violation of its own
+# A confirm lost after Stripe captured, once per this many payments, at least once and at most 3
+# times a run (issue 25: "several times in a 1,000-payment run"): each pauses the other process
+# faults for about 30 s.
+PAYMENTS_PER_LOST_CONFIRM = 300
+CAPTURE = r"/v1/payment_intents/[^/]+/capture"
+CAPTURE_HELD_SECONDS = 30.0  # the held capture's answer: longer than it takes us to freeze the worker
+CAPTURE_WITHIN = 20.0  # seconds for the workload's next capture to reach Stripe; else the fault is skipped
 
 
 @dataclass(frozen=True)
@@ -43,25 +55,32 @@ class FaultSchedule:
     postgres_restart_at: float
     api_restart_at: float
     reconcile_at: float  # the reconciliation Schedule triggered mid-run, as every 6 h in production
+    lost_confirms_at: tuple[float, ...]  # the next capture's confirm lost (chaos/lost_confirm.py)
 
 
-def make_schedule(seed: int) -> FaultSchedule:
+def make_schedule(seed: int, count: int) -> FaultSchedule:
     rng = random.Random(f"{seed}:faults")  # noqa: S311 (a replayable run, not cryptography)
+    lost_confirms = min(3, max(1, count // PAYMENTS_PER_LOST_CONFIRM))
     return FaultSchedule(
         kill_gaps=tuple(round(rng.uniform(5.0, 10.0), 1) for _ in range(20)),  # issue 10: every 5-10 s
         redis_down_at=round(rng.uniform(0.15, 0.35), 2),
         redis_down_for=round(rng.uniform(3.0, 8.0), 1),
         postgres_restart_at=round(rng.uniform(0.4, 0.6), 2),
         api_restart_at=round(rng.uniform(0.65, 0.85), 2),
-        reconcile_at=round(rng.uniform(0.3, 0.7), 2),  # drawn last: the earlier draws stay the same
+        reconcile_at=round(rng.uniform(0.3, 0.7), 2),
+        # Drawn last: the earlier draws stay the same.
+        lost_confirms_at=tuple(sorted(round(rng.uniform(0.1, 0.7), 2) for _ in range(lost_confirms))),
     )
 
 
 class FaultInjector:
-    def __init__(self, stack: Stack, schedule: FaultSchedule, emulator: httpx.AsyncClient) -> None:
+    def __init__(self, stack: Stack, schedule: FaultSchedule, emulator: httpx.AsyncClient, tally: Tally) -> None:
         self._stack = stack
         self._schedule = schedule
         self._emulator = emulator  # base URL: the emulator's control API (/_emulator)
+        self._tally = tally
+        # Held by whatever kills or freezes the worker or the API, so no two of them interleave.
+        self._processes = asyncio.Lock()
         self._stripe_faults: dict[str, str] = {}  # fault id -> what we count it as
         self.counts: Counter[str] = Counter()
         self._started = time.monotonic()
@@ -111,14 +130,16 @@ class FaultInjector:
             (s.postgres_restart_at, self.restart_postgres),
             (s.api_restart_at, self.restart_api),
             (s.reconcile_at, self.reconcile),
+            *((at, self.lose_a_confirm) for at in s.lost_confirms_at),
         ]
         one_offs.sort(key=lambda item: item[0])
         gaps = itertools.cycle(s.kill_gaps)
         next_kill = time.monotonic() + next(gaps)
         async with asyncio.TaskGroup() as fired:  # the Redis outage lasts a while, beside the kills
             while not done.is_set():
-                if time.monotonic() >= next_kill:
-                    await self.kill_worker()
+                if time.monotonic() >= next_kill and not self._processes.locked():
+                    async with self._processes:
+                        await self.kill_worker()
                     next_kill = time.monotonic() + next(gaps)
                 while one_offs and progress() >= one_offs[0][0]:
                     fired.create_task(one_offs.pop(0)[1]())
@@ -185,6 +206,48 @@ class FaultInjector:
         self._log(f"reconciliation done: {counts}")
 
     async def restart_api(self) -> None:
-        await asyncio.to_thread(self._stack.replace, "api", signal.SIGTERM)
+        async with self._processes:
+            await asyncio.to_thread(self._stack.replace, "api", signal.SIGTERM)
         self.counts["api restarts"] += 1
         self._log("API restarted")
+
+    async def lose_a_confirm(self) -> None:
+        """Hold the answer of the workload's next capture; once Stripe has committed it, freeze the
+        worker, restart Temporal on its database and kill the API (chaos/lost_confirm.py). That
+        payment's client walks away when its connection dies; then the worker is replaced."""
+        fault = {"action": "timeout_after_commit", "path": CAPTURE, "hang_seconds": CAPTURE_HELD_SECONDS, "times": 1}
+        async with self._processes:
+            response = await self._emulator.post("/faults", json=fault)
+            response.raise_for_status()
+            held = await self._held(response.json()["id"])
+            if held is None:
+                await self._emulator.delete(f"/faults/{response.json()['id']}")
+                self._log("lost confirm skipped: no capture reached Stripe")
+                return
+            seen_at = time.monotonic()
+            frozen = await asyncio.to_thread(stall, self._stack)
+            self._log(f"capture of {held} committed at Stripe; worker frozen {time.monotonic() - seen_at:.2f} s later")
+            await asyncio.to_thread(self._walk_away_from, held)
+            await asyncio.to_thread(restart_temporal_and_api, self._stack)
+            self._log("Temporal restarted on its database, the API killed and restarted: the confirm is lost")
+            await self.kill_worker()  # the frozen worker, replaced
+            for worker in frozen:  # any other that stood frozen beside it
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    worker.kill()
+        self.counts["confirms lost after capture"] += 1
+
+    async def _held(self, fault_id: str) -> str | None:
+        """The PaymentIntent whose capture the fault held, once Stripe has committed it."""
+        deadline = time.monotonic() + CAPTURE_WITHIN
+        while time.monotonic() < deadline:
+            paths = (await self._emulator.get("/counters")).json().get(f"held.{fault_id}", {})
+            if paths:
+                return str(next(iter(paths)).split("/")[3])  # /v1/payment_intents/{id}/capture
+            await asyncio.sleep(0.05)  # polling a condition with a deadline
+        return None
+
+    def _walk_away_from(self, payment_intent_id: str) -> None:
+        """The payment's client gives up when its connection dies, as the issue's did: no retry."""
+        client = stripe.StripeClient("sk_test_emulator", base_addresses={"api": self._stack.stripe_api_base()})
+        intent = client.v1.payment_intents.retrieve(payment_intent_id)
+        self._tally.walked_away.add(intent.metadata.to_dict()["tx_id"])

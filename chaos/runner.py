@@ -103,7 +103,7 @@ def stripe_state(stack: Stack) -> StripeState:
 
 
 async def chaos_run(stack: Stack, seed: int, count: int, concurrency: int, settle_within: float) -> Report:
-    plan, schedule, tally = make_plan(seed, count), make_schedule(seed), Tally()
+    plan, schedule, tally = make_plan(seed, count), make_schedule(seed, count), Tally()
     seconds: dict[str, float] = {}
     engine = create_engine(stack.database_url(), pool_size=2)
     redis = Redis.from_url(stack.redis_url())
@@ -114,7 +114,7 @@ async def chaos_run(stack: Stack, seed: int, count: int, concurrency: int, settl
         ):
             client = Client(http, tally)
             workload = Workload(client, await _parties(stack, client, emulator, plan), tally)
-            injector = FaultInjector(stack, schedule, emulator)
+            injector = FaultInjector(stack, schedule, emulator, tally)
             print(f"seed {seed}: {count} payments, {len(plan.payouts)} payouts; faults {schedule}", flush=True)
             started = time.monotonic()
             await injector.start_stripe_faults()

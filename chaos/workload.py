@@ -153,6 +153,9 @@ class Tally:
     payouts: dict[str, PayoutPlan] = field(default_factory=dict)  # accepted payout id -> its plan
     payouts_refused: int = 0
     started: int = 0
+    # Payments whose confirm's client walked away on a dropped connection (a lost-confirm fault):
+    # it does not retry, and sends nothing more for that payment.
+    walked_away: set[str] = field(default_factory=set)
 
 
 class Client:
@@ -171,7 +174,8 @@ class Client:
             try:
                 response = await self._http.request(method, path, json=body, headers=headers)
             except httpx.TransportError:
-                pass
+                if body is not None and body.get("tx_id") in self._tally.walked_away:
+                    return None
             else:
                 self._tally.statuses[response.status_code] += 1
                 if response.status_code == 500:

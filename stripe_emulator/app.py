@@ -133,6 +133,8 @@ async def _serve(emu: Emulator, handler: Handler, request: Request, request_id: 
         response.headers["Idempotency-Key"] = key
 
     if fault and fault.action == "timeout_after_commit":
+        # Committed: a chaos run learns which object the fault held (counter `held.<fault id>`).
+        emu.store.count(f"held.{fault.id}", request.url.path)
         await asyncio.sleep(fault.hang_seconds)  # the change is committed; the client never hears back
     return response
 
