@@ -138,7 +138,14 @@ async def test_a_signed_stripe_event_holding_a_phone_number_is_not_lost(
             "type": "payment_intent.succeeded",
             "api_version": "2026-10-28",
             "created": int(time.time()),
-            "data": {"object": {"id": "pi_x", "object": "payment_intent", "shipping": {"phone": phone}}},
+            "data": {
+                "object": {
+                    "id": "pi_x",
+                    "object": "payment_intent",
+                    "status": "succeeded",
+                    "shipping": {"phone": phone},
+                }
+            },
         }
     )
     secret = stack_settings.stripe_webhook_secret.get_secret_value()

@@ -75,7 +75,7 @@ def _event_payload() -> str:
             "object": "event",
             "type": "payment_intent.succeeded",
             "created": int(time.time()),
-            "data": {"object": {"id": "pi_x", "object": "payment_intent"}},
+            "data": {"object": {"id": "pi_x", "object": "payment_intent", "status": "succeeded"}},
         }
     )
 
