@@ -62,7 +62,7 @@ def app_from_environment() -> FastAPI:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    settings.refuse_development_secrets()
+    settings.refuse_unsafe_configuration()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

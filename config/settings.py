@@ -8,15 +8,33 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 # A fixed development key so that `make dev` works out of the box; production sets its own.
 DEV_ENCRYPTION_KEYS = "dev1:ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"  # noqa: S105 (dev default)
 DEV_WEBHOOK_SECRET = "whsec_dev_only"  # noqa: S105 (dev default)
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+# RFC 7518 3.2: an HS256 key at least as long as the hash (256 bits).
+MIN_JWT_SECRET_BYTES = 32
 
 
 class DevelopmentSecretInUse(RuntimeError):
     """A process outside development was about to run on a secret that is in this repository."""
+
+
+class UnsafeConfiguration(RuntimeError):
+    """A process outside development was about to run on a setting that leaves money or data open."""
+
+
+def _postgres_verifies_tls(database_url: str | None) -> bool:
+    """A URL whose connections verify the server's certificate and name (asyncpg's `ssl` or
+    libpq's `sslmode`), or that reaches the server over a unix socket (no network to protect)."""
+    if not database_url:
+        return False
+    query = make_url(database_url).query
+    host = query.get("host", "")
+    return "verify-full" in (query.get("sslmode"), query.get("ssl")) or str(host).startswith("/")
 
 
 class Settings(BaseSettings):
@@ -140,20 +158,44 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    def refuse_development_secrets(self) -> None:
-        """Raise unless in development or every secret is the operator's own."""
+    def refuse_unsafe_configuration(self) -> None:
+        """Raise before serving on settings that would expose money or card data: the repository's
+        own secrets outside development (or next to a live Stripe key, whatever PAYMENTS_ENV says),
+        and, outside development, anything README's "Running in production" lists as refused."""
+        live = self.stripe_api_key is not None and self.stripe_api_key.get_secret_value().startswith(LIVE_KEY_PREFIXES)
+        if self.env != "development" or live:
+            development = {
+                "PAYMENTS_JWT_SECRET": self.jwt_secret.get_secret_value() == DEV_JWT_SECRET,
+                "PAYMENTS_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET,
+                "PAYMENTS_ENCRYPTION_KEYS": DEV_ENCRYPTION_KEYS in self.encryption_keys.get_secret_value(),
+            }
+            if names := [name for name, in_use in development.items() if in_use]:
+                raise DevelopmentSecretInUse(
+                    f"{', '.join(names)} must be set to your own secret (not the repository's development value) "
+                    "unless PAYMENTS_ENV=development, and always with a live Stripe key."
+                )
+        if refusals := self._unsafe_settings(live):
+            raise UnsafeConfiguration("Refusing to start: " + "; ".join(refusals))
+
+    def _unsafe_settings(self, live: bool) -> list[str]:
+        """What a deployment outside development must not run with, each naming its setting."""
         if self.env == "development":
-            return
-        development = {
-            "PAYMENTS_JWT_SECRET": self.jwt_secret.get_secret_value() == DEV_JWT_SECRET,
-            "PAYMENTS_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET,
-            "PAYMENTS_ENCRYPTION_KEYS": DEV_ENCRYPTION_KEYS in self.encryption_keys.get_secret_value(),
-        }
-        if names := [name for name, in_use in development.items() if in_use]:
-            raise DevelopmentSecretInUse(
-                f"{', '.join(names)} must be set to your own secret (not the repository's development value) "
-                "unless PAYMENTS_ENV=development."
+            return []
+        refusals = []
+        if not self.codec_require_auth:
+            refusals.append("PAYMENTS_CODEC_REQUIRE_AUTH=false lets anyone decode workflow payloads")
+        if self.jwt_algorithm == "HS256" and len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            refusals.append(f"PAYMENTS_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes for HS256")
+        if live and self.stripe_api_base:
+            refusals.append("PAYMENTS_STRIPE_API_BASE must be unset with a live Stripe key (it would go elsewhere)")
+        if not _postgres_verifies_tls(self.database_url):
+            refusals.append(
+                "PAYMENTS_DATABASE_URL must verify the server's certificate (sslmode=verify-full or "
+                "ssl=verify-full), or name a unix socket (host=/path)"
             )
+        if not (self.redis_url or "").startswith(("rediss://", "unix://")):
+            refusals.append("PAYMENTS_REDIS_URL must use TLS (rediss://) or a local unix socket (unix://)")
+        return refusals
 
     @property
     def temporal_target(self) -> str:
