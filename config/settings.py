@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     temporal_tls_client_cert_path: str | None = None
     temporal_tls_client_key_path: str | None = None
     temporal_api_key: SecretStr | None = None
+    # Verify the frontend's certificate against this CA (a PEM file) and name (each implies TLS).
+    temporal_tls_ca: str | None = None
+    temporal_tls_server_name: str | None = None
     temporal_ui_port: int = 8233
 
     # Stripe. No key: `make dev` starts the local emulator and points the SDK at it.
@@ -174,6 +177,11 @@ class Settings(BaseSettings):
                     f"{', '.join(names)} must be set to your own secret (not the repository's development value) "
                     "unless PAYMENTS_ENV=development, and always with a live Stripe key."
                 )
+        if self.temporal_api_key is not None and not self.temporal_uses_tls:
+            raise UnsafeConfiguration(
+                "PAYMENTS_TEMPORAL_API_KEY would be sent in clear: set PAYMENTS_TEMPORAL_TLS=true "
+                "(with PAYMENTS_TEMPORAL_TLS_CA / _SERVER_NAME when the server's certificate needs them)."
+            )
         if refusals := self._unsafe_settings(live):
             raise UnsafeConfiguration("Refusing to start: " + "; ".join(refusals))
 
@@ -196,6 +204,15 @@ class Settings(BaseSettings):
         if not (self.redis_url or "").startswith(("rediss://", "unix://")):
             refusals.append("PAYMENTS_REDIS_URL must use TLS (rediss://) or a local unix socket (unix://)")
         return refusals
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        return bool(
+            self.temporal_tls
+            or self.temporal_tls_ca
+            or self.temporal_tls_server_name
+            or (self.temporal_tls_client_cert_path and self.temporal_tls_client_key_path)
+        )
 
     @property
     def temporal_target(self) -> str:
