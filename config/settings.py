@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     # The Temporal UI's codec calls carry no token unless the UI has its own login; only the
     # local dev stack turns this off, and the API then listens on 127.0.0.1 only.
     codec_require_auth: bool = True
+    # /docs, /redoc and /openapi.json; unset: published in development only (they map the attack surface).
+    publish_api_docs: bool | None = None
 
     # Rate limiting: a token bucket per subject (or per IP when unauthenticated).
     rate_limit_per_second: float = 50.0
@@ -204,6 +206,10 @@ class Settings(BaseSettings):
         if not (self.redis_url or "").startswith(("rediss://", "unix://")):
             refusals.append("PAYMENTS_REDIS_URL must use TLS (rediss://) or a local unix socket (unix://)")
         return refusals
+
+    @property
+    def api_docs_published(self) -> bool:
+        return self.env == "development" if self.publish_api_docs is None else self.publish_api_docs
 
     @property
     def temporal_uses_tls(self) -> bool:
