@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.card_data import CardDataGuardMiddleware
 from api.contract import publish_contract
-from api.deps import limit_by_ip
+from api.deps import limit_by_ip, require
 from api.docs import serve_docs
 from api.errors import install_error_handlers
 from api.metrics import router as metrics_router
@@ -88,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         serve_docs(app)
     app.include_router(health.router, dependencies=[Depends(limit_by_ip)])
     app.include_router(codec.router)
-    app.include_router(metrics_router)
+    app.include_router(metrics_router, dependencies=[Depends(require("operator"))])  # no public scraping
     app.include_router(directory.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)
