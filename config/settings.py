@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    # RS256 keys are fetched in the background this often; requests are refused (503) once the last
+    # good fetch is older than max_age; a token naming an unknown key asks for one fetch at most this often.
+    jwt_jwks_refresh_interval: timedelta = timedelta(minutes=5)
+    jwt_jwks_max_age: timedelta = timedelta(hours=1)
+    jwt_jwks_unknown_kid_interval: timedelta = timedelta(seconds=30)
     token_ttl: timedelta = timedelta(hours=12)
     jwt_max_lifetime: timedelta = timedelta(hours=24)  # a token's exp may be at most this far ahead
     # Host headers the API answers to (DNS rebinding: a page of another site resolving to us).
@@ -196,6 +201,16 @@ class Settings(BaseSettings):
             refusals.append("PAYMENTS_CODEC_REQUIRE_AUTH=false lets anyone decode workflow payloads")
         if self.jwt_algorithm == "HS256" and len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
             refusals.append(f"PAYMENTS_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes for HS256")
+        if self.jwt_algorithm == "RS256":
+            refusals += [
+                f"{name} must be set with RS256"
+                for name, value in [
+                    ("PAYMENTS_JWT_JWKS_URL", self.jwt_jwks_url),
+                    ("PAYMENTS_JWT_AUDIENCE", self.jwt_audience),
+                    ("PAYMENTS_JWT_ISSUER", self.jwt_issuer),
+                ]
+                if not value
+            ]
         if live and self.stripe_api_base:
             refusals.append("PAYMENTS_STRIPE_API_BASE must be unset with a live Stripe key (it would go elsewhere)")
         if not _postgres_verifies_tls(self.database_url):

@@ -8,6 +8,8 @@ from pydantic import SecretStr
 from config.settings import DevelopmentSecretInUse, Settings, UnsafeConfiguration
 from tests.unit.test_development_secrets import OWN
 
+RS256 = {"jwt_jwks_url": "https://idp.example/jwks", "jwt_audience": "payments", "jwt_issuer": "https://idp.example/"}
+
 
 @pytest.fixture(autouse=True)
 def no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,6 +39,10 @@ def production(**changes: Any) -> Settings:
         ({"database_url": "postgresql://payments@db.internal/payments?sslmode=require"}, "PAYMENTS_DATABASE_URL"),
         ({"database_url": "postgresql://payments@db.internal/payments?ssl=prefer"}, "PAYMENTS_DATABASE_URL"),
         ({"redis_url": None}, "PAYMENTS_REDIS_URL"),
+        *(
+            ({"jwt_algorithm": "RS256", **(RS256 | {setting: None})}, f"PAYMENTS_{setting.upper()}")
+            for setting in RS256
+        ),
         ({"redis_url": "redis://redis.internal:6379/0"}, "PAYMENTS_REDIS_URL"),
     ],
 )
@@ -54,7 +60,7 @@ def test_each_unsafe_production_setting_is_refused_by_name(changes: dict[str, An
         {"jwt_secret": SecretStr("x" * 32)},
         {"stripe_api_key": SecretStr("sk_live_abc")},
         {"stripe_api_key": SecretStr("sk_test_abc"), "stripe_api_base": "http://stripe-mock.internal"},
-        {"jwt_algorithm": "RS256", "jwt_secret": SecretStr("unused"), "jwt_jwks_url": "https://idp.example/jwks"},
+        {"jwt_algorithm": "RS256", "jwt_secret": SecretStr("unused"), **RS256},
     ],
 )
 def test_safe_production_settings_start(changes: dict[str, Any]) -> None:
