@@ -14,18 +14,36 @@ from temporalio import activity
 from activities.heartbeat import heartbeating
 from activities.webhook_records import ANSWER_KEPT_BYTES, Answer, Outgoing, WebhookRecords
 from config.webhook_signing import HEADER, signature_header
-from config.webhook_urls import UnsafeWebhookUrl, check_webhook_url
+from config.webhook_urls import Resolver, UnsafeWebhookUrl, check_webhook_url, resolve
 from schema.messages import WebhookAttemptResult, WebhookDeliveryRequest
 
 USER_AGENT = "Payments-Webhooks/1.0"
 
 
+def pinned(url: httpx.URL, addresses: list[str], headers: dict[str, str]) -> tuple[httpx.URL, dict[str, str]]:
+    """The request to the first checked address instead of the name (no second lookup), with the
+    name kept where the receiver and TLS see it: the Host header, and the TLS server name, so the
+    certificate is still verified against the name. No addresses: by name (development)."""
+    if not addresses:
+        return url, {}
+    headers["Host"] = url.netloc.decode("ascii")
+    return url.copy_with(host=addresses[0].split("%", 1)[0]), {"sni_hostname": url.host}
+
+
 class WebhookSender:
-    def __init__(self, records: WebhookRecords, client: httpx.AsyncClient, timeout: float, development: bool) -> None:
+    def __init__(
+        self,
+        records: WebhookRecords,
+        client: httpx.AsyncClient,
+        timeout: float,
+        development: bool,
+        resolver: Resolver = resolve,
+    ) -> None:
         self._records = records
         self._client = client
         self._timeout = timeout
         self._development = development
+        self._resolver = resolver
 
     @activity.defn
     async def attempt_delivery(self, request: WebhookDeliveryRequest) -> WebhookAttemptResult:
@@ -47,13 +65,16 @@ class WebhookSender:
         """(status code, the answer's first kilobyte, what went wrong when nothing answered)."""
         try:
             async with asyncio.timeout(self._timeout):
-                await check_webhook_url(outgoing.url, self._development)
+                addresses = await check_webhook_url(outgoing.url, self._development, self._resolver)
                 headers = {
                     "Content-Type": "application/json",
                     "User-Agent": USER_AGENT,
                     HEADER: signature_header(outgoing.body, outgoing.secrets, int(time.time())),
                 }
-                async with self._client.stream("POST", outgoing.url, content=outgoing.body, headers=headers) as sent:
+                url, extensions = pinned(httpx.URL(outgoing.url), addresses, headers)
+                async with self._client.stream(
+                    "POST", url, content=outgoing.body, headers=headers, extensions=extensions
+                ) as sent:
                     head = b""
                     async for chunk in sent.aiter_bytes():
                         head += chunk

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.card_data import CardDataGuardMiddleware
 from api.contract import publish_contract
-from api.deps import limit_by_ip
+from api.deps import limit_by_ip, require
 from api.docs import serve_docs
 from api.errors import install_error_handlers
 from api.metrics import router as metrics_router
@@ -62,7 +62,7 @@ def app_from_environment() -> FastAPI:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    settings.refuse_development_secrets()
+    settings.refuse_unsafe_configuration()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,13 +80,15 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served offline by serve_docs
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs_published else None,
     )
     install_error_handlers(app)
     publish_contract(app)
-    serve_docs(app)
+    if settings.api_docs_published:
+        serve_docs(app)
     app.include_router(health.router, dependencies=[Depends(limit_by_ip)])
     app.include_router(codec.router)
-    app.include_router(metrics_router)
+    app.include_router(metrics_router, dependencies=[Depends(require("operator"))])  # no public scraping
     app.include_router(directory.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)
@@ -103,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(CardDataGuardMiddleware, webhook_secret=settings.stripe_webhook_secret.get_secret_value())
     app.add_middleware(CodecCorsMiddleware, origins=settings.cors_origins)
     app.add_middleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts_always=settings.env != "development")
     app.add_middleware(RequestContextMiddleware)
     trace_requests(app)
     return app

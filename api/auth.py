@@ -8,6 +8,7 @@ from typing import Literal
 
 import jwt
 
+from api.jwks import JwksKeys, UnknownKeyId
 from config.settings import Settings
 
 Role = Literal["user", "merchant", "operator"]
@@ -28,15 +29,20 @@ class Principal:
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings) -> None:
+    """`keys`: the identity provider's, with RS256 (api/jwks.py); HS256 uses the shared secret."""
+
+    def __init__(self, settings: Settings, keys: JwksKeys | None = None) -> None:
         self._settings = settings
-        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self._jwks = keys
 
     def _key(self, token: str) -> object:
         if self._settings.jwt_algorithm == "RS256":
             if self._jwks is None:
                 raise InvalidToken("RS256 needs PAYMENTS_JWT_JWKS_URL")
-            return self._jwks.get_signing_key_from_jwt(token).key
+            try:
+                return self._jwks.key(jwt.get_unverified_header(token).get("kid"))
+            except UnknownKeyId as exc:
+                raise InvalidToken(str(exc)) from exc
         return self._settings.jwt_secret.get_secret_value()
 
     def verify(self, token: str) -> Principal:

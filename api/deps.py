@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api.auth import InvalidToken, Principal, Role
 from api.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
+from api.jwks import KeysUnavailable
 from api.services import Services
 
 bearer = HTTPBearer(auto_error=False)
@@ -47,6 +48,8 @@ async def current_principal(
         if credentials is None:
             raise InvalidToken("no bearer token")
         principal = services.verifier.verify(credentials.credentials)
+    except KeysUnavailable:
+        raise ServiceUnavailable("Tokens cannot be checked: the identity provider's keys are out of date.") from None
     except InvalidToken:
         await _limit(services, _ip(request))
         raise Unauthorized("A valid bearer token is required (it may be missing, invalid or expired).") from None

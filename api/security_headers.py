@@ -18,7 +18,18 @@ HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+DOCS_ASSETS = "/docs/assets/"
 DOCS = ("/docs", "/redoc", "/openapi.json")
+
+
+def _cache_control(path: str) -> bytes:
+    """API data is never cached by a browser or proxy; the docs' pinned assets may be for an hour,
+    their pages are revalidated (they change with each deployment)."""
+    if path.startswith(DOCS_ASSETS):
+        return b"public, max-age=3600"
+    if path.startswith(DOCS):
+        return b"no-cache"
+    return b"no-store"
 
 
 def _host_name(host: str) -> str:
@@ -45,18 +56,21 @@ class AllowedHostsMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """`hsts_always`: behind a TLS-terminating proxy a request never arrives over TLS itself, so in
+    production HSTS goes on every answer (a browser ignores it over plain HTTP)."""
+
+    def __init__(self, app: ASGIApp, *, hsts_always: bool) -> None:
         self.app = app
+        self.hsts_always = hsts_always
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         extra = list(HEADERS)
-        if scope.get("scheme") == "https":
+        if self.hsts_always or scope.get("scheme") == "https":
             extra.append(HSTS)
-        if not scope["path"].startswith(DOCS):
-            extra.append((b"cache-control", b"no-store"))  # API data is never cached by a browser or proxy
+        extra.append((b"cache-control", _cache_control(scope["path"])))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -14,6 +14,7 @@ from activities.directory_cache import DirectoryCache
 from activities.stripe_client import stripe_client
 from api.admission import Admission
 from api.auth import TokenVerifier
+from api.jwks import JwksKeys
 from api.metrics import count_directory_lookup
 from api.rate_limit import RateLimiter
 from api.replay_cache import ReplayCache
@@ -42,6 +43,7 @@ class Services:
     directory: DirectoryCache
     stripe: stripe.StripeClient
     admission: Admission  # payment inits in flight (api/admission.py)
+    jwks: JwksKeys | None  # RS256: the identity provider's keys, refreshed in the background
     _temporal: Client | None = None
     _temporal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -57,13 +59,22 @@ class Services:
         )
         redis = redis_client(settings.redis_url)
         keyring = Keyring.from_spec(settings.encryption_keys.get_secret_value())
+        jwks = None
+        if settings.jwt_algorithm == "RS256" and settings.jwt_jwks_url:
+            jwks = JwksKeys(
+                settings.jwt_jwks_url,
+                refresh_every=settings.jwt_jwks_refresh_interval.total_seconds(),
+                max_age=settings.jwt_jwks_max_age.total_seconds(),
+                unknown_kid_every=settings.jwt_jwks_unknown_kid_interval.total_seconds(),
+            )
+            jwks.start()  # in the app's event loop (lifespan), stopped by close()
         return cls(
             settings=settings,
             engine=engine,
             probe_engine=create_probe_engine(settings.database_url),
             sessions=session_factory(engine),
             redis=redis,
-            verifier=TokenVerifier(settings),
+            verifier=TokenVerifier(settings, jwks),
             limiter=RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst),
             codec=EncryptionCodec(keyring),
             keyring=keyring,
@@ -71,6 +82,7 @@ class Services:
             directory=DirectoryCache(redis, counted=count_directory_lookup),
             stripe=stripe_client(settings),
             admission=Admission(settings.max_inits_in_flight),
+            jwks=jwks,
         )
 
     async def temporal(self) -> Client:
@@ -81,6 +93,8 @@ class Services:
             return self._temporal
 
     async def close(self) -> None:
+        if self.jwks is not None:
+            await self.jwks.close()
         await self.redis.aclose()
         await self.engine.dispose()
         await self.probe_engine.dispose()

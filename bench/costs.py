@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.auth import mint_token
 from bench.stack import Stack
 
 LOAD_GENERATOR = "load generator"
@@ -146,7 +147,8 @@ class Meter:
 
     async def _metrics(self, base: str, metric: str, label: str) -> Counter[str]:
         try:
-            return _samples((await self._http.get(f"{base}/metrics")).text, metric, label)
+            operator = {"Authorization": f"Bearer {mint_token(self._stack.settings, 'op_bench', 'operator')}"}
+            return _samples((await self._http.get(f"{base}/metrics", headers=operator)).text, metric, label)
         except httpx.HTTPError:
             return Counter()
 

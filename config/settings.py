@@ -8,15 +8,33 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 # A fixed development key so that `make dev` works out of the box; production sets its own.
 DEV_ENCRYPTION_KEYS = "dev1:ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-in-production"  # noqa: S105 (dev default)
 DEV_WEBHOOK_SECRET = "whsec_dev_only"  # noqa: S105 (dev default)
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+# RFC 7518 3.2: an HS256 key at least as long as the hash (256 bits).
+MIN_JWT_SECRET_BYTES = 32
 
 
 class DevelopmentSecretInUse(RuntimeError):
     """A process outside development was about to run on a secret that is in this repository."""
+
+
+class UnsafeConfiguration(RuntimeError):
+    """A process outside development was about to run on a setting that leaves money or data open."""
+
+
+def _postgres_verifies_tls(database_url: str | None) -> bool:
+    """A URL whose connections verify the server's certificate and name (asyncpg's `ssl` or
+    libpq's `sslmode`), or that reaches the server over a unix socket (no network to protect)."""
+    if not database_url:
+        return False
+    query = make_url(database_url).query
+    host = query.get("host", "")
+    return "verify-full" in (query.get("sslmode"), query.get("ssl")) or str(host).startswith("/")
 
 
 class Settings(BaseSettings):
@@ -49,6 +67,9 @@ class Settings(BaseSettings):
     temporal_tls_client_cert_path: str | None = None
     temporal_tls_client_key_path: str | None = None
     temporal_api_key: SecretStr | None = None
+    # Verify the frontend's certificate against this CA (a PEM file) and name (each implies TLS).
+    temporal_tls_ca: str | None = None
+    temporal_tls_server_name: str | None = None
     temporal_ui_port: int = 8233
 
     # Stripe. No key: `make dev` starts the local emulator and points the SDK at it.
@@ -76,6 +97,11 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    # RS256 keys are fetched in the background this often; requests are refused (503) once the last
+    # good fetch is older than max_age; a token naming an unknown key asks for one fetch at most this often.
+    jwt_jwks_refresh_interval: timedelta = timedelta(minutes=5)
+    jwt_jwks_max_age: timedelta = timedelta(hours=1)
+    jwt_jwks_unknown_kid_interval: timedelta = timedelta(seconds=30)
     token_ttl: timedelta = timedelta(hours=12)
     jwt_max_lifetime: timedelta = timedelta(hours=24)  # a token's exp may be at most this far ahead
     # Host headers the API answers to (DNS rebinding: a page of another site resolving to us).
@@ -84,6 +110,8 @@ class Settings(BaseSettings):
     # The Temporal UI's codec calls carry no token unless the UI has its own login; only the
     # local dev stack turns this off, and the API then listens on 127.0.0.1 only.
     codec_require_auth: bool = True
+    # /docs, /redoc and /openapi.json; unset: published in development only (they map the attack surface).
+    publish_api_docs: bool | None = None
 
     # Rate limiting: a token bucket per subject (or per IP when unauthenticated).
     rate_limit_per_second: float = 50.0
@@ -140,20 +168,72 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    def refuse_development_secrets(self) -> None:
-        """Raise unless in development or every secret is the operator's own."""
-        if self.env == "development":
-            return
-        development = {
-            "PAYMENTS_JWT_SECRET": self.jwt_secret.get_secret_value() == DEV_JWT_SECRET,
-            "PAYMENTS_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET,
-            "PAYMENTS_ENCRYPTION_KEYS": DEV_ENCRYPTION_KEYS in self.encryption_keys.get_secret_value(),
-        }
-        if names := [name for name, in_use in development.items() if in_use]:
-            raise DevelopmentSecretInUse(
-                f"{', '.join(names)} must be set to your own secret (not the repository's development value) "
-                "unless PAYMENTS_ENV=development."
+    def refuse_unsafe_configuration(self) -> None:
+        """Raise before serving on settings that would expose money or card data: the repository's
+        own secrets outside development (or next to a live Stripe key, whatever PAYMENTS_ENV says),
+        and, outside development, anything README's "Running in production" lists as refused."""
+        live = self.stripe_api_key is not None and self.stripe_api_key.get_secret_value().startswith(LIVE_KEY_PREFIXES)
+        if self.env != "development" or live:
+            development = {
+                "PAYMENTS_JWT_SECRET": self.jwt_secret.get_secret_value() == DEV_JWT_SECRET,
+                "PAYMENTS_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET,
+                "PAYMENTS_ENCRYPTION_KEYS": DEV_ENCRYPTION_KEYS in self.encryption_keys.get_secret_value(),
+            }
+            if names := [name for name, in_use in development.items() if in_use]:
+                raise DevelopmentSecretInUse(
+                    f"{', '.join(names)} must be set to your own secret (not the repository's development value) "
+                    "unless PAYMENTS_ENV=development, and always with a live Stripe key."
+                )
+        if self.temporal_api_key is not None and not self.temporal_uses_tls:
+            raise UnsafeConfiguration(
+                "PAYMENTS_TEMPORAL_API_KEY would be sent in clear: set PAYMENTS_TEMPORAL_TLS=true "
+                "(with PAYMENTS_TEMPORAL_TLS_CA / _SERVER_NAME when the server's certificate needs them)."
             )
+        if refusals := self._unsafe_settings(live):
+            raise UnsafeConfiguration("Refusing to start: " + "; ".join(refusals))
+
+    def _unsafe_settings(self, live: bool) -> list[str]:
+        """What a deployment outside development must not run with, each naming its setting."""
+        if self.env == "development":
+            return []
+        refusals = []
+        if not self.codec_require_auth:
+            refusals.append("PAYMENTS_CODEC_REQUIRE_AUTH=false lets anyone decode workflow payloads")
+        if self.jwt_algorithm == "HS256" and len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            refusals.append(f"PAYMENTS_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes for HS256")
+        if self.jwt_algorithm == "RS256":
+            refusals += [
+                f"{name} must be set with RS256"
+                for name, value in [
+                    ("PAYMENTS_JWT_JWKS_URL", self.jwt_jwks_url),
+                    ("PAYMENTS_JWT_AUDIENCE", self.jwt_audience),
+                    ("PAYMENTS_JWT_ISSUER", self.jwt_issuer),
+                ]
+                if not value
+            ]
+        if live and self.stripe_api_base:
+            refusals.append("PAYMENTS_STRIPE_API_BASE must be unset with a live Stripe key (it would go elsewhere)")
+        if not _postgres_verifies_tls(self.database_url):
+            refusals.append(
+                "PAYMENTS_DATABASE_URL must verify the server's certificate (sslmode=verify-full or "
+                "ssl=verify-full), or name a unix socket (host=/path)"
+            )
+        if not (self.redis_url or "").startswith(("rediss://", "unix://")):
+            refusals.append("PAYMENTS_REDIS_URL must use TLS (rediss://) or a local unix socket (unix://)")
+        return refusals
+
+    @property
+    def api_docs_published(self) -> bool:
+        return self.env == "development" if self.publish_api_docs is None else self.publish_api_docs
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        return bool(
+            self.temporal_tls
+            or self.temporal_tls_ca
+            or self.temporal_tls_server_name
+            or (self.temporal_tls_client_cert_path and self.temporal_tls_client_key_path)
+        )
 
     @property
     def temporal_target(self) -> str:

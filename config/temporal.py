@@ -26,13 +26,22 @@ def data_converter(keyring: Keyring) -> DataConverter:
     )
 
 
-def _tls(settings: Settings) -> bool | TLSConfig:
-    if settings.temporal_tls_client_cert_path and settings.temporal_tls_client_key_path:
-        return TLSConfig(
-            client_cert=Path(settings.temporal_tls_client_cert_path).read_bytes(),
-            client_private_key=Path(settings.temporal_tls_client_key_path).read_bytes(),
-        )
-    return settings.temporal_tls
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS to the Temporal frontend: a client certificate (mTLS), a CA and a server name to verify it
+    by, each optional; False only when none is asked for (the local dev server)."""
+    if not settings.temporal_uses_tls:
+        return False
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    with_client_cert = settings.temporal_tls_client_cert_path and settings.temporal_tls_client_key_path
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca),
+        domain=settings.temporal_tls_server_name,
+        client_cert=read(settings.temporal_tls_client_cert_path) if with_client_cert else None,
+        client_private_key=read(settings.temporal_tls_client_key_path) if with_client_cert else None,
+    )
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
@@ -42,7 +51,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         settings.temporal_target,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(Keyring.from_spec(settings.encryption_keys.get_secret_value())),
-        tls=_tls(settings),
+        tls=tls_config(settings),
         api_key=api_key,
         runtime=runtime,
         interceptors=temporal_interceptors(),

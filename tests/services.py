@@ -58,6 +58,7 @@ def embedded_postgres(tmp: Path) -> Iterator[str]:
     finally:
         _stop(process, signal.SIGINT)
         log.close()
+        server.discard()
 
 
 @contextmanager

@@ -42,7 +42,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
 
     from api.app import UVICORN_OPTIONS
 
-    settings.refuse_development_secrets()  # here, not only in each process: refused once, not respawned
+    settings.refuse_unsafe_configuration()  # here, not only in each process: refused once, not respawned
     workers = args.workers or settings.api_workers
     app = "api.app:app_from_environment"  # each process builds its own app (and Temporal client)
     uvicorn.run(app, factory=True, workers=workers, host=settings.api_host, port=settings.api_port, **UVICORN_OPTIONS)

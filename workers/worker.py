@@ -42,7 +42,7 @@ def _metrics_runtime(settings: Settings) -> Runtime | None:
 
 
 async def run_worker(settings: Settings) -> None:
-    settings.refuse_development_secrets()
+    settings.refuse_unsafe_configuration()
     if not settings.redis_url:
         raise RuntimeError("PAYMENTS_REDIS_URL must be set for the worker")
     client = await connect(settings, _metrics_runtime(settings))

@@ -49,3 +49,4 @@ def test_waiting_for_postgres_that_starts_late_returns_once_it_answers_a_query(s
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(30)
+            server.discard()

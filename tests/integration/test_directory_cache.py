@@ -28,8 +28,8 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-async def _lookups(api: httpx.AsyncClient, kind: str, result: str) -> float:
-    text = (await api.get("/metrics")).text
+async def _lookups(api: httpx.AsyncClient, auth, kind: str, result: str) -> float:
+    text = (await api.get("/metrics", headers=auth("operator"))).text
     pattern = rf'^payments_directory_cache_lookups_total\{{kind="{kind}",result="{result}"\}} ([0-9.e+]+)$'
     found = re.search(pattern, text, re.MULTILINE)
     return float(found[1]) if found else 0.0
@@ -49,13 +49,13 @@ async def test_a_payout_account_change_is_seen_at_once(
     path, key = f"/merchants/{merchant['id']}", f"directory:merchant:{merchant['id']}"
     assert await redis.get(key) == b"-"  # onboarding's writes left a tombstone: no caching just yet
     await redis.delete(key)  # as when the tombstone expires
-    hits_before = await _lookups(api, "merchant", "hit")
+    hits_before = await _lookups(api, auth, "merchant", "hit")
     first = await api.get(path, headers=auth("operator"))
     second = await api.get(path, headers=auth("operator"))
     assert first.json() == second.json() == merchant
     cached = await redis.get(key)
     assert cached is not None and json.loads(cached)["payout_account"] == "acct_first000"
-    assert await _lookups(api, "merchant", "hit") == hits_before + 1  # the second read came from Redis
+    assert await _lookups(api, auth, "merchant", "hit") == hits_before + 1  # the second read came from Redis
 
     onboarding = MerchantActivities(session_factory(engine), stripe_client(stack_settings), DirectoryCache(redis))
     await ActivityEnvironment().run(

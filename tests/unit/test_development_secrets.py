@@ -10,6 +10,8 @@ OWN: dict[str, Any] = {
     "jwt_secret": SecretStr("an-operator-chosen-secret-of-enough-length"),
     "stripe_webhook_secret": SecretStr("whsec_live_own"),
     "encryption_keys": SecretStr(new_key_spec("prod1")),
+    "database_url": "postgresql://payments@db.internal/payments?sslmode=verify-full",
+    "redis_url": "rediss://redis.internal:6380/0",
 }
 
 
@@ -29,7 +31,7 @@ def no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_outside_development_each_development_secret_is_refused_by_name(setting: str, variable: str) -> None:
     own = {name: value for name, value in OWN.items() if name != setting}
     with pytest.raises(DevelopmentSecretInUse, match=variable):
-        Settings(_env_file=None, **own).refuse_development_secrets()  # type: ignore[call-arg]
+        Settings(_env_file=None, **own).refuse_unsafe_configuration()  # type: ignore[call-arg]
 
 
 def test_a_development_key_kept_for_decryption_is_refused_too() -> None:
@@ -37,12 +39,12 @@ def test_a_development_key_kept_for_decryption_is_refused_too() -> None:
 
     keys = SecretStr(f"{OWN['encryption_keys'].get_secret_value()},{DEV_ENCRYPTION_KEYS}")
     with pytest.raises(DevelopmentSecretInUse, match="PAYMENTS_ENCRYPTION_KEYS"):
-        Settings(_env_file=None, **(OWN | {"encryption_keys": keys})).refuse_development_secrets()  # type: ignore[call-arg]
+        Settings(_env_file=None, **(OWN | {"encryption_keys": keys})).refuse_unsafe_configuration()  # type: ignore[call-arg]
 
 
 def test_own_secrets_start_and_development_allows_the_repository_ones() -> None:
-    Settings(_env_file=None, **OWN).refuse_development_secrets()  # type: ignore[call-arg]
-    Settings(_env_file=None, env="development").refuse_development_secrets()  # type: ignore[call-arg]
+    Settings(_env_file=None, **OWN).refuse_unsafe_configuration()  # type: ignore[call-arg]
+    Settings(_env_file=None, env="development").refuse_unsafe_configuration()  # type: ignore[call-arg]
 
 
 def test_the_api_and_the_worker_refuse_to_start(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,7 +51,28 @@ async def test_development_allows_http_and_local_receivers() -> None:
         await check_webhook_url("file:///etc/passwd", _development(settings))
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b::808:808",  # NAT64 is refused whole: the translator picks what it reaches
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64 (RFC 8215) of 169.254.169.254
+        "::ffff:10.0.0.1",  # IPv4-mapped
+        "::ffff:169.254.169.254",
+        "::10.0.0.1",  # IPv4-compatible
+        "::127.0.0.1",
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "100.64.0.1",  # shared address space (carrier-grade NAT)
+        "fc00::1",
+    ],
+)
+def test_mapped_and_translated_forms_of_private_addresses_are_refused(address: str) -> None:
+    assert forbidden_address(address)
+
+
 def test_every_forbidden_range_is_named() -> None:
     forbidden = ["127.0.0.1", "::1", "169.254.1.1", "fe80::1%eth0", "10.1.2.3", "0.0.0.0", "::", "224.0.0.1"]
     assert all(forbidden_address(a) for a in forbidden)
-    assert not any(forbidden_address(a) for a in ["93.184.215.14", "2606:2800:220:1:248:1893:25c8:1946"])
+    public = ["93.184.215.14", "2606:2800:220:1:248:1893:25c8:1946", "::ffff:93.184.215.14", "2002:5db8:d70e::1"]
+    assert not any(forbidden_address(a) for a in public)

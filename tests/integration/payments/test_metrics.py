@@ -37,7 +37,7 @@ async def test_a_payment_moves_the_api_and_worker_metrics(parties: Parties, work
     worker_url = f"http://127.0.0.1:{worker_metrics_port}/metrics"
     async with httpx.AsyncClient(timeout=10) as client:
         worker_before = (await client.get(worker_url)).text
-        api_before = (await parties.api.get("/metrics")).text
+        api_before = (await parties.api.get("/metrics", headers=parties.auth("operator"))).text
 
         tx = await parties.captured(1200)
         assert (await parties.refund(tx["id"])).status_code == 201
@@ -45,7 +45,7 @@ async def test_a_payment_moves_the_api_and_worker_metrics(parties: Parties, work
         assert declined.json()["status"] == "failed"
 
         worker = await client.get(worker_url)
-        api = await parties.api.get("/metrics")
+        api = await parties.api.get("/metrics", headers=parties.auth("operator"))
     assert worker.status_code == api.status_code == 200
 
     def moved(before: str, after: str, name: str, **labels: str) -> float:
@@ -214,3 +214,10 @@ async def test_a_failed_workflow_task_counts_as_an_attempt_above_one(
     assert TEMPORAL_SERVER <= {
         sample.name for family in text_string_to_metric_families(page) for sample in family.samples
     }
+
+
+async def test_the_api_metrics_answer_operators_only(parties: Parties) -> None:
+    anonymous = await parties.api.get("/metrics")
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"]
+    assert (await parties.api.get("/metrics", headers=parties.as_user)).status_code == 403
+    assert (await parties.api.get("/metrics", headers=parties.auth("operator"))).status_code == 200
