@@ -47,7 +47,8 @@ GENERATION = settings(
     suppress_health_check=list(HealthCheck),
 )
 FULL_WIDTH = {ord(digit): ord(digit) + 0xFEE0 for digit in "0123456789"}
-# How a card number may be typed: plain, spaced, dashed, dotted, full-width digits, glued to text.
+# How a card number may be typed: plain, spaced, dashed, dotted, full-width digits, glued to text,
+# grouped by any punctuation or by invisible characters, followed by its expiry and code, glued to hex.
 CARD_NUMBERS = [
     "4242424242424242",
     "4242 4242 4242 4242",
@@ -55,6 +56,10 @@ CARD_NUMBERS = [
     "3782.822463.10005",
     "4000056655665556".translate(FULL_WIDTH),
     "ref4012888888881881x",
+    "4242:4242:4242:4242",
+    "5555\u200b5555\u20605555\u00ad4444",
+    "42424242424242421228123",
+    "4012888888881881deadbeefcafebabe",
 ]
 
 
