@@ -8,6 +8,7 @@ Bounded (a few examples per operation and pass) and derandomized, so CI stays fa
 the counts are written to the terminal so they can be quoted."""
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -260,3 +261,31 @@ async def test_explicit_vectors_in_every_field_of_every_body_are_refused(
                 wrong.append(f"{method.upper()} {path} {arguments}: {response.status_code} {response.text}")
     report(f"hostile suite, {role}: {sent} explicit vectors, {len(wrong)} accepted or misanswered")
     assert sent and not wrong, "\n".join(wrong)
+
+
+EXTREME_CURSORS = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00")
+
+
+async def test_cursors_at_the_edge_of_time_are_400_on_every_list_route(
+    api: httpx.AsyncClient, auth: Any, report: Callable[[str], None]
+) -> None:
+    """Every operation of the document that takes a `cursor`, as an operator (who may list them all)."""
+    document = (await api.get("/openapi.json")).json()
+    listed = [
+        path
+        for path, operations in document["paths"].items()
+        if any(p["name"] == "cursor" for p in operations.get("get", {}).get("parameters", []))
+    ]
+    assert "/transactions/{user_id}" in listed and "/merchants/{merchant_id}/payouts" in listed
+    operator = auth("operator")
+    merchant = await api.post("/merchants", json={"name": "Edge", "currency": "usd"}, headers=operator)
+    ids = {"user_id": "usr_edge", "merchant_id": merchant.json()["id"], "delivery_id": "whd_edge"}
+    wrong = []
+    for path in listed:
+        for created in EXTREME_CURSORS:
+            cursor = base64.urlsafe_b64encode(json.dumps([created, "1"]).encode()).decode()
+            response = await api.get(path.format(**ids), params={"cursor": cursor}, headers=operator)
+            if response.status_code >= 500 or response.status_code == 200:
+                wrong.append(f"GET {path} {created}: {response.status_code} {response.text}")
+    report(f"hostile suite: {len(listed) * len(EXTREME_CURSORS)} extreme cursors, {len(wrong)} misanswered")
+    assert not wrong, "\n".join(wrong)
