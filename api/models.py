@@ -70,6 +70,13 @@ CardToken = Field(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,250}$", examples=["pm_card_
 _KEY_SEGMENT = r"(?:[0-9]{0,12}|[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*)"
 KEY_PATTERN = rf"^{_KEY_SEGMENT}(?:[._:-]{_KEY_SEGMENT})*$"
 KEY_MAX_LENGTH = 255
+KeyInBody = Field(
+    default=None,
+    pattern=KEY_PATTERN,
+    min_length=1,
+    max_length=KEY_MAX_LENGTH,
+    description="or the Idempotency-Key header",
+)
 
 
 class PaymentInit(Strict):
@@ -86,13 +93,7 @@ class PaymentInit(Strict):
     amount: StrictInt = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
     currency: str = Currency
     card_token: str = CardToken
-    idempotency_key: str | None = Field(
-        default=None,
-        pattern=KEY_PATTERN,
-        min_length=1,
-        max_length=KEY_MAX_LENGTH,
-        description="or the Idempotency-Key header",
-    )
+    idempotency_key: str | None = KeyInBody
 
 
 class PaymentConfirm(Strict):
@@ -208,13 +209,7 @@ class PayoutCreate(Strict):
     merchant_id: str = Field(pattern=MERCHANT_ID)
     amount: StrictInt | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
     currency: str | None = Field(default=None, pattern=r"^[a-z]{3}$")
-    idempotency_key: str | None = Field(
-        default=None,
-        pattern=KEY_PATTERN,
-        min_length=1,
-        max_length=KEY_MAX_LENGTH,
-        description="or the Idempotency-Key header",
-    )
+    idempotency_key: str | None = KeyInBody
 
 
 class PayoutOut(BaseModel):
