@@ -69,10 +69,11 @@ def _masked(folded: str) -> str:
     return _HEX_TOKEN.sub(lambda m: _hex_token_kept_runs(m.group()), folded)
 
 
-def _is_card_number(digits: str) -> bool:
-    """13-19 digits passing Luhn, or such a number followed by an expiry and security code."""
-    if MIN_DIGITS <= len(digits) <= MAX_DIGITS and luhn_valid(digits):
-        return True
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit's Luhn value when it is doubled
+
+
+def _with_expiry_and_code(digits: str) -> bool:
+    """One digit run: a card number followed at once by its expiry (MMYY or MMYYYY) and code."""
     return any(
         _EXPIRY_AND_CODE.fullmatch(digits[length:]) and luhn_valid(digits[:length])
         for length in range(MIN_DIGITS, min(MAX_DIGITS, len(digits) - 4) + 1)
@@ -80,16 +81,27 @@ def _is_card_number(digits: str) -> bool:
 
 
 def _holds_card_number(run: str) -> bool:
-    """Any span of whole digit groups that is a card number (with its expiry and code, maybe)."""
+    """Any span of whole digit groups that is a card number, or one digit group holding a card
+    number and its expiry. Luhn sums grow digit by digit (both parities kept, since which digits
+    are doubled depends on the final length), so a run costs at most 19 steps per group."""
     groups = _GROUP.findall(run)
+    if any(MAX_DIGITS < len(group) <= MAX_DIGITS + 10 and _with_expiry_and_code(group) for group in groups):
+        return True
     for start in range(len(groups)):
-        digits = ""
-        for group in groups[start:]:
-            digits += group
-            if _is_card_number(digits):
-                return True
-            if len(digits) > MAX_DIGITS + 10:
+        evens_doubled = odds_doubled = length = 0
+        for group in groups[start : start + MAX_DIGITS]:
+            for char in group:
+                digit = ord(char) - 48
+                if length % 2:
+                    evens_doubled, odds_doubled = evens_doubled + digit, odds_doubled + _DOUBLED[digit]
+                else:
+                    evens_doubled, odds_doubled = evens_doubled + _DOUBLED[digit], odds_doubled + digit
+                length += 1
+            if length > MAX_DIGITS:
                 break
+            total = odds_doubled if length % 2 else evens_doubled  # the last digit is never doubled
+            if length >= MIN_DIGITS and total % 10 == 0:
+                return True
     return False
 
 

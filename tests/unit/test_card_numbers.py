@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from config.card_numbers import contains_card_number, luhn_valid, redact_card_numbers
@@ -85,3 +87,11 @@ def test_redaction_replaces_only_the_card_number() -> None:
 def test_a_line_without_a_card_number_keeps_its_exact_characters() -> None:
     line = "req_ddb18e28ad794675845404034f911a70 \uff21"
     assert redact_card_numbers(line, "[x]") == line
+
+
+def test_a_body_of_tiny_digit_groups_is_scanned_in_linear_time() -> None:
+    """256 KiB of one-digit groups (the guard's bound): every span of whole groups is a candidate,
+    so a scan that restarts its Luhn sum per span took tens of seconds of an unauthenticated CPU."""
+    started = time.process_time()
+    assert not contains_card_number("1 " * 131_072)
+    assert time.process_time() - started < 5
