@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.address_limit import AddressLimitMiddleware
 from api.card_data import CardDataGuardMiddleware
 from api.contract import publish_contract
 from api.deps import limit_by_ip, require
@@ -39,8 +40,15 @@ from config.tracing import start_tracing, trace_requests
 
 # How uvicorn serves the app: our own access log, no `Server: uvicorn` banner to fingerprint, and
 # the C HTTP parser and event loop, named so a missing one fails at start instead of uvicorn falling
-# back quietly to h11 and asyncio's loop (about a tenth more CPU per request).
-UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "server_header": False, "http": "httptools", "loop": "uvloop"}
+# back quietly to h11 and asyncio's loop (about a tenth more CPU per request). uvicorn's own proxy
+# headers are off (it trusts 127.0.0.1's X-Forwarded-For by default): PAYMENTS_TRUSTED_PROXIES decides.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "log_config": None,
+    "server_header": False,
+    "http": "httptools",
+    "loop": "uvloop",
+    "proxy_headers": False,
+}
 
 DESCRIPTION = """Marketplace payments on Stripe, orchestrated by Temporal.
 
@@ -103,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     # Starlette runs the last-added middleware first: request ids wrap everything.
     app.add_middleware(CardDataGuardMiddleware, webhook_secret=settings.stripe_webhook_secret.get_secret_value())
+    app.add_middleware(AddressLimitMiddleware, trusted_proxies=settings.trusted_proxies)  # before a body is read
     app.add_middleware(CodecCorsMiddleware, origins=settings.cors_origins)
     app.add_middleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts)
     app.add_middleware(SecurityHeadersMiddleware, hsts_always=settings.env != "development")

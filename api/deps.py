@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api.address_limit import limit_address
 from api.auth import InvalidToken, Principal, Role
 from api.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from api.jwks import KeysUnavailable
@@ -33,8 +34,12 @@ async def _limit(services: Services, caller: str) -> None:
         raise RateLimited(decision.retry_after)
 
 
-def _ip(request: Request) -> str:
-    return f"ip:{request.client.host if request.client else 'unknown'}"
+async def _limit_address(request: Request, services: Services) -> None:
+    """The caller's address bucket, charged once per request (AddressLimitMiddleware charges it
+    before the body is read when the request has no valid token)."""
+    refusal = await limit_address(services, request.scope)
+    if refusal is not None:
+        raise refusal
 
 
 async def current_principal(
@@ -51,7 +56,7 @@ async def current_principal(
     except KeysUnavailable:
         raise ServiceUnavailable("Tokens cannot be checked: the identity provider's keys are out of date.") from None
     except InvalidToken:
-        await _limit(services, _ip(request))
+        await _limit_address(request, services)
         raise Unauthorized("A valid bearer token is required (it may be missing, invalid or expired).") from None
     await _limit(services, f"sub:{principal.role}:{principal.subject}")
     return principal
@@ -59,7 +64,7 @@ async def current_principal(
 
 async def limit_by_ip(request: Request, services: ServicesDep) -> None:
     """For routes without a caller identity (health, webhooks)."""
-    await _limit(services, _ip(request))
+    await _limit_address(request, services)
 
 
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:

@@ -10,9 +10,11 @@ from typing import Annotated
 from fastapi import Header
 
 from api.errors import IdempotencyKeyRequired
-from api.models import KEY_PATTERN
+from api.models import KEY_MAX_LENGTH, KEY_PATTERN
 
-KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", pattern=KEY_PATTERN)]
+KeyHeader = Annotated[
+    str | None, Header(alias="Idempotency-Key", pattern=KEY_PATTERN, min_length=1, max_length=KEY_MAX_LENGTH)
+]
 
 
 def required_key(in_body: str | None, in_header: str | None) -> str:

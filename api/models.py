@@ -65,7 +65,18 @@ class MerchantOut(BaseModel):
 
 
 CardToken = Field(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,250}$", examples=["pm_card_visa"])
-KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+# Idempotency keys reach workflow ids and Redis keys: segments of letters and digits between `._:-`,
+# and no all-digit segment of 13 digits or more (a card number's length), found by the detector or not.
+_KEY_SEGMENT = r"(?:[0-9]{0,12}|[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*)"
+KEY_PATTERN = rf"^{_KEY_SEGMENT}(?:[._:-]{_KEY_SEGMENT})*$"
+KEY_MAX_LENGTH = 255
+KeyInBody = Field(
+    default=None,
+    pattern=KEY_PATTERN,
+    min_length=1,
+    max_length=KEY_MAX_LENGTH,
+    description="or the Idempotency-Key header",
+)
 
 
 class PaymentInit(Strict):
@@ -82,7 +93,7 @@ class PaymentInit(Strict):
     amount: StrictInt = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
     currency: str = Currency
     card_token: str = CardToken
-    idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN, description="or the Idempotency-Key header")
+    idempotency_key: str | None = KeyInBody
 
 
 class PaymentConfirm(Strict):
@@ -94,7 +105,7 @@ class PaymentConfirm(Strict):
 class RefundCreate(Strict):
     model_config = example(amount=500, idempotency_key="refund-1042-1", reason="requested_by_customer")
     amount: StrictInt | None = Field(default=None, gt=0, description="default: everything still refundable")
-    idempotency_key: str = Field(pattern=KEY_PATTERN)
+    idempotency_key: str = Field(pattern=KEY_PATTERN, min_length=1, max_length=KEY_MAX_LENGTH)
     reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
 
 
@@ -198,7 +209,7 @@ class PayoutCreate(Strict):
     merchant_id: str = Field(pattern=MERCHANT_ID)
     amount: StrictInt | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
     currency: str | None = Field(default=None, pattern=r"^[a-z]{3}$")
-    idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN, description="or the Idempotency-Key header")
+    idempotency_key: str | None = KeyInBody
 
 
 class PayoutOut(BaseModel):

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -36,7 +36,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidCursor() from None
     if at.tzinfo is None or not isinstance(row_id, str):
         raise InvalidCursor()  # every cursor we hand out carries its timezone and a string id
-    return at, row_id
+    try:
+        return at.astimezone(UTC), row_id
+    except OverflowError:
+        raise InvalidCursor() from None  # year 1 at +14:00 or 9999 at -14:00: outside datetime's range in UTC
 
 
 def int_row_id(row_id: str) -> int:

@@ -78,7 +78,7 @@ class Services:
             limiter=RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst),
             codec=EncryptionCodec(keyring),
             keyring=keyring,
-            replays=ReplayCache(redis),
+            replays=ReplayCache(redis, keyring),
             directory=DirectoryCache(redis, counted=count_directory_lookup),
             stripe=stripe_client(settings),
             admission=Admission(settings.max_inits_in_flight),

@@ -1,14 +1,24 @@
 """A payment's whole story in time order, for an operator answering "what happened to it":
 status changes and outbox events (our tables) of the payment, its refunds and its disputes, ledger
-postings, merchant webhook deliveries of those events, and Stripe's PaymentIntent."""
+postings, merchant webhook deliveries of those events, and Stripe's PaymentIntent.
+
+The paying user sees their payment's story (status, events, Stripe's word), not the platform's
+books: no ledger postings (even without the fee account, the merchant's share gives the fee away by
+difference) and no webhook deliveries. The merchant sees its postings whole, the platform fee
+included: the fee is the merchant's own cost, on its contract and statements. Stripe's PaymentIntent
+is read at most once per payment every few seconds (cached in Redis), so a caller polling the
+timeline does not turn into a stream of Stripe requests."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import stripe
 import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +35,7 @@ from schema.tables import (
 
 log = structlog.get_logger(__name__)
 DISPUTE_POSTINGS = ("withdrawal", "reinstatement")  # the ledger references a dispute posts under
+STRIPE_CACHE_SECONDS = 10  # how stale Stripe's side of a timeline may be
 
 
 async def _events(session: AsyncSession, tx: Transaction, related_ids: list[str]) -> list[dict[str, Any]]:
@@ -96,17 +107,15 @@ async def _deliveries(session: AsyncSession, events: list[dict[str, Any]]) -> li
     ]
 
 
-async def _stripe(client: stripe.StripeClient, tx: Transaction) -> list[dict[str, Any]]:
-    if not tx.stripe_payment_intent_id:
-        return []
+async def _stripe_intent(client: stripe.StripeClient, tx: Transaction) -> list[dict[str, Any]]:
     try:
-        intent = await client.v1.payment_intents.retrieve_async(tx.stripe_payment_intent_id)
+        intent = await client.v1.payment_intents.retrieve_async(tx.stripe_payment_intent_id or "")
     except stripe.StripeError as exc:
         log.warning("timeline_stripe_unavailable", tx_id=tx.id, error=type(exc).__name__)
         return []
     return [
         {
-            "at": datetime.fromtimestamp(intent.created, UTC),
+            "at": datetime.fromtimestamp(intent.created, UTC).isoformat(),
             "kind": "stripe",
             "object": "payment_intent",
             "id": intent.id,
@@ -118,15 +127,42 @@ async def _stripe(client: stripe.StripeClient, tx: Transaction) -> list[dict[str
     ]
 
 
+async def _stripe(client: stripe.StripeClient, cache: Redis | None, tx: Transaction) -> list[dict[str, Any]]:
+    """Stripe's PaymentIntent, from the cache when read in the last few seconds (no secret in it)."""
+    if not tx.stripe_payment_intent_id:
+        return []
+    key = f"timeline:stripe:{tx.id}"
+    try:
+        cached = await cache.get(key) if cache is not None else None
+    except RedisError as exc:
+        log.warning("timeline_cache_unavailable", error=type(exc).__name__)
+        cached = None
+    if cached is not None:
+        entries: list[dict[str, Any]] = json.loads(cached)
+    else:
+        entries = await _stripe_intent(client, tx)
+        if entries and cache is not None:
+            try:
+                await cache.set(key, json.dumps(entries), ex=STRIPE_CACHE_SECONDS)
+            except RedisError as exc:
+                log.warning("timeline_cache_unavailable", error=type(exc).__name__)
+    return [entry | {"at": datetime.fromisoformat(entry["at"])} for entry in entries]
+
+
 async def payment_timeline(
-    session: AsyncSession, client: stripe.StripeClient, tx: Transaction, deliveries: bool = True
+    session: AsyncSession,
+    client: stripe.StripeClient,
+    tx: Transaction,
+    payer: bool = False,
+    cache: Redis | None = None,
 ) -> dict[str, Any]:
-    """`deliveries`: the merchant's webhook deliveries too (not for the paying user: they are the merchant's)."""
+    """`payer`: the paying user's view (no ledger postings, no webhook deliveries); `cache`: where
+    Stripe's answer is kept for a few seconds."""
     refund_ids = list(await session.scalars(select(Refund.id).where(Refund.tx_id == tx.id)))
     dispute_ids = list(await session.scalars(select(Dispute.id).where(Dispute.tx_id == tx.id)))
     events = await _events(session, tx, refund_ids + dispute_ids)
-    data = events + await _postings(session, tx, refund_ids, dispute_ids) + await _stripe(client, tx)
-    if deliveries:
-        data += await _deliveries(session, events)
+    data = events + await _stripe(client, cache, tx)
+    if not payer:
+        data += await _postings(session, tx, refund_ids, dispute_ids) + await _deliveries(session, events)
     data.sort(key=lambda entry: entry["at"])  # stable: within one instant, our order is kept
     return {"tx_id": tx.id, "workflow_id": tx.workflow_id, "data": data}

@@ -6,7 +6,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -113,7 +113,10 @@ class Settings(BaseSettings):
     # /docs, /redoc and /openapi.json; unset: published in development only (they map the attack surface).
     publish_api_docs: bool | None = None
 
-    # Rate limiting: a token bucket per subject (or per IP when unauthenticated).
+    # Load balancers whose X-Forwarded-For names the caller (IPs or CIDRs, e.g. '["10.0.0.0/8"]');
+    # from any other peer the header is ignored (api/client_address.py).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # Rate limiting: a token bucket per subject (or per client address when unauthenticated).
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
     # New payment inits one API process lets wait on Temporal at once; past it a new one is refused

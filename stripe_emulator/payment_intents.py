@@ -282,7 +282,11 @@ def complete_action(emu: Emulator, intent_id: str, succeed: bool) -> Obj:
     return intent
 
 
-retrieve = retriever("payment_intent", "intent")
+async def retrieve(emu: Emulator, _: dict[str, Any], path: dict[str, str]) -> Obj:
+    emu.store.count("payment_intents.retrieve", path["id"])  # tests check what a read costs at Stripe
+    return emu.find("payment_intent", path["id"], "intent")
+
+
 list_all = lister("payment_intent", "/v1/payment_intents")
 retrieve_charge = retriever("charge", "charge")
 list_charges = lister("charge", "/v1/charges", "payment_intent")

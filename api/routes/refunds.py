@@ -11,7 +11,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from api.contract import errors
 from api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
-from api.errors import ApiError, NotFound, PaymentStateConflict
+from api.errors import ApiError, IdempotencyKeyReused, NotFound, PaymentStateConflict
 from api.models import RefundCreate, RefundOut
 from api.routes.payments import REPLAY_HEADER, visible_transaction, waiting_on_temporal
 from schema.messages import RefundRequest
@@ -44,6 +44,12 @@ def refund_id(tx_id: str, idempotency_key: str) -> str:
     return "rf_" + hashlib.sha256(f"{tx_id}:{idempotency_key}".encode()).hexdigest()[:32]
 
 
+def _same_request(refund: Refund, body: RefundCreate) -> bool:
+    """A repeat names the refund's amount (or none: "the rest", which the first answer settled)
+    and its reason; anything else is another refund under a used key."""
+    return body.amount in (None, refund.amount) and body.reason == refund.reason
+
+
 def _activity_failure(exc: WorkflowFailureError) -> ApplicationError | None:
     cause = exc.cause.cause if isinstance(exc.cause, ActivityError) else exc.cause
     return cause if isinstance(cause, ApplicationError) else None
@@ -55,7 +61,7 @@ def _activity_failure(exc: WorkflowFailureError) -> ApplicationError | None:
     summary="Refund a captured payment, in full or in part (merchant: its own, operator)",
     responses={
         200: {"model": RefundOut, "description": "A repeat of the key: the first answer", "headers": REPLAY_HEADER},
-        **errors(NotFound, RefundExceedsCaptured, PaymentStateConflict),
+        **errors(NotFound, RefundExceedsCaptured, PaymentStateConflict, IdempotencyKeyReused),
     },
 )
 async def create_refund(
@@ -70,12 +76,15 @@ async def create_refund(
     """Never beyond what was captured, never refused for the merchant's balance (it may go
     negative); the key makes a repeat the same refund. The answer is Stripe's word: `succeeded`,
     or `pending` until Stripe settles it (the merchant's `refund.succeeded` or `refund.failed`
-    webhook tells which; a refund may also fail after it succeeded)."""
+    webhook tells which; a refund may also fail after it succeeded). The key again with another
+    amount or reason is `idempotency_key_reused`."""
     tx = await visible_transaction(session, tx_id, principal)
     if not (principal.is_("operator") or principal.is_("merchant", tx.merchant_id)):
         raise NotFound()
     rid = refund_id(tx.id, body.idempotency_key)
     existing = await session.get(Refund, rid)
+    if existing is not None and not _same_request(existing, body):
+        raise IdempotencyKeyReused()
     if existing is not None and (existing.status != "pending" or existing.stripe_refund_id is not None):
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
         return refund_out(existing)
@@ -102,4 +111,6 @@ async def create_refund(
         raise
     refund = await session.get(Refund, rid, populate_existing=True)
     assert refund is not None
+    if not _same_request(refund, body):
+        raise IdempotencyKeyReused()  # a concurrent first use of the key with other parameters won
     return refund_out(refund)

@@ -20,8 +20,10 @@ router = APIRouter(tags=["payments"])
     responses=errors(NotFound),
 )
 async def get_timeline(tx_id: str, principal: CurrentPrincipal, services: ServicesDep, session: Session) -> TimelineOut:
-    """Status changes, outbox events, ledger postings, webhook deliveries (merchant and operator)
-    and Stripe's PaymentIntent, with the workflow id to open in the Temporal UI."""
+    """Status changes, outbox events, Stripe's PaymentIntent (read at most every 10 s), and for the
+    merchant and operator ledger postings (the platform fee among them) and webhook deliveries, with
+    the workflow id to open in the Temporal UI."""
     tx = await visible_transaction(session, tx_id, principal)
-    timeline = await payment_timeline(session, services.stripe, tx, deliveries=not principal.is_("user"))
+    payer = principal.is_("user")
+    timeline = await payment_timeline(session, services.stripe, tx, payer=payer, cache=services.redis)
     return TimelineOut.model_validate(timeline)

@@ -1,9 +1,11 @@
 """A card number anywhere the application looks is refused unread: not stored, not logged. The
 vectors are the ones an attacker tried: other encodings, escapes, separators, headers, the path."""
 
+import asyncio
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -11,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.card_data import MAX_BODY_BYTES
 from config.settings import Settings
 from stripe_emulator.webhooks import signature_header
 
@@ -163,3 +166,45 @@ async def test_an_oversized_body_is_413(api: httpx.AsyncClient, auth) -> None:
     response = await api.post("/users", json={"name": "x" * 1_100_000}, headers=auth("operator"))
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+async def _raw_request(api_url: str, head: str) -> bytes:
+    """Send only a request's head (a body announced, none sent) and read the answer: an answer at
+    all means the body was not waited for."""
+    host, port = api_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head.encode())
+        await writer.drain()
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+    finally:
+        writer.close()
+
+
+async def test_a_body_announced_beyond_the_bound_is_refused_unread(api_url: str, auth) -> None:
+    token = auth("operator")["Authorization"]
+    head = (
+        f"POST /users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+    )
+    answer = await _raw_request(api_url, head)
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
+async def test_a_chunked_body_beyond_the_bound_is_413_in_the_envelope(api: httpx.AsyncClient, auth) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(MAX_BODY_BYTES // 1000 + 1):
+            yield b"x" * 1000
+        yield b'"}'
+
+    response = await api.post(
+        "/users", content=chunks(), headers=auth("operator") | {"content-type": "application/json"}
+    )
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+    assert "content-length" not in response.request.headers  # it went chunked
+
+
+def test_the_bound_holds_the_largest_legitimate_body() -> None:
+    evidence = json.dumps({"text": "\U0001f4e6" * 20_000, "submit": True})  # escaped: 12 bytes a character
+    assert len(evidence.encode()) <= MAX_BODY_BYTES < 1_000_000

@@ -1,6 +1,8 @@
 """Every list route pages through `newest_first`: rows sharing one timestamp are neither lost nor
 repeated across pages, for tables keyed by a string and by a bigint."""
 
+import base64
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -65,3 +67,30 @@ async def test_a_string_cursor_on_a_bigint_key_is_refused(engine: AsyncEngine) -
             await newest_first(
                 session, select(ReconciliationLog), ReconciliationLog.created_at, ReconciliationLog.id, 2, cursor
             )
+
+
+# (a delivery's attempts page the same way, behind a 404 for a delivery that is not the merchant's)
+LIST_ROUTES = [
+    "/transactions/{user}",
+    "/merchants/{merchant}/payouts",
+    "/disputes",
+    "/reconciliation/runs",
+    "/reconciliation/logs",
+    "/merchants/{merchant}/webhook_endpoints",
+    "/merchants/{merchant}/webhook_deliveries",
+]
+EXTREME_CURSORS = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T13:59:59.999999+14:00"]
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES)
+async def test_a_cursor_at_the_edge_of_time_is_a_400_on_every_list_route(api: Any, auth: Any, route: str) -> None:
+    operator = auth("operator")
+    user = (await api.post("/users", json={"name": "Payer"}, headers=operator)).json()["id"]
+    merchant = (await api.post("/merchants", json={"name": "Seller", "currency": "usd"}, headers=operator)).json()["id"]
+    path = route.format(user=user, merchant=merchant)
+    for created in EXTREME_CURSORS:
+        for row_id in ("tx_1", "1"):
+            cursor = base64.urlsafe_b64encode(json.dumps([created, row_id]).encode()).decode()
+            response = await api.get(path, params={"cursor": cursor}, headers=operator)
+            assert response.status_code == 400, (path, created, response.text)
+            assert response.json()["error"]["code"] == "invalid_cursor"

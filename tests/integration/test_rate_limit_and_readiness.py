@@ -1,5 +1,9 @@
 """Rate limiting per subject, readiness naming what is down, and Redis trouble not stopping the API."""
 
+import asyncio
+import uuid
+from ipaddress import ip_network
+
 import httpx
 
 from api.app import create_app
@@ -92,3 +96,46 @@ async def test_database_unreachable_is_503_not_500(stack_settings: Settings) -> 
             response = await client.post("/users", json={"name": "n"}, headers=_headers(settings, "op_z"))
             assert response.status_code == 503
             assert response.json()["error"]["code"] == "service_unavailable"
+
+
+async def test_an_anonymous_caller_over_its_budget_is_refused_before_its_body_is_read(
+    stack_settings: Settings,
+) -> None:
+    """Behind a trusted proxy each caller has its own bucket, by X-Forwarded-For's right-most hop
+    that is not a proxy; once it is empty, a body is not even waited for."""
+    settings = stack_settings.model_copy(
+        update={"rate_limit_per_second": 0.01, "rate_limit_burst": 3, "trusted_proxies": [ip_network("127.0.0.1")]}
+    )
+    caller, neighbour = (f"2001:db8::{uuid.uuid4().hex[:4]}:{n}" for n in (1, 2))
+    with serve_in_thread(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            forged_then_real = {"X-Forwarded-For": f"6.6.6.6, {caller}"}
+            statuses = [(await client.post("/users", json={}, headers=forged_then_real)).status_code for _ in range(4)]
+            assert statuses == [401, 401, 401, 429]
+            neighbours = await client.post("/users", json={}, headers={"X-Forwarded-For": neighbour})
+            assert neighbours.status_code == 401
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(
+                f"POST /users HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {caller}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n".encode()
+            )
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+        finally:
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 429"), answer
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(stack_settings: Settings) -> None:
+    settings = stack_settings.model_copy(update={"rate_limit_per_second": 0.01, "rate_limit_burst": 3})
+    with serve_in_thread(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            statuses = [
+                (
+                    await client.get("/readyz", headers={"X-Forwarded-For": f"2001:db8::{uuid.uuid4().hex[:4]}"})
+                ).status_code
+                for _ in range(5)
+            ]
+    assert 429 in statuses  # every guess at an address was the peer's bucket, 127.0.0.1

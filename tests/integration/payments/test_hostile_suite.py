@@ -8,6 +8,7 @@ Bounded (a few examples per operation and pass) and derandomized, so CI stays fa
 the counts are written to the terminal so they can be quoted."""
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api.card_data import MAX_BODY_BYTES
 from config.card_numbers import contains_card_number
 from tests.conftest import COUNTS
 from tests.integration.payments.conftest import Parties
@@ -47,7 +49,8 @@ GENERATION = settings(
     suppress_health_check=list(HealthCheck),
 )
 FULL_WIDTH = {ord(digit): ord(digit) + 0xFEE0 for digit in "0123456789"}
-# How a card number may be typed: plain, spaced, dashed, dotted, full-width digits, glued to text.
+# How a card number may be typed: plain, spaced, dashed, dotted, full-width digits, glued to text,
+# grouped by any punctuation or by invisible characters, followed by its expiry and code, glued to hex.
 CARD_NUMBERS = [
     "4242424242424242",
     "4242 4242 4242 4242",
@@ -55,6 +58,10 @@ CARD_NUMBERS = [
     "3782.822463.10005",
     "4000056655665556".translate(FULL_WIDTH),
     "ref4012888888881881x",
+    "4242:4242:4242:4242",
+    "5555\u200b5555\u20605555\u00ad4444",
+    "42424242424242421228123",
+    "4012888888881881deadbeefcafebabe",
 ]
 
 
@@ -222,9 +229,10 @@ LOOSE_NUMBER = "validation_error"  # or `forbidden`: an operator-only route refu
 
 def _vectors(example: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
     """(request arguments, the error code it must get) for one example body: the body too deep
-    and not UTF-8, then each field with what DESIGN "The edge" refuses in it."""
+    and not UTF-8 and too large, then each field with what DESIGN "The edge" refuses in it."""
     yield {"content": b"[" * 40 + b"]" * 40, "headers": JSON}, "nested_too_deep"
     yield {"content": b'{"a": "\xff"}', "headers": JSON}, "unsupported_media_type"
+    yield {"content": b" " * (MAX_BODY_BYTES + 1), "headers": JSON}, "payload_too_large"
     for name, value in example.items():
         if isinstance(value, str):
             yield {"json": example | {name: "a\u0000b"}}, "nul_character"
@@ -255,3 +263,31 @@ async def test_explicit_vectors_in_every_field_of_every_body_are_refused(
                 wrong.append(f"{method.upper()} {path} {arguments}: {response.status_code} {response.text}")
     report(f"hostile suite, {role}: {sent} explicit vectors, {len(wrong)} accepted or misanswered")
     assert sent and not wrong, "\n".join(wrong)
+
+
+EXTREME_CURSORS = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00")
+
+
+async def test_cursors_at_the_edge_of_time_are_400_on_every_list_route(
+    api: httpx.AsyncClient, auth: Any, report: Callable[[str], None]
+) -> None:
+    """Every operation of the document that takes a `cursor`, as an operator (who may list them all)."""
+    document = (await api.get("/openapi.json")).json()
+    listed = [
+        path
+        for path, operations in document["paths"].items()
+        if any(p["name"] == "cursor" for p in operations.get("get", {}).get("parameters", []))
+    ]
+    assert "/transactions/{user_id}" in listed and "/merchants/{merchant_id}/payouts" in listed
+    operator = auth("operator")
+    merchant = await api.post("/merchants", json={"name": "Edge", "currency": "usd"}, headers=operator)
+    ids = {"user_id": "usr_edge", "merchant_id": merchant.json()["id"], "delivery_id": "whd_edge"}
+    wrong = []
+    for path in listed:
+        for created in EXTREME_CURSORS:
+            cursor = base64.urlsafe_b64encode(json.dumps([created, "1"]).encode()).decode()
+            response = await api.get(path.format(**ids), params={"cursor": cursor}, headers=operator)
+            if response.status_code >= 500 or response.status_code == 200:
+                wrong.append(f"GET {path} {created}: {response.status_code} {response.text}")
+    report(f"hostile suite: {len(listed) * len(EXTREME_CURSORS)} extreme cursors, {len(wrong)} misanswered")
+    assert not wrong, "\n".join(wrong)

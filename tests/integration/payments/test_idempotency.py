@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -139,3 +140,18 @@ async def test_payments_go_on_when_redis_is_down(parties: Parties, stack_setting
                 "/payments/confirm", json={"tx_id": first.json()["id"]}, headers=parties.as_user
             )
             assert confirmed.json()["status"] == "confirmed"
+
+
+async def test_the_cached_3d_secure_answer_keeps_its_client_secret_sealed(parties: Parties, redis_url: str) -> None:
+    first = await parties.init(card="pm_card_authenticationRequired", key="order-3ds-sealed")
+    assert first.status_code == 201 and first.json()["status"] == "requires_action", first.text
+    secret = first.json()["client_secret"]
+    redis = Redis.from_url(redis_url)
+    try:
+        raw = await redis.get(f"idempotency:payment:{parties.user_id}:order-3ds-sealed")
+    finally:
+        await redis.aclose()
+    assert raw is not None and secret.encode() not in raw and b"secret" not in raw
+    again = await parties.init(card="pm_card_authenticationRequired", key="order-3ds-sealed")
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["client_secret"] == secret

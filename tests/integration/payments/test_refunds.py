@@ -44,6 +44,20 @@ async def test_a_repeated_refund_request_is_one_refund(parties: Parties) -> None
     assert (await parties.get(tx["id"]))["amount_refunded"] == 400
 
 
+async def test_a_refund_key_reused_with_another_amount_or_reason_is_refused(parties: Parties) -> None:
+    tx = await parties.captured(1000)
+    first = await parties.refund(tx["id"], 300, key="refund-reused")
+    assert first.status_code == 201, first.text
+    other_amount = await parties.refund(tx["id"], 500, key="refund-reused")
+    assert other_amount.status_code == 422 and other_amount.json()["error"]["code"] == "idempotency_key_reused"
+    body = {"idempotency_key": "refund-reused", "amount": 300, "reason": "duplicate"}
+    other_reason = await parties.api.post(f"/payments/{tx['id']}/refunds", json=body, headers=parties.as_merchant)
+    assert other_reason.status_code == 422 and other_reason.json()["error"]["code"] == "idempotency_key_reused"
+    the_rest = await parties.refund(tx["id"], key="refund-reused")  # no amount: the first answer
+    assert the_rest.status_code == 200 and the_rest.json()["id"] == first.json()["id"]
+    assert (await parties.get(tx["id"]))["amount_refunded"] == 300
+
+
 async def test_racing_refunds_never_exceed_the_capture(parties: Parties) -> None:
     tx = await parties.captured(1000)
     responses = await asyncio.gather(*[parties.refund(tx["id"], 400) for _ in range(4)])

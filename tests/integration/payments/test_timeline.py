@@ -6,7 +6,7 @@ import sys
 from datetime import datetime
 
 from config.settings import Settings
-from tests.integration.payments.conftest import Parties, command_env
+from tests.integration.payments.conftest import Parties, command_env, stripe_intent
 
 
 async def test_the_timeline_tells_a_refunded_payment_in_order(parties: Parties, auth) -> None:
@@ -58,3 +58,34 @@ async def test_payments_inspect_prints_the_same_timeline(parties: Parties, auth,
     lines = (await inspect()).splitlines()
     assert lines[0] == f"{tx['id']}  workflow {api['workflow_id']}"
     assert len(lines) == 1 + len(api["data"]) and any('"status": "confirmed"' in line for line in lines)
+
+
+async def test_the_payer_sees_the_story_and_the_merchant_its_fee(parties: Parties, auth) -> None:
+    tx = await parties.captured(1000)
+    path = f"/payments/{tx['id']}/timeline"
+    mine = (await parties.api.get(path, headers=parties.as_user)).json()["data"]
+    assert [e["status"] for e in mine if e["kind"] == "status"] == ["pending", "authorized", "confirmed"]
+    assert not [e for e in mine if e["kind"] in ("ledger", "delivery")]
+    assert "platform_revenue" not in json.dumps(mine)
+    for headers in (parties.as_merchant, auth("operator")):
+        data = (await parties.api.get(path, headers=headers)).json()["data"]
+        (capture,) = [e for e in data if e["kind"] == "ledger"]
+        assert {"account": "platform_revenue", "amount": -25, "currency": "usd"} in capture["entries"]
+
+
+async def test_two_quick_timeline_reads_cost_one_stripe_request(
+    parties: Parties, emulator_control, stack_settings: Settings
+) -> None:
+    tx = await parties.authorized(700)
+    intent_id = stripe_intent(stack_settings, tx["id"]).id
+
+    def reads() -> int:
+        counters = emulator_control("GET", "/counters").json()
+        return int(counters.get("payment_intents.retrieve", {}).get(intent_id, 0))
+
+    before = reads()
+    answers = [await parties.api.get(f"/payments/{tx['id']}/timeline", headers=parties.as_user) for _ in range(2)]
+    assert [[e["status"] for e in a.json()["data"] if e["kind"] == "stripe"] for a in answers] == [
+        ["requires_capture"]
+    ] * 2
+    assert reads() == before + 1
