@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.services import Services
 from config.settings import Settings
 from tests.unit.test_development_secrets import OWN
 
@@ -13,8 +14,13 @@ DOCS = ["/docs", "/redoc", "/openapi.json"]
 
 
 def client(**values: Any) -> TestClient:
-    """No lifespan (`with`): the routes asked for here need no services."""
-    return TestClient(create_app(Settings(_env_file=None, **(OWN | {"allowed_hosts": ["testserver"]} | values))))  # type: ignore[call-arg]
+    """No lifespan (`with`): nothing is connected. The services are made but reach nothing: the
+    address rate limit, which runs before any route, falls back to its in-process buckets."""
+    nowhere = {"allowed_hosts": ["testserver"], "redis_url": "rediss://127.0.0.1:1/0"}
+    settings = Settings(_env_file=None, **(OWN | nowhere | values))  # type: ignore[call-arg]
+    app = create_app(settings)
+    app.state.services = Services.start(settings)
+    return TestClient(app)
 
 
 @pytest.mark.parametrize("page", DOCS)
