@@ -58,6 +58,8 @@ WEBHOOK_EVENTS = AUTHENTICATED + AUTHENTICATION_FAILED + ("payment_intent.succee
 # a refused capture or void reads Stripe back before compensating.
 MONEY_AFTER_DURABLE_INPUT = "money-after-durable-input"
 READ_BACK_BEFORE_COMPENSATING = "read-back-before-compensating"
+# A payment that moved at Stripe wakes the waiting workflow (a run from before ignored such signals).
+FOLLOW_MOVES_AT_STRIPE = "follow-moves-at-stripe"
 
 
 def workflow_id(user_id: str, idempotency_key: str) -> str:
@@ -183,9 +185,11 @@ class PaymentWorkflow:
         return None if state.status == "requires_action" else state
 
     async def _await_confirm_or_cancel(self, expires_at: datetime) -> None:
+        follow_moves = workflow.patched(FOLLOW_MOVES_AT_STRIPE)
         while True:
             if not await self._wait(
-                lambda: self._confirm is not None or self._cancel or self._moved_at_stripe, expires_at
+                lambda: self._confirm is not None or self._cancel or (follow_moves and self._moved_at_stripe),
+                expires_at,
             ):
                 await self._void("abandoned", "authorization_expired")
                 return
@@ -257,7 +261,14 @@ class PaymentWorkflow:
         """Read the PaymentIntent back and record what Stripe holds: its capture, or its void (with
         `failure_code`); a payment still authorized there stays authorized here."""
         assert self._payment_intent_id is not None
-        state: PaymentIntentState = await stripe_step(StripePayments.read_payment_intent, self._payment_intent_id)
+        try:
+            state: PaymentIntentState = await stripe_step(StripePayments.read_payment_intent, self._payment_intent_id)
+        except (ActivityError, ApplicationError) as error:  # a local activity raises the latter
+            if final_failure(error) is None:
+                raise
+            # Stripe will not say (a revoked key, say): the row stays as it is, for reconciliation.
+            workflow.logger.warning("the PaymentIntent could not be read back; reconciliation will follow Stripe")
+            return
         ahead = StripeAhead(self._request.tx_id, state, failure_code, failure_message)
         self._set_view(await workflow.execute_local_activity_method(PaymentRecords.follow_stripe, ahead, **DB_STEP))
 
