@@ -283,8 +283,9 @@ def complete_action(emu: Emulator, intent_id: str, succeed: bool) -> Obj:
 
 
 async def retrieve(emu: Emulator, _: dict[str, Any], path: dict[str, str]) -> Obj:
+    intent = emu.find("payment_intent", path["id"], "intent")
     emu.store.count("payment_intents.retrieve", path["id"])  # tests check what a read costs at Stripe
-    return emu.find("payment_intent", path["id"], "intent")
+    return intent
 
 
 list_all = lister("payment_intent", "/v1/payment_intents")
