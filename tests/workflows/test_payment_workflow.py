@@ -380,9 +380,11 @@ async def test_stripe_reporting_a_capture_makes_the_waiting_workflow_record_it(
         handle = await start(time_skipping_env, queue, payment_request(900))
         await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
         await handle.signal(PaymentWorkflow.stripe_event, succeeded)
-        await eventually(
-            lambda: asyncio.sleep(0, fake.names().count("read_payment_intent")), lambda n: n == 1, "the first read"
-        )
+
+        async def reads() -> int:
+            return fake.names().count("read_payment_intent")
+
+        await eventually(reads, lambda n: n == 1, "the first read")
         assert getattr(await handle.query(PaymentWorkflow.status), "status", None) == "authorized"
         await handle.signal(PaymentWorkflow.stripe_event, dataclasses.replace(succeeded, event_id="evt_2"))
         result = await handle.result()
