@@ -116,24 +116,28 @@ async def _serve(emu: Emulator, handler: Handler, request: Request, request_id: 
         except StripeError as exc:
             if exc.status == 409:
                 emu.store.count("idempotency.in_flight", key)  # tests check that a retry met one
+                if fault:
+                    emu.faults.give_back(fault)  # nothing done: the fault waits for a request that does something
             return exc.response()
         if earlier is not None:
-            return Response(
+            response = Response(
                 earlier.body,
                 earlier.status,
                 media_type="application/json",
                 headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
             )
-        try:
-            response = await _handle(emu, handler, params, path, fault)
-        except BaseException:
-            emu.idempotency.abandon(api_key, key)
-            raise
-        emu.idempotency.finish(api_key, key, response.status_code, bytes(response.body))
-        response.headers["Idempotency-Key"] = key
+        else:
+            try:
+                response = await _handle(emu, handler, params, path, fault)
+            except BaseException:
+                emu.idempotency.abandon(api_key, key)
+                raise
+            emu.idempotency.finish(api_key, key, response.status_code, bytes(response.body))
+            response.headers["Idempotency-Key"] = key
 
     if fault and fault.action == "timeout_after_commit":
-        # Committed: a chaos run learns which object the fault held (counter `held.<fault id>`).
+        # Committed (by this request or by the one it replays): a chaos run learns which object the
+        # fault held (counter `held.<fault id>`).
         emu.store.count(f"held.{fault.id}", request.url.path)
         await asyncio.sleep(fault.hang_seconds)  # the change is committed; the client never hears back
     return response

@@ -58,6 +58,15 @@ class Faults:
             return fault
         return None
 
+    def give_back(self, fault: Fault) -> None:
+        """Undo `take` for a request that did nothing (refused while its idempotency key was in
+        flight), so a one-off fault still meets a request that does the work."""
+        fault.hits -= 1
+        if fault.times is not None:
+            fault.times += 1
+            if fault not in self._rules:
+                self._rules.append(fault)
+
     def all(self) -> list[Fault]:
         return list(self._rules)
 

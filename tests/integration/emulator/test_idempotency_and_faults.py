@@ -173,6 +173,46 @@ def test_a_retry_after_timeout_after_commit_returns_the_original(emulator_url: s
     assert len(_counters(emulator_url)["payment_intents.create"]) == 1
 
 
+def test_a_one_off_hold_met_by_a_replay_holds_the_replay(emulator_url: str) -> None:
+    """The chaos run's lost confirm holds the workload's next capture, which may be a retry Stripe
+    answers from its idempotency cache: that capture is committed too, so it is held and named."""
+    first = _post(emulator_url, "/v1/payment_intents", CREATE, "replayed")
+    fault = _add_fault(emulator_url, action="timeout_after_commit", path="/v1/payment_intents", hang_seconds=6, times=1)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{emulator_url}/v1/payment_intents",
+            data=CREATE,
+            headers={"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "replayed"},
+            timeout=2,
+        )
+    assert _counters(emulator_url)[f"held.{fault['id']}"] == {"/v1/payment_intents": 1}
+    assert first.status_code == 200 and len(_counters(emulator_url)["payment_intents.create"]) == 1
+
+
+def test_a_one_off_fault_met_by_a_request_refused_in_flight_waits_for_the_next(
+    emulator: Emulator, emulator_url: str
+) -> None:
+    _add_fault(emulator_url, action="latency", path="/v1/payment_intents", latency_ms=3000, times=1)
+
+    async def race() -> tuple[httpx.Response, dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=emulator_url, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+            slow = asyncio.create_task(http.post("/v1/payment_intents", data=CREATE, headers={"Idempotency-Key": "r"}))
+
+            async def key_held() -> bool:
+                return emulator.idempotency.in_flight(API_KEY, "r")
+
+            await eventually(key_held, bool, "the slow request to take the key", within=5)
+            one_off = _add_fault(emulator_url, action="timeout_after_commit", path="/v1/payment_intents", times=1)
+            refused = await http.post("/v1/payment_intents", data=CREATE, headers={"Idempotency-Key": "r"})
+            await slow
+            return refused, one_off
+
+    refused, one_off = asyncio.run(race())
+    assert refused.status_code == 409
+    waiting = [f for f in httpx.get(f"{emulator_url}/_emulator/faults").json()["data"] if f["id"] == one_off["id"]]
+    assert [(f["times"], f["hits"]) for f in waiting] == [(1, 0)]
+
+
 def test_error_faults_fail_before_doing_anything_for_the_next_n_calls(
     client: stripe.StripeClient, emulator_url: str
 ) -> None:
