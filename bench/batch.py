@@ -25,16 +25,15 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError
 
 from bench import reconciliation
-from bench.stack import Stack, running_stack
 from bench.stats import loadavg
-from chaos import checks
-from chaos.runner import stripe_state
-from chaos.workload import Tally
-from config.temporal import connect
-from schema.database import create_engine, session_factory
-from schema.messages import PayoutRunSummary
-from schema.tables import Payout, Transaction
-from workers.schedules import PAYOUT_SCHEDULES
+from devstack import money_checks as checks
+from devstack.money_checks import stripe_state
+from devstack.throwaway import Stack, running_stack
+from payments.config.temporal import connect
+from payments.schema.database import create_engine, session_factory
+from payments.schema.messages import PayoutRunSummary
+from payments.schema.tables import Payout, Transaction
+from payments.workers.schedules import PAYOUT_SCHEDULES
 
 SCHEDULE_WAIT = 60.0  # s for the Schedule to exist (the worker makes it at start) and start the run
 
@@ -85,7 +84,7 @@ async def money_checks(stack: Stack, merchants: list[str]) -> list[checks.Check]
         async with session_factory(engine)() as session:
             txs = {tx.id: tx for tx in await checks.all_rows(session, Transaction)}
             payouts = await checks.all_rows(session, Payout)
-            found = [checks.transfers(payouts, Tally(), stripe), await checks.ledger(session, txs, payouts)]
+            found = [checks.payout_transfers(payouts, stripe), await checks.ledger(session, txs, payouts)]
     finally:
         await engine.dispose()
     per_merchant = Counter(p.merchant_id for p in payouts if p.status == "paid")

@@ -13,7 +13,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
-from workers.registry import workflow_runner
+from payments.workers.registry import workflow_runner
 
 STEP = timedelta(seconds=30)
 

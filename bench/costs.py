@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.auth import mint_token
-from bench.stack import Stack
+from devstack.throwaway import Stack
+from payments.api.auth import mint_token
 
 LOAD_GENERATOR = "load generator"
 _SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} ([0-9.e+-]+)$")
@@ -35,8 +35,8 @@ def roles(stack: Stack) -> dict[str, list[psutil.Process]]:
             argv, name = child.cmdline(), child.name()
         except psutil.NoSuchProcess:
             continue
-        if "workers.cli" in argv:
-            role = argv[argv.index("workers.cli") + 1]  # python -m workers.cli api --workers 2
+        if "payments" in argv:
+            role = argv[argv.index("payments") + 1]  # python -m payments api --workers 2
         elif "stripe_emulator" in argv:
             role = "stripe-emulator"
         elif name in ("postgres", "redis-server", "temporal"):

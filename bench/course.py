@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from bench import costs
 from bench.openloop import Run
-from bench.stack import Stack
 from bench.stats import Timings
+from devstack.throwaway import Stack
 
 ROLES = ("api", "worker", "temporal", "postgres", "redis", "stripe-emulator")
 SHORT = {"stripe-emulator": "emulator", "postgres": "pg"}

@@ -30,14 +30,14 @@ import uuid
 import httpx
 from redis.asyncio import Redis
 
-from api.auth import mint_token
 from bench import ceiling, costs, course, scale
 from bench.openloop import HEADER, Payment, Run, Steps, open_loop, row, step
-from bench.stack import Stack, running_stack
 from bench.stats import Timings, loadavg, machine_speed
 from bench.webhook_receiver import receiving_webhooks
-from config.temporal import connect
-from schema.database import create_engine
+from devstack.throwaway import Stack, running_stack
+from payments.api.auth import mint_token
+from payments.config.temporal import connect
+from payments.schema.database import create_engine
 
 USERS = 50  # payers the load is spread over (each its own rate-limit bucket, as real traffic is)
 # The throwaway stack's rate limit is lifted: the bench measures the system, not the limiter.
@@ -247,7 +247,9 @@ def cli() -> None:
     parser.add_argument("--api-workers", type=int, default=1, help="API processes (payments api --workers N)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (more than one: money checks)")
     parser.add_argument(
-        "--max-inits-in-flight", type=int, help="the API's bound on inits waiting on Temporal (api/admission.py)"
+        "--max-inits-in-flight",
+        type=int,
+        help="the bound on inits waiting on Temporal (payments/api/admission.py)",
     )
     parser.add_argument(
         "--webhooks", action="store_true", help="then the run for a merchant with a webhook endpoint (all events)"

@@ -23,16 +23,16 @@ import httpx
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from activities import ledger
-from api.auth import mint_token
 from bench import costs
-from bench.stack import Stack, running_stack
 from bench.stats import loadavg
-from config.temporal import connect
-from schema.database import create_engine, session_factory
-from schema.messages import ReconciliationInput
-from schema.tables import Merchant, Transaction
-from workflows.reconciliation import ReconciliationWorkflow
+from devstack.throwaway import Stack, running_stack
+from payments.activities import ledger
+from payments.api.auth import mint_token
+from payments.config.temporal import connect
+from payments.schema.database import create_engine, session_factory
+from payments.schema.messages import ReconciliationInput
+from payments.schema.tables import Merchant, Transaction
+from payments.workflows.reconciliation import ReconciliationWorkflow
 
 AMOUNT, FEE_BPS, BATCH = 1000, 290, 10_000
 PEAK_ROLES = ("worker", "stripe-emulator", "postgres")

@@ -14,11 +14,10 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bench.stack import Stack
-from chaos.checks import Check, ledger, payment_intents
-from chaos.runner import stripe_state
-from schema.database import session_factory
-from schema.tables import Payout, Transaction
+from devstack.money_checks import Check, ledger, payment_intents, stripe_state
+from devstack.throwaway import Stack
+from payments.schema.database import session_factory
+from payments.schema.tables import Payout, Transaction
 
 SETTLE_WITHIN = 120.0
 

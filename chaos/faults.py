@@ -21,19 +21,19 @@ import httpx
 import psutil
 import stripe
 
-from bench.stack import Stack
 from chaos.lost_confirm import restart_temporal_and_api, stall
 from chaos.workload import Tally
-from config.temporal import connect
-from workers.devstack.ports import wait_listening
-from workers.schedules import RECONCILIATION_SCHEDULE
-from workflows.reconciliation import ReconciliationWorkflow
+from devstack.ports import wait_listening
+from devstack.throwaway import Stack
+from payments.config.temporal import connect
+from payments.workers.schedules import RECONCILIATION_SCHEDULE
+from payments.workflows.reconciliation import ReconciliationWorkflow
 
 STRIPE_ERRORS = 0.10
 STRIPE_TIMEOUTS = 0.05
 STRIPE_SLOW = 0.05  # answered, but after our timeout: the retry finds the first call in flight (409)
 STRIPE_HANG_SECONDS = 3.0  # longer than the stack's Stripe client timeout (runner.CHAOS_SETTINGS)
-REPLACED_WITHIN = 2.0  # seconds for `payments dev` to restart a killed worker before we start one
+REPLACED_WITHIN = 2.0  # seconds for `make dev` to restart a killed worker before we start one
 # Seconds for a triggered Schedule's run to show in visibility: more than 60 beside two `yes` (the
 # trigger came amid a worker kill and an API restart), as long as a new worker may take.
 RECONCILIATION_STARTS_WITHIN = 180.0
@@ -156,7 +156,7 @@ class FaultInjector:
         killed_at = time.monotonic()
         pid = await asyncio.to_thread(self._stack.replace, "worker", signal.SIGKILL, REPLACED_WITHIN)
         self.counts["worker SIGKILLs"] += 1
-        restarted_by = "us" if len(self._stack.replacements) > ours else "payments dev"
+        restarted_by = "us" if len(self._stack.replacements) > ours else "make dev"
         if restarted_by == "us":
             self.counts["workers we restarted"] += 1
         port = self._stack.settings.worker_metrics_port

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import psutil
 
-from bench.stack import Stack
-from workers.devstack.ports import wait_ready, wait_until
-from workers.devstack.temporal import TemporalDevServer
+from devstack.ports import wait_ready, wait_until
+from devstack.temporal import TemporalDevServer
+from devstack.throwaway import Stack
 
 BACK_WITHIN = 120.0  # seconds for the restarted Temporal server and the new API
 

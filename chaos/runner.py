@@ -1,4 +1,4 @@
-"""`make chaos` / `payments chaos --seed N --count N`: a seeded workload against a throwaway stack
+"""`make chaos` / `python -m chaos --seed N --count N`: a seeded workload against a throwaway stack
 under a seeded fault schedule; then settle, check the invariants, print the figures, and exit 1 on
 any violation. The same seed gives the same plan and schedule, so a failure replays."""
 
@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import stripe
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth import mint_token
-from bench.stack import Stack, running_stack
-from chaos.checks import IN_FLIGHT, Check, StripeState, run_checks
+from chaos.checks import IN_FLIGHT, Check, run_checks
 from chaos.faults import FaultInjector, make_schedule
 from chaos.workload import BROKEN_MERCHANT, Client, Parties, Plan, Tally, Workload, make_plan
-from schema.database import create_engine
-from schema.tables import OutboxEvent, Payout, Refund, Transaction
+from devstack.money_checks import stripe_state
+from devstack.throwaway import Stack, running_stack
+from payments.api.auth import mint_token
+from payments.schema.database import create_engine
+from payments.schema.tables import OutboxEvent, Payout, Refund, Transaction
 
 # A Stripe call that hangs (a timeout after commit) is given up after 2 s, then retried.
 CHAOS_SETTINGS = {"PAYMENTS_STRIPE_TIMEOUT_SECONDS": "2"}
@@ -89,17 +89,6 @@ async def settle(sessions: async_sessionmaker[AsyncSession], within: float) -> N
             if await _in_flight(session) == 0:
                 return
         await asyncio.sleep(0.5)  # polling a condition with a deadline
-
-
-def stripe_state(stack: Stack) -> StripeState:
-    client = stripe.StripeClient("sk_test_emulator", base_addresses={"api": stack.stripe_api_base()})
-    counters = httpx.get(f"{stack.stripe_api_base()}/_emulator/counters", timeout=30).json()
-    return StripeState(
-        intents=[i.to_dict() for i in client.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()],
-        refunds=[r.to_dict() for r in client.v1.refunds.list(params={"limit": 100}).auto_paging_iter()],
-        transfers=[t.to_dict() for t in client.v1.transfers.list(params={"limit": 100}).auto_paging_iter()],
-        captures=counters.get("payment_intents.capture", {}),
-    )
 
 
 async def chaos_run(stack: Stack, seed: int, count: int, concurrency: int, settle_within: float) -> Report:

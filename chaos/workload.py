@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from api.auth import Role
+from payments.api.auth import Role
 
 # Scenario: weight in the mix.
 KINDS = {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
-from config.logs import configure_logging
+from payments.config.logs import configure_logging
 from stripe_emulator.app import create_app
 from stripe_emulator.emulator import Emulator, Fees
 from stripe_emulator.webhooks import Endpoint

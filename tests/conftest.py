@@ -23,24 +23,30 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.app import create_app
-from api.auth import Role, mint_token
-from api.routes.webhooks import SUBSCRIBED_EVENTS
-from config.keyring import Keyring, new_key_spec
-from config.logs import configure_logging
-from config.settings import Settings
-from config.temporal import connect, data_converter
-from config.tracing import start_tracing
-from schema.migrate import upgrade
+from devstack.temporal import temporal_cli
+from payments.api.app import create_app
+from payments.api.auth import Role, mint_token
+from payments.api.routes.stripe_webhooks import SUBSCRIBED_EVENTS
+from payments.config.keyring import Keyring, new_key_spec
+from payments.config.logs import configure_logging
+from payments.config.ports import free_port
+from payments.config.settings import Settings
+from payments.config.temporal import connect, data_converter
+from payments.config.tracing import start_tracing
+from payments.schema.migrate import upgrade
+from payments.workers.merchant_webhook_fanout import WebhookFanOut
+from payments.workers.metrics import serve_worker_metrics
+from payments.workers.open_payments import OpenPaymentsWatch
+from payments.workers.registry import (
+    build_worker_parts,
+    interceptors,
+    sandboxed_workflow_runner,
+    webhook_worker,
+    workflows,
+)
+from payments.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from stripe_emulator.app import create_app as create_emulator
 from tests.services import embedded_postgres, embedded_redis, scratch_database, serve_in_thread
-from workers.devstack.ports import free_port
-from workers.devstack.temporal import temporal_cli
-from workers.metrics import serve_worker_metrics
-from workers.open_payments import OpenPaymentsWatch
-from workers.registry import build_worker_parts, interceptors, sandboxed_workflow_runner, webhook_worker, workflows
-from workers.webhook_fanout import WebhookFanOut
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 TASK_QUEUE = "payments-test"
 COUNTS = "counts"  # a test's user property whose text is printed in the run's summary

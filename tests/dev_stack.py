@@ -1,4 +1,4 @@
-"""`payments dev` (= `make dev`) as a test starts it: in its own session, on free ports, in a temp dir."""
+"""`python -m devstack` (= `make dev`) as a test starts it: in its own session, on free ports, in a temp dir."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workers.devstack.ports import free_port, wait_ready
+from devstack.ports import wait_ready
+from payments.config.ports import free_port
 
 READY_WITHIN = 90.0
 PORTS = ("api", "postgres", "redis", "temporal", "temporal_ui", "stripe_emulator", "worker_metrics")
@@ -28,7 +29,7 @@ def dev_env(stack_dir: Path, ports: dict[str, int]) -> dict[str, str]:
 
 def start_dev(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "dev"],
+        [sys.executable, "-m", "devstack"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

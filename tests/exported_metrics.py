@@ -8,10 +8,10 @@ import re
 
 from prometheus_client import CollectorRegistry
 
-from activities.metrics import REGISTRY as WORKER
-from api.metrics import REGISTRY as API
+from payments.activities.metrics import REGISTRY as WORKER
+from payments.api.metrics import REGISTRY as API
 
-# Served by the SDK runtime (tests/integration/payments/test_metrics.py scrapes them from a worker).
+# Served by the SDK runtime (tests/integration/operating/test_metrics.py scrapes them from a worker).
 SDK = {"temporal_workflow_task_schedule_to_start_latency_bucket"}
 # Served by the Temporal server (the same test scrapes them from the dev server).
 TEMPORAL_SERVER = {"workflow_task_attempt_count", "workflow_task_attempt_bucket"}

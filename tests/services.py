@@ -18,10 +18,11 @@ import asyncpg
 import uvicorn
 from sqlalchemy.engine import make_url
 
-from api.app import UVICORN_OPTIONS
-from workers.devstack.ports import free_port, wait_listening, wait_until
-from workers.devstack.postgres import PostgresServer
-from workers.devstack.redis import RedisServer
+from devstack.ports import wait_listening, wait_until
+from devstack.postgres import PostgresServer
+from devstack.redis import RedisServer
+from payments.api.app import UVICORN_OPTIONS
+from payments.config.ports import free_port
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ import httpx
 import jwt
 import pytest
 
-from config.settings import Settings
+from payments.config.settings import Settings
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from config.settings import Settings
-from workers.devstack.ports import free_port, wait_ready
+from devstack.ports import wait_ready
+from payments.config.ports import free_port
+from payments.config.settings import Settings
 
 READY_WITHIN = 90.0
 
@@ -32,7 +33,7 @@ def _env(settings: Settings, port: int) -> dict[str, str]:
 def test_two_api_processes_serve_one_port(stack_settings: Settings, tmp_path: Path) -> None:
     port, log = free_port(), tmp_path / "api.log"
     api = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "api", "--workers", "2"],
+        [sys.executable, "-m", "payments", "api", "--workers", "2"],
         env=_env(stack_settings, port),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

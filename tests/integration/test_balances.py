@@ -9,9 +9,9 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schema import balances
-from schema.database import session_factory
-from schema.tables import Merchant
+from payments.schema import balances
+from payments.schema.database import session_factory
+from payments.schema.tables import Merchant
 
 DAY = timedelta(days=1)
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.card_data import MAX_BODY_BYTES
-from config.settings import Settings
+from payments.api.card_data import MAX_BODY_BYTES
+from payments.config.settings import Settings
 from stripe_emulator.webhooks import signature_header
 
 PAN = "4242424242424242"

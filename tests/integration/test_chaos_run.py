@@ -1,7 +1,7 @@
 """`make chaos` in small: 60 seeded payments on a throwaway stack while the worker is SIGKILLed every
 few seconds, Stripe answers 5xx, times out after commit and answers after our timeout, Redis is down
 for a while, PostgreSQL and the API restart once, and a confirm is lost after Stripe captured (issue
-25); every invariant of chaos/checks.py must hold (see `payments chaos`)."""
+25); every invariant of chaos/checks.py must hold (see `make chaos`)."""
 
 import pytest
 

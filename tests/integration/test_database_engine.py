@@ -4,7 +4,7 @@ terminated) is replaced at checkout, without a round trip per checkout to find o
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schema.database import create_engine
+from payments.schema.database import create_engine
 from tests.services import eventually
 
 

@@ -1,4 +1,4 @@
-"""`make dev` (= `payments dev`): the whole stack from wheels, stopped cleanly by Ctrl-C."""
+"""`make dev` (= `python -m devstack`): the whole stack from wheels, stopped cleanly by Ctrl-C."""
 
 import json
 import os
@@ -12,13 +12,13 @@ import httpx
 import psutil
 import pytest
 
+from devstack.ports import wait_until
 from tests.dev_stack import dev_env, free_ports, interrupt, start_dev, wait_dev_ready
-from workers.devstack.ports import wait_until
 
 
 def _token(env: dict[str, str], sub: str, role: str) -> str:
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli", "token", "--sub", sub, "--role", role],
+        [sys.executable, "-m", "payments", "token", "--sub", sub, "--role", role],
         env=env,
         capture_output=True,
         text=True,
@@ -78,7 +78,7 @@ def test_dev_stack_starts_serves_stops_cleanly_and_keeps_its_data(service_tmp: P
         assert "\x1b[" not in text and all(json.loads(line) for line in text.splitlines()), ours
     worker_log = (service_tmp / "stack" / "logs" / "worker.log").read_text().splitlines()
     started = [json.loads(line) for line in worker_log if '"worker_started"' in line]
-    assert started and started[0]["event_loop"] == "uvloop"  # the cheaper loop (workers/cli.py)
+    assert started and started[0]["event_loop"] == "uvloop"  # the cheaper loop (payments/cli/main.py)
     assert not _still_running(children)
 
     second = start_dev(env)
@@ -147,7 +147,7 @@ def test_a_killed_worker_is_restarted_one_service_restarts_alone_and_ctrl_c_leav
 
         seen.update(_descendants(dev.pid))
         restart = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "dev", "restart", "api"], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "devstack", "restart", "api"], env=env, capture_output=True, text=True
         )
         assert restart.returncode == 0, restart.stderr
         after_restart = _pids(stack_dir)
@@ -173,7 +173,7 @@ def test_every_taken_port_is_named_at_once_with_its_setting_not_a_traceback(serv
             taken.listen()
         ports = free_ports() | {"api": api.getsockname()[1], "temporal": temporal.getsockname()[1]}
         result = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "dev"],
+            [sys.executable, "-m", "devstack"],
             env=dev_env(service_tmp / "stack", ports),
             capture_output=True,
             text=True,

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from workers.devstack.ports import free_port, is_listening, wait_until
-from workers.devstack.postgres import PostgresServer
-from workers.devstack.redis import RedisServer
-from workers.devstack.temporal import TemporalDevServer
+from devstack.ports import is_listening, wait_until
+from devstack.postgres import PostgresServer
+from devstack.redis import RedisServer
+from devstack.temporal import TemporalDevServer
+from payments.config.ports import free_port
 
 
 @pytest.fixture

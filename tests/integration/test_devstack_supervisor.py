@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from workers.devstack import supervisor
-from workers.devstack.ports import wait_until
-from workers.devstack.supervisor import ChildDied, Supervisor
+from devstack import supervisor
+from devstack.ports import wait_until
+from devstack.supervisor import ChildDied, Supervisor
 
 
 def test_a_child_that_keeps_exiting_is_restarted_then_given_up_on(

@@ -13,12 +13,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment
 
-from activities.directory_cache import DirectoryCache
-from activities.merchants import MerchantActivities
-from activities.stripe_client import stripe_client
-from config.settings import Settings
-from schema.database import session_factory
-from schema.messages import PayoutAccount
+from payments.activities.merchants import MerchantActivities
+from payments.config.settings import Settings
+from payments.config.stripe_client import stripe_client
+from payments.schema.database import session_factory
+from payments.schema.directory_cache import DirectoryCache
+from payments.schema.messages import PayoutAccount
 
 
 @pytest_asyncio.fixture

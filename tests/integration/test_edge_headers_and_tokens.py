@@ -9,7 +9,7 @@ import httpx
 import jwt
 import pytest
 
-from config.settings import Settings
+from payments.config.settings import Settings
 from stripe_emulator.webhooks import signature_header
 
 

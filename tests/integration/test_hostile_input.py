@@ -10,11 +10,11 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from activities.permanent_errors import DATABASE_REFUSED
-from config.settings import Settings
-from schema.messages import NewMerchant
-from workflows.merchant_onboarding import MerchantOnboardingWorkflow
-from workflows.merchant_onboarding import workflow_id as onboarding_id
+from payments.activities.permanent_errors import DATABASE_REFUSED
+from payments.config.settings import Settings
+from payments.schema.messages import NewMerchant
+from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow
+from payments.workflows.merchant_onboarding import workflow_id as onboarding_id
 
 
 def _cursor(*parts: object) -> str:

@@ -3,7 +3,7 @@
 import httpx
 import stripe
 
-from config.settings import Settings
+from payments.config.settings import Settings
 
 
 async def _create_merchant(api: httpx.AsyncClient, auth, **fields: object) -> dict:

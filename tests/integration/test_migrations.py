@@ -3,9 +3,9 @@ import asyncio
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from schema.database import asyncpg_url
-from schema.migrate import downgrade, upgrade
-from schema.tables import Base
+from payments.schema.database import asyncpg_url
+from payments.schema.migrate import downgrade, upgrade
+from payments.schema.tables import Base
 from tests.services import scratch_database
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.ports import wait_until
 from tests.dev_stack import dev_env, free_ports, interrupt, start_dev, wait_dev_ready
 from tests.readme_examples import shell_blocks
-from workers.devstack.ports import wait_until
 
 REPO = Path(__file__).parents[2]
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from api import models
-from schema.tables import (
+from payments.api import models
+from payments.schema.tables import (
     DISPUTE_STATUSES,
     PAYOUT_STATUSES,
     REFUND_STATUSES,

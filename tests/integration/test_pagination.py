@@ -12,9 +12,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
-from api.pagination import InvalidCursor, encode_cursor, newest_first
-from schema.database import session_factory
-from schema.tables import ReconciliationLog, ReconciliationRun
+from payments.api.pagination import InvalidCursor, encode_cursor, newest_first
+from payments.schema.database import session_factory
+from payments.schema.tables import ReconciliationLog, ReconciliationRun
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from config.codec import ENCODING
-from workflows.merchant_onboarding import workflow_id
+from payments.config.codec import ENCODING
+from payments.workflows.merchant_onboarding import workflow_id
 
 
 async def test_history_is_ciphertext_without_the_key_and_readable_through_codec(

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from workers.devstack.ports import free_port, wait_until
-from workers.devstack.postgres import PostgresServer
+from devstack.ports import wait_until
+from devstack.postgres import PostgresServer
+from payments.config.ports import free_port
 
 
 def _modes(path: Path) -> dict[Path, int]:

@@ -6,11 +6,11 @@ from ipaddress import ip_network
 
 import httpx
 
-from api.app import create_app
-from api.auth import mint_token
-from config.settings import Settings
+from payments.api.app import create_app
+from payments.api.auth import mint_token
+from payments.config.ports import free_port
+from payments.config.settings import Settings
 from tests.services import serve_in_thread
-from workers.devstack.ports import free_port
 
 
 def _headers(settings: Settings, subject: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.exceptions import RedisError
 
-from config.redis import TIMEOUT_SECONDS, redis_client
+from payments.config.redis import TIMEOUT_SECONDS, redis_client
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import (
+from payments.schema.messages import (
     Authorization,
     ConfirmRequest,
     DisputeEvidence,
@@ -40,27 +40,27 @@ from schema.messages import (
     StripeRefundEvent,
     WebhookDeliveryRequest,
 )
+from payments.workers.registry import workflows
+from payments.workflows.dispute import DisputeWorkflow
+from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
+from payments.workflows.merchant_webhook_delivery import WebhookDeliveryWorkflow
+from payments.workflows.payment import PaymentWorkflow
+from payments.workflows.payment import workflow_id as payment_workflow_id
+from payments.workflows.payment_catch_up import PaymentCatchUpWorkflow
+from payments.workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
+from payments.workflows.reconciliation import ReconciliationWorkflow
+from payments.workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
+from payments.workflows.refund import RefundSettlementWorkflow, RefundWorkflow
 from tests.services import eventually
 from tests.workflows.conftest import start_time_skipping
 from tests.workflows.test_dispute_workflow import WITHDRAWAL, FakeDispute
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
+from tests.workflows.test_merchant_webhook_delivery_workflow import FakeReceiver, delivery
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, _refuse_capture, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
 from tests.workflows.test_reconciliation_workflow import FakeReconciler
 from tests.workflows.test_recovery_workflow import FakeRecovery
 from tests.workflows.test_refund_workflow import FakeRefund, refund_request
-from tests.workflows.test_webhook_delivery_workflow import FakeReceiver, delivery
-from workers.registry import workflows
-from workflows.dispute import DisputeWorkflow
-from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
-from workflows.payment import PaymentWorkflow
-from workflows.payment import workflow_id as payment_workflow_id
-from workflows.payment_catch_up import PaymentCatchUpWorkflow
-from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
-from workflows.reconciliation import ReconciliationWorkflow
-from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
-from workflows.refund import RefundSettlementWorkflow, RefundWorkflow
-from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 # Payments and scheduled payouts recorded since the "stripe-local-activities" patch (a Stripe call's

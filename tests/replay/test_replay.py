@@ -7,7 +7,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workers.registry import sandboxed_workflow_runner, workflow_runner, workflows
+from payments.workers.registry import sandboxed_workflow_runner, workflow_runner, workflows
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

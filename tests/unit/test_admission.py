@@ -2,8 +2,8 @@
 
 import pytest
 
-from api.admission import Admission
-from api.errors import ServiceUnavailable
+from payments.api.admission import Admission
+from payments.api.errors import ServiceUnavailable
 
 
 def test_past_the_limit_is_refused_and_a_finished_one_frees_its_place() -> None:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from api.card_data import inspect_request
-from api.errors import CardDataRejected
+from payments.api.card_data import inspect_request
+from payments.api.errors import CardDataRejected
 
 PAN = "4242424242424242"
 

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from config.card_numbers import contains_card_number, luhn_valid, redact_card_numbers
+from payments.config.card_numbers import contains_card_number, luhn_valid, redact_card_numbers
 
 PAN = "4242424242424242"
 

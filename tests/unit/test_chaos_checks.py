@@ -2,9 +2,10 @@
 calls authorized (a confirm lost after the capture); and a payment whose client walked away after
 its confirm is expected confirmed, without the refunds it never asked for."""
 
-from chaos.checks import StripeState, end_states, payment_intents
+from chaos.checks import end_states
 from chaos.workload import PaymentPlan, Plan, Tally
-from schema.tables import Transaction
+from devstack.money_checks import StripeState, payment_intents
+from payments.schema.tables import Transaction
 
 TX = "tx_" + "0" * 32
 

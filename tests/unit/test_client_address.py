@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from api.client_address import client_address
-from config.settings import Settings
+from payments.api.client_address import client_address
+from payments.config.settings import Settings
 
 PROXIES = Settings.model_validate({"trusted_proxies": ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]}).trusted_proxies
 

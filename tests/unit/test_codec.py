@@ -3,9 +3,9 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
-from config.codec import ENCODING, KEY_ID, EncryptionCodec
-from config.keyring import Keyring, new_key_spec
-from config.temporal import data_converter
+from payments.config.codec import ENCODING, KEY_ID, EncryptionCodec
+from payments.config.keyring import Keyring, new_key_spec
+from payments.config.temporal import data_converter
 
 
 async def test_every_payload_is_encrypted_with_the_key_id_in_metadata() -> None:

@@ -4,9 +4,9 @@ from pathlib import Path
 import yaml
 from temporalio.common import SearchAttributeKey
 
-from workers.devstack.temporal import SA_TYPE_NAMES, search_attribute_flags
-from workflows import search_attributes
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from devstack.temporal import SA_TYPE_NAMES, search_attribute_flags
+from payments.workflows import search_attributes
+from payments.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 COMPOSE = Path(__file__).parents[2] / "temporal-dev.yml"
 

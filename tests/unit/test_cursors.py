@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from api.pagination import InvalidCursor, decode_cursor, encode_cursor
+from payments.api.pagination import InvalidCursor, decode_cursor, encode_cursor
 
 EXTREMES = [
     "0001-01-01T00:00:00+14:00",

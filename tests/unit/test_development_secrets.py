@@ -3,8 +3,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from config.keyring import new_key_spec
-from config.settings import DevelopmentSecretInUse, Settings
+from payments.config.keyring import new_key_spec
+from payments.config.settings import DevelopmentSecretInUse, Settings
 
 OWN: dict[str, Any] = {
     "jwt_secret": SecretStr("an-operator-chosen-secret-of-enough-length"),
@@ -35,7 +35,7 @@ def test_outside_development_each_development_secret_is_refused_by_name(setting:
 
 
 def test_a_development_key_kept_for_decryption_is_refused_too() -> None:
-    from config.settings import DEV_ENCRYPTION_KEYS
+    from payments.config.settings import DEV_ENCRYPTION_KEYS
 
     keys = SecretStr(f"{OWN['encryption_keys'].get_secret_value()},{DEV_ENCRYPTION_KEYS}")
     with pytest.raises(DevelopmentSecretInUse, match="PAYMENTS_ENCRYPTION_KEYS"):
@@ -50,8 +50,8 @@ def test_own_secrets_start_and_development_allows_the_repository_ones() -> None:
 def test_the_api_and_the_worker_refuse_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from api.app import create_app
-    from workers.worker import run_worker
+    from payments.api.app import create_app
+    from payments.workers.worker import run_worker
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     with pytest.raises(DevelopmentSecretInUse):

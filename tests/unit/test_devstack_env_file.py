@@ -4,8 +4,9 @@ import shlex
 
 from pydantic import SecretStr
 
-from config.settings import Settings
-from workers.devstack.local import env_file_text, local_settings
+from devstack.local import env_file_text
+from payments.config.local_stack import local_settings
+from payments.config.settings import Settings
 
 
 def _exports(text: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from config.heap import freeze_startup_objects
+from payments.config.heap import freeze_startup_objects
 
 
 @pytest.fixture

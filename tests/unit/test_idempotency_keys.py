@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from api.models import RefundCreate
+from payments.api.models import RefundCreate
 
 
 @pytest.mark.parametrize(

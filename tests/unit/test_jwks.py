@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from api.auth import InvalidToken, TokenVerifier
-from api.jwks import JwksKeys, KeysUnavailable
-from config.settings import Settings
+from payments.api.auth import InvalidToken, TokenVerifier
+from payments.api.jwks import JwksKeys, KeysUnavailable
+from payments.config.settings import Settings
 from tests.services import eventually
 
 

@@ -2,7 +2,7 @@ import base64
 
 import pytest
 
-from config.keyring import Keyring, KeyringError, new_key_spec
+from payments.config.keyring import Keyring, KeyringError, new_key_spec
 
 
 def test_sealed_data_opens_and_is_not_plaintext() -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from activities.ledger import capture_entries, platform_fee, refund_entries, refunded_fee
+from payments.activities.ledger import capture_entries, platform_fee, refund_entries, refunded_fee
 
 
 @pytest.mark.parametrize("captured", [1, 7, 999, 1000, 2501])

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from config.logs import REDACTED, configure_logging, scrub_text
+from payments.config.logs import REDACTED, configure_logging, scrub_text
 
 
 def test_tokens_secrets_and_card_numbers_are_scrubbed_from_text() -> None:

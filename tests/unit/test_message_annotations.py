@@ -4,7 +4,7 @@ on every conversion, and a string annotation is parsed and evaluated again each 
 import dataclasses
 import inspect
 
-from schema import messages
+from payments.schema import messages
 
 
 def test_every_message_field_is_annotated_with_a_type_not_a_string() -> None:

@@ -9,8 +9,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ServiceUnavailable, install_error_handlers
-from api.routes.payments import temporal_calls
+from payments.api.errors import ServiceUnavailable, install_error_handlers
+from payments.api.temporal_calls import temporal_calls
 
 
 async def _get_raising(exc: Exception) -> httpx.Response:

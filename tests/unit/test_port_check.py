@@ -11,7 +11,8 @@ from multiprocessing.synchronize import Barrier
 
 import pytest
 
-from workers.devstack.ports import PortTakenError, claim, ensure_free, free_port, is_free
+from devstack.ports import ensure_free
+from payments.config.ports import PortTakenError, claim, free_port, is_free
 
 
 @contextmanager
@@ -62,7 +63,7 @@ def test_free_ports_come_from_below_the_ephemeral_range_and_once_each() -> None:
 def _taker(count: int) -> subprocess.Popen[str]:
     """A process that takes `count` ports, prints them, and lives until its input closes."""
     take = f"print(*(free_port() for _ in range({count})), flush=True)"
-    code = f"from workers.devstack.ports import free_port; {take}; input()"
+    code = f"from payments.config.ports import free_port; {take}; input()"
     return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 

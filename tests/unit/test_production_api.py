@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.services import Services
-from config.settings import Settings
+from payments.api.app import create_app
+from payments.api.services import Services
+from payments.config.settings import Settings
 from tests.unit.test_development_secrets import OWN
 
 DOCS = ["/docs", "/redoc", "/openapi.json"]

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from config.settings import DevelopmentSecretInUse, Settings, UnsafeConfiguration
+from payments.config.settings import DevelopmentSecretInUse, Settings, UnsafeConfiguration
 from tests.unit.test_development_secrets import OWN
 
 RS256 = {"jwt_jwks_url": "https://idp.example/jwks", "jwt_audience": "payments", "jwt_issuer": "https://idp.example/"}

@@ -4,10 +4,10 @@ defines (tests/integration/test_newcomer_path.py runs the tour against a real st
 
 import re
 
-from config.settings import Settings
+from devstack.local import env_file_text
+from payments.cli.demo import EXPORTED
+from payments.config.settings import Settings
 from tests.readme_examples import shell_blocks
-from workers.demo import EXPORTED
-from workers.devstack.local import env_file_text
 
 USED = re.compile(r"\$\{?([A-Za-z_]\w*)")
 ASSIGNED = re.compile(r"^\s*(?:export\s+)?([A-Za-z_]\w*)=", re.MULTILINE)

@@ -1,8 +1,8 @@
 """The `payments reconcile` progress line: where the run is and what it found."""
 
-from schema.messages import ReconciliationProgress
-from workers.reconcile import progress_line
-from workflows.reconciliation import PHASES
+from payments.cli.reconcile import progress_line
+from payments.schema.messages import ReconciliationProgress
+from payments.workflows.reconciliation import PHASES
 
 
 def test_the_bar_fills_with_the_phases_and_shows_the_counts() -> None:

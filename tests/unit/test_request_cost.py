@@ -8,8 +8,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from api.app import UVICORN_OPTIONS, create_app
-from config.settings import Settings
+from payments.api.app import UVICORN_OPTIONS, create_app
+from payments.config.settings import Settings
 
 
 def _calls(dependant: Dependant) -> list[object]:

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from config.settings import Settings
+from payments.config.settings import Settings
 
 
 def test_every_setting_is_read_from_a_payments_variable(monkeypatch: pytest.MonkeyPatch) -> None:

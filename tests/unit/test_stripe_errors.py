@@ -7,7 +7,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
-from activities.stripe_errors import final_or_transient
+from payments.activities.stripe_errors import final_or_transient
 
 HEADERS = {"request-id": "req_123"}
 

@@ -7,8 +7,8 @@ import pytest
 from pydantic import SecretStr
 from temporalio.service import TLSConfig
 
-from config.settings import Settings, UnsafeConfiguration
-from config.temporal import tls_config
+from payments.config.settings import Settings, UnsafeConfiguration
+from payments.config.temporal import tls_config
 from tests.unit.test_development_secrets import OWN
 
 

@@ -1,6 +1,6 @@
 """Which outbox events go to which merchant endpoints."""
 
-from workers.webhook_fanout import concerns_merchant, subscribed
+from payments.workers.merchant_webhook_fanout import concerns_merchant, subscribed
 
 
 def test_only_events_of_a_merchant_are_sent() -> None:

@@ -4,8 +4,8 @@ answer with a private address), with the name kept for the Host header and TLS."
 import httpx
 import pytest
 
-from activities.webhook_http import WebhookSender
-from activities.webhook_records import Outgoing, WebhookRecords
+from payments.activities.merchant_webhook_http import WebhookSender
+from payments.activities.merchant_webhook_records import Outgoing, WebhookRecords
 
 URL = "https://hooks.example:8443/payments?shop=1"
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from activities.webhook_records import kept_answer, signing_secrets
-from config.keyring import Keyring, new_key_spec
-from config.settings import Settings
-from config.webhook_signing import new_secret, signature_header, verify
-from schema.tables import WebhookEndpoint
+from payments.activities.merchant_webhook_records import kept_answer, signing_secrets
+from payments.config.keyring import Keyring, new_key_spec
+from payments.config.merchant_webhook_signing import new_secret, signature_header, verify
+from payments.config.settings import Settings
+from payments.schema.tables import WebhookEndpoint
 
 BODY = b'{"id":"1","type":"payment.confirmed"}'
 

@@ -3,8 +3,8 @@ to public addresses only, every address of the host checked."""
 
 import pytest
 
-from config.settings import Settings
-from config.webhook_urls import UnsafeWebhookUrl, check_webhook_url, forbidden_address
+from payments.config.merchant_webhook_urls import UnsafeWebhookUrl, check_webhook_url, forbidden_address
+from payments.config.settings import Settings
 
 
 def _development(settings: Settings) -> bool:

@@ -5,12 +5,12 @@ run compiled them anew)."""
 import importlib.util
 from pathlib import Path
 
-import workflows.payment
-from workers.registry import sandboxed_workflow_runner
+from payments.workers.registry import sandboxed_workflow_runner
+from payments.workflows import payment
 
 
 def test_the_sandbox_writes_the_workflows_bytecode_before_it_runs_them() -> None:
-    cached = Path(importlib.util.cache_from_source(workflows.payment.__file__))
+    cached = Path(importlib.util.cache_from_source(payment.__file__))
     cached.unlink(missing_ok=True)
     sandboxed_workflow_runner()
-    assert cached.exists() and cached.stat().st_mtime >= Path(workflows.payment.__file__).stat().st_mtime
+    assert cached.exists() and cached.stat().st_mtime >= Path(payment.__file__).stat().st_mtime

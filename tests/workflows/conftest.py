@@ -6,7 +6,7 @@ import pytest_asyncio
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from payments.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 
 async def start_time_skipping() -> WorkflowEnvironment:

@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import (
+from payments.schema.messages import (
     DisputeEvidence,
     DisputeFunds,
     DisputeRecord,
@@ -21,8 +21,8 @@ from schema.messages import (
     StripeDispute,
     StripeDisputeEvent,
 )
+from payments.workflows.dispute import DisputeWorkflow, workflow_id
 from tests.services import eventually
-from workflows.dispute import DisputeWorkflow, workflow_id
 
 WEEK = 7 * 86_400
 READ_BACK = 6 * 3600

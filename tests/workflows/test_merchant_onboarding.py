@@ -11,8 +11,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import ConnectedAccountRequest, NewMerchant, PayoutAccount
-from workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
+from payments.schema.messages import ConnectedAccountRequest, NewMerchant, PayoutAccount
+from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
 
 
 class FakeStripeAndDb:

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import (
+from payments.schema.messages import (
     Authorization,
     AuthorizeRequest,
     CaptureRequest,
@@ -36,8 +36,8 @@ from schema.messages import (
     StripePaymentEvent,
     VoidRequest,
 )
+from payments.workflows.payment import PaymentWorkflow, workflow_id
 from tests.services import eventually
-from workflows.payment import PaymentWorkflow, workflow_id
 
 WEEK = 7 * 24 * 3600
 

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import (
+from payments.schema.messages import (
     MerchantPageRequest,
     PayoutFailure,
     PayoutRequest,
@@ -21,7 +21,7 @@ from schema.messages import (
     PayoutView,
     ReserveRequest,
 )
-from workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow, workflow_id
+from payments.workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow, workflow_id
 
 
 def refuse_transfer(_: PayoutView) -> PayoutTransfer:

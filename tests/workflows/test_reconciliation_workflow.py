@@ -7,8 +7,13 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import ReconciliationInput, ReconciliationPage, ReconciliationPageResult, ReconciliationTotals
-from workflows.reconciliation import PHASES, ReconciliationWorkflow
+from payments.schema.messages import (
+    ReconciliationInput,
+    ReconciliationPage,
+    ReconciliationPageResult,
+    ReconciliationTotals,
+)
+from payments.workflows.reconciliation import PHASES, ReconciliationWorkflow
 
 WATERMARK = "2026-11-30T18:00:00+00:00"
 

@@ -9,14 +9,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import (
+from payments.schema.messages import (
     DeficitPageRequest,
     PlannedReversal,
     RecoveryRequest,
     RecoveryRunInput,
     ReversalResult,
 )
-from workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
+from payments.workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
 
 
 class FakeRecovery:

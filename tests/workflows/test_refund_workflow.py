@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schema.messages import (
+from payments.schema.messages import (
     RefundFailure,
     RefundRequest,
     RefundSettlement,
@@ -19,8 +19,8 @@ from schema.messages import (
     StripeRefund,
     StripeRefundEvent,
 )
+from payments.workflows.refund import RefundSettlementWorkflow, RefundWorkflow, settlement_id, workflow_id
 from tests.services import eventually
-from workflows.refund import RefundSettlementWorkflow, RefundWorkflow, settlement_id, workflow_id
 
 READ_BACK = 3600
 

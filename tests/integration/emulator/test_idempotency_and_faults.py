@@ -8,7 +8,7 @@ import httpx
 import pytest
 import stripe
 
-from activities.stripe_errors import final_or_transient
+from payments.activities.stripe_errors import final_or_transient
 from stripe_emulator.app import create_app
 from stripe_emulator.emulator import Emulator
 from tests.integration.emulator.conftest import API_KEY, authorize

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schema.tables import Transaction
-from tests.integration.payments.conftest import Parties
+from payments.schema.tables import Transaction
+from tests.integration.conftest import Parties
 
 
 async def test_a_user_pays_only_as_itself(parties: Parties, auth) -> None:

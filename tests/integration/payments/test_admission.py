@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.admission import AT_CAPACITY
-from api.app import create_app
-from api.metrics import REGISTRY
-from config.settings import Settings
-from schema.tables import Transaction
-from tests.integration.payments.conftest import AUTHORIZE, Parties
+from payments.api.admission import AT_CAPACITY
+from payments.api.app import create_app
+from payments.api.metrics import REGISTRY
+from payments.config.settings import Settings
+from payments.schema.tables import Transaction
+from payments.workflows.payment import workflow_id
+from tests.integration.conftest import AUTHORIZE, Parties
 from tests.services import eventually, serve_in_thread
-from workflows.payment import workflow_id
 
 
 def shed_so_far() -> float:

@@ -3,7 +3,7 @@ the Temporal server restarts, and the API process that carried the confirm dies,
 again. Within 2 minutes, with no client retrying, our books must hold that capture once: the row
 confirmed for the amount, one `capture:` posting, and one capture at Stripe.
 
-On a throwaway `payments dev` stack, each part in its own process (bench/stack.py)."""
+On a throwaway `make dev` stack, each part in its own process (devstack/throwaway.py)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
-from api.auth import mint_token
-from bench.stack import Stack, running_stack
 from chaos.lost_confirm import lose_the_confirm
-from schema.database import create_engine
-from schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction
-from tests.integration.payments.conftest import CAPTURE
+from devstack.throwaway import Stack, running_stack
+from payments.api.auth import mint_token
+from payments.schema.database import create_engine
+from payments.schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction
+from tests.integration.conftest import CAPTURE
 from tests.services import eventually
 
 AMOUNT = 4_200

@@ -10,9 +10,10 @@ import pytest
 from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client
 
-from api.app import create_app
-from config.settings import Settings
-from tests.integration.payments.conftest import (
+from payments.api.app import create_app
+from payments.config.settings import Settings
+from payments.workflows.payment import workflow_id
+from tests.integration.conftest import (
     AUTHORIZE,
     CAPTURE,
     Parties,
@@ -21,7 +22,6 @@ from tests.integration.payments.conftest import (
     worker_process,
 )
 from tests.services import eventually, serve_in_thread
-from workflows.payment import workflow_id
 
 
 def _fault(emulator_control, **fault) -> None:

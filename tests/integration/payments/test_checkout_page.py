@@ -18,9 +18,9 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_p
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.auth import mint_token
-from config.settings import Settings
-from tests.integration.payments.conftest import Parties, stripe_intent
+from payments.api.auth import mint_token
+from payments.config.settings import Settings
+from tests.integration.conftest import Parties, stripe_intent
 
 VISA = "4242 4242 4242 4242"
 AUTHENTICATION_REQUIRED = "4000 0025 0000 3155"

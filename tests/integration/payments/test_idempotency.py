@@ -11,18 +11,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from api.app import create_app
-from api.errors import IdempotencyKeyReused
-from api.models import PaymentInit
-from api.routes.payments import authorize_once, init_fingerprint
-from config.settings import Settings
-from schema.database import session_factory
-from schema.messages import PaymentRequest
-from schema.tables import Transaction
-from tests.integration.payments.conftest import Parties, stripe_intent
+from payments.api.app import create_app
+from payments.api.errors import IdempotencyKeyReused
+from payments.api.models import PaymentInit
+from payments.api.routes.payments import authorize_once, init_fingerprint
+from payments.config.ports import free_port
+from payments.config.settings import Settings
+from payments.schema.database import session_factory
+from payments.schema.messages import PaymentRequest
+from payments.schema.tables import Transaction
+from payments.workflows.payment import workflow_id
+from tests.integration.conftest import Parties, stripe_intent
 from tests.services import serve_in_thread
-from workers.devstack.ports import free_port
-from workflows.payment import workflow_id
 
 
 async def _rows_for_key(engine: AsyncEngine, user_id: str, key: str) -> int:

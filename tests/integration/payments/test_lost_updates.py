@@ -9,9 +9,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.routes.payments import closed
-from tests.integration.payments.conftest import Parties
-from workflows.payment import workflow_id
+from payments.api.temporal_calls import closed
+from payments.workflows.payment import workflow_id
+from tests.integration.conftest import Parties
 
 
 async def test_a_lost_update_on_a_running_payment_is_not_read_as_a_closed_workflow(

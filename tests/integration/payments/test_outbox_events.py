@@ -8,12 +8,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from activities.payment_records import PaymentRecords
-from config.keyring import Keyring
-from schema.database import session_factory
-from schema.messages import StatusChange
-from schema.tables import OutboxEvent
-from tests.integration.payments.conftest import Parties
+from payments.activities.payment_records import PaymentRecords
+from payments.config.keyring import Keyring
+from payments.schema.database import session_factory
+from payments.schema.messages import StatusChange
+from payments.schema.tables import OutboxEvent
+from tests.integration.conftest import Parties
 
 
 async def _events(engine: AsyncEngine, aggregate_id: str, event_type: str) -> int:

@@ -7,9 +7,9 @@ import uuid
 import httpx
 from temporalio.client import Client
 
-from config.settings import Settings
+from payments.config.settings import Settings
 from stripe_emulator.webhooks import signature_header
-from tests.integration.payments.conftest import Parties, steps_run, stripe_intent
+from tests.integration.conftest import Parties, steps_run, stripe_intent
 from tests.services import eventually
 
 

@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
-from activities.payment_records import PaymentRecords
-from activities.payout_records import locked_merchant
-from config.keyring import Keyring
-from schema.database import session_factory
-from schema.messages import PaymentRequest
-from schema.tables import Merchant, Transaction, User
+from payments.activities.payment_records import PaymentRecords
+from payments.activities.payout_records import locked_merchant
+from payments.config.keyring import Keyring
+from payments.schema.database import session_factory
+from payments.schema.messages import PaymentRequest
+from payments.schema.tables import Merchant, Transaction, User
 
 
 def _request(user: str, merchant: str, key: str) -> PaymentRequest:

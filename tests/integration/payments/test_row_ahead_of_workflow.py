@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from api.routes.payments import CATCHING_UP
-from config.settings import Settings
-from schema.tables import Transaction
-from tests.integration.payments.conftest import AUTHORIZE, Parties, stripe_intent
+from payments.api.routes.payments import CATCHING_UP
+from payments.config.settings import Settings
+from payments.schema.tables import Transaction
+from payments.workflows.payment import workflow_id
+from tests.integration.conftest import AUTHORIZE, Parties, stripe_intent
 from tests.services import eventually
-from workflows.payment import workflow_id
 
 
 async def _row(engine: AsyncEngine, key: str) -> tuple[str, str] | None:

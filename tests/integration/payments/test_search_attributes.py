@@ -2,7 +2,7 @@
 
 from temporalio.client import Client
 
-from tests.integration.payments.conftest import Parties
+from tests.integration.conftest import Parties
 from tests.services import eventually
 
 

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from config.settings import Settings
-from schema.tables import LedgerTransaction, OutboxEvent
-from tests.integration.payments.conftest import Parties, stripe_intent
+from payments.config.settings import Settings
+from payments.schema.tables import LedgerTransaction, OutboxEvent
+from payments.workflows import payment_catch_up
+from payments.workflows.payment import workflow_id
+from tests.integration.conftest import Parties, stripe_intent
 from tests.services import eventually
-from workflows import payment_catch_up
-from workflows.payment import workflow_id
 
 HEALED_WITHIN = 120.0  # the bound: Stripe's state reaches our row within 2 minutes
 

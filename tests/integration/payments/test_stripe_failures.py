@@ -7,9 +7,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.metrics import REGISTRY
-from tests.integration.payments.conftest import Parties
-from workflows.payment import workflow_id
+from payments.activities.metrics import REGISTRY
+from payments.workflows.payment import workflow_id
+from tests.integration.conftest import Parties
 
 
 def _retries(activity_type: str) -> float:

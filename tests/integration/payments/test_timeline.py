@@ -5,8 +5,8 @@ import json
 import sys
 from datetime import datetime
 
-from config.settings import Settings
-from tests.integration.payments.conftest import Parties, command_env, stripe_intent
+from payments.config.settings import Settings
+from tests.integration.conftest import Parties, command_env, stripe_intent
 
 
 async def test_the_timeline_tells_a_refunded_payment_in_order(parties: Parties, auth) -> None:
@@ -43,7 +43,7 @@ async def test_payments_inspect_prints_the_same_timeline(parties: Parties, auth,
 
     async def inspect(*flags: str) -> str:
         command = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "workers.cli", "inspect", tx["id"], *flags,
+            sys.executable, "-m", "payments", "inspect", tx["id"], *flags,
             env=command_env(stack_settings), stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, _ = await command.communicate()

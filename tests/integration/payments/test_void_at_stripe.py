@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from config.settings import Settings
-from schema.tables import OutboxEvent
-from tests.integration.payments.conftest import Parties, stripe_intent
-from workflows.payment import workflow_id
+from payments.config.settings import Settings
+from payments.schema.tables import OutboxEvent
+from payments.workflows.payment import workflow_id
+from tests.integration.conftest import Parties, stripe_intent
 
 
 async def test_a_void_made_at_stripe_while_the_payment_waits_is_recorded_without_any_client(

@@ -13,14 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger import platform_fee
-from config.settings import Settings
-from schema.database import session_factory
-from schema.tables import Merchant, OutboxEvent, Payout, Transaction, TransferReversal
+from payments.activities.ledger import platform_fee
+from payments.config.settings import Settings
+from payments.schema.database import session_factory
+from payments.schema.tables import Merchant, OutboxEvent, Payout, Transaction, TransferReversal
+from payments.workers.outbox_relay import OutboxRelay
+from payments.workflows.payment import workflow_id
 from stripe_emulator.webhooks import signature_header
-from tests.integration.payments.conftest import Parties
-from workers.outbox_relay import OutboxRelay
-from workflows.payment import workflow_id
+from tests.integration.conftest import Parties
 
 
 def _event(event_id: str, event_type: str = "payment_intent.succeeded") -> str:

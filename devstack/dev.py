@@ -1,0 +1,184 @@
+"""`make dev`: the whole stack on this machine from PyPI wheels, kept running (a crashed process is
+restarted); Ctrl-C stops all of it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from devstack.local import local_settings, write_env_file
+from devstack.ports import answers_200, ensure_free, wait_ready, wait_until
+from devstack.postgres import PostgresServer
+from devstack.redis import RedisServer
+from devstack.supervisor import ChildDied, Supervisor, run_dir
+from devstack.temporal import TemporalDevServer
+from payments.api.auth import mint_token
+from payments.api.routes.stripe_webhooks import SUBSCRIBED_EVENTS
+from payments.config.ports import PortTakenError
+from payments.config.settings import Settings
+from payments.schema.migrate import upgrade
+
+READY_TIMEOUT = 90.0
+
+
+def _planned_ports(settings: Settings) -> list[tuple[int, str, str]]:
+    ports = [(settings.api_port, "the API", "PAYMENTS_API_PORT")]
+    if not settings.database_url:
+        ports.append((settings.postgres_port, "PostgreSQL", "PAYMENTS_POSTGRES_PORT"))
+    if not settings.redis_url:
+        ports.append((settings.redis_port, "Redis", "PAYMENTS_REDIS_PORT"))
+    if not settings.temporal_address:
+        ports.append((settings.temporal_port, "Temporal", "PAYMENTS_TEMPORAL_PORT"))
+        ports.append((settings.temporal_ui_port, "the Temporal UI", "PAYMENTS_TEMPORAL_UI_PORT"))
+    if settings.stripe_uses_emulator:
+        ports.append((settings.stripe_emulator_port, "the Stripe emulator", "PAYMENTS_STRIPE_EMULATOR_PORT"))
+    if settings.worker_metrics_port:
+        ports.append((settings.worker_metrics_port, "the worker's /metrics", "PAYMENTS_WORKER_METRICS_PORT"))
+    return ports
+
+
+def _start_services(settings: Settings, stack: Path, sup: Supervisor) -> None:
+    """Start what is not given by a URL, then wait until each one serves (a query, a PING, a
+    namespace, an HTTP answer): an open port is not yet a ready server."""
+    ready: list[tuple[Callable[[], bool], str]] = []
+    if not settings.database_url:
+        postgres = PostgresServer(stack / "postgres", settings.postgres_port)
+        postgres.initialize()
+        sup.spawn("postgres", postgres.command(), user=postgres.run_as, stop_signal=signal.SIGINT)
+        _wait_serving(sup, postgres.accepts_queries, "PostgreSQL")
+        postgres.create_database()
+    if not settings.redis_url:
+        redis = RedisServer(stack / "redis", settings.redis_port)
+        sup.spawn("redis", redis.command())
+        ready.append((redis.answers_ping, "Redis"))
+    if not settings.temporal_address:
+        temporal = TemporalDevServer(
+            stack / "temporal.db", settings.temporal_port, settings.temporal_ui_port, settings.codec_endpoint
+        )
+        sup.spawn("temporal", temporal.command())
+        ready.append((partial(temporal.serves, settings.temporal_namespace), "Temporal"))
+    if settings.stripe_uses_emulator:
+        port = str(settings.stripe_emulator_port)
+        state = str(stack / "stripe-emulator.sqlite3")
+        webhook = f"{settings.api_url}/webhooks/stripe"
+        secret = settings.stripe_webhook_secret.get_secret_value()
+        emulator = [sys.executable, "-m", "stripe_emulator", "--port", port, "--state-file", state]
+        subscription = [
+            "--webhook-url",
+            webhook,
+            "--webhook-secret",
+            secret,
+            "--webhook-events",
+            ",".join(SUBSCRIBED_EVENTS),
+        ]
+        sup.spawn("stripe-emulator", [*emulator, *subscription])
+        ready.append((partial(answers_200, f"http://127.0.0.1:{port}/_emulator/faults"), "the Stripe emulator"))
+    for serving, what in ready:
+        _wait_serving(sup, serving, what)
+
+
+def _wait_serving(sup: Supervisor, serving: Callable[[], bool], what: str) -> None:
+    wait_until(
+        serving, f"{what} did not get ready; see {sup.log_dir}", READY_TIMEOUT, lambda: _fail_if_a_child_died(sup)
+    )
+
+
+def _fail_if_a_child_died(sup: Supervisor) -> None:
+    """While the stack starts, a child that exits is a broken setup, not a crash to restart."""
+    if child := sup.first_exited():
+        raise child.died()
+
+
+def _banner(local: Settings, stack: Path, env_file: Path, operator: str) -> str:
+    api = local.api_url
+    temporal = f"Temporal UI      {local.ui_origin}"
+    if local.temporal_address:
+        temporal = f"Temporal         {local.temporal_address}"
+    lines = [
+        "",
+        "Payments dev stack is up.",
+        f"  API docs         {api}/docs",
+        f"  {temporal}",
+        f"  PostgreSQL       {local.database_url}",
+        f"  Redis            {local.redis_url}",
+    ]
+    if local.stripe_uses_emulator:
+        base = local.stripe_api_base
+        lines += [
+            f"  Stripe emulator  {base}",
+            f"                   SDK: stripe.StripeClient('sk_test_…', base_addresses={{'api': '{base}'}})",
+            f"                   CLI: stripe --api-key sk_test_emulator --api-base {base} payment_intents list",
+        ]
+    lines += [
+        f"  Logs and data    {stack}",
+        "",
+        "An operator token (mint others with `.venv/bin/payments token --sub ID --role user|merchant|operator`):",
+        f"  export TOKEN={operator}",
+        "",
+        f"In another shell, the ports, URLs and that token: source {env_file}",
+        f"then a merchant, users and payments in every state (ids and tokens in {stack}/demo.env):",
+        f"  .venv/bin/payments demo && source {stack}/demo.env",
+        "Try:",
+        f"  curl -s {api}/readyz",
+        f'  curl -s -X POST {api}/users -H "Authorization: Bearer $TOKEN" '
+        "-H 'Content-Type: application/json' -d '{\"name\": \"Ada\"}'",
+        "",
+        "A crashed worker, API or other service is restarted; restart one yourself with",
+        "  .venv/bin/python -m devstack restart worker|api|stripe-emulator|temporal|redis|postgres",
+        "Ctrl-C stops everything; data in .devstack/ is kept for the next `make dev`.",
+    ]
+    return "\n".join(lines)
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_dev_stack(settings: Settings) -> int:
+    try:
+        ensure_free(_planned_ports(settings))
+    except PortTakenError as exc:  # before the supervisor, which would take over a running stack's run dir
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    stack = Path(settings.devstack_dir).resolve()
+    sup = Supervisor(stack / "logs", run_dir(settings.devstack_dir))
+    local = local_settings(settings)
+    urls = {
+        "PAYMENTS_DATABASE_URL": local.database_url,
+        "PAYMENTS_REDIS_URL": local.redis_url,
+        "PAYMENTS_STRIPE_API_BASE": local.stripe_api_base,
+    }
+    env = dict(os.environ) | {name: url for name, url in urls.items() if url}
+    env.setdefault("PAYMENTS_CODEC_REQUIRE_AUTH", "false")
+    # Explicit, because a shell that starts us in the background hands us SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_interrupt)
+    try:
+        print(f"Starting the local stack (logs in {stack}/logs) ...", flush=True)
+        _start_services(settings, stack, sup)
+        upgrade(env["PAYMENTS_DATABASE_URL"])
+        sup.spawn("worker", [sys.executable, "-m", "payments", "worker"], env=env, stop_signal=signal.SIGINT)
+        sup.spawn("api", [sys.executable, "-m", "payments", "api"], env=env, stop_signal=signal.SIGINT)
+        url = f"{settings.api_url}/readyz"
+        wait_ready(url, lambda: _fail_if_a_child_died(sup), READY_TIMEOUT, f"; see {sup.log_dir}")
+        operator = mint_token(settings, "op_demo", "operator")
+        print(_banner(local, stack, write_env_file(settings, operator), operator), flush=True)
+        while True:
+            sup.supervise()
+            time.sleep(0.5)  # the supervisor's round; restarts have their own backoff
+    except (ChildDied, TimeoutError) as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping ...", flush=True)
+        return 0
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short: no orphans
+        sup.stop_all()
+        print("Stopped every process of the stack.", flush=True)

@@ -1,0 +1,110 @@
+"""Double-entry postings. Every posting has a unique reference, so a retried activity posts once;
+PostgreSQL refuses (at commit) any posting that does not sum to zero."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payments.schema.balances import merchant_payable
+from payments.schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction
+
+STRIPE_CLEARING = "stripe_clearing"
+PLATFORM_REVENUE = "platform_revenue"
+PAYOUTS_IN_TRANSIT = "payouts_in_transit"
+
+
+def platform_fee(amount: int, fee_bps: int) -> int:
+    """The platform's cut of a capture, rounded down (the merchant keeps the fraction)."""
+    return amount * fee_bps // 10_000
+
+
+async def _account_ids(session: AsyncSession, codes: list[str]) -> dict[str, int]:
+    await session.execute(
+        insert(LedgerAccount).values([{"code": c} for c in codes]).on_conflict_do_nothing(index_elements=["code"])
+    )
+    rows = await session.execute(select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes)))
+    return {code: account_id for code, account_id in rows}
+
+
+async def post(
+    session: AsyncSession, reference: str, currency: str, entries: dict[str, int], description: str | None = None
+) -> bool:
+    """Post `entries` (account code -> signed amount, debit positive) once. False if already posted."""
+    created = await session.execute(
+        insert(LedgerTransaction)
+        .values(reference=reference, description=description)
+        .on_conflict_do_nothing(index_elements=["reference"])
+        .returning(LedgerTransaction.id)
+    )
+    ledger_tx_id = created.scalar_one_or_none()
+    if ledger_tx_id is None:
+        return False
+    accounts = await _account_ids(session, sorted(entries))
+    session.add_all(
+        LedgerEntry(ledger_transaction_id=ledger_tx_id, account_id=accounts[code], amount=amount, currency=currency)
+        for code, amount in entries.items()
+        if amount
+    )
+    await session.flush()
+    return True
+
+
+def reversing(entries: dict[str, int]) -> dict[str, int]:
+    """The posting that takes `entries` back (ledger entries are never changed)."""
+    return {account: -amount for account, amount in entries.items()}
+
+
+def capture_entries(merchant_id: str, amount: int, fee: int) -> dict[str, int]:
+    return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -(amount - fee), PLATFORM_REVENUE: -fee}
+
+
+def refunded_fee(fee: int, captured: int, refunded_before: int, refund: int) -> int:
+    """The share of a capture's platform fee a refund gives back, counted on the running total so
+    that refunding everything, in any number of parts, returns exactly the whole fee."""
+    return fee * (refunded_before + refund) // captured - fee * refunded_before // captured
+
+
+def refund_entries(merchant_id: str, amount: int, fee_returned: int) -> dict[str, int]:
+    """The customer gets `amount` back; the platform returns its share of the fee, the merchant
+    bears the rest (so a full refund leaves the merchant exactly where it was before the sale)."""
+    return {
+        merchant_payable(merchant_id): amount - fee_returned,
+        PLATFORM_REVENUE: fee_returned,
+        STRIPE_CLEARING: -amount,
+    }
+
+
+async def capture_fee(session: AsyncSession, tx_id: str) -> int:
+    """The platform fee posted when the payment was captured (the fee rate may have changed since)."""
+    fee = await session.execute(
+        select(func.coalesce(-func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.ledger_transaction_id)
+        .where(LedgerTransaction.reference == f"capture:{tx_id}", LedgerAccount.code == PLATFORM_REVENUE)
+    )
+    return int(fee.scalar_one())
+
+
+def dispute_withdrawal_entries(merchant_id: str, amount: int, fee: int) -> dict[str, int]:
+    """Stripe took the disputed amount and its fee from us: the merchant bears both."""
+    return {merchant_payable(merchant_id): amount + fee, STRIPE_CLEARING: -(amount + fee)}
+
+
+def dispute_reinstatement_entries(merchant_id: str, amount: int) -> dict[str, int]:
+    """A won dispute: Stripe gives the amount back (never the fee), and so do we."""
+    return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -amount}
+
+
+def transfer_reversal_entries(merchant_id: str, amount: int) -> dict[str, int]:
+    """Money taken back from the merchant's connected account against its deficit."""
+    return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -amount}
+
+
+def payout_reserve_entries(merchant_id: str, amount: int) -> dict[str, int]:
+    return {merchant_payable(merchant_id): amount, PAYOUTS_IN_TRANSIT: -amount}
+
+
+def payout_paid_entries(amount: int) -> dict[str, int]:
+    return {PAYOUTS_IN_TRANSIT: amount, STRIPE_CLEARING: -amount}

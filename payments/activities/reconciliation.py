@@ -1,0 +1,379 @@
+"""Reconciliation: our books against Stripe by time of change, a page at a time (memory bounded
+by the page size).
+
+The Stripe side reads the Events API since the run's window start (the watermark) and compares
+each object that changed with our row named in its metadata (a dispute: by its Stripe id); our
+side pages every row not yet final, whatever its age, and every row changed in the window that no
+event of this run showed, and reads its Stripe object back; the ledger phase checks the
+invariants. Safe fixes go through the saga's own activities (one code path posts money); the rest
+is logged `needs_review`, once per discrepancy and subject however many runs see it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import stripe
+from sqlalchemy import and_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from payments.activities.payment_records import PaymentRecords
+from payments.activities.payout_records import PayoutRecords
+from payments.activities.reconciliation_ledger import ledger_findings
+from payments.activities.reconciliation_log import Logbook
+from payments.activities.reconciliation_payments import PaymentChecks
+from payments.activities.reconciliation_rules import (
+    CHANGE_TYPES,
+    LISTS,
+    NOT_FINAL,
+    Obj,
+    agrees,
+    latest_changes,
+    meta,
+    settling,
+)
+from payments.activities.refund_records import RefundRecords
+from payments.activities.stripe_errors import final_or_transient
+from payments.activities.stripe_payments import StripePayments
+from payments.schema.messages import (
+    PayoutTransfer,
+    ReconciliationPage,
+    ReconciliationPageResult,
+    StripeRefund,
+)
+from payments.schema.tables import (
+    CAPTURED_PAYMENT_STATUSES,
+    OPEN_PAYMENT_STATUSES,
+    Dispute,
+    Payout,
+    ReconciliationSeen,
+    Refund,
+    Transaction,
+)
+
+# Phases of runs started before reconciliation read changes: the first is the changes phase
+# now, the other listings are covered by it (a run in flight at the upgrade finishes).
+LEGACY_STRIPE_PHASES = ("payment_intents", "refunds", "transfers", "disputes")
+RETRIEVALS = 8  # Stripe objects read back at once while our rows are paged
+
+
+@dataclass(frozen=True)
+class Tuning:
+    margin: timedelta
+    stuck_after: timedelta
+    page_size: int
+    pages_per_activity: int
+
+
+def _ts(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def _stripe_object_of(row: Transaction | Refund | Payout) -> tuple[str, str | None]:
+    """The Stripe kind and id of the object our row names."""
+    if isinstance(row, Refund):
+        return "refund", row.stripe_refund_id
+    if isinstance(row, Payout):
+        return "transfer", row.stripe_transfer_id
+    return "payment_intent", row.stripe_payment_intent_id
+
+
+class Reconciler:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        stripe_client: stripe.StripeClient,
+        temporal: Client,
+        tuning: Tuning,
+        steps: tuple[PaymentRecords, RefundRecords, PayoutRecords, StripePayments],
+    ) -> None:
+        self._sessions = sessions
+        self._stripe = stripe_client
+        self._tuning = tuning
+        payments, self._refunds, self._payouts, stripe_payments = steps
+        self._logbook = Logbook(sessions)
+        self._payment_checks = PaymentChecks(
+            temporal, tuning.margin, tuning.stuck_after, (payments, stripe_payments), self._logbook
+        )
+
+    @activity.defn
+    async def reconcile_page(self, page: ReconciliationPage) -> ReconciliationPageResult:
+        counts: Counter[str] = Counter()
+        if page.phase in LEGACY_STRIPE_PHASES[1:]:
+            cursor = None
+        elif page.phase in ("stripe_changes", LEGACY_STRIPE_PHASES[0]):
+            cursor = await self._stripe_changes(page, counts)
+        elif page.phase == "ledger":
+            await self._ledger(page.run_id, counts)
+            cursor = None
+        else:
+            cursor = await self._our_page(page, counts)
+        return ReconciliationPageResult(cursor, dict(counts))
+
+    # --- Stripe's side: what changed since the window's start ---
+
+    async def _stripe_changes(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
+        """Up to `pages_per_activity` pages of Stripe's events, the next one listed while one is
+        checked; returns where the next activity starts (None: the list is done)."""
+        cursor = page.cursor if page.cursor and page.cursor.startswith("evt_") else None
+        listing = asyncio.ensure_future(self._events(page, cursor))
+        try:
+            for n in range(self._tuning.pages_per_activity):
+                listed = await listing
+                events: list[Obj] = listed["data"]
+                counts["events"] += len(events)
+                cursor = str(events[-1]["id"]) if listed["has_more"] else None
+                if cursor is not None and n + 1 < self._tuning.pages_per_activity:
+                    listing = asyncio.ensure_future(self._events(page, cursor))
+                await self._check_changes(page.run_id, latest_changes(events), counts)
+                if cursor is None:
+                    break
+        finally:
+            listing.cancel()  # an error while checking leaves no listing behind
+        return cursor
+
+    async def _events(self, page: ReconciliationPage, cursor: str | None) -> dict[str, Any]:
+        """One page of the Events API, read raw (plain JSON: a page of 100 StripeObjects costs more
+        to build than everything else here)."""
+        margin = self._tuning.margin
+        params: dict[str, Any] = {
+            "limit": self._tuning.page_size,
+            "types": CHANGE_TYPES,
+            "created": {
+                "gte": int((_ts(page.window_start) - margin).timestamp()),
+                "lt": int((_ts(page.window_end) + margin).timestamp()),
+            },
+        }
+        if cursor:
+            params["starting_after"] = cursor
+        return await self._get("/v1/events", **params)
+
+    async def _check_changes(self, run_id: str, changes: list[tuple[str, Obj]], counts: Counter[str]) -> None:
+        """Each changed object this run has not checked yet (events come newest first: the first
+        one seen is its latest state), kind by kind."""
+        async with self._sessions() as session:
+            seen = set(
+                (
+                    await session.execute(
+                        select(ReconciliationSeen.stripe_id).where(
+                            ReconciliationSeen.run_id == run_id,
+                            ReconciliationSeen.stripe_id.in_([obj["id"] for _, obj in changes]),
+                        )
+                    )
+                ).scalars()
+            )
+        for kind in LISTS:
+            objects = [obj for k, obj in changes if k == kind and obj["id"] not in seen]
+            await self._check(run_id, kind, objects, counts, snapshots=True)
+
+    async def _check(
+        self, run_id: str, kind: str, objects: list[Obj], counts: Counter[str], snapshots: bool = False
+    ) -> None:
+        """Each object against our row named in it (read in one query), then marked seen. An
+        event's snapshot that agrees with a final row is done; any other is read back first, so
+        a fix follows Stripe as it is now (and the row it names now)."""
+        column: Any
+        compare: Any
+        column, ours_of, compare = {
+            "payment_intent": (Transaction.id, lambda o: meta(o, "tx_id"), self._payment_checks.compare),
+            "refund": (Refund.id, lambda o: meta(o, "refund_id"), self._refund),
+            "transfer": (Payout.id, lambda o: meta(o, "payout_id"), self._transfer),
+            "dispute": (Dispute.stripe_dispute_id, lambda o: o["id"], self._dispute),
+        }[kind]
+
+        async def rows_named(named: list[Obj]) -> dict[str, Any]:
+            ids = [i for i in (ours_of(o) for o in named) if i]
+            async with self._sessions() as session:
+                rows = (await session.execute(select(column.class_).where(column.in_(ids)))).scalars()
+                return {getattr(row, column.key): row for row in rows}
+
+        if not objects:
+            return
+        ours, now = await rows_named(objects), objects
+        if snapshots:
+            differing = [o for o in objects if not agrees(o, ours.get(ours_of(o) or ""))]
+            counts["checked"] += len(objects) - len(differing)
+            # One gone at Stripe is left to our side of this run, which finds its row.
+            now = [o for o in await self._read_back([(kind, o["id"]) for o in differing]) if o is not None]
+            ours |= await rows_named(now)
+        for obj in now:
+            counts["checked"] += 1
+            await compare(run_id, obj, ours.get(ours_of(obj) or ""), counts)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                insert(ReconciliationSeen)
+                .values([{"run_id": run_id, "stripe_id": o["id"]} for o in objects])
+                .on_conflict_do_nothing()
+            )
+
+    async def _read_back(self, wanted: list[tuple[str, str | None]]) -> list[Obj | None]:
+        """Stripe objects (kind, id) as they are now, a few reads at once; None where Stripe has none."""
+        slots = asyncio.Semaphore(RETRIEVALS)
+
+        async def read(kind: str, stripe_id: str | None) -> Obj | None:
+            async with slots:
+                return await self._retrieve(kind, stripe_id)
+
+        return list(await asyncio.gather(*(read(*w) for w in wanted)))
+
+    async def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        try:
+            response = await self._stripe.raw_request_async("get", path, **params)
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        return dict(json.loads(response.body))
+
+    async def _refund(self, run_id: str, refund: Obj, ours: Refund | None, counts: Counter[str]) -> None:
+        failed_at_stripe = refund["status"] in ("failed", "canceled")
+        if ours is None:
+            details = {"amount": refund["amount"], "payment_intent": refund["payment_intent"]}
+            await self._logbook.log(run_id, counts, "stripe_refund_without_record", refund["id"], details)
+        elif ours.amount != refund["amount"]:
+            details = {"ours": ours.amount, "stripe": refund["amount"]}
+            await self._logbook.log(run_id, counts, "refund_amount_mismatch", refund["id"], details, refund_id=ours.id)
+        elif ours.status == "pending" and refund["status"] == "succeeded" and not settling(ours, self._tuning.margin):
+            await self._refunds.record_refund(StripeRefund(ours.id, refund["id"]))
+            details = {"was": ours.status}
+            await self._logbook.log(
+                run_id, counts, "refund_behind_stripe", refund["id"], details, refund_id=ours.id, fixed=True
+            )
+        elif failed_at_stripe and ours.status != "failed":  # record_refund follows each change once
+            # Returned by the card network, before or after it succeeded: what was posted is reversed.
+            await self._refunds.record_refund(
+                StripeRefund(ours.id, refund["id"], refund["status"], refund.get("failure_reason"))
+            )
+            discrepancy = "refund_failed_at_stripe" if ours.status == "succeeded" else "refund_failed_behind_stripe"
+            details = {"was": ours.status, "stripe": refund["status"], "failure_reason": refund.get("failure_reason")}
+            await self._logbook.log(run_id, counts, discrepancy, refund["id"], details, refund_id=ours.id, fixed=True)
+
+    async def _transfer(self, run_id: str, transfer: Obj, ours: Payout | None, counts: Counter[str]) -> None:
+        if ours is None:
+            details = {"amount": transfer["amount"], "destination": transfer["destination"]}
+            await self._logbook.log(run_id, counts, "stripe_transfer_without_payout", transfer["id"], details)
+        elif ours.stripe_transfer_id not in (None, transfer["id"]):
+            details = {"ours": ours.stripe_transfer_id, "amount": transfer["amount"]}
+            await self._logbook.log(run_id, counts, "second_transfer", transfer["id"], details, payout_id=ours.id)
+        elif ours.amount != transfer["amount"]:
+            details = {"ours": ours.amount, "stripe": transfer["amount"]}
+            await self._logbook.log(
+                run_id, counts, "payout_amount_mismatch", transfer["id"], details, payout_id=ours.id
+            )
+        elif ours.status == "in_transit" and not settling(ours, self._tuning.margin):
+            await self._payouts.record_payout_paid(PayoutTransfer(ours.id, transfer["id"]))
+            await self._logbook.log(
+                run_id, counts, "payout_behind_stripe", transfer["id"], {}, payout_id=ours.id, fixed=True
+            )
+        elif ours.status == "failed":
+            details = {"ours": ours.status, "transfer": transfer["id"]}
+            await self._logbook.log(
+                run_id, counts, "failed_payout_transferred", transfer["id"], details, payout_id=ours.id
+            )
+
+    async def _dispute(self, run_id: str, dispute: Obj, ours: Dispute | None, counts: Counter[str]) -> None:
+        """A dispute we never heard of (its webhooks lost), or one whose amount or status differs
+        from Stripe's for longer than its workflow takes to follow (the read-back)."""
+        stripe_side = {
+            "stripe": dispute["amount"],
+            "status": dispute["status"],
+            "payment_intent": dispute["payment_intent"],
+        }
+        if ours is None:
+            await self._logbook.log(run_id, counts, "stripe_dispute_without_record", dispute["id"], stripe_side)
+        elif ours.amount != dispute["amount"]:
+            details = stripe_side | {"ours": ours.amount, "dispute_id": ours.id}
+            await self._logbook.log(run_id, counts, "dispute_amount_mismatch", dispute["id"], details, tx_id=ours.tx_id)
+        elif ours.status != dispute["status"] and ours.updated_at < datetime.now(UTC) - self._tuning.stuck_after:
+            details = stripe_side | {"ours": ours.status, "dispute_id": ours.id}
+            await self._logbook.log(run_id, counts, "dispute_status_mismatch", dispute["id"], details, tx_id=ours.tx_id)
+
+    # --- our side: rows not final, and rows changed in the window, that no event showed ---
+
+    async def _our_page(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
+        """Two passes, each in (updated_at, id) order: the rows not final that were last changed
+        before the window (`open|…`), then every row changed in it (`changed|…`)."""
+        table: Any
+        table, stripe_id = {
+            "our_transactions": (Transaction, Transaction.stripe_payment_intent_id),
+            "our_refunds": (Refund, Refund.stripe_refund_id),
+            "our_payouts": (Payout, Payout.stripe_transfer_id),
+        }[page.phase]
+        since = _ts(page.window_start) - self._tuning.margin
+        passes = {
+            "open": and_(table.status.in_(NOT_FINAL[table]), table.updated_at < since),
+            "changed": and_(table.updated_at >= since, table.updated_at < _ts(page.window_end)),
+        }
+        part, *after = (page.cursor or "open").split("|")
+        if part not in passes or len(after) not in (0, 2):  # a cursor of a run started before the passes
+            part, after = "open", []
+        seen = select(ReconciliationSeen.stripe_id).where(
+            ReconciliationSeen.run_id == page.run_id, ReconciliationSeen.stripe_id == stripe_id
+        )
+        query = select(table).where(passes[part], ~seen.exists())
+        if after:
+            query = query.where(tuple_(table.updated_at, table.id) > tuple_(_ts(after[0]), after[1]))
+        async with self._sessions() as session:
+            rows = list(
+                (
+                    await session.execute(query.order_by(table.updated_at, table.id).limit(self._tuning.page_size))
+                ).scalars()
+            )
+        await self._compare_rows(page.run_id, rows, counts)
+        if len(rows) == self._tuning.page_size:
+            return f"{part}|{rows[-1].updated_at.isoformat()}|{rows[-1].id}"
+        return "changed" if part == "open" else None
+
+    async def _compare_rows(self, run_id: str, rows: list[Any], counts: Counter[str]) -> None:
+        """Each row against its Stripe object read back now."""
+        objects = await self._read_back([_stripe_object_of(row) for row in rows])
+        for row, obj in zip(rows, objects, strict=True):
+            counts["checked"] += 1
+            if obj is None:
+                await self._missing_at_stripe(run_id, row, counts)
+            elif isinstance(row, Transaction):
+                await self._payment_checks.compare(run_id, obj, row, counts)
+            elif isinstance(row, Refund):
+                await self._refund(run_id, obj, row, counts)
+            else:
+                await self._transfer(run_id, obj, row, counts)
+
+    async def _missing_at_stripe(self, run_id: str, row: Transaction | Refund | Payout, counts: Counter[str]) -> None:
+        """No Stripe object for the row: a payment nothing will finish is settled; money we
+        recorded as moved is flagged."""
+        amount = {"amount": row.amount}
+        if isinstance(row, Transaction) and row.status in OPEN_PAYMENT_STATUSES:
+            if await self._payment_checks.stuck(row):
+                await self._payment_checks.settle_stuck(run_id, row, None, counts)
+        elif isinstance(row, Transaction) and row.status in CAPTURED_PAYMENT_STATUSES:
+            details = {"ours": row.status, "payment_intent": row.stripe_payment_intent_id}
+            await self._logbook.log(run_id, counts, "confirmed_but_missing_at_stripe", row.id, details, tx_id=row.id)
+        elif isinstance(row, Refund) and row.status == "succeeded":
+            await self._logbook.log(run_id, counts, "refund_missing_at_stripe", row.id, amount, refund_id=row.id)
+        elif isinstance(row, Payout) and row.status == "paid":
+            await self._logbook.log(run_id, counts, "payout_missing_at_stripe", row.id, amount, payout_id=row.id)
+
+    async def _retrieve(self, kind: str, stripe_id: str | None) -> Obj | None:
+        """One Stripe object of a kind by id, or None where Stripe has none."""
+        if stripe_id is None:
+            return None
+        try:
+            return await self._get(f"/v1/{LISTS[kind]}/{stripe_id}")
+        except ApplicationError as refused:
+            if (refused.details[0] or {}).get("http_status") == 404:
+                return None
+            raise
+
+    # --- the ledger ---
+
+    async def _ledger(self, run_id: str, counts: Counter[str]) -> None:
+        async with self._sessions() as session:
+            findings = await ledger_findings(session)
+        for discrepancy, subject, details in findings:
+            await self._logbook.log(run_id, counts, discrepancy, subject, details)

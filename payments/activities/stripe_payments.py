@@ -1,0 +1,159 @@
+"""Stripe side of a payment: authorize, capture, void. Each call carries an idempotency key derived
+from the transaction and the step, so a retried activity can never charge twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from payments.activities.heartbeat import heartbeating
+from payments.activities.stripe_errors import final_or_transient, stripe_details
+from payments.schema.messages import (
+    Authorization,
+    AuthorizeRequest,
+    CaptureRequest,
+    PaymentIntentState,
+    RedirectToUrl,
+    VoidRequest,
+)
+
+
+def _card_fields(card_token: str) -> dict[str, Any]:
+    """`pm_…` is a PaymentMethod; a legacy `tok_…` card token becomes one through payment_method_data."""
+    if card_token.startswith("tok_"):
+        return {"payment_method_data": {"type": "card", "card": {"token": card_token}}}
+    return {"payment_method": card_token}
+
+
+def _card(intent: stripe.PaymentIntent) -> tuple[str | None, str | None]:
+    method = intent.payment_method
+    card = getattr(method, "card", None)
+    return (card.brand, card.last4) if card is not None else (None, None)
+
+
+def _redirect(intent: stripe.PaymentIntent) -> RedirectToUrl | None:
+    """Where the customer authenticates (3-D Secure), when Stripe asks for a redirect."""
+    action = intent.next_action
+    if action is None or action.type != "redirect_to_url" or action.redirect_to_url is None:
+        return None
+    return RedirectToUrl(str(action.redirect_to_url.url), action.redirect_to_url.return_url)
+
+
+class StripePayments:
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._stripe = client
+
+    @activity.defn
+    async def authorize_payment(self, request: AuthorizeRequest) -> Authorization:
+        """A manual-capture PaymentIntent, confirmed at once. A decline is final (CardDeclined)."""
+        params: dict[str, Any] = {
+            "amount": request.amount,
+            "currency": request.currency,
+            "capture_method": "manual",
+            "confirm": True,
+            "payment_method_types": ["card"],
+            "metadata": {"tx_id": request.tx_id, "merchant_id": request.merchant_id},
+            "expand": ["payment_method"],
+            **_card_fields(request.card_token),
+            **({"return_url": request.return_url} if request.return_url else {}),
+        }
+        try:
+            intent = await heartbeating(
+                self._stripe.v1.payment_intents.create_async(
+                    params=params,  # type: ignore[arg-type]
+                    options={"idempotency_key": f"{request.tx_id}:authorize"},
+                )
+            )
+        except stripe.CardError as exc:
+            declined_intent = exc.error.payment_intent if exc.error else None
+            raise ApplicationError(
+                exc.user_message or "The card was declined.",
+                stripe_details(exc)
+                | {
+                    "payment_intent_id": declined_intent.id if declined_intent else None,
+                    "code": (exc.error.decline_code if exc.error else None) or exc.code,
+                },
+                type="CardDeclined",
+                non_retryable=True,
+            ) from exc
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        brand, last4 = _card(intent)
+        status = {"requires_capture": "authorized", "requires_action": "requires_action"}.get(intent.status)
+        if status is None:
+            raise ApplicationError(
+                f"unexpected PaymentIntent status {intent.status}", type="UnexpectedStripeState", non_retryable=True
+            )
+        if status == "authorized":
+            return Authorization(intent.id, status, brand, last4)
+        return Authorization(
+            intent.id, status, brand, last4, client_secret=intent.client_secret, redirect=_redirect(intent)
+        )
+
+    @activity.defn
+    async def capture_payment(self, request: CaptureRequest) -> int:
+        """Capture (partial allowed); returns the amount Stripe received."""
+        try:
+            intent = await heartbeating(
+                self._stripe.v1.payment_intents.capture_async(
+                    request.payment_intent_id,
+                    params={"amount_to_capture": request.amount},
+                    options={"idempotency_key": f"{request.tx_id}:capture"},
+                )
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "payment_intent_unexpected_state":
+                return await self._already(request.payment_intent_id, "succeeded", "amount_received", exc)
+            raise final_or_transient(exc) from exc
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        return int(intent.amount_received)
+
+    @activity.defn
+    async def void_payment(self, request: VoidRequest) -> None:
+        try:
+            await heartbeating(
+                self._stripe.v1.payment_intents.cancel_async(
+                    request.payment_intent_id,
+                    params={"cancellation_reason": request.reason},  # type: ignore[typeddict-item]
+                    options={"idempotency_key": f"{request.tx_id}:cancel"},
+                )
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "payment_intent_unexpected_state":
+                await self._already(request.payment_intent_id, "canceled", "amount", exc)
+                return
+            raise final_or_transient(exc) from exc
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+
+    @activity.defn
+    async def read_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        """What Stripe says of the PaymentIntent now: the workflow acts on this, not on a webhook."""
+        try:
+            intent = await heartbeating(self._stripe.v1.payment_intents.retrieve_async(payment_intent_id))
+        except stripe.StripeError as exc:
+            raise final_or_transient(exc) from exc
+        error = intent.last_payment_error
+        return PaymentIntentState(
+            intent.id,
+            intent.status,
+            error.code if error else None,
+            error.message if error else None,
+            amount_received=int(intent.amount_received or 0),
+        )
+
+    async def _already(self, intent_id: str, wanted: str, field: str, exc: stripe.StripeError) -> int:
+        """Stripe refused the move: fine if the PaymentIntent is already where we wanted it."""
+        intent = await heartbeating(self._stripe.v1.payment_intents.retrieve_async(intent_id))
+        if intent.status == wanted:
+            return int(getattr(intent, field))
+        raise ApplicationError(
+            f"PaymentIntent {intent_id} is {intent.status}, not {wanted}",
+            {"stripe_status": intent.status},
+            type="StripeStateConflict",
+            non_retryable=True,
+        ) from exc

@@ -1,0 +1,31 @@
+"""Who may see what: another party's payment or merchant answers 404, exactly like a missing one,
+so an id reveals nothing. Every route that reads one by id goes through here."""
+
+from __future__ import annotations
+
+from payments.api.auth import Principal
+from payments.api.deps import Session
+from payments.api.errors import Forbidden, NotFound
+from payments.schema.tables import Merchant, Transaction
+
+
+def can_see(principal: Principal, tx: Transaction) -> bool:
+    return principal.is_("operator") or principal.is_("user", tx.user_id) or principal.is_("merchant", tx.merchant_id)
+
+
+async def visible_transaction(session: Session, tx_id: str, principal: Principal) -> Transaction:
+    """Another party's payment answers 404, exactly like a missing one."""
+    tx = await session.get(Transaction, tx_id, populate_existing=True)
+    if tx is None or not can_see(principal, tx):
+        raise NotFound()
+    return tx
+
+
+async def own_merchant(session: Session, principal: Principal, merchant_id: str) -> Merchant:
+    """The merchant itself or an operator; anyone else's merchant answers 404 like a missing one."""
+    if principal.is_("user"):
+        raise Forbidden()
+    merchant = await session.get(Merchant, merchant_id)
+    if merchant is None or not (principal.is_("operator") or principal.is_("merchant", merchant_id)):
+        raise NotFound()
+    return merchant

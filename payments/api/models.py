@@ -1,0 +1,367 @@
+"""Request and response bodies of the HTTP API (the resource shapes of DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from payments.schema.tables import (
+    Dispute,
+    DisputeStatus,
+    PayoutSchedule,
+    PayoutStatus,
+    ReconciliationRunStatus,
+    RefundStatus,
+    ResolutionStatus,
+    TransactionStatus,
+    WebhookDeliveryStatus,
+    WebhookEndpointStatus,
+)
+
+Currency = Field(pattern=r"^[a-z]{3}$", examples=["usd"])
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # names: no NUL, no control characters
+# Our ids: their prefix and word characters only, since they end up in workflow ids and Redis keys.
+USER_ID, MERCHANT_ID, TX_ID = (rf"^{prefix}_[A-Za-z0-9]{{1,60}}$" for prefix in ("usr", "mer", "tx"))
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields refused; numbers are StrictInt, so `true`, `1.0`, `"100"` are too."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def example(**body: Any) -> ConfigDict:
+    """A request body's example for the docs (and the hostile suite's card-number vectors)."""
+    return ConfigDict(json_schema_extra={"examples": [body]})  # merged with Strict's config
+
+
+class UserCreate(Strict):
+    model_config = example(name="Ada Lovelace")
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+
+
+class MerchantCreate(Strict):
+    model_config = example(name="Corner Shop", payout_schedule="daily", fee_bps=290, currency="usd")
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
+    payout_schedule: PayoutSchedule = "daily"
+    fee_bps: StrictInt = Field(default=290, ge=0, le=10_000)
+    currency: str = Currency
+    payout_account: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9]+$")
+
+
+class MerchantOut(BaseModel):
+    id: str
+    name: str
+    payout_account: str | None
+    payout_schedule: PayoutSchedule
+    fee_bps: int
+    currency: str
+
+
+CardToken = Field(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,250}$", examples=["pm_card_visa"])
+# Idempotency keys reach workflow ids and Redis keys: segments of letters and digits between `._:-`,
+# and no all-digit segment of 13 digits or more (a card number's length), found by the detector or not.
+_KEY_SEGMENT = r"(?:[0-9]{0,12}|[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*)"
+KEY_PATTERN = rf"^{_KEY_SEGMENT}(?:[._:-]{_KEY_SEGMENT})*$"
+KEY_MAX_LENGTH = 255
+KeyInBody = Field(
+    default=None,
+    pattern=KEY_PATTERN,
+    min_length=1,
+    max_length=KEY_MAX_LENGTH,
+    description="or the Idempotency-Key header",
+)
+
+
+class PaymentInit(Strict):
+    model_config = example(
+        user_id="usr_0f8fad5bd9cb469fa16570867728950e",
+        merchant_id="mer_7c9e6679742540de944be07fc1f90ae7",
+        amount=2500,
+        currency="usd",
+        card_token="pm_card_visa",  # noqa: S106 (a Stripe test payment method, not a secret)
+        idempotency_key="order-1042",
+    )
+    user_id: str = Field(pattern=USER_ID)
+    merchant_id: str = Field(pattern=MERCHANT_ID)
+    amount: StrictInt = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
+    currency: str = Currency
+    card_token: str = CardToken
+    idempotency_key: str | None = KeyInBody
+
+
+class PaymentConfirm(Strict):
+    model_config = example(tx_id="tx_3f2504e04f8941d39a0c0305e82c3301", amount=2000)
+    tx_id: str = Field(pattern=TX_ID)
+    amount: StrictInt | None = Field(default=None, gt=0, description="capture less than authorized; default all")
+
+
+class RefundCreate(Strict):
+    model_config = example(amount=500, idempotency_key="refund-1042-1", reason="requested_by_customer")
+    amount: StrictInt | None = Field(default=None, gt=0, description="default: everything still refundable")
+    idempotency_key: str = Field(pattern=KEY_PATTERN, min_length=1, max_length=KEY_MAX_LENGTH)
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+
+
+class Card(BaseModel):
+    brand: str | None
+    last4: str | None
+
+
+class RedirectToUrl(BaseModel):
+    url: str = Field(description="where the customer authenticates (3-D Secure)")
+    return_url: str | None = Field(description="where Stripe sends the customer back: the checkout page")
+
+
+class NextAction(BaseModel):
+    type: Literal["redirect_to_url"]
+    redirect_to_url: RedirectToUrl
+
+
+class DisputeOut(BaseModel):
+    id: str
+    tx_id: str
+    merchant_id: str
+    amount: int
+    fee: int = Field(description="Stripe's dispute fee, borne by the merchant, never reinstated")
+    currency: str
+    reason: str
+    status: DisputeStatus
+    evidence_due_by: AwareDatetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+def dispute_out(dispute: Dispute) -> DisputeOut:
+    return DisputeOut.model_validate(dispute, from_attributes=True)  # the same names, validated
+
+
+class DisputeList(BaseModel):
+    data: list[DisputeOut]
+    next_cursor: str | None
+
+
+class EvidenceCreate(Strict):
+    model_config = example(text="Delivered on 2026-11-02, signed for by the cardholder.", submit=True)
+    text: str = Field(min_length=1, max_length=20_000, pattern=r"^[^\x00]+$")
+    submit: StrictBool = Field(default=False, description="send it to the bank now; otherwise kept until due_by")
+
+
+class TransactionOut(BaseModel):
+    id: str
+    user_id: str
+    merchant_id: str
+    amount: int
+    amount_captured: int
+    amount_refunded: int
+    currency: str
+    status: TransactionStatus
+    failure_code: str | None
+    failure_message: str | None
+    card: Card
+    idempotency_key: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    # Init of a payment that needs 3-D Secure: what the customer's browser needs to authenticate.
+    next_action: NextAction | None = None
+    client_secret: str | None = None
+    dispute: DisputeOut | None = Field(default=None, description="the latest dispute of this payment, if any")
+
+
+class DemoCheckout(BaseModel):
+    """Development only: a demo order for the checkout page, and a short-lived token for its payer."""
+
+    user_id: str
+    merchant_id: str
+    merchant_name: str
+    amount: int
+    currency: str
+    token: str
+
+
+class RefundOut(BaseModel):
+    id: str
+    tx_id: str
+    amount: int
+    currency: str
+    status: RefundStatus = Field(
+        description="pending until Stripe reports it succeeded (card refunds usually are at once); "
+        "failed when Stripe refused it or the card network returned it, even after it succeeded"
+    )
+    reason: str | None
+    failure_code: str | None = Field(description="Stripe's failure_reason, e.g. expired_or_canceled_card")
+    created_at: AwareDatetime
+
+
+class TransactionList(BaseModel):
+    data: list[TransactionOut]
+    next_cursor: str | None
+
+
+class PayoutCreate(Strict):
+    model_config = example(merchant_id="mer_7c9e6679742540de944be07fc1f90ae7", amount=10000, currency="usd")
+    merchant_id: str = Field(pattern=MERCHANT_ID)
+    amount: StrictInt | None = Field(default=None, gt=0, le=99_999_999_999, description="default: all available")
+    currency: str | None = Field(default=None, pattern=r"^[a-z]{3}$")
+    idempotency_key: str | None = KeyInBody
+
+
+class PayoutOut(BaseModel):
+    id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: PayoutStatus
+    period: str
+    failure_code: str | None
+    created_at: AwareDatetime
+
+
+class PayoutList(BaseModel):
+    data: list[PayoutOut]
+    next_cursor: str | None
+
+
+class BalanceOut(BaseModel):
+    merchant_id: str
+    currency: str
+    available: int = Field(description="negative when disputes or refunds took more than was unpaid (a deficit)")
+    in_transit: int
+    paid: int
+    disputed: int = Field(description="the amount of open disputes (already withdrawn from available)")
+
+
+class ReconciliationRunCreate(Strict):
+    model_config = example(window_start="2026-01-01T00:00:00Z", window_end="2026-01-02T00:00:00Z")
+    window_start: AwareDatetime | None = Field(default=None, description="default: window_end - the interval")
+    window_end: AwareDatetime | None = Field(default=None, description="default: now")
+
+
+class ReconciliationRunOut(BaseModel):
+    id: str
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    status: ReconciliationRunStatus
+    counts: dict[str, int]
+    workflow_id: str | None = None
+
+
+class ReconciliationRunList(BaseModel):
+    data: list[ReconciliationRunOut]
+    next_cursor: str | None
+
+
+class ReconciliationLogOut(BaseModel):
+    id: int
+    run_id: str
+    discrepancy: str
+    subject: str
+    tx_id: str | None
+    refund_id: str | None
+    payout_id: str | None
+    details: dict[str, Any]
+    resolution_status: ResolutionStatus
+    resolution: str | None
+    resolved_by: str | None
+    resolved_at: AwareDatetime | None
+    created_at: AwareDatetime
+
+
+class ReconciliationLogList(BaseModel):
+    data: list[ReconciliationLogOut]
+    next_cursor: str | None
+
+
+class Resolution(Strict):
+    model_config = example(resolution="Refunded by hand on the Stripe dashboard.")
+    resolution: str = Field(min_length=1, max_length=2000)
+
+
+class TimelineEntry(BaseModel):
+    """One thing that happened; the other fields depend on `kind` (status, ledger, event, stripe)."""
+
+    model_config = ConfigDict(extra="allow")
+    at: AwareDatetime
+    kind: Literal["status", "ledger", "event", "stripe", "delivery"]
+
+
+class TimelineOut(BaseModel):
+    tx_id: str
+    workflow_id: str
+    data: list[TimelineEntry]
+
+
+# What an endpoint may subscribe to: the events that concern a merchant, or "*" for all of them.
+WebhookEventType = Literal[
+    "*",
+    "payment.authorized",
+    "payment.confirmed",
+    "payment.failed",
+    "payment.canceled",
+    "refund.succeeded",
+    "refund.failed",
+    "payout.paid",
+    "payout.failed",
+    "dispute.created",
+    "dispute.closed",
+]
+ENDPOINT_ID, DELIVERY_ID = r"^we_[0-9a-f]{32}$", r"^whd_[0-9a-f]{32}$"
+EVENT_ID = r"^[0-9]{1,18}$"  # fits a bigint
+
+
+class WebhookEndpointCreate(Strict):
+    model_config = example(url="https://shop.example/payments/webhooks", enabled_events=["payment.confirmed"])
+    url: str = Field(min_length=1, max_length=2048, description="https (http in development); never a private address")
+    enabled_events: list[WebhookEventType] = Field(min_length=1, max_length=16)
+
+
+class WebhookEndpointOut(BaseModel):
+    id: str
+    merchant_id: str
+    url: str
+    enabled_events: list[str]
+    status: WebhookEndpointStatus
+    created_at: AwareDatetime
+    secret: str | None = Field(
+        default=None, description="Only when created or rotated: keep it, it is never shown again"
+    )
+
+
+class WebhookEndpointList(BaseModel):
+    data: list[WebhookEndpointOut]
+    next_cursor: str | None
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: str
+    event_id: str
+    endpoint_id: str
+    status: WebhookDeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class WebhookDeliveryList(BaseModel):
+    data: list[WebhookDeliveryOut]
+    next_cursor: str | None
+
+
+class WebhookAttemptOut(BaseModel):
+    attempted_at: AwareDatetime
+    status_code: int | None = Field(description="null: no answer (see error)")
+    duration_ms: int
+    response_body: str = Field(description="the answer's first kilobyte")
+    error: Literal["timeout", "connection_error", "refused_address"] | None
+
+
+class WebhookAttemptList(BaseModel):
+    data: list[WebhookAttemptOut]
+    next_cursor: str | None

@@ -1,0 +1,362 @@
+"""Payments: init (authorize), confirm (capture), cancel (void), read, and a user's history."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import nullcontext
+from typing import cast
+
+from fastapi import APIRouter, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from payments.api.access import visible_transaction
+from payments.api.contract import errors
+from payments.api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
+from payments.api.errors import (
+    ApiError,
+    CurrencyNotAccepted,
+    Forbidden,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    NotFound,
+    PaymentStateConflict,
+    ServiceUnavailable,
+)
+from payments.api.idempotency import REPLAY_HEADER, KeyHeader, fingerprint, required_key
+from payments.api.models import (
+    Card,
+    NextAction,
+    PaymentConfirm,
+    PaymentInit,
+    RedirectToUrl,
+    TransactionList,
+    TransactionOut,
+    dispute_out,
+)
+from payments.api.pagination import InvalidCursor, Limit, newest_first
+from payments.api.replay_cache import CachedAnswer
+from payments.api.temporal_calls import UPDATE_LOST, closed_or_lost, waiting_on_temporal
+from payments.config.settings import Settings
+from payments.schema.directory_cache import DirectoryCache
+from payments.schema.messages import ConfirmRequest, InitRequest, PaymentRequest, PaymentView
+from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Dispute, Transaction, TransactionStatus
+from payments.workflows import search_attributes as sa
+from payments.workflows.failures import failure_details
+from payments.workflows.payment import PaymentWorkflow, workflow_id
+from payments.workflows.policies import WORKFLOW_TASK_TIMEOUT
+
+router = APIRouter(tags=["payments"])
+
+
+class UnknownParty(ApiError):
+    status, code = 422, "unknown_party"
+
+
+class InvalidCaptureAmount(ApiError):
+    status, code = 422, "invalid_capture_amount"
+
+
+class CaptureAmountFixed(ApiError):
+    status, code = 409, "capture_amount_fixed"
+    message = "The payment's first confirm fixed its capture amount; a confirm with another amount is refused."
+
+
+def transaction_out(tx: Transaction) -> TransactionOut:
+    return TransactionOut(
+        id=tx.id,
+        user_id=tx.user_id,
+        merchant_id=tx.merchant_id,
+        amount=tx.amount,
+        amount_captured=tx.amount_captured,
+        amount_refunded=tx.amount_refunded,
+        currency=tx.currency,
+        status=cast(TransactionStatus, tx.status),  # the CHECK constraint holds it to these
+        failure_code=tx.failure_code,
+        failure_message=tx.failure_message,
+        card=Card(brand=tx.card_brand, last4=tx.card_last4),
+        idempotency_key=tx.idempotency_key,
+        created_at=tx.created_at,
+        updated_at=tx.updated_at,
+    )
+
+
+def with_next_action(answer: TransactionOut, view: PaymentView) -> TransactionOut:
+    """Init's answer for a payment that waits for 3-D Secure: where the customer authenticates."""
+    if view.redirect is None:
+        return answer
+    redirect = RedirectToUrl(url=view.redirect.url, return_url=view.redirect.return_url)
+    action = NextAction(type="redirect_to_url", redirect_to_url=redirect)
+    return answer.model_copy(update={"next_action": action, "client_secret": view.client_secret})
+
+
+def init_fingerprint(body: PaymentInit) -> str:
+    """The parameters a key was first used with (the card token only as part of a hash)."""
+    return fingerprint(body.user_id, body.merchant_id, body.amount, body.currency, body.card_token)
+
+
+def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
+    cause = exc.cause
+    return cause if isinstance(cause, ApplicationError) else None
+
+
+CATCHING_UP = "The payment's authorization is still being recorded (a worker restarted); send the request again."
+
+
+# How far an unsettled payment has got: a workflow can be behind its row, never ahead of it.
+_PROGRESS = {"pending": 0, "requires_action": 1, "authorized": 2}
+
+
+def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) -> None:
+    """503 when the workflow refused an update for a status its payment's row has already left.
+    The row is written inside a workflow task; when a worker dies before completing that task, the
+    server runs it again, and the workflow is behind its row until then. A chaos run answered such
+    a confirm 409 "The payment is authorized.": the client was told no while the row said yes. A
+    row that has settled, failed or been canceled is answered as before (409 with its status)."""
+    failure = _update_failure(exc)
+    seen = failure_details(failure).get("status") if failure is not None else None
+    if seen in _PROGRESS and tx.status in _PROGRESS and _PROGRESS[seen] < _PROGRESS[tx.status]:
+        raise ServiceUnavailable(CATCHING_UP, retry_after=1) from exc
+
+
+async def _check_parties(session: Session, directory: DirectoryCache, body: PaymentInit) -> None:
+    merchant = await directory.merchant(session, body.merchant_id)
+    if merchant is None or await directory.user(session, body.user_id) is None:
+        raise UnknownParty("No such user or merchant.")
+    if merchant.currency != body.currency:
+        raise CurrencyNotAccepted(f"This merchant accepts {merchant.currency} only.")
+
+
+@router.post(
+    "/payments/init",
+    status_code=status.HTTP_201_CREATED,
+    summary="Authorize a card payment (user: self)",
+    responses={
+        200: {
+            "model": TransactionOut,
+            "description": "A repeat of the key: the first answer",
+            "headers": REPLAY_HEADER,
+        },
+        **errors(IdempotencyKeyRequired, IdempotencyKeyReused, UnknownParty, CurrencyNotAccepted),
+    },
+)
+async def init_payment(
+    body: PaymentInit,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    session: Session,
+    temporal: TemporalClient,
+    idempotency_key: KeyHeader = None,
+) -> TransactionOut:
+    """Starts the payment's workflow and answers once the card is authorized (or declined, or needs
+    3-D Secure). The key (body or `Idempotency-Key`) makes a repeat safe: `idempotency_key_required`
+    without one."""
+    if not principal.is_("user", body.user_id):
+        raise Forbidden("A payment is started by the paying user.")
+    key = required_key(body.idempotency_key, idempotency_key)
+    digest, scope = init_fingerprint(body), f"payment:{body.user_id}"
+
+    cached = await services.replays.get(scope, key)
+    if cached is not None:
+        if cached.fingerprint != digest:
+            raise IdempotencyKeyReused()
+        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
+        return TransactionOut.model_validate(cached.body)
+
+    existing = (
+        await session.execute(
+            select(Transaction).where(Transaction.user_id == body.user_id, Transaction.idempotency_key == key)
+        )
+    ).scalar_one_or_none()
+    if existing is not None and existing.request_fingerprint != digest:
+        raise IdempotencyKeyReused()
+    if existing is not None and existing.status != "pending":
+        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
+        return transaction_out(existing)
+    if existing is None:
+        await _check_parties(session, services.directory, body)
+
+    payment = PaymentRequest(
+        tx_id=f"tx_{uuid.uuid4().hex}",
+        user_id=body.user_id,
+        merchant_id=body.merchant_id,
+        amount=body.amount,
+        currency=body.currency,
+        card_token=body.card_token,
+        idempotency_key=key,
+        fingerprint=digest,
+        authorization_expiry_seconds=int(services.settings.authorization_expiry.total_seconds()),
+        return_url=str(request.url_for("checkout_page")),
+    )
+    # Only new payments are bounded: a repeat of a pending one joins it (a client that timed out).
+    with services.admission.admit() if existing is None else nullcontext():
+        tx, view = await authorize_once(session, temporal, services.settings, payment)
+    answer = with_next_action(transaction_out(tx), view)
+    if view.replayed:
+        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
+    else:
+        await services.replays.put(scope, key, CachedAnswer(digest, answer.model_dump(mode="json")))
+    return answer
+
+
+async def authorize_once(
+    session: AsyncSession, temporal: Client, settings: Settings, request: PaymentRequest
+) -> tuple[Transaction, PaymentView]:
+    """Start the key's PaymentWorkflow or join the running one, and wait for the authorization:
+    the key's payment and the workflow's answer (a replay or not; 3-D Secure's next step). Whatever
+    became of an earlier run of the key, a repeat is a replay, and a repeat with other parameters
+    is refused."""
+    start = WithStartWorkflowOperation(
+        PaymentWorkflow.run,
+        request,
+        id=workflow_id(request.user_id, request.idempotency_key),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=settings.temporal_task_queue,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.TX_ID, request.tx_id),
+                SearchAttributePair(sa.USER_ID, request.user_id),
+                SearchAttributePair(sa.MERCHANT_ID, request.merchant_id),
+                SearchAttributePair(sa.AMOUNT_MINOR, request.amount),
+                SearchAttributePair(sa.CURRENCY, request.currency),
+                SearchAttributePair(sa.PAYMENT_STATUS, "pending"),
+            ]
+        ),
+    )
+    try:
+        async with waiting_on_temporal(session):
+            view = await temporal.execute_update_with_start_workflow(
+                PaymentWorkflow.init, InitRequest(request.fingerprint), start_workflow_operation=start
+            )
+    except WorkflowUpdateFailedError as exc:
+        failure = _update_failure(exc)
+        if failure is not None and failure.type == "IdempotencyKeyReused":
+            raise IdempotencyKeyReused() from exc
+        raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:  # the update was lost: a repeat starts or joins the run
+            raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
+        raise
+    tx = await session.get(Transaction, view.tx_id, populate_existing=True)
+    assert tx is not None
+    if tx.request_fingerprint != request.fingerprint:
+        # A run started after the key's first run had closed found that payment's row.
+        raise IdempotencyKeyReused()
+    return tx, view
+
+
+@router.post(
+    "/payments/confirm",
+    summary="Capture a payment (user: owner, merchant: its own, operator)",
+    responses=errors(NotFound, PaymentStateConflict, InvalidCaptureAmount, CaptureAmountFixed),
+)
+async def confirm_payment(
+    body: PaymentConfirm, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
+) -> TransactionOut:
+    """Capture. A repeat gets the same answer and Stripe sees one capture; the first confirm fixes
+    the amount (no `amount`: all of it), and one with another amount is a 409. While the payment's
+    workflow catches up after a worker failure: 503 with Retry-After (send it again)."""
+    tx = await visible_transaction(session, body.tx_id, principal)
+    if tx.status in CAPTURED_PAYMENT_STATUSES:
+        if (body.amount or tx.amount) != tx.amount_captured:
+            raise CaptureAmountFixed(f"The payment was captured for {tx.amount_captured}.")
+        return transaction_out(tx)
+    if tx.status in ("failed", "canceled"):
+        raise PaymentStateConflict(tx.status)
+    handle = temporal.get_workflow_handle(tx.workflow_id)
+    try:
+        async with waiting_on_temporal(session):
+            await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(body.amount))
+    except WorkflowUpdateFailedError as exc:
+        failure = _update_failure(exc)
+        if failure is not None and failure.type == "InvalidCaptureAmount":
+            raise InvalidCaptureAmount(failure.message) from exc
+        if failure is not None and failure.type == "CaptureAmountFixed":
+            raise CaptureAmountFixed(failure.message) from exc
+        await session.refresh(tx)
+        _refuse_if_workflow_behind(exc, tx)
+        raise PaymentStateConflict(tx.status) from exc
+    except RPCError as exc:
+        await closed_or_lost(handle, exc)
+    tx = await visible_transaction(session, body.tx_id, principal)
+    if tx.status not in CAPTURED_PAYMENT_STATUSES:
+        raise PaymentStateConflict(tx.status)
+    return transaction_out(tx)
+
+
+@router.post(
+    "/payments/{tx_id}/cancel",
+    summary="Void a payment's authorization (user: owner, merchant: its own, operator)",
+    responses=errors(NotFound, PaymentStateConflict),
+)
+async def cancel_payment(
+    tx_id: str, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
+) -> TransactionOut:
+    """Void the authorization. A repeat gets the same answer. While the payment's workflow catches
+    up after a worker failure: 503 with Retry-After (send it again)."""
+    tx = await visible_transaction(session, tx_id, principal)
+    if tx.status == "canceled":
+        return transaction_out(tx)
+    if tx.status not in ("authorized", "requires_action", "pending"):
+        raise PaymentStateConflict(tx.status)
+    handle = temporal.get_workflow_handle(tx.workflow_id)
+    try:
+        async with waiting_on_temporal(session):
+            await handle.execute_update(PaymentWorkflow.cancel)
+    except WorkflowUpdateFailedError as exc:
+        await session.refresh(tx)
+        _refuse_if_workflow_behind(exc, tx)
+        raise PaymentStateConflict(tx.status) from exc
+    except RPCError as exc:
+        await closed_or_lost(handle, exc)
+    tx = await visible_transaction(session, tx_id, principal)
+    if tx.status != "canceled":
+        raise PaymentStateConflict(tx.status)
+    return transaction_out(tx)
+
+
+@router.get(
+    "/payments/{tx_id}",
+    summary="One payment (user: owner, merchant: its own, operator)",
+    responses=errors(NotFound),
+)
+async def get_payment(tx_id: str, principal: CurrentPrincipal, session: Session) -> TransactionOut:
+    """Another party's payment answers 404, like a missing one. A disputed payment shows its
+    latest dispute."""
+    tx = await visible_transaction(session, tx_id, principal)
+    latest = await session.execute(
+        select(Dispute).where(Dispute.tx_id == tx.id).order_by(Dispute.created_at.desc(), Dispute.id.desc()).limit(1)
+    )
+    dispute = latest.scalar_one_or_none()
+    return transaction_out(tx).model_copy(update={"dispute": dispute_out(dispute) if dispute else None})
+
+
+@router.get(
+    "/transactions/{user_id}",
+    summary="A user's payments (user: self, operator)",
+    responses=errors(NotFound, InvalidCursor),
+)
+async def list_transactions(
+    user_id: str,
+    principal: CurrentPrincipal,
+    session: Session,
+    limit: Limit = 20,
+    cursor: str | None = None,
+) -> TransactionList:
+    """A user's payments, newest first (keyset pagination: stable while new payments arrive)."""
+    if not (principal.is_("operator") or principal.is_("user", user_id)):
+        raise NotFound()
+    query = select(Transaction).where(Transaction.user_id == user_id)
+    page, next_cursor = await newest_first(session, query, Transaction.created_at, Transaction.id, limit, cursor)
+    return TransactionList(data=[transaction_out(tx) for tx in page], next_cursor=next_cursor)

@@ -1,0 +1,276 @@
+"""Stripe webhooks: verify the signature, process each event id once, signal the payment (or, when
+its workflow is gone, start one that catches its row up with Stripe), or start (signal) the
+dispute's or the refund's settlement workflow."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from payments.api.contract import public_errors
+from payments.api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
+from payments.api.errors import ApiError
+from payments.api.stripe_signature import signed_by_stripe
+from payments.api.temporal_calls import temporal_calls
+from payments.schema.messages import (
+    DisputeRequest,
+    PaymentCatchUp,
+    RefundSettlement,
+    StripeDisputeEvent,
+    StripePaymentEvent,
+    StripeRefundEvent,
+)
+from payments.schema.tables import OPEN_PAYMENT_STATUSES, Refund, StripeEvent, Transaction
+from payments.workflows import dispute, payment_catch_up, refund
+from payments.workflows import search_attributes as sa
+from payments.workflows.dispute import DisputeWorkflow
+from payments.workflows.payment import MOVED_AT_STRIPE, WEBHOOK_EVENTS, PaymentWorkflow
+from payments.workflows.payment_catch_up import PaymentCatchUpWorkflow
+from payments.workflows.policies import WORKFLOW_TASK_TIMEOUT
+from payments.workflows.refund import RefundSettlementWorkflow
+
+router = APIRouter(tags=["webhooks"], dependencies=[Depends(limit_by_ip)])
+log = structlog.get_logger(__name__)
+
+
+class InvalidSignature(ApiError):
+    status, code, message = 400, "invalid_signature", "The Stripe-Signature header does not verify."
+
+
+class InvalidEvent(ApiError):
+    status, code, message = 400, "invalid_event", "The event is not a Stripe event this endpoint understands."
+
+
+STRIPE_ID = r"^[A-Za-z0-9_]{1,255}$"
+TX_ID = re.compile(r"tx_[0-9a-f]{32}")
+# What our Stripe webhook endpoint subscribes to (its `enabled_events`): only what a workflow acts on.
+SUBSCRIBED_EVENTS = WEBHOOK_EVENTS + dispute.WEBHOOK_EVENTS + refund.WEBHOOK_EVENTS
+
+
+class _PaymentError(BaseModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class _EventObject(BaseModel):
+    """What we read of the event's object: a signature proves the sender, not the shape."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str | None = Field(default=None, pattern=STRIPE_ID)
+    status: str | None = Field(default=None, pattern=r"^[a-z_]{1,64}$")
+    last_payment_error: _PaymentError | None = None
+    payment_intent: str | None = Field(default=None, pattern=STRIPE_ID)  # of a Charge or a Refund
+    metadata: dict[str, str] = Field(default_factory=dict)  # ours carry the tx_id or refund_id
+
+
+class _EventData(BaseModel):
+    object: _EventObject
+
+
+class _EventRequest(BaseModel):
+    """The API request that caused the event, as Stripe reports it (none for Stripe's own moves)."""
+
+    idempotency_key: str | None = Field(default=None, max_length=255)
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=STRIPE_ID)
+    type: str = Field(pattern=r"^[a-z0-9_.]{1,255}$")
+    data: _EventData
+    request: _EventRequest | None = None
+
+
+# The steps of a payment's workflow that move its money, by the suffix of their idempotency key.
+_OWN_MOVES = {"payment_intent.succeeded": ":capture", "payment_intent.canceled": ":cancel"}
+
+
+def _our_own_move(event: _Event) -> bool:
+    """A capture or void our own workflow sent (its idempotency key): that workflow scheduled it
+    with the confirm or cancel already in its history, retries it to an answer and records it.
+    Acting on its webhook too would cost every payment a signal and a workflow task for nothing."""
+    suffix = _OWN_MOVES.get(event.type)
+    tx_id = event.data.object.metadata.get("tx_id")
+    key = event.request.idempotency_key if event.request else None
+    return suffix is not None and tx_id is not None and key == f"{tx_id}{suffix}"
+
+
+def _parsed(payload: bytes) -> _Event:
+    try:
+        event = _Event.model_validate_json(payload)
+    except ValidationError:
+        raise InvalidEvent() from None
+    if event.type in WEBHOOK_EVENTS and (event.data.object.id is None or event.data.object.status is None):
+        raise InvalidEvent("A payment_intent event must carry the PaymentIntent's id and status.")
+    if event.type in dispute.WEBHOOK_EVENTS and event.data.object.id is None:
+        raise InvalidEvent("A charge.dispute event must carry the Dispute's id.")
+    if event.type in refund.WEBHOOK_EVENTS and event.data.object.id is None:
+        raise InvalidEvent("A charge.refund event must carry the object's id.")
+    return event
+
+
+def _payment_event(event: _Event) -> StripePaymentEvent:
+    intent = event.data.object
+    error = intent.last_payment_error or _PaymentError()
+    assert intent.id is not None and intent.status is not None  # checked by _parsed
+    return StripePaymentEvent(
+        event_id=event.id,
+        type=event.type,
+        payment_intent_id=intent.id,
+        status=intent.status,
+        failure_code=error.code,
+        failure_message=error.message,
+    )
+
+
+@router.post(
+    "/webhooks/stripe",
+    summary="Stripe's events (Stripe, by its signature)",
+    responses=public_errors(InvalidSignature, InvalidEvent),
+)
+async def stripe_webhook(
+    request: Request,
+    services: ServicesDep,
+    session: Session,
+    temporal: TemporalClient,
+    signature: Annotated[str, Header(alias="Stripe-Signature")] = "",
+) -> dict[str, bool]:
+    """Verified, deduplicated by event id, and passed to the waiting payment's workflow."""
+    payload = await request.body()
+    if not signed_by_stripe(payload, signature, services.settings.stripe_webhook_secret.get_secret_value()):
+        raise InvalidSignature()
+    event = _parsed(payload)
+    if _our_own_move(event):
+        return {"received": True, "duplicate": False}
+
+    async with session.begin():
+        # Recorded and acted on in one transaction: if the signal fails, Stripe's retry is not a "duplicate".
+        fresh = await session.execute(
+            insert(StripeEvent)
+            .values(id=event.id, type=event.type, object_id=event.data.object.id)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(StripeEvent.id)
+        )
+        if fresh.scalar_one_or_none() is None:
+            return {"received": True, "duplicate": True}
+        if event.type in WEBHOOK_EVENTS:
+            await _signal_payment(
+                session, temporal, services, _payment_event(event), event.data.object.metadata.get("tx_id")
+            )
+        elif event.type in dispute.WEBHOOK_EVENTS:
+            await _signal_dispute(services, temporal, event)
+        elif event.type in refund.WEBHOOK_EVENTS:
+            await _signal_refunds(session, services, temporal, event)
+    return {"received": True, "duplicate": False}
+
+
+async def _signal_dispute(services: ServicesDep, temporal: TemporalClient, event: _Event) -> None:
+    """Signal-with-start: the first event of a dispute starts its workflow, later ones wake it up."""
+    assert event.data.object.id is not None  # checked by _parsed
+    settings = services.settings
+    # No fee of ours: the workflow posts the one Stripe's balance transaction shows.
+    request = DisputeRequest(event.data.object.id, 0, int(settings.dispute_read_back_interval.total_seconds()))
+    with temporal_calls():
+        await temporal.start_workflow(
+            DisputeWorkflow.run,
+            request,
+            id=dispute.workflow_id(request.stripe_dispute_id),
+            task_queue=settings.temporal_task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
+            start_signal="stripe_event",
+            start_signal_args=[StripeDisputeEvent(event.id, event.type, request.stripe_dispute_id)],
+        )
+
+
+async def _signal_refunds(session: Session, services: ServicesDep, temporal: TemporalClient, event: _Event) -> None:
+    """Signal-with-start the settlement of each refund of ours the event may concern: the Refund
+    a `charge.refund.updated` names, or the refunds of the charge's payment that Stripe accepted
+    and has not settled (`charge.refunded`). A running settlement reads the Refund back; an ended
+    one starts anew and does (a refund may fail days after it succeeded). A refund at Stripe that
+    we have no row for is reconciliation's to find."""
+    obj = event.data.object
+    if event.type == "charge.refund.updated":
+        named = Refund.stripe_refund_id == obj.id
+        query = select(Refund).where(
+            or_(named, Refund.id == obj.metadata["refund_id"]) if "refund_id" in obj.metadata else named
+        )
+    else:
+        query = (
+            select(Refund)
+            .join(Transaction, Transaction.id == Refund.tx_id)
+            .where(
+                Transaction.stripe_payment_intent_id == obj.payment_intent,
+                Refund.status == "pending",
+                Refund.stripe_refund_id.is_not(None),
+            )
+        )
+    read_back = int(services.settings.refund_read_back_interval.total_seconds())
+    for row in (await session.execute(query)).scalars():
+        stripe_refund_id = row.stripe_refund_id or obj.id
+        assert stripe_refund_id is not None  # checked by _parsed
+        with temporal_calls():
+            await temporal.start_workflow(
+                RefundSettlementWorkflow.run,
+                RefundSettlement(row.id, row.tx_id, stripe_refund_id, read_back),
+                id=refund.settlement_id(row.id),
+                task_queue=services.settings.temporal_task_queue,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
+                start_signal="stripe_event",
+                start_signal_args=[StripeRefundEvent(event.id, event.type, stripe_refund_id)],
+            )
+
+
+async def _signal_payment(
+    session: Session, temporal: TemporalClient, services: ServicesDep, event: StripePaymentEvent, tx_id: str | None
+) -> None:
+    """To the payment's workflow: a 3-D Secure outcome it waits for, or a capture or void our row
+    has not recorded. Our row may not know its PaymentIntent yet (the authorization's answer was
+    lost): the PaymentIntent's metadata names it."""
+    named = Transaction.stripe_payment_intent_id == event.payment_intent_id
+    if tx_id is not None and TX_ID.fullmatch(tx_id):
+        named = named | (Transaction.id == tx_id)
+    tx = (await session.execute(select(Transaction).where(named))).scalars().first()
+    if tx is None or tx.stripe_payment_intent_id not in (None, event.payment_intent_id):
+        return  # not ours, or a second PaymentIntent for our payment: reconciliation's to judge
+    behind = event.type in MOVED_AT_STRIPE and _behind(tx, event.status)
+    if not behind and tx.status != "requires_action":
+        return  # nothing waits for it
+    try:
+        with temporal_calls():
+            await temporal.get_workflow_handle(tx.workflow_id).signal(PaymentWorkflow.stripe_event, event)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        log.info("webhook_for_finished_workflow", tx_id=tx.id, event_type=event.type)
+        if behind:
+            await _catch_up(temporal, services, tx.id, event.payment_intent_id)
+
+
+def _behind(tx: Transaction, stripe_status: str) -> bool:
+    """Our row says less than Stripe: captured there and not here, or voided there and open here."""
+    if stripe_status == "succeeded":
+        return tx.amount_captured == 0
+    return stripe_status == "canceled" and tx.status in OPEN_PAYMENT_STATUSES
+
+
+async def _catch_up(temporal: TemporalClient, services: ServicesDep, tx_id: str, payment_intent_id: str) -> None:
+    """The payment's workflow has ended (or Temporal lost it): a workflow of its own reads Stripe
+    back and records what it finds (one at a time per payment: a repeat joins the running one)."""
+    with temporal_calls():
+        await temporal.start_workflow(
+            PaymentCatchUpWorkflow.run,
+            PaymentCatchUp(tx_id, payment_intent_id),
+            id=payment_catch_up.workflow_id(tx_id),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=services.settings.temporal_task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.TX_ID, tx_id)]),
+        )

@@ -1,0 +1,20 @@
+"""The official Stripe SDK client, pointed at real Stripe or at the local emulator."""
+
+from __future__ import annotations
+
+import stripe
+
+from payments.config.settings import Settings
+
+EMULATOR_KEY = "sk_test_emulator"
+
+
+def stripe_client(settings: Settings) -> stripe.StripeClient:
+    key = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else EMULATOR_KEY
+    # Temporal owns retries (with the same idempotency key), so the SDK must not retry on its own.
+    return stripe.StripeClient(
+        key,
+        base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
+        max_network_retries=0,
+        http_client=stripe.HTTPXClient(timeout=settings.stripe_timeout_seconds),
+    )

@@ -1,0 +1,127 @@
+"""Users and merchants read through Redis: the API's questions about a party (does this user exist,
+which currency does this merchant take, what is its payout account) skip PostgreSQL while an entry
+lives. Never trusted for money: fees, balances and payment state are read from PostgreSQL in the
+transaction that uses them. Every change, once committed (API and worker alike), replaces the entry
+with a tombstone for `TOMBSTONE_SECONDS`; readers fill an entry only where there is none (SET NX),
+so a reader that loaded the row before the change cannot put the old row back. An entry also
+expires after `ttl_seconds`, which bounds what a change Redis missed leaves behind. Redis trouble is
+a miss, never an error. Absent rows are not cached: a party created a moment ago is found at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payments.schema.tables import Merchant, User
+
+TTL_SECONDS = 60
+TOMBSTONE_SECONDS = 10  # longer than a reader takes between its PostgreSQL read and its SET
+_TOMBSTONE = b"-"
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class UserEntry:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class MerchantEntry:
+    id: str
+    name: str
+    payout_account: str | None
+    payout_schedule: str
+    fee_bps: int  # for display: a capture reads the fee from PostgreSQL
+    currency: str
+
+
+def _key(kind: str, party_id: str) -> str:
+    return f"directory:{kind}:{party_id}"
+
+
+class DirectoryCache:
+    """`redis` None: no cache (every lookup reads PostgreSQL). `counted(kind, hit)` is called on
+    each lookup (the API counts the hit ratio in its metrics)."""
+
+    def __init__(
+        self,
+        redis: Redis | None,
+        ttl_seconds: int = TTL_SECONDS,
+        counted: Callable[[str, bool], None] = lambda kind, hit: None,
+    ) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._counted = counted
+
+    async def user(self, session: AsyncSession, user_id: str) -> UserEntry | None:
+        async def load() -> UserEntry | None:
+            row = await session.get(User, user_id)
+            return None if row is None else UserEntry(row.id, row.name)
+
+        fields = await self._read_through("user", user_id, load)
+        return None if fields is None else UserEntry(**fields)
+
+    async def merchant(self, session: AsyncSession, merchant_id: str) -> MerchantEntry | None:
+        async def load() -> MerchantEntry | None:
+            row = await session.get(Merchant, merchant_id)
+            if row is None:
+                return None
+            return MerchantEntry(row.id, row.name, row.payout_account, row.payout_schedule, row.fee_bps, row.currency)
+
+        fields = await self._read_through("merchant", merchant_id, load)
+        return None if fields is None else MerchantEntry(**fields)
+
+    async def forget_user(self, user_id: str) -> None:
+        await self._forget(_key("user", user_id))
+
+    async def forget_merchant(self, merchant_id: str) -> None:
+        await self._forget(_key("merchant", merchant_id))
+
+    async def _read_through(
+        self, kind: str, party_id: str, load: Callable[[], Awaitable[Any]]
+    ) -> dict[str, Any] | None:
+        cached = await self._get(_key(kind, party_id))
+        self._counted(kind, cached is not None)
+        if cached is not None:
+            return cached
+        entry = await load()
+        if entry is None:
+            return None
+        fields = dataclasses.asdict(entry)
+        await self._set(_key(kind, party_id), fields)
+        return fields
+
+    async def _get(self, key: str) -> dict[str, Any] | None:
+        if self._redis is None:
+            return None
+        try:
+            raw = await self._redis.get(key)
+        except RedisError as exc:
+            log.warning("directory_cache_unavailable", error=type(exc).__name__)
+            return None
+        return None if raw is None or raw == _TOMBSTONE else dict(json.loads(raw))
+
+    async def _set(self, key: str, fields: dict[str, Any]) -> None:
+        if self._redis is None:
+            return
+        try:
+            await self._redis.set(key, json.dumps(fields), ex=self._ttl, nx=True)
+        except RedisError as exc:
+            log.warning("directory_cache_unavailable", error=type(exc).__name__)
+
+    async def _forget(self, key: str) -> None:
+        if self._redis is None:
+            return
+        try:
+            await self._redis.set(key, _TOMBSTONE, ex=TOMBSTONE_SECONDS)
+        except RedisError as exc:  # the entry lives out its TTL
+            log.warning("directory_cache_not_invalidated", key=key, error=type(exc).__name__)

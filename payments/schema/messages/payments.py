@@ -1,0 +1,156 @@
+"""A payment: init, 3-D Secure, authorize, capture, void, and what Stripe tells of it."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RedirectToUrl:
+    """Stripe's 3-D Secure next action: the page where the customer authenticates, and the page
+    (ours) Stripe sends them back to. With the PaymentIntent's client secret it is not card data,
+    but it is the customer's alone: never in search attributes or logs."""
+
+    url: str
+    return_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What POST /payments/init asked for; the card token travels only inside encrypted payloads."""
+
+    tx_id: str
+    user_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    card_token: str
+    idempotency_key: str
+    fingerprint: str
+    authorization_expiry_seconds: int
+    return_url: str | None = None  # where Stripe sends the customer back after 3-D Secure
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    """A payment as the API shows it (the Transaction resource, minus timestamps)."""
+
+    tx_id: str
+    user_id: str
+    merchant_id: str
+    amount: int
+    amount_captured: int
+    amount_refunded: int
+    currency: str
+    status: str
+    idempotency_key: str
+    card_brand: str | None = None
+    card_last4: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    replayed: bool = False
+    # While 3-D Secure is pending (init's answer only): what the customer's browser needs.
+    client_secret: str | None = None
+    redirect: RedirectToUrl | None = None
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    amount: int | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    tx_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    card_token: str
+    return_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """Stripe's answer to the authorization: requires_capture, requires_action or declined."""
+
+    payment_intent_id: str
+    status: str
+    card_brand: str | None = None
+    card_last4: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    client_secret: str | None = None
+    redirect: RedirectToUrl | None = None  # requires_action: where the customer authenticates
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One status transition of a transaction, written with its outbox event in one DB transaction."""
+
+    tx_id: str
+    status: str
+    event_type: str | None = None
+    payment_intent_id: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    tx_id: str
+    payment_intent_id: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class VoidRequest:
+    tx_id: str
+    payment_intent_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StripePaymentEvent:
+    """A verified Stripe webhook, signalled to the payment's workflow."""
+
+    event_id: str
+    type: str
+    payment_intent_id: str
+    status: str
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentIntentState:
+    """A PaymentIntent as Stripe reports it when read back (a webhook is a hint, not the truth)."""
+
+    payment_intent_id: str
+    status: str
+    failure_code: str | None = None
+    failure_message: str | None = None
+    amount_received: int = 0
+
+
+@dataclass(frozen=True)
+class StripeAhead:
+    """Stripe's word on a payment, to be recorded where our row is behind it (a capture or a void
+    our books have not heard of); the failure code is what a cancellation is recorded with."""
+
+    tx_id: str
+    intent: PaymentIntentState
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentCatchUp:
+    """A payment Stripe reports moved while its own workflow is gone: read it back, follow it."""
+
+    tx_id: str
+    payment_intent_id: str

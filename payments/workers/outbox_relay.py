@@ -1,0 +1,91 @@
+"""Publishes outbox rows to the Redis Stream `payments.events`, oldest first, each once. A relay that
+dies between XADD and marking the rows published (a killed worker, a PostgreSQL restart) sends the
+batch again; a marker per event, set in the same Redis script as its XADD, turns that second send
+into nothing. Markers live an hour (a relay is back long before); past that, consumers still dedupe
+on `event_id`. Several workers can relay at once: rows are claimed with FOR UPDATE SKIP LOCKED."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from payments.activities.metrics import OUTBOX_LAG
+from payments.schema.tables import OutboxEvent
+from payments.workers.polling import poll_until_stopped
+
+STREAM = "payments.events"
+MARKER_SECONDS = 3600
+# XADD unless this event was added already: KEYS = stream, marker; ARGV = marker ttl, fields...
+_ADD_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+end
+return false
+"""
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        stream: str = STREAM,
+        batch_size: int = 200,
+        idle_seconds: float = 0.2,
+    ) -> None:
+        self._sessions = sessions
+        self._redis = redis
+        self._add_once = redis.register_script(_ADD_ONCE)
+        self.stream = stream
+        self._batch_size = batch_size
+        self._idle_seconds = idle_seconds
+
+    async def publish_batch(self) -> int:
+        async with self._sessions.begin() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(OutboxEvent)
+                        .where(OutboxEvent.published_at.is_(None))
+                        .order_by(OutboxEvent.id)
+                        .limit(self._batch_size)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            OUTBOX_LAG.set((datetime.now(UTC) - rows[0].created_at).total_seconds() if rows else 0)
+            if not rows:
+                return 0
+            pipe = self._redis.pipeline(transaction=False)
+            for row in rows:
+                fields = {
+                    "event_id": str(row.id),
+                    "type": row.type,
+                    "aggregate_id": row.aggregate_id,
+                    "payload": json.dumps(row.payload),
+                    "created_at": row.created_at.isoformat(),
+                }
+                await self._add_once(
+                    keys=[self.stream, f"{self.stream}:published:{row.id}"],
+                    args=[MARKER_SECONDS, *(item for pair in fields.items() for item in pair)],
+                    client=pipe,
+                )
+            await pipe.execute()
+            await session.execute(
+                update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=func.now())
+            )
+            return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await poll_until_stopped(
+            self.publish_batch, stop, self._idle_seconds, (RedisError, SQLAlchemyError, OSError), "outbox_relay"
+        )
