@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (the resource shapes of DESIGN.md)."""
+"""Request and response bodies of the HTTP API (the resource shapes of docs/design.md)."""
 
 from __future__ import annotations
 

@@ -229,7 +229,7 @@ LOOSE_NUMBER = "validation_error"  # or `forbidden`: an operator-only route refu
 
 def _vectors(example: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
     """(request arguments, the error code it must get) for one example body: the body too deep
-    and not UTF-8 and too large, then each field with what DESIGN "The edge" refuses in it."""
+    and not UTF-8 and too large, then each field with what docs/design.md ("The edge") refuses in it."""
     yield {"content": b"[" * 40 + b"]" * 40, "headers": JSON}, "nested_too_deep"
     yield {"content": b'{"a": "\xff"}', "headers": JSON}, "unsupported_media_type"
     yield {"content": b" " * (MAX_BODY_BYTES + 1), "headers": JSON}, "payload_too_large"

@@ -1,5 +1,5 @@
-"""The OpenAPI document is the contract (DESIGN "The edge"): errors, roles, enums, examples and
-timezones are in it, and /docs renders it from assets the API serves itself."""
+"""The OpenAPI document is the contract (docs/design.md, "The edge"): errors, roles, enums,
+examples and timezones are in it, and /docs renders it from assets the API serves itself."""
 
 import re
 from datetime import UTC, datetime
