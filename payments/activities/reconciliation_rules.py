@@ -74,8 +74,7 @@ def latest_changes(events: list[Obj]) -> list[tuple[str, Obj]]:
 
 def settling(row: Row, margin: timedelta) -> bool:
     """Written within the margin: a row behind Stripe this young is a saga whose own write is
-    still on its way (a chaos run's reconciliation 'fixed' five such), not a discrepancy; a later
-    run judges it."""
+    still on its way, not a discrepancy to log or fix; a later run judges it."""
     return row.updated_at > datetime.now(UTC) - margin
 
 

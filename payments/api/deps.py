@@ -78,7 +78,8 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
 async def db_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
     """A request's session. Closed when the route returns (scope "function"), before the response
-    is sent: a request-scoped one kept its connection idle in transaction while the answer went out."""
+    is sent: a request-scoped one would keep its connection idle in transaction while the answer
+    goes out."""
     async with services.sessions() as session:
         yield session
 

@@ -39,9 +39,10 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free now and stays free until its server binds it.
 
     Drawn below the kernel's ephemeral range: a port from bind(0) comes from that range, which
-    every outgoing connection also takes from, and one was taken between the pick and the
-    server's bind in a CI run. A port is handed out once while its taker lives, across processes:
-    a dev stack's worker once drew the port a test had picked for that stack's API.
+    every outgoing connection also takes from, so a connection can take it between the pick and
+    the server's bind. A port is handed out once while its taker lives, across processes: a port
+    picked for a server that has not bound it yet (a test's pick for the stack it starts) is not
+    drawn again by another process (that stack's worker) meanwhile.
     """
     low = _ephemeral_low()
     for _ in range(1000):

@@ -1,1 +1,2 @@
-"""Processes: the Temporal worker, the client factory, the CLI and the local dev stack."""
+"""The worker process: workflows and activities on their task queues, the Schedules, the outbox
+relay and the merchant-webhook fan-out."""

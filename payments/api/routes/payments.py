@@ -118,9 +118,10 @@ _PROGRESS = {"pending": 0, "requires_action": 1, "authorized": 2}
 def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) -> None:
     """503 when the workflow refused an update for a status its payment's row has already left.
     The row is written inside a workflow task; when a worker dies before completing that task, the
-    server runs it again, and the workflow is behind its row until then. A chaos run answered such
-    a confirm 409 "The payment is authorized.": the client was told no while the row said yes. A
-    row that has settled, failed or been canceled is answered as before (409 with its status)."""
+    server runs it again, and the workflow is behind its row until then. A 409 then would tell the
+    client no while the row says yes (a confirm refused with "The payment is authorized."): the
+    client is asked to send it again instead. A row that has settled, failed or been canceled is
+    answered 409 with its status."""
     failure = _update_failure(exc)
     seen = failure_details(failure).get("status") if failure is not None else None
     if seen in _PROGRESS and tx.status in _PROGRESS and _PROGRESS[seen] < _PROGRESS[tx.status]:
