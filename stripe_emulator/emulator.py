@@ -24,10 +24,12 @@ current_origin: contextvars.ContextVar[str] = contextvars.ContextVar("current_or
 
 @dataclass
 class Fees:
-    """Stripe's processing fee on captured charges (zero unless configured) and its dispute fee."""
+    """Stripe's standard US pricing for a standard account: 2.9 % + 30 cents per successful card
+    charge (kept on a refund) and a 15.00 dispute fee. The control API (`/_emulator/fees`) or
+    `--fee-bps`/`--fee-fixed` change it."""
 
-    bps: int = 0
-    fixed: int = 0
+    bps: int = 290
+    fixed: int = 30
     dispute: int = 1500  # Stripe's US dispute fee, in cents
 
     def on(self, amount: int) -> int:

@@ -13,6 +13,7 @@ from payments.schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction
 STRIPE_CLEARING = "stripe_clearing"
 PLATFORM_REVENUE = "platform_revenue"
 PAYOUTS_IN_TRANSIT = "payouts_in_transit"
+STRIPE_FEES = "stripe_fees"  # expense: what Stripe kept of each charge (never returned on a refund)
 
 
 def platform_fee(amount: int, fee_bps: int) -> int:
@@ -58,6 +59,16 @@ def reversing(entries: dict[str, int]) -> dict[str, int]:
 
 def capture_entries(merchant_id: str, amount: int, fee: int) -> dict[str, int]:
     return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -(amount - fee), PLATFORM_REVENUE: -fee}
+
+
+def stripe_fee_entries(fee: int) -> dict[str, int]:
+    """Stripe kept `fee` of a charge: the platform's expense, so what reached the balance is the net."""
+    return {STRIPE_FEES: fee, STRIPE_CLEARING: -fee}
+
+
+async def post_stripe_fee(session: AsyncSession, tx_id: str, currency: str, fee: int) -> bool:
+    """Stripe's fee on a payment's charge, once per payment (a fee of 0 is posted too: read, none)."""
+    return await post(session, f"stripe_fee:{tx_id}", currency, stripe_fee_entries(fee), f"Stripe's fee on {tx_id}")
 
 
 def refunded_fee(fee: int, captured: int, refunded_before: int, refund: int) -> int:

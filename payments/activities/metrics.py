@@ -54,6 +54,13 @@ STRIPE_DISAGREEMENTS = Gauge(
     ["discrepancy"],
     registry=REGISTRY,
 )
+STRIPE_BALANCE_UNEXPLAINED = Gauge(
+    "payments_stripe_balance_unexplained",
+    "Stripe's balance less top-ups and the ledger's stripe_clearing, beyond what is in flight, at the last daily"
+    " check (0: they agree)",
+    ["currency"],
+    registry=REGISTRY,
+)
 STRIPE_AHEAD = Counter(
     "payments_stripe_ahead",
     "A webhook or read-back found Stripe ahead of our row and recorded it, by what it found",

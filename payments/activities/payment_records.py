@@ -125,6 +125,8 @@ class PaymentRecords:
             posted = tx.amount_captured == 0  # else a retried activity: already recorded
             if posted:
                 await _post_capture(session, tx, capture.amount)
+                if capture.stripe_fee is not None:
+                    await ledger.post_stripe_fee(session, tx.id, tx.currency, capture.stripe_fee)
             view = view_of(tx)
         if posted:
             metrics.CAPTURES.labels(view.currency).inc()

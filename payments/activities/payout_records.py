@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from payments.activities import ledger, metrics
+from payments.activities import ledger, metrics, payout_settlements
 from payments.activities.outbox import add_event
 from payments.schema import balances
 from payments.schema.messages import MerchantPageRequest, PayoutFailure, PayoutTransfer, PayoutView, ReserveRequest
@@ -107,6 +107,7 @@ class PayoutRecords:
                 ledger.payout_reserve_entries(merchant.id, amount),
                 f"payout {payout.id} reserved",
             )
+            await payout_settlements.settle(session, payout.id, merchant.id, currency, hold)
             return payout_view(payout, merchant.payout_account)
 
     @activity.defn
@@ -123,7 +124,8 @@ class PayoutRecords:
                     ledger.payout_paid_entries(payout.amount),
                     f"payout {payout.id} transferred",
                 )
-                await add_event(session, "payout.paid", payout.id, _event_payload(payout))
+                statement = {"statement_url": f"/payouts/{payout.id}/statement"}  # what the payout paid for
+                await add_event(session, "payout.paid", payout.id, _event_payload(payout) | statement)
             view = payout_view(payout, destination)
         if paid:
             metrics.PAYOUTS.labels("paid").inc()
@@ -145,6 +147,7 @@ class PayoutRecords:
                     ledger.reversing(reserve),
                     f"payout {payout.id} failed: {failure.failure_code}",
                 )
+                await payout_settlements.release(session, payout.id, payout.merchant_id)
                 await add_event(session, "payout.failed", payout.id, _event_payload(payout))
             view = payout_view(payout, destination)
         if reversed_:

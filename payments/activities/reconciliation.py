@@ -40,6 +40,7 @@ from payments.activities.reconciliation_rules import (
     meta,
     settling,
 )
+from payments.activities.reconciliation_settlement import SettlementChecks
 from payments.activities.refund_records import RefundRecords
 from payments.activities.stripe_errors import final_or_transient
 from payments.activities.stripe_payments import StripePayments
@@ -71,6 +72,7 @@ class Tuning:
     stuck_after: timedelta
     page_size: int
     pages_per_activity: int
+    payout_hold: timedelta = timedelta(0)  # when a capture is due in a payout (the settlement phase)
 
 
 def _ts(iso: str) -> datetime:
@@ -100,6 +102,9 @@ class Reconciler:
         self._tuning = tuning
         payments, self._refunds, self._payouts, stripe_payments = steps
         self._logbook = Logbook(sessions)
+        self._settlement = SettlementChecks(
+            sessions, self._retrieve, self._logbook, tuning.margin, tuning.page_size, tuning.payout_hold
+        )
         self._payment_checks = PaymentChecks(
             temporal, tuning.margin, tuning.stuck_after, (payments, stripe_payments), self._logbook
         )
@@ -111,6 +116,9 @@ class Reconciler:
             cursor = None
         elif page.phase in ("stripe_changes", LEGACY_STRIPE_PHASES[0]):
             cursor = await self._stripe_changes(page, counts)
+        elif page.phase == "settlement":
+            start, end = _ts(page.window_start), _ts(page.window_end)
+            cursor = await self._settlement.page(page.run_id, start, end, page.cursor, counts)
         elif page.phase == "ledger":
             await self._ledger(page.run_id, counts)
             cursor = None
@@ -359,12 +367,12 @@ class Reconciler:
         elif isinstance(row, Payout) and row.status == "paid":
             await self._logbook.log(run_id, counts, "payout_missing_at_stripe", row.id, amount, payout_id=row.id)
 
-    async def _retrieve(self, kind: str, stripe_id: str | None) -> Obj | None:
+    async def _retrieve(self, kind: str, stripe_id: str | None, **params: Any) -> Obj | None:
         """One Stripe object of a kind by id, or None where Stripe has none."""
         if stripe_id is None:
             return None
         try:
-            return await self._get(f"/v1/{LISTS[kind]}/{stripe_id}")
+            return await self._get(f"/v1/{LISTS[kind]}/{stripe_id}", **params)
         except ApplicationError as refused:
             if (refused.details[0] or {}).get("http_status") == 404:
                 return None

@@ -17,8 +17,12 @@ from payments.schema.messages import (
     CaptureRequest,
     PaymentIntentState,
     RedirectToUrl,
+    StripeCapture,
     VoidRequest,
 )
+
+# The capture's charge with its balance transaction: Stripe's fee comes back with the capture.
+CHARGE_FEE = "latest_charge.balance_transaction"
 
 
 def _card_fields(card_token: str) -> dict[str, Any]:
@@ -32,6 +36,13 @@ def _card(intent: stripe.PaymentIntent) -> tuple[str | None, str | None]:
     method = intent.payment_method
     card = getattr(method, "card", None)
     return (card.brand, card.last4) if card is not None else (None, None)
+
+
+def _stripe_fee(intent: stripe.PaymentIntent) -> int | None:
+    """Stripe's fee on the captured charge, from its balance transaction when it was expanded."""
+    charge = intent.latest_charge
+    txn = getattr(charge, "balance_transaction", None)
+    return int(txn.fee) if txn is not None and not isinstance(txn, str) else None
 
 
 def _redirect(intent: stripe.PaymentIntent) -> RedirectToUrl | None:
@@ -96,21 +107,30 @@ class StripePayments:
     @activity.defn
     async def capture_payment(self, request: CaptureRequest) -> int:
         """Capture (partial allowed); returns the amount Stripe received."""
+        return (await self._capture(request, [])).amount
+
+    @activity.defn
+    async def capture_payment_with_fee(self, request: CaptureRequest) -> StripeCapture:
+        """Capture, with Stripe's fee read off the charge's balance transaction in the same call."""
+        return await self._capture(request, [CHARGE_FEE])
+
+    async def _capture(self, request: CaptureRequest, expand: list[str]) -> StripeCapture:
+        params: dict[str, Any] = {"amount_to_capture": request.amount} | ({"expand": expand} if expand else {})
         try:
             intent = await heartbeating(
                 self._stripe.v1.payment_intents.capture_async(
                     request.payment_intent_id,
-                    params={"amount_to_capture": request.amount},
+                    params=params,  # type: ignore[arg-type]
                     options={"idempotency_key": f"{request.tx_id}:capture"},
                 )
             )
         except stripe.InvalidRequestError as exc:
-            if exc.code == "payment_intent_unexpected_state":
-                return await self._already(request.payment_intent_id, "succeeded", "amount_received", exc)
-            raise final_or_transient(exc) from exc
+            if exc.code != "payment_intent_unexpected_state":
+                raise final_or_transient(exc) from exc
+            intent = await self._already(request.payment_intent_id, "succeeded", exc, expand)
         except stripe.StripeError as exc:
             raise final_or_transient(exc) from exc
-        return int(intent.amount_received)
+        return StripeCapture(int(intent.amount_received), _stripe_fee(intent))
 
     @activity.defn
     async def void_payment(self, request: VoidRequest) -> None:
@@ -124,7 +144,7 @@ class StripePayments:
             )
         except stripe.InvalidRequestError as exc:
             if exc.code == "payment_intent_unexpected_state":
-                await self._already(request.payment_intent_id, "canceled", "amount", exc)
+                await self._already(request.payment_intent_id, "canceled", exc)
                 return
             raise final_or_transient(exc) from exc
         except stripe.StripeError as exc:
@@ -146,11 +166,16 @@ class StripePayments:
             amount_received=int(intent.amount_received or 0),
         )
 
-    async def _already(self, intent_id: str, wanted: str, field: str, exc: stripe.StripeError) -> int:
+    async def _already(
+        self, intent_id: str, wanted: str, exc: stripe.StripeError, expand: list[str] | None = None
+    ) -> stripe.PaymentIntent:
         """Stripe refused the move: fine if the PaymentIntent is already where we wanted it."""
-        intent = await heartbeating(self._stripe.v1.payment_intents.retrieve_async(intent_id))
+        params: dict[str, Any] = {"expand": expand} if expand else {}
+        intent = await heartbeating(
+            self._stripe.v1.payment_intents.retrieve_async(intent_id, params=params)  # type: ignore[arg-type]
+        )
         if intent.status == wanted:
-            return int(getattr(intent, field))
+            return intent
         raise ApplicationError(
             f"PaymentIntent {intent_id} is {intent.status}, not {wanted}",
             {"stripe_status": intent.status},

@@ -28,6 +28,7 @@ from payments.api.routes import (
     payouts,
     reconciliation,
     refunds,
+    statements,
     stripe_webhooks,
     timeline,
 )
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(disputes.router)
     app.include_router(timeline.router)
     app.include_router(payouts.router)
+    app.include_router(statements.router)
     app.include_router(reconciliation.router)
     app.include_router(stripe_webhooks.router)
     app.include_router(merchant_webhooks.router)

@@ -365,3 +365,64 @@ class WebhookAttemptOut(BaseModel):
 class WebhookAttemptList(BaseModel):
     data: list[WebhookAttemptOut]
     next_cursor: str | None
+
+
+class StatementLineOut(BaseModel):
+    kind: str = Field(description="payment, refund, refund_returned, dispute, dispute_won, transfer_reversal")
+    reference: str = Field(description="the ledger posting it comes from, e.g. capture:tx_…, refund:re_…")
+    tx_id: str | None = Field(description="the payment it is about")
+    created_at: AwareDatetime
+    amount: int = Field(description="gross, as the merchant sees it (a refund is negative)")
+    fee: int = Field(description="the platform's fee in it (or Stripe's dispute fee, on a dispute)")
+    net: int = Field(description="amount - fee: what it gave or took from the payout")
+
+
+class StatementKindTotal(BaseModel):
+    count: int
+    amount: int
+    fee: int
+    net: int
+
+
+class StatementTotalsOut(BaseModel):
+    by_kind: dict[str, StatementKindTotal]
+    net: int = Field(description="the sum of every line's net")
+    carried_over: int = Field(
+        description="paid from before these lines (positive) or held back for a refund in flight (negative)"
+    )
+    payout: int = Field(description="net + carried_over: the payout's amount")
+
+
+class PayoutStatementOut(BaseModel):
+    payout: PayoutOut
+    totals: StatementTotalsOut
+    data: list[StatementLineOut]
+    next_cursor: str | None
+
+
+class MonthlyStatementOut(BaseModel):
+    merchant_id: str
+    month: str
+    currency: str
+    opening_balance: int = Field(description="what the platform owed the merchant as the month opened")
+    movements: dict[str, StatementKindTotal] = Field(description="by kind; payouts reserved are `payout`")
+    closing_balance: int
+
+
+class MonthEndFigures(BaseModel):
+    currency: str
+    gross_volume: int
+    refunds: int
+    disputes: int = Field(description="withdrawn by Stripe (dispute fees in it) less what won disputes gave back")
+    our_fees: int
+    stripe_fees: int
+    net_revenue: int = Field(description="our_fees - stripe_fees")
+    paid_out: int
+    recovered_from_merchants: int = Field(description="transfer reversals taken back against deficits")
+    owed_to_merchants: int = Field(description="at the month's end, payouts not yet transferred included")
+    stripe_balance: int = Field(description="what the ledger says Stripe held for the platform at the month's end")
+
+
+class MonthEndReport(BaseModel):
+    month: str
+    data: list[MonthEndFigures]

@@ -1,5 +1,6 @@
-"""The `payments` command: migrate, worker, api, token, demo, reconcile, inspect, webhook-listen. The
-local stack (`python -m devstack`) and the fault runs (`python -m chaos`) are tooling, outside the product."""
+"""The `payments` command: migrate, worker, api, token, demo, reconcile, report, inspect,
+webhook-listen. The local stack (`python -m devstack`) and the fault runs (`python -m chaos`) are
+tooling, outside the product."""
 
 from __future__ import annotations
 
@@ -97,9 +98,38 @@ def _inspect(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(inspect_payment(local_settings(settings), args.tx_id, args.json))
     except OSError as exc:
-        hint = "is `make dev` running? Else set PAYMENTS_DATABASE_URL."
-        print(f"PostgreSQL does not answer ({exc}): {hint}", file=sys.stderr)
+        return _no_database(exc)
+
+
+def _no_database(exc: OSError) -> int:
+    hint = "is `make dev` running? Else set PAYMENTS_DATABASE_URL."
+    print(f"PostgreSQL does not answer ({exc}): {hint}", file=sys.stderr)
+    return 1
+
+
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from devstack.local import local_settings
+    from payments.cli.report import month_end_report
+
+    configure_logging("WARNING", json=False)  # the CSV is the output
+    try:
+        return asyncio.run(month_end_report(local_settings(settings), args.month))
+    except OSError as exc:
+        print(
+            f"PostgreSQL does not answer ({exc}): is `make dev` running? Else set PAYMENTS_DATABASE_URL.",
+            file=sys.stderr,
+        )
         return 1
+
+
+def _month(value: str) -> str:
+    from payments.activities.statements import month_bounds
+
+    try:
+        month_bounds(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month like 2026-11") from None
+    return value
 
 
 def _webhook_listen(settings: Settings, args: argparse.Namespace) -> int:
@@ -136,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("tx_id", help="tx_…")
     inspect.add_argument("--json", action="store_true", help="the same JSON as GET /payments/{tx_id}/timeline")
     inspect.set_defaults(run=_inspect)
+    report = commands.add_parser("report", help="the month-end report (CSV): volume, fees, payouts, owed")
+    report.add_argument("--month", type=_month, required=True, help="YYYY-MM, UTC")
+    report.set_defaults(run=_report)
     hooks = commands.add_parser("webhook-listen", help="a local webhook receiver printing verified events")
     hooks.add_argument("--port", type=int, default=8787, help="where it listens on 127.0.0.1 (0: any free port)")
     hooks.add_argument("--secret", help="the endpoint's whsec_… secret (an endpoint you registered)")

@@ -352,6 +352,17 @@ class PayableBalance(Base):
     balance: Mapped[int] = mapped_column(BigInteger)
 
 
+class PayoutEntry(Base):
+    """A merchant-payable ledger entry and the payout that settled it (migration 0010): a payout's
+    statement. Written when the payout reserves; a failed payout gives its entries back. Entries
+    posted before statements were kept have no payout."""
+
+    __tablename__ = "payout_entries"
+    __table_args__ = (Index("payout_entries_payout", "payout_id"),)
+    ledger_entry_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # no FK: see migration 0010
+    payout_id: Mapped[str | None] = mapped_column(ForeignKey("payouts.id"))
+
+
 class OutboxEvent(Base):
     __tablename__ = "outbox_events"
     __table_args__ = (

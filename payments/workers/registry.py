@@ -27,6 +27,7 @@ from payments.activities.reconciliation import Reconciler, Tuning
 from payments.activities.reconciliation_runs import ReconciliationRuns
 from payments.activities.recovery_records import RecoveryRecords
 from payments.activities.refund_records import RefundRecords
+from payments.activities.stripe_balance import StripeBalance
 from payments.activities.stripe_disputes import StripeDisputes
 from payments.activities.stripe_payments import StripePayments
 from payments.activities.stripe_refunds import StripeRefunds
@@ -46,6 +47,7 @@ from payments.workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from payments.workflows.reconciliation import ReconciliationWorkflow
 from payments.workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
 from payments.workflows.refund import RefundSettlementWorkflow, RefundWorkflow
+from payments.workflows.stripe_balance import StripeBalanceWorkflow
 
 
 def workflows() -> list[type]:
@@ -61,6 +63,7 @@ def workflows() -> list[type]:
         DisputeWorkflow,
         BalanceRecoveryWorkflow,
         RecoveryRunWorkflow,
+        StripeBalanceWorkflow,
         WebhookDeliveryWorkflow,  # run by webhook_worker; listed for the replay tests
     ]
 
@@ -135,6 +138,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         settings.reconciliation_stuck_after,
         settings.reconciliation_page_size,
         settings.reconciliation_pages_per_activity,
+        settings.payout_hold,
     )
     webhooks = WebhookRecords(sessions, keyring)
     # No redirects followed (httpx's default): a 3xx is the endpoint's answer, never a hop elsewhere.
@@ -152,6 +156,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         records.follow_stripe,
         payments.authorize_payment,
         payments.capture_payment,
+        payments.capture_payment_with_fee,
         payments.void_payment,
         payments.read_payment_intent,
         refunds.reserve_refund,
@@ -177,6 +182,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         reconciliation_runs.open_run_from_watermark,
         reconciler.reconcile_page,
         reconciliation_runs.close_run,
+        StripeBalance(sessions, stripe).check_stripe_balance,
     ]
     webhook_activities: list[Callable[..., Any]] = [sender.attempt_delivery, webhooks.give_up_delivery]
 

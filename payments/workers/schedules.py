@@ -1,5 +1,5 @@
 """The Temporal Schedules the worker keeps in place: `payouts-daily`, `payouts-monthly`,
-`reconciliation` and `negative-balance-recovery`.
+`reconciliation`, `negative-balance-recovery` and `stripe-balance`.
 Created or updated at every worker start, so changing a setting and restarting is enough."""
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from payments.schema.messages import PayoutRunInput, ReconciliationInput, Recove
 from payments.workflows.payout import PayoutRunWorkflow
 from payments.workflows.reconciliation import ReconciliationWorkflow
 from payments.workflows.recovery import RecoveryRunWorkflow
+from payments.workflows.stripe_balance import StripeBalanceWorkflow
 
 PAYOUT_SCHEDULES = {"daily": "payouts-daily", "monthly": "payouts-monthly"}
 RECONCILIATION_SCHEDULE = "reconciliation"
 RECOVERY_SCHEDULE = "negative-balance-recovery"
+STRIPE_BALANCE_SCHEDULE = "stripe-balance"
 
 
 def payout_schedule(settings: Settings, cadence: str) -> Schedule:
@@ -94,12 +96,31 @@ def recovery_schedule(settings: Settings) -> Schedule:
     )
 
 
+def stripe_balance_schedule(settings: Settings) -> Schedule:
+    """Daily, half an hour after the payouts: the platform's balance at Stripe against the ledger."""
+    calendar = ScheduleCalendarSpec(
+        hour=[ScheduleRange(settings.payout_hour)],
+        minute=[ScheduleRange((settings.payout_minute + 30) % 60)],
+        second=[ScheduleRange(0)],
+    )
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            StripeBalanceWorkflow.run,
+            id="stripe-balance",  # Temporal appends the scheduled time
+            task_queue=settings.temporal_task_queue,
+        ),
+        spec=ScheduleSpec(calendars=[calendar], time_zone_name="UTC"),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+
+
 async def ensure_schedules(client: Client, settings: Settings) -> None:
     wanted_schedules = {
         schedule_id: payout_schedule(settings, cadence) for cadence, schedule_id in PAYOUT_SCHEDULES.items()
     }
     wanted_schedules[RECONCILIATION_SCHEDULE] = reconciliation_schedule(settings)
     wanted_schedules[RECOVERY_SCHEDULE] = recovery_schedule(settings)
+    wanted_schedules[STRIPE_BALANCE_SCHEDULE] = stripe_balance_schedule(settings)
     for schedule_id, wanted in wanted_schedules.items():
         try:
             await client.create_schedule(schedule_id, wanted)

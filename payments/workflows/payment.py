@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentView,
         StatusChange,
         StripeAhead,
+        StripeCapture,
         StripePaymentEvent,
         VoidRequest,
     )
@@ -60,6 +61,8 @@ MONEY_AFTER_DURABLE_INPUT = "money-after-durable-input"
 READ_BACK_BEFORE_COMPENSATING = "read-back-before-compensating"
 # A payment that moved at Stripe wakes the waiting workflow (a run from before ignored such signals).
 FOLLOW_MOVES_AT_STRIPE = "follow-moves-at-stripe"
+# The capture reads Stripe's fee off its charge's balance transaction, and the fee is posted with it.
+STRIPE_FEE_ON_CAPTURE = "stripe-fee-on-capture"
 
 
 def workflow_id(user_id: str, idempotency_key: str) -> str:
@@ -212,11 +215,14 @@ class PaymentWorkflow:
         assert self._payment_intent_id is not None
         capture = CaptureRequest(self._request.tx_id, self._payment_intent_id, amount)
         try:
-            received = await stripe_step(
-                StripePayments.capture_payment,
-                capture,
-                in_workflow_task=not workflow.patched(MONEY_AFTER_DURABLE_INPUT),
-            )
+            in_workflow_task = not workflow.patched(MONEY_AFTER_DURABLE_INPUT)
+            if workflow.patched(STRIPE_FEE_ON_CAPTURE):
+                received: StripeCapture = await stripe_step(
+                    StripePayments.capture_payment_with_fee, capture, in_workflow_task=in_workflow_task
+                )
+            else:
+                amount = await stripe_step(StripePayments.capture_payment, capture, in_workflow_task=in_workflow_task)
+                received = StripeCapture(amount, None)
         except (ActivityError, ApplicationError) as error:  # a local activity raises the latter
             failure = final_failure(error)
             if failure is None:
@@ -236,7 +242,9 @@ class PaymentWorkflow:
             return
         # Captured at Stripe: from here the local write is retried until it lands, never undone.
         view = await workflow.execute_local_activity_method(
-            PaymentRecords.record_capture, dataclasses.replace(capture, amount=received), **DB_STEP
+            PaymentRecords.record_capture,
+            dataclasses.replace(capture, amount=received.amount, stripe_fee=received.stripe_fee),
+            **DB_STEP,
         )
         self._set_view(view)
 

@@ -23,7 +23,9 @@ with workflow.unsafe.imports_passed_through():
     from payments.workflows import search_attributes as sa
     from payments.workflows.policies import DB_STEP, RECONCILE_PAGE
 
-PHASES = ("stripe_changes", "our_transactions", "our_refunds", "our_payouts", "ledger")
+PHASES = ("stripe_changes", "our_transactions", "our_refunds", "our_payouts", "ledger", "settlement")
+# Runs started before each captured payment was matched three ways (ours, Stripe's, its payout).
+PHASES_BEFORE_SETTLEMENT = PHASES[:-1]
 # Runs started before reconciliation read changes listed Stripe's objects by creation time
 # (replay); before that, runs started before disputes were reconciled.
 PHASES_BY_CREATION = (
@@ -38,6 +40,7 @@ PHASES_BY_CREATION = (
 )
 PHASES_BEFORE_DISPUTES = tuple(p for p in PHASES_BY_CREATION if p != "disputes")
 PAGES_PER_RUN = 100  # then continue as new
+THREE_WAY_MATCH = "reconcile-settlement"
 
 
 def workflow_id(run_id: str) -> str:
@@ -65,7 +68,7 @@ class ReconciliationWorkflow:
             await workflow.execute_activity_method(ReconciliationRuns.open_run, page, **DB_STEP)
         phases: tuple[str, ...]
         if by_change:
-            phases = PHASES
+            phases = PHASES if workflow.patched(THREE_WAY_MATCH) else PHASES_BEFORE_SETTLEMENT
         else:
             phases = PHASES_BY_CREATION if workflow.patched("reconcile-disputes") else PHASES_BEFORE_DISPUTES
         phase, cursor = (job.phase, job.cursor) if job.phase in phases else (phases[0], None)

@@ -135,4 +135,4 @@ def test_every_readme_example_runs_as_pasted_in_a_new_shell(dev_stack: DevStack)
     assert "  ledger   " in out and "refund.succeeded" in out  # inspect's lines, the stream
     assert "PaymentWorkflow" in out and "RefundWorkflow" in out and "input[0].amount: 4200" in out
     assert "payments_http_request_duration_seconds_count{" in out and "payments_captures_total{" in out
-    assert re.search(r"\] (\d+)/\1 ledger ", out) and "0 to review" in out  # every phase, the ledger's last
+    assert re.search(r"\] (\d+)/\1 settlement ", out) and "0 to review" in out  # every phase, the three-way match last

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -35,6 +36,7 @@ from payments.schema.messages import (
     RedirectToUrl,
     RefundSettlement,
     RefundView,
+    StripeBalanceCheck,
     StripeDisputeEvent,
     StripePaymentEvent,
     StripeRefundEvent,
@@ -51,6 +53,7 @@ from payments.workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow
 from payments.workflows.reconciliation import ReconciliationWorkflow
 from payments.workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
 from payments.workflows.refund import RefundSettlementWorkflow, RefundWorkflow
+from payments.workflows.stripe_balance import StripeBalanceWorkflow
 from tests.services import eventually
 from tests.workflows.conftest import start_time_skipping
 from tests.workflows.test_dispute_workflow import WITHDRAWAL, FakeDispute
@@ -69,6 +72,11 @@ STRIPE_LOCAL = "_stripe_local"
 # Payments recorded since the "money-after-durable-input" and "read-back-before-compensating" patches.
 DURABLE = "_durable"
 Drive = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
+
+
+@activity.defn(name="check_stripe_balance")
+async def _balance_off() -> list[StripeBalanceCheck]:
+    return [StripeBalanceCheck("usd", 10_000, 0, 10_500, 200, -300)]
 
 
 def _refuse(_: object) -> str:
@@ -176,7 +184,8 @@ async def _record(
         return
     queue = f"record-{uuid.uuid4().hex}"
     async with Worker(env.client, task_queue=queue, workflows=workflows(), activities=activities):
-        handle = await env.client.start_workflow(workflow.run, arg, id=workflow_id, task_queue=queue)
+        args = [] if arg is None else [arg]  # None: a workflow that takes no input
+        handle = await env.client.start_workflow(workflow.run, args=args, id=workflow_id, task_queue=queue)
         if drive:
             await drive(handle)
         try:
@@ -218,6 +227,8 @@ async def record() -> None:
             )
         for name, steps, drive in (
             ("payment_captured", FakePaymentSteps(), _init_then("confirm")),
+            # since the "stripe-fee-on-capture" patch: the capture reads Stripe's fee
+            ("payment_captured_with_stripe_fee", FakePaymentSteps(), _init_then("confirm")),
             ("payment_canceled", FakePaymentSteps(), _init_then("cancel")),
             ("payment_expired", FakePaymentSteps(), _init_then(None)),
             (
@@ -312,8 +323,10 @@ async def record() -> None:
         ]
         for name, receiver, attempt, steer in webhooks:
             await _record(env, name, WebhookDeliveryWorkflow, receiver.activities(), attempt, f"webhook:{name}", steer)
+        await _record(env, "stripe_balance_unexplained", StripeBalanceWorkflow, [_balance_off], None, "stripe-balance")
         scheduled = ReconciliationInput()  # as the Schedule starts it: no window given
-        for name in ("reconciliation_scheduled", "reconciliation_from_watermark"):  # before and after the patch
+        # before and after the reconcile-by-change patch, and since the three-way match (settlement)
+        for name in ("reconciliation_scheduled", "reconciliation_from_watermark", "reconciliation_with_settlement"):
             await _record(env, name, ReconciliationWorkflow, FakeReconciler().activities(), scheduled, name)
 
 

@@ -33,6 +33,7 @@ from payments.schema.messages import (
     RedirectToUrl,
     StatusChange,
     StripeAhead,
+    StripeCapture,
     StripePaymentEvent,
     VoidRequest,
 )
@@ -116,6 +117,12 @@ class FakePaymentSteps:
             fake.calls.append(("capture_payment", request))
             return fake._capture(request)
 
+        @activity.defn(name="capture_payment_with_fee")
+        async def capture_payment_with_fee(request: CaptureRequest) -> StripeCapture:
+            fake.calls.append(("capture_payment", request))
+            amount = fake._capture(request)
+            return StripeCapture(amount, amount * 290 // 10_000 + 30)
+
         @activity.defn(name="void_payment")
         async def void_payment(request: VoidRequest) -> None:
             fake.calls.append(("void_payment", request))
@@ -150,6 +157,7 @@ class FakePaymentSteps:
             record_capture,
             authorize_payment,
             capture_payment,
+            capture_payment_with_fee,
             void_payment,
             read_payment_intent,
             follow_stripe,
@@ -398,13 +406,14 @@ async def test_the_first_confirm_fixes_the_capture_amount(time_skipping_env: Wor
     capturing, release = asyncio.Event(), asyncio.Event()
     fake = FakePaymentSteps()
     activities = fake.activities()
-    original = next(a for a in activities if a.__name__ == "capture_payment")
+    original = next(a for a in activities if a.__name__ == "capture_payment_with_fee")
 
-    @activity.defn(name="capture_payment")
-    async def slow_capture(request: CaptureRequest) -> int:
+    @activity.defn(name="capture_payment_with_fee")
+    async def slow_capture(request: CaptureRequest) -> StripeCapture:
         capturing.set()
         await release.wait()
-        return int(await original(request))
+        captured: StripeCapture = await original(request)
+        return captured
 
     activities = [a for a in activities if a is not original] + [slow_capture]
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=activities):
@@ -583,7 +592,7 @@ async def test_a_capture_is_sent_to_stripe_only_once_its_confirm_is_in_the_histo
         i
         for i, event in enumerate(events)
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and event.activity_task_scheduled_event_attributes.activity_type.name == "capture_payment"
+        and event.activity_task_scheduled_event_attributes.activity_type.name == "capture_payment_with_fee"
     ]
     assert len(captures) == 1 and accepted < captures[0]
     assert EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED not in kinds[accepted : captures[0]]

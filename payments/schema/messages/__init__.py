@@ -18,6 +18,7 @@ from payments.schema.messages.disputes import (
     StripeDisputeEvent,
 )
 from payments.schema.messages.merchant_webhooks import (
+    StripeBalanceCheck,
     WebhookAttemptResult,
     WebhookDeliveryRequest,
     WebhookGiveUp,
@@ -40,6 +41,7 @@ from payments.schema.messages.payments import (
     RedirectToUrl,
     StatusChange,
     StripeAhead,
+    StripeCapture,
     StripePaymentEvent,
     VoidRequest,
 )
@@ -121,6 +123,8 @@ __all__ = [
     "ReversalResult",
     "StatusChange",
     "StripeAhead",
+    "StripeBalanceCheck",
+    "StripeCapture",
     "StripeDispute",
     "StripeDisputeEvent",
     "StripePaymentEvent",

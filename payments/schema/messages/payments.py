@@ -105,6 +105,16 @@ class CaptureRequest:
     tx_id: str
     payment_intent_id: str
     amount: int
+    stripe_fee: int | None = None  # Stripe's fee on the charge, when the capture read it: posted with it
+
+
+@dataclass(frozen=True)
+class StripeCapture:
+    """Stripe's answer to a capture: the amount received and the fee on its charge's balance
+    transaction (None: Stripe gave none; reconciliation posts it later)."""
+
+    amount: int
+    stripe_fee: int | None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,241 @@
+"""The three-way match, reconciliation's `settlement` phase: each payment captured in the window,
+our capture and Stripe-fee postings against Stripe's charge and its balance transaction (amount,
+fee, net, available_on), and against the payout that settled the merchant's share; each payout
+paid in the window, its transfer against the sum of what it settled; and every capture still
+unpaid well past when a payout should have taken it.
+
+What is safe is fixed (a Stripe fee never posted is posted, from Stripe's balance transaction);
+the rest goes to the review queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from payments.activities import ledger
+from payments.activities.reconciliation_log import Logbook
+from payments.activities.reconciliation_rules import Obj
+from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Merchant, Payout, Transaction
+
+Retrieve = Callable[..., Awaitable[Obj | None]]  # (kind, Stripe id, **params) -> the object, None if missing
+RETRIEVALS = 8
+# How long after its money is available at Stripe a capture may wait for a payout, by schedule.
+PAYOUT_PERIOD = {"daily": timedelta(days=1), "monthly": timedelta(days=32)}
+
+# Our side of each payment: its captured amount (the clearing debit), Stripe's fee we posted, and
+# the payout its merchant credit is settled by ('' where settled before statements were kept).
+_OURS = text("""
+SELECT split_part(t.reference, ':', 2) AS tx_id, split_part(t.reference, ':', 1) AS kind,
+       coalesce(sum(e.amount) FILTER (WHERE a.code = 'stripe_clearing'), 0) AS amount,
+       max(coalesce(s.payout_id, '')) FILTER (WHERE a.code LIKE 'merchant\\_payable:%') AS payout_id,
+       bool_or(s.ledger_entry_id IS NOT NULL) FILTER (WHERE a.code LIKE 'merchant\\_payable:%') AS settled
+FROM ledger_transactions t
+LEFT JOIN ledger_entries e ON e.ledger_transaction_id = t.id
+LEFT JOIN ledger_accounts a ON a.id = e.account_id
+LEFT JOIN payout_entries s ON s.ledger_entry_id = e.id
+WHERE t.reference = ANY(:references)
+GROUP BY t.reference
+""")
+
+# Captures no payout has settled, oldest first, whose merchant's payout is overdue by the ledger's clock.
+_UNPAID = text("""
+SELECT e.id, split_part(t.reference, ':', 2), e.created_at, m.payout_schedule
+FROM ledger_entries e
+JOIN ledger_transactions t ON t.id = e.ledger_transaction_id
+JOIN ledger_accounts a ON a.id = e.account_id
+JOIN merchants m ON a.code = 'merchant_payable:' || m.id
+WHERE t.reference LIKE 'capture:%' AND e.amount < 0 AND e.id > :after
+  AND e.created_at < now() - CAST(:hold AS interval) - CASE m.payout_schedule
+      WHEN 'monthly' THEN CAST(:monthly AS interval) ELSE CAST(:daily AS interval) END
+  AND NOT EXISTS (SELECT 1 FROM payout_entries s WHERE s.ledger_entry_id = e.id)
+ORDER BY e.id LIMIT :limit
+""")
+
+# The net of what each payout settled (its own reserve and reversal aside), and what the merchant's
+# earlier paid payouts settled but did not pay (held back: a partial payout, a refund in flight).
+_SETTLED = text("""
+WITH lines AS (
+    SELECT s.payout_id, -sum(e.amount) AS net FROM payout_entries s
+    JOIN ledger_entries e ON e.id = s.ledger_entry_id
+    JOIN ledger_transactions t ON t.id = e.ledger_transaction_id
+    WHERE t.reference NOT LIKE 'payout:%' AND s.payout_id IN (
+        SELECT q.id FROM payouts p JOIN payouts q ON q.merchant_id = p.merchant_id AND q.currency = p.currency
+        WHERE p.id = ANY(:payouts) AND q.status = 'paid' AND (q.created_at, q.id) <= (p.created_at, p.id))
+    GROUP BY s.payout_id
+)
+SELECT p.id, coalesce((SELECT net FROM lines WHERE payout_id = p.id), 0),
+       coalesce((SELECT sum(coalesce(l.net, 0) - q.amount) FROM payouts q LEFT JOIN lines l ON l.payout_id = q.id
+                 WHERE q.merchant_id = p.merchant_id AND q.currency = p.currency AND q.status = 'paid'
+                   AND (q.created_at, q.id) < (p.created_at, p.id)), 0)
+FROM payouts p WHERE p.id = ANY(:payouts) AND EXISTS (SELECT 1 FROM payout_entries s WHERE s.payout_id = p.id)
+""")
+
+
+class SettlementChecks:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        retrieve: Retrieve,
+        logbook: Logbook,
+        margin: timedelta,
+        page_size: int,
+        payout_hold: timedelta,
+    ) -> None:
+        self._sessions = sessions
+        self._retrieve = retrieve
+        self._logbook = logbook
+        self._margin, self._page_size, self._hold = margin, page_size, payout_hold
+
+    async def page(
+        self, run_id: str, start: datetime, end: datetime, cursor: str | None, counts: Counter[str]
+    ) -> str | None:
+        """One page of a pass (`payments|…`, then `transfers|…`, then `unpaid|…`); the next cursor."""
+        part, *after = (cursor or "payments").split("|")
+        if part == "payments":
+            return await self._payments(run_id, start, end, after, counts)
+        if part == "transfers":
+            return await self._transfers(run_id, start, end, after, counts)
+        return await self._unpaid(run_id, int(after[0]) if after else 0, counts)
+
+    # --- each payment captured in the window ---
+
+    async def _payments(
+        self, run_id: str, start: datetime, end: datetime, after: list[str], counts: Counter[str]
+    ) -> str | None:
+        query = select(Transaction, Merchant.payout_schedule).join(Merchant, Merchant.id == Transaction.merchant_id)
+        query = query.where(
+            Transaction.status.in_(CAPTURED_PAYMENT_STATUSES),
+            Transaction.stripe_payment_intent_id.is_not(None),
+            Transaction.created_at >= start - self._margin,
+            Transaction.created_at < end,
+        )
+        if len(after) == 2:
+            query = query.where(
+                tuple_(Transaction.created_at, Transaction.id) > tuple_(datetime.fromisoformat(after[0]), after[1])
+            )
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(query.order_by(Transaction.created_at, Transaction.id).limit(self._page_size))
+            ).all()
+            references = [f"{kind}:{tx.id}" for tx, _ in rows for kind in ("capture", "stripe_fee")]
+            ours = {(r.kind, r.tx_id): r for r in await session.execute(_OURS, {"references": references})}
+        intents = await self._intents([tx.stripe_payment_intent_id for tx, _ in rows])
+        for (tx, schedule), intent in zip(rows, intents, strict=True):
+            counts["settlement_checked"] += 1
+            if intent is not None:  # a missing PaymentIntent is the payments phases' finding
+                await self._match(run_id, tx, schedule, intent, ours, counts)
+        if len(rows) == self._page_size:
+            tx = rows[-1][0]
+            return f"payments|{tx.created_at.isoformat()}|{tx.id}"
+        return "transfers"
+
+    async def _intents(self, ids: list[str | None]) -> list[Obj | None]:
+        slots = asyncio.Semaphore(RETRIEVALS)
+
+        async def read(intent_id: str | None) -> Obj | None:
+            async with slots:
+                return await self._retrieve("payment_intent", intent_id, expand=["latest_charge.balance_transaction"])
+
+        return list(await asyncio.gather(*(read(i) for i in ids)))
+
+    async def _match(
+        self, run_id: str, tx: Transaction, schedule: str, intent: Obj, ours: dict[Any, Any], counts: Counter[str]
+    ) -> None:
+        charge = intent.get("latest_charge")
+        txn = charge.get("balance_transaction") if isinstance(charge, dict) else None
+        if not isinstance(txn, dict):
+            return  # no charge with money at Stripe: the payments phases judge that
+        capture, fee_posted = ours.get(("capture", tx.id)), ours.get(("stripe_fee", tx.id))
+        if capture is None:
+            return  # the capture posting itself is the ledger phase's finding
+        captured = int(capture.amount)
+        # Stripe's fee as we posted it (the clearing credit it made), or Stripe's own when never posted.
+        fee = -int(fee_posted.amount) if fee_posted is not None else int(txn["fee"])
+        stripe_side = {"amount": txn["amount"], "fee": txn["fee"], "net": txn["net"], "balance_transaction": txn["id"]}
+        if fee_posted is None:
+            async with self._sessions.begin() as session:
+                await ledger.post_stripe_fee(session, tx.id, tx.currency, fee)
+            await self._logbook.log(
+                run_id, counts, "stripe_fee_not_posted", tx.id, stripe_side, fixed=True, tx_id=tx.id
+            )
+        elif fee != txn["fee"]:
+            details = stripe_side | {"ours": fee}
+            await self._logbook.log(run_id, counts, "stripe_fee_mismatch", tx.id, details, tx_id=tx.id)
+            return
+        if (captured, captured - fee) != (txn["amount"], txn["net"]):
+            details = stripe_side | {"ours_amount": captured, "ours_net": captured - fee}
+            await self._logbook.log(run_id, counts, "stripe_net_mismatch", tx.id, details, tx_id=tx.id)
+            return
+        if not capture.settled and self._overdue(datetime.fromtimestamp(txn["available_on"], UTC), schedule):
+            details = {"available_on": txn["available_on"], "payout_schedule": schedule}
+            await self._logbook.log(run_id, counts, "payment_not_paid_out", tx.id, details, tx_id=tx.id)
+
+    def _overdue(self, available_on: datetime, schedule: str) -> bool:
+        expected = available_on + self._hold + PAYOUT_PERIOD.get(schedule, PAYOUT_PERIOD["monthly"])
+        return expected + self._margin < datetime.now(UTC)
+
+    # --- each payout paid in the window: its transfer against what it settled ---
+
+    async def _transfers(
+        self, run_id: str, start: datetime, end: datetime, after: list[str], counts: Counter[str]
+    ) -> str | None:
+        query = select(Payout).where(
+            Payout.status == "paid",
+            Payout.stripe_transfer_id.is_not(None),
+            and_(Payout.updated_at >= start - self._margin, Payout.updated_at < end),
+        )
+        if len(after) == 2:
+            query = query.where(
+                tuple_(Payout.updated_at, Payout.id) > tuple_(datetime.fromisoformat(after[0]), after[1])
+            )
+        async with self._sessions() as session:
+            payouts = list(
+                (await session.execute(query.order_by(Payout.updated_at, Payout.id).limit(self._page_size))).scalars()
+            )
+            settled_rows = await session.execute(_SETTLED, {"payouts": [p.id for p in payouts]})
+            settled = {payout_id: (int(net), int(held)) for payout_id, net, held in settled_rows}
+        slots = asyncio.Semaphore(RETRIEVALS)
+
+        async def read(transfer_id: str | None) -> Obj | None:
+            async with slots:
+                return await self._retrieve("transfer", transfer_id)
+
+        transfers = await asyncio.gather(*(read(p.stripe_transfer_id) for p in payouts))
+        for payout, transfer in zip(payouts, transfers, strict=True):
+            counts["settlement_checked"] += 1
+            if transfer is None or payout.id not in settled:
+                continue  # a transfer Stripe lacks is our_payouts' finding; no statement: before 0010
+            lines, held_before = settled[payout.id]
+            # A transfer pays what its payout settled, less what it holds back, plus what earlier
+            # payouts held back: never more than that, and exactly its statement's total.
+            if transfer["amount"] != payout.amount or transfer["amount"] > lines + held_before:
+                details = {"transfer": transfer["amount"], "settled": lines, "held_before": held_before}
+                await self._logbook.log(
+                    run_id, counts, "transfer_settlement_mismatch", transfer["id"], details, payout_id=payout.id
+                )
+        if len(payouts) == self._page_size:
+            return f"transfers|{payouts[-1].updated_at.isoformat()}|{payouts[-1].id}"
+        return "unpaid"
+
+    # --- captures no payout took, long after they should have been ---
+
+    async def _unpaid(self, run_id: str, after: int, counts: Counter[str]) -> str | None:
+        params = {
+            "after": after,
+            "limit": self._page_size,
+            "hold": self._hold + self._margin,
+            "daily": PAYOUT_PERIOD["daily"],
+            "monthly": PAYOUT_PERIOD["monthly"],
+        }
+        async with self._sessions() as session:
+            rows = (await session.execute(_UNPAID, params)).all()
+        for _, tx_id, created_at, schedule in rows:
+            details = {"captured_at": created_at.isoformat(), "payout_schedule": schedule}
+            await self._logbook.log(run_id, counts, "payment_not_paid_out", tx_id, details, tx_id=tx_id)
+        return f"unpaid|{rows[-1][0]}" if len(rows) == self._page_size else None
