@@ -29,3 +29,8 @@ async def own_merchant(session: Session, principal: Principal, merchant_id: str)
     if merchant is None or not (principal.is_("operator") or principal.is_("merchant", merchant_id)):
         raise NotFound()
     return merchant
+
+
+def operator_only(principal: Principal) -> None:
+    if not principal.is_("operator"):
+        raise Forbidden()

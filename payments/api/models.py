@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, St
 from payments.schema.tables import (
     Dispute,
     DisputeStatus,
+    Payout,
     PayoutSchedule,
     PayoutStatus,
     ReconciliationRunStatus,
@@ -426,3 +427,16 @@ class MonthEndFigures(BaseModel):
 class MonthEndReport(BaseModel):
     month: str
     data: list[MonthEndFigures]
+
+
+def payout_out(payout: Payout) -> PayoutOut:
+    return PayoutOut(
+        id=payout.id,
+        merchant_id=payout.merchant_id,
+        amount=payout.amount,
+        currency=payout.currency,
+        status=payout.status,
+        period=payout.period,
+        failure_code=payout.failure_code,
+        created_at=payout.created_at,
+    )

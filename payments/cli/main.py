@@ -108,8 +108,8 @@ def _no_database(exc: OSError) -> int:
 
 
 def _report(settings: Settings, args: argparse.Namespace) -> int:
-    from devstack.local import local_settings
     from payments.cli.report import month_end_report
+    from payments.config.local_stack import local_settings
 
     configure_logging("WARNING", json=False)  # the CSV is the output
     try:
@@ -123,7 +123,7 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _month(value: str) -> str:
-    from payments.activities.statements import month_bounds
+    from payments.schema.statements import month_bounds
 
     try:
         month_bounds(value)

@@ -1,4 +1,4 @@
-"""`payments report --month 2026-11`: the platform's month-end report (payments/activities/statements.py),
+"""`payments report --month 2026-11`: the platform's month-end report (payments/schema/statements.py),
 as CSV on stdout, straight from PostgreSQL (the same figures as `GET /reports/month-end`)."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import sys
 
-from payments.activities.statements import REPORT_FIELDS, month_end
 from payments.config.settings import Settings
 from payments.schema.database import create_engine, session_factory
+from payments.schema.statements import REPORT_FIELDS, month_end
 
 
 async def month_end_report(settings: Settings, month: str) -> int:

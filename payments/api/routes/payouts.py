@@ -21,7 +21,7 @@ from payments.api.errors import (
     NotFound,
 )
 from payments.api.idempotency import KeyHeader, fingerprint, required_key
-from payments.api.models import BalanceOut, PayoutCreate, PayoutList, PayoutOut
+from payments.api.models import BalanceOut, PayoutCreate, PayoutList, PayoutOut, payout_out
 from payments.api.pagination import InvalidCursor, Limit, newest_first
 from payments.api.temporal_calls import waiting_on_temporal
 from payments.schema import balances
@@ -40,19 +40,6 @@ class InsufficientBalance(ApiError):
 
 class NoPayoutAccount(ApiError):
     status, code = 409, "no_payout_account"
-
-
-def payout_out(payout: Payout) -> PayoutOut:
-    return PayoutOut(
-        id=payout.id,
-        merchant_id=payout.merchant_id,
-        amount=payout.amount,
-        currency=payout.currency,
-        status=payout.status,
-        period=payout.period,
-        failure_code=payout.failure_code,
-        created_at=payout.created_at,
-    )
 
 
 def _refusal(exc: WorkflowUpdateFailedError) -> ApiError | None:

@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select
 
-from payments.api.auth import Principal
+from payments.api.access import operator_only
 from payments.api.contract import errors
 from payments.api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
-from payments.api.errors import ApiError, Forbidden, NotFound
+from payments.api.errors import ApiError, NotFound
 from payments.api.models import (
     ReconciliationLogList,
     ReconciliationLogOut,
@@ -40,11 +40,6 @@ class InvalidWindow(ApiError):
 
 class NotOpen(ApiError):
     status, code = 409, "discrepancy_not_open"
-
-
-def operator_only(principal: Principal) -> None:
-    if not principal.is_("operator"):
-        raise Forbidden()
 
 
 def log_out(log: ReconciliationLog) -> ReconciliationLogOut:

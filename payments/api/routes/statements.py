@@ -12,8 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from payments.activities import statements
-from payments.api.access import own_merchant
+from payments.api.access import operator_only, own_merchant
 from payments.api.contract import errors
 from payments.api.deps import CurrentPrincipal, Session
 from payments.api.errors import NotFound
@@ -25,10 +24,10 @@ from payments.api.models import (
     StatementKindTotal,
     StatementLineOut,
     StatementTotalsOut,
+    payout_out,
 )
 from payments.api.pagination import InvalidCursor, Limit, decode_cursor, encode_cursor, int_row_id
-from payments.api.routes.payouts import payout_out
-from payments.api.routes.reconciliation import operator_only
+from payments.schema import statements
 from payments.schema.tables import Payout
 
 router = APIRouter(tags=["statements"])
