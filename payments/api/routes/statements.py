@@ -31,7 +31,7 @@ from payments.schema import statements
 from payments.schema.tables import Payout
 
 router = APIRouter(tags=["statements"])
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"  # 1970-01 to 2999-12: a month the books can hold
 Month = Annotated[str, Path(pattern=MONTH, examples=["2026-11"])]
 Format = Annotated[Literal["json", "csv"] | None, Query(description="csv: the same as `Accept: text/csv`")]
 CSV_PAGE = 1000  # lines read at once while a CSV is written
