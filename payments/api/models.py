@@ -14,6 +14,7 @@ from payments.schema.tables import (
     ReconciliationRunStatus,
     RefundStatus,
     ResolutionStatus,
+    SavedCardStatus,
     TransactionStatus,
     WebhookDeliveryStatus,
     WebhookEndpointStatus,
@@ -94,6 +95,31 @@ class PaymentInit(Strict):
     currency: str = Currency
     card_token: str = CardToken
     idempotency_key: str | None = KeyInBody
+
+
+class SavedCardCreate(Strict):
+    model_config = example(card_token="pm_card_visa", idempotency_key="save-card-1")  # noqa: S106 (a test method)
+    card_token: str = CardToken
+    idempotency_key: str = Field(pattern=KEY_PATTERN, min_length=1, max_length=KEY_MAX_LENGTH)
+
+
+class SavedCardOut(BaseModel):
+    """What a card on file shows: never the PaymentMethod id, never more than brand, last four, expiry."""
+
+    id: str
+    status: SavedCardStatus
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    is_default: bool
+    client_secret: str | None = Field(
+        default=None, description="status requires_action: the SetupIntent's, for Stripe.js's 3-D Secure"
+    )
+
+
+class SavedCardList(BaseModel):
+    data: list[SavedCardOut]
 
 
 class PaymentConfirm(Strict):
