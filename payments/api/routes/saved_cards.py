@@ -7,7 +7,6 @@ the same Customer, the same SetupIntent and the same row."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import stripe
@@ -15,12 +14,12 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import select, update
 
 from payments.api.auth import Principal
+from payments.api.cards_on_file import card_id, customer_of, keep, payment_method_of
 from payments.api.contract import errors
 from payments.api.deps import CurrentPrincipal, ServicesDep, Session
 from payments.api.errors import ApiError, Forbidden, IdempotencyKeyReused, NotFound
 from payments.api.idempotency import REPLAY_HEADER
 from payments.api.models import SavedCardCreate, SavedCardList, SavedCardOut
-from payments.config.keyring import Keyring, Sealed
 from payments.schema.tables import SavedCard, User
 
 router = APIRouter(tags=["saved cards"])
@@ -28,11 +27,6 @@ router = APIRouter(tags=["saved cards"])
 
 class CardNotSaved(ApiError):
     status, code, message = 402, "card_declined", "The bank refused to save this card."
-
-
-def card_id(user_id: str, idempotency_key: str) -> str:
-    """Derived from the key: a repeat converges on one row and one SetupIntent."""
-    return "card_" + hashlib.sha256(f"{user_id}:{idempotency_key}".encode()).hexdigest()[:32]
 
 
 def _out(card: SavedCard, client_secret: str | None = None) -> SavedCardOut:
@@ -54,27 +48,6 @@ def _own(principal: Principal, user_id: str) -> None:
         raise Forbidden()
     if not principal.is_("user", user_id):
         raise NotFound()
-
-
-def payment_method_of(keyring: Keyring, card: SavedCard) -> str:
-    """The PaymentMethod id, opened only to talk to Stripe."""
-    return keyring.open(Sealed(card.payment_method_key_id, card.payment_method), card.id.encode()).decode()
-
-
-async def _customer(session: Session, client: stripe.StripeClient, user_id: str) -> str:
-    """The user's Stripe Customer, created the first time it is needed (one per user: the row lock
-    and the idempotency key keep two first saves from making two)."""
-    user = await session.get(User, user_id, with_for_update=True)
-    if user is None:
-        raise NotFound()
-    if user.stripe_customer_id is None:
-        customer = await client.v1.customers.create_async(
-            params={"metadata": {"user_id": user_id}}, options={"idempotency_key": f"{user_id}:customer"}
-        )
-        user.stripe_customer_id = customer.id
-    customer_id = user.stripe_customer_id
-    await session.commit()
-    return customer_id
 
 
 async def _user_cards(session: Session, user_id: str) -> list[SavedCard]:
@@ -119,7 +92,7 @@ async def save_card(
         await _refresh(session, services.stripe, existing)
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
         return _out(existing)
-    customer = await _customer(session, services.stripe, user_id)
+    customer = await customer_of(session, services.stripe, user_id)
     params: dict[str, Any] = {
         "customer": customer,
         "payment_method": body.card_token,
@@ -140,24 +113,9 @@ async def save_card(
             raise IdempotencyKeyReused() from exc
         raise
     method = setup.payment_method
-    assert isinstance(method, stripe.PaymentMethod) and method.card is not None
-    sealed = services.keyring.seal(method.id.encode(), cid.encode())
-    has_default = any(c.is_default for c in await _user_cards(session, user_id))
-    card = SavedCard(
-        id=cid,
-        user_id=user_id,
-        status="active" if setup.status == "succeeded" else "requires_action",
-        payment_method=sealed.blob,
-        payment_method_key_id=sealed.key_id,
-        setup_intent_id=setup.id,
-        brand=method.card.brand,
-        last4=method.card.last4,
-        exp_month=method.card.exp_month,
-        exp_year=method.card.exp_year,
-        is_default=not has_default and setup.status == "succeeded",
-    )
-    session.add(card)
-    await session.commit()
+    assert isinstance(method, stripe.PaymentMethod)
+    status = "active" if setup.status == "succeeded" else "requires_action"
+    card = await keep(session, services.keyring, user_id, cid, method, status=status, setup_intent_id=setup.id)
     return _out(card, setup.client_secret if card.status == "requires_action" else None)
 
 

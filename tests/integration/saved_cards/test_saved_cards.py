@@ -2,6 +2,7 @@
 Secure when the bank asks), listed with brand, last four and expiry only, made default, removed
 (detached at Stripe); who may see and change them; the PaymentMethod id sealed at rest."""
 
+import httpx
 import stripe
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -109,3 +110,79 @@ async def test_who_may_see_and_change_cards(parties: Parties, auth) -> None:
         assert (await parties.api.delete(path, headers=outsider)).status_code == code
         assert (await parties.api.post(f"{path}/default", headers=outsider)).status_code == code
     assert [c["id"] for c in await _cards(parties)] == [card["id"]]
+
+
+async def _pay(parties: Parties, key: str, headers: dict | None = None, **card) -> httpx.Response:
+    body = {k: v for k, v in parties.init_body(key=key).items() if k != "card_token"} | card
+    return await parties.api.post("/payments/init", json=body, headers=headers or parties.as_user)
+
+
+async def test_paying_with_a_saved_card_runs_the_same_saga_on_the_users_customer(
+    parties: Parties, auth, stack_settings: Settings
+) -> None:
+    card = (await _save(parties)).json()
+    paid = await _pay(parties, "by-saved-card", saved_card_id=card["id"])
+    assert paid.status_code == 201, paid.text
+    tx = paid.json()
+    assert (tx["status"], tx["card"]["last4"]) == ("authorized", "4242") and "pm_" not in paid.text
+    again = await _pay(parties, "by-saved-card", saved_card_id=card["id"])
+    assert again.status_code == 200 and again.json()["id"] == tx["id"]  # the same payment
+    other = (await _save(parties, "pm_card_mastercard", "save-2")).json()
+    reused = await _pay(parties, "by-saved-card", saved_card_id=other["id"])
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
+    intent = _stripe(stack_settings).v1.payment_intents.list(params={"limit": 100}).data
+    mine = [i for i in intent if i.metadata.to_dict().get("tx_id") == tx["id"]]
+    assert len(mine) == 1 and mine[0].customer is not None
+    confirmed = await parties.confirm(tx["id"])
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
+
+
+async def test_another_users_saved_card_is_404_and_nothing_is_paid(parties: Parties, auth) -> None:
+    card = (await _save(parties)).json()
+    operator = auth("operator")
+    stranger = (await parties.api.post("/users", json={"name": "Other"}, headers=operator)).json()["id"]
+    body = {k: v for k, v in parties.init_body(key="steal").items() if k != "card_token"}
+    response = await parties.api.post(
+        "/payments/init",
+        json=body | {"user_id": stranger, "saved_card_id": card["id"]},
+        headers=auth("user", stranger),
+    )
+    assert response.status_code == 404
+    history = await parties.api.get(f"/transactions/{stranger}", headers=auth("user", stranger))
+    assert history.json()["data"] == []
+
+
+async def test_a_saved_card_the_bank_asks_to_authenticate_again_answers_requires_action(
+    parties: Parties, emulator_control
+) -> None:
+    pending = (await _save(parties, "pm_card_authenticationRequired")).json()
+    setup_id = pending["client_secret"].split("_secret_")[0]
+    emulator_control("POST", f"/setup_intents/{setup_id}/complete_action", json={"outcome": "succeed"})
+    assert [c["status"] for c in await _cards(parties)] == ["active"]
+    asks = await _pay(parties, "asks-again", saved_card_id=pending["id"])
+    assert asks.json()["status"] == "requires_action" and asks.json()["next_action"]["type"] == "redirect_to_url"
+    trusted = (await _save(parties, "pm_card_authenticationRequiredOnSetup", "save-3155")).json()
+    setup_id = trusted["client_secret"].split("_secret_")[0]
+    emulator_control("POST", f"/setup_intents/{setup_id}/complete_action", json={"outcome": "succeed"})
+    await _cards(parties)  # refreshes it to active
+    assert (await _pay(parties, "trusted", saved_card_id=trusted["id"])).json()["status"] == "authorized"
+
+
+async def test_save_card_while_paying_keeps_it_once_authorized(parties: Parties) -> None:
+    paid = await _pay(parties, "pay-and-save", card_token="pm_card_mastercard", save_card=True)
+    assert paid.status_code == 201 and paid.json()["status"] == "authorized"
+    cards = await _cards(parties)
+    assert [(c["last4"], c["status"], c["is_default"]) for c in cards] == [("4444", "active", True)]
+    again = await _pay(parties, "pay-with-kept", saved_card_id=cards[0]["id"])
+    assert again.json()["status"] == "authorized"
+    declined = await _pay(parties, "declined-save", card_token="pm_card_chargeDeclined", save_card=True)
+    assert declined.json()["status"] == "failed" and len(await _cards(parties)) == 1
+
+
+async def test_init_takes_exactly_one_card(parties: Parties) -> None:
+    card = (await _save(parties)).json()
+    both = await _pay(parties, "both", card_token="pm_card_visa", saved_card_id=card["id"])
+    neither = await _pay(parties, "neither")
+    save_saved = await _pay(parties, "save-saved", saved_card_id=card["id"], save_card=True)
+    for response in (both, neither, save_saved):
+        assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
