@@ -12,7 +12,7 @@ from stripe_emulator.cards import TestCard
 from stripe_emulator.emulator import Emulator, current_origin
 from stripe_emulator.listing import lister, retriever
 from stripe_emulator.objects import build
-from stripe_emulator.payment_methods import asks_to_authenticate, resolve, set_up
+from stripe_emulator.payment_methods import asks_to_authenticate, resolve, set_up, to_confirm
 from stripe_emulator.store import Obj
 from stripe_emulator.wire import StripeError, currency, invalid, positive_int, unexpected_state
 
@@ -205,9 +205,7 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
     emu.store.put(intent)
     emu.emit("payment_intent.created", intent)
     if _truthy(params.get("confirm", "false")):
-        if not intent["payment_method"]:
-            raise invalid("You must provide a payment_method to confirm.", "parameter_missing", "payment_method")
-        return _authorize(emu, intent, intent["payment_method"], params.get("return_url"))
+        return _authorize(emu, intent, to_confirm(intent["payment_method"]), params.get("return_url"))
     return intent
 
 
@@ -215,13 +213,7 @@ async def confirm(emu: Emulator, params: dict[str, Any], path: dict[str, str]) -
     intent = emu.find("payment_intent", path["id"], "intent")
     if intent["status"] not in CONFIRMABLE:
         raise unexpected_state("confirm", intent)
-    method = params.get("payment_method") or intent["payment_method"]
-    if not method:
-        raise invalid(
-            "You must provide a payment_method to confirm.",
-            "parameter_missing",
-            "payment_method",
-        )
+    method = to_confirm(params.get("payment_method") or intent["payment_method"])
     return _authorize(emu, intent, method, params.get("return_url"))
 
 

@@ -102,3 +102,10 @@ def asks_to_authenticate(method: Obj, card: TestCard) -> bool:
     """Whether paying with this method meets 3-D Secure."""
     trusted = card.trusted_once_set_up and method["metadata"].get("emulator_set_up") == "true"
     return card.requires_action and not trusted
+
+
+def to_confirm(name: str | None) -> str:
+    """The PaymentMethod a confirmation uses: Stripe refuses one without."""
+    if not name:
+        raise invalid("You must provide a payment_method to confirm.", "parameter_missing", "payment_method")
+    return name

@@ -9,7 +9,7 @@ from stripe_emulator.emulator import Emulator
 from stripe_emulator.listing import lister, retriever
 from stripe_emulator.objects import build
 from stripe_emulator.payment_intents import authentication
-from stripe_emulator.payment_methods import resolve, set_up
+from stripe_emulator.payment_methods import resolve, set_up, to_confirm
 from stripe_emulator.store import Obj
 from stripe_emulator.wire import StripeError, invalid
 
@@ -94,9 +94,7 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
     emu.store.put(intent)
     emu.emit("setup_intent.created", intent)
     if str(params.get("confirm", "false")).lower() == "true":
-        if not intent["payment_method"]:
-            raise invalid("You must provide a payment_method to confirm.", "parameter_missing", "payment_method")
-        return _confirm(emu, intent, intent["payment_method"], params.get("return_url"))
+        return _confirm(emu, intent, to_confirm(intent["payment_method"]), params.get("return_url"))
     return intent
 
 
@@ -104,9 +102,7 @@ async def confirm(emu: Emulator, params: dict[str, Any], path: dict[str, str]) -
     intent = emu.find("setup_intent", path["id"], "intent")
     if intent["status"] not in CONFIRMABLE:
         raise _unexpected("confirm", intent)
-    method = params.get("payment_method") or intent["payment_method"]
-    if not method:
-        raise invalid("You must provide a payment_method to confirm.", "parameter_missing", "payment_method")
+    method = to_confirm(params.get("payment_method") or intent["payment_method"])
     return _confirm(emu, intent, method, params.get("return_url"))
 
 
