@@ -17,7 +17,7 @@ from payments.api.auth import Principal
 from payments.api.cards_on_file import card_id, customer_of, keep, payment_method_of
 from payments.api.contract import errors
 from payments.api.deps import CurrentPrincipal, ServicesDep, Session
-from payments.api.errors import ApiError, Forbidden, IdempotencyKeyReused, NotFound
+from payments.api.errors import ApiError, Forbidden, IdempotencyKeyReused, NotFound, ServiceUnavailable
 from payments.api.idempotency import REPLAY_HEADER
 from payments.api.models import SavedCardCreate, SavedCardList, SavedCardOut
 from payments.schema.tables import SavedCard, User
@@ -27,6 +27,10 @@ router = APIRouter(tags=["saved cards"])
 
 class CardNotSaved(ApiError):
     status, code, message = 402, "card_declined", "The bank refused to save this card."
+
+
+class UnknownCardToken(ApiError):
+    status, code, message = 422, "unknown_card_token", "Stripe knows no such card token for this user."
 
 
 def _out(card: SavedCard, client_secret: str | None = None) -> SavedCardOut:
@@ -71,7 +75,7 @@ async def _refresh(session: Session, client: stripe.StripeClient, card: SavedCar
     summary="Save a card on file (user: self)",
     responses={
         200: {"model": SavedCardOut, "description": "A repeat of the key: the card", "headers": REPLAY_HEADER},
-        **errors(NotFound, CardNotSaved, IdempotencyKeyReused),
+        **errors(NotFound, CardNotSaved, UnknownCardToken, IdempotencyKeyReused, ServiceUnavailable),
     },
 )
 async def save_card(
@@ -84,7 +88,8 @@ async def save_card(
 ) -> SavedCardOut:
     """Saves the card on the user's Stripe Customer through a SetupIntent. A card whose bank asks
     for 3-D Secure answers `requires_action` with the SetupIntent's client secret; it turns
-    `active` (and can pay) once the customer authenticated. A declined card is not saved (402)."""
+    `active` (and can pay) once the customer authenticated. A declined card is not saved (402);
+    a token Stripe does not know, or another customer's card, is 422 `unknown_card_token`."""
     _own(principal, user_id)
     cid = card_id(user_id, body.idempotency_key)
     existing = await session.get(SavedCard, cid)
@@ -108,9 +113,13 @@ async def save_card(
         )
     except stripe.CardError as exc:
         raise CardNotSaved(exc.user_message or CardNotSaved.message) from exc
+    except stripe.IdempotencyError as exc:
+        if exc.http_status == 409:  # the key's first request is still at Stripe
+            raise ServiceUnavailable("This card is still being saved; send the request again.", retry_after=1) from exc
+        raise IdempotencyKeyReused() from exc  # the key's first request named another card
     except stripe.InvalidRequestError as exc:
-        if exc.code == "idempotency_key_in_use" or "idempotent" in str(exc).lower():
-            raise IdempotencyKeyReused() from exc
+        if exc.error is not None and exc.error.param == "payment_method":  # missing, or another's
+            raise UnknownCardToken() from exc
         raise
     method = setup.payment_method
     assert isinstance(method, stripe.PaymentMethod)

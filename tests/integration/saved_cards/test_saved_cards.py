@@ -186,3 +186,23 @@ async def test_init_takes_exactly_one_card(parties: Parties) -> None:
     save_saved = await _pay(parties, "save-saved", saved_card_id=card["id"], save_card=True)
     for response in (both, neither, save_saved):
         assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+
+
+async def test_a_token_stripe_does_not_know_or_another_users_card_is_422(
+    parties: Parties, auth, engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    unknown = await _save(parties, "pm_doesnotexist", "unknown")
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_card_token"
+    operator = auth("operator")
+    stranger = (await parties.api.post("/users", json={"name": "Other"}, headers=operator)).json()["id"]
+    theirs = await parties.api.post(
+        f"/users/{stranger}/cards",
+        json={"card_token": "pm_card_visa", "idempotency_key": "theirs"},
+        headers=auth("user", stranger),
+    )
+    assert theirs.status_code == 201
+    client = _stripe(stack_settings)
+    their_method = client.v1.customers.payment_methods.list(await _customer(engine, stranger)).data[0].id
+    taken = await _save(parties, their_method, "taken")
+    assert taken.status_code == 422 and taken.json()["error"]["code"] == "unknown_card_token"
+    assert await _cards(parties) == []
