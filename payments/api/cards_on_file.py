@@ -48,6 +48,11 @@ async def active_card(session: Session, user_id: str, saved_card_id: str) -> Sav
     return card
 
 
+async def has_default(session: Session, user_id: str) -> bool:
+    query = select(SavedCard.id).where(SavedCard.user_id == user_id, SavedCard.is_default).limit(1)
+    return await session.scalar(query) is not None
+
+
 async def keep(
     session: Session, keyring: Keyring, user_id: str, cid: str, method: stripe.PaymentMethod, **row: Any
 ) -> SavedCard:
@@ -55,9 +60,6 @@ async def keep(
     user's first usable card becomes their default."""
     assert method.card is not None
     sealed = keyring.seal(method.id.encode(), cid.encode())
-    has_default = await session.scalar(
-        select(SavedCard.id).where(SavedCard.user_id == user_id, SavedCard.is_default).limit(1)
-    )
     card = SavedCard(
         id=cid,
         user_id=user_id,
@@ -67,7 +69,7 @@ async def keep(
         last4=method.card.last4,
         exp_month=method.card.exp_month,
         exp_year=method.card.exp_year,
-        is_default=has_default is None and row.get("status") == "active",
+        is_default=row.get("status") == "active" and not await has_default(session, user_id),
         **row,
     )
     session.add(card)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import select, update
 
 from payments.api.auth import Principal
-from payments.api.cards_on_file import card_id, customer_of, keep, payment_method_of
+from payments.api.cards_on_file import card_id, customer_of, has_default, keep, payment_method_of
 from payments.api.contract import errors
 from payments.api.deps import CurrentPrincipal, ServicesDep, Session
 from payments.api.errors import ApiError, Forbidden, IdempotencyKeyReused, NotFound, ServiceUnavailable
@@ -66,6 +66,7 @@ async def _refresh(session: Session, client: stripe.StripeClient, card: SavedCar
     setup = await client.v1.setup_intents.retrieve_async(card.setup_intent_id)
     if setup.status == "succeeded":
         card.status = "active"
+        card.is_default = not await has_default(session, card.user_id)  # the first usable card
         await session.commit()
 
 

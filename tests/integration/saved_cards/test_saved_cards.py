@@ -69,7 +69,7 @@ async def test_a_card_that_asks_for_3ds_is_active_once_authenticated(parties: Pa
     setup_id = card["client_secret"].split("_secret_")[0]
     assert [c["status"] for c in await _cards(parties)] == ["requires_action"]
     emulator_control("POST", f"/setup_intents/{setup_id}/complete_action", json={"outcome": "succeed"})
-    assert [c["status"] for c in await _cards(parties)] == ["active"]
+    assert [(c["status"], c["is_default"]) for c in await _cards(parties)] == [("active", True)]
 
 
 async def test_a_declined_card_is_not_saved(parties: Parties) -> None:
