@@ -2,6 +2,8 @@
 Secure when the bank asks), listed with brand, last four and expiry only, made default, removed
 (detached at Stripe); who may see and change them; the PaymentMethod id sealed at rest."""
 
+from pathlib import Path
+
 import httpx
 import stripe
 from sqlalchemy import select
@@ -206,3 +208,13 @@ async def test_a_token_stripe_does_not_know_or_another_users_card_is_422(
     taken = await _save(parties, their_method, "taken")
     assert taken.status_code == 422 and taken.json()["error"]["code"] == "unknown_card_token"
     assert await _cards(parties) == []
+
+
+async def test_no_payment_method_id_reaches_the_log(parties: Parties, engine: AsyncEngine, log_file: Path) -> None:
+    card = (await _save(parties, key="logged")).json()
+    paid = await _pay(parties, "logged-pay", saved_card_id=card["id"])
+    assert paid.json()["status"] == "authorized"
+    await parties.api.delete(f"/users/{parties.user_id}/cards/{card['id']}", headers=parties.as_user)
+    logs = log_file.read_text()
+    assert card["id"] in logs  # the requests were logged ...
+    assert "pm_" not in logs and "seti_" not in logs  # ... without a PaymentMethod or SetupIntent id
