@@ -8,6 +8,7 @@ from typing import Any
 
 import stripe
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from payments.api.deps import Session
 from payments.api.errors import NotFound
@@ -79,13 +80,38 @@ async def keep(
 
 async def keep_card_paid_with(session: Session, client: stripe.StripeClient, keyring: Keyring, tx: Transaction) -> None:
     """`save_card: true`: Stripe keeps the card on the Customer once the payment authorizes
-    (setup_future_usage); the card joins the user's cards on file then. Once per payment."""
-    cid = card_id(tx.user_id, f"paid:{tx.id}")
-    if tx.status != "authorized" or not tx.stripe_payment_intent_id or await session.get(SavedCard, cid) is not None:
+    (setup_future_usage); the card joins the user's cards on file then."""
+    if tx.status != "authorized" or not tx.stripe_payment_intent_id:
         return
     intent = await client.v1.payment_intents.retrieve_async(
         tx.stripe_payment_intent_id, params={"expand": ["payment_method"]}
     )
     method = intent.payment_method
     if isinstance(method, stripe.PaymentMethod) and method.customer:
-        await keep(session, keyring, tx.user_id, cid, method, status="active")
+        await keep_found(session, keyring, tx.user_id, method)
+
+
+async def keep_found(session: Session, keyring: Keyring, user_id: str, method: stripe.PaymentMethod) -> None:
+    """A card Stripe keeps on the user's Customer that was saved while paying: one row per
+    PaymentMethod, whichever of the payment and a listing finds it first."""
+    cid = card_id(user_id, f"pm:{method.id}")
+    if await session.get(SavedCard, cid) is not None:
+        return
+    try:
+        await keep(session, keyring, user_id, cid, method, status="active")
+    except IntegrityError:
+        await session.rollback()  # found at the same moment by another request: kept once
+
+
+async def kept_at_stripe(session: Session, client: stripe.StripeClient, keyring: Keyring, user_id: str) -> None:
+    """Cards Stripe keeps on the Customer that the user has no row for yet: a card saved while
+    paying whose payment authorized only after 3-D Secure (no request of ours was waiting then)."""
+    customer = await session.scalar(select(User.stripe_customer_id).where(User.id == user_id))
+    if customer is None:
+        return
+    ours = await session.scalars(select(SavedCard).where(SavedCard.user_id == user_id))
+    known = {payment_method_of(keyring, card) for card in ours}
+    at_stripe = await client.v1.customers.payment_methods.list_async(customer, params={"limit": 100})
+    for method in at_stripe.data:
+        if method.id not in known:
+            await keep_found(session, keyring, user_id, method)

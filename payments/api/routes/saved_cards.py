@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import select, update
 
 from payments.api.auth import Principal
-from payments.api.cards_on_file import card_id, customer_of, has_default, keep, payment_method_of
+from payments.api.cards_on_file import card_id, customer_of, has_default, keep, kept_at_stripe, payment_method_of
 from payments.api.contract import errors
 from payments.api.deps import CurrentPrincipal, ServicesDep, Session
 from payments.api.errors import ApiError, Forbidden, IdempotencyKeyReused, NotFound, ServiceUnavailable
@@ -141,6 +141,7 @@ async def list_cards(
     merchant, or another user, gets 404 as for a missing user."""
     if not (principal.is_("operator") or principal.is_("user", user_id)):
         raise NotFound()
+    await kept_at_stripe(session, services.stripe, services.keyring, user_id)
     cards = await _user_cards(session, user_id)
     for card in cards:
         await _refresh(session, services.stripe, card)

@@ -218,3 +218,19 @@ async def test_no_payment_method_id_reaches_the_log(parties: Parties, engine: As
     logs = log_file.read_text()
     assert card["id"] in logs  # the requests were logged ...
     assert "pm_" not in logs and "seti_" not in logs  # ... without a PaymentMethod or SetupIntent id
+
+
+async def test_a_card_saved_while_paying_after_3ds_joins_the_cards_once_authenticated(
+    parties: Parties, emulator_control, stack_settings: Settings
+) -> None:
+    paid = await _pay(parties, "save-after-3ds", card_token="pm_card_authenticationRequiredOnSetup", save_card=True)
+    tx = paid.json()
+    assert tx["status"] == "requires_action" and await _cards(parties) == []
+    intent_id = tx["client_secret"].split("_secret_")[0]
+    emulator_control("POST", f"/payment_intents/{intent_id}/complete_action", json={"outcome": "succeed"})
+    await parties.wait_for_status(tx["id"], "authorized")
+    cards = await _cards(parties)
+    assert [(c["last4"], c["status"], c["is_default"]) for c in cards] == [("3155", "active", True)]
+    assert await _cards(parties) == cards  # listed again: the same one card
+    again = await _pay(parties, "pay-after-3ds-save", saved_card_id=cards[0]["id"])
+    assert again.json()["status"] == "authorized"  # set up once, this card pays without 3-D Secure
