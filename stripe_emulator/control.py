@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from stripe_emulator import accounts, disputes, payment_intents, refunds
+from stripe_emulator import accounts, disputes, payment_intents, refunds, setup_intents
 from stripe_emulator.emulator import new_event
 from stripe_emulator.faults import Fault
 from stripe_emulator.objects import build, new_id
@@ -136,7 +136,8 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         if outcome not in ("succeed", "fail"):
             return _error(400, "outcome must be 'succeed' or 'fail'")
         try:
-            return JSONResponse(payment_intents.complete_action(emu, request.path_params["id"], outcome == "succeed"))
+            intents = setup_intents if request.url.path.startswith(f"{PREFIX}/setup_intents/") else payment_intents
+            return JSONResponse(intents.complete_action(emu, request.path_params["id"], outcome == "succeed"))
         except StripeError as exc:
             return exc.response()
 
@@ -216,6 +217,7 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         Route(f"{PREFIX}/objects/{{id}}", mutate_object, methods=["POST"]),
         Route(f"{PREFIX}/objects/{{id}}", delete_object, methods=["DELETE"]),
         Route(f"{PREFIX}/payment_intents/{{id}}/complete_action", complete_action, methods=["POST"]),
+        Route(f"{PREFIX}/setup_intents/{{id}}/complete_action", complete_action, methods=["POST"]),
         Route(f"{PREFIX}/disputes/{{id}}/close", close_dispute, methods=["POST"]),
         Route(f"{PREFIX}/disputes/{{id}}/escalate", move_dispute_funds, methods=["POST"]),
         Route(f"{PREFIX}/disputes/{{id}}/reinstate", move_dispute_funds, methods=["POST"]),

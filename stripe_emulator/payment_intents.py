@@ -12,7 +12,7 @@ from stripe_emulator.cards import TestCard
 from stripe_emulator.emulator import Emulator, current_origin
 from stripe_emulator.listing import lister, retriever
 from stripe_emulator.objects import build
-from stripe_emulator.payment_methods import resolve
+from stripe_emulator.payment_methods import asks_to_authenticate, resolve, set_up, to_confirm
 from stripe_emulator.store import Obj
 from stripe_emulator.wire import StripeError, currency, invalid, positive_int, unexpected_state
 
@@ -40,7 +40,7 @@ def _charge(emu: Emulator, intent: Obj, method: Obj, card: TestCard) -> Obj:
         payment_method=method["id"],
         refunded=False,
         transfer_group=intent["transfer_group"],
-        customer=None,
+        customer=intent["customer"],
         receipt_url=None,
         failure_balance_transaction=None,
     )
@@ -77,12 +77,12 @@ def _capture_charge(emu: Emulator, intent: Obj, charge: Obj, amount: int) -> Non
     emu.store.count("payment_intents.capture", intent["id"])
 
 
-def _authentication(intent: Obj, return_url: str | None) -> Obj:
+def authentication(intent: Obj, return_url: str | None, kind: str = "payment_intent") -> Obj:
     """Where the customer authenticates: with a return_url, the emulator's 3-D Secure page, which
     sends them back there; without one, Stripe.js's own modal (`use_stripe_sdk`)."""
     if not return_url:
         return {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}
-    query = urlencode({"payment_intent": intent["id"], "payment_intent_client_secret": intent["client_secret"]})
+    query = urlencode({kind: intent["id"], f"{kind}_client_secret": intent["client_secret"]})
     url = f"{current_origin.get()}/3d_secure_2/hosted?{query}"
     return {"type": "redirect_to_url", "redirect_to_url": {"url": url, "return_url": return_url}}
 
@@ -90,10 +90,15 @@ def _authentication(intent: Obj, return_url: str | None) -> Obj:
 def _authorize(emu: Emulator, intent: Obj, method_name: str, return_url: str | None) -> Obj:
     """Confirmation: the card decides between declined, requires_action and authorized."""
     method, card = resolve(emu, method_name)
+    if method["customer"] not in (None, intent["customer"]):
+        raise invalid(
+            "The provided PaymentMethod belongs to a Customer other than the one on this PaymentIntent.",
+            param="payment_method",
+        )
     intent.update(payment_method=method["id"], last_payment_error=None, next_action=None)
     emu.store.count("payment_intents.confirm", intent["id"])
-    if card.requires_action:
-        intent.update(status="requires_action", next_action=_authentication(intent, return_url))
+    if asks_to_authenticate(method, card):
+        intent.update(status="requires_action", next_action=authentication(intent, return_url))
         emu.store.put(intent)
         emu.emit("payment_intent.requires_action", intent)
         return intent
@@ -128,6 +133,8 @@ def settle_authorization(emu: Emulator, intent: Obj, method: Obj, card: TestCard
             payment_method=method,
         )
     emu.emit("charge.succeeded", charge)
+    if intent["setup_future_usage"] and intent["customer"]:
+        set_up(emu, method, intent["customer"])  # Stripe attaches the card once the payment authorizes
     if intent["capture_method"] == "manual":
         intent.update(status="requires_capture", amount_capturable=intent["amount"], next_action=None)
         emu.store.put(intent)
@@ -139,6 +146,19 @@ def settle_authorization(emu: Emulator, intent: Obj, method: Obj, card: TestCard
         emu.emit("payment_intent.succeeded", intent)
         disputes.open_if_disputed(emu, charge)
     return intent
+
+
+def _customer(emu: Emulator, params: dict[str, Any]) -> str | None:
+    return emu.find("customer", params["customer"], "customer")["id"] if params.get("customer") else None
+
+
+def _setup_future_usage(params: dict[str, Any]) -> str | None:
+    usage = params.get("setup_future_usage") or None
+    if usage not in (None, "off_session", "on_session"):
+        raise invalid(f"Invalid setup_future_usage: {usage}", "parameter_invalid_string", "setup_future_usage")
+    if usage and not params.get("customer"):
+        raise invalid("A Customer is required to save a PaymentMethod for future use.", param="customer")
+    return usage
 
 
 async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Obj:
@@ -171,7 +191,8 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
         next_action=None,
         processing=None,
         transfer_data=None,
-        customer=None,
+        customer=_customer(emu, params),
+        setup_future_usage=_setup_future_usage(params),
         receipt_email=params.get("receipt_email"),
     )
     intent["client_secret"] = f"{intent['id']}_secret_{intent['id'][3:]}"
@@ -184,9 +205,7 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
     emu.store.put(intent)
     emu.emit("payment_intent.created", intent)
     if _truthy(params.get("confirm", "false")):
-        if not intent["payment_method"]:
-            raise invalid("You must provide a payment_method to confirm.", "parameter_missing", "payment_method")
-        return _authorize(emu, intent, intent["payment_method"], params.get("return_url"))
+        return _authorize(emu, intent, to_confirm(intent["payment_method"]), params.get("return_url"))
     return intent
 
 
@@ -194,13 +213,7 @@ async def confirm(emu: Emulator, params: dict[str, Any], path: dict[str, str]) -
     intent = emu.find("payment_intent", path["id"], "intent")
     if intent["status"] not in CONFIRMABLE:
         raise unexpected_state("confirm", intent)
-    method = params.get("payment_method") or intent["payment_method"]
-    if not method:
-        raise invalid(
-            "You must provide a payment_method to confirm.",
-            "parameter_missing",
-            "payment_method",
-        )
+    method = to_confirm(params.get("payment_method") or intent["payment_method"])
     return _authorize(emu, intent, method, params.get("return_url"))
 
 

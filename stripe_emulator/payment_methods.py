@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from stripe_emulator.cards import CARDS, TEST_NUMBERS, TestCard
+from stripe_emulator.customers import attach_to
 from stripe_emulator.emulator import Emulator
 from stripe_emulator.listing import retriever
 from stripe_emulator.objects import build
@@ -87,3 +88,24 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
 
 
 retrieve = retriever("payment_method")
+
+
+def set_up(emu: Emulator, method: Obj, customer_id: str) -> None:
+    """The card is saved on the customer with the bank's consent (authenticated if it asked): a
+    card that trusts a set-up method pays later without 3-D Secure."""
+    method["metadata"]["emulator_set_up"] = "true"
+    attach_to(emu, method, customer_id)
+    emu.store.put(method)
+
+
+def asks_to_authenticate(method: Obj, card: TestCard) -> bool:
+    """Whether paying with this method meets 3-D Secure."""
+    trusted = card.trusted_once_set_up and method["metadata"].get("emulator_set_up") == "true"
+    return card.requires_action and not trusted
+
+
+def to_confirm(name: str | None) -> str:
+    """The PaymentMethod a confirmation uses: Stripe refuses one without."""
+    if not name:
+        raise invalid("You must provide a payment_method to confirm.", "parameter_missing", "payment_method")
+    return name

@@ -70,6 +70,8 @@ class StripePayments:
             "expand": ["payment_method"],
             **_card_fields(request.card_token),
             **({"return_url": request.return_url} if request.return_url else {}),
+            **({"customer": request.customer_id} if request.customer_id else {}),
+            **({"setup_future_usage": "off_session"} if request.save_card else {}),
         }
         try:
             intent = await heartbeating(

@@ -28,6 +28,7 @@ from payments.api.routes import (
     payouts,
     reconciliation,
     refunds,
+    saved_cards,
     statements,
     stripe_webhooks,
     timeline,
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(directory.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)
+    app.include_router(saved_cards.router)
     app.include_router(disputes.router)
     app.include_router(timeline.router)
     app.include_router(payouts.router)

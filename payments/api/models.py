@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from payments.schema.tables import (
     Dispute,
@@ -15,6 +15,7 @@ from payments.schema.tables import (
     ReconciliationRunStatus,
     RefundStatus,
     ResolutionStatus,
+    SavedCardStatus,
     TransactionStatus,
     WebhookDeliveryStatus,
     WebhookEndpointStatus,
@@ -24,6 +25,7 @@ Currency = Field(pattern=r"^[a-z]{3}$", examples=["usd"])
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # names: no NUL, no control characters
 # Our ids: their prefix and word characters only, since they end up in workflow ids and Redis keys.
 USER_ID, MERCHANT_ID, TX_ID = (rf"^{prefix}_[A-Za-z0-9]{{1,60}}$" for prefix in ("usr", "mer", "tx"))
+SAVED_CARD_ID = r"^card_[0-9a-f]{32}$"
 
 
 class Strict(BaseModel):
@@ -65,7 +67,8 @@ class MerchantOut(BaseModel):
     currency: str
 
 
-CardToken = Field(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,250}$", examples=["pm_card_visa"])
+CARD_TOKEN = r"^(tok|pm)_[A-Za-z0-9_]{1,250}$"  # noqa: S105 (a pattern, not a secret)
+CardToken = Field(pattern=CARD_TOKEN, examples=["pm_card_visa"])
 # Idempotency keys reach workflow ids and Redis keys: segments of letters and digits between `._:-`,
 # and no all-digit segment of 13 digits or more (a card number's length), found by the detector or not.
 _KEY_SEGMENT = r"(?:[0-9]{0,12}|[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*)"
@@ -93,8 +96,45 @@ class PaymentInit(Strict):
     merchant_id: str = Field(pattern=MERCHANT_ID)
     amount: StrictInt = Field(gt=0, le=99_999_999, description="minor units, e.g. cents")
     currency: str = Currency
-    card_token: str = CardToken
+    card_token: str | None = Field(default=None, pattern=CARD_TOKEN, examples=["pm_card_visa"])
+    saved_card_id: str | None = Field(
+        default=None, pattern=SAVED_CARD_ID, description="a card on file of the paying user, in place of card_token"
+    )
+    save_card: StrictBool = Field(default=False, description="keep the card_token's card on file once it authorizes")
     idempotency_key: str | None = KeyInBody
+
+    @model_validator(mode="after")
+    def one_card(self) -> PaymentInit:
+        if (self.card_token is None) == (self.saved_card_id is None):
+            raise ValueError("give exactly one of card_token and saved_card_id")
+        if self.save_card and self.card_token is None:
+            raise ValueError("save_card goes with a card_token (a saved card is saved already)")
+        return self
+
+
+class SavedCardCreate(Strict):
+    model_config = example(card_token="pm_card_visa", idempotency_key="save-card-1")  # noqa: S106 (a test method)
+    card_token: str = CardToken
+    idempotency_key: str = Field(pattern=KEY_PATTERN, min_length=1, max_length=KEY_MAX_LENGTH)
+
+
+class SavedCardOut(BaseModel):
+    """What a card on file shows: never the PaymentMethod id, never more than brand, last four, expiry."""
+
+    id: str
+    status: SavedCardStatus
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    is_default: bool
+    client_secret: str | None = Field(
+        default=None, description="status requires_action: the SetupIntent's, for Stripe.js's 3-D Secure"
+    )
+
+
+class SavedCardList(BaseModel):
+    data: list[SavedCardOut]
 
 
 class PaymentConfirm(Strict):

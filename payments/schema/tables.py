@@ -58,6 +58,7 @@ ResolutionStatus = Literal["auto_fixed", "needs_review", "resolved"]
 ReconciliationRunStatus = Literal["running", "finished"]  # written by payments/activities/reconciliation.py
 WebhookEndpointStatus = Literal["enabled", "disabled"]
 WebhookDeliveryStatus = Literal["pending", "delivered", "failed"]
+SavedCardStatus = Literal["requires_action", "active"]  # requires_action: saved once 3-D Secure passes
 TRANSACTION_STATUSES: tuple[str, ...] = get_args(TransactionStatus)
 REFUND_STATUSES: tuple[str, ...] = get_args(RefundStatus)
 PAYOUT_STATUSES: tuple[str, ...] = get_args(PayoutStatus)
@@ -90,6 +91,33 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    # Created at Stripe when the user first saves a card; the cards on file hang off it.
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class SavedCard(Base):
+    """A card on file: a PaymentMethod attached to the user's Stripe Customer. Only brand, last
+    four and expiry are readable; the PaymentMethod id is AES-256-GCM ciphertext, as a payment's
+    card token is."""
+
+    __tablename__ = "saved_cards"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", get_args(SavedCardStatus)), name="status_known"),
+        Index("saved_cards_user_created", "user_id", "created_at", "id"),
+        Index("saved_cards_one_default", "user_id", unique=True, postgresql_where="is_default"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(32))
+    payment_method: Mapped[bytes] = mapped_column(LargeBinary)
+    payment_method_key_id: Mapped[str] = mapped_column(String(64))
+    setup_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    brand: Mapped[str] = mapped_column(String(32))
+    last4: Mapped[str] = mapped_column(String(4))
+    exp_month: Mapped[int] = mapped_column(Integer)
+    exp_year: Mapped[int] = mapped_column(Integer)
+    is_default: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[datetime] = _created()
 
 

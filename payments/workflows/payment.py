@@ -120,6 +120,8 @@ class PaymentWorkflow:
                     request.currency,
                     request.card_token,
                     request.return_url,
+                    request.customer_id,
+                    request.save_card,
                 ),
             )
         except (ActivityError, ApplicationError) as error:  # a local activity raises the latter

@@ -208,3 +208,22 @@ async def test_a_chunked_body_beyond_the_bound_is_413_in_the_envelope(api: httpx
 def test_the_bound_holds_the_largest_legitimate_body() -> None:
     evidence = json.dumps({"text": "\U0001f4e6" * 20_000, "submit": True})  # escaped: 12 bytes a character
     assert len(evidence.encode()) <= MAX_BODY_BYTES < 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/users/usr_x/cards", {"card_token": PAN, "idempotency_key": "save-1"}),
+        ("POST", "/users/usr_x/cards", {"card_token": "pm_card_visa", "idempotency_key": "save-1", "n": PAN}),
+        ("POST", "/payments/init", {"saved_card_id": PAN, "amount": 100}),
+        ("POST", f"/users/usr_x/cards/card_{PAN}/default", None),
+        ("DELETE", f"/users/usr_x/cards/{PAN}", None),
+        ("GET", f"/users/{PAN}/cards", None),
+    ],
+    ids=["save-token", "save-extra-field", "init-saved-card-id", "default-path", "delete-path", "list-path"],
+)
+async def test_card_numbers_are_refused_on_the_card_on_file_routes(
+    api: httpx.AsyncClient, auth, method: str, path: str, body: dict | None
+) -> None:
+    response = await api.request(method, path, json=body, headers=auth("user", "usr_x"))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "card_data_rejected"

@@ -128,3 +128,31 @@ async def test_ids_that_would_reach_a_workflow_id_match_their_pattern(
     body = {"user_id": user_id, "merchant_id": "mer_x", "amount": 100, "currency": "usd", "card_token": "pm_card_visa"}
     response = await api.post("/payments/init", json=body, headers=auth("user", user_id) | {"Idempotency-Key": "k2"})
     assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"card_token": "card_1234", "idempotency_key": "k"},
+        {"card_token": "pm_card_visa"},
+        {"card_token": "pm_card_visa", "idempotency_key": "k", "payment_method": "pm_x"},
+        {"card_token": ["pm_card_visa"], "idempotency_key": "k"},
+    ],
+    ids=["not-a-token", "no-key", "unknown-field", "list"],
+)
+async def test_a_bad_card_to_save_is_a_validation_error(api: httpx.AsyncClient, auth, body: dict) -> None:
+    response = await api.post("/users/usr_x/cards", json=body, headers=auth("user", "usr_x"))
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("saved_card_id", ["card_x", "pm_card_visa", "card_" + "0" * 33, 7])
+async def test_a_saved_card_id_must_be_one_of_ours(api: httpx.AsyncClient, auth, saved_card_id: object) -> None:
+    body = {
+        "user_id": "usr_x",
+        "merchant_id": "mer_x",
+        "amount": 100,
+        "currency": "usd",
+        "saved_card_id": saved_card_id,
+    }
+    response = await api.post("/payments/init", json=body, headers=auth("user", "usr_x") | {"Idempotency-Key": "k3"})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"

@@ -281,7 +281,12 @@ async def test_cursors_at_the_edge_of_time_are_400_on_every_list_route(
     assert "/transactions/{user_id}" in listed and "/merchants/{merchant_id}/payouts" in listed
     operator = auth("operator")
     merchant = await api.post("/merchants", json={"name": "Edge", "currency": "usd"}, headers=operator)
-    ids = {"user_id": "usr_edge", "merchant_id": merchant.json()["id"], "delivery_id": "whd_edge", "payout_id": "po_edge"}
+    ids = {
+        "user_id": "usr_edge",
+        "merchant_id": merchant.json()["id"],
+        "delivery_id": "whd_edge",
+        "payout_id": "po_edge",
+    }
     wrong = []
     for path in listed:
         for created in EXTREME_CURSORS:

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from payments.api.access import visible_transaction
+from payments.api.cards_on_file import active_card, customer_of, keep_card_paid_with, payment_method_of
 from payments.api.contract import errors
 from payments.api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from payments.api.errors import (
@@ -44,6 +45,7 @@ from payments.api.models import (
 )
 from payments.api.pagination import InvalidCursor, Limit, newest_first
 from payments.api.replay_cache import CachedAnswer
+from payments.api.services import Services
 from payments.api.temporal_calls import UPDATE_LOST, closed_or_lost, waiting_on_temporal
 from payments.config.settings import Settings
 from payments.schema.directory_cache import DirectoryCache
@@ -100,7 +102,10 @@ def with_next_action(answer: TransactionOut, view: PaymentView) -> TransactionOu
 
 def init_fingerprint(body: PaymentInit) -> str:
     """The parameters a key was first used with (the card token only as part of a hash)."""
-    return fingerprint(body.user_id, body.merchant_id, body.amount, body.currency, body.card_token)
+    if body.saved_card_id is None and not body.save_card:
+        return fingerprint(body.user_id, body.merchant_id, body.amount, body.currency, body.card_token)
+    card = body.card_token or body.saved_card_id
+    return fingerprint(body.user_id, body.merchant_id, body.amount, body.currency, card, body.save_card)
 
 
 def _update_failure(exc: WorkflowUpdateFailedError) -> ApplicationError | None:
@@ -134,6 +139,19 @@ async def _check_parties(session: Session, directory: DirectoryCache, body: Paym
         raise UnknownParty("No such user or merchant.")
     if merchant.currency != body.currency:
         raise CurrencyNotAccepted(f"This merchant accepts {merchant.currency} only.")
+
+
+async def _card(session: Session, services: Services, body: PaymentInit) -> tuple[str, str | None]:
+    """The PaymentMethod to authorize and the Customer it pays on: a saved card only on its own
+    user's Customer (another user's card is 404, like a missing one); a card to save on the
+    user's Customer, created if this is their first."""
+    if body.saved_card_id is not None:
+        card = await active_card(session, body.user_id, body.saved_card_id)
+        return payment_method_of(services.keyring, card), await customer_of(session, services.stripe, body.user_id)
+    assert body.card_token is not None  # PaymentInit holds exactly one of the two
+    if body.save_card:
+        return body.card_token, await customer_of(session, services.stripe, body.user_id)
+    return body.card_token, None
 
 
 @router.post(
@@ -186,6 +204,7 @@ async def init_payment(
         return transaction_out(existing)
     if existing is None:
         await _check_parties(session, services.directory, body)
+    card_token, customer_id = await _card(session, services, body)
 
     payment = PaymentRequest(
         tx_id=f"tx_{uuid.uuid4().hex}",
@@ -193,15 +212,19 @@ async def init_payment(
         merchant_id=body.merchant_id,
         amount=body.amount,
         currency=body.currency,
-        card_token=body.card_token,
+        card_token=card_token,
         idempotency_key=key,
         fingerprint=digest,
         authorization_expiry_seconds=int(services.settings.authorization_expiry.total_seconds()),
         return_url=str(request.url_for("checkout_page")),
+        customer_id=customer_id,
+        save_card=body.save_card,
     )
     # Only new payments are bounded: a repeat of a pending one joins it (a client that timed out).
     with services.admission.admit() if existing is None else nullcontext():
         tx, view = await authorize_once(session, temporal, services.settings, payment)
+    if body.save_card:
+        await keep_card_paid_with(session, services.stripe, services.keyring, tx)
     answer = with_next_action(transaction_out(tx), view)
     if view.replayed:
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"

@@ -27,6 +27,9 @@ class PaymentRequest:
     fingerprint: str
     authorization_expiry_seconds: int
     return_url: str | None = None  # where Stripe sends the customer back after 3-D Secure
+    # The user's Stripe Customer: a saved card pays only on it; save_card keeps the card there.
+    customer_id: str | None = None
+    save_card: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class AuthorizeRequest:
     currency: str
     card_token: str
     return_url: str | None = None
+    customer_id: str | None = None
+    save_card: bool = False
 
 
 @dataclass(frozen=True)
