@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from temporalio.client import WorkflowHistory
 
 from payments.config.settings import Settings
 from payments.schema.database import create_engine
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 T = TypeVar("T")
 
@@ -55,7 +54,7 @@ class Parties:
             "amount": amount,
             "currency": "usd",
             "card_token": card,
-            "idempotency_key": key or uuid.uuid4().hex,
+            "idempotency_key": key or fresh_key(),
         }
 
     async def init(self, amount: int = 1000, card: str = "pm_card_visa", key: str | None = None, **extra: Any):
@@ -78,7 +77,7 @@ class Parties:
         return response.json()
 
     async def refund(self, tx_id: str, amount: int | None = None, key: str | None = None) -> httpx.Response:
-        body: dict[str, Any] = {"idempotency_key": key or uuid.uuid4().hex} | ({"amount": amount} if amount else {})
+        body: dict[str, Any] = {"idempotency_key": key or fresh_key()} | ({"amount": amount} if amount else {})
         return await self.api.post(f"/payments/{tx_id}/refunds", json=body, headers=self.as_merchant)
 
     async def get(self, tx_id: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@ its deficit has lasted: read from the kept balance and the window of entries, no
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payments.schema import balances
 from payments.schema.database import session_factory
 from payments.schema.tables import Merchant
+from tests.services import fresh_key
 
 DAY = timedelta(days=1)
 
@@ -19,7 +19,7 @@ DAY = timedelta(days=1)
 async def _merchant_with(engine: AsyncEngine, postings: list[tuple[str, int, timedelta]]) -> str:
     """A merchant and its postings: (reference prefix, amount to the merchant, age), each balanced
     against Stripe clearing and dated `age` ago."""
-    merchant = f"mch_{uuid.uuid4().hex[:12]}"
+    merchant = f"mch_{fresh_key()[:12]}"
     sessions = session_factory(engine)
     async with sessions.begin() as session:
         session.add(Merchant(id=merchant, name="Shop", payout_schedule="daily", fee_bps=0, currency="usd"))
@@ -31,7 +31,7 @@ async def _merchant_with(engine: AsyncEngine, postings: list[tuple[str, int, tim
         for prefix, amount, age in postings:
             posted = await conn.execute(
                 text("INSERT INTO ledger_transactions (reference) VALUES (:r) RETURNING id"),
-                {"r": f"{prefix}:{uuid.uuid4().hex}"},
+                {"r": f"{prefix}:{fresh_key()}"},
             )
             await conn.execute(
                 text(

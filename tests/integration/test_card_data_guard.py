@@ -4,7 +4,6 @@ vectors are the ones an attacker tried: other encodings, escapes, separators, he
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payments.api.card_data import MAX_BODY_BYTES
 from payments.config.settings import Settings
 from stripe_emulator.webhooks import signature_header
+from tests.services import fresh_key
 
 PAN = "4242424242424242"
 SPELLINGS = {
@@ -43,7 +43,7 @@ async def _users_named_like_a_card(engine: AsyncEngine) -> int:
 async def test_card_numbers_are_refused_however_they_are_typed(
     api: httpx.AsyncClient, auth, engine: AsyncEngine, log_file: Path, spelling: str
 ) -> None:
-    marker = f"guard-{uuid.uuid4().hex}"
+    marker = f"guard-{fresh_key()}"
     headers = auth("operator") | {"x-request-id": marker}
     response = await api.post("/users", json={"name": spelling}, headers=headers)
     assert response.status_code == 400, response.text
@@ -133,7 +133,7 @@ async def test_a_signed_stripe_event_holding_a_phone_number_is_not_lost(
     """A 13-digit Luhn-valid phone number in a real event must not make us drop the event."""
     phone = "4155550100000"
     assert phone.isdigit() and len(phone) == 13
-    event_id = f"evt_{uuid.uuid4().hex}"
+    event_id = f"evt_{fresh_key()}"
     payload = json.dumps(
         {
             "id": event_id,

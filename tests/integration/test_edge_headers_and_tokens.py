@@ -2,7 +2,6 @@
 
 import json
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,6 +10,7 @@ import pytest
 
 from payments.config.settings import Settings
 from stripe_emulator.webhooks import signature_header
+from tests.services import fresh_key
 
 
 def _token(settings: Settings, exp: object) -> dict[str, str]:
@@ -71,7 +71,7 @@ async def test_cors_is_granted_to_the_temporal_ui_on_the_codec_only(
 def _event_payload() -> str:
     return json.dumps(
         {
-            "id": f"evt_{uuid.uuid4().hex}",
+            "id": f"evt_{fresh_key()}",
             "object": "event",
             "type": "payment_intent.succeeded",
             "created": int(time.time()),

@@ -3,7 +3,6 @@ at once, and nothing is left behind."""
 
 import base64
 import json
-import uuid
 
 import httpx
 import pytest
@@ -15,6 +14,7 @@ from payments.config.settings import Settings
 from payments.schema.messages import NewMerchant
 from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow
 from payments.workflows.merchant_onboarding import workflow_id as onboarding_id
+from tests.services import fresh_key
 
 
 def _cursor(*parts: object) -> str:
@@ -73,7 +73,7 @@ async def test_a_window_without_a_timezone_is_a_validation_error(api: httpx.Asyn
 
 
 async def test_another_merchants_payout_account_is_409_at_once(api: httpx.AsyncClient, auth) -> None:
-    account = f"acct_{uuid.uuid4().hex[:16]}"
+    account = f"acct_{fresh_key()[:16]}"
     body = {"name": "Shop", "currency": "usd", "payout_schedule": "daily", "fee_bps": 100, "payout_account": account}
     first = await api.post("/merchants", json=body, headers=auth("operator"))
     assert first.status_code == 201, first.text
@@ -85,10 +85,10 @@ async def test_a_constraint_violation_fails_the_activity_once_instead_of_retryin
     api: httpx.AsyncClient, auth, temporal_client: Client, stack_settings: Settings
 ) -> None:
     """The API's check can be raced; then the database refuses, and no retry will change that."""
-    account = f"acct_{uuid.uuid4().hex[:16]}"
+    account = f"acct_{fresh_key()[:16]}"
     body = {"name": "Shop", "currency": "usd", "payout_schedule": "daily", "fee_bps": 100, "payout_account": account}
     assert (await api.post("/merchants", json=body, headers=auth("operator"))).status_code == 201
-    racer = NewMerchant(merchant_id=f"mer_{uuid.uuid4().hex}", **body)  # type: ignore[arg-type]
+    racer = NewMerchant(merchant_id=f"mer_{fresh_key()}", **body)  # type: ignore[arg-type]
     with pytest.raises(WorkflowFailureError) as failed:
         await temporal_client.execute_workflow(
             MerchantOnboardingWorkflow.run,

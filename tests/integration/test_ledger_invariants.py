@@ -1,17 +1,18 @@
 """The ledger's invariants hold in PostgreSQL itself: we try to break them and the database refuses."""
 
 import asyncio
-import uuid
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tests.services import fresh_key
+
 
 async def _account(conn: AsyncConnection, code: str) -> int:
     result = await conn.execute(
-        text("INSERT INTO ledger_accounts (code) VALUES (:c) RETURNING id"), {"c": f"{code}:{uuid.uuid4().hex}"}
+        text("INSERT INTO ledger_accounts (code) VALUES (:c) RETURNING id"), {"c": f"{code}:{fresh_key()}"}
     )
     return int(result.scalar_one())
 
@@ -19,7 +20,7 @@ async def _account(conn: AsyncConnection, code: str) -> int:
 async def _post(conn: AsyncConnection, entries: list[tuple[int, int, str]]) -> int:
     tx = await conn.execute(
         text("INSERT INTO ledger_transactions (reference) VALUES (:r) RETURNING id"),
-        {"r": f"test:{uuid.uuid4().hex}"},
+        {"r": f"test:{fresh_key()}"},
     )
     tx_id = int(tx.scalar_one())
     for account_id, amount, currency in entries:
@@ -99,7 +100,7 @@ async def test_the_ledger_cannot_be_truncated(engine: AsyncEngine) -> None:
 
 
 async def test_posting_the_same_reference_twice_is_refused(engine: AsyncEngine) -> None:
-    reference = f"capture:{uuid.uuid4().hex}"
+    reference = f"capture:{fresh_key()}"
     insert = text("INSERT INTO ledger_transactions (reference) VALUES (:r)")
     async with engine.begin() as conn:
         await conn.execute(insert, {"r": reference})

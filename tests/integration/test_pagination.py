@@ -3,7 +3,6 @@ repeated across pages, for tables keyed by a string and by a bigint."""
 
 import base64
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from payments.api.pagination import InvalidCursor, encode_cursor, newest_first
 from payments.schema.database import session_factory
 from payments.schema.tables import ReconciliationLog, ReconciliationRun
+from tests.services import fresh_key
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -38,7 +38,7 @@ async def _walk(
 
 
 async def test_pages_of_rows_with_one_timestamp_hold_each_row_once(engine: AsyncEngine) -> None:
-    prefix = f"rr_page_{uuid.uuid4().hex[:8]}_"
+    prefix = f"rr_page_{fresh_key()[:8]}_"
     runs = [
         ReconciliationRun(id=f"{prefix}{n}", window_start=AT, window_end=AT, status="finished", started_at=AT)
         for n in range(5)

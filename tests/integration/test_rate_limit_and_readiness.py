@@ -1,7 +1,6 @@
 """Rate limiting per subject, readiness naming what is down, and Redis trouble not stopping the API."""
 
 import asyncio
-import uuid
 from ipaddress import ip_network
 
 import httpx
@@ -10,7 +9,7 @@ from payments.api.app import create_app
 from payments.api.auth import mint_token
 from payments.config.ports import free_port
 from payments.config.settings import Settings
-from tests.services import serve_in_thread
+from tests.services import fresh_key, serve_in_thread
 
 
 def _headers(settings: Settings, subject: str) -> dict[str, str]:
@@ -106,7 +105,7 @@ async def test_an_anonymous_caller_over_its_budget_is_refused_before_its_body_is
     settings = stack_settings.model_copy(
         update={"rate_limit_per_second": 0.01, "rate_limit_burst": 3, "trusted_proxies": [ip_network("127.0.0.1")]}
     )
-    caller, neighbour = (f"2001:db8::{uuid.uuid4().hex[:4]}:{n}" for n in (1, 2))
+    caller, neighbour = (f"2001:db8::{fresh_key()[:4]}:{n}" for n in (1, 2))
     with serve_in_thread(create_app(settings)) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             forged_then_real = {"X-Forwarded-For": f"6.6.6.6, {caller}"}
@@ -133,9 +132,7 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(stack_settings: S
     with serve_in_thread(create_app(settings)) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             statuses = [
-                (
-                    await client.get("/readyz", headers={"X-Forwarded-For": f"2001:db8::{uuid.uuid4().hex[:4]}"})
-                ).status_code
+                (await client.get("/readyz", headers={"X-Forwarded-For": f"2001:db8::{fresh_key()[:4]}"})).status_code
                 for _ in range(5)
             ]
     assert 429 in statuses  # every guess at an address was the peer's bucket, 127.0.0.1

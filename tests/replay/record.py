@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from payments.workflows.reconciliation import ReconciliationWorkflow
 from payments.workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
 from payments.workflows.refund import RefundSettlementWorkflow, RefundWorkflow
 from payments.workflows.stripe_balance import StripeBalanceWorkflow
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 from tests.workflows.conftest import start_time_skipping
 from tests.workflows.test_dispute_workflow import WITHDRAWAL, FakeDispute
 from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
@@ -182,7 +181,7 @@ async def _record(
     path = HISTORIES / f"{name}.json"
     if path.exists():
         return
-    queue = f"record-{uuid.uuid4().hex}"
+    queue = f"record-{fresh_key()}"
     async with Worker(env.client, task_queue=queue, workflows=workflows(), activities=activities):
         args = [] if arg is None else [arg]  # None: a workflow that takes no input
         handle = await env.client.start_workflow(workflow.run, args=args, id=workflow_id, task_queue=queue)

@@ -3,7 +3,6 @@ the read-back interval pass at once), Stripe and the database stubbed by activit
 
 import dataclasses
 import time
-import uuid
 from typing import Any
 
 from temporalio import activity
@@ -22,7 +21,7 @@ from payments.schema.messages import (
     StripeDisputeEvent,
 )
 from payments.workflows.dispute import DisputeWorkflow, workflow_id
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 WEEK = 7 * 86_400
 READ_BACK = 6 * 3600
@@ -100,13 +99,13 @@ def _funds(row: DisputeView, stripe: StripeDispute) -> DisputeView:
 
 
 async def start(env: WorkflowEnvironment, fake: FakeDispute) -> tuple[Worker, Any]:
-    task_queue = f"disputes-{uuid.uuid4().hex}"
+    task_queue = f"disputes-{fresh_key()}"
     worker = Worker(env.client, task_queue=task_queue, workflows=[DisputeWorkflow], activities=fake.activities())
     await worker.__aenter__()
     handle = await env.client.start_workflow(
         DisputeWorkflow.run,
         DisputeRequest("dp_1", 0, READ_BACK),  # no fee of ours: Stripe's balance transaction has it
-        id=workflow_id(f"dp_{uuid.uuid4().hex}"),
+        id=workflow_id(f"dp_{fresh_key()}"),
         task_queue=task_queue,
     )
     return worker, handle

@@ -1,6 +1,5 @@
 """MerchantOnboardingWorkflow's orchestration, with activities stubbed by name."""
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from temporalio.worker import Worker
 
 from payments.schema.messages import ConnectedAccountRequest, NewMerchant, PayoutAccount
 from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
+from tests.services import fresh_key
 
 
 class FakeStripeAndDb:
@@ -40,11 +40,11 @@ class FakeStripeAndDb:
 
 
 def _merchant(payout_account: str | None = None) -> NewMerchant:
-    return NewMerchant(f"mer_{uuid.uuid4().hex}", "Shop", "daily", 290, "usd", payout_account)
+    return NewMerchant(f"mer_{fresh_key()}", "Shop", "daily", 290, "usd", payout_account)
 
 
 async def _run(env: WorkflowEnvironment, fake: FakeStripeAndDb, merchant: NewMerchant) -> str | None:
-    queue = f"q-{uuid.uuid4().hex}"
+    queue = f"q-{fresh_key()}"
     async with Worker(
         env.client, task_queue=queue, workflows=[MerchantOnboardingWorkflow], activities=fake.activities()
     ):

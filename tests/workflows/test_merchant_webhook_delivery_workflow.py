@@ -2,7 +2,6 @@
 attempts until a 2xx; waits that double (jittered) up to the cap; after the retry window the
 delivery is given up (the endpoint-disabling check included); one attempt for a manual rerun."""
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -13,6 +12,7 @@ from temporalio.worker import Worker
 
 from payments.schema.messages import WebhookAttemptResult, WebhookDeliveryRequest, WebhookGiveUp
 from payments.workflows.merchant_webhook_delivery import WebhookDeliveryWorkflow, backoff
+from tests.services import fresh_key
 
 DAY = 24 * 3600.0
 
@@ -58,10 +58,10 @@ class FakeReceiver:
 
 
 async def _run(env: WorkflowEnvironment, fake: FakeReceiver, request: WebhookDeliveryRequest) -> str:
-    queue = f"webhooks-{uuid.uuid4().hex}"
+    queue = f"webhooks-{fresh_key()}"
     async with Worker(env.client, task_queue=queue, workflows=[WebhookDeliveryWorkflow], activities=fake.activities()):
         return await env.client.execute_workflow(
-            WebhookDeliveryWorkflow.run, request, id=f"webhook:{uuid.uuid4().hex}", task_queue=queue
+            WebhookDeliveryWorkflow.run, request, id=f"webhook:{fresh_key()}", task_queue=queue
         )
 
 

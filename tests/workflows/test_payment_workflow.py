@@ -2,7 +2,6 @@
 
 import asyncio
 import dataclasses
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -38,7 +37,7 @@ from payments.schema.messages import (
     VoidRequest,
 )
 from payments.workflows.payment import PaymentWorkflow, workflow_id
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 WEEK = 7 * 24 * 3600
 
@@ -165,7 +164,7 @@ class FakePaymentSteps:
 
 
 def payment_request(amount: int = 1000) -> PaymentRequest:
-    key = uuid.uuid4().hex
+    key = fresh_key()
     return PaymentRequest(f"tx_{key}", "usr_1", "mer_1", amount, "usd", "pm_card_visa", key, "fp", WEEK)
 
 
@@ -196,7 +195,7 @@ async def init_with_start(env: WorkflowEnvironment, queue: str, request: Payment
 
 @pytest.fixture
 def queue() -> str:
-    return f"payments-{uuid.uuid4().hex}"
+    return f"payments-{fresh_key()}"
 
 
 async def test_authorize_then_capture(time_skipping_env: WorkflowEnvironment, queue: str) -> None:
@@ -276,7 +275,7 @@ async def test_a_run_that_finds_an_older_payment_for_the_key_answers_init_as_a_r
     ):
         first = payment_request()
         assert (await (await start(time_skipping_env, queue, first)).result()).status == "failed"
-        repeat = dataclasses.replace(first, tx_id=f"tx_{uuid.uuid4().hex}")
+        repeat = dataclasses.replace(first, tx_id=f"tx_{fresh_key()}")
         view = await init_with_start(time_skipping_env, queue, repeat)
         assert view.replayed and view.tx_id == first.tx_id and view.status == "failed"
     assert fake.names() == ["record_payment", "authorize_payment", "record_status", "record_payment"]

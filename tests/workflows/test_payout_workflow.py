@@ -1,7 +1,6 @@
 """The payout workflows' orchestration on the time-skipping server, activities stubbed by name."""
 
 import dataclasses
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from payments.schema.messages import (
     ReserveRequest,
 )
 from payments.workflows.payout import MerchantPayoutWorkflow, PayoutRunWorkflow, workflow_id
+from tests.services import fresh_key
 
 
 def refuse_transfer(_: PayoutView) -> PayoutTransfer:
@@ -95,7 +95,7 @@ class FakePayoutSteps:
 
 
 def queue() -> str:
-    return f"payouts-{uuid.uuid4().hex}"
+    return f"payouts-{fresh_key()}"
 
 
 async def pay(env: WorkflowEnvironment, fake: FakePayoutSteps, merchant_id: str, key: str = "p1") -> PayoutView | None:
@@ -106,7 +106,7 @@ async def pay(env: WorkflowEnvironment, fake: FakePayoutSteps, merchant_id: str,
         return await env.client.execute_workflow(
             MerchantPayoutWorkflow.run,
             PayoutRequest(merchant_id, key, "2026-11-24"),
-            id=workflow_id(merchant_id, f"{key}-{uuid.uuid4().hex}"),
+            id=workflow_id(merchant_id, f"{key}-{fresh_key()}"),
             task_queue=task_queue,
         )
 
@@ -150,7 +150,7 @@ async def test_a_run_pages_continues_as_new_and_sums_up(time_skipping_env: Workf
         summary: PayoutRunSummary = await time_skipping_env.client.execute_workflow(
             PayoutRunWorkflow.run,
             PayoutRunInput("daily", concurrency=2, page_size=2, hold_seconds=0, period="2026-11-24"),
-            id=f"run-{uuid.uuid4().hex}",
+            id=f"run-{fresh_key()}",
             task_queue=task_queue,
         )
     assert (summary.paid, summary.failed, summary.totals) == (4, 0, {"usd": 1200})

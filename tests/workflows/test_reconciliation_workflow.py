@@ -1,6 +1,5 @@
 """ReconciliationWorkflow's orchestration on the time-skipping server, activities stubbed by name."""
 
-import uuid
 from typing import Any
 
 from temporalio import activity
@@ -14,6 +13,7 @@ from payments.schema.messages import (
     ReconciliationTotals,
 )
 from payments.workflows.reconciliation import PHASES, ReconciliationWorkflow
+from tests.services import fresh_key
 
 WATERMARK = "2026-11-30T18:00:00+00:00"
 
@@ -51,7 +51,7 @@ class FakeReconciler:
 
 
 async def _run(env: WorkflowEnvironment, fake: FakeReconciler, job: ReconciliationInput) -> dict[str, int]:
-    queue = f"recon-{uuid.uuid4().hex}"
+    queue = f"recon-{fresh_key()}"
     async with Worker(env.client, task_queue=queue, workflows=[ReconciliationWorkflow], activities=fake.activities()):
         return await env.client.execute_workflow(
             ReconciliationWorkflow.run, job, id=f"reconciliation:{queue}", task_queue=queue

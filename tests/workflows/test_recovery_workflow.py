@@ -1,7 +1,6 @@
 """The recovery workflows' orchestration on the time-skipping server, activities stubbed by name."""
 
 import dataclasses
-import uuid
 from typing import Any
 
 from temporalio import activity
@@ -17,6 +16,7 @@ from payments.schema.messages import (
     ReversalResult,
 )
 from payments.workflows.recovery import BalanceRecoveryWorkflow, RecoveryRunWorkflow
+from tests.services import fresh_key
 
 
 class FakeRecovery:
@@ -79,10 +79,10 @@ class FakeRecovery:
 
 
 async def recover(env: WorkflowEnvironment, fake: FakeRecovery, request: RecoveryRequest) -> list[PlannedReversal]:
-    queue = f"recovery-{uuid.uuid4().hex}"
+    queue = f"recovery-{fresh_key()}"
     async with Worker(env.client, task_queue=queue, workflows=[BalanceRecoveryWorkflow], activities=fake.activities()):
         return await env.client.execute_workflow(
-            BalanceRecoveryWorkflow.run, request, id=f"recovery:{uuid.uuid4().hex}", task_queue=queue
+            BalanceRecoveryWorkflow.run, request, id=f"recovery:{fresh_key()}", task_queue=queue
         )
 
 
@@ -107,7 +107,7 @@ async def test_a_reversal_stripe_refuses_is_recorded_failed_not_retried(time_ski
 
 async def test_a_run_recovers_every_merchant_in_deficit(time_skipping_env: WorkflowEnvironment) -> None:
     fake = FakeRecovery({"m1": 100, "m2": 0, "m3": 700, "m4": 50})
-    queue = f"recovery-run-{uuid.uuid4().hex}"
+    queue = f"recovery-run-{fresh_key()}"
     async with Worker(
         time_skipping_env.client,
         task_queue=queue,
@@ -117,7 +117,7 @@ async def test_a_run_recovers_every_merchant_in_deficit(time_skipping_env: Workf
         recovered = await time_skipping_env.client.execute_workflow(
             RecoveryRunWorkflow.run,
             RecoveryRunInput(0, page_size=2, day="2026-11-25"),
-            id=f"recovery-run-{uuid.uuid4().hex}",
+            id=f"recovery-run-{fresh_key()}",
             task_queue=queue,
         )
     assert recovered == 850 and all(d == 0 for d in fake.deficits.values())

@@ -4,7 +4,6 @@ record what Stripe answered; a refund Stripe holds `pending` is followed by its 
 reads it back on a webhook signal or now and then until Stripe settles it."""
 
 import dataclasses
-import uuid
 from typing import Any
 
 from temporalio import activity
@@ -20,7 +19,7 @@ from payments.schema.messages import (
     StripeRefundEvent,
 )
 from payments.workflows.refund import RefundSettlementWorkflow, RefundWorkflow, settlement_id, workflow_id
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 READ_BACK = 3600
 
@@ -91,10 +90,10 @@ def worker(env: WorkflowEnvironment, fake: FakeRefund, task_queue: str) -> Worke
 
 
 async def test_a_refund_stripe_succeeds_at_once_is_recorded_succeeded(time_skipping_env: WorkflowEnvironment) -> None:
-    fake, task_queue = FakeRefund(), f"refunds-{uuid.uuid4().hex}"
+    fake, task_queue = FakeRefund(), f"refunds-{fresh_key()}"
     async with worker(time_skipping_env, fake, task_queue):
         view = await time_skipping_env.client.execute_workflow(
-            RefundWorkflow.run, refund_request(), id=workflow_id("tx_1", uuid.uuid4().hex), task_queue=task_queue
+            RefundWorkflow.run, refund_request(), id=workflow_id("tx_1", fresh_key()), task_queue=task_queue
         )
     assert view.status == "succeeded"
     assert fake.calls == ["reserve", "stripe", "record:succeeded"]
@@ -106,12 +105,12 @@ async def test_a_pending_refund_answers_pending_and_its_settlement_follows_the_w
     """On a server of its own: after this test the shared server stopped skipping time for the
     next one (seen here), as after a rejected update."""
     time_skipping_env = own_time_skipping_env
-    fake, task_queue = FakeRefund("pending", "pending", "succeeded"), f"refunds-{uuid.uuid4().hex}"
+    fake, task_queue = FakeRefund("pending", "pending", "succeeded"), f"refunds-{fresh_key()}"
     client = time_skipping_env.client
-    request = dataclasses.replace(refund_request(), refund_id=f"rf_{uuid.uuid4().hex}")
+    request = dataclasses.replace(refund_request(), refund_id=f"rf_{fresh_key()}")
     async with worker(time_skipping_env, fake, task_queue):
         view = await client.execute_workflow(
-            RefundWorkflow.run, request, id=workflow_id("tx_1", uuid.uuid4().hex), task_queue=task_queue
+            RefundWorkflow.run, request, id=workflow_id("tx_1", fresh_key()), task_queue=task_queue
         )
         assert (view.status, view.stripe_refund_id) == ("pending", "re_1")
         settlement = client.get_workflow_handle(settlement_id(request.refund_id), result_type=RefundView)
@@ -129,14 +128,14 @@ async def test_a_pending_refund_answers_pending_and_its_settlement_follows_the_w
 async def test_without_a_webhook_the_settlement_reads_the_refund_back_until_stripe_settles_it(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    fake, task_queue = FakeRefund("pending", "pending", "pending", "failed"), f"refunds-{uuid.uuid4().hex}"
+    fake, task_queue = FakeRefund("pending", "pending", "pending", "failed"), f"refunds-{fresh_key()}"
     fake.row = RefundView("rf_2", "tx_1", 400, "usd", "pending", None, "pi_1", stripe_refund_id="re_1")
     async with worker(time_skipping_env, fake, task_queue):
         fake.stripe.pop(0)  # accepted earlier: the settlement starts from its first read
         settled = await time_skipping_env.client.execute_workflow(
             RefundSettlementWorkflow.run,
             RefundSettlement("rf_2", "tx_1", "re_1", READ_BACK),
-            id=settlement_id(f"rf_{uuid.uuid4().hex}"),
+            id=settlement_id(f"rf_{fresh_key()}"),
             task_queue=task_queue,
         )
     assert settled.status == "failed"
@@ -146,13 +145,13 @@ async def test_without_a_webhook_the_settlement_reads_the_refund_back_until_stri
 async def test_a_settlement_started_after_the_refund_succeeded_records_its_later_failure(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    fake, task_queue = FakeRefund("failed"), f"refunds-{uuid.uuid4().hex}"
+    fake, task_queue = FakeRefund("failed"), f"refunds-{fresh_key()}"
     fake.row = RefundView("rf_3", "tx_1", 400, "usd", "succeeded", None, "pi_1", stripe_refund_id="re_1")
     async with worker(time_skipping_env, fake, task_queue):
         handle = await time_skipping_env.client.start_workflow(
             RefundSettlementWorkflow.run,
             RefundSettlement("rf_3", "tx_1", "re_1", READ_BACK),
-            id=settlement_id(f"rf_{uuid.uuid4().hex}"),
+            id=settlement_id(f"rf_{fresh_key()}"),
             task_queue=task_queue,
             start_signal="stripe_event",
             start_signal_args=[StripeRefundEvent("evt_2", "charge.refund.updated", "re_1")],

@@ -2,7 +2,6 @@
 deficit; once it has lasted, the merchant's latest transfer is reversed at Stripe by exactly the
 deficit, once, even with the worker killed while Stripe is answering."""
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,13 @@ from tests.integration.payouts.test_payouts import (
     net,
     wait_for_payout,
 )
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 
 async def paid_out(seller: Parties) -> str:
     asked = await seller.api.post(
         "/payouts/schedule",
-        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        json={"merchant_id": seller.merchant_id, "idempotency_key": fresh_key()},
         headers=seller.as_merchant,
     )
     assert asked.status_code == 202, asked.text
@@ -70,7 +69,7 @@ async def test_a_lasting_deficit_is_reversed_from_the_latest_transfer_once_with_
     assert (await seller.refund(first_sale["id"])).status_code == 201
     assert (await balance(seller))["available"] == -net(1000)
 
-    fresh = RecoveryRequest(seller.merchant_id, f"fresh-{uuid.uuid4().hex}", 7 * 86_400)
+    fresh = RecoveryRequest(seller.merchant_id, f"fresh-{fresh_key()}", 7 * 86_400)
     assert (
         await temporal_client.execute_workflow(
             BalanceRecoveryWorkflow.run, fresh, id=fresh.recovery_id, task_queue=stack_settings.temporal_task_queue
@@ -78,10 +77,10 @@ async def test_a_lasting_deficit_is_reversed_from_the_latest_transfer_once_with_
         == []
     )  # a deficit younger than the setting's 7 days is left to later captures
 
-    settings = stack_settings.model_copy(update={"temporal_task_queue": f"recovery-chaos-{uuid.uuid4().hex}"})
+    settings = stack_settings.model_copy(update={"temporal_task_queue": f"recovery-chaos-{fresh_key()}"})
     slow = {"path": "/v1/transfers/[^/]+/reversals", "action": "latency", "latency_ms": 3000, "times": 5}
     fault = emulator_control("POST", "/faults", json=slow).json()
-    request = RecoveryRequest(seller.merchant_id, workflow_id(seller.merchant_id, uuid.uuid4().hex[:8]), 0)
+    request = RecoveryRequest(seller.merchant_id, workflow_id(seller.merchant_id, fresh_key()[:8]), 0)
     first = worker_process(settings, tmp_path / "worker.log")
     try:
         handle = await temporal_client.start_workflow(

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import signal
 import sys
-import uuid
 from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -30,7 +29,7 @@ from payments.schema.tables import OutboxEvent, WebhookEndpoint
 from payments.workflows.merchant_webhook_delivery import WebhookDeliveryWorkflow, delivery_request, workflow_id
 from tests.integration.conftest import Parties, after_worker_replaced, command_env, worker_process
 from tests.integration.merchant_webhooks.webhook_receiver import HANG, Received, receiving
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 TYPES = ("payment.authorized", "payment.confirmed")
 
@@ -213,7 +212,7 @@ async def test_a_rotation_signs_with_both_secrets_then_only_the_new_one(parties:
 async def test_another_merchant_cannot_see_or_change_these_endpoints(parties: Parties, auth) -> None:
     endpoint = await add_endpoint(parties, "http://127.0.0.1:9/hooks", ["payout.paid"])
     base = f"/merchants/{parties.merchant_id}"
-    other = auth("merchant", f"mer_{uuid.uuid4().hex}")
+    other = auth("merchant", f"mer_{fresh_key()}")
     delivery_id = "whd_" + "0" * 32
     for method, path in [
         ("GET", f"{base}/webhook_endpoints"),
@@ -281,7 +280,7 @@ async def test_worker_killed_mid_delivery_still_delivers(
     retried on a new worker after the heartbeat timeout, and the event is delivered."""
     tx = await parties.authorized(450)  # before the endpoint: this test starts the delivery itself
     event_id = await event_id_of(engine, tx["id"], "payment.authorized")
-    queue = f"chaos-{uuid.uuid4().hex}"
+    queue = f"chaos-{fresh_key()}"
     settings = stack_settings.model_copy(
         update={"temporal_task_queue": queue, "webhook_task_queue": f"{queue}-webhooks"}
     )

@@ -2,7 +2,6 @@
 pool with no connection free answers 503 quickly, while readiness still sees PostgreSQL up."""
 
 import asyncio
-import uuid
 
 import httpx
 from sqlalchemy import text
@@ -17,7 +16,7 @@ from payments.config.settings import Settings
 from payments.workers.registry import build_worker_parts, sandboxed_workflow_runner, workflows
 from payments.workflows.payment import workflow_id
 from tests.integration.conftest import Parties
-from tests.services import eventually, serve_in_thread
+from tests.services import eventually, fresh_key, serve_in_thread
 
 
 async def _api_connections(engine: AsyncEngine) -> list[tuple[str, str | None]]:
@@ -49,12 +48,10 @@ async def test_inits_waiting_on_temporal_hold_no_database_connection(
     """Fault: no worker polls the API's task queue. More inits than the pool has connections
     wait on Temporal; meanwhile reads answer and no API connection sits idle in transaction."""
     paid = await parties.authorized()
-    settings = stack_settings.model_copy(
-        update={"db_pool_size": 1, "temporal_task_queue": f"no-worker-{uuid.uuid4().hex}"}
-    )
+    settings = stack_settings.model_copy(update={"db_pool_size": 1, "temporal_task_queue": f"no-worker-{fresh_key()}"})
     with serve_in_thread(create_app(settings)) as url:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            keys = [uuid.uuid4().hex for _ in range(4)]  # the pool holds 2: pool_size 1 + overflow 1
+            keys = [fresh_key() for _ in range(4)]  # the pool holds 2: pool_size 1 + overflow 1
             inits = [
                 asyncio.create_task(
                     client.post("/payments/init", json=parties.init_body(key=key), headers=parties.as_user)

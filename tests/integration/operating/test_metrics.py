@@ -2,7 +2,6 @@
 
 import asyncio
 import socket
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -20,7 +19,7 @@ from payments.config.settings import Settings
 from payments.schema.tables import ReconciliationLog, ReconciliationRun, Transaction
 from tests.exported_metrics import TEMPORAL_SERVER
 from tests.integration.conftest import Parties, worker_process
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 
 def value(text: str, name: str, **labels: str) -> float:
@@ -129,7 +128,7 @@ async def test_an_old_open_payment_and_a_disagreement_under_review_show_on_the_w
     url, age = f"http://127.0.0.1:{worker_metrics_port}/metrics", timedelta(days=30).total_seconds()
     assert value(await scrape(url), "payments_open_payment_age_seconds", status="pending") < age
     assert value(await scrape(url), "payments_authorization_expiry_seconds") == timedelta(days=7).total_seconds()
-    tx_id, run_id, discrepancy = f"tx_{uuid.uuid4().hex}", f"run_{uuid.uuid4().hex}", f"probe_{uuid.uuid4().hex[:8]}"
+    tx_id, run_id, discrepancy = f"tx_{fresh_key()}", f"run_{fresh_key()}", f"probe_{fresh_key()[:8]}"
     stuck = insert(Transaction).values(
         id=tx_id,
         user_id=parties.user_id,
@@ -199,10 +198,10 @@ async def test_a_failed_workflow_task_counts_as_an_attempt_above_one(
 ) -> None:
     url = f"http://127.0.0.1:{temporal_metrics_port}/metrics"
     before = retried_tasks(await scrape(url))
-    queue = f"fails-first-{uuid.uuid4().hex}"
+    queue = f"fails-first-{fresh_key()}"
     async with Worker(temporal_client, task_queue=queue, workflows=[FailsItsFirstTask]):
         result = await temporal_client.execute_workflow(
-            FailsItsFirstTask.run, id=f"fails-first-{uuid.uuid4().hex}", task_queue=queue
+            FailsItsFirstTask.run, id=f"fails-first-{fresh_key()}", task_queue=queue
         )
     assert result == "retried"
 

@@ -1,13 +1,12 @@
 """Who sees what, history pagination, and bad input answered in the envelope with nothing written."""
 
-import uuid
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payments.schema.tables import Transaction
 from tests.integration.conftest import Parties
+from tests.services import fresh_key
 
 
 async def test_a_user_pays_only_as_itself(parties: Parties, auth) -> None:
@@ -74,7 +73,7 @@ async def test_history_is_newest_first_with_cursor_pagination(parties: Parties, 
 async def test_bad_input_is_refused_and_nothing_is_written(
     parties: Parties, engine: AsyncEngine, override: dict, status: int, code: str
 ) -> None:
-    key = uuid.uuid4().hex
+    key = fresh_key()
     response = await parties.init(key=key, **override)
     assert response.status_code == status and response.json()["error"]["code"] == code
     async with engine.connect() as conn:

@@ -2,7 +2,6 @@
 Retry-After, and nothing of it is written or started: the same key sent again later pays."""
 
 import asyncio
-import uuid
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from payments.config.settings import Settings
 from payments.schema.tables import Transaction
 from payments.workflows.payment import workflow_id
 from tests.integration.conftest import AUTHORIZE, Parties
-from tests.services import eventually, serve_in_thread
+from tests.services import eventually, fresh_key, serve_in_thread
 
 
 def shed_so_far() -> float:
@@ -36,7 +35,7 @@ async def test_inits_past_the_bound_are_refused_at_once_and_leave_nothing(
     slow = {"action": "latency", "path": AUTHORIZE, "latency_ms": 6000}
     fault = emulator_control("POST", "/faults", json=slow).json()
     shed_before = shed_so_far()
-    admitted_keys, shed_keys = [uuid.uuid4().hex, uuid.uuid4().hex], [uuid.uuid4().hex, uuid.uuid4().hex]
+    admitted_keys, shed_keys = [fresh_key(), fresh_key()], [fresh_key(), fresh_key()]
 
     async def rows(keys: list[str]) -> int:
         async with engine.connect() as connection:

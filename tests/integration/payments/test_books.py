@@ -5,7 +5,6 @@ import asyncio
 import csv
 import io
 import sys
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +25,7 @@ from tests.integration.conftest import Parties, command_env, stripe_intent
 from tests.integration.disputes.test_disputes import dispute_of
 from tests.integration.payouts.test_payouts import merchant_with_sales, wait_for_payout
 from tests.integration.reconciliation.test_reconciliation import reconcile
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
@@ -55,7 +54,7 @@ async def posting(engine: AsyncEngine, reference: str) -> dict[str, int]:
 
 
 async def paid_out(seller: Parties) -> dict[str, Any]:
-    body = {"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex}
+    body = {"merchant_id": seller.merchant_id, "idempotency_key": fresh_key()}
     payout = await seller.api.post("/payouts/schedule", json=body, headers=seller.as_merchant)
     assert payout.status_code == 202, payout.text
     return await wait_for_payout(seller, payout.json()["id"], "paid")
@@ -212,7 +211,7 @@ async def test_the_three_way_match_is_clean_and_finds_each_injected_difference(
 
 async def balance_check(client: Client, settings: Settings) -> StripeBalanceCheck:
     checks = await client.execute_workflow(
-        StripeBalanceWorkflow.run, id=f"stripe-balance-test:{uuid.uuid4().hex}", task_queue=settings.temporal_task_queue
+        StripeBalanceWorkflow.run, id=f"stripe-balance-test:{fresh_key()}", task_queue=settings.temporal_task_queue
     )
     return next(c for c in checks if c.currency == "usd")
 
@@ -251,9 +250,9 @@ async def month_end(parties: Parties) -> dict[str, int]:
 
 
 async def payouts_run(client: Client, settings: Settings) -> None:
-    run = PayoutRunInput("daily", concurrency=3, page_size=50, hold_seconds=0, period=f"books-{uuid.uuid4().hex[:8]}")
+    run = PayoutRunInput("daily", concurrency=3, page_size=50, hold_seconds=0, period=f"books-{fresh_key()[:8]}")
     await client.execute_workflow(
-        PayoutRunWorkflow.run, run, id=f"payout-run-test:{uuid.uuid4().hex}", task_queue=settings.temporal_task_queue
+        PayoutRunWorkflow.run, run, id=f"payout-run-test:{fresh_key()}", task_queue=settings.temporal_task_queue
     )
 
 
@@ -292,7 +291,7 @@ async def test_a_month_closes_statements_the_report_and_the_three_way_match_agre
     await eventually(lambda: posting(engine, f"dispute:{won.id}:reinstatement"), bool, "the reinstatement posted")
     await payouts_run(temporal_client, stack_settings)
     assert (await seller.refund(sales[2]["id"])).status_code == 201  # after the payout: a deficit
-    recovery = RecoveryRequest(seller.merchant_id, f"books-{uuid.uuid4().hex}", 0)
+    recovery = RecoveryRequest(seller.merchant_id, f"books-{fresh_key()}", 0)
     reversed_ = await temporal_client.execute_workflow(
         BalanceRecoveryWorkflow.run, recovery, id=recovery.recovery_id, task_queue=stack_settings.temporal_task_queue
     )
@@ -392,7 +391,7 @@ async def test_a_partial_payout_holds_back_the_rest_for_the_next_and_matches(
     parties: Parties, engine: AsyncEngine, stack_settings: Settings, temporal_client: Client
 ) -> None:
     seller = await merchant_with_sales(parties, "daily", 4_000)
-    body = {"merchant_id": seller.merchant_id, "amount": 1_000, "idempotency_key": uuid.uuid4().hex}
+    body = {"merchant_id": seller.merchant_id, "amount": 1_000, "idempotency_key": fresh_key()}
     asked = await seller.api.post("/payouts/schedule", json=body, headers=seller.as_merchant)
     assert asked.status_code == 202, asked.text
     partial = await wait_for_payout(seller, asked.json()["id"], "paid")

@@ -2,7 +2,6 @@
 and one capture, and the payment ends confirmed."""
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ from tests.integration.conftest import (
     stripe_intent,
     worker_process,
 )
-from tests.services import eventually, serve_in_thread
+from tests.services import eventually, fresh_key, serve_in_thread
 
 
 def _fault(emulator_control, **fault) -> None:
@@ -92,7 +91,7 @@ async def test_worker_killed_between_authorize_and_capture_still_captures_once(
     parties: Parties, stack_settings: Settings, emulator_control, tmp_path: Path
 ) -> None:
     """SIGKILL the only worker after authorization; confirm; a new worker finishes: one capture."""
-    queue = f"chaos-{uuid.uuid4().hex}"
+    queue = f"chaos-{fresh_key()}"
     settings = stack_settings.model_copy(update={"temporal_task_queue": queue})
     first = worker_process(settings, tmp_path / "worker.log")
     try:
@@ -118,7 +117,7 @@ async def test_worker_killed_inside_a_slow_authorize_is_retried_after_the_workfl
     """SIGKILL the only worker while Stripe is slow to authorize (a local activity, inside the
     first workflow task): the server notices when that task times out (3 s, not the call's 30 s
     start-to-close) and a new worker authorizes once, under the same idempotency key."""
-    queue = f"chaos-{uuid.uuid4().hex}"
+    queue = f"chaos-{fresh_key()}"
     settings = stack_settings.model_copy(update={"temporal_task_queue": queue})
     slow = {"action": "latency", "path": AUTHORIZE, "latency_ms": 3000}
     fault = emulator_control("POST", "/faults", json=slow).json()
@@ -127,7 +126,7 @@ async def test_worker_killed_inside_a_slow_authorize_is_retried_after_the_workfl
         faults = emulator_control("GET", "/faults").json()["data"]
         return next(f["hits"] for f in faults if f["id"] == fault["id"])
 
-    key = uuid.uuid4().hex
+    key = fresh_key()
     first = worker_process(settings, tmp_path / "worker.log")
     try:
         with serve_in_thread(create_app(settings)) as url:

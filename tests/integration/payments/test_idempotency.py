@@ -2,7 +2,6 @@
 
 import asyncio
 import dataclasses
-import uuid
 
 import httpx
 import pytest
@@ -22,7 +21,7 @@ from payments.schema.messages import PaymentRequest
 from payments.schema.tables import Transaction
 from payments.workflows.payment import workflow_id
 from tests.integration.conftest import Parties, stripe_intent
-from tests.services import serve_in_thread
+from tests.services import fresh_key, serve_in_thread
 
 
 async def _rows_for_key(engine: AsyncEngine, user_id: str, key: str) -> int:
@@ -34,7 +33,7 @@ async def _rows_for_key(engine: AsyncEngine, user_id: str, key: str) -> int:
 async def test_50_concurrent_inits_with_one_key_are_one_payment(
     parties: Parties, engine: AsyncEngine, stack_settings: Settings
 ) -> None:
-    key = f"storm-{uuid.uuid4().hex}"
+    key = f"storm-{fresh_key()}"
     responses = await asyncio.gather(*[parties.init(1234, key=key) for _ in range(50)])
     assert {r.status_code for r in responses} <= {200, 201}
     assert sum(r.status_code == 201 for r in responses) == 1
@@ -46,7 +45,7 @@ async def test_50_concurrent_inits_with_one_key_are_one_payment(
 
 
 async def test_the_same_key_with_other_parameters_is_422(parties: Parties) -> None:
-    key = uuid.uuid4().hex
+    key = fresh_key()
     assert (await parties.init(1000, key=key)).status_code == 201
     reused = await parties.init(2000, key=key)
     assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
@@ -55,7 +54,7 @@ async def test_the_same_key_with_other_parameters_is_422(parties: Parties) -> No
 
 
 async def test_a_repeat_after_the_answer_is_replayed(parties: Parties) -> None:
-    key = uuid.uuid4().hex
+    key = fresh_key()
     first = await parties.init(1000, key=key)
     again = await parties.init(1000, key=key)
     assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
@@ -74,7 +73,7 @@ async def test_a_repeat_after_the_first_run_closed_is_a_replay_not_a_new_payment
     await temporal_client.get_workflow_handle(workflow_id(parties.user_id, body["idempotency_key"])).result()
 
     repeat = PaymentRequest(
-        tx_id=f"tx_{uuid.uuid4().hex}",
+        tx_id=f"tx_{fresh_key()}",
         user_id=parties.user_id,
         merchant_id=parties.merchant_id,
         amount=body["amount"],
@@ -104,7 +103,7 @@ async def test_the_key_may_come_as_a_header(parties: Parties) -> None:
         "currency": "usd",
         "card_token": "tok_visa",
     }
-    headers = parties.as_user | {"Idempotency-Key": uuid.uuid4().hex}
+    headers = parties.as_user | {"Idempotency-Key": fresh_key()}
     first = await parties.api.post("/payments/init", json=body, headers=headers)
     again = await parties.api.post("/payments/init", json=body, headers=headers)
     assert first.status_code == 201, first.text
@@ -114,7 +113,7 @@ async def test_the_key_may_come_as_a_header(parties: Parties) -> None:
 
 
 async def test_postgres_guards_the_key_when_redis_has_forgotten_it(parties: Parties, stack_settings: Settings) -> None:
-    key = uuid.uuid4().hex
+    key = fresh_key()
     first = await parties.init(1000, key=key)
     from redis.asyncio import Redis
 

@@ -3,8 +3,6 @@ the update while the workflow still runs (it holds updates no worker has accepte
 drops them when a worker dies mid-task). A chaos run answered a confirm 409 "authorized" by
 reading the second as the first; the API must tell them apart and ask for the request again."""
 
-import uuid
-
 import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -12,12 +10,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from payments.api.temporal_calls import closed
 from payments.workflows.payment import workflow_id
 from tests.integration.conftest import Parties
+from tests.services import fresh_key
 
 
 async def test_a_lost_update_on_a_running_payment_is_not_read_as_a_closed_workflow(
     parties: Parties, temporal_client: Client
 ) -> None:
-    key = uuid.uuid4().hex
+    key = fresh_key()
     tx = (await parties.init(600, key=key)).json()
     assert tx["status"] == "authorized"
     handle = temporal_client.get_workflow_handle(workflow_id(parties.user_id, key))

@@ -1,8 +1,6 @@
 """One state change, one outbox row: a local write retried after its commit (ack lost) must not
 announce the transition a second time under another event id."""
 
-import uuid
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +12,7 @@ from payments.schema.database import session_factory
 from payments.schema.messages import StatusChange
 from payments.schema.tables import OutboxEvent
 from tests.integration.conftest import Parties
+from tests.services import fresh_key
 
 
 async def _events(engine: AsyncEngine, aggregate_id: str, event_type: str) -> int:
@@ -34,7 +33,7 @@ async def test_a_status_change_written_twice_adds_one_outbox_row(
 
 
 async def test_the_database_refuses_a_second_row_for_one_transition(engine: AsyncEngine) -> None:
-    subject = f"po_{uuid.uuid4().hex}"
+    subject = f"po_{fresh_key()}"
     sessions = session_factory(engine)
 
     def row() -> OutboxEvent:

@@ -2,7 +2,6 @@
 
 import json
 import time
-import uuid
 
 import httpx
 from temporalio.client import Client
@@ -10,7 +9,7 @@ from temporalio.client import Client
 from payments.config.settings import Settings
 from stripe_emulator.webhooks import signature_header
 from tests.integration.conftest import Parties, steps_run, stripe_intent
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 
 async def test_happy_path_authorize_then_capture(parties: Parties, stack_settings: Settings, emulator_control) -> None:
@@ -95,7 +94,7 @@ async def test_a_signed_webhook_that_stripe_does_not_bear_out_changes_nothing(
     intent = stripe_intent(stack_settings, tx["id"])
     payload = json.dumps(
         {
-            "id": f"evt_{uuid.uuid4().hex}",
+            "id": f"evt_{fresh_key()}",
             "object": "event",
             "type": "payment_intent.amount_capturable_updated",
             "created": int(time.time()),

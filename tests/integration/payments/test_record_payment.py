@@ -4,7 +4,6 @@ key's second workflow, gets the key's first row, never a second one."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -16,11 +15,12 @@ from payments.config.keyring import Keyring
 from payments.schema.database import session_factory
 from payments.schema.messages import PaymentRequest
 from payments.schema.tables import Merchant, Transaction, User
+from tests.services import fresh_key
 
 
 def _request(user: str, merchant: str, key: str) -> PaymentRequest:
     return PaymentRequest(
-        tx_id=f"tx_{uuid.uuid4().hex}",
+        tx_id=f"tx_{fresh_key()}",
         user_id=user,
         merchant_id=merchant,
         amount=1999,
@@ -33,7 +33,7 @@ def _request(user: str, merchant: str, key: str) -> PaymentRequest:
 
 
 async def _payer_and_merchant(sessions: async_sessionmaker[AsyncSession]) -> tuple[str, str]:
-    suffix = uuid.uuid4().hex[:12]
+    suffix = fresh_key()[:12]
     user, merchant = f"usr_{suffix}", f"mch_{suffix}"
     async with sessions.begin() as session:
         session.add(User(id=user, name="Payer"))

@@ -6,7 +6,6 @@ Retry-After, and the same request sent again afterwards succeeds (once, at Strip
 holds after 3-D Secure."""
 
 import asyncio
-import uuid
 
 import httpx
 import pytest
@@ -20,7 +19,7 @@ from payments.config.settings import Settings
 from payments.schema.tables import Transaction
 from payments.workflows.payment import workflow_id
 from tests.integration.conftest import AUTHORIZE, Parties, stripe_intent
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 
 async def _row(engine: AsyncEngine, key: str) -> tuple[str, str] | None:
@@ -42,7 +41,7 @@ async def _write_authorized_ahead(engine: AsyncEngine, tx_id: str) -> None:
 async def test_a_request_the_workflow_is_not_ready_for_is_refused_for_now_then_done(
     parties: Parties, emulator_control, engine: AsyncEngine, stack_settings: Settings, action: str, done: str
 ) -> None:
-    key = uuid.uuid4().hex
+    key = fresh_key()
     # Stripe answers the authorization after 10 s: the workflow says `pending` until then.
     slow = {"action": "latency", "path": AUTHORIZE, "latency_ms": 10_000, "times": 1}
     assert emulator_control("POST", "/faults", json=slow).status_code == 201

@@ -1,8 +1,6 @@
 """A transient Stripe failure reaches the workflow history as what Stripe answered: its type,
 code, HTTP status and request id."""
 
-import uuid
-
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -10,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 from payments.activities.metrics import REGISTRY
 from payments.workflows.payment import workflow_id
 from tests.integration.conftest import Parties
+from tests.services import fresh_key
 
 
 def _retries(activity_type: str) -> float:
@@ -23,7 +22,7 @@ async def test_a_stripe_500_on_authorize_is_in_the_history_with_its_request_id(
     fault = {"action": "error", "path": "/v1/payment_intents", "times": 1}
     assert emulator_control("POST", "/faults", json=fault).status_code == 201
     retries_before = _retries("authorize_payment")
-    key = uuid.uuid4().hex
+    key = fresh_key()
     assert (await parties.init(700, key=key)).json()["status"] == "authorized"
     assert _retries("authorize_payment") == retries_before + 1  # the operators' metric saw the retry
     history = await temporal_client.get_workflow_handle(workflow_id(parties.user_id, key)).fetch_history()

@@ -2,8 +2,6 @@
 brought in line by Stripe's webhook alone. Here a void: the authorization canceled at Stripe (from
 its dashboard, say) while the payment's workflow waits for a confirm."""
 
-import uuid
-
 import stripe
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,12 +11,13 @@ from payments.config.settings import Settings
 from payments.schema.tables import OutboxEvent
 from payments.workflows.payment import workflow_id
 from tests.integration.conftest import Parties, stripe_intent
+from tests.services import fresh_key
 
 
 async def test_a_void_made_at_stripe_while_the_payment_waits_is_recorded_without_any_client(
     parties: Parties, stack_settings: Settings, temporal_client: Client, engine: AsyncEngine
 ) -> None:
-    key = uuid.uuid4().hex
+    key = fresh_key()
     tx = (await parties.init(700, key=key)).json()
     assert tx["status"] == "authorized"
     intent = stripe_intent(stack_settings, tx["id"])

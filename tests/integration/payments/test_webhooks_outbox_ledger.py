@@ -3,7 +3,6 @@ and no card token or secret in history, search attributes or logs."""
 
 import json
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from payments.workers.outbox_relay import OutboxRelay
 from payments.workflows.payment import workflow_id
 from stripe_emulator.webhooks import signature_header
 from tests.integration.conftest import Parties
+from tests.services import fresh_key
 
 
 def _event(event_id: str, event_type: str = "payment_intent.succeeded") -> str:
@@ -37,7 +37,7 @@ def _event(event_id: str, event_type: str = "payment_intent.succeeded") -> str:
 
 
 async def test_a_webhook_with_a_bad_signature_is_400(api: httpx.AsyncClient) -> None:
-    payload = _event(f"evt_{uuid.uuid4().hex}")
+    payload = _event(f"evt_{fresh_key()}")
     forged = signature_header(payload, "whsec_not_ours")
     response = await api.post("/webhooks/stripe", content=payload, headers={"Stripe-Signature": forged})
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_signature"
@@ -46,7 +46,7 @@ async def test_a_webhook_with_a_bad_signature_is_400(api: httpx.AsyncClient) -> 
 
 
 async def test_a_repeated_webhook_is_acknowledged_and_ignored(api: httpx.AsyncClient, stack_settings: Settings) -> None:
-    payload = _event(f"evt_{uuid.uuid4().hex}")
+    payload = _event(f"evt_{fresh_key()}")
     headers = {"Stripe-Signature": signature_header(payload, stack_settings.stripe_webhook_secret.get_secret_value())}
     first = await api.post("/webhooks/stripe", content=payload, headers=headers)
     again = await api.post("/webhooks/stripe", content=payload, headers=headers)
@@ -59,7 +59,7 @@ async def test_the_relay_publishes_each_event_once_in_order(
 ) -> None:
     tx = await parties.captured(1000)
     redis = Redis.from_url(stack_settings.redis_url or "")
-    stream = f"test.events.{uuid.uuid4().hex}"
+    stream = f"test.events.{fresh_key()}"
     relay = OutboxRelay(session_factory(engine), redis, stream=stream)
     try:
         while await relay.publish_batch():  # other tests' workflows may still be adding rows meanwhile
@@ -159,7 +159,7 @@ def _net_of_refunds(captured: int, fee: int, refunded: int) -> int:
 async def test_no_card_token_in_history_search_attributes_or_logs(
     parties: Parties, temporal_env: WorkflowEnvironment, log_file: Path
 ) -> None:
-    key = uuid.uuid4().hex
+    key = fresh_key()
     tx = (await parties.init(1000, key=key, card="tok_visa")).json()
     await parties.confirm(tx["id"])
     raw = await Client.connect(temporal_env.client.service_client.config.target_host)
@@ -182,7 +182,7 @@ async def test_a_relay_that_dies_before_marking_its_batch_publishes_nothing_twic
     them again, and the stream still holds each event once."""
     tx = await parties.captured(1000)
     redis = Redis.from_url(stack_settings.redis_url or "")
-    stream = f"test.events.{uuid.uuid4().hex}"
+    stream = f"test.events.{fresh_key()}"
     relay = OutboxRelay(session_factory(engine), redis, stream=stream)
     try:
         while await relay.publish_batch():

@@ -3,7 +3,6 @@ worker killed mid-run, and a refund after a payout. Invariant throughout: one tr
 payout, the ledger balances, and a payout never takes a payable below zero (a refund may)."""
 
 import asyncio
-import uuid
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from payments.schema.tables import Payout
 from payments.workers.schedules import PAYOUT_SCHEDULES, ensure_schedules
 from payments.workflows.payout import PayoutRunWorkflow
 from tests.integration.conftest import Parties, after_worker_replaced, worker_process
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 FEE_BPS = 250  # the parties fixture's merchants
 
@@ -83,7 +82,7 @@ async def run_payouts(client: Client, settings: Settings, schedule: str, period:
     return await client.execute_workflow(
         PayoutRunWorkflow.run,
         run,
-        id=f"payout-run-test:{uuid.uuid4().hex}",
+        id=f"payout-run-test:{fresh_key()}",
         task_queue=settings.temporal_task_queue,
     )
 
@@ -116,7 +115,7 @@ async def test_a_daily_run_pays_each_net_balance_once_and_a_rerun_pays_nothing_n
     assert refund.status_code == 201, refund.text  # a full refund: the merchant nets nothing from it
     second = await merchant_with_sales(parties, "daily", 3000)
     monthly = await merchant_with_sales(parties, "monthly", 1000)
-    period = f"test-{uuid.uuid4().hex[:8]}"
+    period = f"test-{fresh_key()[:8]}"
 
     summary = await run_payouts(temporal_client, stack_settings, "daily", period)
 
@@ -176,7 +175,7 @@ async def test_on_demand_payout_of_part_then_more_than_is_available(parties: Par
     seller = await merchant_with_sales(parties, "monthly", 5000)
     asked = await parties.api.post(
         "/payouts/schedule",
-        json={"merchant_id": seller.merchant_id, "amount": 1000, "idempotency_key": uuid.uuid4().hex},
+        json={"merchant_id": seller.merchant_id, "amount": 1000, "idempotency_key": fresh_key()},
         headers=seller.as_merchant,
     )
     assert asked.status_code == 202, asked.text
@@ -184,13 +183,13 @@ async def test_on_demand_payout_of_part_then_more_than_is_available(parties: Par
     await wait_for_payout(seller, asked.json()["id"], "paid")
     too_much = await parties.api.post(
         "/payouts/schedule",
-        json={"merchant_id": seller.merchant_id, "amount": 10_000, "idempotency_key": uuid.uuid4().hex},
+        json={"merchant_id": seller.merchant_id, "amount": 10_000, "idempotency_key": fresh_key()},
         headers=seller.as_merchant,
     )
     assert too_much.status_code == 409 and too_much.json()["error"]["available"] == net(5000) - 1000
     other = await parties.api.post(
         "/payouts/schedule",
-        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        json={"merchant_id": seller.merchant_id, "idempotency_key": fresh_key()},
         headers=parties.as_merchant,
     )
     assert other.status_code == 404  # another merchant's balance
@@ -206,7 +205,7 @@ async def test_on_demand_payout_of_part_then_more_than_is_available(parties: Par
 
 async def test_a_repeated_on_demand_request_is_one_payout(parties: Parties, engine: AsyncEngine) -> None:
     seller = await merchant_with_sales(parties, "monthly", 2000)
-    body = {"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex}
+    body = {"merchant_id": seller.merchant_id, "idempotency_key": fresh_key()}
     answers = await asyncio.gather(
         *(parties.api.post("/payouts/schedule", json=body, headers=seller.as_merchant) for _ in range(5))
     )
@@ -230,7 +229,7 @@ async def test_an_on_demand_payout_without_a_key_is_refused_and_starts_nothing(
     keyed = await parties.api.post(
         "/payouts/schedule",
         json={"merchant_id": seller.merchant_id, "amount": 500},
-        headers=seller.as_merchant | {"Idempotency-Key": uuid.uuid4().hex},
+        headers=seller.as_merchant | {"Idempotency-Key": fresh_key()},
     )
     assert keyed.status_code == 202, keyed.text
     # Visibility lags: once the keyed payout's workflow shows, a keyless one would show beside it.
@@ -267,7 +266,7 @@ async def test_a_transfer_stripe_refuses_restores_the_balance(
     assert emulator_control("DELETE", f"/objects/{await account_of(seller)}").is_success  # gone at Stripe
     asked = await parties.api.post(
         "/payouts/schedule",
-        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        json={"merchant_id": seller.merchant_id, "idempotency_key": fresh_key()},
         headers=seller.as_merchant,
     )
     assert asked.status_code == 202, asked.text
@@ -285,7 +284,7 @@ async def test_a_transfer_that_times_out_after_commit_is_made_once(
     assert emulator_control("POST", "/faults", json=fault).status_code == 201
     asked = await parties.api.post(
         "/payouts/schedule",
-        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        json={"merchant_id": seller.merchant_id, "idempotency_key": fresh_key()},
         headers=seller.as_merchant,
     )
     await wait_for_payout(seller, asked.json()["id"], "paid")
@@ -299,7 +298,7 @@ async def test_a_refund_after_a_payout_leaves_a_deficit_that_later_captures_net(
     sale = await seller.captured(1000)
     paid = await parties.api.post(
         "/payouts/schedule",
-        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        json={"merchant_id": seller.merchant_id, "idempotency_key": fresh_key()},
         headers=seller.as_merchant,
     )
     assert paid.status_code == 202, paid.text
@@ -310,16 +309,16 @@ async def test_a_refund_after_a_payout_leaves_a_deficit_that_later_captures_net(
     assert (await balance(seller))["available"] == -net(1000)  # the money was paid out: a deficit
     nothing = await parties.api.post(
         "/payouts/schedule",
-        json={"merchant_id": seller.merchant_id, "idempotency_key": uuid.uuid4().hex},
+        json={"merchant_id": seller.merchant_id, "idempotency_key": fresh_key()},
         headers=seller.as_merchant,
     )
     assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "insufficient_balance"
-    await run_payouts(temporal_client, stack_settings, "monthly", f"deficit-{uuid.uuid4().hex[:8]}")
+    await run_payouts(temporal_client, stack_settings, "monthly", f"deficit-{fresh_key()[:8]}")
     assert len(await payouts_of(engine, seller.merchant_id)) == 1  # the scheduled run paid it nothing
 
     await seller.captured(3000)  # nets against the deficit first
     assert (await balance(seller))["available"] == net(3000) - net(1000)
-    period = f"netted-{uuid.uuid4().hex[:8]}"
+    period = f"netted-{fresh_key()[:8]}"
     await run_payouts(temporal_client, stack_settings, "monthly", period)
     assert [p.amount for p in await payouts_of(engine, seller.merchant_id) if p.period == period] == [
         net(3000) - net(1000)
@@ -338,10 +337,10 @@ async def test_a_worker_killed_mid_run_pays_every_merchant_once(
     tmp_path: Path,
 ) -> None:
     sellers = [await merchant_with_sales(parties, "monthly", 1000 + i) for i in range(4)]
-    settings = stack_settings.model_copy(update={"temporal_task_queue": f"payout-chaos-{uuid.uuid4().hex}"})
+    settings = stack_settings.model_copy(update={"temporal_task_queue": f"payout-chaos-{fresh_key()}"})
     slow = {"path": "/v1/transfers", "action": "latency", "latency_ms": 1000, "times": 100}
     fault = emulator_control("POST", "/faults", json=slow).json()
-    period = f"chaos-{uuid.uuid4().hex[:8]}"
+    period = f"chaos-{fresh_key()[:8]}"
     first = worker_process(settings, tmp_path / "worker.log")
     try:
         run = asyncio.create_task(run_payouts(temporal_client, settings, "monthly", period))

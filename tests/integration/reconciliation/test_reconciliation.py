@@ -26,7 +26,7 @@ from payments.schema.tables import Payout
 from payments.workers.registry import build_worker_parts, sandboxed_workflow_runner
 from payments.workflows.reconciliation import ReconciliationWorkflow
 from tests.integration.conftest import Parties, command_env, stripe_intent
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 
 def sdk(settings: Settings) -> stripe.StripeClient:
@@ -35,7 +35,7 @@ def sdk(settings: Settings) -> stripe.StripeClient:
 
 async def reconcile(client: Client, settings: Settings) -> tuple[str, dict[str, int]]:
     """A run over the last hour (everything these tests made), as the Schedule would start it."""
-    run_id = f"rr_{uuid.uuid4().hex[:24]}"
+    run_id = f"rr_{fresh_key()[:24]}"
     now = datetime.now(UTC)
     job = ReconciliationInput(run_id, (now - timedelta(hours=1)).isoformat(), (now + timedelta(minutes=1)).isoformat())
     counts = await client.execute_workflow(
@@ -77,7 +77,7 @@ def paged(settings: Settings, page_size: int, pages_per_activity: int) -> Settin
     update = {
         "reconciliation_page_size": page_size,
         "reconciliation_pages_per_activity": pages_per_activity,
-        "temporal_task_queue": f"recon-{uuid.uuid4().hex[:8]}",
+        "temporal_task_queue": f"recon-{fresh_key()[:8]}",
     }
     return settings.model_copy(update=update)
 
@@ -136,7 +136,7 @@ async def test_rows_whose_stripe_objects_came_after_the_listing_are_not_missing(
     parts = build_worker_parts(stack_settings, temporal_client)
     by_name = {a.__name__: a for a in parts.activities}
     now = datetime.now(UTC)
-    run_id = f"rr_{uuid.uuid4().hex[:24]}"
+    run_id = f"rr_{fresh_key()[:24]}"
     window = (run_id, (now - timedelta(minutes=5)).isoformat(), (now + timedelta(minutes=1)).isoformat())
     try:
         await ActivityEnvironment().run(by_name["open_run"], ReconciliationPage(window[0], "open", *window[1:], None))
@@ -187,7 +187,7 @@ async def test_an_authorization_of_ours_nobody_owns_is_voided(
     parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
 ) -> None:
     """Our marker (the payment and merchant ids authorize_payment writes), but no row: an orphan."""
-    ours = {"tx_id": f"tx_{uuid.uuid4().hex}", "merchant_id": parties.merchant_id}
+    ours = {"tx_id": f"tx_{fresh_key()}", "merchant_id": parties.merchant_id}
     orphan = _open_authorization(stack_settings, emulator_control, ours)
     await reconcile(temporal_client, stack_settings)
     assert sdk(stack_settings).v1.payment_intents.retrieve(orphan.id).status == "canceled"
@@ -206,7 +206,7 @@ async def test_an_authorization_without_our_marker_is_logged_never_voided(
 
 async def _crashed_payment(engine: AsyncEngine, parties: Parties, status: str, intent_id: str | None) -> str:
     """A row as a crashed saga leaves it: open, long untouched, its workflow gone."""
-    tx_id = f"tx_{uuid.uuid4().hex}"
+    tx_id = f"tx_{fresh_key()}"
     async with engine.begin() as conn:
         await conn.execute(
             text(
@@ -270,7 +270,7 @@ async def test_refunds_and_transfers_missing_on_either_side(
     payout = (
         await parties.api.post(
             "/payouts/schedule",
-            json={"merchant_id": parties.merchant_id, "amount": 300, "idempotency_key": uuid.uuid4().hex},
+            json={"merchant_id": parties.merchant_id, "amount": 300, "idempotency_key": fresh_key()},
             headers=parties.as_merchant,
         )
     ).json()

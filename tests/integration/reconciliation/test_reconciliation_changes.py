@@ -4,7 +4,6 @@ disagreement a change makes (a capture of a payment we closed, a hold left on on
 failed later, a second PaymentIntent) is fixed or flagged."""
 
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,7 @@ from payments.schema.tables import Transaction
 from payments.workflows.reconciliation import ReconciliationWorkflow
 from tests.integration.conftest import Parties, stripe_intent
 from tests.integration.reconciliation.test_reconciliation import logs_about, reconcile, sdk, subjects_logged_by
-from tests.services import eventually
+from tests.services import eventually, fresh_key
 
 
 async def _written_ago(engine: AsyncEngine, tx_id: str, ago: timedelta) -> None:
@@ -33,7 +32,7 @@ async def _scheduled_run(client: Client, settings: Settings, engine: AsyncEngine
     """A run as the Schedule starts it (no window given; the scheduled window `interval` seconds
     long); returns its row."""
     job = ReconciliationInput(interval_seconds=interval)
-    workflow_id = f"reconciliation:scheduled-{uuid.uuid4().hex}"
+    workflow_id = f"reconciliation:scheduled-{fresh_key()}"
     async with engine.connect() as conn:
         before = (await conn.execute(text("SELECT now()"))).scalar_one()
     await client.execute_workflow(
@@ -81,7 +80,7 @@ async def test_a_capture_long_after_the_authorization_is_found_outside_its_creat
     _announce(emulator_control, intent.id, "payment_intent.succeeded", status="succeeded", amount_received=1500)
 
     now = datetime.now(UTC)
-    run_id = f"rr_{uuid.uuid4().hex[:24]}"
+    run_id = f"rr_{fresh_key()[:24]}"
     window = ReconciliationInput(run_id, (now - timedelta(minutes=10)).isoformat(), now.isoformat())
     queue = stack_settings.temporal_task_queue
     await temporal_client.execute_workflow(
