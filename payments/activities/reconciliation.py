@@ -103,7 +103,7 @@ class Reconciler:
         payments, self._refunds, self._payouts, stripe_payments = steps
         self._logbook = Logbook(sessions)
         self._settlement = SettlementChecks(
-            sessions, self._retrieve, self._logbook, tuning.margin, tuning.page_size, tuning.payout_hold
+            sessions, self._get, self._retrieve, self._logbook, tuning.margin, tuning.page_size, tuning.payout_hold
         )
         self._payment_checks = PaymentChecks(
             temporal, tuning.margin, tuning.stuck_after, (payments, stripe_payments), self._logbook

@@ -1,8 +1,10 @@
-"""The three-way match, reconciliation's `settlement` phase: each payment captured in the window,
-our capture and Stripe-fee postings against Stripe's charge and its balance transaction (amount,
-fee, net, available_on), and against the payout that settled the merchant's share; each payout
-paid in the window, its transfer against the sum of what it settled; and every capture still
-unpaid well past when a payout should have taken it.
+"""The three-way match, reconciliation's `settlement` phase: each charge Stripe settled in the
+window (its balance transaction, listed by when the money moved, so a capture days after its
+authorization is matched in the run that saw the capture), against our capture and Stripe-fee
+postings (amount, fee, net, available_on) and the payout that settled the merchant's share; each
+payout paid in the window, its transfer against the sum of what it settled; and every capture
+still unpaid well past when a payout should have taken it. Stripe's side is read a list page (100
+balance transactions, their charges expanded) at a time, not one request per payment.
 
 What is safe is fixed (a Stripe fee never posted is posted, from Stripe's balance transaction);
 the rest goes to the review queue."""
@@ -24,6 +26,8 @@ from payments.activities.reconciliation_rules import Obj
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Merchant, Payout, Transaction
 
 Retrieve = Callable[..., Awaitable[Obj | None]]  # (kind, Stripe id, **params) -> the object, None if missing
+Get = Callable[..., Awaitable[Obj]]  # (path, **params) -> Stripe's answer
+LIST_LIMIT = 100  # Stripe's largest list page
 RETRIEVALS = 8
 # How long after its money is available at Stripe a capture may wait for a payout, by schedule.
 PAYOUT_PERIOD = {"daily": timedelta(days=1), "monthly": timedelta(days=32)}
@@ -77,10 +81,16 @@ FROM payouts p WHERE p.id = ANY(:payouts) AND EXISTS (SELECT 1 FROM payout_entri
 """)
 
 
+def _tx_id(charge: Obj) -> str:
+    """Our payment a charge is for, as its PaymentIntent's metadata (copied to the charge) names it."""
+    return str((charge.get("metadata") or {}).get("tx_id") or "")
+
+
 class SettlementChecks:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        get: Get,
         retrieve: Retrieve,
         logbook: Logbook,
         margin: timedelta,
@@ -88,7 +98,7 @@ class SettlementChecks:
         payout_hold: timedelta,
     ) -> None:
         self._sessions = sessions
-        self._retrieve = retrieve
+        self._get, self._retrieve = get, retrieve
         self._logbook = logbook
         self._margin, self._page_size, self._hold = margin, page_size, payout_hold
 
@@ -103,54 +113,51 @@ class SettlementChecks:
             return await self._transfers(run_id, start, end, after, counts)
         return await self._unpaid(run_id, int(after[0]) if after else 0, counts)
 
-    # --- each payment captured in the window ---
+    # --- each charge Stripe settled in the window ---
 
     async def _payments(
         self, run_id: str, start: datetime, end: datetime, after: list[str], counts: Counter[str]
     ) -> str | None:
-        query = select(Transaction, Merchant.payout_schedule).join(Merchant, Merchant.id == Transaction.merchant_id)
-        query = query.where(
-            Transaction.status.in_(CAPTURED_PAYMENT_STATUSES),
-            Transaction.stripe_payment_intent_id.is_not(None),
-            Transaction.created_at >= start - self._margin,
-            Transaction.created_at < end,
-        )
-        if len(after) == 2:
-            query = query.where(
-                tuple_(Transaction.created_at, Transaction.id) > tuple_(datetime.fromisoformat(after[0]), after[1])
-            )
+        """One page of Stripe's charge balance transactions, newest first, each matched with our
+        payment named in its charge's metadata. (A cursor of an older run, `payments|<time>|<id>`,
+        starts the list again: a match is idempotent.)"""
+        params: dict[str, Any] = {
+            "type": "charge",
+            "limit": min(self._page_size, LIST_LIMIT),
+            "created": {"gte": int((start - self._margin).timestamp()), "lt": int((end + self._margin).timestamp())},
+            "expand": ["data.source"],
+        }
+        if len(after) == 1:
+            params["starting_after"] = after[0]
+        listed = await self._get("/v1/balance_transactions", **params)
+        txns: list[Obj] = listed["data"]
+        charges = {txn["id"]: txn["source"] for txn in txns if isinstance(txn.get("source"), dict)}
+        tx_ids = {_tx_id(charge) for charge in charges.values()} - {""}
         async with self._sessions() as session:
-            rows = (
-                await session.execute(query.order_by(Transaction.created_at, Transaction.id).limit(self._page_size))
-            ).all()
-            references = [f"{kind}:{tx.id}" for tx, _ in rows for kind in ("capture", "stripe_fee")]
+            query = (
+                select(Transaction, Merchant.payout_schedule)
+                .join(Merchant, Merchant.id == Transaction.merchant_id)
+                .where(Transaction.id.in_(tx_ids))
+            )
+            rows = {tx.id: (tx, schedule) for tx, schedule in await session.execute(query)}
+            references = [f"{kind}:{tx_id}" for tx_id in rows for kind in ("capture", "stripe_fee")]
             ours = {(r.kind, r.tx_id): r for r in await session.execute(_OURS, {"references": references})}
-        intents = await self._intents([tx.stripe_payment_intent_id for tx, _ in rows])
-        for (tx, schedule), intent in zip(rows, intents, strict=True):
+        for txn in txns:
             counts["settlement_checked"] += 1
-            if intent is not None:  # a missing PaymentIntent is the payments phases' finding
-                await self._match(run_id, tx, schedule, intent, ours, counts)
-        if len(rows) == self._page_size:
-            tx = rows[-1][0]
-            return f"payments|{tx.created_at.isoformat()}|{tx.id}"
-        return "transfers"
-
-    async def _intents(self, ids: list[str | None]) -> list[Obj | None]:
-        slots = asyncio.Semaphore(RETRIEVALS)
-
-        async def read(intent_id: str | None) -> Obj | None:
-            async with slots:
-                return await self._retrieve("payment_intent", intent_id, expand=["latest_charge.balance_transaction"])
-
-        return list(await asyncio.gather(*(read(i) for i in ids)))
+            charge = charges.get(txn["id"], {})
+            found = rows.get(_tx_id(charge))
+            # A charge of no payment of ours, or one our books do not show captured yet: the
+            # payments phases' finding, not this one's.
+            if found is None or found[0].status not in CAPTURED_PAYMENT_STATUSES:
+                continue
+            tx, schedule = found
+            if tx.stripe_payment_intent_id == charge.get("payment_intent"):
+                await self._match(run_id, tx, schedule, txn, ours, counts)
+        return f"payments|{txns[-1]['id']}" if listed.get("has_more") else "transfers"
 
     async def _match(
-        self, run_id: str, tx: Transaction, schedule: str, intent: Obj, ours: dict[Any, Any], counts: Counter[str]
+        self, run_id: str, tx: Transaction, schedule: str, txn: Obj, ours: dict[Any, Any], counts: Counter[str]
     ) -> None:
-        charge = intent.get("latest_charge")
-        txn = charge.get("balance_transaction") if isinstance(charge, dict) else None
-        if not isinstance(txn, dict):
-            return  # no charge with money at Stripe: the payments phases judge that
         capture, fee_posted = ours.get(("capture", tx.id)), ours.get(("stripe_fee", tx.id))
         if capture is None:
             return  # the capture posting itself is the ledger phase's finding

@@ -209,6 +209,29 @@ async def test_the_three_way_match_is_clean_and_finds_each_injected_difference(
     )
 
 
+async def test_a_capture_days_after_its_authorization_is_matched_in_the_run_that_saw_the_capture(
+    parties: Parties, engine: AsyncEngine, stack_settings: Settings, temporal_client: Client, emulator_control
+) -> None:
+    """Capture at shipping: the payment was authorized three days before this run's window, and
+    captured inside it. The match follows the money (Stripe's balance transaction), not the
+    payment's creation time, so the fee Stripe changed is found."""
+    seller = await merchant_with_sales(parties, "daily")
+    tx = await seller.authorized(2000)
+    three_days_ago = datetime.now(UTC) - timedelta(days=3)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE transactions SET created_at = :at WHERE id = :id"), {"at": three_days_ago, "id": tx["id"]}
+        )
+    intent = stripe_intent(stack_settings, tx["id"])
+    emulator_control("POST", f"/objects/{intent.id}", json={"created": int(three_days_ago.timestamp())})
+    assert (await seller.confirm(tx["id"])).status_code == 200
+    txn = charge_txn(stack_settings, tx["id"])
+    emulator_control("POST", f"/objects/{txn.id}", json={"fee": txn.fee + 25, "net": txn.net - 25}).raise_for_status()
+
+    await reconcile(temporal_client, stack_settings)
+    assert await settlement_logs(engine, tx["id"]) == {tx["id"]: ["stripe_fee_mismatch/needs_review"]}
+
+
 async def balance_check(client: Client, settings: Settings) -> StripeBalanceCheck:
     checks = await client.execute_workflow(
         StripeBalanceWorkflow.run, id=f"stripe-balance-test:{fresh_key()}", task_queue=settings.temporal_task_queue
