@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bench import costs
 from bench.stats import loadavg
@@ -31,7 +31,7 @@ from payments.api.auth import mint_token
 from payments.config.temporal import connect
 from payments.schema.database import create_engine, session_factory
 from payments.schema.messages import ReconciliationInput
-from payments.schema.tables import Merchant, Transaction
+from payments.schema.tables import LedgerEntry, LedgerTransaction, Merchant, Transaction
 from payments.workflows.reconciliation import ReconciliationWorkflow
 
 AMOUNT, FEE_BPS, BATCH = 1000, 290, 10_000
@@ -71,7 +71,8 @@ async def seed_merchants(stack: Stack, api: httpx.AsyncClient, engine: AsyncEngi
 
 async def seed(stack: Stack, count: int, start: datetime, end: datetime, merchants: int = 1) -> list[str]:
     """`count` captured payments spread evenly over [start, end) and over `merchants` new merchants,
-    in Stripe (the emulator), our rows and the ledger; Stripe's balance gets what they earned.
+    in Stripe (the emulator: each with its charge and balance transaction), our rows and the
+    ledger (each one's capture and Stripe's fee); Stripe's balance gets what they earned.
     Returns the merchants' ids."""
     operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_bench', 'operator')}"}
     prefix = f"txb_{uuid.uuid4().hex[:8]}_"
@@ -95,8 +96,9 @@ async def seed(stack: Stack, count: int, start: datetime, end: datetime, merchan
                     "created_to": first_second + (last_second - first_second) * last // count,
                     "tx_prefix": prefix,
                     "events": True,  # each capture's payment_intent.succeeded: what reconciliation reads
+                    "charges": True,  # and its charge's balance transaction: what the three-way match reads
                 }
-                seeded = (await _created(api, f"{stripe}/_emulator/seed/payment_intents", history))["ids"]
+                seeded = await _created(api, f"{stripe}/_emulator/seed/payment_intents", history)
                 rows = [
                     {
                         "id": f"{prefix}{i}",
@@ -115,22 +117,39 @@ async def seed(stack: Stack, count: int, start: datetime, end: datetime, merchan
                         "created_at": start + step * i,
                         "updated_at": start + step * i,
                     }
-                    for i, intent in zip(range(first, last), seeded, strict=True)
+                    for i, intent in zip(range(first, last), seeded["ids"], strict=True)
                 ]
-                async with engine.begin() as conn:
-                    await conn.execute(insert(Transaction), rows)
+                async with session_factory(engine).begin() as session:
+                    await session.execute(insert(Transaction), rows)
+                    await post_captures(session, rows, seeded["fees"])
                 if last % 100_000 == 0 or last == count:
                     print(f"  {last} payments seeded", flush=True)
             await _created(api, f"{stripe}/_emulator/seed/topup", {"amount": count * AMOUNT, "currency": "usd"})
-        async with session_factory(engine).begin() as session:  # each merchant's captures, posted as one batch
-            for n, merchant in enumerate(shops):
-                captures = count // merchants + (n < count % merchants)
-                fees = captures * ledger.platform_fee(AMOUNT, FEE_BPS)
-                entries = ledger.capture_entries(merchant, captures * AMOUNT, fees)
-                await ledger.post(session, f"bench:{prefix}{merchant}", "usd", entries)
     finally:
         await engine.dispose()
     return shops
+
+
+async def post_captures(session: AsyncSession, payments: list[dict[str, Any]], stripe_fees: list[int]) -> None:
+    """Each payment's capture and Stripe's fee on its charge, the postings the worker makes, in bulk."""
+    postings = {}
+    for payment, stripe_fee in zip(payments, stripe_fees, strict=True):
+        tx_id, amount = payment["id"], payment["amount_captured"]
+        fee = ledger.platform_fee(amount, FEE_BPS)
+        postings[f"capture:{tx_id}"] = ledger.capture_entries(payment["merchant_id"], amount, fee)
+        postings[f"stripe_fee:{tx_id}"] = ledger.stripe_fee_entries(stripe_fee)
+    accounts = await ledger.account_ids(session, sorted({code for entries in postings.values() for code in entries}))
+    created = await session.execute(
+        insert(LedgerTransaction).returning(LedgerTransaction.id, LedgerTransaction.reference),
+        [{"reference": reference} for reference in postings],
+    )
+    entries = [
+        {"ledger_transaction_id": ledger_tx_id, "account_id": accounts[code], "amount": amount, "currency": "usd"}
+        for ledger_tx_id, reference in created
+        for code, amount in postings[reference].items()
+        if amount
+    ]
+    await session.execute(insert(LedgerEntry), entries)
 
 
 @asynccontextmanager
@@ -177,7 +196,8 @@ async def reconcile(stack: Stack, count: int) -> None:
             task_queue=stack.settings.temporal_task_queue,
         )
         elapsed = time.perf_counter() - began
-    print(f"reconciled in {elapsed:.1f} s ({counts.get('checked', 0) / elapsed:.0f} objects/s, {loadavg()}): {counts}")
+    objects = counts.get("checked", 0) + counts.get("settlement_checked", 0)  # changes, then the three-way match
+    print(f"reconciled in {elapsed:.1f} s ({objects / elapsed:.0f} objects/s, {loadavg()}): {counts}")
     print(memory_line(peaks))
 
 

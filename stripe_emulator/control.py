@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from stripe_emulator import accounts, disputes, payment_intents, refunds, setup_intents
-from stripe_emulator.emulator import new_event
+from stripe_emulator.emulator import new_balance_transaction, new_event
 from stripe_emulator.faults import Fault
 from stripe_emulator.objects import build, new_id
 from stripe_emulator.webhooks import Endpoint
@@ -50,8 +50,9 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         return JSONResponse({"deleted": True})
 
     async def seed_payment_intents(request: Request) -> Response:
-        """Bulk-load captured PaymentIntents as history (no charges or webhooks), spread evenly
-        over [created_from, created_to): for reconciliation benchmarks. A big history comes in
+        """Bulk-load captured PaymentIntents as history (no webhooks), spread evenly over
+        [created_from, created_to): for reconciliation benchmarks. `"charges": true` gives each its
+        captured charge and balance transaction (Stripe's fee kept), as a capture would. A big history comes in
         batches: `first` numbers this batch's tx ids on from there (`tx_prefix` + number).
         `"events": true` also records each one's `payment_intent.succeeded`, at its creation time
         (what reconciliation reads changes from)."""
@@ -73,11 +74,40 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
             )
             for i in range(count)
         ]
+        fees = _settle(intents) if body.get("charges") else []
         emu.store.put_many(intents)
         if body.get("events"):
             events = [new_event("payment_intent.succeeded", i) | {"created": i["created"]} for i in intents]
             emu.store.put_many(events)
-        return JSONResponse({"ids": [intent["id"] for intent in intents]}, status_code=201)
+        return JSONResponse({"ids": [intent["id"] for intent in intents], "fees": fees}, status_code=201)
+
+    def _settle(intents: list[dict[str, Any]]) -> list[int]:
+        """Each seeded PaymentIntent's captured charge and its balance transaction, with Stripe's
+        fee: what the three-way match reads. Returns the fees."""
+        charges, txns = [], []
+        for intent in intents:
+            amount, currency = intent["amount"], intent["currency"]
+            charge = build(
+                "charge",
+                "ch",
+                amount=amount,
+                amount_captured=amount,
+                captured=True,
+                paid=True,
+                status="succeeded",
+                currency=currency,
+                metadata=dict(intent["metadata"]),
+                payment_intent=intent["id"],
+                created=intent["created"],
+            )
+            txn = new_balance_transaction("charge", charge["id"], amount, currency, emu.fees.on(amount))
+            txn.update(created=intent["created"], available_on=intent["created"])
+            charge["balance_transaction"], intent["latest_charge"] = txn["id"], charge["id"]
+            charges.append(charge)
+            txns.append(txn)
+        emu.store.put_many(charges)
+        emu.book_balance_transactions(txns)
+        return [txn["fee"] for txn in txns]
 
     async def seed_accounts(request: Request) -> Response:
         """Bulk-load connected accounts as history (no events), one per merchant id: for payout

@@ -53,6 +53,44 @@ def new_event(event_type: str, obj: Obj, previous: dict[str, Any] | None = None,
     )
 
 
+def new_balance_transaction(
+    kind: str,
+    source: str,
+    amount: int,
+    currency: str,
+    fee: int = 0,
+    category: str | None = None,
+    fee_description: str = "Stripe processing fees",
+) -> Obj:
+    """A balance transaction, not yet booked (Emulator.balance_transaction books one)."""
+    txn = build(
+        "balance_transaction",
+        "txn",
+        type=kind,
+        reporting_category=category or kind,
+        source=source,
+        amount=amount,
+        fee=fee,
+        fee_details=[
+            {
+                "amount": fee,
+                "currency": currency,
+                "description": fee_description,
+                "type": "stripe_fee",
+                "application": None,
+            }
+        ]
+        if fee
+        else [],
+        net=amount - fee,
+        currency=currency,
+        status="available",
+        description=None,
+    )
+    txn["available_on"] = txn["created"]
+    return txn
+
+
 class Emulator:
     def __init__(
         self,
@@ -103,33 +141,16 @@ class Emulator:
         category: str | None = None,
         fee_description: str = "Stripe processing fees",
     ) -> Obj:
-        txn = build(
-            "balance_transaction",
-            "txn",
-            type=kind,
-            reporting_category=category or kind,
-            source=source,
-            amount=amount,
-            fee=fee,
-            fee_details=[
-                {
-                    "amount": fee,
-                    "currency": currency,
-                    "description": fee_description,
-                    "type": "stripe_fee",
-                    "application": None,
-                }
-            ]
-            if fee
-            else [],
-            net=amount - fee,
-            currency=currency,
-            status="available",
-            description=None,
-        )
-        txn["available_on"] = txn["created"]
+        """Money moved in the platform's balance: recorded, and available at once."""
+        txn = new_balance_transaction(kind, source, amount, currency, fee, category, fee_description)
         self._add_available(txn)
         return self.store.put(txn)
+
+    def book_balance_transactions(self, txns: list[Obj]) -> None:
+        """Many at once (bulk seeding): one SQLite transaction."""
+        for txn in txns:
+            self._add_available(txn)
+        self.store.put_many(txns)
 
     def available(self) -> dict[str, int]:
         """The platform's available balance per currency (everything settles at once here)."""

@@ -21,7 +21,7 @@ def platform_fee(amount: int, fee_bps: int) -> int:
     return amount * fee_bps // 10_000
 
 
-async def _account_ids(session: AsyncSession, codes: list[str]) -> dict[str, int]:
+async def account_ids(session: AsyncSession, codes: list[str]) -> dict[str, int]:
     await session.execute(
         insert(LedgerAccount).values([{"code": c} for c in codes]).on_conflict_do_nothing(index_elements=["code"])
     )
@@ -42,7 +42,7 @@ async def post(
     ledger_tx_id = created.scalar_one_or_none()
     if ledger_tx_id is None:
         return False
-    accounts = await _account_ids(session, sorted(entries))
+    accounts = await account_ids(session, sorted(entries))
     session.add_all(
         LedgerEntry(ledger_transaction_id=ledger_tx_id, account_id=accounts[code], amount=amount, currency=currency)
         for code, amount in entries.items()
