@@ -29,6 +29,9 @@ from payments.schema.tables import OutboxEvent, Payout, Refund, Transaction
 # A Stripe call that hangs (a timeout after commit) is given up after 2 s, then retried.
 CHAOS_SETTINGS = {"PAYMENTS_STRIPE_TIMEOUT_SECONDS": "2"}
 SETTLE_WITHIN = 180.0
+# POST /merchants answers 202 once onboarding outlasts its wait (10 s, easily passed on a loaded
+# machine); set-up then polls the merchant, as a client would, until its connected account is open.
+MERCHANT_READY_WITHIN = 120.0
 
 
 @dataclass
@@ -59,14 +62,36 @@ async def _parties(stack: Stack, client: Client, emulator: httpx.AsyncClient, pl
     """Users and merchants, made before any fault; the broken merchant's Stripe account is closed."""
     operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_chaos', 'operator')}"}
 
-    async def create(path: str, body: dict[str, str]) -> dict[str, str]:
+    async def create(path: str, body: dict[str, str], accepted: tuple[int, ...] = (201,)) -> dict[str, str]:
         response = await client.call("POST", path, operator, body)
-        if response is None or response.status_code != 201:
+        if response is None or response.status_code not in accepted:
             raise RuntimeError(f"could not set up the run: POST {path} answered {response and response.text}")
         return dict(response.json())
 
+    async def ready(merchant: dict[str, str]) -> dict[str, str]:
+        """The merchant once its connected account is open: at once on 201; on 202 (onboarding still
+        running) by polling GET /merchants/{id}, which answers 404 until the row is written."""
+        deadline = time.monotonic() + MERCHANT_READY_WITHIN
+        while merchant.get("payout_account") is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"could not set up the run: merchant {merchant['id']} not ready after 202: {merchant}"
+                )
+            await asyncio.sleep(0.5)  # polling a condition with a deadline
+            response = await client.call("GET", f"/merchants/{merchant['id']}", operator)
+            if response is None or response.status_code not in (200, 404):
+                raise RuntimeError(
+                    f"could not set up the run: GET /merchants/{merchant['id']} answered {response and response.text}"
+                )
+            if response.status_code == 200:
+                merchant = dict(response.json())
+        return merchant
+
     users = [(await create("/users", {"name": f"Payer {i}"}))["id"] for i in range(plan.users)]
-    merchants = [await create("/merchants", {"name": f"Shop {i}", "currency": "usd"}) for i in range(plan.merchants)]
+    merchants = [
+        await ready(await create("/merchants", {"name": f"Shop {i}", "currency": "usd"}, accepted=(201, 202)))
+        for i in range(plan.merchants)
+    ]
     (await emulator.delete(f"/objects/{merchants[BROKEN_MERCHANT]['payout_account']}")).raise_for_status()
     return Parties(users, [m["id"] for m in merchants], lambda sub, role: mint_token(stack.settings, sub, role))
 
