@@ -142,6 +142,7 @@ async def test_a_confirm_that_does_not_fit_the_status_is_refused(
         assert (
             refused.value.cause.type == "PaymentNotConfirmable" and refused.value.cause.details[0]["status"] == status
         )
+        await handle.execute_update(PaymentWorkflow.cancel)  # ends the run: none is left on the shared server
     assert "reauthorize_payment" not in fake.names() and "capture_payment" not in fake.names()
 
 
