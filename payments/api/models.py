@@ -36,7 +36,12 @@ class Strict(BaseModel):
 
 def example(**body: Any) -> ConfigDict:
     """A request body's example for the docs (and the hostile suite's card-number vectors)."""
-    return ConfigDict(json_schema_extra={"examples": [body]})  # merged with Strict's config
+    return examples(body)
+
+
+def examples(*bodies: dict[str, Any]) -> ConfigDict:
+    """A request body's examples, one per shape it takes."""
+    return ConfigDict(json_schema_extra={"examples": list(bodies)})  # merged with Strict's config
 
 
 class UserCreate(Strict):
@@ -152,7 +157,14 @@ class PaymentMethod(Strict):
 
 
 class PaymentConfirm(Strict):
-    model_config = example(tx_id="tx_3f2504e04f8941d39a0c0305e82c3301", amount=2000)
+    model_config = examples(
+        {"tx_id": "tx_3f2504e04f8941d39a0c0305e82c3301", "amount": 2000},
+        {"tx_id": "tx_3f2504e04f8941d39a0c0305e82c3301", "payment_method": {"card_token": "pm_card_mastercard"}},
+        {
+            "tx_id": "tx_3f2504e04f8941d39a0c0305e82c3301",
+            "payment_method": {"saved_card_id": "card_9b2f6c1d4e7a4b0c8d3e5f6a7b8c9d0e"},
+        },
+    )
     tx_id: str = Field(pattern=TX_ID)
     amount: StrictInt | None = Field(default=None, gt=0, description="capture less than authorized; default all")
     payment_method: PaymentMethod | None = Field(
