@@ -97,6 +97,8 @@ class PaymentWorkflow:
         self._card_attempts = 1  # cards tried on the PaymentIntent (the first is init's)
         self._answered_attempts = 1  # cards whose outcome is recorded: a confirm with a card answers then
         self._another_card: ConfirmRequest | None = None  # a declined payment's next card, accepted
+        self._last_card: ConfirmRequest | None = None  # the latest such confirm: a repeat joins it
+        self._last_card_answered = 0  # outcomes recorded before it: its own is the next
 
     @workflow.run
     async def run(self, request: PaymentRequest) -> PaymentView:
@@ -435,8 +437,10 @@ class PaymentWorkflow:
     async def _pay_with_another_card(self, request: ConfirmRequest) -> PaymentView:
         """The card is authorized and captured (the answer waits for both), needs 3-D Secure (the
         answer says where), or is declined (CardDeclined: the payment is `declined` or `failed`)."""
-        answered = self._answered_attempts
-        self._another_card = request
+        if request != self._last_card:
+            self._another_card = self._last_card = request
+            self._last_card_answered = self._answered_attempts
+        answered = self._last_card_answered  # a repeat (a client that timed out) gets the same outcome
         await workflow.wait_condition(lambda: self._answered_attempts > answered or self._settled)
         if self._status in ("declined", "failed"):
             raise ApplicationError(
@@ -463,6 +467,8 @@ class PaymentWorkflow:
     @confirm.validator
     def _validate_confirm(self, request: ConfirmRequest) -> None:
         if request.card is not None:  # another card: only for a declined payment, one at a time
+            if request == self._last_card:
+                return  # a repeat: answered as the first was
             if self._status != "declined" or self._another_card is not None or self._cancel:
                 raise ApplicationError(
                     f"Another card is for a declined payment; this one is {self._status}.",

@@ -112,9 +112,9 @@ async def test_each_decline_answers_card_declined_and_the_last_card_fails_the_pa
     ):
         handle = await declined(time_skipping_env, queue, retried_request(max_card_attempts=3))
         seen = []
-        for _ in range(2):
+        for card in (MASTERCARD, AnotherCard("pm_card_amex")):  # the same card again would be a repeat
             with pytest.raises(WorkflowUpdateFailedError) as refused:
-                await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD))
+                await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=card))
             assert isinstance(refused.value.cause, ApplicationError) and refused.value.cause.type == "CardDeclined"
             seen.append(refused.value.cause.details[0]["status"])
         final = await handle.result()
@@ -218,3 +218,23 @@ async def test_a_run_without_an_attempt_bound_fails_at_the_first_decline(
         view = await init_with_start(time_skipping_env, queue, retried_request(max_card_attempts=1))
         assert view.status == "failed"
     assert statuses(fake) == [("failed", "payment.failed")]
+
+
+async def test_a_repeat_of_the_card_gets_the_first_answer_and_no_second_attempt(
+    time_skipping_env: WorkflowEnvironment, queue: str
+) -> None:
+    fake = FakePaymentSteps(authorize=_declined)
+    async with Worker(
+        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
+    ):
+        handle = await declined(time_skipping_env, queue, retried_request())
+        first = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD))
+        again = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD))
+        assert first == again and first.status == "confirmed"
+        with pytest.raises(WorkflowUpdateFailedError) as other:  # another card for a paid payment
+            await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=AnotherCard("pm_card_visa")))
+        assert isinstance(other.value.cause, ApplicationError) and other.value.cause.type == "PaymentNotConfirmable"
+    assert [name for name in fake.names() if name in ("reauthorize_payment", "capture_payment")] == [
+        "reauthorize_payment",
+        "capture_payment",
+    ]
