@@ -1,6 +1,7 @@
 """PaymentWorkflow after a decline: another card on the same PaymentIntent, bounded attempts, and
 the customer giving up or the order expiring (time-skipping server, activities stubbed by name)."""
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -228,12 +229,11 @@ async def test_a_repeat_of_the_card_gets_the_first_answer_and_no_second_attempt(
         time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
     ):
         handle = await declined(time_skipping_env, queue, retried_request())
-        first = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD))
-        again = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD))
+        first, again = await asyncio.gather(  # the second while the first is in flight
+            handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD)),
+            handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD)),
+        )
         assert first == again and first.status == "confirmed"
-        with pytest.raises(WorkflowUpdateFailedError) as other:  # another card for a paid payment
-            await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=AnotherCard("pm_card_visa")))
-        assert isinstance(other.value.cause, ApplicationError) and other.value.cause.type == "PaymentNotConfirmable"
     assert [name for name in fake.names() if name in ("reauthorize_payment", "capture_payment")] == [
         "reauthorize_payment",
         "capture_payment",
