@@ -38,6 +38,10 @@ from tests.workflows.test_payment_workflow import (
 MASTERCARD = AnotherCard("pm_card_mastercard")
 
 
+def payment_worker(env: WorkflowEnvironment, queue: str, fake: FakePaymentSteps) -> Worker:
+    return Worker(env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities())
+
+
 def retried_request(max_card_attempts: int = 3) -> PaymentRequest:
     return dataclasses.replace(payment_request(), max_card_attempts=max_card_attempts)
 
@@ -73,9 +77,7 @@ async def test_a_decline_waits_for_another_card_which_is_authorized_and_captured
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
     fake = FakePaymentSteps(authorize=_declined)
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
-    ):
+    async with payment_worker(time_skipping_env, queue, fake):
         request = retried_request()
         handle = await declined(time_skipping_env, queue, request)
         paid = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(700, MASTERCARD))
@@ -108,9 +110,7 @@ async def test_each_decline_answers_card_declined_and_the_last_card_fails_the_pa
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
     fake = FakePaymentSteps(authorize=_declined, reauthorize=_declined_again)
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
-    ):
+    async with payment_worker(time_skipping_env, queue, fake):
         handle = await declined(time_skipping_env, queue, retried_request(max_card_attempts=3))
         seen = []
         for card in (MASTERCARD, AnotherCard("pm_card_amex")):  # the same card again would be a repeat
@@ -132,9 +132,7 @@ async def test_a_confirm_that_does_not_fit_the_status_is_refused(
 ) -> None:
     """A declined payment takes no plain capture; an authorized one takes no other card."""
     fake = FakePaymentSteps(authorize=_declined if card is None else None)
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
-    ):
+    async with payment_worker(time_skipping_env, queue, fake):
         handle = await start(time_skipping_env, queue, retried_request())
         status = (await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))).status
         with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -151,9 +149,7 @@ async def test_giving_up_on_a_declined_payment_cancels_the_intent_and_fails_it(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
     fake = FakePaymentSteps(authorize=_declined)
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
-    ):
+    async with payment_worker(time_skipping_env, queue, fake):
         request = retried_request()
         handle = await declined(time_skipping_env, queue, request)
         given_up = await handle.execute_update(PaymentWorkflow.cancel)
@@ -168,9 +164,7 @@ async def test_a_declined_payment_fails_when_the_order_expires(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
     fake = FakePaymentSteps(authorize=_declined)
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
-    ):
+    async with payment_worker(time_skipping_env, queue, fake):
         request = retried_request()
         handle = await declined(time_skipping_env, queue, request)
         started = (await handle.describe()).start_time
@@ -188,9 +182,7 @@ async def test_another_card_that_needs_3d_secure_answers_where_to_authenticate_a
     fake = FakePaymentSteps(authorize=_declined, reauthorize=_authentication_required)
     fake_intent = {"status": "requires_payment_method"}
     fake._intent_status = lambda: fake_intent["status"]
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
-    ):
+    async with payment_worker(time_skipping_env, queue, fake):
         handle = await declined(time_skipping_env, queue, retried_request())
         action = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD))
         assert action.status == "requires_action" and action.client_secret == "pi_d_secret_s"
@@ -213,9 +205,7 @@ async def test_a_run_without_an_attempt_bound_fails_at_the_first_decline(
 ) -> None:
     """A payment started before the setting (or with PAYMENTS_MAX_CARD_ATTEMPTS=1): one card."""
     fake = FakePaymentSteps(authorize=_declined)
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
-    ):
+    async with payment_worker(time_skipping_env, queue, fake):
         view = await init_with_start(time_skipping_env, queue, retried_request(max_card_attempts=1))
         assert view.status == "failed"
     assert statuses(fake) == [("failed", "payment.failed")]
@@ -225,9 +215,7 @@ async def test_a_repeat_of_the_card_gets_the_first_answer_and_no_second_attempt(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
     fake = FakePaymentSteps(authorize=_declined)
-    async with Worker(
-        time_skipping_env.client, task_queue=queue, workflows=[PaymentWorkflow], activities=fake.activities()
-    ):
+    async with payment_worker(time_skipping_env, queue, fake):
         handle = await declined(time_skipping_env, queue, retried_request())
         first, again = await asyncio.gather(  # the second while the first is in flight
             handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD)),
