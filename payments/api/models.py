@@ -236,7 +236,10 @@ class TransactionOut(BaseModel):
     failure_code: str | None
     failure_message: str | None
     card: Card
-    card_attempts: int = Field(description="cards tried on this payment: 1 at init, one more per card after a decline")
+    # A default: init answers cached before the field (24 h in Redis) are still replayed.
+    card_attempts: int = Field(
+        default=1, description="cards tried on this payment: 1 at init, one more per card after a decline"
+    )
     idempotency_key: str
     created_at: AwareDatetime
     updated_at: AwareDatetime
