@@ -10,6 +10,7 @@ import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -62,8 +63,10 @@ async def _parties(stack: Stack, client: Client, emulator: httpx.AsyncClient, pl
     """Users and merchants, made before any fault; the broken merchant's Stripe account is closed."""
     operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_chaos', 'operator')}"}
 
-    async def create(path: str, body: dict[str, str], accepted: tuple[int, ...] = (201,)) -> dict[str, str]:
-        response = await client.call("POST", path, operator, body)
+    async def create(
+        path: str, body: dict[str, str], headers: dict[str, str] = operator, accepted: tuple[int, ...] = (201,)
+    ) -> dict[str, str]:
+        response = await client.call("POST", path, headers, body)
         if response is None or response.status_code not in accepted:
             raise RuntimeError(f"could not set up the run: POST {path} answered {response and response.text}")
         return dict(response.json())
@@ -93,7 +96,15 @@ async def _parties(stack: Stack, client: Client, emulator: httpx.AsyncClient, pl
         for i in range(plan.merchants)
     ]
     (await emulator.delete(f"/objects/{merchants[BROKEN_MERCHANT]['payout_account']}")).raise_for_status()
-    return Parties(users, [m["id"] for m in merchants], lambda sub, role: mint_token(stack.settings, sub, role))
+    token = partial(mint_token, stack.settings)
+
+    async def save_card(user: str) -> str:
+        """The user's card on file, for the saved_card payments."""
+        body = {"card_token": "pm_card_visa", "idempotency_key": f"chaos-card-{user}"}
+        return (await create(f"/users/{user}/cards", body, {"Authorization": f"Bearer {token(user, 'user')}"}))["id"]
+
+    saved_cards = [await save_card(user) for user in users]
+    return Parties(users, [m["id"] for m in merchants], saved_cards, token)
 
 
 async def _in_flight(session: AsyncSession) -> int:

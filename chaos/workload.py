@@ -21,6 +21,8 @@ KINDS = {
     "confirm_partial": 10,
     "cancel": 10,
     "decline": 8,
+    "decline_retry": 10,  # declined, then another card on the same payment: captured at once
+    "saved_card": 10,  # paid with the user's card on file, then captured
     "left_authorized": 10,
     "key_reused": 10,
     "refund_partial": 12,
@@ -54,7 +56,7 @@ class PaymentPlan:
 
     @property
     def card(self) -> str:
-        return "pm_card_chargeDeclined" if self.kind == "decline" else "pm_card_visa"
+        return "pm_card_chargeDeclined" if self.kind in ("decline", "decline_retry") else "pm_card_visa"
 
     @property
     def capture(self) -> int | None:
@@ -76,7 +78,7 @@ class PaymentPlan:
     def expected(self) -> Expected:
         refunded = self.refunds[0] if self.refunds else 0
         if self.kind == "decline":
-            return Expected("failed", 0, 0)
+            return Expected("declined", 0, 0)  # open: the customer may still try another card
         if self.kind == "cancel":
             return Expected("canceled", 0, 0)
         if self.kind == "left_authorized":
@@ -193,6 +195,7 @@ class Client:
 class Parties:
     users: list[str]
     merchants: list[str]
+    saved_cards: list[str]  # each user's card on file
     token: Callable[[str, Role], str]  # (subject, role) -> bearer token
 
     def headers(self, subject: str, role: Role) -> dict[str, str]:
@@ -234,9 +237,8 @@ class Workload:
             "merchant_id": self._parties.merchants[p.merchant],
             "amount": p.amount,
             "currency": "usd",
-            "card_token": p.card,
             "idempotency_key": p.key,
-        }
+        } | ({"saved_card_id": self._parties.saved_cards[p.user]} if p.kind == "saved_card" else {"card_token": p.card})
         answers = await asyncio.gather(
             *(self._client.call("POST", "/payments/init", as_user, body) for _ in range(p.inits))
         )
@@ -254,6 +256,8 @@ class Workload:
             await self._state_change(f"/payments/{tx_id}/cancel", as_user, None, "canceled")
         if p.capture is not None:
             confirm = {"tx_id": tx_id} | ({"amount": p.capture} if p.capture != p.amount else {})
+            if p.kind == "decline_retry":
+                confirm["payment_method"] = {"card_token": "pm_card_mastercard"}
             if not await self._state_change("/payments/confirm", as_user, confirm, "confirmed"):
                 return
         await self.refunds(p, tx_id)

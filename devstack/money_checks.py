@@ -41,6 +41,18 @@ PAYMENT_EVENTS = {
 }
 
 
+# A declined payment's ends that follow its last decline, each card's decline an event of its own.
+GIVEN_UP = ("requested_by_customer", "payment_expired")
+
+
+def declines(tx: Transaction) -> int:
+    """The payment.declined events a payment has: one per card declined while another could be
+    tried (the last card's decline, when no other may follow, is its payment.failed)."""
+    if tx.status == "declined" or (tx.status == "failed" and tx.failure_code in GIVEN_UP):
+        return int(tx.card_attempts)
+    return int(tx.card_attempts) - 1
+
+
 @dataclass
 class Check:
     name: str
@@ -220,7 +232,10 @@ async def events(session: AsyncSession, redis: Redis, txs: dict[str, Transaction
     seen: dict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
         seen[row.aggregate_id][row.type] += 1
-    wanted: dict[str, Counter[str]] = {tx.id: Counter(PAYMENT_EVENTS.get(tx.status, ())) for tx in txs.values()}
+    wanted: dict[str, Counter[str]] = {
+        tx.id: Counter(PAYMENT_EVENTS.get(tx.status, ())) + Counter({"payment.declined": declines(tx)})
+        for tx in txs.values()
+    }
     wanted |= {p.id: Counter({f"payout.{p.status}": 1} if p.status in ("paid", "failed") else {}) for p in payouts}
     wanted |= {
         r.id: Counter({"refund.succeeded": 1}) for r in await all_rows(session, Refund) if r.status == "succeeded"

@@ -38,7 +38,7 @@ OUTBOX_LAG = Gauge(
 # Payments nobody is moving (payments/workers/open_payments.py measures these every few seconds).
 OPEN_PAYMENT_AGE = Gauge(
     "payments_open_payment_age_seconds",
-    "Age of the oldest payment in each status that is not final (pending, requires_action, authorized; 0: none)",
+    "Age of the oldest payment in each open status (pending, requires_action, authorized, declined; 0: none)",
     ["status"],
     registry=REGISTRY,
 )

@@ -34,6 +34,7 @@ EXPORTED = (
     "REFUNDED_TX_ID",
     "CANCELED_TX_ID",
     "FAILED_TX_ID",
+    "DECLINED_TX_ID",
     "REQUIRES_ACTION_TX_ID",
     "PAYOUT_ID",
     "TOKEN",
@@ -154,7 +155,8 @@ def _payments(stack: _Stack, ids: dict[str, str]) -> dict[str, str]:
         "PARTIALLY_REFUNDED_TX_ID": refunded(captured(authorized("demo-partially-refunded", 3000)), 1000),
         "REFUNDED_TX_ID": refunded(captured(authorized("demo-refunded", 1800))),
         "CANCELED_TX_ID": canceled(authorized("demo-canceled", 1500)),
-        "FAILED_TX_ID": authorized("demo-declined", 990, "pm_card_chargeDeclined"),
+        "FAILED_TX_ID": canceled(authorized("demo-declined", 990, "pm_card_chargeDeclined")),  # given up
+        "DECLINED_TX_ID": authorized("demo-declined-open", 1290, "pm_card_chargeDeclined"),
         "REQUIRES_ACTION_TX_ID": authorized("demo-3ds", 2100, "pm_card_authenticationRequired"),
     }
 

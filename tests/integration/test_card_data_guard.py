@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payments.api.card_data import MAX_BODY_BYTES
 from payments.config.settings import Settings
 from stripe_emulator.webhooks import signature_header
+from tests.integration.conftest import Parties
 from tests.services import fresh_key
 
 PAN = "4242424242424242"
@@ -227,3 +228,16 @@ async def test_card_numbers_are_refused_on_the_card_on_file_routes(
 ) -> None:
     response = await api.request(method, path, json=body, headers=auth("user", "usr_x"))
     assert response.status_code == 400 and response.json()["error"]["code"] == "card_data_rejected"
+
+
+@pytest.mark.parametrize("field", ["card_token", "saved_card_id"])
+async def test_a_card_number_as_another_card_is_refused_unread(parties: Parties, field: str, log_file: Path) -> None:
+    """A declined payment's confirm with a card number where a token or a saved card's id goes:
+    refused at the edge, so the payment's workflow never sees it (no attempt is counted)."""
+    tx = await parties.authorized(card="pm_card_chargeDeclined")
+    body = {"tx_id": tx["id"], "payment_method": {field: "4242 4242 4242 4242"}}
+    response = await parties.api.post("/payments/confirm", json=body, headers=parties.as_user)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "card_data_rejected"
+    after = await parties.get(tx["id"])
+    assert (after["status"], after["card_attempts"]) == ("declined", 1)
+    assert "4242 4242 4242 4242" not in log_file.read_text()

@@ -238,16 +238,26 @@ def _vectors(example: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
     yield {"content": b"[" * 40 + b"]" * 40, "headers": JSON}, "nested_too_deep"
     yield {"content": b'{"a": "\xff"}', "headers": JSON}, "unsupported_media_type"
     yield {"content": b" " * (MAX_BODY_BYTES + 1), "headers": JSON}, "payload_too_large"
+    for body, code in _field_vectors(example):
+        yield {"json": body}, code
+
+
+def _field_vectors(example: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+    """(body, the error code it must get) for each field, nested objects' fields too (a confirm's
+    `payment_method`): a NUL or a card number in a string, a loose value in a number or a flag."""
     for name, value in example.items():
-        if isinstance(value, str):
-            yield {"json": example | {name: "a\u0000b"}}, "nul_character"
+        if isinstance(value, dict):
+            for inner, code in _field_vectors(value):
+                yield example | {name: inner}, code
+        elif isinstance(value, str):
+            yield example | {name: "a\u0000b"}, "nul_character"
             for number in CARD_NUMBERS:
-                yield {"json": example | {name: number}}, "card_data_rejected"
+                yield example | {name: number}, "card_data_rejected"
         elif isinstance(value, int):
             # Flags are strict booleans, amounts strict integers.
             looser: tuple[object, ...] = (1, "true") if isinstance(value, bool) else (True, 1.0, str(value))
             for loose in looser:
-                yield {"json": example | {name: loose}}, LOOSE_NUMBER
+                yield example | {name: loose}, LOOSE_NUMBER
 
 
 @pytest.mark.parametrize("role", ROLES)

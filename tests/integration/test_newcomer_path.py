@@ -84,6 +84,7 @@ STATES = {
     "REFUNDED_TX_ID": "refunded",
     "CANCELED_TX_ID": "canceled",
     "FAILED_TX_ID": "failed",
+    "DECLINED_TX_ID": "declined",
     "REQUIRES_ACTION_TX_ID": "requires_action",
 }
 
@@ -130,7 +131,9 @@ def test_every_readme_example_runs_as_pasted_in_a_new_shell(dev_stack: DevStack)
     assert '"status":"authorized"' in out and "idempotent-replayed: true" in out
     for status in ("confirmed", "partially_refunded", "canceled", "in_transit"):
         assert f'"status":"{status}"' in out, status
-    assert out.count('"error"') == 1 and '"code":"not_found"' in out  # the other user's 404, nothing else
+    # the other user's 404 and the second card's decline, nothing else
+    assert out.count('"error"') == 2 and '"code":"not_found"' in out and '"code":"card_declined"' in out
+    assert '"status":"failed"' in out and '"card_attempts":3' in out  # given up; paid with the third card
     assert '"available":' in out and '"workflow_id":"payment:' in out  # the balance, the timeline
     assert "  ledger   " in out and "refund.succeeded" in out  # inspect's lines, the stream
     assert "PaymentWorkflow" in out and "RefundWorkflow" in out and "input[0].amount: 4200" in out

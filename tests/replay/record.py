@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from payments.schema.messages import (
+    AnotherCard,
     Authorization,
     ConfirmRequest,
     DisputeEvidence,
@@ -114,6 +115,12 @@ async def _authenticate_then_confirm(handle: WorkflowHandle[Any, Any]) -> None:
         "authenticated",
     )
     await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest())
+
+
+async def _another_card(handle: WorkflowHandle[Any, Any]) -> None:
+    """Declined at init, then another card: authorized on the same PaymentIntent and captured."""
+    await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+    await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=AnotherCard("pm_card_mastercard")))
 
 
 def _authentication_required(_: object) -> Authorization:
@@ -245,6 +252,21 @@ async def record() -> None:
             await _record(
                 env,
                 name + DURABLE,
+                PaymentWorkflow,
+                steps.activities(),
+                request,
+                payment_workflow_id(request.user_id, request.idempotency_key),
+                drive,
+            )
+        for name, steps, drive in (  # since the "another-card-after-decline" patch
+            ("payment_another_card_captured", FakePaymentSteps(authorize=_declined), _another_card),
+            ("payment_another_card_given_up", FakePaymentSteps(authorize=_declined), _init_then("cancel")),
+            ("payment_another_card_expired", FakePaymentSteps(authorize=_declined), _init_then(None)),
+        ):
+            request = dataclasses.replace(payment_request(), max_card_attempts=3)
+            await _record(
+                env,
+                name,
                 PaymentWorkflow,
                 steps.activities(),
                 request,

@@ -4,7 +4,7 @@ its confirm is expected confirmed, without the refunds it never asked for."""
 
 from chaos.checks import end_states
 from chaos.workload import PaymentPlan, Plan, Tally
-from devstack.money_checks import StripeState, payment_intents
+from devstack.money_checks import StripeState, declines, payment_intents
 from payments.schema.tables import Transaction
 
 TX = "tx_" + "0" * 32
@@ -36,3 +36,14 @@ def test_a_payment_whose_client_walked_away_after_its_confirm_is_expected_confir
     tally.walked_away.add(TX)
     assert end_states(plan, tally, {TX: _row("confirmed", 5_000)}).violations == []
     assert end_states(plan, tally, {TX: _row("authorized", 0)}).violations != []
+
+
+def test_a_payment_has_one_declined_event_per_card_declined_while_another_could_follow() -> None:
+    def row(status: str, attempts: int, code: str | None = None) -> Transaction:
+        return Transaction(id=TX, status=status, card_attempts=attempts, failure_code=code)
+
+    assert declines(row("declined", 2)) == 2  # open: each card so far was declined
+    assert declines(row("confirmed", 3)) == 2  # the third card paid
+    assert declines(row("failed", 3, "expired_card")) == 2  # the last card's decline is payment.failed
+    assert declines(row("failed", 1, "generic_decline")) == 0  # one card only (before retries)
+    assert declines(row("failed", 2, "requested_by_customer")) == 2  # given up after two declines

@@ -86,7 +86,7 @@ function showOutcome(tx) {
   } else if (tx.failure_code === AUTHENTICATION_FAILED) {
     showResult("authentication_failed", "Authentication failed",
       "Your bank could not confirm it was you, so nothing was charged. Please try again or use another card.", tx);
-  } else if (tx.status === "failed") {
+  } else if (tx.status === "declined" || tx.status === "failed") {
     showResult("declined", "Payment declined", DECLINES[tx.failure_code] || tx.failure_message || DECLINES.generic_decline, tx);
   } else {
     showResult("error", "Payment not completed", `The payment is ${tx.status}; nothing more was charged.`, tx);

@@ -212,3 +212,25 @@ def test_seeded_history_lists_like_any_other(client: stripe.StripeClient, emulat
     assert [(i.status, i.amount_received, i.metadata["tx_id"]) for i in listed.data][-1] == ("succeeded", 700, "tx_s0")
     batch = httpx.post(f"{emulator_url}/_emulator/seed/payment_intents", json=body | {"count": 1, "first": 3}).json()
     assert client.v1.payment_intents.retrieve(batch["ids"][0]).metadata["tx_id"] == "tx_s3"  # numbered on
+
+
+def test_a_declined_intent_is_confirmed_again_with_another_card_or_token_and_a_customer(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe's retry after a decline: the same PaymentIntent (requires_payment_method) confirmed
+    with a token as payment_method_data or a new PaymentMethod; a saved card's Customer is set by an
+    update first (confirm takes none), and a settled intent's Customer cannot change."""
+    with pytest.raises(stripe.CardError) as declined:
+        authorize(client, method="pm_card_chargeDeclined")
+    intent_id = declined.value.error.payment_intent["id"]  # type: ignore[union-attr]
+    token = {"type": "card", "card": {"token": "tok_chargeDeclinedInsufficientFunds"}}
+    with pytest.raises(stripe.CardError) as again:  # the token's card, not the first one
+        client.v1.payment_intents.confirm(intent_id, params={"payment_method_data": token})
+    assert again.value.error is not None and again.value.error.decline_code == "insufficient_funds"
+    customer = client.v1.customers.create()
+    client.v1.payment_intents.update(intent_id, params={"customer": customer.id})
+    paid = client.v1.payment_intents.confirm(intent_id, params={"payment_method": "pm_card_mastercard"})
+    assert paid.status == "requires_capture" and paid.customer == customer.id and paid.id == intent_id
+    with pytest.raises(stripe.InvalidRequestError) as settled:
+        client.v1.payment_intents.update(intent_id, params={"customer": client.v1.customers.create().id})
+    assert settled.value.code == "payment_intent_unexpected_state"

@@ -157,7 +157,7 @@ async def test_a_visa_card_pays_and_the_api_shows_the_payment_confirmed(
     ("button", "heading", "status"),
     [
         ("Complete authentication", "Payment successful", "confirmed"),
-        ("Fail authentication", "Authentication failed", "failed"),
+        ("Fail authentication", "Authentication failed", "declined"),
     ],
 )
 async def test_3d_secure_on_the_banks_page_decides_the_payment(
@@ -184,7 +184,7 @@ async def test_3d_secure_on_the_banks_page_decides_the_payment(
     assert tx["status"] == status
     secret = stripe_intent(stack_settings, tx["id"]).client_secret
     assert secret and secret not in log_file.read_text()
-    if status == "failed":
+    if status == "declined":
         assert tx["failure_code"] == "payment_intent_authentication_failure"
         await expect(checkout.page.get_by_role("button", name="Try another card")).to_be_visible()
     await assert_card_number_stayed_with_stripe(checkout, AUTHENTICATION_REQUIRED, stripe_api_base, log_file, engine)
@@ -201,7 +201,7 @@ async def test_a_declined_card_shows_the_decline_in_words(
     )
     await checkout.screenshot("declined")
     tx = await parties.get(await checkout.reference())
-    assert (tx["status"], tx["failure_code"]) == ("failed", "generic_decline")
+    assert (tx["status"], tx["failure_code"]) == ("declined", "generic_decline")
     await assert_card_number_stayed_with_stripe(checkout, DECLINED, stripe_api_base, log_file, engine)
 
 

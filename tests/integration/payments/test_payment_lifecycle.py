@@ -39,14 +39,14 @@ async def test_a_merchant_and_an_operator_may_confirm_too(parties: Parties, auth
         assert response.status_code == 200 and response.json()["status"] == "confirmed"
 
 
-async def test_a_declined_card_fails_with_stripes_decline_code(parties: Parties) -> None:
+async def test_a_declined_card_leaves_the_payment_declined_with_stripes_decline_code(parties: Parties) -> None:
     init = await parties.init(card="pm_card_chargeDeclinedInsufficientFunds")
     assert init.status_code == 201
-    assert init.json()["status"] == "failed" and init.json()["failure_code"] == "insufficient_funds"
-    assert init.json()["failure_message"]
-    confirm = await parties.confirm(init.json()["id"])
+    assert init.json()["status"] == "declined" and init.json()["failure_code"] == "insufficient_funds"
+    assert init.json()["failure_message"] and init.json()["card_attempts"] == 1
+    confirm = await parties.confirm(init.json()["id"])  # a capture needs another card first
     assert confirm.status_code == 409
-    assert confirm.json()["error"]["status"] == "failed"
+    assert confirm.json()["error"]["status"] == "declined"
 
 
 async def test_3d_secure_completes_through_the_stripe_webhook(
@@ -119,12 +119,17 @@ async def test_a_signed_webhook_that_stripe_does_not_bear_out_changes_nothing(
     await parties.wait_for_status(tx["id"], "authorized")
 
 
-async def test_failed_3d_secure_fails_the_payment(parties: Parties, stack_settings: Settings, emulator_control) -> None:
+async def test_failed_3d_secure_declines_the_payment_and_another_card_may_pay(
+    parties: Parties, stack_settings: Settings, emulator_control
+) -> None:
     tx = await parties.authorized(card="pm_card_authenticationRequired")
     intent = stripe_intent(stack_settings, tx["id"])
     emulator_control("POST", f"/payment_intents/{intent.id}/complete_action", json={"outcome": "fail"})
-    failed = await parties.wait_for_status(tx["id"], "failed")
-    assert failed["failure_code"] == "payment_intent_authentication_failure"
+    declined = await parties.wait_for_status(tx["id"], "declined")
+    assert declined["failure_code"] == "payment_intent_authentication_failure"
+    body = {"tx_id": tx["id"], "payment_method": {"card_token": "pm_card_visa"}}
+    paid = await parties.api.post("/payments/confirm", json=body, headers=parties.as_user)
+    assert paid.status_code == 200 and paid.json()["status"] == "confirmed", paid.text
 
 
 async def test_partial_capture_and_capture_beyond_the_authorization(parties: Parties) -> None:
