@@ -1,5 +1,6 @@
-/* The checkout page: card -> PaymentMethod (in the card processor's iframe) -> POST /payments/init
-   -> 3-D Secure when asked (a redirect to the bank's page and back) -> POST /payments/confirm. */
+/* The checkout page: a saved card (one click), or a new card -> PaymentMethod (in the card
+   processor's iframe, kept on file when the box is ticked) -> POST /payments/init -> 3-D Secure
+   when asked (a redirect to the bank's page and back) -> POST /payments/confirm. */
 "use strict";
 
 const PENDING = "checkout.pending"; // the payment waiting on 3-D Secure, across the redirect
@@ -24,6 +25,8 @@ let order = null; // {user_id, merchant_id, merchant_name, amount, currency}
 let token = null;
 let demo = false;
 let cardComplete = false;
+let savedCards = []; // the payer's active cards on file, the default first
+let working = null; // the button whose payment is under way
 
 class ApiError extends Error {}
 
@@ -55,10 +58,42 @@ function showOrder() {
   $("pay-label").textContent = `Pay ${total}`;
 }
 
-function busy(message) {
-  $("pay-form").classList.toggle("busy", Boolean(message));
+function busy(message, button = working) {
+  working?.classList.remove("working");
+  working = message ? button : null;
+  working?.classList.add("working");
+  $("pay-view").classList.toggle("busy", Boolean(message));
+  for (const other of $("saved-list").querySelectorAll("button")) other.disabled = Boolean(message);
   $("pay-button").disabled = Boolean(message) || !cardComplete;
   $("progress").textContent = message || "";
+}
+
+function cardName(saved) {
+  return `${brandName(saved.brand)} •••• ${saved.last4}`;
+}
+
+async function loadSavedCards() {
+  const { data } = await api("GET", `/users/${encodeURIComponent(order.user_id)}/cards`);
+  savedCards = data.filter((saved) => saved.status === "active").sort((a, b) => b.is_default - a.is_default);
+}
+
+function showSavedCards() {
+  const total = money(order.amount, order.currency);
+  $("saved-list").replaceChildren(...savedCards.map((saved) => {
+    const row = $("saved-card-row").content.firstElementChild.cloneNode(true);
+    const pay = row.querySelector(".saved-pay");
+    const remove = row.querySelector(".saved-remove");
+    row.querySelector(".saved-name").textContent = cardName(saved);
+    row.querySelector(".saved-expiry").textContent = `Expires ${String(saved.exp_month).padStart(2, "0")}/${String(saved.exp_year).slice(-2)}`;
+    row.querySelector(".saved-default").hidden = !saved.is_default;
+    row.querySelector(".saved-amount-label").textContent = `Pay ${total}`;
+    pay.setAttribute("aria-label", `Pay ${total} with ${cardName(saved)}`);
+    remove.setAttribute("aria-label", `Remove ${cardName(saved)}`);
+    pay.addEventListener("click", () => payWithSavedCard(saved, pay).catch(failed));
+    remove.addEventListener("click", () => removeSavedCard(saved, remove).catch(failed));
+    return row;
+  }));
+  $("saved-cards").hidden = savedCards.length === 0;
 }
 
 function showResult(kind, title, message, tx) {
@@ -96,6 +131,7 @@ function showOutcome(tx) {
 function showForm() {
   $("result-view").hidden = true;
   $("pay-view").hidden = false;
+  showSavedCards();
   busy(null);
   if (!card) mountCard();
 }
@@ -117,17 +153,34 @@ function mountCard() {
   });
 }
 
-async function pay(event) {
+async function payWithNewCard(event) {
   event.preventDefault();
-  busy("Checking your card…");
+  busy("Checking your card…", $("pay-button"));
   const { paymentMethod, error } = await stripe.createPaymentMethod({ type: "card", card });
   if (error) {
     busy(null);
     $("card-error").textContent = error.message;
     return;
   }
+  await pay({ card_token: paymentMethod.id, save_card: $("save-card").checked });
+}
+
+async function payWithSavedCard(saved, button) {
+  busy("Authorizing the payment…", button);
+  await pay({ saved_card_id: saved.id });
+}
+
+async function removeSavedCard(saved, button) {
+  busy("Removing the card…", button);
+  await api("DELETE", `/users/${encodeURIComponent(order.user_id)}/cards/${encodeURIComponent(saved.id)}`);
+  savedCards = savedCards.filter((kept) => kept.id !== saved.id);
+  showSavedCards();
+  busy(null);
+}
+
+async function pay(cardToPay) {
   busy("Authorizing the payment…");
-  const body = { user_id: order.user_id, merchant_id: order.merchant_id, amount: order.amount, currency: order.currency, card_token: paymentMethod.id };
+  const body = { user_id: order.user_id, merchant_id: order.merchant_id, amount: order.amount, currency: order.currency, ...cardToPay };
   const tx = await api("POST", "/payments/init", body, { "Idempotency-Key": `checkout-${crypto.randomUUID()}` });
   if (tx.status === "requires_action" && tx.next_action) {
     busy("Your bank asks you to confirm the payment…");
@@ -196,6 +249,7 @@ async function start() {
     return;
   }
   showOrder();
+  await loadSavedCards();
   showForm();
 }
 
@@ -203,6 +257,6 @@ function failed(error) {
   showResult("error", "Something went wrong", error instanceof ApiError ? error.message : "We could not reach the server. Please try again.", null);
 }
 
-$("pay-form").addEventListener("submit", (event) => pay(event).catch(failed));
+$("pay-form").addEventListener("submit", (event) => payWithNewCard(event).catch(failed));
 $("retry-button").addEventListener("click", showForm);
 start().catch(failed);

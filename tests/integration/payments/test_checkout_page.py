@@ -1,20 +1,21 @@
 """The checkout page in a real browser (Debian's Chromium, driven by Playwright) on the real stack:
-a card pays, 3-D Secure is approved or failed on the bank's page, a card is declined; and the card
-number goes only to the card processor's origin, never to ours, our logs or our database.
+a card pays, 3-D Secure is approved or failed on the bank's page, a card is declined; saved cards
+come first and pay in one click, the save box keeps a new card, a saved card is removed; and the
+card number goes only to the card processor's origin, never to ours, our logs or our database.
 Each test leaves screenshots in test-results/<test name>/ for a person to look at."""
 
 import os
-import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, async_playwright, expect
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -71,9 +72,17 @@ class Checkout:
         await card.locator("#expiry").fill(expiry)
         await card.locator("#cvc").fill(cvc)
 
-    async def pay_with(self, number: str) -> None:
+    async def pay_with(self, number: str, save: bool = False) -> None:
         await self.fill_card(number)
-        await self.page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+        if save:
+            await self.page.get_by_label("Save this card for next time").check()
+        await self.page.locator("#pay-button").click()
+
+    def saved_card_names(self) -> Locator:
+        return self.page.locator("#saved-list .saved-name")
+
+    def sent_to_init(self) -> list[Any]:
+        return [sent.post_data_json for sent in self.requests if sent.url == f"{self.api_url}/payments/init"]
 
     async def screenshot(self, name: str) -> None:
         await self.page.screenshot(path=self.out / f"{name}.png", full_page=True, animations="disabled")
@@ -150,7 +159,68 @@ async def test_a_visa_card_pays_and_the_api_shows_the_payment_confirmed(
     await checkout.screenshot("paid")
     tx = await parties.get(await checkout.reference())
     assert (tx["status"], tx["amount_captured"], tx["card"]) == ("confirmed", 2500, {"brand": "visa", "last4": "4242"})
+    assert await parties.saved_cards() == []  # kept only when the save box is ticked
     await assert_card_number_stayed_with_stripe(checkout, VISA, stripe_api_base, log_file, engine)
+
+
+async def test_saved_cards_come_first_the_default_on_top_and_one_click_pays(
+    checkout: Checkout, parties: Parties, stack_settings: Settings
+) -> None:
+    await parties.saved_card("pm_card_visa")
+    mastercard = await parties.saved_card("pm_card_mastercard")
+    default_path = f"/users/{parties.user_id}/cards/{mastercard['id']}/default"
+    default = await parties.api.post(default_path, headers=parties.as_user)
+    assert default.status_code == 200, default.text
+    await checkout.open(parties, stack_settings)
+    await expect(checkout.saved_card_names()).to_have_text(["Mastercard •••• 4444", "Visa •••• 4242"])
+    saved_box = await checkout.page.locator("#saved-cards").bounding_box()
+    new_card_box = await checkout.page.locator("#card-element").bounding_box()
+    assert saved_box and new_card_box and saved_box["y"] + saved_box["height"] <= new_card_box["y"]
+    await checkout.screenshot("saved cards")
+    await checkout.page.get_by_role("button", name="Pay $25.00 with Mastercard •••• 4444").click()
+    await expect(checkout.page.get_by_role("heading", name="Payment successful")).to_be_visible()
+    await expect(checkout.page.locator("#result-card")).to_have_text("Mastercard •••• 4444")
+    await checkout.screenshot("paid")
+    tx = await parties.get(await checkout.reference())
+    assert (tx["status"], tx["card"]) == ("confirmed", {"brand": "mastercard", "last4": "4444"})
+    assert [sent.get("saved_card_id") for sent in checkout.sent_to_init()] == [mastercard["id"]]
+    assert not [sent for sent in checkout.sent_to_init() if "card_token" in sent]
+
+
+async def test_the_save_box_keeps_a_new_card_for_the_next_checkout(
+    checkout: Checkout, parties: Parties, stack_settings: Settings, stripe_api_base: str, log_file: Path, engine
+) -> None:
+    await checkout.open(parties, stack_settings)
+    await expect(checkout.page.locator("#pay-button")).to_be_visible()
+    await expect(checkout.page.locator("#saved-cards")).to_be_hidden()  # nothing saved yet
+    await checkout.pay_with(VISA, save=True)
+    await expect(checkout.page.get_by_role("heading", name="Payment successful")).to_be_visible()
+    assert [sent["save_card"] for sent in checkout.sent_to_init()] == [True]
+    saved = await parties.saved_cards()
+    assert [(card["brand"], card["last4"], card["is_default"]) for card in saved] == [("visa", "4242", True)]
+    await checkout.page.goto("about:blank")  # the next order's link differs from this one only in its fragment
+    await checkout.open(parties, stack_settings)
+    await expect(checkout.saved_card_names()).to_have_text(["Visa •••• 4242"])
+    await expect(checkout.page.get_by_role("button", name="Pay $25.00 with Visa •••• 4242")).to_be_enabled()
+    await checkout.screenshot("offered next time")
+    await assert_card_number_stayed_with_stripe(checkout, VISA, stripe_api_base, log_file, engine)
+
+
+async def test_a_saved_card_is_removed_from_the_page_and_from_the_users_cards(
+    checkout: Checkout, parties: Parties, stack_settings: Settings
+) -> None:
+    await parties.saved_card("pm_card_visa")
+    await parties.saved_card("pm_card_mastercard")
+    await checkout.open(parties, stack_settings)
+    await expect(checkout.saved_card_names()).to_have_text(["Visa •••• 4242", "Mastercard •••• 4444"])
+    await checkout.page.get_by_role("button", name="Remove Visa •••• 4242").click()
+    await expect(checkout.saved_card_names()).to_have_text(["Mastercard •••• 4444"])
+    assert [card["last4"] for card in await parties.saved_cards()] == ["4444"]
+    await checkout.screenshot("one removed")
+    await checkout.page.get_by_role("button", name="Remove Mastercard •••• 4444").click()
+    await expect(checkout.page.locator("#saved-cards")).to_be_hidden()
+    assert await parties.saved_cards() == []
+    await expect(checkout.page.locator("#pay-button")).to_be_visible()  # a new card still pays
 
 
 @pytest.mark.parametrize(
