@@ -196,8 +196,7 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
         receipt_email=params.get("receipt_email"),
     )
     intent["client_secret"] = f"{intent['id']}_secret_{intent['id'][3:]}"
-    # `payment_method=pm_…`, or a card token wrapped as `payment_method_data[card][token]=tok_…`
-    method_name = params.get("payment_method") or params.get("payment_method_data", {}).get("card", {}).get("token")
+    method_name = _method_name(params)
     if method_name:
         method = resolve(emu, method_name)[0]
         intent.update(payment_method=method["id"], status="requires_confirmation")
@@ -209,11 +208,17 @@ async def create(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Ob
     return intent
 
 
+def _method_name(params: dict[str, Any]) -> str | None:
+    """`payment_method=pm_…`, or a card token wrapped as `payment_method_data[card][token]=tok_…`."""
+    return params.get("payment_method") or params.get("payment_method_data", {}).get("card", {}).get("token")
+
+
 async def confirm(emu: Emulator, params: dict[str, Any], path: dict[str, str]) -> Obj:
+    """Confirm, or confirm again after a decline (requires_payment_method) with another card."""
     intent = emu.find("payment_intent", path["id"], "intent")
     if intent["status"] not in CONFIRMABLE:
         raise unexpected_state("confirm", intent)
-    method = to_confirm(params.get("payment_method") or intent["payment_method"])
+    method = to_confirm(_method_name(params) or intent["payment_method"])
     return _authorize(emu, intent, method, params.get("return_url"))
 
 
@@ -264,6 +269,10 @@ async def update(emu: Emulator, params: dict[str, Any], path: dict[str, str]) ->
     intent = emu.find("payment_intent", path["id"], "intent")
     if "metadata" in params:
         intent["metadata"].update(params["metadata"])
+    if params.get("customer"):  # Stripe sets it while the PaymentIntent is not yet confirmed or settled
+        if intent["status"] not in CONFIRMABLE and intent["customer"] != params["customer"]:
+            raise unexpected_state("update the customer of", intent)
+        intent["customer"] = _customer(emu, params)
     for field in ("description", "transfer_group", "receipt_email"):
         if field in params:
             intent[field] = params[field] or None

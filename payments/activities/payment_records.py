@@ -32,6 +32,7 @@ def view_of(tx: Transaction, replayed: bool = False) -> PaymentView:
         card_last4=tx.card_last4,
         failure_code=tx.failure_code,
         failure_message=tx.failure_message,
+        card_attempts=tx.card_attempts,
         replayed=replayed,
     )
 
@@ -104,9 +105,13 @@ class PaymentRecords:
             tx = await locked_transaction(session, change.tx_id)
             changed = tx.status != change.status
             tx.status = change.status
+            if change.status in ("requires_action", "authorized"):  # another card after a decline
+                tx.failure_code = tx.failure_message = None
             for field in ("card_brand", "card_last4", "failure_code", "failure_message"):
                 if getattr(change, field) is not None:
                     setattr(tx, field, getattr(change, field))
+            if change.card_attempts is not None:
+                tx.card_attempts = change.card_attempts
             if change.payment_intent_id:
                 tx.stripe_payment_intent_id = change.payment_intent_id
             if change.event_type:

@@ -3,6 +3,7 @@ from the transaction and the step, so a retried activity can never charge twice.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import stripe
@@ -16,6 +17,7 @@ from payments.schema.messages import (
     AuthorizeRequest,
     CaptureRequest,
     PaymentIntentState,
+    ReauthorizeRequest,
     RedirectToUrl,
     StripeCapture,
     VoidRequest,
@@ -73,13 +75,47 @@ class StripePayments:
             **({"customer": request.customer_id} if request.customer_id else {}),
             **({"setup_future_usage": "off_session"} if request.save_card else {}),
         }
-        try:
-            intent = await heartbeating(
-                self._stripe.v1.payment_intents.create_async(
-                    params=params,  # type: ignore[arg-type]
-                    options={"idempotency_key": f"{request.tx_id}:authorize"},
-                )
+        return await self._authorization(
+            self._stripe.v1.payment_intents.create_async(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": f"{request.tx_id}:authorize"},
             )
+        )
+
+    @activity.defn
+    async def reauthorize_payment(self, request: ReauthorizeRequest) -> Authorization:
+        """Confirm a declined payment's PaymentIntent (requires_payment_method) again with another
+        card; attempt n's idempotency key is `{tx_id}:authorize:{n}`. A saved card pays only on its
+        Customer, so the PaymentIntent is given the Customer first (confirm takes none)."""
+        card = request.card
+        if card.customer_id is not None:
+            try:
+                await heartbeating(
+                    self._stripe.v1.payment_intents.update_async(
+                        request.payment_intent_id,
+                        params={"customer": card.customer_id},
+                        options={"idempotency_key": f"{request.tx_id}:customer:{request.attempt}"},
+                    )
+                )
+            except stripe.StripeError as exc:
+                raise final_or_transient(exc) from exc
+        params: dict[str, Any] = {
+            "expand": ["payment_method"],
+            **_card_fields(card.card_token),
+            **({"return_url": request.return_url} if request.return_url else {}),
+        }
+        return await self._authorization(
+            self._stripe.v1.payment_intents.confirm_async(
+                request.payment_intent_id,
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": f"{request.tx_id}:authorize:{request.attempt}"},
+            )
+        )
+
+    async def _authorization(self, call: Awaitable[stripe.PaymentIntent]) -> Authorization:
+        """Stripe's answer to a confirmation: authorized, 3-D Secure, or a decline (CardDeclined)."""
+        try:
+            intent = await heartbeating(call)
         except stripe.CardError as exc:
             declined_intent = exc.error.payment_intent if exc.error else None
             raise ApplicationError(

@@ -137,10 +137,28 @@ class SavedCardList(BaseModel):
     data: list[SavedCardOut]
 
 
+class PaymentMethod(Strict):
+    """Another card for a declined payment: a new one or one of the paying user's saved cards."""
+
+    model_config = example(card_token="pm_card_mastercard")  # noqa: S106 (a Stripe test payment method)
+    card_token: str | None = Field(default=None, pattern=CARD_TOKEN, examples=["pm_card_mastercard"])
+    saved_card_id: str | None = Field(default=None, pattern=SAVED_CARD_ID, description="a card on file of the payer")
+
+    @model_validator(mode="after")
+    def one_card(self) -> PaymentMethod:
+        if (self.card_token is None) == (self.saved_card_id is None):
+            raise ValueError("give exactly one of card_token and saved_card_id")
+        return self
+
+
 class PaymentConfirm(Strict):
     model_config = example(tx_id="tx_3f2504e04f8941d39a0c0305e82c3301", amount=2000)
     tx_id: str = Field(pattern=TX_ID)
     amount: StrictInt | None = Field(default=None, gt=0, description="capture less than authorized; default all")
+    payment_method: PaymentMethod | None = Field(
+        default=None,
+        description="a declined payment only (the paying user): authorize this card on the same payment, then capture",
+    )
 
 
 class RefundCreate(Strict):
@@ -206,6 +224,7 @@ class TransactionOut(BaseModel):
     failure_code: str | None
     failure_message: str | None
     card: Card
+    card_attempts: int = Field(description="cards tried on this payment: 1 at init, one more per card after a decline")
     idempotency_key: str
     created_at: AwareDatetime
     updated_at: AwareDatetime

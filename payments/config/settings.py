@@ -131,6 +131,8 @@ class Settings(BaseSettings):
 
     # Money movement.
     authorization_expiry: timedelta = timedelta(days=7)
+    # Cards one payment may try, the first included: after that many declines the payment fails.
+    max_card_attempts: int = Field(default=3, ge=1, le=10)
     reconciliation_interval: timedelta = timedelta(hours=6)
     # Each window also lists Stripe objects this much either side, so nothing falls between windows.
     reconciliation_margin: timedelta = timedelta(minutes=10)

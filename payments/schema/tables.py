@@ -29,15 +29,16 @@ TransactionStatus = Literal[
     "pending",
     "requires_action",
     "authorized",
+    "declined",
     "confirmed",
     "partially_refunded",
     "refunded",
     "failed",
     "canceled",
 ]
-# Not final: the payment still waits on Stripe, the customer (3-D Secure) or a confirm. Captured:
-# Stripe has taken the money. Closed: no money moved and none will.
-OPEN_PAYMENT_STATUSES: tuple[str, ...] = ("pending", "requires_action", "authorized")
+# Not final: the payment still waits on Stripe, the customer (3-D Secure, or another card after a
+# decline) or a confirm. Captured: Stripe has taken the money. Closed: no money moved and none will.
+OPEN_PAYMENT_STATUSES: tuple[str, ...] = ("pending", "requires_action", "authorized", "declined")
 CAPTURED_PAYMENT_STATUSES: tuple[str, ...] = ("confirmed", "partially_refunded", "refunded")
 CLOSED_PAYMENT_STATUSES: tuple[str, ...] = ("canceled", "failed")
 RefundStatus = Literal["pending", "succeeded", "failed"]
@@ -174,6 +175,8 @@ class Transaction(Base):
     card_token_key_id: Mapped[str] = mapped_column(String(64))
     card_brand: Mapped[str | None] = mapped_column(String(32))
     card_last4: Mapped[str | None] = mapped_column(String(4))
+    # Cards tried on this payment's PaymentIntent: 1 at init, one more per card after a decline.
+    card_attempts: Mapped[int] = mapped_column(Integer, server_default="1")
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     workflow_id: Mapped[str] = mapped_column(String(512))
     failure_code: Mapped[str | None] = mapped_column(String(128))

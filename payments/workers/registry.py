@@ -155,6 +155,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         records.record_capture,
         records.follow_stripe,
         payments.authorize_payment,
+        payments.reauthorize_payment,
         payments.capture_payment,
         payments.capture_payment_with_fee,
         payments.void_payment,

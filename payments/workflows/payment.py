@@ -4,14 +4,18 @@ record the transaction -> authorize at Stripe -> (init update answers) -> [3-D S
 Stripe webhook signal] -> wait for confirm, cancel or the authorization expiry -> capture and
 post the ledger, or void.
 
-Failure rules: a decline is final and ends in `failed`. After a Stripe success, the local step
-is retried until it lands (DB_STEP never gives up), so money is never charged twice and never
-forgotten. A capture or void runs as an activity task, scheduled by the workflow task that accepts
-the confirm or cancel: Stripe moves money only once that input is in the history, never on an
-update the server holds only in memory. Where Stripe refuses a capture or a void, the workflow
-reads the PaymentIntent back before it compensates, and records what Stripe holds: never
-`canceled` while Stripe has the money. Stripe's `payment_intent.succeeded` and `.canceled`
-webhooks make a waiting workflow read Stripe back too (a capture made outside our confirm).
+Failure rules: a decline leaves the payment `declined` (open) while it may try another card: the
+`confirm` update with a card confirms the same PaymentIntent again (`{tx_id}:authorize:{n}`) and,
+authorized, captures at once; after `max_card_attempts` cards, a cancel or the order's expiry it
+ends `failed` (a run from before the "another-card-after-decline" patch fails at the first). After a
+Stripe success, the local step is retried until it lands (DB_STEP never gives up), so money is never
+charged twice and never forgotten. A capture or void runs as an activity task, scheduled by the
+workflow task that accepts the confirm or cancel: Stripe moves money only once that input is in the
+history, never on an update the server holds only in memory. Where Stripe refuses a capture or a
+void, the workflow reads the PaymentIntent back before it compensates, and records what Stripe
+holds: never `canceled` while Stripe has the money. Stripe's `payment_intent.succeeded` and
+`.canceled` webhooks make a waiting workflow read Stripe back too (a capture made outside our
+confirm).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from payments.activities.payment_records import PaymentRecords
     from payments.activities.stripe_payments import StripePayments
     from payments.schema.messages import (
+        AnotherCard,
         Authorization,
         AuthorizeRequest,
         CaptureRequest,
@@ -35,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentIntentState,
         PaymentRequest,
         PaymentView,
+        ReauthorizeRequest,
         StatusChange,
         StripeAhead,
         StripeCapture,
@@ -63,6 +69,8 @@ READ_BACK_BEFORE_COMPENSATING = "read-back-before-compensating"
 FOLLOW_MOVES_AT_STRIPE = "follow-moves-at-stripe"
 # The capture reads Stripe's fee off its charge's balance transaction, and the fee is posted with it.
 STRIPE_FEE_ON_CAPTURE = "stripe-fee-on-capture"
+# A decline leaves the payment open for another card on the same PaymentIntent.
+ANOTHER_CARD = "another-card-after-decline"
 
 
 def workflow_id(user_id: str, idempotency_key: str) -> str:
@@ -86,6 +94,9 @@ class PaymentWorkflow:
         self._authenticated = False  # Stripe confirmed the 3-D Secure authentication
         self._moved_at_stripe = False  # Stripe says the payment was captured or voided: read it back
         self._refused_confirms = 0  # captures Stripe refused while the authorization stayed
+        self._card_attempts = 1  # cards tried on the PaymentIntent (the first is init's)
+        self._answered_attempts = 1  # cards whose outcome is recorded: a confirm with a card answers then
+        self._another_card: ConfirmRequest | None = None  # a declined payment's next card, accepted
 
     @workflow.run
     async def run(self, request: PaymentRequest) -> PaymentView:
@@ -100,6 +111,10 @@ class PaymentWorkflow:
         self._decided = True
         if self._status == "requires_action":
             await self._await_authentication(expires_at)
+        while self._status == "declined":
+            await self._await_another_card(expires_at)
+            if self._status == "requires_action":
+                await self._await_authentication(expires_at)
         if self._status == "authorized":
             await self._await_confirm_or_cancel(expires_at)
         self._finish(self._current)
@@ -129,16 +144,8 @@ class PaymentWorkflow:
             if failure is None:
                 raise
             details = failure_details(failure)
-            await self._record(
-                StatusChange(
-                    request.tx_id,
-                    "failed",
-                    "payment.failed",
-                    payment_intent_id=details.get("payment_intent_id"),
-                    failure_code=details.get("code") or failure.type,
-                    failure_message=failure.message,
-                )
-            )
+            self._payment_intent_id = details.get("payment_intent_id")
+            await self._card_refused(str(details.get("code") or failure.type), failure.message, self._payment_intent_id)
             return
         self._payment_intent_id = auth.payment_intent_id
         self._authorization = auth
@@ -170,15 +177,88 @@ class PaymentWorkflow:
             self._authenticated = True
             await self._record(StatusChange(self._request.tx_id, "authorized", "payment.authorized"))
         else:
-            await self._record(
-                StatusChange(
-                    self._request.tx_id,
-                    "failed",
-                    "payment.failed",
-                    failure_code=outcome.failure_code or "authentication_failed",
-                    failure_message=outcome.failure_message,
-                )
+            await self._card_refused(outcome.failure_code or "authentication_failed", outcome.failure_message)
+
+    async def _card_refused(self, code: str, message: str | None, payment_intent_id: str | None = None) -> None:
+        """The card was declined (or failed 3-D Secure): `declined` while another card may be tried
+        on the PaymentIntent, else `failed`, final."""
+        attempts_left = self._card_attempts < (self._request.max_card_attempts or 1)
+        if workflow.patched(ANOTHER_CARD) and attempts_left and self._payment_intent_id is not None:
+            status, event = "declined", "payment.declined"
+        else:
+            status, event = "failed", "payment.failed"
+        await self._record(
+            StatusChange(
+                self._request.tx_id,
+                status,
+                event,
+                payment_intent_id=payment_intent_id,
+                failure_code=code,
+                failure_message=message,
+                card_attempts=self._card_attempts,
             )
+        )
+
+    async def _await_another_card(self, expires_at: datetime) -> None:
+        """Declined: wait for another card (a confirm with one), a cancel or the order's expiry."""
+        if not await self._wait(lambda: self._another_card is not None or self._cancel, expires_at):
+            await self._close_declined("abandoned", "payment_expired")
+            return
+        confirm = self._another_card
+        if confirm is None:
+            await self._close_declined("requested_by_customer", "requested_by_customer")
+            return
+        assert confirm.card is not None  # the confirm validator holds it
+        await self._reauthorize(confirm.card)
+        self._another_card = None
+        if self._status == "authorized":
+            self._confirm = ConfirmRequest(confirm.amount)  # the customer asked to pay: capture now
+
+    async def _reauthorize(self, card: AnotherCard) -> None:
+        """Confirm the PaymentIntent again with another card, as an activity task scheduled by the
+        workflow task that accepted the confirm: Stripe sees the card only once that is history."""
+        assert self._payment_intent_id is not None
+        attempt = self._card_attempts + 1
+        self._authorization, self._authentication, self._authenticated = None, None, False
+        request = ReauthorizeRequest(
+            self._request.tx_id, self._payment_intent_id, attempt, card, self._request.return_url
+        )
+        try:
+            auth: Authorization = await stripe_step(StripePayments.reauthorize_payment, request, in_workflow_task=False)
+        except ActivityError as error:
+            failure = final_failure(error)
+            if failure is None:
+                raise
+            self._card_attempts = attempt
+            await self._card_refused(str(failure_details(failure).get("code") or failure.type), failure.message)
+            self._answered_attempts = attempt
+            return
+        self._authorization = auth
+        change = StatusChange(
+            self._request.tx_id,
+            auth.status,
+            "payment.authorized" if auth.status == "authorized" else None,
+            card_brand=auth.card_brand,
+            card_last4=auth.card_last4,
+            card_attempts=attempt,
+        )
+        self._card_attempts = attempt
+        await self._record(change)
+        self._answered_attempts = attempt  # after the write: the confirm answers from the recorded outcome
+
+    async def _close_declined(self, reason: str, failure_code: str) -> None:
+        """The customer gave up, or the order expired: the PaymentIntent is canceled at Stripe (no
+        card may be confirmed on it later) and the payment is `failed`, final."""
+        assert self._payment_intent_id is not None
+        void = VoidRequest(self._request.tx_id, self._payment_intent_id, reason)
+        try:
+            await stripe_step(StripePayments.void_payment, void, in_workflow_task=False)
+        except ActivityError as error:
+            if final_failure(error) is None:
+                raise
+            await self._follow_stripe(failure_code)  # confirmed outside our calls: record what Stripe holds
+        if self._status == "declined":
+            await self._record(StatusChange(self._request.tx_id, "failed", "payment.failed", failure_code=failure_code))
 
     async def _authentication_outcome(self, event: StripePaymentEvent) -> PaymentIntentState | None:
         """Stripe's own word on the PaymentIntent a webhook names (None: not settled yet). A
@@ -330,7 +410,10 @@ class PaymentWorkflow:
         await workflow.wait_condition(lambda: self._decided)
         # A run that found the key's row from an earlier run answers for that payment: a replay too.
         older_payment = self._current.tx_id != self._request.tx_id
-        view = dataclasses.replace(self._current, replayed=not first or older_payment)
+        return self._with_next_action(dataclasses.replace(self._current, replayed=not first or older_payment))
+
+    def _with_next_action(self, view: PaymentView) -> PaymentView:
+        """A payment waiting for 3-D Secure: where the customer authenticates (Stripe's answer)."""
         if self._authorization is None or view.status != "requires_action":
             return view
         auth = self._authorization
@@ -343,8 +426,30 @@ class PaymentWorkflow:
 
     @workflow.update
     async def confirm(self, request: ConfirmRequest) -> PaymentView:
+        if request.card is not None:
+            return await self._pay_with_another_card(request)
         if self._confirm is None and not self._cancel:
             self._confirm = request
+        return await self._captured()
+
+    async def _pay_with_another_card(self, request: ConfirmRequest) -> PaymentView:
+        """The card is authorized and captured (the answer waits for both), needs 3-D Secure (the
+        answer says where), or is declined (CardDeclined: the payment is `declined` or `failed`)."""
+        answered = self._answered_attempts
+        self._another_card = request
+        await workflow.wait_condition(lambda: self._answered_attempts > answered or self._settled)
+        if self._status in ("declined", "failed"):
+            raise ApplicationError(
+                self._current.failure_message or "The card was declined.",
+                {"status": self._status, "failure_code": self._current.failure_code},
+                type="CardDeclined",
+            )
+        if self._status == "requires_action":
+            return self._with_next_action(self._current)
+        return await self._captured()
+
+    async def _captured(self) -> PaymentView:
+        """Wait for the accepted confirm's capture: the payment, or PaymentNotConfirmable."""
         refused = self._refused_confirms
         await workflow.wait_condition(
             lambda: self._settled or self._status == "confirmed" or self._refused_confirms > refused
@@ -357,6 +462,15 @@ class PaymentWorkflow:
 
     @confirm.validator
     def _validate_confirm(self, request: ConfirmRequest) -> None:
+        if request.card is not None:  # another card: only for a declined payment, one at a time
+            if self._status != "declined" or self._another_card is not None or self._cancel:
+                raise ApplicationError(
+                    f"Another card is for a declined payment; this one is {self._status}.",
+                    {"status": self._status},
+                    type="PaymentNotConfirmable",
+                )
+            self._check_capture_amount(request)
+            return
         fixed = self._current.amount_captured if self._status == "confirmed" else None
         if self._confirm is not None:
             fixed = self._confirm.amount or self._request.amount
@@ -372,6 +486,9 @@ class PaymentWorkflow:
             raise ApplicationError(
                 f"A {self._status} payment cannot be confirmed.", {"status": self._status}, type="PaymentNotConfirmable"
             )
+        self._check_capture_amount(request)
+
+    def _check_capture_amount(self, request: ConfirmRequest) -> None:
         if request.amount is not None and not 0 < request.amount <= self._request.amount:
             raise ApplicationError(
                 f"The capture amount must be between 1 and the authorized {self._request.amount}.",
@@ -380,10 +497,12 @@ class PaymentWorkflow:
 
     @workflow.update
     async def cancel(self) -> PaymentView:
+        """Void an authorization (`canceled`), or give up on a declined payment (`failed`)."""
+        given_up = "failed" if self._status == "declined" else "canceled"
         if self._confirm is None:
             self._cancel = True
         await workflow.wait_condition(lambda: self._settled)
-        if self._status != "canceled":
+        if self._status not in ("canceled", given_up):
             raise ApplicationError(
                 f"The payment is {self._status}.", {"status": self._status}, type="PaymentNotCancelable"
             )
@@ -393,7 +512,11 @@ class PaymentWorkflow:
     def _validate_cancel(self) -> None:
         if self._cancel or self._status == "canceled":
             return
-        if self._confirm is not None or self._status not in ("authorized", "requires_action"):
+        if (
+            self._confirm is not None
+            or self._another_card is not None
+            or self._status not in ("authorized", "requires_action", "declined")
+        ):
             raise ApplicationError(
                 f"A {self._status} payment cannot be canceled.", {"status": self._status}, type="PaymentNotCancelable"
             )

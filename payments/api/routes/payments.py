@@ -38,6 +38,7 @@ from payments.api.models import (
     NextAction,
     PaymentConfirm,
     PaymentInit,
+    PaymentMethod,
     RedirectToUrl,
     TransactionList,
     TransactionOut,
@@ -49,7 +50,7 @@ from payments.api.services import Services
 from payments.api.temporal_calls import UPDATE_LOST, closed_or_lost, waiting_on_temporal
 from payments.config.settings import Settings
 from payments.schema.directory_cache import DirectoryCache
-from payments.schema.messages import ConfirmRequest, InitRequest, PaymentRequest, PaymentView
+from payments.schema.messages import AnotherCard, ConfirmRequest, InitRequest, PaymentRequest, PaymentView
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Dispute, Transaction, TransactionStatus
 from payments.workflows import search_attributes as sa
 from payments.workflows.failures import failure_details
@@ -65,6 +66,11 @@ class UnknownParty(ApiError):
 
 class InvalidCaptureAmount(ApiError):
     status, code = 422, "invalid_capture_amount"
+
+
+class CardDeclined(ApiError):
+    status, code = 402, "card_declined"
+    message = "The card was declined: the payment is declined (try another card) or, after the last card, failed."
 
 
 class CaptureAmountFixed(ApiError):
@@ -85,6 +91,7 @@ def transaction_out(tx: Transaction) -> TransactionOut:
         failure_code=tx.failure_code,
         failure_message=tx.failure_message,
         card=Card(brand=tx.card_brand, last4=tx.card_last4),
+        card_attempts=tx.card_attempts,
         idempotency_key=tx.idempotency_key,
         created_at=tx.created_at,
         updated_at=tx.updated_at,
@@ -117,7 +124,7 @@ CATCHING_UP = "The payment's authorization is still being recorded (a worker res
 
 
 # How far an unsettled payment has got: a workflow can be behind its row, never ahead of it.
-_PROGRESS = {"pending": 0, "requires_action": 1, "authorized": 2}
+_PROGRESS = {"pending": 0, "requires_action": 1, "declined": 1, "authorized": 2}
 
 
 def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) -> None:
@@ -219,6 +226,7 @@ async def init_payment(
         return_url=str(request.url_for("checkout_page")),
         customer_id=customer_id,
         save_card=body.save_card,
+        max_card_attempts=services.settings.max_card_attempts,
     )
     # Only new payments are bounded: a repeat of a pending one joins it (a client that timed out).
     with services.admission.admit() if existing is None else nullcontext():
@@ -280,28 +288,52 @@ async def authorize_once(
     return tx, view
 
 
+async def _another_card(session: Session, services: Services, tx: Transaction, method: PaymentMethod) -> AnotherCard:
+    """A declined payment's next card: a new one, or the paying user's own saved card (on their
+    Customer; another user's is 404, like a missing one)."""
+    if method.saved_card_id is None:
+        assert method.card_token is not None  # PaymentMethod holds exactly one of the two
+        return AnotherCard(method.card_token)
+    card = await active_card(session, tx.user_id, method.saved_card_id)
+    customer_id = await customer_of(session, services.stripe, tx.user_id)
+    return AnotherCard(payment_method_of(services.keyring, card), customer_id)
+
+
 @router.post(
     "/payments/confirm",
-    summary="Capture a payment (user: owner, merchant: its own, operator)",
-    responses=errors(NotFound, PaymentStateConflict, InvalidCaptureAmount, CaptureAmountFixed),
+    summary="Capture a payment, or pay a declined one with another card (user: owner, merchant: its own, operator)",
+    responses=errors(NotFound, Forbidden, PaymentStateConflict, InvalidCaptureAmount, CaptureAmountFixed, CardDeclined),
 )
 async def confirm_payment(
-    body: PaymentConfirm, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
+    body: PaymentConfirm,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    session: Session,
+    temporal: TemporalClient,
 ) -> TransactionOut:
     """Capture. A repeat gets the same answer and Stripe sees one capture; the first confirm fixes
     the amount (no `amount`: all of it), and one with another amount is a 409. While the payment's
-    workflow catches up after a worker failure: 503 with Retry-After (send it again)."""
+    workflow catches up after a worker failure: 503 with Retry-After (send it again).
+
+    With `payment_method` (the paying user, on a `declined` payment): the card is authorized on the
+    same payment and captured at once; a card that needs 3-D Secure answers `requires_action` with
+    its `next_action` (confirm again once authenticated); a decline is 402 `card_declined`, the
+    payment still `declined` until its last card (`PAYMENTS_MAX_CARD_ATTEMPTS`), then `failed`."""
     tx = await visible_transaction(session, body.tx_id, principal)
+    if body.payment_method is not None and not principal.is_("user", tx.user_id):
+        raise Forbidden("Another card is given by the paying user.")
     if tx.status in CAPTURED_PAYMENT_STATUSES:
         if (body.amount or tx.amount) != tx.amount_captured:
             raise CaptureAmountFixed(f"The payment was captured for {tx.amount_captured}.")
         return transaction_out(tx)
     if tx.status in ("failed", "canceled"):
         raise PaymentStateConflict(tx.status)
+    card = await _another_card(session, services, tx, body.payment_method) if body.payment_method else None
     handle = temporal.get_workflow_handle(tx.workflow_id)
+    view = None
     try:
         async with waiting_on_temporal(session):
-            await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(body.amount))
+            view = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(body.amount, card))
     except WorkflowUpdateFailedError as exc:
         failure = _update_failure(exc)
         if failure is not None and failure.type == "InvalidCaptureAmount":
@@ -309,11 +341,15 @@ async def confirm_payment(
         if failure is not None and failure.type == "CaptureAmountFixed":
             raise CaptureAmountFixed(failure.message) from exc
         await session.refresh(tx)
+        if failure is not None and failure.type == "CardDeclined":
+            raise CardDeclined(failure.message, extra={"status": tx.status}) from exc
         _refuse_if_workflow_behind(exc, tx)
         raise PaymentStateConflict(tx.status) from exc
     except RPCError as exc:
         await closed_or_lost(handle, exc)
     tx = await visible_transaction(session, body.tx_id, principal)
+    if card is not None and view is not None and view.status == "requires_action":
+        return with_next_action(transaction_out(tx), view)
     if tx.status not in CAPTURED_PAYMENT_STATUSES:
         raise PaymentStateConflict(tx.status)
     return transaction_out(tx)
@@ -327,12 +363,13 @@ async def confirm_payment(
 async def cancel_payment(
     tx_id: str, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
 ) -> TransactionOut:
-    """Void the authorization. A repeat gets the same answer. While the payment's workflow catches
+    """Void the authorization (`canceled`); on a `declined` payment, give up on it (`failed`,
+    `requested_by_customer`). A repeat gets the same answer. While the payment's workflow catches
     up after a worker failure: 503 with Retry-After (send it again)."""
     tx = await visible_transaction(session, tx_id, principal)
-    if tx.status == "canceled":
+    if _given_up(tx):
         return transaction_out(tx)
-    if tx.status not in ("authorized", "requires_action", "pending"):
+    if tx.status not in ("authorized", "requires_action", "pending", "declined"):
         raise PaymentStateConflict(tx.status)
     handle = temporal.get_workflow_handle(tx.workflow_id)
     try:
@@ -345,9 +382,14 @@ async def cancel_payment(
     except RPCError as exc:
         await closed_or_lost(handle, exc)
     tx = await visible_transaction(session, tx_id, principal)
-    if tx.status != "canceled":
+    if not _given_up(tx):
         raise PaymentStateConflict(tx.status)
     return transaction_out(tx)
+
+
+def _given_up(tx: Transaction) -> bool:
+    """What a cancel leaves: a voided authorization, or a declined payment the customer gave up."""
+    return tx.status == "canceled" or (tx.status == "failed" and tx.failure_code == "requested_by_customer")
 
 
 @router.get(

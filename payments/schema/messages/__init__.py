@@ -29,6 +29,7 @@ from payments.schema.messages.merchants import (
     PayoutAccount,
 )
 from payments.schema.messages.payments import (
+    AnotherCard,
     Authorization,
     AuthorizeRequest,
     CaptureRequest,
@@ -38,6 +39,7 @@ from payments.schema.messages.payments import (
     PaymentIntentState,
     PaymentRequest,
     PaymentView,
+    ReauthorizeRequest,
     RedirectToUrl,
     StatusChange,
     StripeAhead,
@@ -79,6 +81,7 @@ from payments.schema.messages.refunds import (
 )
 
 __all__ = [
+    "AnotherCard",
     "Authorization",
     "AuthorizeRequest",
     "CaptureRequest",
@@ -107,6 +110,7 @@ __all__ = [
     "PayoutTransfer",
     "PayoutView",
     "PlannedReversal",
+    "ReauthorizeRequest",
     "ReconciliationInput",
     "ReconciliationPage",
     "ReconciliationPageResult",

@@ -30,6 +30,8 @@ class PaymentRequest:
     # The user's Stripe Customer: a saved card pays only on it; save_card keeps the card there.
     customer_id: str | None = None
     save_card: bool = False
+    # Cards this payment may try, the first included (None: a run from before retries, one card).
+    max_card_attempts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class PaymentView:
     card_last4: str | None = None
     failure_code: str | None = None
     failure_message: str | None = None
+    card_attempts: int = 1
     replayed: bool = False
     # While 3-D Secure is pending (init's answer only): what the customer's browser needs.
     client_secret: str | None = None
@@ -61,8 +64,29 @@ class InitRequest:
 
 
 @dataclass(frozen=True)
+class AnotherCard:
+    """A declined payment's next card: a PaymentMethod or token (a saved card's, opened by the API),
+    and the user's Stripe Customer when the card is saved on it."""
+
+    card_token: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True)
 class ConfirmRequest:
     amount: int | None = None
+    card: AnotherCard | None = None  # a declined payment: authorize this card, then capture
+
+
+@dataclass(frozen=True)
+class ReauthorizeRequest:
+    """Confirm the payment's PaymentIntent again with another card: attempt n's own Stripe key."""
+
+    tx_id: str
+    payment_intent_id: str
+    attempt: int
+    card: AnotherCard
+    return_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +127,7 @@ class StatusChange:
     card_last4: str | None = None
     failure_code: str | None = None
     failure_message: str | None = None
+    card_attempts: int | None = None
 
 
 @dataclass(frozen=True)
