@@ -1,6 +1,7 @@
 /* The checkout page: a saved card (one click), or a new card -> PaymentMethod (in the card
    processor's iframe, kept on file when the box is ticked) -> POST /payments/init -> 3-D Secure
-   when asked (a redirect to the bank's page and back) -> POST /payments/confirm. */
+   when asked (a redirect to the bank's page and back) -> POST /payments/confirm. After a decline,
+   another card pays for the same payment: POST /payments/confirm with its payment_method. */
 "use strict";
 
 const PENDING = "checkout.pending"; // the payment waiting on 3-D Secure, across the redirect
@@ -27,8 +28,14 @@ let demo = false;
 let cardComplete = false;
 let savedCards = []; // the payer's active cards on file, the default first
 let working = null; // the button whose payment is under way
+let declined = null; // a declined payment that another card may still pay
 
-class ApiError extends Error {}
+class ApiError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
 
 async function api(method, path, body, headers = {}) {
   const response = await fetch(path, {
@@ -37,7 +44,7 @@ async function api(method, path, body, headers = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError((answer.error && answer.error.message) || `The server answered ${response.status}.`);
+  if (!response.ok) throw new ApiError(answer.error?.message || `The server answered ${response.status}.`, answer.error?.code);
   return answer;
 }
 
@@ -107,7 +114,9 @@ function showResult(kind, title, message, tx) {
   $("result-card").textContent = used;
   $("result-reference").textContent = tx ? tx.id : "—";
   $("result-reference").parentElement.hidden = !tx;
-  $("retry-button").hidden = kind === "paid" || !order;
+  if (tx) declined = tx.status === "declined" ? tx : null;
+  // Once a payment is settled, another card would be another payment: the shop starts that one.
+  $("retry-button").hidden = kind === "paid" || !order || (tx !== null && !declined);
 }
 
 function brandName(brand) {
@@ -118,10 +127,13 @@ function showOutcome(tx) {
   const total = money(tx.amount, tx.currency);
   if (tx.status === "confirmed") {
     showResult("paid", "Payment successful", `${total} paid to ${order.merchant_name || order.merchant_id}.`, tx);
+  } else if (tx.status === "failed") {
+    showResult("declined", "Payment failed",
+      "No more cards can be tried for this order, and nothing was charged. Please go back to the shop.", tx);
   } else if (tx.failure_code === AUTHENTICATION_FAILED) {
     showResult("authentication_failed", "Authentication failed",
       "Your bank could not confirm it was you, so nothing was charged. Please try again or use another card.", tx);
-  } else if (tx.status === "failed") {
+  } else if (tx.status === "declined") {
     showResult("declined", "Payment declined", DECLINES[tx.failure_code] || tx.failure_message || DECLINES.generic_decline, tx);
   } else {
     showResult("error", "Payment not completed", `The payment is ${tx.status}; nothing more was charged.`, tx);
@@ -131,9 +143,12 @@ function showOutcome(tx) {
 function showForm() {
   $("result-view").hidden = true;
   $("pay-view").hidden = false;
+  $("another-card").hidden = !declined;
+  $("save-box").hidden = Boolean(declined); // a card given after a decline pays only; it is not kept
   showSavedCards();
   busy(null);
   if (!card) mountCard();
+  else if (declined) card.clear(); // not the declined card's number again
 }
 
 function mountCard() {
@@ -162,7 +177,7 @@ async function payWithNewCard(event) {
     $("card-error").textContent = error.message;
     return;
   }
-  await pay({ card_token: paymentMethod.id, save_card: $("save-card").checked });
+  await pay({ card_token: paymentMethod.id }, $("save-card").checked);
 }
 
 async function payWithSavedCard(saved, button) {
@@ -178,10 +193,9 @@ async function removeSavedCard(saved, button) {
   busy(null);
 }
 
-async function pay(cardToPay) {
+async function pay(cardToPay, save = false) {
   busy("Authorizing the payment…");
-  const body = { user_id: order.user_id, merchant_id: order.merchant_id, amount: order.amount, currency: order.currency, ...cardToPay };
-  const tx = await api("POST", "/payments/init", body, { "Idempotency-Key": `checkout-${crypto.randomUUID()}` });
+  const tx = declined ? await payDeclined(cardToPay) : await init(cardToPay, save);
   if (tx.status === "requires_action" && tx.next_action) {
     busy("Your bank asks you to confirm the payment…");
     sessionStorage.setItem(PENDING, JSON.stringify({ order, token, demo, tx_id: tx.id }));
@@ -189,6 +203,22 @@ async function pay(cardToPay) {
     return;
   }
   await settle(tx);
+}
+
+function init(cardToPay, save) {
+  const body = { user_id: order.user_id, merchant_id: order.merchant_id, amount: order.amount, currency: order.currency, ...cardToPay, save_card: save };
+  return api("POST", "/payments/init", body, { "Idempotency-Key": `checkout-${crypto.randomUUID()}` });
+}
+
+async function payDeclined(cardToPay) {
+  // Authorized and captured at once, or 3-D Secure first; declined again is a 402 and the payment
+  // says whether yet another card may be tried.
+  try {
+    return await api("POST", "/payments/confirm", { tx_id: declined.id, payment_method: cardToPay });
+  } catch (error) {
+    if (error.code !== "card_declined") throw error;
+    return api("GET", `/payments/${declined.id}`);
+  }
 }
 
 async function settle(tx) {
@@ -202,6 +232,7 @@ async function settle(tx) {
 async function afterAuthentication(pending) {
   ({ order, token, demo } = pending);
   showOrder();
+  await loadSavedCards(); // for another card, should the bank refuse
   $("pay-view").hidden = false;
   busy("Waiting for your bank's answer…");
   const deadline = Date.now() + POLL_FOR_MS;
