@@ -115,7 +115,9 @@ class PaymentRecords:
             if change.payment_intent_id:
                 tx.stripe_payment_intent_id = change.payment_intent_id
             if change.event_type:
-                await add_event(session, change.event_type, tx.id, event_payload(tx))
+                # One decline per card tried: each is its own event.
+                occurrence = f"card-{tx.card_attempts}" if change.status == "declined" else ""
+                await add_event(session, change.event_type, tx.id, event_payload(tx), occurrence)
             view = view_of(tx)
         if changed:
             metrics.PAYMENTS.labels(change.status, change.failure_code or "").inc()

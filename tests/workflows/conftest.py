@@ -2,11 +2,13 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from payments.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from tests.services import fresh_key
 
 
 async def start_time_skipping() -> WorkflowEnvironment:
@@ -42,3 +44,9 @@ async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+def queue() -> str:
+    """A task queue of the test's own, for a payment's worker."""
+    return f"payments-{fresh_key()}"

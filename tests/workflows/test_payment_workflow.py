@@ -29,6 +29,7 @@ from payments.schema.messages import (
     PaymentIntentState,
     PaymentRequest,
     PaymentView,
+    ReauthorizeRequest,
     RedirectToUrl,
     StatusChange,
     StripeAhead,
@@ -60,6 +61,7 @@ class FakePaymentSteps:
         capture: Callable[[CaptureRequest], int] | None = None,
         intent_status: Callable[[], str] = lambda: "requires_capture",
         void: Callable[[VoidRequest], None] | None = None,
+        reauthorize: Callable[[ReauthorizeRequest], Authorization] | None = None,
     ) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.view: PaymentView | None = None
@@ -67,6 +69,7 @@ class FakePaymentSteps:
         self._capture = capture or (lambda r: r.amount)
         self._intent_status = intent_status
         self._void = void or (lambda r: None)
+        self._reauthorize = reauthorize or (lambda r: Authorization("pi_d", "authorized", "mastercard", "4444"))
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -96,7 +99,10 @@ class FakePaymentSteps:
         async def record_status(change: StatusChange) -> PaymentView:
             fake.calls.append(("record_status", change))
             assert fake.view is not None
-            fake.view = dataclasses.replace(fake.view, status=change.status, failure_code=change.failure_code)
+            attempts = change.card_attempts or fake.view.card_attempts
+            fake.view = dataclasses.replace(
+                fake.view, status=change.status, failure_code=change.failure_code, card_attempts=attempts
+            )
             return fake.view
 
         @activity.defn(name="record_capture")
@@ -110,6 +116,11 @@ class FakePaymentSteps:
         async def authorize_payment(request: AuthorizeRequest) -> Authorization:
             fake.calls.append(("authorize_payment", request))
             return fake._authorize(request)
+
+        @activity.defn(name="reauthorize_payment")
+        async def reauthorize_payment(request: ReauthorizeRequest) -> Authorization:
+            fake.calls.append(("reauthorize_payment", request))
+            return fake._reauthorize(request)
 
         @activity.defn(name="capture_payment")
         async def capture_payment(request: CaptureRequest) -> int:
@@ -155,6 +166,7 @@ class FakePaymentSteps:
             record_status,
             record_capture,
             authorize_payment,
+            reauthorize_payment,
             capture_payment,
             capture_payment_with_fee,
             void_payment,
@@ -191,11 +203,6 @@ async def init_with_start(env: WorkflowEnvironment, queue: str, request: Payment
     return await env.client.execute_update_with_start_workflow(
         PaymentWorkflow.init, InitRequest("fp"), start_workflow_operation=start_op
     )
-
-
-@pytest.fixture
-def queue() -> str:
-    return f"payments-{fresh_key()}"
 
 
 async def test_authorize_then_capture(time_skipping_env: WorkflowEnvironment, queue: str) -> None:

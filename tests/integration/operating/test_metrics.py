@@ -41,7 +41,7 @@ async def test_a_payment_moves_the_api_and_worker_metrics(parties: Parties, work
         tx = await parties.captured(1200)
         assert (await parties.refund(tx["id"])).status_code == 201
         declined = await parties.init(card="pm_card_chargeDeclined")
-        assert declined.json()["status"] == "failed"
+        assert declined.json()["status"] == "declined"
 
         worker = await client.get(worker_url)
         api = await parties.api.get("/metrics", headers=parties.auth("operator"))
@@ -51,13 +51,13 @@ async def test_a_payment_moves_the_api_and_worker_metrics(parties: Parties, work
         return value(after, name, **labels) - value(before, name, **labels)
 
     assert moved(worker_before, worker.text, "payments_payments_total", outcome="authorized", decline_code="") >= 1
-    failed = [
+    declines = [
         sample.labels["decline_code"]
         for family in text_string_to_metric_families(worker.text)
         for sample in family.samples
-        if sample.name == "payments_payments_total" and sample.labels["outcome"] == "failed"
+        if sample.name == "payments_payments_total" and sample.labels["outcome"] == "declined"
     ]
-    assert failed and all(failed), "a decline is counted with its code"
+    assert declines and all(declines), "a decline is counted with its code"
     assert moved(worker_before, worker.text, "payments_captures_total", currency="usd") >= 1
     assert moved(worker_before, worker.text, "payments_refunds_total", outcome="succeeded") >= 1
     assert "payments_outbox_lag_seconds" in worker.text

@@ -65,11 +65,13 @@ async def test_a_repeat_after_the_first_run_closed_is_a_replay_not_a_new_payment
     parties: Parties, engine: AsyncEngine, temporal_client: Client, stack_settings: Settings
 ) -> None:
     """The race the API's Redis and database pre-checks can lose: they saw no payment, and by the
-    time update-with-start arrives the first run (declined) has closed, so a second run starts.
-    Driven here with the API's own step after its pre-checks."""
+    time update-with-start arrives the first run (declined, then given up) has closed, so a second
+    run starts. Driven here with the API's own step after its pre-checks."""
     body = parties.init_body(card="pm_card_chargeDeclined")
     first = await parties.api.post("/payments/init", json=body, headers=parties.as_user)
-    assert first.status_code == 201 and first.json()["status"] == "failed"
+    assert first.status_code == 201 and first.json()["status"] == "declined"
+    given_up = await parties.api.post(f"/payments/{first.json()['id']}/cancel", headers=parties.as_user)
+    assert given_up.status_code == 200 and given_up.json()["status"] == "failed"
     await temporal_client.get_workflow_handle(workflow_id(parties.user_id, body["idempotency_key"])).result()
 
     repeat = PaymentRequest(

@@ -39,14 +39,14 @@ async def test_a_merchant_and_an_operator_may_confirm_too(parties: Parties, auth
         assert response.status_code == 200 and response.json()["status"] == "confirmed"
 
 
-async def test_a_declined_card_fails_with_stripes_decline_code(parties: Parties) -> None:
+async def test_a_declined_card_leaves_the_payment_declined_with_stripes_decline_code(parties: Parties) -> None:
     init = await parties.init(card="pm_card_chargeDeclinedInsufficientFunds")
     assert init.status_code == 201
-    assert init.json()["status"] == "failed" and init.json()["failure_code"] == "insufficient_funds"
-    assert init.json()["failure_message"]
-    confirm = await parties.confirm(init.json()["id"])
+    assert init.json()["status"] == "declined" and init.json()["failure_code"] == "insufficient_funds"
+    assert init.json()["failure_message"] and init.json()["card_attempts"] == 1
+    confirm = await parties.confirm(init.json()["id"])  # a capture needs another card first
     assert confirm.status_code == 409
-    assert confirm.json()["error"]["status"] == "failed"
+    assert confirm.json()["error"]["status"] == "declined"
 
 
 async def test_3d_secure_completes_through_the_stripe_webhook(

@@ -178,7 +178,7 @@ async def test_save_card_while_paying_keeps_it_once_authorized(parties: Parties)
     again = await _pay(parties, "pay-with-kept", saved_card_id=cards[0]["id"])
     assert again.json()["status"] == "authorized"
     declined = await _pay(parties, "declined-save", card_token="pm_card_chargeDeclined", save_card=True)
-    assert declined.json()["status"] == "failed" and len(await _cards(parties)) == 1
+    assert declined.json()["status"] == "declined" and len(await _cards(parties)) == 1
 
 
 async def test_init_takes_exactly_one_card(parties: Parties) -> None:
