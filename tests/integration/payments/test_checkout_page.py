@@ -294,7 +294,7 @@ async def test_after_a_decline_other_cards_pay_for_the_same_payment(
     tx_id = await checkout.reference()
     await checkout.another_card()
     await expect(checkout.page.locator("#another-card")).to_have_text(
-        "Your card was declined. Choose another card to pay for this order."
+        "That card did not go through. Choose another card to pay for this order."
     )
     await expect(checkout.page.get_by_label("Save this card for next time")).to_be_hidden()
     await checkout.pay_with(INSUFFICIENT_FUNDS)
