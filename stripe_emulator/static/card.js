@@ -105,6 +105,10 @@
     if (event.origin !== config.parent || event.source !== window.parent) return;
     var message = event.data || {};
     if (message.type === "focus") number.focus();
+    if (message.type === "clear") {
+      [number, expiry, cvc].forEach(function (input) { input.value = ""; });
+      changed();
+    }
     if (message.type === "createPaymentMethod") {
       toParent({ type: "result", id: message.id, result: await createPaymentMethod(message.payload || {}) });
     }

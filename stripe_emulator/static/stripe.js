@@ -1,5 +1,5 @@
 /* The emulator's Stripe.js: the subset a checkout page uses (Stripe(pk), elements().create("card"),
-   element.mount / on, createPaymentMethod). As with Stripe's, the card field is an iframe of this
+   element.mount / on / clear, createPaymentMethod). As with Stripe's, the card field is an iframe of this
    script's origin: the page talks to it by postMessage and only ever sees the PaymentMethod. */
 (function () {
   "use strict";
@@ -37,6 +37,7 @@
       return self;
     };
     self.focus = function () { frame.contentWindow.postMessage({ type: "focus" }, origin); };
+    self.clear = function () { frame.contentWindow.postMessage({ type: "clear" }, origin); };
     self._request = function (type, payload) {
       return new Promise(function (resolve) {
         sequence += 1;

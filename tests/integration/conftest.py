@@ -90,6 +90,18 @@ class Parties:
             lambda: self.get(tx_id), lambda tx: tx["status"] == status, f"{tx_id} to become {status}", within
         )
 
+    async def saved_card(self, card: str = "pm_card_visa") -> dict[str, Any]:
+        """A card the user saved on file (with no 3-D Secure)."""
+        body = {"card_token": card, "idempotency_key": fresh_key()}
+        response = await self.api.post(f"/users/{self.user_id}/cards", json=body, headers=self.as_user)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def saved_cards(self) -> list[dict[str, Any]]:
+        response = await self.api.get(f"/users/{self.user_id}/cards", headers=self.as_user)
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
+
 
 @pytest_asyncio.fixture
 async def parties(api: httpx.AsyncClient, auth) -> Parties:

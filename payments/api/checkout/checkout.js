@@ -1,5 +1,7 @@
-/* The checkout page: card -> PaymentMethod (in the card processor's iframe) -> POST /payments/init
-   -> 3-D Secure when asked (a redirect to the bank's page and back) -> POST /payments/confirm. */
+/* The checkout page: a saved card (one click), or a new card -> PaymentMethod (in the card
+   processor's iframe, kept on file when the box is ticked) -> POST /payments/init -> 3-D Secure
+   when asked (a redirect to the bank's page and back) -> POST /payments/confirm. After a decline,
+   another card pays for the same payment: POST /payments/confirm with its payment_method. */
 "use strict";
 
 const PENDING = "checkout.pending"; // the payment waiting on 3-D Secure, across the redirect
@@ -24,8 +26,16 @@ let order = null; // {user_id, merchant_id, merchant_name, amount, currency}
 let token = null;
 let demo = false;
 let cardComplete = false;
+let savedCards = []; // the payer's active cards on file, the default first
+let working = null; // the button whose payment is under way
+let declined = null; // a declined payment that another card may still pay
 
-class ApiError extends Error {}
+class ApiError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
 
 async function api(method, path, body, headers = {}) {
   const response = await fetch(path, {
@@ -34,7 +44,7 @@ async function api(method, path, body, headers = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError((answer.error && answer.error.message) || `The server answered ${response.status}.`);
+  if (!response.ok) throw new ApiError(answer.error?.message || `The server answered ${response.status}.`, answer.error?.code);
   return answer;
 }
 
@@ -55,10 +65,42 @@ function showOrder() {
   $("pay-label").textContent = `Pay ${total}`;
 }
 
-function busy(message) {
-  $("pay-form").classList.toggle("busy", Boolean(message));
+function busy(message, button = working) {
+  working?.classList.remove("working");
+  working = message ? button : null;
+  working?.classList.add("working");
+  $("pay-view").classList.toggle("busy", Boolean(message));
+  for (const other of $("saved-list").querySelectorAll("button")) other.disabled = Boolean(message);
   $("pay-button").disabled = Boolean(message) || !cardComplete;
   $("progress").textContent = message || "";
+}
+
+function cardName(saved) {
+  return `${brandName(saved.brand)} •••• ${saved.last4}`;
+}
+
+async function loadSavedCards() {
+  const { data } = await api("GET", `/users/${encodeURIComponent(order.user_id)}/cards`);
+  savedCards = data.filter((saved) => saved.status === "active").sort((a, b) => b.is_default - a.is_default);
+}
+
+function showSavedCards() {
+  const total = money(order.amount, order.currency);
+  $("saved-list").replaceChildren(...savedCards.map((saved) => {
+    const row = $("saved-card-row").content.firstElementChild.cloneNode(true);
+    const pay = row.querySelector(".saved-pay");
+    const remove = row.querySelector(".saved-remove");
+    row.querySelector(".saved-name").textContent = cardName(saved);
+    row.querySelector(".saved-expiry").textContent = `Expires ${String(saved.exp_month).padStart(2, "0")}/${String(saved.exp_year).slice(-2)}`;
+    row.querySelector(".saved-default").hidden = !saved.is_default;
+    row.querySelector(".saved-amount-label").textContent = `Pay ${total}`;
+    pay.setAttribute("aria-label", `Pay ${total} with ${cardName(saved)}`);
+    remove.setAttribute("aria-label", `Remove ${cardName(saved)}`);
+    pay.addEventListener("click", () => payWithSavedCard(saved, pay).catch(failed));
+    remove.addEventListener("click", () => removeSavedCard(saved, remove).catch(failed));
+    return row;
+  }));
+  $("saved-cards").hidden = savedCards.length === 0;
 }
 
 function showResult(kind, title, message, tx) {
@@ -72,7 +114,9 @@ function showResult(kind, title, message, tx) {
   $("result-card").textContent = used;
   $("result-reference").textContent = tx ? tx.id : "—";
   $("result-reference").parentElement.hidden = !tx;
-  $("retry-button").hidden = kind === "paid" || !order;
+  if (tx) declined = tx.status === "declined" ? tx : null;
+  // Once a payment is settled, another card would be another payment: the shop starts that one.
+  $("retry-button").hidden = kind === "paid" || !order || (tx !== null && !declined);
 }
 
 function brandName(brand) {
@@ -83,10 +127,13 @@ function showOutcome(tx) {
   const total = money(tx.amount, tx.currency);
   if (tx.status === "confirmed") {
     showResult("paid", "Payment successful", `${total} paid to ${order.merchant_name || order.merchant_id}.`, tx);
+  } else if (tx.status === "failed") {
+    showResult("declined", "Payment failed",
+      "No more cards can be tried for this order, and nothing was charged. Please go back to the shop.", tx);
   } else if (tx.failure_code === AUTHENTICATION_FAILED) {
     showResult("authentication_failed", "Authentication failed",
       "Your bank could not confirm it was you, so nothing was charged. Please try again or use another card.", tx);
-  } else if (tx.status === "declined" || tx.status === "failed") {
+  } else if (tx.status === "declined") {
     showResult("declined", "Payment declined", DECLINES[tx.failure_code] || tx.failure_message || DECLINES.generic_decline, tx);
   } else {
     showResult("error", "Payment not completed", `The payment is ${tx.status}; nothing more was charged.`, tx);
@@ -96,8 +143,12 @@ function showOutcome(tx) {
 function showForm() {
   $("result-view").hidden = true;
   $("pay-view").hidden = false;
+  $("another-card").hidden = !declined;
+  $("save-box").hidden = Boolean(declined); // a card given after a decline pays only; it is not kept
+  showSavedCards();
   busy(null);
   if (!card) mountCard();
+  else if (declined) card.clear(); // not the declined card's number again
 }
 
 function mountCard() {
@@ -117,18 +168,34 @@ function mountCard() {
   });
 }
 
-async function pay(event) {
+async function payWithNewCard(event) {
   event.preventDefault();
-  busy("Checking your card…");
+  busy("Checking your card…", $("pay-button"));
   const { paymentMethod, error } = await stripe.createPaymentMethod({ type: "card", card });
   if (error) {
     busy(null);
     $("card-error").textContent = error.message;
     return;
   }
+  await pay({ card_token: paymentMethod.id }, $("save-card").checked);
+}
+
+async function payWithSavedCard(saved, button) {
+  busy("Authorizing the payment…", button);
+  await pay({ saved_card_id: saved.id });
+}
+
+async function removeSavedCard(saved, button) {
+  busy("Removing the card…", button);
+  await api("DELETE", `/users/${encodeURIComponent(order.user_id)}/cards/${encodeURIComponent(saved.id)}`);
+  savedCards = savedCards.filter((kept) => kept.id !== saved.id);
+  showSavedCards();
+  busy(null);
+}
+
+async function pay(cardToPay, save = false) {
   busy("Authorizing the payment…");
-  const body = { user_id: order.user_id, merchant_id: order.merchant_id, amount: order.amount, currency: order.currency, card_token: paymentMethod.id };
-  const tx = await api("POST", "/payments/init", body, { "Idempotency-Key": `checkout-${crypto.randomUUID()}` });
+  const tx = declined ? await payDeclined(cardToPay) : await init(cardToPay, save);
   if (tx.status === "requires_action" && tx.next_action) {
     busy("Your bank asks you to confirm the payment…");
     sessionStorage.setItem(PENDING, JSON.stringify({ order, token, demo, tx_id: tx.id }));
@@ -136,6 +203,22 @@ async function pay(event) {
     return;
   }
   await settle(tx);
+}
+
+function init(cardToPay, save) {
+  const body = { user_id: order.user_id, merchant_id: order.merchant_id, amount: order.amount, currency: order.currency, ...cardToPay, save_card: save };
+  return api("POST", "/payments/init", body, { "Idempotency-Key": `checkout-${crypto.randomUUID()}` });
+}
+
+async function payDeclined(cardToPay) {
+  // Authorized and captured at once, or 3-D Secure first; declined again is a 402 and the payment
+  // says whether yet another card may be tried.
+  try {
+    return await api("POST", "/payments/confirm", { tx_id: declined.id, payment_method: cardToPay });
+  } catch (error) {
+    if (error.code !== "card_declined") throw error;
+    return api("GET", `/payments/${declined.id}`);
+  }
 }
 
 async function settle(tx) {
@@ -149,6 +232,7 @@ async function settle(tx) {
 async function afterAuthentication(pending) {
   ({ order, token, demo } = pending);
   showOrder();
+  await loadSavedCards(); // for another card, should the bank refuse
   $("pay-view").hidden = false;
   busy("Waiting for your bank's answer…");
   const deadline = Date.now() + POLL_FOR_MS;
@@ -196,6 +280,7 @@ async function start() {
     return;
   }
   showOrder();
+  await loadSavedCards();
   showForm();
 }
 
@@ -203,6 +288,6 @@ function failed(error) {
   showResult("error", "Something went wrong", error instanceof ApiError ? error.message : "We could not reach the server. Please try again.", null);
 }
 
-$("pay-form").addEventListener("submit", (event) => pay(event).catch(failed));
+$("pay-form").addEventListener("submit", (event) => payWithNewCard(event).catch(failed));
 $("retry-button").addEventListener("click", showForm);
 start().catch(failed);

@@ -1,20 +1,22 @@
 """The checkout page in a real browser (Debian's Chromium, driven by Playwright) on the real stack:
-a card pays, 3-D Secure is approved or failed on the bank's page, a card is declined; and the card
-number goes only to the card processor's origin, never to ours, our logs or our database.
+a card pays, 3-D Secure is approved or failed on the bank's page, a card is declined; saved cards
+come first and pay in one click, the save box keeps a new card, a saved card is removed; after a
+decline other cards pay for the same payment, up to the last card; and the card number goes only
+to the card processor's origin, never to ours, our logs or our database.
 Each test leaves screenshots in test-results/<test name>/ for a person to look at."""
 
 import os
-import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, async_playwright, expect
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +27,7 @@ from tests.integration.conftest import Parties, stripe_intent
 VISA = "4242 4242 4242 4242"
 AUTHENTICATION_REQUIRED = "4000 0025 0000 3155"
 DECLINED = "4000 0000 0000 0002"
+INSUFFICIENT_FUNDS = "4000 0000 0000 9995"
 expect.set_options(timeout=30_000)  # two busy cores run the whole stack
 
 
@@ -71,9 +74,22 @@ class Checkout:
         await card.locator("#expiry").fill(expiry)
         await card.locator("#cvc").fill(cvc)
 
-    async def pay_with(self, number: str) -> None:
+    async def another_card(self) -> None:
+        """After a decline: "Try another card", and the card field is emptied of the declined one."""
+        await self.page.get_by_role("button", name="Try another card").click()
+        await expect(self.page.frame_locator("#card-element iframe").locator("#number")).to_have_value("")
+
+    async def pay_with(self, number: str, save: bool = False) -> None:
         await self.fill_card(number)
-        await self.page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+        if save:
+            await self.page.get_by_label("Save this card for next time").check()
+        await self.page.locator("#pay-button").click()
+
+    def saved_card_names(self) -> Locator:
+        return self.page.locator("#saved-list .saved-name")
+
+    def sent_to_init(self) -> list[Any]:
+        return [sent.post_data_json for sent in self.requests if sent.url == f"{self.api_url}/payments/init"]
 
     async def screenshot(self, name: str) -> None:
         await self.page.screenshot(path=self.out / f"{name}.png", full_page=True, animations="disabled")
@@ -150,14 +166,75 @@ async def test_a_visa_card_pays_and_the_api_shows_the_payment_confirmed(
     await checkout.screenshot("paid")
     tx = await parties.get(await checkout.reference())
     assert (tx["status"], tx["amount_captured"], tx["card"]) == ("confirmed", 2500, {"brand": "visa", "last4": "4242"})
+    assert await parties.saved_cards() == []  # kept only when the save box is ticked
     await assert_card_number_stayed_with_stripe(checkout, VISA, stripe_api_base, log_file, engine)
+
+
+async def test_saved_cards_come_first_the_default_on_top_and_one_click_pays(
+    checkout: Checkout, parties: Parties, stack_settings: Settings
+) -> None:
+    await parties.saved_card("pm_card_visa")
+    mastercard = await parties.saved_card("pm_card_mastercard")
+    default_path = f"/users/{parties.user_id}/cards/{mastercard['id']}/default"
+    default = await parties.api.post(default_path, headers=parties.as_user)
+    assert default.status_code == 200, default.text
+    await checkout.open(parties, stack_settings)
+    await expect(checkout.saved_card_names()).to_have_text(["Mastercard •••• 4444", "Visa •••• 4242"])
+    saved_box = await checkout.page.locator("#saved-cards").bounding_box()
+    new_card_box = await checkout.page.locator("#card-element").bounding_box()
+    assert saved_box and new_card_box and saved_box["y"] + saved_box["height"] <= new_card_box["y"]
+    await checkout.screenshot("saved cards")
+    await checkout.page.get_by_role("button", name="Pay $25.00 with Mastercard •••• 4444").click()
+    await expect(checkout.page.get_by_role("heading", name="Payment successful")).to_be_visible()
+    await expect(checkout.page.locator("#result-card")).to_have_text("Mastercard •••• 4444")
+    await checkout.screenshot("paid")
+    tx = await parties.get(await checkout.reference())
+    assert (tx["status"], tx["card"]) == ("confirmed", {"brand": "mastercard", "last4": "4444"})
+    assert [sent.get("saved_card_id") for sent in checkout.sent_to_init()] == [mastercard["id"]]
+    assert not [sent for sent in checkout.sent_to_init() if "card_token" in sent]
+
+
+async def test_the_save_box_keeps_a_new_card_for_the_next_checkout(
+    checkout: Checkout, parties: Parties, stack_settings: Settings, stripe_api_base: str, log_file: Path, engine
+) -> None:
+    await checkout.open(parties, stack_settings)
+    await expect(checkout.page.locator("#pay-button")).to_be_visible()
+    await expect(checkout.page.locator("#saved-cards")).to_be_hidden()  # nothing saved yet
+    await checkout.pay_with(VISA, save=True)
+    await expect(checkout.page.get_by_role("heading", name="Payment successful")).to_be_visible()
+    assert [sent["save_card"] for sent in checkout.sent_to_init()] == [True]
+    saved = await parties.saved_cards()
+    assert [(card["brand"], card["last4"], card["is_default"]) for card in saved] == [("visa", "4242", True)]
+    await checkout.page.goto("about:blank")  # the next order's link differs from this one only in its fragment
+    await checkout.open(parties, stack_settings)
+    await expect(checkout.saved_card_names()).to_have_text(["Visa •••• 4242"])
+    await expect(checkout.page.get_by_role("button", name="Pay $25.00 with Visa •••• 4242")).to_be_enabled()
+    await checkout.screenshot("offered next time")
+    await assert_card_number_stayed_with_stripe(checkout, VISA, stripe_api_base, log_file, engine)
+
+
+async def test_a_saved_card_is_removed_from_the_page_and_from_the_users_cards(
+    checkout: Checkout, parties: Parties, stack_settings: Settings
+) -> None:
+    await parties.saved_card("pm_card_visa")
+    await parties.saved_card("pm_card_mastercard")
+    await checkout.open(parties, stack_settings)
+    await expect(checkout.saved_card_names()).to_have_text(["Visa •••• 4242", "Mastercard •••• 4444"])
+    await checkout.page.get_by_role("button", name="Remove Visa •••• 4242").click()
+    await expect(checkout.saved_card_names()).to_have_text(["Mastercard •••• 4444"])
+    assert [card["last4"] for card in await parties.saved_cards()] == ["4444"]
+    await checkout.screenshot("one removed")
+    await checkout.page.get_by_role("button", name="Remove Mastercard •••• 4444").click()
+    await expect(checkout.page.locator("#saved-cards")).to_be_hidden()
+    assert await parties.saved_cards() == []
+    await expect(checkout.page.locator("#pay-button")).to_be_visible()  # a new card still pays
 
 
 @pytest.mark.parametrize(
     ("button", "heading", "status"),
     [
         ("Complete authentication", "Payment successful", "confirmed"),
-        ("Fail authentication", "Authentication failed", "declined"),
+        ("Fail authentication", "Authentication failed", "declined"),  # open: another card may pay
     ],
 )
 async def test_3d_secure_on_the_banks_page_decides_the_payment(
@@ -203,6 +280,78 @@ async def test_a_declined_card_shows_the_decline_in_words(
     tx = await parties.get(await checkout.reference())
     assert (tx["status"], tx["failure_code"]) == ("declined", "generic_decline")
     await assert_card_number_stayed_with_stripe(checkout, DECLINED, stripe_api_base, log_file, engine)
+
+
+async def test_after_a_decline_other_cards_pay_for_the_same_payment(
+    checkout: Checkout, parties: Parties, stack_settings: Settings, stripe_api_base: str, log_file: Path, engine
+) -> None:
+    """Declined, then another new card declined too, then a saved card in one click: one payment,
+    one PaymentIntent, three cards."""
+    visa = await parties.saved_card("pm_card_visa")
+    await checkout.open(parties, stack_settings)
+    await checkout.pay_with(DECLINED)
+    await expect(checkout.page.get_by_role("heading", name="Payment declined")).to_be_visible()
+    tx_id = await checkout.reference()
+    await checkout.another_card()
+    await expect(checkout.page.locator("#another-card")).to_have_text(
+        "That card did not go through. Choose another card to pay for this order."
+    )
+    await expect(checkout.page.get_by_label("Save this card for next time")).to_be_hidden()
+    await checkout.pay_with(INSUFFICIENT_FUNDS)
+    await expect(checkout.page.locator("#result-message")).to_have_text(
+        "Your card has insufficient funds. Please try another card."
+    )
+    assert await checkout.reference() == tx_id
+    await checkout.another_card()
+    await checkout.screenshot("another card")
+    await checkout.page.get_by_role("button", name="Pay $25.00 with Visa •••• 4242").click()
+    await expect(checkout.page.get_by_role("heading", name="Payment successful")).to_be_visible()
+    await expect(checkout.page.locator("#result-card")).to_have_text("Visa •••• 4242")
+    await checkout.screenshot("paid")
+    assert await checkout.reference() == tx_id
+    tx = await parties.get(tx_id)
+    assert (tx["status"], tx["amount_captured"], tx["card_attempts"]) == ("confirmed", 2500, 3)
+    assert len(checkout.sent_to_init()) == 1
+    confirms = [sent.post_data_json for sent in checkout.requests if sent.url == f"{checkout.api_url}/payments/confirm"]
+    assert [confirm["payment_method"] for confirm in confirms] == [
+        {"card_token": confirms[0]["payment_method"]["card_token"]},
+        {"saved_card_id": visa["id"]},
+    ]
+    for number in (DECLINED, INSUFFICIENT_FUNDS):
+        await assert_card_number_stayed_with_stripe(checkout, number, stripe_api_base, log_file, engine)
+
+
+async def test_another_card_after_a_decline_may_go_through_3d_secure(
+    checkout: Checkout, parties: Parties, stack_settings: Settings
+) -> None:
+    await checkout.open(parties, stack_settings)
+    await checkout.pay_with(DECLINED)
+    await expect(checkout.page.get_by_role("heading", name="Payment declined")).to_be_visible()
+    tx_id = await checkout.reference()
+    await checkout.another_card()
+    await checkout.pay_with(AUTHENTICATION_REQUIRED)
+    await checkout.page.get_by_role("button", name="Complete authentication").click()
+    await expect(checkout.page.get_by_role("heading", name="Payment successful")).to_be_visible()
+    assert await checkout.reference() == tx_id
+    assert (await parties.get(tx_id))["status"] == "confirmed"
+
+
+async def test_when_the_last_card_is_declined_the_payment_fails_and_no_other_card_is_offered(
+    checkout: Checkout, parties: Parties, stack_settings: Settings
+) -> None:
+    await checkout.open(parties, stack_settings)
+    await checkout.pay_with(DECLINED)
+    for _ in range(stack_settings.max_card_attempts - 1):
+        await checkout.another_card()
+        await checkout.pay_with(DECLINED)
+    await expect(checkout.page.get_by_role("heading", name="Payment failed")).to_be_visible()
+    await expect(checkout.page.locator("#result-message")).to_have_text(
+        "No more cards can be tried for this order, and nothing was charged. Please go back to the shop."
+    )
+    await expect(checkout.page.get_by_role("button", name="Try another card")).to_be_hidden()
+    await checkout.screenshot("failed")
+    tx = await parties.get(await checkout.reference())
+    assert (tx["status"], tx["card_attempts"]) == ("failed", stack_settings.max_card_attempts)
 
 
 async def test_in_development_the_page_offers_a_demo_order(checkout: Checkout, api: httpx.AsyncClient) -> None:
