@@ -27,6 +27,8 @@ async def test_a_merchant_answered_202_is_polled_until_its_account_is_open() -> 
             merchant_id = f"mer_{len(polls)}"
             polls[merchant_id] = 0
             return httpx.Response(202, json={"id": merchant_id, "payout_account": None})
+        if request.method == "POST" and path.endswith("/cards"):  # each payer's card on file
+            return httpx.Response(201, json={"id": f"card_{path.split('/')[2]}"})
         merchant_id = path.rsplit("/", 1)[-1]
         polls[merchant_id] += 1
         if polls[merchant_id] == 1:
