@@ -44,6 +44,7 @@ from payments.schema.messages.payments import (
     StripeCapture,
     StripePaymentEvent,
     VoidRequest,
+    view_of,
 )
 from payments.schema.messages.payouts import (
     MerchantPageRequest,
@@ -134,4 +135,5 @@ __all__ = [
     "WebhookAttemptResult",
     "WebhookDeliveryRequest",
     "WebhookGiveUp",
+    "view_of",
 ]
