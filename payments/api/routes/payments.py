@@ -144,8 +144,8 @@ def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) 
 
 
 async def _check_parties(session: Session, directory: DirectoryCache, body: PaymentInit) -> None:
-    merchant = await directory.merchant(session, body.merchant_id)
-    if merchant is None or await directory.user(session, body.user_id) is None:
+    user, merchant = await directory.payment_parties(session, body.user_id, body.merchant_id)
+    if merchant is None or user is None:
         raise UnknownParty("No such user or merchant.")
     if merchant.currency != body.currency:
         raise CurrencyNotAccepted(f"This merchant accepts {merchant.currency} only.")
