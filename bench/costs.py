@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench import ceiling
 from devstack.throwaway import Stack
 from payments.api.auth import mint_token
 
@@ -35,7 +36,9 @@ def roles(stack: Stack) -> dict[str, list[psutil.Process]]:
             argv, name = child.cmdline(), child.name()
         except psutil.NoSuchProcess:
             continue
-        if "payments" in argv:
+        if skeleton_role := ceiling.role_of(argv):
+            role = skeleton_role
+        elif "payments" in argv:
             role = argv[argv.index("payments") + 1]  # python -m payments api --workers 2
         elif "stripe_emulator" in argv:
             role = "stripe-emulator"
@@ -229,4 +232,33 @@ def report(cost: Counts, payments: int, top: int = 12) -> str:
     lookups = cost.directory["hit"] + cost.directory["miss"]
     ratio = f"{100 * cost.directory['hit'] / lookups:.1f} %" if lookups else "n/a"
     lines.append(f"User and merchant lookups (Redis cache): {lookups} ({ratio} hits)")
+    return "\n".join(lines)
+
+
+def shares(ours: Counts, ours_payments: int, skeleton: Counts, skeleton_payments: int) -> str:
+    """Our CPU per payment beside the skeleton's (bench/ceiling.py), process by process, measured in
+    the same run, and ours as a multiple of it. The skeleton's processes are Temporal, its own API
+    and worker, and the load generator: what our idle processes spend meanwhile is not its cost."""
+
+    def ms(cost: Counts, role: str, payments: int) -> float:
+        return 1000 * cost.cpu.get(role, 0.0) / max(1, payments)
+
+    pairs = [
+        ("temporal", "temporal"),
+        ("api", ceiling.ROLE_PREFIX + "api"),
+        ("worker", ceiling.ROLE_PREFIX + "worker"),
+        (LOAD_GENERATOR, LOAD_GENERATOR),
+    ]
+    shown = {ours_role for ours_role, _ in pairs}
+    pairs += [(role, "") for role in sorted(ours.cpu) if role not in shown and not ceiling.is_skeleton(role)]
+    lines = ["CPU per payment, ours beside the skeleton's in the same run (ms):"]
+    total_ours = total_skeleton = 0.0
+    for ours_role, skeleton_role in pairs:
+        mine = ms(ours, ours_role, ours_payments)
+        bare = ms(skeleton, skeleton_role, skeleton_payments) if skeleton_role else 0.0
+        total_ours, total_skeleton = total_ours + mine, total_skeleton + bare
+        ratio = f"{mine / bare:6.2f}x" if bare else ""
+        lines.append(f"  {ours_role:<18} {mine:7.1f} {bare:9.1f}  {ratio}")
+    times = total_ours / total_skeleton if total_skeleton else float("nan")
+    lines.append(f"  {'total':<18} {total_ours:7.1f} {total_skeleton:9.1f}  {times:6.2f}x (target: 1.3x at most)")
     return "\n".join(lines)

@@ -21,12 +21,38 @@ def platform_fee(amount: int, fee_bps: int) -> int:
     return amount * fee_bps // 10_000
 
 
+# Account ids by database and code: an account is never renamed or deleted, so its id, once
+# committed, holds for good. Every capture posts to the same three accounts (the platform's two
+# and its merchant's): without this, two statements of every posting looked them up again.
+_KNOWN_ACCOUNTS: dict[tuple[str, str], int] = {}
+
+
 async def account_ids(session: AsyncSession, codes: list[str]) -> dict[str, int]:
-    await session.execute(
-        insert(LedgerAccount).values([{"code": c} for c in codes]).on_conflict_do_nothing(index_elements=["code"])
+    database = str((await session.connection()).engine.url)
+    ids = {code: _KNOWN_ACCOUNTS[database, code] for code in codes if (database, code) in _KNOWN_ACCOUNTS}
+    missing = [code for code in codes if code not in ids]
+    if not missing:
+        return ids
+    created = await session.execute(
+        insert(LedgerAccount)
+        .values([{"code": c} for c in missing])
+        .on_conflict_do_nothing(index_elements=["code"])
+        .returning(LedgerAccount.code, LedgerAccount.id)
     )
-    rows = await session.execute(select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes)))
-    return {code: account_id for code, account_id in rows}
+    ids |= {code: account_id for code, account_id in created}
+    # An account this transaction created is not remembered: a rollback would leave a dangling id.
+    uncommitted = session.info.setdefault("created_ledger_accounts", set())
+    uncommitted |= {code for code in missing if code in ids}
+    existing = [code for code in missing if code not in ids]
+    if existing:
+        rows = await session.execute(
+            select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(existing))
+        )
+        for code, account_id in rows:
+            ids[code] = account_id
+            if code not in uncommitted:  # committed by another transaction: kept
+                _KNOWN_ACCOUNTS[database, code] = account_id
+    return ids
 
 
 async def post(

@@ -3,9 +3,9 @@ each in one database transaction with its outbox event (and ledger entries for t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -13,31 +13,11 @@ from temporalio import activity
 from payments.activities import ledger, metrics
 from payments.activities.outbox import add_event
 from payments.config.keyring import Keyring
-from payments.schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange, StripeAhead
+from payments.schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange, StripeAhead, view_of
 from payments.schema.tables import OPEN_PAYMENT_STATUSES, Merchant, Transaction
 
 
-def view_of(tx: Transaction, replayed: bool = False) -> PaymentView:
-    return PaymentView(
-        tx_id=tx.id,
-        user_id=tx.user_id,
-        merchant_id=tx.merchant_id,
-        amount=tx.amount,
-        amount_captured=tx.amount_captured,
-        amount_refunded=tx.amount_refunded,
-        currency=tx.currency,
-        status=tx.status,
-        idempotency_key=tx.idempotency_key,
-        card_brand=tx.card_brand,
-        card_last4=tx.card_last4,
-        failure_code=tx.failure_code,
-        failure_message=tx.failure_message,
-        card_attempts=tx.card_attempts,
-        replayed=replayed,
-    )
-
-
-def event_payload(tx: Transaction) -> dict[str, Any]:
+def event_payload(tx: Any) -> dict[str, Any]:
     """What consumers of payments.events see: ids, amounts and status; never card data."""
     return {
         "tx_id": tx.id,
@@ -101,37 +81,60 @@ class PaymentRecords:
 
     @activity.defn
     async def record_status(self, change: StatusChange) -> PaymentView:
+        """One UPDATE … RETURNING (the row locked and its old status read in the same statement)
+        and the event: no ORM load of the row first."""
+        values: dict[str, Any] = {"status": change.status, "updated_at": func.now()}
+        if change.status in ("requires_action", "authorized"):  # another card after a decline
+            values["failure_code"] = values["failure_message"] = None
+        for field in ("card_brand", "card_last4", "failure_code", "failure_message"):
+            if getattr(change, field) is not None:
+                values[field] = getattr(change, field)
+        if change.card_attempts is not None:
+            values["card_attempts"] = change.card_attempts
+        if change.payment_intent_id:
+            values["stripe_payment_intent_id"] = change.payment_intent_id
         async with self._sessions.begin() as session:
-            tx = await locked_transaction(session, change.tx_id)
-            changed = tx.status != change.status
-            tx.status = change.status
-            if change.status in ("requires_action", "authorized"):  # another card after a decline
-                tx.failure_code = tx.failure_message = None
-            for field in ("card_brand", "card_last4", "failure_code", "failure_message"):
-                if getattr(change, field) is not None:
-                    setattr(tx, field, getattr(change, field))
-            if change.card_attempts is not None:
-                tx.card_attempts = change.card_attempts
-            if change.payment_intent_id:
-                tx.stripe_payment_intent_id = change.payment_intent_id
+            old = _locked_status(change.tx_id)
+            tx = await _updated(
+                session, update(TRANSACTIONS).where(TRANSACTIONS.c.id == old.c.id).values(values), old.c.old_status
+            )
             if change.event_type:
                 # One decline per card tried: each is its own event.
                 occurrence = f"card-{tx.card_attempts}" if change.status == "declined" else ""
                 await add_event(session, change.event_type, tx.id, event_payload(tx), occurrence)
             view = view_of(tx)
-        if changed:
+        if tx.old_status != change.status:
             metrics.PAYMENTS.labels(change.status, change.failure_code or "").inc()
         return view
 
     @activity.defn
     async def record_capture(self, capture: CaptureRequest) -> PaymentView:
-        """Confirmed: the captured amount, the ledger posting and the event, all or nothing. Also
-        for a payment recorded canceled or failed that Stripe captured (reconciliation follows it)."""
+        """Confirmed: the captured amount, the ledger postings (ours and Stripe's fee) and the
+        event, all or nothing. Also for a payment recorded canceled or failed that Stripe captured
+        (reconciliation follows it). The row is updated only if nothing was captured yet (else a
+        retried activity: already recorded), in the statement that reads its merchant's fee."""
         async with self._sessions.begin() as session:
-            tx = await locked_transaction(session, capture.tx_id)
-            posted = tx.amount_captured == 0  # else a retried activity: already recorded
-            if posted:
-                await _post_capture(session, tx, capture.amount)
+            captured = (
+                update(TRANSACTIONS)
+                .where(
+                    TRANSACTIONS.c.id == capture.tx_id,
+                    TRANSACTIONS.c.amount_captured == 0,
+                    MERCHANTS.c.id == TRANSACTIONS.c.merchant_id,
+                )
+                .values(_confirmed(capture.amount))
+            )
+            tx = await _updated(session, captured, MERCHANTS.c.fee_bps, missing_ok=True)
+            posted = tx is not None
+            if tx is None:
+                tx = (
+                    await session.execute(select(TRANSACTIONS).where(TRANSACTIONS.c.id == capture.tx_id))
+                ).one_or_none()
+                if tx is None:
+                    raise LookupError(f"transaction {capture.tx_id} does not exist")
+                if tx.amount_captured == 0:  # not captured, yet not updated: its merchant is missing
+                    raise LookupError(f"merchant {tx.merchant_id} does not exist")
+            else:
+                await _post_capture(session, tx, capture.amount, tx.fee_bps)
                 if capture.stripe_fee is not None:
                     await ledger.post_stripe_fee(session, tx.id, tx.currency, capture.stripe_fee)
             view = view_of(tx)
@@ -151,8 +154,13 @@ class PaymentRecords:
             if tx.stripe_payment_intent_id not in (None, intent.payment_intent_id):
                 pass  # another PaymentIntent naming this payment: reconciliation flags it, nothing moves here
             elif intent.status == "succeeded" and tx.amount_captured == 0:
+                merchant = await session.get(Merchant, tx.merchant_id)
+                if merchant is None:
+                    raise LookupError(f"merchant {tx.merchant_id} does not exist")
                 tx.stripe_payment_intent_id = tx.stripe_payment_intent_id or intent.payment_intent_id
-                await _post_capture(session, tx, intent.amount_received)
+                tx.status, tx.amount_captured = "confirmed", intent.amount_received
+                tx.failure_code = tx.failure_message = None
+                await _post_capture(session, tx, intent.amount_received, merchant.fee_bps)
                 found = "captured"
             elif intent.status == "canceled" and tx.status in OPEN_PAYMENT_STATUSES:
                 tx.status = "canceled"
@@ -160,6 +168,8 @@ class PaymentRecords:
                 tx.failure_message = ahead.failure_message
                 await add_event(session, "payment.canceled", tx.id, event_payload(tx))
                 found = "canceled"
+            await session.flush()
+            await session.refresh(tx, ["updated_at"])  # the view carries the row's, as written
             view = view_of(tx)
         if found == "captured":
             metrics.CAPTURES.labels(view.currency).inc()
@@ -170,12 +180,45 @@ class PaymentRecords:
         return view
 
 
-async def _post_capture(session: AsyncSession, tx: Transaction, amount: int) -> None:
-    """The capture posting, the row's new status and its event, in the caller's transaction."""
-    merchant = await session.get(Merchant, tx.merchant_id)
-    if merchant is None:
-        raise LookupError(f"merchant {tx.merchant_id} does not exist")
-    fee = ledger.platform_fee(amount, merchant.fee_bps)
+# Their tables, for statements that need no ORM object (the hot path's UPDATE … RETURNING).
+TRANSACTIONS = cast(Table, Transaction.__table__)
+MERCHANTS = cast(Table, Merchant.__table__)
+
+
+def _locked_status(tx_id: str) -> Any:
+    """The row's status before an UPDATE that joins this, read under the row's lock (so it is the
+    status the UPDATE replaces, even after a concurrent writer)."""
+    return (
+        select(Transaction.id, Transaction.status.label("old_status"))
+        .where(Transaction.id == tx_id)
+        .with_for_update()
+        .subquery("old")
+    )
+
+
+async def _updated(session: AsyncSession, statement: Any, *extra: Any, missing_ok: bool = False) -> Any:
+    """The row an UPDATE of one transaction left, with `extra` columns; LookupError when there is
+    no such transaction (None with `missing_ok`: the UPDATE's condition did not hold)."""
+    row = (await session.execute(statement.returning(*TRANSACTIONS.c, *extra))).one_or_none()
+    if row is None and not missing_ok:
+        raise LookupError("the transaction does not exist")
+    return row
+
+
+def _confirmed(amount: int) -> dict[str, Any]:
+    return {
+        "status": "confirmed",
+        "amount_captured": amount,
+        "failure_code": None,
+        "failure_message": None,
+        "updated_at": func.now(),
+    }
+
+
+async def _post_capture(session: AsyncSession, tx: Any, amount: int, fee_bps: int) -> None:
+    """The capture posting and its event, in the caller's transaction, for a row already set
+    confirmed with `amount` captured."""
+    fee = ledger.platform_fee(amount, fee_bps)
     await ledger.post(
         session,
         f"capture:{tx.id}",
@@ -183,7 +226,4 @@ async def _post_capture(session: AsyncSession, tx: Transaction, amount: int) -> 
         ledger.capture_entries(tx.merchant_id, amount, fee),
         f"capture of {tx.id}",
     )
-    tx.status = "confirmed"
-    tx.amount_captured = amount
-    tx.failure_code = tx.failure_message = None
     await add_event(session, "payment.confirmed", tx.id, event_payload(tx))

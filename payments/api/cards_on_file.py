@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from payments.api.deps import Session
 from payments.api.errors import NotFound
 from payments.config.keyring import Keyring, Sealed
+from payments.schema.messages import PaymentView
 from payments.schema.tables import SavedCard, Transaction, User
 
 
@@ -78,17 +79,20 @@ async def keep(
     return card
 
 
-async def keep_card_paid_with(session: Session, client: stripe.StripeClient, keyring: Keyring, tx: Transaction) -> None:
+async def keep_card_paid_with(
+    session: Session, client: stripe.StripeClient, keyring: Keyring, view: PaymentView
+) -> None:
     """`save_card: true`: Stripe keeps the card on the Customer once the payment authorizes
     (setup_future_usage); the card joins the user's cards on file then."""
-    if tx.status != "authorized" or not tx.stripe_payment_intent_id:
+    if view.status != "authorized":
         return
-    intent = await client.v1.payment_intents.retrieve_async(
-        tx.stripe_payment_intent_id, params={"expand": ["payment_method"]}
-    )
+    intent_id = await session.scalar(select(Transaction.stripe_payment_intent_id).where(Transaction.id == view.tx_id))
+    if not intent_id:
+        return
+    intent = await client.v1.payment_intents.retrieve_async(intent_id, params={"expand": ["payment_method"]})
     method = intent.payment_method
     if isinstance(method, stripe.PaymentMethod) and method.customer:
-        await keep_found(session, keyring, tx.user_id, method)
+        await keep_found(session, keyring, view.user_id, method)
 
 
 async def keep_found(session: Session, keyring: Keyring, user_id: str, method: stripe.PaymentMethod) -> None:

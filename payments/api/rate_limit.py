@@ -15,22 +15,31 @@ from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
 
-# Refill by elapsed time at Redis' own clock, take one token if there is one; atomic in Redis.
+# Refill by elapsed time at Redis' own clock, take one token if there is one; atomic in Redis. The
+# bucket is one string, "tokens at": TIME, GET and SET PX, three commands on every request the API
+# serves (a hash took four: TIME, HMGET, HSET, PEXPIRE).
 _BUCKET_SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
+local tokens, at = burst, now
+local state = redis.call('GET', KEYS[1])
+if state then
+  local space = string.find(state, ' ', 1, true)
+  tokens = tonumber(string.sub(state, 1, space - 1))
+  at = tonumber(string.sub(state, space + 1))
+end
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
 local wait = 0
 if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+redis.call('SET', KEYS[1], tostring(tokens) .. ' ' .. tostring(now), 'PX', math.ceil(burst / rate * 1000) + 1000)
 return tostring(wait)
 """
+
+
+# Not the hashes' "ratelimit:": a bucket left by the previous script would be of the wrong type.
+KEY_PREFIX = "bucket:"
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ class RateLimiter:
 
     async def take(self, caller: str) -> Decision:
         try:
-            wait = float(await self._script(keys=[f"ratelimit:{caller}"], args=[self._per_second, self._burst]))
+            wait = float(await self._script(keys=[f"{KEY_PREFIX}{caller}"], args=[self._per_second, self._burst]))
         except RedisError as exc:
             log.warning("rate_limit_fallback", error=type(exc).__name__)
             wait = self._fallback.wait(caller)

@@ -63,21 +63,36 @@ class DirectoryCache:
         self._counted = counted
 
     async def user(self, session: AsyncSession, user_id: str) -> UserEntry | None:
+        return await self._user(session, user_id, await self._get(_key("user", user_id)))
+
+    async def merchant(self, session: AsyncSession, merchant_id: str) -> MerchantEntry | None:
+        return await self._merchant(session, merchant_id, await self._get(_key("merchant", merchant_id)))
+
+    async def payment_parties(
+        self, session: AsyncSession, user_id: str, merchant_id: str
+    ) -> tuple[UserEntry | None, MerchantEntry | None]:
+        """A payment's payer and merchant: both entries in one MGET (one command, one round trip)."""
+        user, merchant = await self._get_many([_key("user", user_id), _key("merchant", merchant_id)])
+        return await self._user(session, user_id, user), await self._merchant(session, merchant_id, merchant)
+
+    async def _user(self, session: AsyncSession, user_id: str, cached: dict[str, Any] | None) -> UserEntry | None:
         async def load() -> UserEntry | None:
             row = await session.get(User, user_id)
             return None if row is None else UserEntry(row.id, row.name)
 
-        fields = await self._read_through("user", user_id, load)
+        fields = await self._read_through("user", user_id, load, cached)
         return None if fields is None else UserEntry(**fields)
 
-    async def merchant(self, session: AsyncSession, merchant_id: str) -> MerchantEntry | None:
+    async def _merchant(
+        self, session: AsyncSession, merchant_id: str, cached: dict[str, Any] | None
+    ) -> MerchantEntry | None:
         async def load() -> MerchantEntry | None:
             row = await session.get(Merchant, merchant_id)
             if row is None:
                 return None
             return MerchantEntry(row.id, row.name, row.payout_account, row.payout_schedule, row.fee_bps, row.currency)
 
-        fields = await self._read_through("merchant", merchant_id, load)
+        fields = await self._read_through("merchant", merchant_id, load, cached)
         return None if fields is None else MerchantEntry(**fields)
 
     async def forget_user(self, user_id: str) -> None:
@@ -87,9 +102,9 @@ class DirectoryCache:
         await self._forget(_key("merchant", merchant_id))
 
     async def _read_through(
-        self, kind: str, party_id: str, load: Callable[[], Awaitable[Any]]
+        self, kind: str, party_id: str, load: Callable[[], Awaitable[Any]], cached: dict[str, Any] | None
     ) -> dict[str, Any] | None:
-        cached = await self._get(_key(kind, party_id))
+        """`cached`: the entry as read from Redis (None: a miss)."""
         self._counted(kind, cached is not None)
         if cached is not None:
             return cached
@@ -101,14 +116,17 @@ class DirectoryCache:
         return fields
 
     async def _get(self, key: str) -> dict[str, Any] | None:
+        return (await self._get_many([key]))[0]
+
+    async def _get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
         if self._redis is None:
-            return None
+            return [None] * len(keys)
         try:
-            raw = await self._redis.get(key)
+            raws = await self._redis.mget(keys)
         except RedisError as exc:
             log.warning("directory_cache_unavailable", error=type(exc).__name__)
-            return None
-        return None if raw is None or raw == _TOMBSTONE else dict(json.loads(raw))
+            return [None] * len(keys)
+        return [None if raw is None or raw == _TOMBSTONE else dict(json.loads(raw)) for raw in raws]
 
     async def _set(self, key: str, fields: dict[str, Any]) -> None:
         if self._redis is None:

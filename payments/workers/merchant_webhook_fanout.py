@@ -114,5 +114,10 @@ class WebhookFanOut:
 
     async def run(self, stop: asyncio.Event) -> None:
         await poll_until_stopped(
-            self.fan_out_batch, stop, self._idle_seconds, (SQLAlchemyError, RPCError, OSError), "webhook_fanout"
+            self.fan_out_batch,
+            stop,
+            self._idle_seconds,
+            (SQLAlchemyError, RPCError, OSError),
+            "webhook_fanout",
+            full=self._batch_size,
         )

@@ -87,5 +87,10 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         await poll_until_stopped(
-            self.publish_batch, stop, self._idle_seconds, (RedisError, SQLAlchemyError, OSError), "outbox_relay"
+            self.publish_batch,
+            stop,
+            self._idle_seconds,
+            (RedisError, SQLAlchemyError, OSError),
+            "outbox_relay",
+            full=self._batch_size,
         )

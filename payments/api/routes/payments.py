@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import nullcontext
-from typing import cast
+from typing import Any, cast
 
 from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import select
@@ -47,10 +47,10 @@ from payments.api.models import (
 from payments.api.pagination import InvalidCursor, Limit, newest_first
 from payments.api.replay_cache import CachedAnswer
 from payments.api.services import Services
-from payments.api.temporal_calls import UPDATE_LOST, closed_or_lost, waiting_on_temporal
+from payments.api.temporal_calls import UPDATE_LOST, autocommit_reads, closed_or_lost, waiting_on_temporal
 from payments.config.settings import Settings
 from payments.schema.directory_cache import DirectoryCache
-from payments.schema.messages import AnotherCard, ConfirmRequest, InitRequest, PaymentRequest, PaymentView
+from payments.schema.messages import AnotherCard, ConfirmRequest, InitRequest, PaymentRequest, PaymentView, view_of
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Dispute, Transaction, TransactionStatus
 from payments.workflows import search_attributes as sa
 from payments.workflows.failures import failure_details
@@ -79,22 +79,32 @@ class CaptureAmountFixed(ApiError):
 
 
 def transaction_out(tx: Transaction) -> TransactionOut:
+    answer = view_out(view_of(tx))
+    assert answer is not None  # a row has its timestamps
+    return answer
+
+
+def view_out(view: PaymentView) -> TransactionOut | None:
+    """The resource from a view of the row (None for a view a workflow recorded before views
+    carried the row's timestamps: then the row is read)."""
+    if view.created_at is None or view.updated_at is None:
+        return None
     return TransactionOut(
-        id=tx.id,
-        user_id=tx.user_id,
-        merchant_id=tx.merchant_id,
-        amount=tx.amount,
-        amount_captured=tx.amount_captured,
-        amount_refunded=tx.amount_refunded,
-        currency=tx.currency,
-        status=cast(TransactionStatus, tx.status),  # the CHECK constraint holds it to these
-        failure_code=tx.failure_code,
-        failure_message=tx.failure_message,
-        card=Card(brand=tx.card_brand, last4=tx.card_last4),
-        card_attempts=tx.card_attempts,
-        idempotency_key=tx.idempotency_key,
-        created_at=tx.created_at,
-        updated_at=tx.updated_at,
+        id=view.tx_id,
+        user_id=view.user_id,
+        merchant_id=view.merchant_id,
+        amount=view.amount,
+        amount_captured=view.amount_captured,
+        amount_refunded=view.amount_refunded,
+        currency=view.currency,
+        status=cast(TransactionStatus, view.status),  # the CHECK constraint holds it to these
+        failure_code=view.failure_code,
+        failure_message=view.failure_message,
+        card=Card(brand=view.card_brand, last4=view.card_last4),
+        card_attempts=view.card_attempts,
+        idempotency_key=view.idempotency_key,
+        created_at=view.created_at,
+        updated_at=view.updated_at,
     )
 
 
@@ -141,8 +151,8 @@ def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) 
 
 
 async def _check_parties(session: Session, directory: DirectoryCache, body: PaymentInit) -> None:
-    merchant = await directory.merchant(session, body.merchant_id)
-    if merchant is None or await directory.user(session, body.user_id) is None:
+    user, merchant = await directory.payment_parties(session, body.user_id, body.merchant_id)
+    if merchant is None or user is None:
         raise UnknownParty("No such user or merchant.")
     if merchant.currency != body.currency:
         raise CurrencyNotAccepted(f"This merchant accepts {merchant.currency} only.")
@@ -199,6 +209,8 @@ async def init_payment(
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
         return TransactionOut.model_validate(cached.body)
 
+    if body.saved_card_id is None and not body.save_card:  # a Customer is read under its row's lock
+        await autocommit_reads(session)
     existing = (
         await session.execute(
             select(Transaction).where(Transaction.user_id == body.user_id, Transaction.idempotency_key == key)
@@ -230,10 +242,10 @@ async def init_payment(
     )
     # Only new payments are bounded: a repeat of a pending one joins it (a client that timed out).
     with services.admission.admit() if existing is None else nullcontext():
-        tx, view = await authorize_once(session, temporal, services.settings, payment)
+        answer, view = await authorize_once(session, temporal, services.settings, payment)
     if body.save_card:
-        await keep_card_paid_with(session, services.stripe, services.keyring, tx)
-    answer = with_next_action(transaction_out(tx), view)
+        await keep_card_paid_with(session, services.stripe, services.keyring, view)
+    answer = with_next_action(answer, view)
     if view.replayed:
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
     else:
@@ -241,19 +253,14 @@ async def init_payment(
     return answer
 
 
-async def authorize_once(
-    session: AsyncSession, temporal: Client, settings: Settings, request: PaymentRequest
-) -> tuple[Transaction, PaymentView]:
-    """Start the key's PaymentWorkflow or join the running one, and wait for the authorization:
-    the key's payment and the workflow's answer (a replay or not; 3-D Secure's next step). Whatever
-    became of an earlier run of the key, a repeat is a replay, and a repeat with other parameters
-    is refused."""
-    start = WithStartWorkflowOperation(
+def payment_start(request: PaymentRequest, task_queue: str) -> WithStartWorkflowOperation[Any, Any]:
+    """Start the key's PaymentWorkflow, or join its running one (the bench's skeleton starts the same)."""
+    return WithStartWorkflowOperation(
         PaymentWorkflow.run,
         request,
         id=workflow_id(request.user_id, request.idempotency_key),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        task_queue=settings.temporal_task_queue,
+        task_queue=task_queue,
         task_timeout=WORKFLOW_TASK_TIMEOUT,
         search_attributes=TypedSearchAttributes(
             [
@@ -266,6 +273,17 @@ async def authorize_once(
             ]
         ),
     )
+
+
+async def authorize_once(
+    session: AsyncSession, temporal: Client, settings: Settings, request: PaymentRequest
+) -> tuple[TransactionOut, PaymentView]:
+    """Start the key's PaymentWorkflow or join the running one, and wait for the authorization:
+    the key's payment and the workflow's answer (a replay or not; 3-D Secure's next step). Whatever
+    became of an earlier run of the key, a repeat is a replay, and a repeat with other parameters
+    is refused. A run this request started answers from its view of the row it wrote (this
+    request's own parameters); a run that joined another's reads the row."""
+    start = payment_start(request, settings.temporal_task_queue)
     try:
         async with waiting_on_temporal(session):
             view = await temporal.execute_update_with_start_workflow(
@@ -280,12 +298,15 @@ async def authorize_once(
         if exc.status == RPCStatusCode.NOT_FOUND:  # the update was lost: a repeat starts or joins the run
             raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
         raise
+    answer = view_out(view) if view.tx_id == request.tx_id else None
+    if answer is not None:
+        return answer, view
     tx = await session.get(Transaction, view.tx_id, populate_existing=True)
     assert tx is not None
     if tx.request_fingerprint != request.fingerprint:
         # A run started after the key's first run had closed found that payment's row.
         raise IdempotencyKeyReused()
-    return tx, view
+    return transaction_out(tx), view
 
 
 async def _another_card(session: Session, services: Services, tx: Transaction, method: PaymentMethod) -> AnotherCard:
@@ -319,6 +340,8 @@ async def confirm_payment(
     same payment and captured at once; a card that needs 3-D Secure answers `requires_action` with
     its `next_action` (confirm again once authenticated); a decline is 402 `card_declined`, the
     payment still `declined` until its last card (`PAYMENTS_MAX_CARD_ATTEMPTS`), then `failed`."""
+    if body.payment_method is None:  # another card may lock its user's row (a saved card's Customer)
+        await autocommit_reads(session)
     tx = await visible_transaction(session, body.tx_id, principal)
     if body.payment_method is not None and not principal.is_("user", tx.user_id):
         raise Forbidden("Another card is given by the paying user.")
@@ -334,6 +357,9 @@ async def confirm_payment(
     try:
         async with waiting_on_temporal(session):
             view = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(body.amount, card))
+        answer = view_out(view)
+        if answer is not None and answer.status in CAPTURED_PAYMENT_STATUSES:  # the row as the capture wrote it
+            return answer
     except WorkflowUpdateFailedError as exc:
         failure = _update_failure(exc)
         if failure is not None and failure.type == "InvalidCaptureAmount":

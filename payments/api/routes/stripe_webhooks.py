@@ -90,13 +90,19 @@ class _Event(BaseModel):
 
 
 # The steps of a payment's workflow that move its money, by the suffix of their idempotency key.
-_OWN_MOVES = {"payment_intent.succeeded": ":capture", "payment_intent.canceled": ":cancel"}
+_OWN_MOVES = {
+    "payment_intent.succeeded": ":capture",
+    "payment_intent.canceled": ":cancel",
+    "payment_intent.amount_capturable_updated": ":authorize",
+}
 
 
 def _our_own_move(event: _Event) -> bool:
-    """A capture or void our own workflow sent (its idempotency key): that workflow scheduled it
-    with the confirm or cancel already in its history, retries it to an answer and records it.
-    Acting on its webhook too would cost every payment a signal and a workflow task for nothing."""
+    """A capture, void or authorization our own workflow sent (its idempotency key): that workflow
+    retries the call to an answer and records it (3-D Secure's later authorization is the
+    customer's request, not ours, and is acted on). Acting on its webhook too would cost every
+    payment a signal and a workflow task for nothing, and the authorization's a database
+    transaction and a read of the payment's row."""
     suffix = _OWN_MOVES.get(event.type)
     tx_id = event.data.object.metadata.get("tx_id")
     key = event.request.idempotency_key if event.request else None

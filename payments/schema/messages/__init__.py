@@ -46,6 +46,7 @@ from payments.schema.messages.payments import (
     StripeCapture,
     StripePaymentEvent,
     VoidRequest,
+    view_of,
 )
 from payments.schema.messages.payouts import (
     MerchantPageRequest,
@@ -138,4 +139,5 @@ __all__ = [
     "WebhookAttemptResult",
     "WebhookDeliveryRequest",
     "WebhookGiveUp",
+    "view_of",
 ]

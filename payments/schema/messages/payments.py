@@ -1,6 +1,8 @@
 """A payment: init, 3-D Secure, authorize, capture, void, and what Stripe tells of it."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class PaymentRequest:
 
 @dataclass(frozen=True)
 class PaymentView:
-    """A payment as the API shows it (the Transaction resource, minus timestamps)."""
+    """A payment as the API shows it (the Transaction resource)."""
 
     tx_id: str
     user_id: str
@@ -56,6 +58,34 @@ class PaymentView:
     # While 3-D Secure is pending (init's answer only): what the customer's browser needs.
     client_secret: str | None = None
     redirect: RedirectToUrl | None = None
+    # The row's, as written: the API answers init and confirm from the view, without reading the
+    # row again (None in a view recorded before they were added: the API reads the row then).
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def view_of(tx: Any, replayed: bool = False) -> PaymentView:
+    """Of a Transaction, or of a row of its table (an UPDATE's RETURNING): the worker's answer,
+    and the API's when it reads the row itself."""
+    return PaymentView(
+        tx_id=tx.id,
+        user_id=tx.user_id,
+        merchant_id=tx.merchant_id,
+        amount=tx.amount,
+        amount_captured=tx.amount_captured,
+        amount_refunded=tx.amount_refunded,
+        currency=tx.currency,
+        status=tx.status,
+        idempotency_key=tx.idempotency_key,
+        card_brand=tx.card_brand,
+        card_last4=tx.card_last4,
+        failure_code=tx.failure_code,
+        failure_message=tx.failure_message,
+        card_attempts=tx.card_attempts,
+        replayed=replayed,
+        created_at=tx.created_at,
+        updated_at=tx.updated_at,
+    )
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import datetime
 
 import httpx
 from temporalio.client import Client
@@ -30,6 +31,15 @@ async def test_happy_path_authorize_then_capture(parties: Parties, stack_setting
     intent = stripe_intent(stack_settings, tx["id"])
     assert intent.status == "succeeded" and intent.amount_received == 1500
     assert emulator_control("GET", "/counters").json()["payment_intents.capture"][intent.id] == 1
+
+
+async def test_init_and_confirm_answer_the_row_as_written(parties: Parties) -> None:
+    """They answer from the workflow's view of the row, timestamps included, not by reading it back."""
+    tx = await parties.authorized()
+    assert await parties.get(tx["id"]) == tx
+    confirmed = await parties.confirm(tx["id"])
+    assert confirmed.status_code == 200 and await parties.get(tx["id"]) == confirmed.json()
+    assert datetime.fromisoformat(confirmed.json()["updated_at"]) > datetime.fromisoformat(tx["updated_at"])
 
 
 async def test_a_merchant_and_an_operator_may_confirm_too(parties: Parties, auth) -> None:
