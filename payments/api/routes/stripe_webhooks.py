@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -100,9 +101,8 @@ _OWN_MOVES = {
 def _our_own_move(event: _Event) -> bool:
     """A capture, void or authorization our own workflow sent (its idempotency key): that workflow
     retries the call to an answer and records it (3-D Secure's later authorization is the
-    customer's request, not ours, and is acted on). Acting on its webhook too would cost every
-    payment a signal and a workflow task for nothing, and the authorization's a database
-    transaction and a read of the payment's row."""
+    customer's request, not ours, and is acted on). Signalling it too would cost every payment a
+    workflow task for nothing; only a workflow that is gone is checked for (`_check_own_move`)."""
     suffix = _OWN_MOVES.get(event.type)
     tx_id = event.data.object.metadata.get("tx_id")
     key = event.request.idempotency_key if event.request else None
@@ -155,6 +155,9 @@ async def stripe_webhook(
         raise InvalidSignature()
     event = _parsed(payload)
     if _our_own_move(event):
+        if event.type in MOVED_AT_STRIPE:
+            tx_id = event.data.object.metadata["tx_id"]
+            await _check_own_move(session, temporal, services, _payment_event(event), tx_id)
         return {"received": True, "duplicate": False}
 
     async with session.begin():
@@ -258,6 +261,29 @@ async def _signal_payment(
         log.info("webhook_for_finished_workflow", tx_id=tx.id, event_type=event.type)
         if behind:
             await _catch_up(temporal, services, tx.id, event.payment_intent_id)
+
+
+async def _check_own_move(
+    session: Session, temporal: TemporalClient, services: ServicesDep, event: StripePaymentEvent, tx_id: str
+) -> None:
+    """Our own capture or void, and our row does not show it yet: its workflow is recording it,
+    unless that workflow ended or Temporal lost it before it could (terminated by an operator,
+    Temporal's store lost). Then a catch-up records it now, not reconciliation hours later. One
+    read of the row per capture, and a describe only while the row is behind."""
+    tx = await session.get(Transaction, tx_id) if TX_ID.fullmatch(tx_id) else None
+    if tx is None or not _behind(tx, event.status):
+        return
+    try:
+        with temporal_calls():
+            described = await temporal.get_workflow_handle(tx.workflow_id).describe()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    else:
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            return
+    log.info("own_move_without_its_workflow", tx_id=tx.id, event_type=event.type)
+    await _catch_up(temporal, services, tx.id, event.payment_intent_id)
 
 
 def _behind(tx: Transaction, stripe_status: str) -> bool:

@@ -78,6 +78,33 @@ async def test_a_void_at_stripe_after_the_workflow_ended_is_recorded_canceled(
     assert await _books(engine, tx["id"]) == (0, ["payment.authorized", "payment.canceled"])
 
 
+async def test_our_own_capture_whose_workflow_is_gone_before_recording_it_is_caught_up(
+    parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
+) -> None:
+    """The capture carries our own key (our workflow sent it), then its workflow ended before it
+    recorded the answer: the webhook of our own move is not ignored then."""
+    tx = await parties.authorized(1700)
+    await _end_its_workflow(temporal_client, tx, parties)
+    _stripe(stack_settings).v1.payment_intents.capture(
+        stripe_intent(stack_settings, tx["id"]).id, options={"idempotency_key": f"{tx['id']}:capture"}
+    )
+    captured = await parties.wait_for_status(tx["id"], "confirmed", within=HEALED_WITHIN)
+    assert captured["amount_captured"] == 1700
+    assert await _books(engine, tx["id"]) == (1, ["payment.authorized", "payment.confirmed"])
+
+
+async def test_our_own_void_whose_workflow_is_gone_before_recording_it_is_caught_up(
+    parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
+) -> None:
+    tx = await parties.authorized(800)
+    await _end_its_workflow(temporal_client, tx, parties)
+    _stripe(stack_settings).v1.payment_intents.cancel(
+        stripe_intent(stack_settings, tx["id"]).id, options={"idempotency_key": f"{tx['id']}:cancel"}
+    )
+    await parties.wait_for_status(tx["id"], "canceled", within=HEALED_WITHIN)
+    assert await _books(engine, tx["id"]) == (0, ["payment.authorized", "payment.canceled"])
+
+
 async def test_the_first_confirm_fixes_the_capture_amount(parties: Parties, stack_settings: Settings) -> None:
     tx = await parties.authorized(1000)
     first = await parties.confirm(tx["id"], 600)
