@@ -253,7 +253,7 @@ async def test_stuck_payments_are_settled_from_stripes_state(
     assert await logs_about(engine, never_authorized) == [("stuck_payment_settled", "auto_fixed")]
 
 
-async def test_refunds_and_transfers_missing_on_either_side(
+async def test_refunds_and_transfers_missing_on_either_side_or_twice(
     parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
 ) -> None:
     client = sdk(stack_settings)
@@ -275,6 +275,14 @@ async def test_refunds_and_transfers_missing_on_either_side(
         )
     ).json()
     await _until_paid(engine, payout["id"])
+    second_transfer = client.v1.transfers.create(  # a second transfer that names our payout
+        params={
+            "amount": 300,
+            "currency": "usd",
+            "destination": account["payout_account"],
+            "metadata": {"payout_id": payout["id"]},
+        }
+    )
     async with engine.begin() as conn:  # a crash before the paid write landed, longer ago than the margin
         crashed_at = datetime.now(UTC) - stack_settings.reconciliation_margin - timedelta(seconds=1)
         stuck = update(Payout).where(Payout.id == payout["id"]).values(status="in_transit", updated_at=crashed_at)
@@ -285,6 +293,7 @@ async def test_refunds_and_transfers_missing_on_either_side(
     assert await logs_about(engine, stray_refund.id) == [("stripe_refund_without_record", "needs_review")]
     assert await logs_about(engine, ours["id"]) == [("refund_missing_at_stripe", "needs_review")]
     assert await logs_about(engine, stray_transfer.id) == [("stripe_transfer_without_payout", "needs_review")]
+    assert await logs_about(engine, second_transfer.id) == [("second_transfer", "needs_review")]
     listed = (await parties.api.get(f"/merchants/{parties.merchant_id}/payouts", headers=parties.as_merchant)).json()
     assert next(p for p in listed["data"] if p["id"] == payout["id"])["status"] == "paid"
 
