@@ -20,7 +20,7 @@ from payments.api.contract import public_errors
 from payments.api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
 from payments.api.errors import ApiError
 from payments.api.stripe_signature import signed_by_stripe
-from payments.api.temporal_calls import temporal_calls
+from payments.api.temporal_calls import autocommit_reads, temporal_calls
 from payments.schema.messages import (
     DisputeRequest,
     PaymentCatchUp,
@@ -270,7 +270,10 @@ async def _check_own_move(
     unless that workflow ended or Temporal lost it before it could (terminated by an operator,
     Temporal's store lost). Then a catch-up records it now, not reconciliation hours later. One
     read of the row per capture, and a describe only while the row is behind."""
-    tx = await session.get(Transaction, tx_id) if TX_ID.fullmatch(tx_id) else None
+    if not TX_ID.fullmatch(tx_id):
+        return
+    await autocommit_reads(session)  # one statement, no BEGIN/ROLLBACK around it
+    tx = await session.get(Transaction, tx_id)
     if tx is None or not _behind(tx, event.status):
         return
     try:
