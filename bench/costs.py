@@ -104,7 +104,7 @@ class Counts:
     postgres: Counter[str]
     redis: Counter[str]
     stripe: Counter[str]
-    directory: Counter[str]  # the API's user and merchant lookups: hit, miss
+    parties: Counter[str]  # the API's user and merchant lookups: hit, miss
 
     def __sub__(self, before: Counts) -> Counts:
         return Counts(
@@ -114,7 +114,7 @@ class Counts:
             self.postgres - before.postgres,
             self.redis - before.redis,
             self.stripe - before.stripe,
-            self.directory - before.directory,
+            self.parties - before.parties,
         )
 
 
@@ -145,7 +145,7 @@ class Meter:
             await self._postgres(),
             await self._redis_commands(),
             await self._stripe(),
-            await self._metrics(self._stack.api, "payments_directory_cache_lookups_total", "result"),
+            await self._metrics(self._stack.api, "payments_party_cache_lookups_total", "result"),
         )
 
     async def _metrics(self, base: str, metric: str, label: str) -> Counter[str]:
@@ -229,8 +229,8 @@ def report(cost: Counts, payments: int, top: int = 12) -> str:
     kind("PG statements", statements)
     kind("Redis commands", cost.redis)
     kind("Stripe calls", cost.stripe)
-    lookups = cost.directory["hit"] + cost.directory["miss"]
-    ratio = f"{100 * cost.directory['hit'] / lookups:.1f} %" if lookups else "n/a"
+    lookups = cost.parties["hit"] + cost.parties["miss"]
+    ratio = f"{100 * cost.parties['hit'] / lookups:.1f} %" if lookups else "n/a"
     lines.append(f"User and merchant lookups (Redis cache): {lookups} ({ratio} hits)")
     return "\n".join(lines)
 

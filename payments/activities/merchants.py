@@ -10,8 +10,8 @@ from temporalio import activity
 
 from payments.activities.heartbeat import heartbeating
 from payments.activities.stripe_errors import final_or_transient
-from payments.schema.directory_cache import DirectoryCache
 from payments.schema.messages import ConnectedAccountRequest, NewMerchant, PayoutAccount
+from payments.schema.party_cache import PartyCache
 from payments.schema.tables import Merchant
 
 
@@ -20,11 +20,11 @@ class MerchantActivities:
         self,
         sessions: async_sessionmaker[AsyncSession],
         stripe_client: stripe.StripeClient,
-        directory: DirectoryCache,
+        parties: PartyCache,
     ) -> None:
         self._sessions = sessions
         self._stripe = stripe_client
-        self._directory = directory
+        self._parties = parties
 
     @activity.defn
     async def record_merchant(self, merchant: NewMerchant) -> None:
@@ -41,7 +41,7 @@ class MerchantActivities:
                 )
                 .on_conflict_do_nothing(index_elements=[Merchant.id])
             )
-        await self._directory.forget_merchant(merchant.merchant_id)
+        await self._parties.forget_merchant(merchant.merchant_id)
 
     @activity.defn
     async def create_connected_account(self, request: ConnectedAccountRequest) -> str:
@@ -67,4 +67,4 @@ class MerchantActivities:
             await session.execute(
                 update(Merchant).where(Merchant.id == account.merchant_id).values(payout_account=account.account_id)
             )
-        await self._directory.forget_merchant(account.merchant_id)
+        await self._parties.forget_merchant(account.merchant_id)

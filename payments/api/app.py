@@ -20,10 +20,10 @@ from payments.api.request_context import RequestContextMiddleware
 from payments.api.routes import (
     checkout,
     codec,
-    directory,
     disputes,
     health,
     merchant_webhooks,
+    parties,
     payments,
     payouts,
     reconciliation,
@@ -99,7 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router, dependencies=[Depends(limit_by_ip)])
     app.include_router(codec.router)
     app.include_router(metrics_router, dependencies=[Depends(require("operator"))])  # no public scraping
-    app.include_router(directory.router)
+    app.include_router(parties.router)
     app.include_router(payments.router)
     app.include_router(refunds.router)
     app.include_router(saved_cards.router)

@@ -16,8 +16,8 @@ REQUEST_SECONDS = Histogram(
     registry=REGISTRY,
 )
 
-DIRECTORY_LOOKUPS = Counter(
-    "payments_directory_cache_lookups",
+PARTY_LOOKUPS = Counter(
+    "payments_party_cache_lookups",
     "User and merchant lookups, by kind and whether Redis had the entry",
     ["kind", "result"],
     registry=REGISTRY,
@@ -33,8 +33,8 @@ INITS_SHED = Counter(
 router = APIRouter()
 
 
-def count_directory_lookup(kind: str, hit: bool) -> None:
-    DIRECTORY_LOOKUPS.labels(kind, "hit" if hit else "miss").inc()
+def count_party_lookup(kind: str, hit: bool) -> None:
+    PARTY_LOOKUPS.labels(kind, "hit" if hit else "miss").inc()
 
 
 def observe_request(scope: Scope, status: int, seconds: float) -> None:

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from payments.api.admission import Admission
 from payments.api.auth import TokenVerifier
 from payments.api.jwks import JwksKeys
-from payments.api.metrics import count_directory_lookup
+from payments.api.metrics import count_party_lookup
 from payments.api.rate_limit import RateLimiter
 from payments.api.replay_cache import ReplayCache
 from payments.config.codec import EncryptionCodec
@@ -23,7 +23,7 @@ from payments.config.settings import Settings
 from payments.config.stripe_client import stripe_client
 from payments.config.temporal import connect
 from payments.schema.database import create_engine, create_probe_engine, session_factory
-from payments.schema.directory_cache import DirectoryCache
+from payments.schema.party_cache import PartyCache
 
 API_APPLICATION_NAME = "payments-api"
 
@@ -40,7 +40,7 @@ class Services:
     codec: EncryptionCodec
     keyring: Keyring  # opens and seals secrets at rest (webhook endpoints)
     replays: ReplayCache
-    directory: DirectoryCache
+    parties: PartyCache
     stripe: stripe.StripeClient
     admission: Admission  # payment inits in flight (payments/api/admission.py)
     jwks: JwksKeys | None  # RS256: the identity provider's keys, refreshed in the background
@@ -79,7 +79,7 @@ class Services:
             codec=EncryptionCodec(keyring),
             keyring=keyring,
             replays=ReplayCache(redis, keyring),
-            directory=DirectoryCache(redis, counted=count_directory_lookup),
+            parties=PartyCache(redis, counted=count_party_lookup),
             stripe=stripe_client(settings),
             admission=Admission(settings.max_inits_in_flight),
             jwks=jwks,

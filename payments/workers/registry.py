@@ -37,7 +37,7 @@ from payments.config.redis import redis_client
 from payments.config.settings import Settings
 from payments.config.stripe_client import stripe_client
 from payments.schema.database import create_engine, session_factory
-from payments.schema.directory_cache import DirectoryCache
+from payments.schema.party_cache import PartyCache
 from payments.workflows.dispute import DisputeWorkflow
 from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow
 from payments.workflows.merchant_webhook_delivery import WebhookDeliveryWorkflow
@@ -127,7 +127,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     redis = redis_client(settings.redis_url) if settings.redis_url else None  # for cache invalidation
     stripe = stripe_client(settings)
     keyring = Keyring.from_spec(settings.encryption_keys.get_secret_value())
-    merchants = MerchantActivities(sessions, stripe, DirectoryCache(redis))
+    merchants = MerchantActivities(sessions, stripe, PartyCache(redis))
     records, payments = PaymentRecords(sessions, keyring), StripePayments(stripe)
     refunds, stripe_refunds = RefundRecords(sessions), StripeRefunds(stripe)
     payouts, transfers = PayoutRecords(sessions), StripeTransfers(stripe)

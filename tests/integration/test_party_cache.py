@@ -17,8 +17,8 @@ from payments.activities.merchants import MerchantActivities
 from payments.config.settings import Settings
 from payments.config.stripe_client import stripe_client
 from payments.schema.database import session_factory
-from payments.schema.directory_cache import DirectoryCache
 from payments.schema.messages import PayoutAccount
+from payments.schema.party_cache import PartyCache
 
 
 @pytest_asyncio.fixture
@@ -30,7 +30,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 async def _lookups(api: httpx.AsyncClient, auth, kind: str, result: str) -> float:
     text = (await api.get("/metrics", headers=auth("operator"))).text
-    pattern = rf'^payments_directory_cache_lookups_total\{{kind="{kind}",result="{result}"\}} ([0-9.e+]+)$'
+    pattern = rf'^payments_party_cache_lookups_total\{{kind="{kind}",result="{result}"\}} ([0-9.e+]+)$'
     found = re.search(pattern, text, re.MULTILINE)
     return float(found[1]) if found else 0.0
 
@@ -46,6 +46,7 @@ async def test_a_payout_account_change_is_seen_at_once(
     api: httpx.AsyncClient, auth, redis: Redis, engine: AsyncEngine, stack_settings: Settings
 ) -> None:
     merchant = await _merchant(api, auth)
+    # The keys keep the prefix they had as the directory cache (payments/schema/party_cache.py).
     path, key = f"/merchants/{merchant['id']}", f"directory:merchant:{merchant['id']}"
     assert await redis.get(key) == b"-"  # onboarding's writes left a tombstone: no caching just yet
     await redis.delete(key)  # as when the tombstone expires
@@ -57,7 +58,7 @@ async def test_a_payout_account_change_is_seen_at_once(
     assert cached is not None and json.loads(cached)["payout_account"] == "acct_first000"
     assert await _lookups(api, auth, "merchant", "hit") == hits_before + 1  # the second read came from Redis
 
-    onboarding = MerchantActivities(session_factory(engine), stripe_client(stack_settings), DirectoryCache(redis))
+    onboarding = MerchantActivities(session_factory(engine), stripe_client(stack_settings), PartyCache(redis))
     await ActivityEnvironment().run(
         onboarding.attach_payout_account, PayoutAccount(merchant_id=merchant["id"], account_id="acct_second00")
     )

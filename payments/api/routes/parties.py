@@ -20,7 +20,7 @@ from payments.schema.messages import NewMerchant
 from payments.schema.tables import Merchant, User
 from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow, workflow_id
 
-router = APIRouter(tags=["directory"])
+router = APIRouter(tags=["parties"])
 
 # How long POST /merchants waits for the connected account before answering 202 without it.
 ONBOARDING_WAIT_SECONDS = 10.0
@@ -45,7 +45,7 @@ async def create_user(body: UserCreate, session: Session, services: ServicesDep,
     user = User(id=new_id("usr"), name=body.name)
     async with session.begin():
         session.add(user)
-    await services.directory.forget_user(user.id)
+    await services.parties.forget_user(user.id)
     return UserOut(id=user.id, name=user.name)
 
 
@@ -100,7 +100,7 @@ async def get_merchant(
     """Another merchant answers 404, like a missing one."""
     if not (principal.is_("operator") or principal.is_("merchant", merchant_id)):
         raise NotFound()
-    merchant = await services.directory.merchant(session, merchant_id)
+    merchant = await services.parties.merchant(session, merchant_id)
     if merchant is None:
         raise NotFound()
     return MerchantOut.model_validate(merchant, from_attributes=True)

@@ -25,6 +25,9 @@ from payments.schema.tables import Merchant, User
 TTL_SECONDS = 60
 TOMBSTONE_SECONDS = 10  # longer than a reader takes between its PostgreSQL read and its SET
 _TOMBSTONE = b"-"
+# The keys' prefix, from when this was called the directory cache: kept, so that while a deploy runs
+# the old release's processes beside the new one's, both read and tombstone the same entries.
+_KEY_PREFIX = "directory"
 log = structlog.get_logger(__name__)
 
 
@@ -45,10 +48,10 @@ class MerchantEntry:
 
 
 def _key(kind: str, party_id: str) -> str:
-    return f"directory:{kind}:{party_id}"
+    return f"{_KEY_PREFIX}:{kind}:{party_id}"
 
 
-class DirectoryCache:
+class PartyCache:
     """`redis` None: no cache (every lookup reads PostgreSQL). `counted(kind, hit)` is called on
     each lookup (the API counts the hit ratio in its metrics)."""
 
@@ -124,7 +127,7 @@ class DirectoryCache:
         try:
             raws = await self._redis.mget(keys)
         except RedisError as exc:
-            log.warning("directory_cache_unavailable", error=type(exc).__name__)
+            log.warning("party_cache_unavailable", error=type(exc).__name__)
             return [None] * len(keys)
         return [None if raw is None or raw == _TOMBSTONE else dict(json.loads(raw)) for raw in raws]
 
@@ -134,7 +137,7 @@ class DirectoryCache:
         try:
             await self._redis.set(key, json.dumps(fields), ex=self._ttl, nx=True)
         except RedisError as exc:
-            log.warning("directory_cache_unavailable", error=type(exc).__name__)
+            log.warning("party_cache_unavailable", error=type(exc).__name__)
 
     async def _forget(self, key: str) -> None:
         if self._redis is None:
@@ -142,4 +145,4 @@ class DirectoryCache:
         try:
             await self._redis.set(key, _TOMBSTONE, ex=TOMBSTONE_SECONDS)
         except RedisError as exc:  # the entry lives out its TTL
-            log.warning("directory_cache_not_invalidated", key=key, error=type(exc).__name__)
+            log.warning("party_cache_not_invalidated", key=key, error=type(exc).__name__)
