@@ -48,6 +48,7 @@ def test_there_are_recorded_histories() -> None:
         "payment_another_card_captured",
         "payment_another_card_given_up",
         "payment_another_card_expired",
+        "stripe_balance_unexplained",
     } <= {p.stem for p in HISTORIES}
 
 

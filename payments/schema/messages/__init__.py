@@ -18,7 +18,6 @@ from payments.schema.messages.disputes import (
     StripeDisputeEvent,
 )
 from payments.schema.messages.merchant_webhooks import (
-    StripeBalanceCheck,
     WebhookAttemptResult,
     WebhookDeliveryRequest,
     WebhookGiveUp,
@@ -64,6 +63,7 @@ from payments.schema.messages.reconciliation import (
     ReconciliationPageResult,
     ReconciliationProgress,
     ReconciliationTotals,
+    StripeBalanceCheck,
 )
 from payments.schema.messages.recovery import (
     DeficitPageRequest,

@@ -33,16 +33,3 @@ class WebhookGiveUp:
     delivery_id: str
     endpoint_id: str
     failing_for_seconds: float  # an endpoint failing at least this long is disabled
-
-
-@dataclass(frozen=True)
-class StripeBalanceCheck:
-    """One currency of the daily check: Stripe's available + pending, the top-ups in it, the
-    ledger's stripe_clearing, what is in flight, and what none of that explains (0: all is well)."""
-
-    currency: str
-    stripe: int
-    top_ups: int
-    ledger: int
-    in_flight: int
-    unexplained: int

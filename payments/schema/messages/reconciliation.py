@@ -1,4 +1,4 @@
-"""Reconciliation runs, their pages and totals."""
+"""Reconciliation runs, their pages and totals; the daily check of Stripe's balance against the ledger."""
 
 from dataclasses import dataclass, field
 
@@ -46,3 +46,16 @@ class ReconciliationProgress:
 class ReconciliationPageResult:
     cursor: str | None  # None: the phase is done
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class StripeBalanceCheck:
+    """One currency of the daily check: Stripe's available + pending, the top-ups in it, the
+    ledger's stripe_clearing, what is in flight, and what none of that explains (0: all is well)."""
+
+    currency: str
+    stripe: int
+    top_ups: int
+    ledger: int
+    in_flight: int
+    unexplained: int
