@@ -13,7 +13,7 @@ from temporalio.client import Client
 from payments.config.settings import Settings
 from payments.schema.tables import Dispute, OutboxEvent
 from payments.workflows import search_attributes as sa
-from tests.integration.conftest import Parties
+from tests.integration.conftest import Parties, open_merchant
 from tests.integration.payouts.test_payouts import balance, ledger_sums_to_zero, net
 from tests.integration.reconciliation.test_reconciliation import reconcile, subjects_logged_by
 from tests.services import eventually
@@ -24,11 +24,9 @@ DISPUTE_FEE = 1500  # the emulator's, Stripe's US dispute fee
 async def cover_at_stripe(parties: Parties, amount: int) -> None:
     """Stripe takes a dispute and its fee from the platform's balance, which the session's payout
     tests transfer from: a sale the platform keeps whole (fee 100 %, so never paid out) covers it."""
-    created = await parties.api.post(
-        "/merchants", json={"name": "Cover", "currency": "usd", "fee_bps": 10_000}, headers=parties.auth("operator")
-    )
-    assert created.status_code == 201, created.text
-    await Parties(parties.api, parties.auth, parties.user_id, created.json()["id"], 10_000).captured(amount)
+    body = {"name": "Cover", "currency": "usd", "fee_bps": 10_000}
+    created = await open_merchant(parties.api, parties.auth("operator"), body)
+    await Parties(parties.api, parties.auth, parties.user_id, created["id"], 10_000).captured(amount)
 
 
 async def disputed_sale(parties: Parties, amount: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from payments.schema.messages import PayoutRunInput, PayoutRunSummary
 from payments.schema.tables import Payout
 from payments.workers.schedules import PAYOUT_SCHEDULES, ensure_schedules
 from payments.workflows.payout import PayoutRunWorkflow
-from tests.integration.conftest import Parties, after_worker_replaced, worker_process
+from tests.integration.conftest import Parties, after_worker_replaced, open_merchant, worker_process
 from tests.services import eventually, fresh_key
 
 FEE_BPS = 250  # the parties fixture's merchants
@@ -28,14 +28,9 @@ FEE_BPS = 250  # the parties fixture's merchants
 
 async def merchant_with_sales(parties: Parties, schedule: str, *sales: int) -> Parties:
     """A new merchant on `schedule` (same payer) with each of `sales` captured."""
-    operator = parties.auth("operator")
-    created = await parties.api.post(
-        "/merchants",
-        json={"name": "Shop", "currency": "usd", "fee_bps": FEE_BPS, "payout_schedule": schedule},
-        headers=operator,
-    )
-    assert created.status_code == 201, created.text
-    seller = Parties(parties.api, parties.auth, parties.user_id, created.json()["id"], FEE_BPS)
+    body = {"name": "Shop", "currency": "usd", "fee_bps": FEE_BPS, "payout_schedule": schedule}
+    created = await open_merchant(parties.api, parties.auth("operator"), body)
+    seller = Parties(parties.api, parties.auth, parties.user_id, created["id"], FEE_BPS)
     for amount in sales:
         await seller.captured(amount)
     return seller
