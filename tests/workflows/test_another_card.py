@@ -3,6 +3,8 @@ the customer giving up or the order expiring (time-skipping server, activities s
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -60,11 +62,24 @@ def _authentication_required(_: ReauthorizeRequest) -> Authorization:
     return Authorization("pi_d", "requires_action", client_secret="pi_d_secret_s", redirect=redirect)
 
 
-async def declined(env: WorkflowEnvironment, queue: str, request: PaymentRequest) -> WorkflowHandle[Any, Any]:
-    handle = await start(env, queue, request)
-    view = await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
-    assert view.status == "declined" and view.failure_code == "generic_decline"
-    return handle
+def _not_paid() -> str:
+    """The PaymentIntent read back once 3-D Secure failed: waiting for another card."""
+    return "requires_payment_method"
+
+
+@asynccontextmanager
+async def declined_payment(
+    env: WorkflowEnvironment, queue: str, request: PaymentRequest | None = None, **steps: Any
+) -> AsyncIterator[tuple[FakePaymentSteps, WorkflowHandle[Any, Any]]]:
+    """A payment (`request`, by default one allowed 3 cards) whose first card was declined, waiting
+    for another, while a worker runs it: the fake steps (authorize declines; `steps` as given) and
+    the workflow's handle."""
+    fake = FakePaymentSteps(authorize=_declined, **steps)
+    async with payment_worker(env, queue, fake):
+        handle = await start(env, queue, request or retried_request())
+        view = await handle.execute_update(PaymentWorkflow.init, InitRequest("fp"))
+        assert view.status == "declined" and view.failure_code == "generic_decline"
+        yield fake, handle
 
 
 def statuses(fake: FakePaymentSteps) -> list[tuple[str, str | None]]:
@@ -76,10 +91,8 @@ def statuses(fake: FakePaymentSteps) -> list[tuple[str, str | None]]:
 async def test_a_decline_waits_for_another_card_which_is_authorized_and_captured_at_once(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
-    fake = FakePaymentSteps(authorize=_declined)
-    async with payment_worker(time_skipping_env, queue, fake):
-        request = retried_request()
-        handle = await declined(time_skipping_env, queue, request)
+    request = retried_request()
+    async with declined_payment(time_skipping_env, queue, request) as (fake, handle):
         paid = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(700, MASTERCARD))
         assert paid.status == "confirmed" and paid.amount_captured == 700 and paid.card_attempts == 2
         assert (await handle.result()).status == "confirmed"
@@ -109,9 +122,7 @@ async def test_a_decline_waits_for_another_card_which_is_authorized_and_captured
 async def test_each_decline_answers_card_declined_and_the_last_card_fails_the_payment(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
-    fake = FakePaymentSteps(authorize=_declined, reauthorize=_declined_again)
-    async with payment_worker(time_skipping_env, queue, fake):
-        handle = await declined(time_skipping_env, queue, retried_request(max_card_attempts=3))
+    async with declined_payment(time_skipping_env, queue, reauthorize=_declined_again) as (fake, handle):
         seen = []
         for card in (MASTERCARD, AnotherCard("pm_card_amex")):  # the same card again would be a repeat
             with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -148,10 +159,8 @@ async def test_a_confirm_that_does_not_fit_the_status_is_refused(
 async def test_giving_up_on_a_declined_payment_cancels_the_intent_and_fails_it(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
-    fake = FakePaymentSteps(authorize=_declined)
-    async with payment_worker(time_skipping_env, queue, fake):
-        request = retried_request()
-        handle = await declined(time_skipping_env, queue, request)
+    request = retried_request()
+    async with declined_payment(time_skipping_env, queue, request) as (fake, handle):
         given_up = await handle.execute_update(PaymentWorkflow.cancel)
     assert given_up.status == "failed" and given_up.failure_code == "requested_by_customer"
     assert [call for name, call in fake.calls if name == "void_payment"] == [
@@ -163,10 +172,8 @@ async def test_giving_up_on_a_declined_payment_cancels_the_intent_and_fails_it(
 async def test_a_declined_payment_fails_when_the_order_expires(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
-    fake = FakePaymentSteps(authorize=_declined)
-    async with payment_worker(time_skipping_env, queue, fake):
-        request = retried_request()
-        handle = await declined(time_skipping_env, queue, request)
+    request = retried_request()
+    async with declined_payment(time_skipping_env, queue, request) as (fake, handle):
         started = (await handle.describe()).start_time
         result = await handle.result()  # the test server skips the timer
         assert (await time_skipping_env.get_current_time() - started).total_seconds() >= WEEK
@@ -179,11 +186,8 @@ async def test_a_declined_payment_fails_when_the_order_expires(
 async def test_another_card_that_needs_3d_secure_answers_where_to_authenticate_and_a_failure_is_a_decline(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
-    fake = FakePaymentSteps(authorize=_declined, reauthorize=_authentication_required)
-    fake_intent = {"status": "requires_payment_method"}
-    fake._intent_status = lambda: fake_intent["status"]
-    async with payment_worker(time_skipping_env, queue, fake):
-        handle = await declined(time_skipping_env, queue, retried_request())
+    steps: dict[str, Any] = {"reauthorize": _authentication_required, "intent_status": _not_paid}
+    async with declined_payment(time_skipping_env, queue, **steps) as (fake, handle):
         action = await handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD))
         assert action.status == "requires_action" and action.client_secret == "pi_d_secret_s"
         assert action.redirect is not None and "pi_d" in action.redirect.url
@@ -214,9 +218,7 @@ async def test_a_run_without_an_attempt_bound_fails_at_the_first_decline(
 async def test_a_repeat_of_the_card_gets_the_first_answer_and_no_second_attempt(
     time_skipping_env: WorkflowEnvironment, queue: str
 ) -> None:
-    fake = FakePaymentSteps(authorize=_declined)
-    async with payment_worker(time_skipping_env, queue, fake):
-        handle = await declined(time_skipping_env, queue, retried_request())
+    async with declined_payment(time_skipping_env, queue) as (fake, handle):
         first, again = await asyncio.gather(  # the second while the first is in flight
             handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD)),
             handle.execute_update(PaymentWorkflow.confirm, ConfirmRequest(card=MASTERCARD)),
