@@ -1,6 +1,7 @@
 """The house's rules, read from the source (imports inside functions included), so it stays this way:
 every arrow between the product's layers points one way, the product never imports its tooling,
-the tools share the local stack and not each other, and no route module imports another."""
+the tools share the local stack and not each other, no route module imports another, and messages
+come from payments.schema.messages."""
 
 import ast
 import tomllib
@@ -87,6 +88,23 @@ def test_no_route_module_imports_another() -> None:
         for path, modules in imports_by_module("payments/api/routes").items()
     }
     assert {path: found for path, found in offending.items() if found} == {}
+
+
+def test_messages_are_imported_from_their_package_never_from_the_module_of_their_domain() -> None:
+    """payments.schema.messages names every message, so one can move to the module of its domain
+    (StripeBalanceCheck, from merchant_webhooks to reconciliation) without touching its callers."""
+    outside = {
+        path: modules
+        for folder in ("payments", *sorted(TOOLING))
+        for path, modules in imports_by_module(folder).items()
+        if not path.startswith("payments/schema/messages/")
+    }
+    offending = {
+        path: sorted(m for m in modules if m.startswith("payments.schema.messages."))
+        for path, modules in outside.items()
+    }
+    assert {path: found for path, found in offending.items() if found} == {}
+    assert "payments.schema.messages" in outside["payments/workflows/stripe_balance.py"]
 
 
 def test_the_installed_distribution_is_the_product_alone() -> None:
