@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import psutil
 import stripe
+from temporalio.service import RPCError
 
 from chaos.lost_confirm import restart_temporal_and_api, stall
 from chaos.workload import Tally
@@ -37,6 +38,7 @@ REPLACED_WITHIN = 2.0  # seconds for `make dev` to restart a killed worker befor
 # Seconds for a triggered Schedule's run to show in visibility: more than 60 beside two `yes` (the
 # trigger came amid a worker kill and an API restart), as long as a new worker may take.
 RECONCILIATION_STARTS_WITHIN = 180.0
+TEMPORAL_BACK_WITHIN = 120  # seconds (one attempt a second) a restarted Temporal has to answer again
 WORKER_UP_WITHIN = 120.0  # seconds for a new worker to start; longer is a violation of its own
 # A confirm lost after Stripe captured, once per this many payments, at least once and at most 3
 # times a run (issue 25: "several times in a 1,000-payment run"): each pauses the other process
@@ -201,7 +203,15 @@ class FaultInjector:
             if time.monotonic() > deadline:
                 raise RuntimeError("the triggered reconciliation never started")
             await asyncio.sleep(0.2)  # polling visibility with a deadline
-        counts = await client.get_workflow_handle(started[0].id, run_id=started[0].run_id).result()
+        handle = client.get_workflow_handle(started[0].id, run_id=started[0].run_id)
+        for attempt in itertools.count(1):
+            try:
+                counts = await handle.result()
+                break
+            except RPCError:  # Temporal restarted under the wait (a lost confirm's fault): ask again
+                if attempt > TEMPORAL_BACK_WITHIN:
+                    raise
+                await asyncio.sleep(1.0)  # a restart takes seconds; there is no event to wait on
         self.counts["reconciliation runs"] += 1
         self._log(f"reconciliation done: {counts}")
 
