@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 import stripe
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -52,13 +53,24 @@ async def test_a_capture_made_at_stripe_while_the_payment_waits_reaches_our_book
     assert await _books(engine, tx["id"]) == (1, ["payment.authorized", "payment.confirmed"])
 
 
+def _key(tx: dict[str, Any], step: str | None) -> dict[str, str]:
+    """Stripe request options: our workflow's own idempotency key for `step`, or none (a move made
+    outside our calls, a dashboard's)."""
+    return {"idempotency_key": f"{tx['id']}:{step}"} if step else {}
+
+
+# The workflow is gone either way: a move made at Stripe outside our calls, or our own move whose
+# workflow ended before it recorded the answer (its webhook is not ignored then).
+@pytest.mark.parametrize("own", [False, True], ids=["outside", "our-own-key"])
 async def test_a_capture_made_at_stripe_after_the_workflow_ended_is_caught_up(
-    parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
+    own: bool, parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
 ) -> None:
     tx = await parties.authorized(2100)
     await _end_its_workflow(temporal_client, tx, parties)
     _stripe(stack_settings).v1.payment_intents.capture(
-        stripe_intent(stack_settings, tx["id"]).id, params={"amount_to_capture": 2000}
+        stripe_intent(stack_settings, tx["id"]).id,
+        params={"amount_to_capture": 2000},
+        options=_key(tx, "capture" if own else None),
     )
     captured = await parties.wait_for_status(tx["id"], "confirmed", within=HEALED_WITHIN)
     assert captured["amount_captured"] == 2000
@@ -67,41 +79,17 @@ async def test_a_capture_made_at_stripe_after_the_workflow_ended_is_caught_up(
     assert catch_up.status == WorkflowExecutionStatus.COMPLETED
 
 
+@pytest.mark.parametrize("own", [False, True], ids=["outside", "our-own-key"])
 async def test_a_void_at_stripe_after_the_workflow_ended_is_recorded_canceled(
-    parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
+    own: bool, parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
 ) -> None:
     tx = await parties.authorized(900)
     await _end_its_workflow(temporal_client, tx, parties)
-    _stripe(stack_settings).v1.payment_intents.cancel(stripe_intent(stack_settings, tx["id"]).id)
+    _stripe(stack_settings).v1.payment_intents.cancel(
+        stripe_intent(stack_settings, tx["id"]).id, options=_key(tx, "cancel" if own else None)
+    )
     canceled = await parties.wait_for_status(tx["id"], "canceled", within=HEALED_WITHIN)
     assert canceled["failure_code"] == "canceled_at_stripe"
-    assert await _books(engine, tx["id"]) == (0, ["payment.authorized", "payment.canceled"])
-
-
-async def test_our_own_capture_whose_workflow_is_gone_before_recording_it_is_caught_up(
-    parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
-) -> None:
-    """The capture carries our own key (our workflow sent it), then its workflow ended before it
-    recorded the answer: the webhook of our own move is not ignored then."""
-    tx = await parties.authorized(1700)
-    await _end_its_workflow(temporal_client, tx, parties)
-    _stripe(stack_settings).v1.payment_intents.capture(
-        stripe_intent(stack_settings, tx["id"]).id, options={"idempotency_key": f"{tx['id']}:capture"}
-    )
-    captured = await parties.wait_for_status(tx["id"], "confirmed", within=HEALED_WITHIN)
-    assert captured["amount_captured"] == 1700
-    assert await _books(engine, tx["id"]) == (1, ["payment.authorized", "payment.confirmed"])
-
-
-async def test_our_own_void_whose_workflow_is_gone_before_recording_it_is_caught_up(
-    parties: Parties, stack_settings: Settings, engine: AsyncEngine, temporal_client: Client
-) -> None:
-    tx = await parties.authorized(800)
-    await _end_its_workflow(temporal_client, tx, parties)
-    _stripe(stack_settings).v1.payment_intents.cancel(
-        stripe_intent(stack_settings, tx["id"]).id, options={"idempotency_key": f"{tx['id']}:cancel"}
-    )
-    await parties.wait_for_status(tx["id"], "canceled", within=HEALED_WITHIN)
     assert await _books(engine, tx["id"]) == (0, ["payment.authorized", "payment.canceled"])
 
 
