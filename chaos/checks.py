@@ -8,7 +8,6 @@ from collections import Counter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chaos.workload import Expected, Plan, Tally
 from devstack.money_checks import (
     Check,
     StripeState,
@@ -16,12 +15,10 @@ from devstack.money_checks import (
     events,
     ledger,
     payment_intents,
-    payout_transfers,
     refunds,
 )
+from devstack.workload import IN_FLIGHT, Expected, Plan, Tally, transfers
 from payments.schema.tables import Payout, Transaction
-
-IN_FLIGHT = {"pending", "requires_action"}
 
 
 def end_states(plan: Plan, tally: Tally, txs: dict[str, Transaction]) -> Check:
@@ -44,20 +41,6 @@ def end_states(plan: Plan, tally: Tally, txs: dict[str, Transaction]) -> Check:
     stuck = [tx.id for tx in txs.values() if tx.status in IN_FLIGHT]
     check.figures["stuck pending"] = len(stuck)
     check.violations += [f"{tx_id} stuck in pending" for tx_id in stuck]
-    return check
-
-
-def transfers(payouts: list[Payout], tally: Tally, stripe: StripeState) -> Check:
-    """`payout_transfers`, and each payout the workload asked for ended as it expected."""
-    check = payout_transfers(payouts, stripe)
-    check.figures["refused (balance)"] = tally.payouts_refused
-    rows = {p.id: p for p in payouts}
-    for payout_id, planned in tally.payouts.items():
-        payout = rows.get(payout_id)
-        if payout is None:
-            check.violations.append(f"accepted payout {payout_id} has no row")
-        elif payout.status != planned.expected_status:
-            check.violations.append(f"{payout.id}: {payout.status}, want {planned.expected_status}")
     return check
 
 

@@ -23,9 +23,9 @@ import stripe
 from temporalio.service import RPCError
 
 from chaos.lost_confirm import restart_temporal_and_api, stall
-from chaos.workload import Tally
 from devstack.ports import wait_listening
 from devstack.throwaway import Stack
+from devstack.workload import Tally
 from payments.config.temporal import connect
 from payments.workers.schedules import RECONCILIATION_SCHEDULE
 from payments.workflows.reconciliation import ReconciliationWorkflow

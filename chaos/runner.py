@@ -10,29 +10,22 @@ import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from chaos.checks import IN_FLIGHT, Check, run_checks
+from chaos.checks import Check, run_checks
 from chaos.faults import FaultInjector, make_schedule
-from chaos.workload import BROKEN_MERCHANT, Client, Parties, Plan, Tally, Workload, make_plan
 from devstack.money_checks import stripe_state
 from devstack.throwaway import Stack, running_stack
-from payments.api.auth import mint_token
+from devstack.workload import Client, Tally, Workload, make_parties, make_plan, settle
 from payments.schema.database import create_engine
-from payments.schema.tables import OutboxEvent, Payout, Refund, Transaction
 
 # A Stripe call that hangs (a timeout after commit) is given up after 2 s, then retried.
 CHAOS_SETTINGS = {"PAYMENTS_STRIPE_TIMEOUT_SECONDS": "2"}
 SETTLE_WITHIN = 180.0
-# POST /merchants answers 202 once onboarding outlasts its wait (10 s, easily passed on a loaded
-# machine); set-up then polls the merchant, as a client would, until its connected account is open.
-MERCHANT_READY_WITHIN = 120.0
 
 
 @dataclass
@@ -59,74 +52,6 @@ class Report:
         return "\n".join(lines)
 
 
-async def _parties(stack: Stack, client: Client, emulator: httpx.AsyncClient, plan: Plan) -> Parties:
-    """Users and merchants, made before any fault; the broken merchant's Stripe account is closed."""
-    operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_chaos', 'operator')}"}
-
-    async def create(
-        path: str, body: dict[str, str], headers: dict[str, str] = operator, accepted: tuple[int, ...] = (201,)
-    ) -> dict[str, str]:
-        response = await client.call("POST", path, headers, body)
-        if response is None or response.status_code not in accepted:
-            raise RuntimeError(f"could not set up the run: POST {path} answered {response and response.text}")
-        return dict(response.json())
-
-    async def ready(merchant: dict[str, str]) -> dict[str, str]:
-        """The merchant once its connected account is open: at once on 201; on 202 (onboarding still
-        running) by polling GET /merchants/{id}, which answers 404 until the row is written."""
-        deadline = time.monotonic() + MERCHANT_READY_WITHIN
-        while merchant.get("payout_account") is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"could not set up the run: merchant {merchant['id']} not ready after 202: {merchant}"
-                )
-            await asyncio.sleep(0.5)  # polling a condition with a deadline
-            response = await client.call("GET", f"/merchants/{merchant['id']}", operator)
-            if response is None or response.status_code not in (200, 404):
-                raise RuntimeError(
-                    f"could not set up the run: GET /merchants/{merchant['id']} answered {response and response.text}"
-                )
-            if response.status_code == 200:
-                merchant = dict(response.json())
-        return merchant
-
-    users = [(await create("/users", {"name": f"Payer {i}"}))["id"] for i in range(plan.users)]
-    merchants = [
-        await ready(await create("/merchants", {"name": f"Shop {i}", "currency": "usd"}, accepted=(201, 202)))
-        for i in range(plan.merchants)
-    ]
-    (await emulator.delete(f"/objects/{merchants[BROKEN_MERCHANT]['payout_account']}")).raise_for_status()
-    token = partial(mint_token, stack.settings)
-
-    async def save_card(user: str) -> str:
-        """The user's card on file, for the saved_card payments."""
-        body = {"card_token": "pm_card_visa", "idempotency_key": f"chaos-card-{user}"}
-        return (await create(f"/users/{user}/cards", body, {"Authorization": f"Bearer {token(user, 'user')}"}))["id"]
-
-    saved_cards = [await save_card(user) for user in users]
-    return Parties(users, [m["id"] for m in merchants], saved_cards, token)
-
-
-async def _in_flight(session: AsyncSession) -> int:
-    counts = [
-        select(func.count()).select_from(Transaction).where(Transaction.status.in_(IN_FLIGHT)),
-        select(func.count()).select_from(Refund).where(Refund.status == "pending"),
-        select(func.count()).select_from(Payout).where(Payout.status.in_(("pending", "in_transit"))),
-        select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None)),
-    ]
-    return sum([await session.scalar(c) or 0 for c in counts])
-
-
-async def settle(sessions: async_sessionmaker[AsyncSession], within: float) -> None:
-    """Until nothing is pending, in transit or unpublished, or `within` s (the checks then say what)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        async with sessions() as session:
-            if await _in_flight(session) == 0:
-                return
-        await asyncio.sleep(0.5)  # polling a condition with a deadline
-
-
 async def chaos_run(stack: Stack, seed: int, count: int, concurrency: int, settle_within: float) -> Report:
     plan, schedule, tally = make_plan(seed, count), make_schedule(seed, count), Tally()
     seconds: dict[str, float] = {}
@@ -138,7 +63,7 @@ async def chaos_run(stack: Stack, seed: int, count: int, concurrency: int, settl
             httpx.AsyncClient(base_url=f"{stack.stripe_api_base()}/_emulator", timeout=10) as emulator,
         ):
             client = Client(http, tally)
-            workload = Workload(client, await _parties(stack, client, emulator, plan), tally)
+            workload = Workload(client, await make_parties(stack, client, emulator, plan), tally)
             injector = FaultInjector(stack, schedule, emulator, tally)
             print(f"seed {seed}: {count} payments, {len(plan.payouts)} payouts; faults {schedule}", flush=True)
             started = time.monotonic()

@@ -3,8 +3,8 @@ calls authorized (a confirm lost after the capture); and a payment whose client 
 its confirm is expected confirmed, without the refunds it never asked for."""
 
 from chaos.checks import end_states
-from chaos.workload import PaymentPlan, Plan, Tally
 from devstack.money_checks import StripeState, declines, payment_intents
+from devstack.workload import PaymentPlan, Plan, Tally
 from payments.schema.tables import Transaction
 
 TX = "tx_" + "0" * 32

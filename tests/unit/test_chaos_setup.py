@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos import runner
-from chaos.workload import Client, Tally, make_plan
+from devstack import workload
+from devstack.workload import Client, Tally, make_parties, make_plan
 from payments.config.settings import Settings
 
 
@@ -47,7 +47,7 @@ async def test_a_merchant_answered_202_is_polled_until_its_account_is_open() -> 
         httpx.AsyncClient(base_url="http://api", transport=httpx.MockTransport(api)) as http,
         httpx.AsyncClient(base_url="http://emulator", transport=httpx.MockTransport(emulator)) as stripe,
     ):
-        parties = await runner._parties(_stack(), Client(http, Tally()), stripe, plan)
+        parties = await make_parties(_stack(), Client(http, Tally()), stripe, plan)
 
     assert len(parties.merchants) == plan.merchants
     assert all(n == 3 for n in polls.values())
@@ -55,7 +55,7 @@ async def test_a_merchant_answered_202_is_polled_until_its_account_is_open() -> 
 
 
 async def test_a_merchant_never_ready_fails_the_set_up_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "MERCHANT_READY_WITHIN", 1.0)
+    monkeypatch.setattr(workload, "MERCHANT_READY_WITHIN", 1.0)
 
     def api(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/users":
@@ -67,4 +67,4 @@ async def test_a_merchant_never_ready_fails_the_set_up_at_the_deadline(monkeypat
         httpx.AsyncClient(base_url="http://emulator") as stripe,
     ):
         with pytest.raises(RuntimeError, match="not ready after 202"):
-            await runner._parties(_stack(), Client(http, Tally()), stripe, make_plan(1, 60))
+            await make_parties(_stack(), Client(http, Tally()), stripe, make_plan(1, 60))

@@ -1,5 +1,6 @@
-"""The seeded workload of a chaos run: which payments, refunds and payouts it makes, what each must
-end as, and the client that drives them through the HTTP API, retrying like a real client."""
+"""The seeded workload of a chaos run or a drill: which payments, refunds and payouts it makes, what
+each must end as, the client that drives them through the HTTP API, retrying like a real client, the
+users and merchants it pays between, and the wait until it has all settled."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from payments.api.auth import Role
+from devstack.money_checks import Check, StripeState, payout_transfers
+from devstack.throwaway import Stack
+from payments.api.auth import Role, mint_token
+from payments.schema.tables import OutboxEvent, Payout, Refund, Transaction
 
 # Scenario: weight in the mix.
 KINDS = {
@@ -32,6 +39,10 @@ KINDS = {
 RETRIED = {429, 500, 502, 503, 504}  # what a client retries (with the same key); anything else is an answer
 CALL_DEADLINE = 120.0  # seconds a client keeps retrying one call before it gives up
 BROKEN_MERCHANT = 0  # its connected account is closed at Stripe, so its payouts must fail
+IN_FLIGHT = {"pending", "requires_action"}
+# POST /merchants answers 202 once onboarding outlasts its wait (10 s, easily passed on a loaded
+# machine); set-up then polls the merchant, as a client would, until its connected account is open.
+MERCHANT_READY_WITHIN = 120.0
 
 
 @dataclass(frozen=True)
@@ -202,6 +213,55 @@ class Parties:
         return {"Authorization": f"Bearer {self.token(subject, role)}"}
 
 
+async def make_parties(stack: Stack, client: Client, emulator: httpx.AsyncClient, plan: Plan) -> Parties:
+    """Users (each with a card on file) and merchants, made before any fault; the broken merchant's
+    Stripe account is closed."""
+    operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_chaos', 'operator')}"}
+
+    async def create(
+        path: str, body: dict[str, str], headers: dict[str, str] = operator, accepted: tuple[int, ...] = (201,)
+    ) -> dict[str, str]:
+        response = await client.call("POST", path, headers, body)
+        if response is None or response.status_code not in accepted:
+            raise RuntimeError(f"could not set up the run: POST {path} answered {response and response.text}")
+        return dict(response.json())
+
+    async def ready(merchant: dict[str, str]) -> dict[str, str]:
+        """The merchant once its connected account is open: at once on 201; on 202 (onboarding still
+        running) by polling GET /merchants/{id}, which answers 404 until the row is written."""
+        deadline = time.monotonic() + MERCHANT_READY_WITHIN
+        while merchant.get("payout_account") is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"could not set up the run: merchant {merchant['id']} not ready after 202: {merchant}"
+                )
+            await asyncio.sleep(0.5)  # polling a condition with a deadline
+            response = await client.call("GET", f"/merchants/{merchant['id']}", operator)
+            if response is None or response.status_code not in (200, 404):
+                raise RuntimeError(
+                    f"could not set up the run: GET /merchants/{merchant['id']} answered {response and response.text}"
+                )
+            if response.status_code == 200:
+                merchant = dict(response.json())
+        return merchant
+
+    users = [(await create("/users", {"name": f"Payer {i}"}))["id"] for i in range(plan.users)]
+    merchants = [
+        await ready(await create("/merchants", {"name": f"Shop {i}", "currency": "usd"}, accepted=(201, 202)))
+        for i in range(plan.merchants)
+    ]
+    (await emulator.delete(f"/objects/{merchants[BROKEN_MERCHANT]['payout_account']}")).raise_for_status()
+    token = partial(mint_token, stack.settings)
+
+    async def save_card(user: str) -> str:
+        """The user's card on file, for the saved_card payments."""
+        body = {"card_token": "pm_card_visa", "idempotency_key": f"chaos-card-{user}"}
+        return (await create(f"/users/{user}/cards", body, {"Authorization": f"Bearer {token(user, 'user')}"}))["id"]
+
+    saved_cards = [await save_card(user) for user in users]
+    return Parties(users, [m["id"] for m in merchants], saved_cards, token)
+
+
 class Workload:
     def __init__(self, client: Client, parties: Parties, tally: Tally) -> None:
         self._client = client
@@ -301,3 +361,37 @@ class Workload:
 
 def _code(response: httpx.Response) -> str | None:
     return response.json().get("error", {}).get("code")
+
+
+def transfers(payouts: list[Payout], tally: Tally, stripe: StripeState) -> Check:
+    """`payout_transfers`, and each payout the workload asked for ended as it expected."""
+    check = payout_transfers(payouts, stripe)
+    check.figures["refused (balance)"] = tally.payouts_refused
+    rows = {p.id: p for p in payouts}
+    for payout_id, planned in tally.payouts.items():
+        payout = rows.get(payout_id)
+        if payout is None:
+            check.violations.append(f"accepted payout {payout_id} has no row")
+        elif payout.status != planned.expected_status:
+            check.violations.append(f"{payout.id}: {payout.status}, want {planned.expected_status}")
+    return check
+
+
+async def _in_flight(session: AsyncSession) -> int:
+    counts = [
+        select(func.count()).select_from(Transaction).where(Transaction.status.in_(IN_FLIGHT)),
+        select(func.count()).select_from(Refund).where(Refund.status == "pending"),
+        select(func.count()).select_from(Payout).where(Payout.status.in_(("pending", "in_transit"))),
+        select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None)),
+    ]
+    return sum([await session.scalar(c) or 0 for c in counts])
+
+
+async def settle(sessions: async_sessionmaker[AsyncSession], within: float) -> None:
+    """Until nothing is pending, in transit or unpublished, or `within` s (the checks then say what)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        async with sessions() as session:
+            if await _in_flight(session) == 0:
+                return
+        await asyncio.sleep(0.5)  # polling a condition with a deadline
