@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test browser bench bench-recon bench-batch chaos lint lock clean
+.PHONY: dev test browser bench bench-recon bench-batch chaos drill lint lock clean
 
 # Shows what it does: on a terminal uv draws its download progress; anywhere it prints what it
 # resolved and installed (about 100 lines, once, and again only when requirements.lock changes).
@@ -52,6 +52,12 @@ bench-batch: $(INSTALLED)
 # A seeded fault run on a throwaway stack (see chaos/); CHAOS_ARGS="--seed N --count N --concurrency C".
 chaos: $(INSTALLED)
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
+# A store lost on a throwaway stack under payment load (see drills/); exit 1 when money is lost.
+# DRILL=NAME|all (python -m drills --help lists them) DRILL_ARGS="--count N --seed N".
+DRILL ?= all
+drill: $(INSTALLED)
+	$(BIN)/python -m drills $(DRILL) $(DRILL_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

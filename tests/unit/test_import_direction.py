@@ -25,6 +25,7 @@ TOOLS = {
     "devstack": {"devstack"},
     "bench": {"bench", "devstack"},
     "chaos": {"chaos", "devstack"},
+    "drills": {"drills", "devstack"},
     "stripe_emulator": {"stripe_emulator"},
 }
 
