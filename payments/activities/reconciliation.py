@@ -22,11 +22,11 @@ from sqlalchemy import and_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from payments.activities.payment_records import PaymentRecords
 from payments.activities.payout_records import PayoutRecords
+from payments.activities.reconciliation_gone import LostWorkflows
 from payments.activities.reconciliation_ledger import ledger_findings
 from payments.activities.reconciliation_log import Logbook
 from payments.activities.reconciliation_payments import PaymentChecks
@@ -93,7 +93,7 @@ class Reconciler:
         self,
         sessions: async_sessionmaker[AsyncSession],
         stripe_client: stripe.StripeClient,
-        temporal: Client,
+        lost: LostWorkflows,
         tuning: Tuning,
         steps: tuple[PaymentRecords, RefundRecords, PayoutRecords, StripePayments],
     ) -> None:
@@ -105,8 +105,9 @@ class Reconciler:
         self._settlement = SettlementChecks(
             sessions, self._get, self._retrieve, self._logbook, tuning.margin, tuning.page_size, tuning.payout_hold
         )
+        self._lost = lost
         self._payment_checks = PaymentChecks(
-            temporal, tuning.margin, tuning.stuck_after, (payments, stripe_payments), self._logbook
+            lost, tuning.margin, tuning.stuck_after, (payments, stripe_payments), self._logbook
         )
 
     @activity.defn
@@ -247,7 +248,7 @@ class Reconciler:
         elif ours.amount != refund["amount"]:
             details = {"ours": ours.amount, "stripe": refund["amount"]}
             await self._logbook.log(run_id, counts, "refund_amount_mismatch", refund["id"], details, refund_id=ours.id)
-        elif ours.status == "pending" and refund["status"] == "succeeded" and not settling(ours, self._tuning.margin):
+        elif ours.status == "pending" and refund["status"] == "succeeded" and await self._behind(ours):
             await self._refunds.record_refund(StripeRefund(ours.id, refund["id"]))
             details = {"was": ours.status}
             await self._logbook.log(
@@ -274,7 +275,7 @@ class Reconciler:
             await self._logbook.log(
                 run_id, counts, "payout_amount_mismatch", transfer["id"], details, payout_id=ours.id
             )
-        elif ours.status == "in_transit" and not settling(ours, self._tuning.margin):
+        elif ours.status == "in_transit" and await self._behind(ours):
             await self._payouts.record_payout_paid(PayoutTransfer(ours.id, transfer["id"]))
             await self._logbook.log(
                 run_id, counts, "payout_behind_stripe", transfer["id"], {}, payout_id=ours.id, fixed=True
@@ -284,6 +285,12 @@ class Reconciler:
             await self._logbook.log(
                 run_id, counts, "failed_payout_transferred", transfer["id"], details, payout_id=ours.id
             )
+
+    async def _behind(self, row: Refund | Payout) -> bool:
+        """Behind Stripe for longer than its saga's own write takes, or with no saga left to write it."""
+        if not settling(row, self._tuning.margin):
+            return True
+        return await (self._lost.refund_gone(row) if isinstance(row, Refund) else self._lost.payout_gone(row))
 
     async def _dispute(self, run_id: str, dispute: Obj, ours: Dispute | None, counts: Counter[str]) -> None:
         """A dispute we never heard of (its webhooks lost), or one whose amount or status differs
@@ -366,6 +373,16 @@ class Reconciler:
             await self._logbook.log(run_id, counts, "refund_missing_at_stripe", row.id, amount, refund_id=row.id)
         elif isinstance(row, Payout) and row.status == "paid":
             await self._logbook.log(run_id, counts, "payout_missing_at_stripe", row.id, amount, payout_id=row.id)
+        elif isinstance(row, Refund) and row.status == "pending" and await self._lost.refund_gone(row):
+            await self._lost.restart_refund(row)  # accepted, never made at Stripe: made now, once
+            await self._logbook.log(
+                run_id, counts, "refund_workflow_lost", row.id, amount, fixed=True, refund_id=row.id
+            )
+        elif isinstance(row, Payout) and row.status == "in_transit" and await self._lost.payout_gone(row):
+            await self._lost.restart_payout(row)  # reserved, never transferred: transferred now, once
+            await self._logbook.log(
+                run_id, counts, "payout_workflow_lost", row.id, amount, fixed=True, payout_id=row.id
+            )
 
     async def _retrieve(self, kind: str, stripe_id: str | None, **params: Any) -> Obj | None:
         """One Stripe object of a kind by id, or None where Stripe has none."""

@@ -9,10 +9,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowExecutionStatus
 
 from payments.activities.payment_records import PaymentRecords
+from payments.activities.reconciliation_gone import LostWorkflows
 from payments.activities.reconciliation_log import Logbook
 from payments.activities.reconciliation_rules import Obj, carries_our_marker, settling
 from payments.activities.stripe_payments import StripePayments
@@ -28,13 +28,13 @@ from payments.schema.tables import (
 class PaymentChecks:
     def __init__(
         self,
-        temporal: Client,
+        lost: LostWorkflows,
         margin: timedelta,
         stuck_after: timedelta,
         steps: tuple[PaymentRecords, StripePayments],
         logbook: Logbook,
     ) -> None:
-        self._temporal = temporal
+        self._lost = lost
         self._margin, self._stuck_after = margin, stuck_after
         self._payments, self._stripe_payments = steps
         self._logbook = logbook
@@ -116,16 +116,13 @@ class PaymentChecks:
         await self._logbook.log(run_id, counts, discrepancy, intent["id"], details, tx_id=tx.id, fixed=True)
 
     async def stuck(self, tx: Transaction) -> bool:
-        """Open longer than the threshold with no workflow running to finish it."""
+        """Open with no workflow to finish it: lost with Temporal's database (reconciliation_gone),
+        or ended and older than the threshold."""
+        if await self._lost.gone(tx.workflow_id, tx.updated_at):
+            return True
         if tx.updated_at > datetime.now(UTC) - self._stuck_after:
             return False
-        try:
-            described = await self._temporal.get_workflow_handle(tx.workflow_id).describe()
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return True
-        return described.status != WorkflowExecutionStatus.RUNNING
+        return await self._lost.status(tx.workflow_id) != WorkflowExecutionStatus.RUNNING
 
     async def settle_stuck(self, run_id: str, tx: Transaction, intent: Obj | None, counts: Counter[str]) -> None:
         """Kill Bill's janitor: nothing will finish this payment, so settle it as Stripe has it."""
@@ -136,6 +133,9 @@ class PaymentChecks:
             change = StatusChange(tx.id, "canceled", "payment.canceled", failure_code="authorization_abandoned")
         elif intent["status"] == "canceled":
             change = StatusChange(tx.id, "canceled", "payment.canceled", failure_code="canceled_at_stripe")
+        elif intent["status"] == "succeeded":  # captured, and the workflow was lost before it recorded it
+            await self._follow_capture(run_id, tx, intent, counts)
+            return
         else:
             return  # requires_action, processing: still moving at Stripe; a later run looks again
         if intent is not None and tx.stripe_payment_intent_id is None:

@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     reconciliation_margin: timedelta = timedelta(minutes=10)
     # A pending/authorized payment this old whose workflow is gone is settled from Stripe's state.
     reconciliation_stuck_after: timedelta = timedelta(minutes=30)
+    # A row whose workflow Temporal no longer has (its database lost) is settled once this old:
+    # longer than a Stripe call's start-to-close (30 s), so no call made before the loss still runs.
+    reconciliation_gone_after: timedelta = timedelta(seconds=60)
     reconciliation_page_size: int = Field(default=100, ge=1, le=100)  # Stripe's list limit
     # Stripe pages one reconciliation activity reads (the next fetched while one is checked): fewer
     # round trips through Temporal per object; memory stays two pages.

@@ -38,6 +38,7 @@ from payments.config.settings import Settings
 from payments.config.stripe_client import stripe_client
 from payments.schema.database import create_engine, session_factory
 from payments.schema.party_cache import PartyCache
+from payments.workers.lost_workflows import TemporalLostWorkflows
 from payments.workflows.dispute import DisputeWorkflow
 from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow
 from payments.workflows.merchant_webhook_delivery import WebhookDeliveryWorkflow
@@ -144,7 +145,8 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     # No redirects followed (httpx's default): a 3xx is the endpoint's answer, never a hop elsewhere.
     http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
     sender = WebhookSender(webhooks, http, settings.webhook_timeout_seconds, settings.env == "development")
-    reconciler = Reconciler(sessions, stripe, temporal, tuning, (records, refunds, payouts, payments))
+    lost = TemporalLostWorkflows(temporal, settings)
+    reconciler = Reconciler(sessions, stripe, lost, tuning, (records, refunds, payouts, payments))
     reconciliation_runs = ReconciliationRuns(sessions)
     activities: list[Callable[..., Any]] = [
         merchants.record_merchant,

@@ -1,11 +1,16 @@
 """The Temporal Schedules the worker keeps in place: `payouts-daily`, `payouts-monthly`,
 `reconciliation`, `negative-balance-recovery` and `stripe-balance`.
-Created or updated at every worker start, so changing a setting and restarting is enough."""
+Created or updated at every worker start, so changing a setting and restarting is enough; and
+created again by a running worker when Temporal comes back without them (its database lost),
+followed by a reconciliation run that settles what the lost workflows left in flight."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 
+import structlog
 from temporalio.client import (
     Client,
     Schedule,
@@ -20,9 +25,11 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from payments.config.settings import Settings
 from payments.schema.messages import PayoutRunInput, ReconciliationInput, RecoveryRunInput
+from payments.workers.polling import poll_until_stopped
 from payments.workflows.payout import PayoutRunWorkflow
 from payments.workflows.reconciliation import ReconciliationWorkflow
 from payments.workflows.recovery import RecoveryRunWorkflow
@@ -32,6 +39,8 @@ PAYOUT_SCHEDULES = {"daily": "payouts-daily", "monthly": "payouts-monthly"}
 RECONCILIATION_SCHEDULE = "reconciliation"
 RECOVERY_SCHEDULE = "negative-balance-recovery"
 STRIPE_BALANCE_SCHEDULE = "stripe-balance"
+
+log = structlog.get_logger(__name__)
 
 
 def payout_schedule(settings: Settings, cadence: str) -> Schedule:
@@ -132,3 +141,40 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
                 return ScheduleUpdate(schedule=wanted)
 
             await client.get_schedule_handle(schedule_id).update(update)
+
+
+class SchedulesWatch:
+    """Temporal lost its database (a dev server started on a new file, a cluster restored empty):
+    the Schedules and every workflow went with it. Every few seconds the worker looks for the
+    reconciliation Schedule; when it is missing, it creates the Schedules again and, once no call
+    made before the loss can still be running (PAYMENTS_RECONCILIATION_GONE_AFTER), triggers a
+    reconciliation run, which settles every payment, refund and payout whose workflow was lost
+    (payments/activities/reconciliation_gone.py)."""
+
+    def __init__(self, client: Client, settings: Settings, interval_seconds: float = 10.0) -> None:
+        self._client = client
+        self._settings = settings
+        self._interval_seconds = interval_seconds
+        self._reconcile_at: float | None = None  # monotonic time of the catch-up run, once Temporal came back empty
+
+    async def check(self) -> int:
+        """0: there is never a backlog to hurry through."""
+        schedule = self._client.get_schedule_handle(RECONCILIATION_SCHEDULE)
+        if self._reconcile_at is not None and time.monotonic() >= self._reconcile_at:
+            await schedule.trigger()
+            self._reconcile_at = None
+            log.warning("temporal_lost_reconciliation_triggered")
+            return 0
+        try:
+            await schedule.describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            await ensure_schedules(self._client, self._settings)
+            wait = self._settings.reconciliation_gone_after.total_seconds()
+            self._reconcile_at = time.monotonic() + wait
+            log.warning("temporal_lost_schedules_created", reconcile_in_seconds=wait)
+        return 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await poll_until_stopped(self.check, stop, self._interval_seconds, (RPCError,), "schedules_watch")

@@ -19,7 +19,7 @@ from payments.workers.metrics import serve_worker_metrics
 from payments.workers.open_payments import OpenPaymentsWatch
 from payments.workers.outbox_relay import OutboxRelay
 from payments.workers.registry import build_worker_parts, interceptors, webhook_worker, workflow_runner, workflows
-from payments.workers.schedules import ensure_schedules
+from payments.workers.schedules import SchedulesWatch, ensure_schedules
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +56,7 @@ async def run_worker(settings: Settings) -> None:
     relay = OutboxRelay(parts.sessions, redis)
     fanout = WebhookFanOut(parts.sessions, client, settings)
     watch = OpenPaymentsWatch(parts.sessions, settings.authorization_expiry)
+    schedules = SchedulesWatch(client, settings)
     freeze_startup_objects()
     try:
         async with (
@@ -71,7 +72,7 @@ async def run_worker(settings: Settings) -> None:
             webhook_worker(client, settings, parts),
         ):
             log.info("worker_started", task_queue=settings.temporal_task_queue, event_loop=type(loop).__module__)
-            await asyncio.gather(relay.run(stop), fanout.run(stop), watch.run(stop))
+            await asyncio.gather(relay.run(stop), fanout.run(stop), watch.run(stop), schedules.run(stop))
             log.info("worker_stopping")
     finally:
         await redis.aclose()

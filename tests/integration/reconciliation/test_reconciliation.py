@@ -20,8 +20,16 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
+from payments.activities.payout_records import PayoutRecords
 from payments.config.settings import Settings
-from payments.schema.messages import ReconciliationInput, ReconciliationPage, ReconciliationPageResult
+from payments.schema.database import session_factory
+from payments.schema.messages import (
+    PayoutRequest,
+    ReconciliationInput,
+    ReconciliationPage,
+    ReconciliationPageResult,
+    ReserveRequest,
+)
 from payments.schema.tables import Payout
 from payments.workers.registry import build_worker_parts, sandboxed_workflow_runner
 from payments.workflows.reconciliation import ReconciliationWorkflow
@@ -467,3 +475,50 @@ async def test_one_activity_reads_several_pages_of_changes_and_skips_none(
 
     assert len(read) >= 2 and set(read[:-1]) == {6} and 1 <= read[-1] <= 6, read
     assert await subjects_logged_by(engine, run_id, (flagged_intent,)) == [flagged_intent]
+
+
+async def _status_of(engine: AsyncEngine, table: str, row_id: str) -> str:
+    async with engine.connect() as conn:
+        query = text(f"SELECT status FROM {table} WHERE id = :id")  # noqa: S608 (the tests' own table names)
+        return str((await conn.execute(query, {"id": row_id})).scalar_one())
+
+
+async def test_a_refund_and_a_payout_whose_workflows_temporal_lost_are_made_once(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    """Temporal's database lost after the refund was accepted and the payout reserved, before
+    either reached Stripe: reconciliation starts each one's workflow again, and Stripe sees one call."""
+    sold = await parties.captured(2000)
+    lost_at = datetime.now(UTC) - stack_settings.reconciliation_gone_after - timedelta(seconds=1)
+    refund_id = f"rf_{fresh_key()}"
+    async with engine.begin() as conn:  # the row as reserve_refund writes it
+        await conn.execute(
+            text(
+                "INSERT INTO refunds (id, tx_id, amount, currency, status, idempotency_key, created_at, updated_at) "
+                "VALUES (:id, :tx, 300, 'usd', 'pending', :key, :at, :at)"
+            ),
+            {"id": refund_id, "tx": sold["id"], "key": fresh_key(), "at": lost_at},
+        )
+    reserve = PayoutRequest(parties.merchant_id, fresh_key(), "lost", 200, "usd")
+    payout = await PayoutRecords(session_factory(engine)).reserve_payout(
+        ReserveRequest(f"po_{fresh_key()[:24]}", reserve)
+    )
+    async with engine.begin() as conn:
+        await conn.execute(update(Payout).where(Payout.id == payout.payout_id).values(updated_at=lost_at))
+
+    await reconcile(temporal_client, stack_settings)
+
+    await eventually(lambda: _status_of(engine, "refunds", refund_id), lambda s: s == "succeeded", "the lost refund")
+    await eventually(lambda: _status_of(engine, "payouts", payout.payout_id), lambda s: s == "paid", "the lost payout")
+    client = sdk(stack_settings)
+    refunds = client.v1.refunds.list(params={"limit": 100}).auto_paging_iter()
+    made = [r for r in refunds if r.metadata.to_dict().get("refund_id") == refund_id]
+    assert [r.amount for r in made] == [300]
+    paid = [
+        t
+        for t in client.v1.transfers.list(params={"limit": 100}).auto_paging_iter()
+        if t.metadata.to_dict().get("payout_id") == payout.payout_id
+    ]
+    assert [t.amount for t in paid] == [200]
+    assert await logs_about(engine, refund_id) == [("refund_workflow_lost", "auto_fixed")]
+    assert await logs_about(engine, payout.payout_id) == [("payout_workflow_lost", "auto_fixed")]
