@@ -1,4 +1,4 @@
-"""The `payments` command: migrate, worker, api, token, demo, reconcile, report, inspect,
+"""The `payments` command: migrate, worker, api, token, demo, reconcile, report, inspect, events,
 webhook-listen. The local stack (`python -m devstack`) and the fault runs (`python -m chaos`) are
 tooling, outside the product."""
 
@@ -138,6 +138,19 @@ def _webhook_listen(settings: Settings, args: argparse.Namespace) -> int:
     return listen(settings, args.port, args.secret, args.merchant, args.events)
 
 
+def _events_republish(settings: Settings, args: argparse.Namespace) -> int:
+    from payments.cli.republish import republish
+    from payments.config.local_stack import local_settings
+
+    configure_logging("WARNING", json=False)  # the figures are the output
+    try:
+        read, added = asyncio.run(republish(local_settings(settings), args.since))
+    except OSError as exc:
+        return _no_database(exc)
+    print(f"{read} outbox events since {args.since.isoformat()}: {added} added, {read - added} already in the stream")
+    return 0
+
+
 def _utc(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -169,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="the month-end report (CSV): volume, fees, payouts, owed")
     report.add_argument("--month", type=_month, required=True, help="YYYY-MM, UTC")
     report.set_defaults(run=_report)
+    events = commands.add_parser("events", help="the payments.events stream").add_subparsers(required=True)
+    republish = events.add_parser("republish", help="send the outbox's events from a time again (Redis lost its data)")
+    republish.add_argument("--since", type=_utc, required=True, help="ISO 8601, e.g. 2026-12-01T00:00:00Z")
+    republish.set_defaults(run=_events_republish)
     hooks = commands.add_parser("webhook-listen", help="a local webhook receiver printing verified events")
     hooks.add_argument("--port", type=int, default=8787, help="where it listens on 127.0.0.1 (0: any free port)")
     hooks.add_argument("--secret", help="the endpoint's whsec_… secret (an endpoint you registered)")

@@ -2,12 +2,18 @@
 dies between XADD and marking the rows published (a killed worker, a PostgreSQL restart) sends the
 batch again; a marker per event, set in the same Redis script as its XADD, turns that second send
 into nothing. Markers live an hour (a relay is back long before); past that, consumers still dedupe
-on `event_id`. Several workers can relay at once: rows are claimed with FOR UPDATE SKIP LOCKED."""
+on `event_id`. Several workers can relay at once: rows are claimed with FOR UPDATE SKIP LOCKED.
+
+Redis keeps no record of its own: if it loses its data, `payments events republish --since T`
+sends the outbox's events from T again (`republish`). A marker goes with its stream entry (one
+script), so an event still in the stream is not added twice within the marker's hour; consumers
+dedupe on `event_id` in any case."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
@@ -65,25 +71,64 @@ class OutboxRelay:
             OUTBOX_LAG.set((datetime.now(UTC) - rows[0].created_at).total_seconds() if rows else 0)
             if not rows:
                 return 0
-            pipe = self._redis.pipeline(transaction=False)
-            for row in rows:
-                fields = {
-                    "event_id": str(row.id),
-                    "type": row.type,
-                    "aggregate_id": row.aggregate_id,
-                    "payload": json.dumps(row.payload),
-                    "created_at": row.created_at.isoformat(),
-                }
-                await self._add_once(
-                    keys=[self.stream, f"{self.stream}:published:{row.id}"],
-                    args=[MARKER_SECONDS, *(item for pair in fields.items() for item in pair)],
-                    client=pipe,
-                )
-            await pipe.execute()
+            await self._add(rows)
             await session.execute(
                 update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=func.now())
             )
             return len(rows)
+
+    async def _add(self, rows: Sequence[OutboxEvent]) -> int:
+        """XADD each row unless its marker says it is in the stream already; the entries added."""
+        pipe = self._redis.pipeline(transaction=False)
+        for row in rows:
+            fields = {
+                "event_id": str(row.id),
+                "type": row.type,
+                "aggregate_id": row.aggregate_id,
+                "payload": json.dumps(row.payload),
+                "created_at": row.created_at.isoformat(),
+            }
+            await self._add_once(
+                keys=[self.stream, f"{self.stream}:published:{row.id}"],
+                args=[MARKER_SECONDS, *(item for pair in fields.items() for item in pair)],
+                client=pipe,
+            )
+        return sum(1 for added in await pipe.execute() if added)
+
+    async def republish(self, since: datetime, page_size: int = 1000) -> tuple[int, int]:
+        """The events created from `since` on, in id order, sent again: (events read, entries
+        added). Rows are read, never claimed or changed, so the relay runs on beside it."""
+        first = await self._first_id_since(since)
+        read = added = 0
+        after = (first or 0) - 1
+        while first is not None and (rows := await self._page(after, page_size)):
+            read, added, after = read + len(rows), added + await self._add(rows), rows[-1].id
+        return read, added
+
+    async def _first_id_since(self, since: datetime) -> int | None:
+        """The first event created at or after `since`, found by bisecting the ids (they grow with
+        time): a few dozen primary-key reads whatever the outbox's size, where a filter on
+        created_at would scan it. Exact to within a transaction's length (created_at is when its
+        transaction began): an operator gives `since` a minute's margin."""
+        async with self._sessions() as session:
+
+            async def reached(event_id: int) -> bool:
+                at = select(OutboxEvent.created_at).where(OutboxEvent.id >= event_id).order_by(OutboxEvent.id).limit(1)
+                created_at = await session.scalar(at)
+                return created_at is not None and created_at >= since
+
+            low, high = (await session.execute(select(func.min(OutboxEvent.id), func.max(OutboxEvent.id)))).one()
+            if high is None or not await reached(high):
+                return None
+            while low < high:
+                middle = (low + high) // 2
+                low, high = (low, middle) if await reached(middle) else (middle + 1, high)
+            return int(low)
+
+    async def _page(self, after: int, size: int) -> Sequence[OutboxEvent]:
+        async with self._sessions() as session:
+            query = select(OutboxEvent).where(OutboxEvent.id > after).order_by(OutboxEvent.id).limit(size)
+            return (await session.execute(query)).scalars().all()
 
     async def run(self, stop: asyncio.Event) -> None:
         await poll_until_stopped(
