@@ -8,7 +8,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -357,6 +357,21 @@ class Workload:
         elif self._expect(f"payout {p.key}", response, 202):
             assert response is not None
             self._tally.payouts[response.json()["id"]] = p
+
+
+async def drive(stack: Stack, plan: Plan, tally: Tally, concurrency: int, *beside: Coroutine[Any, Any, None]) -> None:
+    """Run the whole plan through the stack's API (its users and merchants made first), `concurrency`
+    clients at once, with the `beside` coroutines (a fault to fire, a loss) running alongside."""
+    async with (
+        httpx.AsyncClient(base_url=stack.api, timeout=30) as http,
+        httpx.AsyncClient(base_url=f"{stack.stripe_api_base()}/_emulator", timeout=10) as emulator,
+    ):
+        client = Client(http, tally)
+        workload = Workload(client, await make_parties(stack, client, emulator, plan), tally)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(workload.run(plan, concurrency))
+            for coroutine in beside:
+                group.create_task(coroutine)
 
 
 def _code(response: httpx.Response) -> str | None:

@@ -10,7 +10,10 @@ import sys
 from payments.config.logs import configure_logging
 
 # Drill name -> module; each module has `run(count: int, seed: int) -> drills.report.Report`.
-DRILLS: dict[str, str] = {}
+DRILLS: dict[str, str] = {
+    "redis-lost": "drills.redis_lost",
+    "temporal-lost": "drills.temporal_lost",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

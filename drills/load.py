@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from devstack.money_checks import Check, all_rows, ledger, payment_intents, refunds, stripe_state
 from devstack.throwaway import Stack
-from devstack.workload import Client, Plan, Tally, Workload, make_parties, transfers
+from devstack.workload import Plan, Tally, drive, transfers
 from payments.schema.tables import Payout, Transaction
 
 CONCURRENCY = 6  # clients at once
@@ -21,21 +20,21 @@ CONCURRENCY = 6  # clients at once
 
 async def run_load(stack: Stack, plan: Plan, tally: Tally, at: float, loss: Callable[[], Awaitable[None]]) -> None:
     """Run the whole workload; call `loss` once `at` (a share) of its payments have started."""
-    async with (
-        httpx.AsyncClient(base_url=stack.api, timeout=30) as http,
-        httpx.AsyncClient(base_url=f"{stack.stripe_api_base()}/_emulator", timeout=10) as emulator,
-    ):
-        client = Client(http, tally)
-        workload = Workload(client, await make_parties(stack, client, emulator, plan), tally)
 
-        async def lose_when_due() -> None:
-            while tally.started < at * len(plan.payments):  # noqa: ASYNC110 (the workload counts; nothing signals)
-                await asyncio.sleep(0.05)
-            await loss()
+    async def lose_when_due() -> None:
+        while tally.started < at * len(plan.payments):  # noqa: ASYNC110 (the workload counts; nothing signals)
+            await asyncio.sleep(0.05)
+        await loss()
 
-        async with asyncio.TaskGroup() as group:
-            group.create_task(workload.run(plan, CONCURRENCY))
-            group.create_task(lose_when_due())
+    await drive(stack, plan, tally, CONCURRENCY, lose_when_due())
+
+
+def freeze(stack: Stack, role: str) -> None:
+    """SIGSTOP the stack's `role` process: it holds its connections and answers nothing."""
+    server = stack.process(role)
+    if server is None:
+        raise RuntimeError(f"the stack has no {role} process")
+    server.suspend()
 
 
 async def money_checks(session: AsyncSession, stack: Stack, tally: Tally) -> list[Check]:
