@@ -119,7 +119,9 @@ async def nothing_orphaned(
     )
     if seconds is None:
         check.violations.append(f"not all settled within {SETTLE_WITHIN:.0f} s of Temporal's return")
-    check.violations += await orphans(session, lost)
+    left_open = await orphans(session, lost)
+    check.figures["open without a workflow (RPO)"] = len(left_open)
+    check.violations += left_open
     return check
 
 
