@@ -199,3 +199,31 @@ async def test_a_relay_that_dies_before_marking_its_batch_publishes_nothing_twic
         await redis.aclose()
     published = [f[b"type"] for _, f in entries if json.loads(f[b"payload"]).get("tx_id") == tx["id"]]
     assert published == [b"payment.authorized", b"payment.confirmed"]
+
+
+async def test_republish_sends_the_events_from_a_time_into_an_emptied_stream_once_and_none_before_it(
+    parties: Parties, engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    """Redis lost its data (the stream and the relay's markers): `payments events republish --since`
+    finds the first event at or after the time by bisecting the ids and adds the events from there,
+    each once however often it runs; an event from before the time is not sent."""
+    before = await parties.captured(1000)
+    async with engine.connect() as conn:
+        since = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+    after = await parties.captured(1000)
+    redis = Redis.from_url(stack_settings.redis_url or "")
+    stream = f"test.events.{fresh_key()}"
+    relay = OutboxRelay(session_factory(engine), redis, stream=stream)
+    try:
+        read, added = await relay.republish(since)
+        await relay.republish(since)
+        entries = await redis.xrange(stream)
+    finally:
+        await redis.delete(stream, *[key async for key in redis.scan_iter(f"{stream}:published:*")])
+        await redis.aclose()
+    by_tx: dict[str, list[bytes]] = {}
+    for _, fields in entries:
+        by_tx.setdefault(json.loads(fields[b"payload"]).get("tx_id"), []).append(fields[b"type"])
+    assert by_tx.get(before["id"]) is None
+    assert by_tx[after["id"]] == [b"payment.authorized", b"payment.confirmed"]
+    assert read >= added >= 2
