@@ -36,7 +36,7 @@ from payments.schema.tables import OutboxEvent, Payout, Transaction
 from payments.workers.outbox_relay import STREAM
 
 LOSS_AT = 0.4  # share of the payments started when Redis is lost
-AWAY_FOR = 5.0  # seconds Redis is frozen before its data goes
+AWAY_FOR = 5.0  # seconds Redis is frozen before its data goes (`make test`'s drill: 2)
 BACK_WITHIN = 60.0
 SETTLE_WITHIN = 300.0
 
@@ -70,7 +70,7 @@ async def stream_event_ids(redis: Redis) -> Counter[str]:
     return Counter(fields[b"event_id"].decode() for _, fields in await redis.xrange(STREAM))  # type: ignore[index, union-attr]
 
 
-async def drill(stack: Stack, count: int, seed: int) -> Report:
+async def drill(stack: Stack, count: int, seed: int, away_for: float = AWAY_FOR) -> Report:
     plan, tally = make_plan(seed, count), Tally()
     engine = create_engine(stack.database_url(), pool_size=2)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -79,7 +79,7 @@ async def drill(stack: Stack, count: int, seed: int) -> Report:
 
     async def lose() -> None:
         freeze(stack, "redis-server")
-        report.figures |= await while_away(stack, tally, AWAY_FOR)
+        report.figures |= await while_away(stack, tally, away_for)
         lost_at = time.monotonic()
         await asyncio.to_thread(empty_redis, stack)
         report.figures["seconds from data lost to Redis answering (RTO)"] = time.monotonic() - lost_at

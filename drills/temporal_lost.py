@@ -38,9 +38,9 @@ from payments.workflows import refund as refund_workflow
 
 LOSS_AT = 0.4  # share of the payments started when Temporal is lost
 BACK_WITHIN = 120.0  # seconds for the new Temporal server to serve
-# `make test`'s drill settles rows of lost workflows after 10 s instead of 60: no Stripe fault is
+# `make test`'s drill settles rows of lost workflows after 5 s instead of 60: no Stripe fault is
 # injected, the emulator answers at once, so no call made before the loss is on its way by then.
-QUICK_SETTINGS = {"PAYMENTS_RECONCILIATION_GONE_AFTER": "PT10S"}
+QUICK_SETTINGS = {"PAYMENTS_RECONCILIATION_GONE_AFTER": "PT5S"}
 SETTLE_WITHIN = 600.0
 DISCREPANCY_AND_STATUS = (ReconciliationLog.discrepancy, ReconciliationLog.resolution_status)
 

@@ -25,7 +25,7 @@ def stack() -> Iterator[Stack]:
 @pytest.mark.drill
 @pytest.mark.timeout(300)
 def test_redis_lost_then_republish_puts_every_outbox_event_in_the_stream_once(stack: Stack) -> None:
-    report = asyncio.run(redis_lost.drill(stack, COUNT, SEED))
+    report = asyncio.run(redis_lost.drill(stack, COUNT, SEED, away_for=2))
     assert report.violations == 0, report.table()
     assert report.figures["republish: entries added"] > 0, report.table()  # the loss took entries with it
 
