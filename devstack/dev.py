@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from devstack.local import local_settings, write_env_file
+from devstack.patroni import NODES, PATRONI_PORTS, patroni_cluster
 from devstack.ports import answers_200, ensure_free, wait_ready, wait_until
 from devstack.postgres import PostgresServer
 from devstack.redis import RedisServer
@@ -30,6 +31,9 @@ def _planned_ports(settings: Settings) -> list[tuple[int, str, str]]:
     ports = [(settings.api_port, "the API", "PAYMENTS_API_PORT")]
     if not settings.database_url:
         ports.append((settings.postgres_port, "PostgreSQL", "PAYMENTS_POSTGRES_PORT"))
+    if not settings.database_url and settings.postgres_standby:
+        ports.append((settings.postgres_standby_port, "the PostgreSQL standby", "PAYMENTS_POSTGRES_STANDBY_PORT"))
+        ports += [(settings.patroni_port + i, "Patroni", "PAYMENTS_PATRONI_PORT") for i in range(PATRONI_PORTS)]
     if not settings.redis_url:
         ports.append((settings.redis_port, "Redis", "PAYMENTS_REDIS_PORT"))
     if not settings.temporal_address:
@@ -47,11 +51,7 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor) -> None:
     namespace, an HTTP answer): an open port is not yet a ready server."""
     ready: list[tuple[Callable[[], bool], str]] = []
     if not settings.database_url:
-        postgres = PostgresServer(stack / "postgres", settings.postgres_port)
-        postgres.initialize()
-        sup.spawn("postgres", postgres.command(), user=postgres.run_as, stop_signal=signal.SIGINT)
-        _wait_serving(sup, postgres.accepts_queries, "PostgreSQL")
-        postgres.create_database()
+        _start_postgres(settings, stack, sup)
     if not settings.redis_url:
         redis = RedisServer(stack / "redis", settings.redis_port)
         sup.spawn("redis", redis.command())
@@ -80,6 +80,26 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor) -> None:
         ready.append((partial(answers_200, f"http://127.0.0.1:{port}/_emulator/faults"), "the Stripe emulator"))
     for serving, what in ready:
         _wait_serving(sup, serving, what)
+
+
+def _start_postgres(settings: Settings, stack: Path, sup: Supervisor) -> None:
+    """One server; or with postgres_standby, a primary and a synchronous standby under Patroni."""
+    if settings.postgres_standby:
+        cluster = patroni_cluster(settings)
+        cluster.initialize()
+        argv, env = cluster.witness_command()
+        sup.spawn("raft-witness", argv, env=env, user=cluster.run_as)
+        for node in range(NODES):
+            argv, env = cluster.node_command(node)
+            sup.spawn(f"patroni{node}", argv, env=env, user=cluster.run_as, stop_signal=signal.SIGINT)
+        _wait_serving(sup, cluster.ready, "PostgreSQL under Patroni (a primary and its synchronous standby)")
+        postgres = cluster.node_server(cluster.primary() or 0)
+    else:
+        postgres = PostgresServer(stack / "postgres", settings.postgres_port)
+        postgres.initialize()
+        sup.spawn("postgres", postgres.command(), user=postgres.run_as, stop_signal=signal.SIGINT)
+        _wait_serving(sup, postgres.accepts_queries, "PostgreSQL")
+    postgres.create_database()
 
 
 def _wait_serving(sup: Supervisor, serving: Callable[[], bool], what: str) -> None:

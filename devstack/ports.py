@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
-from payments.config.ports import PortTakenError, free_port, is_free
+from payments.config.ports import PortTakenError, claim, free_port, is_free
 
 
 def _another_port(port: int, host: str, avoid: set[int]) -> int:
@@ -40,6 +40,15 @@ def ensure_free(planned: list[tuple[int, str, str]], host: str = "127.0.0.1") ->
             f"The stack cannot take {len(problems)} of its ports:\n" + "\n".join(problems) + "\n"
             f"Stop whatever holds them, or move them, e.g.: {' '.join(moves)} make dev"
         )
+
+
+def free_port_run(count: int, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive free ports, each claimed (Patroni's REST APIs and Raft)."""
+    for _ in range(1000):
+        first = free_port(host)
+        if all(is_free(port, host) and claim(port) for port in range(first + 1, first + count)):
+            return first
+    raise PortTakenError(f"no {count} consecutive free ports found on {host}")
 
 
 def is_listening(port: int, host: str = "127.0.0.1") -> bool:

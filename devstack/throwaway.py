@@ -16,9 +16,10 @@ from pathlib import Path
 
 import psutil
 
-from devstack.ports import wait_ready
-from devstack.postgres import PostgresServer
+from devstack.patroni import PATRONI_PORTS
+from devstack.ports import free_port_run, wait_ready
 from devstack.redis import RedisServer
+from payments.config.local_stack import local_settings
 from payments.config.ports import free_port
 from payments.config.settings import Settings
 
@@ -33,8 +34,7 @@ class Stack:
     replacements: list[subprocess.Popen[bytes]] = field(default_factory=list)  # children we restarted
 
     def database_url(self) -> str:
-        local = PostgresServer(Path(self.settings.devstack_dir) / "postgres", self.settings.postgres_port)
-        return self.settings.database_url or local.url
+        return str(local_settings(self.settings).database_url)
 
     def redis_url(self) -> str:
         local = RedisServer(Path(self.settings.devstack_dir) / "redis", self.settings.redis_port)
@@ -155,8 +155,9 @@ def running_stack(api: str | None, settings: dict[str, str] | None = None) -> It
                 "TEMPORAL_UI_PORT",
                 "STRIPE_EMULATOR_PORT",
                 "WORKER_METRICS_PORT",
+                "POSTGRES_STANDBY_PORT",
             )
-        }
+        } | {"PATRONI_PORT": str(free_port_run(PATRONI_PORTS))}
         overrides = (
             {f"PAYMENTS_{k}": v for k, v in ports.items()}
             | {

