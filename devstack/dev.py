@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from devstack.barman import BarmanAgent
 from devstack.local import local_settings, write_env_file
 from devstack.patroni import NODES, PATRONI_PORTS, patroni_cluster
 from devstack.ports import answers_200, ensure_free, wait_ready, wait_until
@@ -83,7 +84,8 @@ def _start_services(settings: Settings, stack: Path, sup: Supervisor) -> None:
 
 
 def _start_postgres(settings: Settings, stack: Path, sup: Supervisor) -> None:
-    """One server; or with postgres_standby, a primary and a synchronous standby under Patroni."""
+    """One server, with Barman's WAL receiver as its synchronous standby if dev_backups is on; or
+    with postgres_standby, a primary and a synchronous standby under Patroni."""
     if settings.postgres_standby:
         cluster = patroni_cluster(settings)
         cluster.initialize()
@@ -97,8 +99,13 @@ def _start_postgres(settings: Settings, stack: Path, sup: Supervisor) -> None:
     else:
         postgres = PostgresServer(stack / "postgres", settings.postgres_port)
         postgres.initialize()
-        sup.spawn("postgres", postgres.command(), user=postgres.run_as, stop_signal=signal.SIGINT)
+        agent = BarmanAgent(settings, postgres) if settings.dev_backups else None
+        extra = agent.postgres_settings() if agent else []
+        sup.spawn("postgres", postgres.command(*extra), user=postgres.run_as, stop_signal=signal.SIGINT)
         _wait_serving(sup, postgres.accepts_queries, "PostgreSQL")
+        if agent:  # before the first commit, which waits for it
+            agent.write_config()
+            sup.spawn("barman", agent.receiver_command())
     postgres.create_database()
 
 

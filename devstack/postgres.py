@@ -145,7 +145,8 @@ class PostgresServer:
         if self.cluster_dir != self.data_dir:
             shutil.rmtree(self.cluster_dir, ignore_errors=True)
 
-    def command(self) -> list[str]:
+    def command(self, *settings: str) -> list[str]:
+        """`settings`: more `name=value` server settings."""
         return [
             str(self.bin_path / "postgres"),
             "-D",
@@ -162,6 +163,7 @@ class PostgresServer:
             "fsync=on",
             "-c",  # statement counts for `make bench` (its cost is a hash lookup per statement)
             "shared_preload_libraries=pg_stat_statements",
+            *(arg for setting in settings for arg in ("-c", setting)),
         ]
 
     @property

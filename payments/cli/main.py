@@ -1,5 +1,5 @@
 """The `payments` command: migrate, worker, api, token, demo, reconcile, report, inspect, events,
-webhook-listen. The local stack (`python -m devstack`) and the fault runs (`python -m chaos`) are
+webhook-listen, backup. The local stack (`python -m devstack`) and the fault runs (`python -m chaos`) are
 tooling, outside the product."""
 
 from __future__ import annotations
@@ -151,6 +151,21 @@ def _events_republish(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from payments.cli import backups
+
+    if args.action == "restore":
+        if args.into is None:
+            print("restore needs --into DIR (a new data directory)", file=sys.stderr)
+            return 2
+        return backups.restore(settings, Path(args.into), args.to_time, args.backup_id)
+    if args.action == "verify":
+        return backups.verify(settings, args.backup_id)
+    return backups.take(settings) if args.action == "take" else backups.list_backups(settings)
+
+
 def _utc(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -192,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     hooks.add_argument("--merchant", help="mer_…: register this receiver as the merchant's endpoint (deleted on exit)")
     hooks.add_argument("--events", nargs="+", default=["*"], help="event types to subscribe to (default: all)")
     hooks.set_defaults(run=_webhook_listen)
+    backup = commands.add_parser("backup", help="PostgreSQL's backups (Barman): take, list, verify, restore")
+    backup.add_argument("action", choices=["take", "list", "verify", "restore"])
+    backup.add_argument("backup_id", nargs="?", default="latest", help="verify/restore: a backup id (default: latest)")
+    backup.add_argument("--into", help="restore: the new data directory to restore into")
+    backup.add_argument("--to-time", type=_utc, help="restore: replay up to this moment, ISO 8601 (default: the last)")
+    backup.set_defaults(run=_backup)
     args = parser.parse_args(argv)
 
     settings = Settings()

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     postgres_standby: bool = False
     postgres_standby_port: int = 15433
     patroni_port: int = 18008
+    # Backups (Barman: base backups and the WAL streamed as it is written). `payments backup` reads
+    # barman_config (unset: the dev stack's, which `make dev` writes when dev_backups is on).
+    barman_config: str | None = None
+    barman_server: str = "payments"
+    dev_backups: bool = False
     db_pool_size: int = 10
     # How long an API request waits for a pooled connection before answering 503 (busy).
     db_pool_timeout_seconds: float = 2.0
