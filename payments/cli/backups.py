@@ -74,5 +74,8 @@ def restore(settings: Settings, into: Path, to_time: datetime | None, backup_id:
         return 2
     code = _run(restore_command(settings, into, to_time, backup_id))
     if code == 0:
-        print(f"Start PostgreSQL on {into} (as its service user); it replays the WAL, then serves.")
+        print(
+            f"Start PostgreSQL on {into} as its owner, with max_connections at least the backed-up server's;"
+            " it replays the WAL, then serves."
+        )
     return code
