@@ -149,13 +149,12 @@ def run_dir(devstack_dir: str) -> Path:
 
 
 def request_restart(run_dir: Path, name: str, timeout: float = 60.0) -> int | None:
-    """Ask the supervisor of the dev stack in `run_dir` to restart `name`; the new pid (None if the
-    new process has already exited)."""
+    """Ask the supervisor of the dev stack in `run_dir` to restart `name`, at once even if it is
+    down and waiting out its restart backoff; the new pid (None if the new process has already exited)."""
     if _read_pid(run_dir / "supervisor.pid") is None:
         raise LookupError(f"no dev stack is running from {run_dir.parent} (start it with `make dev`)")
     pid_file = run_dir / f"{name}.pid"
-    old = _read_pid(pid_file)
-    if old is None:
+    if not pid_file.exists():
         running = sorted(p.stem for p in run_dir.glob("*.pid") if p.stem != "supervisor")
         raise LookupError(f"the dev stack runs no service named {name!r}; it runs: {', '.join(running)}")
     request = run_dir / f"{name}.restart"

@@ -1,6 +1,7 @@
 """The dev stack's supervisor restarts a child that exits, and gives up on one that keeps exiting."""
 
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,32 @@ def test_a_child_killed_from_outside_is_always_restarted(tmp_path: Path, monkeyp
     finally:
         sup.stop_all()
     assert len(set(pids)) == 5
+
+
+def test_a_child_waiting_out_its_backoff_restarts_at_once_on_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service that is down (its data being restored, say) starts when asked, not minutes later."""
+    monkeypatch.setattr(supervisor, "RESTART_DELAYS", (600.0,))
+    sup = Supervisor(tmp_path / "logs", tmp_path / "run")
+    child = sup.spawn("postgres", [sys.executable, "-c", "raise SystemExit(1)"])
+    first = child.process.pid
+    stop = threading.Event()
+
+    def supervise() -> None:
+        while not stop.is_set():
+            sup.supervise()
+            stop.wait(0.05)  # the supervisor's round
+
+    wait_until(lambda: child.process.poll() is not None, "the child did not exit", 30)
+    rounds = threading.Thread(target=supervise)
+    rounds.start()
+    try:
+        wait_until(lambda: child.restart_at is not None, "the supervisor did not schedule a restart", 30)
+        child.argv = [sys.executable, "-c", "import time; time.sleep(600)"]  # its data is back
+        pid = supervisor.request_restart(tmp_path / "run", "postgres", timeout=30)
+        assert pid is not None and pid != first and child.process.poll() is None
+    finally:
+        stop.set()
+        rounds.join()
+        sup.stop_all()
