@@ -2,9 +2,8 @@
 calls authorized (a confirm lost after the capture); and a payment whose client walked away after
 its confirm is expected confirmed, without the refunds it never asked for."""
 
-from chaos.checks import end_states
 from devstack.money_checks import StripeState, declines, payment_intents
-from devstack.workload import PaymentPlan, Plan, Tally
+from devstack.workload import PaymentPlan, Plan, Tally, end_states
 from payments.schema.tables import Transaction
 
 TX = "tx_" + "0" * 32
