@@ -170,6 +170,10 @@ class Tally:
     # Payments whose confirm's client walked away on a dropped connection (a lost-confirm fault):
     # it does not retry, and sends nothing more for that payment.
     walked_away: set[str] = field(default_factory=set)
+    # For the recovery drills' RPO and RTO (wall clock): when each init was acknowledged, and each
+    # 503 the clients met.
+    accepted_at: dict[int, float] = field(default_factory=dict)
+    unavailable_at: list[float] = field(default_factory=list)
 
 
 class Client:
@@ -192,6 +196,8 @@ class Client:
                     return None
             else:
                 self._tally.statuses[response.status_code] += 1
+                if response.status_code == 503:
+                    self._tally.unavailable_at.append(time.time())
                 if response.status_code == 500:
                     self._tally.server_errors.append(f"{method} {path}: {response.text[:200]}")
                 if response.status_code not in RETRIED:
@@ -310,6 +316,7 @@ class Workload:
             self._tally.unexpected.append(f"init {p.key}: {p.inits} inits on one key gave {sorted(ids)}")
             return
         tx_id = self._tally.accepted[p.number] = ids.pop()
+        self._tally.accepted_at[p.number] = time.time()
         if p.kind == "key_reused":
             reused = await self._client.call("POST", "/payments/init", as_user, body | {"amount": p.amount + 1})
             self._expect(f"init {p.key} with another amount", reused, 422)

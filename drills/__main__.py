@@ -11,6 +11,8 @@ from payments.config.logs import configure_logging
 
 # Drill name -> module; each module has `run(count: int, seed: int) -> drills.report.Report`.
 DRILLS: dict[str, str] = {
+    "disk-lost": "drills.disk_lost",
+    "primary-lost": "drills.primary_lost",
     "redis-lost": "drills.redis_lost",
     "temporal-lost": "drills.temporal_lost",
 }
