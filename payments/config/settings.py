@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     # A row whose workflow Temporal no longer has (its database lost) is settled once this old:
     # longer than a Stripe call's start-to-close (30 s), so no call made before the loss still runs.
     reconciliation_gone_after: timedelta = timedelta(seconds=60)
+    # How often a running worker looks for its Schedules: missing, Temporal lost its database, and
+    # they are created again, then a reconciliation follows (payments/workers/schedules.py).
+    schedules_watch_interval: timedelta = timedelta(seconds=10)
     reconciliation_page_size: int = Field(default=100, ge=1, le=100)  # Stripe's list limit
     # Stripe pages one reconciliation activity reads (the next fetched while one is checked): fewer
     # round trips through Temporal per object; memory stays two pages.

@@ -145,16 +145,17 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
 
 class SchedulesWatch:
     """Temporal lost its database (a dev server started on a new file, a cluster restored empty):
-    the Schedules and every workflow went with it. Every few seconds the worker looks for the
-    reconciliation Schedule; when it is missing, it creates the Schedules again and, once no call
-    made before the loss can still be running (PAYMENTS_RECONCILIATION_GONE_AFTER), triggers a
-    reconciliation run, which settles every payment, refund and payout whose workflow was lost
+    the Schedules and every workflow went with it. Every PAYMENTS_SCHEDULES_WATCH_INTERVAL (10 s)
+    the worker looks for the reconciliation Schedule; when it is missing, it creates the Schedules
+    again and, once no call made before the loss can still be running
+    (PAYMENTS_RECONCILIATION_GONE_AFTER), triggers a reconciliation run, which settles every
+    payment, refund and payout whose workflow was lost
     (payments/activities/reconciliation_gone.py)."""
 
-    def __init__(self, client: Client, settings: Settings, interval_seconds: float = 10.0) -> None:
+    def __init__(self, client: Client, settings: Settings) -> None:
         self._client = client
         self._settings = settings
-        self._interval_seconds = interval_seconds
+        self._interval_seconds = settings.schedules_watch_interval.total_seconds()
         self._reconcile_at: float | None = None  # monotonic time of the catch-up run, once Temporal came back empty
 
     async def check(self) -> int:
