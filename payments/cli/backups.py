@@ -41,11 +41,17 @@ def _run(command: list[str]) -> int:
 
 
 def take(settings: Settings) -> int:
-    """A base backup, waiting until the WAL it needs to be consistent is archived. Before it, a WAL
-    switch Barman waits to archive: Barman refuses a server's first backup until a segment is."""
+    """A base backup, waiting until the WAL it needs to be consistent is archived. Barman refuses a
+    server's first backup until a WAL segment is archived, and archives a streamed segment only once
+    the next one has begun, which PostgreSQL begins on its next write: on a server nobody writes to,
+    `switch-wal --archive` waited for some write (up to its timeout). So two WAL switches first,
+    each after a forced checkpoint (a WAL record): the first closes the segment being written, the
+    second's checkpoint begins the next, and the backup's own check archives the first."""
     server = settings.barman_server
-    switched = _run(barman(settings, "switch-wal", "--force", "--archive", "--archive-timeout", "60", server))
-    return switched or _run(barman(settings, "backup", "--wait", server))
+    for _ in range(2):
+        if switched := _run(barman(settings, "switch-wal", "--force", server)):
+            return switched
+    return _run(barman(settings, "backup", "--wait", server))
 
 
 def list_backups(settings: Settings) -> int:
