@@ -20,7 +20,8 @@ from pathlib import Path
 from devstack.postgres import PostgresServer
 from devstack.supervisor import request_restart, run_dir
 from devstack.throwaway import Stack, running_stack
-from drills.postgres_loss import drill, wait_for_api
+from drills import postgres_loss
+from drills.postgres_loss import wait_for_api
 from drills.report import Report
 from payments.cli import backups
 
@@ -51,8 +52,17 @@ def destroy_and_restore(stack: Stack) -> dict[str, float | int]:
     return {"restore seconds": restored, "RTO: seconds to the API answering": time.monotonic() - started}
 
 
+# The stack this drill needs: Barman's WAL receiver beside PostgreSQL, its synchronous standby.
+SETTINGS = {"PAYMENTS_DEV_BACKUPS": "true"}
+
+
+async def drill(stack: Stack, count: int, seed: int) -> Report:
+    """On a stack started with SETTINGS: a base backup, then the load with the disk lost at its 40 %."""
+    if await asyncio.to_thread(backups.take, stack.settings) != 0:
+        raise RuntimeError("the base backup before the load failed")
+    return await postgres_loss.drill(stack, "disk-lost", count, seed, destroy_and_restore)
+
+
 def run(count: int, seed: int) -> Report:
-    with running_stack(None, {"PAYMENTS_DEV_BACKUPS": "true"}) as stack:
-        if backups.take(stack.settings) != 0:
-            raise RuntimeError("the base backup before the load failed")
-        return asyncio.run(drill(stack, "disk-lost", count, seed, destroy_and_restore))
+    with running_stack(None, SETTINGS) as stack:
+        return asyncio.run(drill(stack, count, seed))

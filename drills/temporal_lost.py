@@ -152,6 +152,10 @@ async def drill(stack: Stack, count: int, seed: int) -> Report:
         await settle(sessions, SETTLE_WITHIN)  # the rest of the load
         report.figures["seconds Temporal down (RTO)"] = loss.back_at - loss.lost_at
         report.figures["seconds from return to all in flight settled"] = seconds if seconds is not None else -1.0
+        # On a stack shared with other drills, rows of theirs (a declined payment waiting for
+        # another card) are in flight too: this figure is the loss's own.
+        ours = loss.in_flight["transactions"].keys() & set(tally.accepted.values())
+        report.figures["payments of this load in flight at the loss"] = len(ours)
         report.figures["HTTP 503 answers (retried)"] = tally.statuses[503]
         report.figures["answers other than planned"] = len(tally.unexpected)
         async with sessions() as session:
