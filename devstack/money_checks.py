@@ -25,6 +25,7 @@ from payments.schema.tables import (
     OutboxEvent,
     PayableBalance,
     Payout,
+    ReconciliationLog,
     Refund,
     Transaction,
 )
@@ -42,7 +43,7 @@ PAYMENT_EVENTS = {
 
 
 # A declined payment's ends that follow its last decline, each card's decline an event of its own.
-GIVEN_UP = ("requested_by_customer", "payment_expired")
+GIVEN_UP = ("requested_by_customer", "payment_expired", "abandoned_after_decline")
 
 
 def declines(tx: Transaction) -> int:
@@ -242,6 +243,8 @@ async def events(session: AsyncSession, redis: Redis, txs: dict[str, Transaction
     wanted |= {
         r.id: Counter({"refund.succeeded": 1}) for r in await all_rows(session, Refund) if r.status == "succeeded"
     }
+    for log in await all_rows(session, ReconciliationLog):  # each entry logged is announced once
+        wanted.setdefault(log.subject, Counter())["reconciliation.discrepancy"] += 1
     for aggregate in wanted.keys() | seen.keys():
         if seen[aggregate] != wanted.get(aggregate, Counter()):
             check.violations.append(

@@ -7,7 +7,8 @@ creates them again and, once no Stripe call made before the loss can still be ru
 refund and payout whose workflow was lost from Stripe's state and our rows
 (payments/activities/reconciliation_gone.py). Figures: what was in flight at the loss, seconds until
 Temporal served again and until all of it was settled; checks: nothing left in flight with no
-workflow, and the money checks (drills/load.py). Exit 1 on any violation."""
+workflow, the money checks (drills/load.py), and each outbox event published once with the events
+its aggregate's end calls for (reconciliation's own included). Exit 1 on any violation."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 
-from devstack.money_checks import Check
+from devstack.money_checks import Check, all_rows, events
 from devstack.ports import wait_until
 from devstack.temporal import TemporalDevServer
 from devstack.throwaway import Stack, running_stack
@@ -130,6 +132,7 @@ async def nothing_orphaned(
 async def drill(stack: Stack, count: int, seed: int) -> Report:
     plan, tally, loss = make_plan(seed, count), Tally(), Loss()
     engine = create_engine(stack.database_url(), pool_size=2)
+    redis = Redis.from_url(stack.redis_url())
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     lost = TemporalLostWorkflows(await connect(stack.settings), stack.settings)
     report = Report("temporal-lost", {"payments": count})
@@ -164,8 +167,11 @@ async def drill(stack: Stack, count: int, seed: int) -> Report:
                 report.figures[f"reconciliation: {discrepancy} ({status})"] = n
             report.checks = [await nothing_orphaned(session, lost, loss, seconds)]
             report.checks += await money_checks(session, stack, tally)
+            txs = {tx.id: tx for tx in await all_rows(session, Transaction)}
+            report.checks.append(await events(session, redis, txs, await all_rows(session, Payout)))
         return report
     finally:
+        await redis.aclose()
         await engine.dispose()
 
 

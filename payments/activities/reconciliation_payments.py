@@ -127,7 +127,9 @@ class PaymentChecks:
     async def settle_stuck(self, run_id: str, tx: Transaction, intent: Obj | None, counts: Counter[str]) -> None:
         """Kill Bill's janitor: nothing will finish this payment, so settle it as Stripe has it."""
         if intent is None or intent["status"] in ("requires_payment_method", "requires_confirmation"):
-            change = StatusChange(tx.id, "failed", "payment.failed", failure_code="abandoned")
+            # A declined payment waiting on another card has announced its declines: it is given up.
+            code = "abandoned_after_decline" if tx.status == "declined" else "abandoned"
+            change = StatusChange(tx.id, "failed", "payment.failed", failure_code=code)
         elif intent["status"] == "requires_capture":
             await self._stripe_payments.void_payment(VoidRequest(tx.id, intent["id"], "abandoned"))
             change = StatusChange(tx.id, "canceled", "payment.canceled", failure_code="authorization_abandoned")

@@ -251,14 +251,19 @@ async def test_stuck_payments_are_settled_from_stripes_state(
     held = await _crashed_payment(engine, parties, "authorized", intent.id)
     sdk(stack_settings).v1.payment_intents.update(intent.id, params={"metadata": {"tx_id": held}})
     never_authorized = await _crashed_payment(engine, parties, "pending", None)
+    declined = await _crashed_payment(engine, parties, "declined", None)  # its declines announced already
 
     await reconcile(temporal_client, stack_settings)
 
     assert (await parties.get(held))["status"] == "canceled"
     assert sdk(stack_settings).v1.payment_intents.retrieve(intent.id).status == "canceled"  # the hold is released
-    assert (await parties.get(never_authorized))["status"] == "failed"
-    assert await logs_about(engine, held) == [("stuck_payment_settled", "auto_fixed")]
-    assert await logs_about(engine, never_authorized) == [("stuck_payment_settled", "auto_fixed")]
+    ends = [await parties.get(tx_id) for tx_id in (never_authorized, declined)]
+    assert [(end["status"], end["failure_code"]) for end in ends] == [
+        ("failed", "abandoned"),
+        ("failed", "abandoned_after_decline"),
+    ]
+    for tx_id in (held, never_authorized, declined):
+        assert await logs_about(engine, tx_id) == [("stuck_payment_settled", "auto_fixed")]
 
 
 async def test_refunds_and_transfers_missing_on_either_side_or_twice(
