@@ -30,6 +30,8 @@ def payout_view(payout: Payout, destination: str, replayed: bool = False) -> Pay
         stripe_transfer_id=payout.stripe_transfer_id,
         failure_code=payout.failure_code,
         replayed=replayed,
+        request_fingerprint=payout.request_fingerprint,
+        created_at=payout.created_at,
     )
 
 

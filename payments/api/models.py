@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from payments.schema.messages import PayoutView
 from payments.schema.tables import (
     Dispute,
     DisputeStatus,
@@ -501,6 +502,24 @@ class MonthEndFigures(BaseModel):
 class MonthEndReport(BaseModel):
     month: str
     data: list[MonthEndFigures]
+
+
+def payout_view_out(view: PayoutView) -> PayoutOut | None:
+    """The resource from the workflow's view of the row (None for a view recorded before views
+    carried the row's creation time: then the row is read)."""
+    if view.created_at is None:
+        return None
+    status = cast(PayoutStatus, view.status)  # the CHECK constraint holds it to these
+    return PayoutOut(
+        id=view.payout_id,
+        merchant_id=view.merchant_id,
+        amount=view.amount,
+        currency=view.currency,
+        status=status,
+        period=view.period,
+        failure_code=view.failure_code,
+        created_at=view.created_at,
+    )
 
 
 def payout_out(payout: Payout) -> PayoutOut:

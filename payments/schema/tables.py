@@ -210,6 +210,7 @@ class Refund(Base):
 
 class Payout(Base):
     __tablename__ = "payouts"
+    __mapper_args__ = {"eager_defaults": True}  # created_at comes back with the INSERT, for the payout's view
     __table_args__ = (
         UniqueConstraint("merchant_id", "idempotency_key", name="payouts_merchant_idempotency_key"),
         CheckConstraint(_one_of("status", PAYOUT_STATUSES), name="status_known"),

@@ -21,7 +21,7 @@ from payments.api.errors import (
     NotFound,
 )
 from payments.api.idempotency import KeyHeader, fingerprint, required_key
-from payments.api.models import BalanceOut, PayoutCreate, PayoutList, PayoutOut, payout_out
+from payments.api.models import BalanceOut, PayoutCreate, PayoutList, PayoutOut, payout_out, payout_view_out
 from payments.api.pagination import InvalidCursor, Limit, newest_first
 from payments.api.temporal_calls import waiting_on_temporal
 from payments.schema import balances
@@ -107,11 +107,15 @@ async def schedule_payout(
         if refusal is None:
             raise
         raise refusal from exc
-    payout = await session.get(Payout, view.payout_id, populate_existing=True)
-    assert payout is not None
-    if payout.request_fingerprint not in (None, digest):  # None: paid by a schedule, or before keys were kept
+    # Answered from the reserve's view, as it was accepted: the transfer may already be done by now.
+    kept, answer = view.request_fingerprint, payout_view_out(view)
+    if answer is None:
+        payout = await session.get(Payout, view.payout_id, populate_existing=True)
+        assert payout is not None
+        kept, answer = payout.request_fingerprint, payout_out(payout)
+    if kept not in (None, digest):  # None: paid by a schedule, or before keys were kept
         raise IdempotencyKeyReused()
-    return payout_out(payout)
+    return answer
 
 
 @router.get(

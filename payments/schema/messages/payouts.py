@@ -1,6 +1,7 @@
 """Payouts to merchants: on demand and the scheduled runs."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class PayoutView:
     stripe_transfer_id: str | None = None
     failure_code: str | None = None
     replayed: bool = False  # the key's payout already existed: nothing new was reserved
+    request_fingerprint: str | None = None  # None also in a view recorded before views carried it
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
