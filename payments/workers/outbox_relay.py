@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,7 +42,7 @@ class OutboxRelay:
     ) -> None:
         self._sessions = sessions
         self._redis = redis
-        self._add_once = redis.register_script(_ADD_ONCE)
+        self._add_once = redis.register_script(_ADD_ONCE)  # for its sha; loaded on NOSCRIPT only
         self.stream = stream
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
@@ -65,7 +65,7 @@ class OutboxRelay:
             OUTBOX_LAG.set((datetime.now(UTC) - rows[0].created_at).total_seconds() if rows else 0)
             if not rows:
                 return 0
-            pipe = self._redis.pipeline(transaction=False)
+            calls = []
             for row in rows:
                 fields = {
                     "event_id": str(row.id),
@@ -74,16 +74,30 @@ class OutboxRelay:
                     "payload": json.dumps(row.payload),
                     "created_at": row.created_at.isoformat(),
                 }
-                await self._add_once(
-                    keys=[self.stream, f"{self.stream}:published:{row.id}"],
-                    args=[MARKER_SECONDS, *(item for pair in fields.items() for item in pair)],
-                    client=pipe,
-                )
-            await pipe.execute()
+                keys = [self.stream, f"{self.stream}:published:{row.id}"]
+                calls.append([*keys, MARKER_SECONDS, *(item for pair in fields.items() for item in pair)])
+            await self._add_all(calls)
             await session.execute(
                 update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=func.now())
             )
             return len(rows)
+
+    async def _add_all(self, calls: list[list[object]]) -> None:
+        """EVALSHA of each event in one pipeline. Not the registered Script through the pipeline:
+        redis-py sends SCRIPT EXISTS before every such pipeline (one more command per batch). A
+        server without the script (restarted, flushed) answers NOSCRIPT: load it and send the batch
+        again (an event it had added is not added twice: its marker is set)."""
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline(transaction=False)
+            for call in calls:
+                pipe.evalsha(self._add_once.sha, 2, *call)
+            try:
+                await pipe.execute()
+                return
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self._redis.script_load(_ADD_ONCE)
 
     async def run(self, stop: asyncio.Event) -> None:
         await poll_until_stopped(
