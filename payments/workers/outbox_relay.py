@@ -65,7 +65,7 @@ class OutboxRelay:
             OUTBOX_LAG.set((datetime.now(UTC) - rows[0].created_at).total_seconds() if rows else 0)
             if not rows:
                 return 0
-            calls = []
+            calls: list[list[str | int]] = []
             for row in rows:
                 fields = {
                     "event_id": str(row.id),
@@ -82,7 +82,7 @@ class OutboxRelay:
             )
             return len(rows)
 
-    async def _add_all(self, calls: list[list[object]]) -> None:
+    async def _add_all(self, calls: list[list[str | int]]) -> None:
         """EVALSHA of each event in one pipeline. Not the registered Script through the pipeline:
         redis-py sends SCRIPT EXISTS before every such pipeline (one more command per batch). A
         server without the script (restarted, flushed) answers NOSCRIPT: load it and send the batch
