@@ -23,7 +23,7 @@ from temporalio.service import RPCError
 from payments.config.settings import Settings
 from payments.schema.messages import WebhookDeliveryRequest
 from payments.schema.tables import OutboxEvent, WebhookEndpoint
-from payments.workers.polling import poll_until_stopped
+from payments.workers.polling import IDLE_SECONDS, poll_until_stopped
 from payments.workflows import search_attributes as sa
 from payments.workflows.merchant_webhook_delivery import WebhookDeliveryWorkflow, delivery_request, workflow_id
 from payments.workflows.policies import WORKFLOW_TASK_TIMEOUT
@@ -48,7 +48,7 @@ class WebhookFanOut:
         temporal: Client,
         settings: Settings,
         batch_size: int = 200,
-        idle_seconds: float = 0.2,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self._sessions = sessions
         self._temporal = temporal

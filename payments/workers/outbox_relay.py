@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payments.activities.metrics import OUTBOX_LAG
 from payments.schema.tables import OutboxEvent
-from payments.workers.polling import poll_until_stopped
+from payments.workers.polling import IDLE_SECONDS, poll_until_stopped
 
 STREAM = "payments.events"
 MARKER_SECONDS = 3600
@@ -38,7 +38,7 @@ class OutboxRelay:
         redis: Redis,
         stream: str = STREAM,
         batch_size: int = 200,
-        idle_seconds: float = 0.2,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self._sessions = sessions
         self._redis = redis
