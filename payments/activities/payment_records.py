@@ -48,7 +48,9 @@ class PaymentRecords:
         """Insert the pending transaction, or return the one that already holds this key:
         UNIQUE(user_id, idempotency_key) is the durable guard once a workflow has left Temporal."""
         sealed = self._keyring.seal(request.card_token.encode(), request.tx_id.encode())
-        async with self._sessions.begin() as session:
+        async with self._sessions() as session:
+            # One statement that decides alone (the key's UNIQUE): autocommit, no BEGIN and COMMIT.
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             inserted = await session.scalars(
                 insert(Transaction)
                 .values(
