@@ -136,9 +136,7 @@ class PaymentRecords:
                 if tx.amount_captured == 0:  # not captured, yet not updated: its merchant is missing
                     raise LookupError(f"merchant {tx.merchant_id} does not exist")
             else:
-                await _post_capture(session, tx, capture.amount, tx.fee_bps)
-                if capture.stripe_fee is not None:
-                    await ledger.post_stripe_fee(session, tx.id, tx.currency, capture.stripe_fee)
+                await _post_capture(session, tx, capture.amount, tx.fee_bps, capture.stripe_fee)
             view = view_of(tx)
         if posted:
             metrics.CAPTURES.labels(view.currency).inc()
@@ -217,15 +215,19 @@ def _confirmed(amount: int) -> dict[str, Any]:
     }
 
 
-async def _post_capture(session: AsyncSession, tx: Any, amount: int, fee_bps: int) -> None:
-    """The capture posting and its event, in the caller's transaction, for a row already set
-    confirmed with `amount` captured."""
+async def _post_capture(
+    session: AsyncSession, tx: Any, amount: int, fee_bps: int, stripe_fee: int | None = None
+) -> None:
+    """The capture posting (and Stripe's fee on it, when known: both in one pair of statements)
+    and its event, in the caller's transaction, for a row already set confirmed with `amount`
+    captured."""
     fee = ledger.platform_fee(amount, fee_bps)
-    await ledger.post(
-        session,
-        f"capture:{tx.id}",
-        tx.currency,
-        ledger.capture_entries(tx.merchant_id, amount, fee),
-        f"capture of {tx.id}",
-    )
+    postings = [
+        ledger.Posting(
+            f"capture:{tx.id}", tx.currency, ledger.capture_entries(tx.merchant_id, amount, fee), f"capture of {tx.id}"
+        )
+    ]
+    if stripe_fee is not None:
+        postings.append(ledger.stripe_fee_posting(tx.id, tx.currency, stripe_fee))
+    await ledger.post_all(session, postings)
     await add_event(session, "payment.confirmed", tx.id, event_payload(tx))
