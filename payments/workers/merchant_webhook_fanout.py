@@ -60,11 +60,13 @@ class WebhookFanOut:
     async def fan_out_batch(self) -> int:
         """Start the deliveries of the oldest unmarked events and mark them; the number of events."""
         async with self._sessions.begin() as session:
-            if not await session.scalar(select(func.pg_try_advisory_xact_lock(FANOUT_LOCK))):
-                return 0  # another worker's fan-out is at it
+            # The lock taken in the statement that reads the events (a CTE with a volatile function
+            # is evaluated once): no events when another worker's fan-out is at it.
+            lock = select(func.pg_try_advisory_xact_lock(FANOUT_LOCK).label("held")).cte("fanout_lock")
             events = (
                 await session.execute(
                     select(OutboxEvent.id, OutboxEvent.type, OutboxEvent.payload, OutboxEvent.created_at)
+                    .join(lock, lock.c.held)
                     .where(OutboxEvent.fanned_out_at.is_(None))
                     .order_by(OutboxEvent.id)
                     .limit(self._batch_size)
