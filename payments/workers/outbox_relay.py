@@ -22,12 +22,17 @@ from payments.workers.polling import IDLE_SECONDS, poll_until_stopped
 
 STREAM = "payments.events"
 MARKER_SECONDS = 3600
-# XADD unless this event was added already: KEYS = stream, marker; ARGV = marker ttl, fields...
+# Each event of a batch XADDed unless it was added already, one script for the whole batch: KEYS =
+# stream, then a marker per event; ARGV = marker ttl, fields per event, then the events' fields.
 _ADD_ONCE = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+local per = tonumber(ARGV[2])
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+    local first = 3 + (i - 2) * per
+    redis.call('XADD', KEYS[1], '*', unpack(ARGV, first, first + per - 1))
+  end
 end
-return false
+return #KEYS - 1
 """
 
 
@@ -65,39 +70,33 @@ class OutboxRelay:
             OUTBOX_LAG.set((datetime.now(UTC) - rows[0].created_at).total_seconds() if rows else 0)
             if not rows:
                 return 0
-            calls: list[list[str | int]] = []
+            markers: list[str] = []
+            fields: list[str] = []
             for row in rows:
-                fields = {
+                event = {
                     "event_id": str(row.id),
                     "type": row.type,
                     "aggregate_id": row.aggregate_id,
                     "payload": json.dumps(row.payload),
                     "created_at": row.created_at.isoformat(),
                 }
-                keys = [self.stream, f"{self.stream}:published:{row.id}"]
-                calls.append([*keys, MARKER_SECONDS, *(item for pair in fields.items() for item in pair)])
-            await self._add_all(calls)
+                markers.append(f"{self.stream}:published:{row.id}")
+                fields.extend(item for pair in event.items() for item in pair)
+            await self._add_all([self.stream, *markers], [MARKER_SECONDS, len(fields) // len(rows), *fields])
             await session.execute(
                 update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=func.now())
             )
             return len(rows)
 
-    async def _add_all(self, calls: list[list[str | int]]) -> None:
-        """EVALSHA of each event in one pipeline. Not the registered Script through the pipeline:
-        redis-py sends SCRIPT EXISTS before every such pipeline (one more command per batch). A
-        server without the script (restarted, flushed) answers NOSCRIPT: load it and send the batch
-        again (an event it had added is not added twice: its marker is set)."""
-        for attempt in (1, 2):
-            pipe = self._redis.pipeline(transaction=False)
-            for call in calls:
-                pipe.evalsha(self._add_once.sha, 2, *call)
-            try:
-                await pipe.execute()
-                return
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                await self._redis.script_load(_ADD_ONCE)
+    async def _add_all(self, keys: list[str], args: list[str | int]) -> None:
+        """One EVALSHA for the batch (not the registered Script: its call is EVALSHA too, but through
+        a pipeline redis-py sent SCRIPT EXISTS first). A server without the script (restarted,
+        flushed) answers NOSCRIPT: load it and send the batch again."""
+        try:
+            await self._redis.evalsha(self._add_once.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._redis.script_load(_ADD_ONCE)
+            await self._redis.evalsha(self._add_once.sha, len(keys), *keys, *args)
 
     async def run(self, stop: asyncio.Event) -> None:
         await poll_until_stopped(
