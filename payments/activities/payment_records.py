@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import String, Table, func, literal, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -14,7 +15,14 @@ from payments.activities import ledger, metrics
 from payments.activities.outbox import add_event
 from payments.config.keyring import Keyring
 from payments.schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange, StripeAhead, view_of
-from payments.schema.tables import OPEN_PAYMENT_STATUSES, Merchant, Transaction
+from payments.schema.tables import OPEN_PAYMENT_STATUSES, Merchant, OutboxEvent, Transaction
+
+# What an event carries (event_payload) by the transaction's column: ids, amounts and status.
+_PAYLOAD_FIELDS = {
+    "tx_id": "id",
+    **{name: name for name in ("user_id", "merchant_id", "status", "amount", "amount_captured", "amount_refunded")},
+    "currency": "currency",
+}
 
 
 def event_payload(tx: Any) -> dict[str, Any]:
@@ -95,15 +103,24 @@ class PaymentRecords:
             values["card_attempts"] = change.card_attempts
         if change.payment_intent_id:
             values["stripe_payment_intent_id"] = change.payment_intent_id
-        async with self._sessions.begin() as session:
+        async with self._sessions() as session:
+            # One statement (the update and its event in CTEs) is atomic alone: autocommit, no
+            # BEGIN and COMMIT around it.
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             old = _locked_status(change.tx_id)
-            tx = await _updated(
-                session, update(TRANSACTIONS).where(TRANSACTIONS.c.id == old.c.id).values(values), old.c.old_status
+            updated = (
+                update(TRANSACTIONS)
+                .where(TRANSACTIONS.c.id == old.c.id)
+                .values(values)
+                .returning(*TRANSACTIONS.c, old.c.old_status)
+                .cte("updated")
             )
+            statement = select(updated)
             if change.event_type:
-                # One decline per card tried: each is its own event.
-                occurrence = f"card-{tx.card_attempts}" if change.status == "declined" else ""
-                await add_event(session, change.event_type, tx.id, event_payload(tx), occurrence)
+                statement = statement.add_cte(_status_event(updated, change.event_type, change.status == "declined"))
+            tx = (await session.execute(statement)).one_or_none()
+            if tx is None:
+                raise LookupError("the transaction does not exist")
             view = view_of(tx)
         if tx.old_status != change.status:
             metrics.PAYMENTS.labels(change.status, change.failure_code or "").inc()
@@ -183,6 +200,25 @@ class PaymentRecords:
 # Their tables, for statements that need no ORM object (the hot path's UPDATE … RETURNING).
 TRANSACTIONS = cast(Table, Transaction.__table__)
 MERCHANTS = cast(Table, Merchant.__table__)
+
+
+def _status_event(updated: Any, event_type: str, declined: bool) -> Any:
+    """The outbox row of a status change, inserted from the updated row in the UPDATE's statement:
+    the key and payload that add_event and event_payload give (one decline per card tried: each
+    is its own event)."""
+    row = updated.c
+    key = row.id + literal(f":{event_type}")
+    if declined:
+        key = key + literal(":card-") + sql_cast(row.card_attempts, String)
+    fields = _PAYLOAD_FIELDS.items()
+    payload = func.jsonb_build_object(*(item for name, column in fields for item in (literal(name), row[column])))
+    source = select(literal(event_type), row.id, key, payload).select_from(updated)
+    return (
+        insert(OutboxEvent)
+        .from_select(["type", "aggregate_id", "event_key", "payload"], source)
+        .on_conflict_do_nothing(index_elements=["event_key"])
+        .cte("status_event")
+    )
 
 
 def _locked_status(tx_id: str) -> Any:
