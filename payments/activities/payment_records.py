@@ -141,8 +141,12 @@ class PaymentRecords:
                     MERCHANTS.c.id == TRANSACTIONS.c.merchant_id,
                 )
                 .values(_confirmed(capture.amount))
+                .returning(*TRANSACTIONS.c, MERCHANTS.c.fee_bps)
+                .cte("updated")
             )
-            tx = await _updated(session, captured, MERCHANTS.c.fee_bps, missing_ok=True)
+            # Its event in the same statement (a CTE), only if the row was updated.
+            event = _status_event(captured, "payment.confirmed", declined=False)
+            tx = (await session.execute(select(captured).add_cte(event))).one_or_none()
             posted = tx is not None
             if tx is None:
                 tx = (
@@ -153,7 +157,7 @@ class PaymentRecords:
                 if tx.amount_captured == 0:  # not captured, yet not updated: its merchant is missing
                     raise LookupError(f"merchant {tx.merchant_id} does not exist")
             else:
-                await _post_capture(session, tx, capture.amount, tx.fee_bps, capture.stripe_fee)
+                await _post_capture(session, tx, capture.amount, tx.fee_bps, capture.stripe_fee, with_event=False)
             view = view_of(tx)
         if posted:
             metrics.CAPTURES.labels(view.currency).inc()
@@ -232,15 +236,6 @@ def _locked_status(tx_id: str) -> Any:
     )
 
 
-async def _updated(session: AsyncSession, statement: Any, *extra: Any, missing_ok: bool = False) -> Any:
-    """The row an UPDATE of one transaction left, with `extra` columns; LookupError when there is
-    no such transaction (None with `missing_ok`: the UPDATE's condition did not hold)."""
-    row = (await session.execute(statement.returning(*TRANSACTIONS.c, *extra))).one_or_none()
-    if row is None and not missing_ok:
-        raise LookupError("the transaction does not exist")
-    return row
-
-
 def _confirmed(amount: int) -> dict[str, Any]:
     return {
         "status": "confirmed",
@@ -252,11 +247,11 @@ def _confirmed(amount: int) -> dict[str, Any]:
 
 
 async def _post_capture(
-    session: AsyncSession, tx: Any, amount: int, fee_bps: int, stripe_fee: int | None = None
+    session: AsyncSession, tx: Any, amount: int, fee_bps: int, stripe_fee: int | None = None, with_event: bool = True
 ) -> None:
     """The capture posting (and Stripe's fee on it, when known: both in one pair of statements)
-    and its event, in the caller's transaction, for a row already set confirmed with `amount`
-    captured."""
+    and its event (unless the caller's UPDATE wrote it), in the caller's transaction, for a row
+    already set confirmed with `amount` captured."""
     fee = ledger.platform_fee(amount, fee_bps)
     postings = [
         ledger.Posting(
@@ -266,4 +261,5 @@ async def _post_capture(
     if stripe_fee is not None:
         postings.append(ledger.stripe_fee_posting(tx.id, tx.currency, stripe_fee))
     await ledger.post_all(session, postings)
-    await add_event(session, "payment.confirmed", tx.id, event_payload(tx))
+    if with_event:
+        await add_event(session, "payment.confirmed", tx.id, event_payload(tx))
