@@ -3,6 +3,8 @@ PostgreSQL refuses (at commit) any posting that does not sum to zero."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,23 +61,41 @@ async def post(
     session: AsyncSession, reference: str, currency: str, entries: dict[str, int], description: str | None = None
 ) -> bool:
     """Post `entries` (account code -> signed amount, debit positive) once. False if already posted."""
+    return reference in await post_all(session, [Posting(reference, currency, entries, description)])
+
+
+@dataclass(frozen=True)
+class Posting:
+    reference: str
+    currency: str
+    entries: dict[str, int]  # account code -> signed amount, debit positive
+    description: str | None = None
+
+
+async def post_all(session: AsyncSession, postings: list[Posting]) -> set[str]:
+    """Post each of `postings` once, all in two statements (their ledger transactions, then all
+    their entries); the references posted now (not those posted before)."""
     created = await session.execute(
         insert(LedgerTransaction)
-        .values(reference=reference, description=description)
+        .values([{"reference": p.reference, "description": p.description} for p in postings])
         .on_conflict_do_nothing(index_elements=["reference"])
-        .returning(LedgerTransaction.id)
+        .returning(LedgerTransaction.reference, LedgerTransaction.id)
     )
-    ledger_tx_id = created.scalar_one_or_none()
-    if ledger_tx_id is None:
-        return False
-    accounts = await account_ids(session, sorted(entries))
+    ids = {reference: ledger_tx_id for reference, ledger_tx_id in created}
+    fresh = [p for p in postings if p.reference in ids]
+    if not fresh:
+        return set()
+    accounts = await account_ids(session, sorted({code for p in fresh for code in p.entries}))
     session.add_all(
-        LedgerEntry(ledger_transaction_id=ledger_tx_id, account_id=accounts[code], amount=amount, currency=currency)
-        for code, amount in entries.items()
+        LedgerEntry(
+            ledger_transaction_id=ids[p.reference], account_id=accounts[code], amount=amount, currency=p.currency
+        )
+        for p in fresh
+        for code, amount in p.entries.items()
         if amount
     )
     await session.flush()
-    return True
+    return set(ids)
 
 
 def reversing(entries: dict[str, int]) -> dict[str, int]:
@@ -92,9 +112,14 @@ def stripe_fee_entries(fee: int) -> dict[str, int]:
     return {STRIPE_FEES: fee, STRIPE_CLEARING: -fee}
 
 
+def stripe_fee_posting(tx_id: str, currency: str, fee: int) -> Posting:
+    """Stripe's fee on a payment's charge, once per payment (a fee of 0 is posted too: read, none)."""
+    return Posting(f"stripe_fee:{tx_id}", currency, stripe_fee_entries(fee), f"Stripe's fee on {tx_id}")
+
+
 async def post_stripe_fee(session: AsyncSession, tx_id: str, currency: str, fee: int) -> bool:
     """Stripe's fee on a payment's charge, once per payment (a fee of 0 is posted too: read, none)."""
-    return await post(session, f"stripe_fee:{tx_id}", currency, stripe_fee_entries(fee), f"Stripe's fee on {tx_id}")
+    return bool(await post_all(session, [stripe_fee_posting(tx_id, currency, fee)]))
 
 
 def refunded_fee(fee: int, captured: int, refunded_before: int, refund: int) -> int:

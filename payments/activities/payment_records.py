@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import String, Table, func, literal, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -14,21 +15,19 @@ from payments.activities import ledger, metrics
 from payments.activities.outbox import add_event
 from payments.config.keyring import Keyring
 from payments.schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange, StripeAhead, view_of
-from payments.schema.tables import OPEN_PAYMENT_STATUSES, Merchant, Transaction
+from payments.schema.tables import OPEN_PAYMENT_STATUSES, Merchant, OutboxEvent, Transaction
+
+# What an event carries (event_payload) by the transaction's column: ids, amounts and status.
+_PAYLOAD_FIELDS = {
+    "tx_id": "id",
+    **{name: name for name in ("user_id", "merchant_id", "status", "amount", "amount_captured", "amount_refunded")},
+    "currency": "currency",
+}
 
 
 def event_payload(tx: Any) -> dict[str, Any]:
     """What consumers of payments.events see: ids, amounts and status; never card data."""
-    return {
-        "tx_id": tx.id,
-        "user_id": tx.user_id,
-        "merchant_id": tx.merchant_id,
-        "status": tx.status,
-        "amount": tx.amount,
-        "amount_captured": tx.amount_captured,
-        "amount_refunded": tx.amount_refunded,
-        "currency": tx.currency,
-    }
+    return {name: getattr(tx, column) for name, column in _PAYLOAD_FIELDS.items()}
 
 
 async def locked_transaction(session: AsyncSession, tx_id: str) -> Transaction:
@@ -48,7 +47,9 @@ class PaymentRecords:
         """Insert the pending transaction, or return the one that already holds this key:
         UNIQUE(user_id, idempotency_key) is the durable guard once a workflow has left Temporal."""
         sealed = self._keyring.seal(request.card_token.encode(), request.tx_id.encode())
-        async with self._sessions.begin() as session:
+        async with self._sessions() as session:
+            # One statement that decides alone (the key's UNIQUE): autocommit, no BEGIN and COMMIT.
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             inserted = await session.scalars(
                 insert(Transaction)
                 .values(
@@ -93,15 +94,24 @@ class PaymentRecords:
             values["card_attempts"] = change.card_attempts
         if change.payment_intent_id:
             values["stripe_payment_intent_id"] = change.payment_intent_id
-        async with self._sessions.begin() as session:
+        async with self._sessions() as session:
+            # One statement (the update and its event in CTEs) is atomic alone: autocommit, no
+            # BEGIN and COMMIT around it.
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             old = _locked_status(change.tx_id)
-            tx = await _updated(
-                session, update(TRANSACTIONS).where(TRANSACTIONS.c.id == old.c.id).values(values), old.c.old_status
+            updated = (
+                update(TRANSACTIONS)
+                .where(TRANSACTIONS.c.id == old.c.id)
+                .values(values)
+                .returning(*TRANSACTIONS.c, old.c.old_status)
+                .cte("updated")
             )
+            statement = select(updated)
             if change.event_type:
-                # One decline per card tried: each is its own event.
-                occurrence = f"card-{tx.card_attempts}" if change.status == "declined" else ""
-                await add_event(session, change.event_type, tx.id, event_payload(tx), occurrence)
+                statement = statement.add_cte(_status_event(updated, change.event_type, change.status == "declined"))
+            tx = (await session.execute(statement)).one_or_none()
+            if tx is None:
+                raise LookupError("the transaction does not exist")
             view = view_of(tx)
         if tx.old_status != change.status:
             metrics.PAYMENTS.labels(change.status, change.failure_code or "").inc()
@@ -122,8 +132,12 @@ class PaymentRecords:
                     MERCHANTS.c.id == TRANSACTIONS.c.merchant_id,
                 )
                 .values(_confirmed(capture.amount))
+                .returning(*TRANSACTIONS.c, MERCHANTS.c.fee_bps)
+                .cte("updated")
             )
-            tx = await _updated(session, captured, MERCHANTS.c.fee_bps, missing_ok=True)
+            # Its event in the same statement (a CTE), only if the row was updated.
+            event = _status_event(captured, "payment.confirmed", declined=False)
+            tx = (await session.execute(select(captured).add_cte(event))).one_or_none()
             posted = tx is not None
             if tx is None:
                 tx = (
@@ -134,9 +148,7 @@ class PaymentRecords:
                 if tx.amount_captured == 0:  # not captured, yet not updated: its merchant is missing
                     raise LookupError(f"merchant {tx.merchant_id} does not exist")
             else:
-                await _post_capture(session, tx, capture.amount, tx.fee_bps)
-                if capture.stripe_fee is not None:
-                    await ledger.post_stripe_fee(session, tx.id, tx.currency, capture.stripe_fee)
+                await _post_capture(session, tx, capture.amount, tx.fee_bps, capture.stripe_fee, with_event=False)
             view = view_of(tx)
         if posted:
             metrics.CAPTURES.labels(view.currency).inc()
@@ -185,6 +197,25 @@ TRANSACTIONS = cast(Table, Transaction.__table__)
 MERCHANTS = cast(Table, Merchant.__table__)
 
 
+def _status_event(updated: Any, event_type: str, declined: bool) -> Any:
+    """The outbox row of a status change, inserted from the updated row in the UPDATE's statement:
+    the key and payload that add_event and event_payload give (one decline per card tried: each
+    is its own event)."""
+    row = updated.c
+    key = row.id + literal(f":{event_type}")
+    if declined:
+        key = key + literal(":card-") + sql_cast(row.card_attempts, String)
+    fields = _PAYLOAD_FIELDS.items()
+    payload = func.jsonb_build_object(*(item for name, column in fields for item in (literal(name), row[column])))
+    source = select(literal(event_type), row.id, key, payload).select_from(updated)
+    return (
+        insert(OutboxEvent)
+        .from_select(["type", "aggregate_id", "event_key", "payload"], source)
+        .on_conflict_do_nothing(index_elements=["event_key"])
+        .cte("status_event")
+    )
+
+
 def _locked_status(tx_id: str) -> Any:
     """The row's status before an UPDATE that joins this, read under the row's lock (so it is the
     status the UPDATE replaces, even after a concurrent writer)."""
@@ -194,15 +225,6 @@ def _locked_status(tx_id: str) -> Any:
         .with_for_update()
         .subquery("old")
     )
-
-
-async def _updated(session: AsyncSession, statement: Any, *extra: Any, missing_ok: bool = False) -> Any:
-    """The row an UPDATE of one transaction left, with `extra` columns; LookupError when there is
-    no such transaction (None with `missing_ok`: the UPDATE's condition did not hold)."""
-    row = (await session.execute(statement.returning(*TRANSACTIONS.c, *extra))).one_or_none()
-    if row is None and not missing_ok:
-        raise LookupError("the transaction does not exist")
-    return row
 
 
 def _confirmed(amount: int) -> dict[str, Any]:
@@ -215,15 +237,20 @@ def _confirmed(amount: int) -> dict[str, Any]:
     }
 
 
-async def _post_capture(session: AsyncSession, tx: Any, amount: int, fee_bps: int) -> None:
-    """The capture posting and its event, in the caller's transaction, for a row already set
-    confirmed with `amount` captured."""
+async def _post_capture(
+    session: AsyncSession, tx: Any, amount: int, fee_bps: int, stripe_fee: int | None = None, with_event: bool = True
+) -> None:
+    """The capture posting (and Stripe's fee on it, when known: both in one pair of statements)
+    and its event (unless the caller's UPDATE wrote it), in the caller's transaction, for a row
+    already set confirmed with `amount` captured."""
     fee = ledger.platform_fee(amount, fee_bps)
-    await ledger.post(
-        session,
-        f"capture:{tx.id}",
-        tx.currency,
-        ledger.capture_entries(tx.merchant_id, amount, fee),
-        f"capture of {tx.id}",
-    )
-    await add_event(session, "payment.confirmed", tx.id, event_payload(tx))
+    postings = [
+        ledger.Posting(
+            f"capture:{tx.id}", tx.currency, ledger.capture_entries(tx.merchant_id, amount, fee), f"capture of {tx.id}"
+        )
+    ]
+    if stripe_fee is not None:
+        postings.append(ledger.stripe_fee_posting(tx.id, tx.currency, stripe_fee))
+    await ledger.post_all(session, postings)
+    if with_event:
+        await add_event(session, "payment.confirmed", tx.id, event_payload(tx))

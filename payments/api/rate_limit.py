@@ -1,6 +1,14 @@
 """A Redis token bucket per caller, shared by every API process. When Redis is unreachable each
 process falls back to buckets of its own: looser (one bucket per process, not per fleet) but never
-unlimited, so an outage of Redis does not open the API to floods."""
+unlimited, so an outage of Redis does not open the API to floods.
+
+Tokens are taken from Redis a few at a time (LEASE), and a process spends what it took on the
+caller's next requests for LEASE_SECONDS without asking Redis again: a user's init and confirm, or
+Stripe's webhooks from one address, cost one script instead of one per request. Every request
+admitted spent a token the fleet's bucket gave out, so the rate holds exactly as before; the burst
+may be exceeded by what processes hold and have not spent yet, at most LEASE - 1 per process, and
+what a process holds that its caller does not come back for within LEASE_SECONDS is lost (that
+caller gets less, never more). Refusals still come from the shared bucket, before a body is read."""
 
 from __future__ import annotations
 
@@ -15,12 +23,13 @@ from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
 
-# Refill by elapsed time at Redis' own clock, take one token if there is one; atomic in Redis. The
-# bucket is one string, "tokens at": TIME, GET and SET PX, three commands on every request the API
-# serves (a hash took four: TIME, HMGET, HSET, PEXPIRE).
+# Refill by elapsed time at Redis' own clock, take up to ARGV[3] whole tokens (at least one) if there
+# is one; atomic in Redis. Answers {wait, tokens taken}. The bucket is one string, "tokens at":
+# TIME, GET and SET PX, three commands per script (a hash took four: TIME, HMGET, HSET, PEXPIRE).
 _BUCKET_SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local tokens, at = burst, now
@@ -31,11 +40,19 @@ if state then
   at = tonumber(string.sub(state, space + 1))
 end
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+local wait, taken = 0, 0
+if tokens >= 1 then
+  taken = math.min(want, math.floor(tokens))
+  tokens = tokens - taken
+else
+  wait = (1 - tokens) / rate
+end
 redis.call('SET', KEYS[1], tostring(tokens) .. ' ' .. tostring(now), 'PX', math.ceil(burst / rate * 1000) + 1000)
-return tostring(wait)
+return {tostring(wait), taken}
 """
+
+LEASE = 4  # tokens taken from Redis at once
+LEASE_SECONDS = 2.0  # how long a process spends tokens it took for a caller
 
 
 # Not the hashes' "ratelimit:": a bucket left by the previous script would be of the wrong type.
@@ -74,16 +91,29 @@ class LocalBuckets:
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis, per_second: float, burst: int) -> None:
+    def __init__(self, redis: Redis, per_second: float, burst: int, capacity: int = 10_000) -> None:
         self._script = redis.register_script(_BUCKET_SCRIPT)
         self._per_second = per_second
         self._burst = burst
         self._fallback = LocalBuckets(per_second, burst)
+        self._held: OrderedDict[str, tuple[int, float]] = OrderedDict()  # caller: tokens taken, until
+        self._capacity = capacity
 
     async def take(self, caller: str) -> Decision:
+        now = time.monotonic()
+        tokens, until = self._held.pop(caller, (0, now))
+        if tokens >= 1 and until > now:
+            if tokens > 1:
+                self._held[caller] = (tokens - 1, until)
+            return Decision(True, 1)
         try:
-            wait = float(await self._script(keys=[f"{KEY_PREFIX}{caller}"], args=[self._per_second, self._burst]))
+            answer = await self._script(keys=[f"{KEY_PREFIX}{caller}"], args=[self._per_second, self._burst, LEASE])
+            wait, taken = float(answer[0]), int(answer[1])
         except RedisError as exc:
             log.warning("rate_limit_fallback", error=type(exc).__name__)
-            wait = self._fallback.wait(caller)
+            wait, taken = self._fallback.wait(caller), 0
+        if taken > 1:
+            self._held[caller] = (taken - 1, now + LEASE_SECONDS)
+            while len(self._held) > self._capacity:
+                self._held.popitem(last=False)
         return Decision(wait == 0, max(1, math.ceil(wait)))

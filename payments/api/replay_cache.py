@@ -33,13 +33,22 @@ class ReplayCache:
         self._keyring = keyring
         self._ttl = ttl_seconds
 
+    @staticmethod
+    def name(scope: str, key: str) -> str:
+        """The Redis key of a scope's idempotency key (init reads it in the party cache's MGET)."""
+        return f"idempotency:{scope}:{key}"
+
     async def get(self, scope: str, key: str) -> CachedAnswer | None:
-        name = f"idempotency:{scope}:{key}"
+        name = self.name(scope, key)
         try:
             raw = await self._redis.get(name)
         except RedisError as exc:
             log.warning("replay_cache_unavailable", error=type(exc).__name__)
             return None
+        return self.opened(name, raw)
+
+    def opened(self, name: str, raw: bytes | str | None) -> CachedAnswer | None:
+        """The answer a raw value read at `name` holds (None: a miss)."""
         if raw is None:
             return None
         stored = json.loads(raw)
@@ -51,7 +60,7 @@ class ReplayCache:
         return CachedAnswer(stored["fingerprint"], body)
 
     async def put(self, scope: str, key: str, answer: CachedAnswer) -> None:
-        name = f"idempotency:{scope}:{key}"
+        name = self.name(scope, key)
         sealed = self._keyring.seal(json.dumps(answer.body).encode(), name.encode())
         blob = base64.b64encode(sealed.blob).decode()
         value = json.dumps({"fingerprint": answer.fingerprint, "key_id": sealed.key_id, "sealed": blob})

@@ -47,6 +47,13 @@ class MerchantEntry:
     currency: str
 
 
+@dataclass(frozen=True)
+class PartiesRead:
+    """A payment's user and merchant entries as one MGET found them (None: a miss)."""
+
+    entries: list[dict[str, Any] | None]
+
+
 def _key(kind: str, party_id: str) -> str:
     return f"{_KEY_PREFIX}:{kind}:{party_id}"
 
@@ -72,11 +79,22 @@ class PartyCache:
         return await self._merchant(session, merchant_id, await self._get(_key("merchant", merchant_id)))
 
     async def payment_parties(
-        self, session: AsyncSession, user_id: str, merchant_id: str
+        self, session: AsyncSession, user_id: str, merchant_id: str, read: PartiesRead | None = None
     ) -> tuple[UserEntry | None, MerchantEntry | None]:
-        """A payment's payer and merchant: both entries in one MGET (one command, one round trip)."""
-        user, merchant = await self._get_many([_key("user", user_id), _key("merchant", merchant_id)])
+        """A payment's payer and merchant: both entries in one MGET (one command, one round trip),
+        or as `read` found them."""
+        if read is None:
+            read = (await self.read_payment_parties(user_id, merchant_id))[1]
+        user, merchant = read.entries
         return await self._user(session, user_id, user), await self._merchant(session, merchant_id, merchant)
+
+    async def read_payment_parties(self, user_id: str, merchant_id: str, *also: str) -> tuple[list[Any], PartiesRead]:
+        """The raw values of `also` (other keys of the same Redis, None for each when it fails) and
+        the payment's party entries, all in one MGET: init reads its replay cache entry with them
+        (without a Redis every value is None: a miss, as any Redis trouble is)."""
+        keys = [*also, _key("user", user_id), _key("merchant", merchant_id)]
+        raws = await self._mget(keys)
+        return raws[: len(also)], PartiesRead(self._decoded(raws[len(also) :]))
 
     async def _user(self, session: AsyncSession, user_id: str, cached: dict[str, Any] | None) -> UserEntry | None:
         async def load() -> UserEntry | None:
@@ -122,13 +140,19 @@ class PartyCache:
         return (await self._get_many([key]))[0]
 
     async def _get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        return self._decoded(await self._mget(keys))
+
+    async def _mget(self, keys: list[str]) -> list[Any]:
         if self._redis is None:
             return [None] * len(keys)
         try:
-            raws = await self._redis.mget(keys)
+            return list(await self._redis.mget(keys))
         except RedisError as exc:
             log.warning("party_cache_unavailable", error=type(exc).__name__)
             return [None] * len(keys)
+
+    @staticmethod
+    def _decoded(raws: list[Any]) -> list[dict[str, Any] | None]:
         return [None if raw is None or raw == _TOMBSTONE else dict(json.loads(raw)) for raw in raws]
 
     async def _set(self, key: str, fields: dict[str, Any]) -> None:

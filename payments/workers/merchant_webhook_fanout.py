@@ -23,7 +23,7 @@ from temporalio.service import RPCError
 from payments.config.settings import Settings
 from payments.schema.messages import WebhookDeliveryRequest
 from payments.schema.tables import OutboxEvent, WebhookEndpoint
-from payments.workers.polling import poll_until_stopped
+from payments.workers.polling import IDLE_SECONDS, poll_until_stopped
 from payments.workflows import search_attributes as sa
 from payments.workflows.merchant_webhook_delivery import WebhookDeliveryWorkflow, delivery_request, workflow_id
 from payments.workflows.policies import WORKFLOW_TASK_TIMEOUT
@@ -48,7 +48,7 @@ class WebhookFanOut:
         temporal: Client,
         settings: Settings,
         batch_size: int = 200,
-        idle_seconds: float = 0.2,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self._sessions = sessions
         self._temporal = temporal
@@ -60,11 +60,13 @@ class WebhookFanOut:
     async def fan_out_batch(self) -> int:
         """Start the deliveries of the oldest unmarked events and mark them; the number of events."""
         async with self._sessions.begin() as session:
-            if not await session.scalar(select(func.pg_try_advisory_xact_lock(FANOUT_LOCK))):
-                return 0  # another worker's fan-out is at it
+            # The lock taken in the statement that reads the events (a CTE with a volatile function
+            # is evaluated once): no events when another worker's fan-out is at it.
+            lock = select(func.pg_try_advisory_xact_lock(FANOUT_LOCK).label("held")).cte("fanout_lock")
             events = (
                 await session.execute(
                     select(OutboxEvent.id, OutboxEvent.type, OutboxEvent.payload, OutboxEvent.created_at)
+                    .join(lock, lock.c.held)
                     .where(OutboxEvent.fanned_out_at.is_(None))
                     .order_by(OutboxEvent.id)
                     .limit(self._batch_size)

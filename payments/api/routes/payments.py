@@ -50,7 +50,7 @@ from payments.api.services import Services
 from payments.api.temporal_calls import UPDATE_LOST, autocommit_reads, closed_or_lost, waiting_on_temporal
 from payments.config.settings import Settings
 from payments.schema.messages import AnotherCard, ConfirmRequest, InitRequest, PaymentRequest, PaymentView, view_of
-from payments.schema.party_cache import PartyCache
+from payments.schema.party_cache import PartiesRead, PartyCache
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Dispute, Transaction, TransactionStatus
 from payments.workflows import search_attributes as sa
 from payments.workflows.failures import failure_details
@@ -150,8 +150,8 @@ def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) 
         raise ServiceUnavailable(CATCHING_UP, retry_after=1) from exc
 
 
-async def _check_parties(session: Session, parties: PartyCache, body: PaymentInit) -> None:
-    user, merchant = await parties.payment_parties(session, body.user_id, body.merchant_id)
+async def _check_parties(session: Session, parties: PartyCache, body: PaymentInit, read: PartiesRead) -> None:
+    user, merchant = await parties.payment_parties(session, body.user_id, body.merchant_id, read)
     if merchant is None or user is None:
         raise UnknownParty("No such user or merchant.")
     if merchant.currency != body.currency:
@@ -202,7 +202,10 @@ async def init_payment(
     key = required_key(body.idempotency_key, idempotency_key)
     digest, scope = init_fingerprint(body), f"payment:{body.user_id}"
 
-    cached = await services.replays.get(scope, key)
+    # The replay cache's entry and the parties' in one MGET (the parties are needed on a miss).
+    name = services.replays.name(scope, key)
+    (raw,), parties = await services.parties.read_payment_parties(body.user_id, body.merchant_id, name)
+    cached = services.replays.opened(name, raw)
     if cached is not None:
         if cached.fingerprint != digest:
             raise IdempotencyKeyReused()
@@ -222,7 +225,7 @@ async def init_payment(
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
         return transaction_out(existing)
     if existing is None:
-        await _check_parties(session, services.parties, body)
+        await _check_parties(session, services.parties, body, parties)
     card_token, customer_id = await _card(session, services, body)
 
     payment = PaymentRequest(

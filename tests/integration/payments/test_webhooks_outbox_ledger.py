@@ -179,7 +179,8 @@ async def test_a_relay_that_dies_before_marking_its_batch_publishes_nothing_twic
     parties: Parties, engine: AsyncEngine, stack_settings: Settings
 ) -> None:
     """XADD done, then the relay died before its rows were marked published: the next relay sends
-    them again, and the stream still holds each event once."""
+    them again, and the stream still holds each event once; a Redis that lost its scripts meanwhile
+    (restarted) answers NOSCRIPT, and the relay loads its script and sends the batch again."""
     tx = await parties.captured(1000)
     redis = Redis.from_url(stack_settings.redis_url or "")
     stream = f"test.events.{fresh_key()}"
@@ -191,6 +192,7 @@ async def test_a_relay_that_dies_before_marking_its_batch_publishes_nothing_twic
             await conn.execute(
                 update(OutboxEvent).where(OutboxEvent.aggregate_id == tx["id"]).values(published_at=None)
             )
+        await redis.script_flush()
         while await relay.publish_batch():
             pass
         entries = await redis.xrange(stream)
