@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from devstack.temporal import temporal_cli
+from devstack.temporal import dynamic_config_flags, temporal_cli
 from payments.api.app import create_app
 from payments.api.auth import Role, mint_token
 from payments.api.routes.stripe_webhooks import SUBSCRIBED_EVENTS
@@ -145,7 +145,7 @@ async def temporal_env(encryption_keys: str, temporal_metrics_port: int) -> Asyn
         data_converter=data_converter(Keyring.from_spec(encryption_keys)),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
-        dev_server_extra_args=["--metrics-port", str(temporal_metrics_port)],
+        dev_server_extra_args=["--metrics-port", str(temporal_metrics_port), *dynamic_config_flags()],
     )
     try:
         yield env
