@@ -1,16 +1,18 @@
 """The payment load a drill loses its store under: devstack/workload.py's seeded payments, refunds
 and payouts through the HTTP API, the loss fired once a share of them has started; then the money
 checks (one PaymentIntent and at most one capture per payment, refunds and transfers as Stripe has
-them, a balanced ledger whose payables match captures, fees, refunds and payouts)."""
+them, a balanced ledger whose payables match captures, fees, refunds and payouts, each outbox
+event in the stream once)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devstack.money_checks import Check, all_rows, ledger, payment_intents, refunds, stripe_state
+from devstack.money_checks import Check, all_rows, events, ledger, payment_intents, refunds, stripe_state
 from devstack.throwaway import Stack
 from devstack.workload import Plan, Tally, drive, transfers
 from payments.schema.tables import Payout, Transaction
@@ -37,7 +39,7 @@ def freeze(stack: Stack, role: str) -> None:
     server.suspend()
 
 
-async def money_checks(session: AsyncSession, stack: Stack, tally: Tally) -> list[Check]:
+async def money_checks(session: AsyncSession, redis: Redis, stack: Stack, tally: Tally) -> list[Check]:
     txs = {tx.id: tx for tx in await all_rows(session, Transaction)}
     payouts = await all_rows(session, Payout)
     stripe = await asyncio.to_thread(stripe_state, stack)
@@ -46,4 +48,5 @@ async def money_checks(session: AsyncSession, stack: Stack, tally: Tally) -> lis
         refunds(txs, stripe),
         transfers(payouts, tally, stripe),
         await ledger(session, txs, payouts),
+        await events(session, redis, txs, payouts),
     ]

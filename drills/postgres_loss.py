@@ -14,14 +14,14 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from devstack.money_checks import all_rows, events
+from devstack.money_checks import all_rows
 from devstack.ports import answers_200, wait_until
 from devstack.throwaway import Stack
 from devstack.workload import Tally, end_states, http, make_plan, settle
 from drills.load import money_checks, run_load
 from drills.report import Report
 from payments.schema.database import create_engine
-from payments.schema.tables import Payout, Transaction
+from payments.schema.tables import Transaction
 
 LOSS_AT = 0.4  # share of the payments started when PostgreSQL is lost
 BACK_WITHIN = 180.0  # seconds
@@ -67,11 +67,9 @@ async def drill(stack: Stack, name: str, count: int, seed: int, loss: Loss) -> R
         await settle(sessions, SETTLE_WITHIN)
         async with sessions() as session:
             txs = {tx.id: tx for tx in await all_rows(session, Transaction)}
-            payouts = await all_rows(session, Payout)
             report.checks = [
                 end_states(plan, tally, txs),
-                *await money_checks(session, stack, tally),
-                await events(session, redis, txs, payouts),
+                *await money_checks(session, redis, stack, tally),
                 http(tally),
             ]
     finally:
