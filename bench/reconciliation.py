@@ -31,7 +31,7 @@ from payments.api.auth import mint_token
 from payments.config.temporal import connect
 from payments.schema.database import create_engine, session_factory
 from payments.schema.messages import ReconciliationInput
-from payments.schema.tables import LedgerEntry, LedgerTransaction, Merchant, Transaction
+from payments.schema.tables import LedgerTransaction, Merchant, Transaction
 from payments.workflows.reconciliation import ReconciliationWorkflow
 
 AMOUNT, FEE_BPS, BATCH = 1000, 290, 10_000
@@ -144,12 +144,12 @@ async def post_captures(session: AsyncSession, payments: list[dict[str, Any]], s
         [{"reference": reference} for reference in postings],
     )
     entries = [
-        {"ledger_transaction_id": ledger_tx_id, "account_id": accounts[code], "amount": amount, "currency": "usd"}
+        (ledger_tx_id, accounts[code], amount, "usd")
         for ledger_tx_id, reference in created
         for code, amount in postings[reference].items()
         if amount
     ]
-    await session.execute(insert(LedgerEntry), entries)
+    await ledger.insert_entries(session, entries)
 
 
 @asynccontextmanager

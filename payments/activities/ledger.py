@@ -1,11 +1,11 @@
 """Double-entry postings. Every posting has a unique reference, so a retried activity posts once;
-PostgreSQL refuses (at commit) any posting that does not sum to zero."""
+PostgreSQL refuses any posting that does not sum to zero within the statement inserting its entries."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,7 +74,8 @@ class Posting:
 
 async def post_all(session: AsyncSession, postings: list[Posting]) -> set[str]:
     """Post each of `postings` once, all in two statements (their ledger transactions, then all
-    their entries); the references posted now (not those posted before)."""
+    their entries: a posting balances within its statement); the references posted now (not those
+    posted before)."""
     created = await session.execute(
         insert(LedgerTransaction)
         .values([{"reference": p.reference, "description": p.description} for p in postings])
@@ -86,16 +87,32 @@ async def post_all(session: AsyncSession, postings: list[Posting]) -> set[str]:
     if not fresh:
         return set()
     accounts = await account_ids(session, sorted({code for p in fresh for code in p.entries}))
-    session.add_all(
-        LedgerEntry(
-            ledger_transaction_id=ids[p.reference], account_id=accounts[code], amount=amount, currency=p.currency
-        )
-        for p in fresh
-        for code, amount in p.entries.items()
-        if amount
+    await insert_entries(
+        session,
+        [
+            (ids[p.reference], accounts[code], amount, p.currency)
+            for p in fresh
+            for code, amount in p.entries.items()
+            if amount
+        ],
     )
-    await session.flush()
     return set(ids)
+
+
+# One statement for any number of entries (and one prepared statement for every call).
+INSERT_ENTRIES = text(
+    "INSERT INTO ledger_entries (ledger_transaction_id, account_id, amount, currency) "
+    "SELECT * FROM unnest(CAST(:tx AS bigint[]), CAST(:account AS bigint[]), CAST(:amount AS bigint[]),"
+    " CAST(:currency AS varchar[]))"
+)
+
+
+async def insert_entries(session: AsyncSession, entries: list[tuple[int, int, int, str]]) -> None:
+    """Insert (ledger transaction id, account id, amount, currency) entries in one statement: the
+    ledger's triggers check each posting in it as a whole, so a posting's entries go in together."""
+    if entries:
+        tx, account, amount, currency = (list(column) for column in zip(*entries, strict=True))
+        await session.execute(INSERT_ENTRIES, {"tx": tx, "account": account, "amount": amount, "currency": currency})
 
 
 def reversing(entries: dict[str, int]) -> dict[str, int]:

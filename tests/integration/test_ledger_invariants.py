@@ -23,15 +23,19 @@ async def _post(conn: AsyncConnection, entries: list[tuple[int, int, str]]) -> i
         {"r": f"test:{fresh_key()}"},
     )
     tx_id = int(tx.scalar_one())
-    for account_id, amount, currency in entries:
-        await conn.execute(
-            text(
-                "INSERT INTO ledger_entries (ledger_transaction_id, account_id, amount, currency) "
-                "VALUES (:t, :a, :m, :c)"
-            ),
-            {"t": tx_id, "a": account_id, "m": amount, "c": currency},
-        )
+    await _insert_entries(conn, tx_id, entries)
     return tx_id
+
+
+async def _insert_entries(conn: AsyncConnection, tx_id: int, entries: list[tuple[int, int, str]]) -> None:
+    """All of `entries` in one INSERT statement."""
+    await conn.execute(
+        text(
+            "INSERT INTO ledger_entries (ledger_transaction_id, account_id, amount, currency) "
+            "SELECT :t, * FROM unnest(CAST(:a AS bigint[]), CAST(:m AS bigint[]), CAST(:c AS text[]))"
+        ),
+        {"t": tx_id, "a": [e[0] for e in entries], "m": [e[1] for e in entries], "c": [e[2] for e in entries]},
+    )
 
 
 async def _balanced_transaction(engine: AsyncEngine) -> int:
@@ -57,9 +61,7 @@ async def test_a_balanced_transaction_commits(engine: AsyncEngine) -> None:
         [(0, 1000, "usd"), (1, -1000, "eur")],  # sums to zero only if currencies are mixed
     ],
 )
-async def test_an_unbalanced_transaction_is_refused_at_commit(
-    engine: AsyncEngine, entries: list[tuple[int, int, str]]
-) -> None:
+async def test_an_unbalanced_transaction_is_refused(engine: AsyncEngine, entries: list[tuple[int, int, str]]) -> None:
     reference_count = "SELECT count(*) FROM ledger_transactions"
     async with engine.connect() as conn:
         before = (await conn.execute(text(reference_count))).scalar_one()
@@ -69,6 +71,45 @@ async def test_an_unbalanced_transaction_is_refused_at_commit(
             await _post(conn, [(accounts[i], amount, cur) for i, amount, cur in entries])
     async with engine.connect() as conn:
         assert (await conn.execute(text(reference_count))).scalar_one() == before  # nothing half-written
+
+
+async def test_a_posting_balances_within_its_statement(engine: AsyncEngine) -> None:
+    """Half a posting is refused at its INSERT, even though the other half would follow in the same
+    transaction: the check runs once per statement, over the rows it inserted."""
+    async with engine.begin() as conn:
+        clearing, payable = await _account(conn, "stripe_clearing"), await _account(conn, "merchant_payable")
+    with pytest.raises(DBAPIError, match="does not sum to zero"):
+        async with engine.begin() as conn:
+            tx_id = await _post(conn, [(clearing, 1000, "usd")])
+            await _insert_entries(conn, tx_id, [(payable, -1000, "usd")])
+
+
+async def test_entries_added_later_to_a_balanced_posting_are_refused(engine: AsyncEngine) -> None:
+    tx_id = await _balanced_transaction(engine)
+    async with engine.begin() as conn:
+        extra = await _account(conn, "extra")
+    with pytest.raises(DBAPIError, match="does not sum to zero"):
+        async with engine.begin() as conn:
+            await _insert_entries(conn, tx_id, [(extra, 5, "usd")])
+
+
+async def test_one_statement_of_many_postings_is_checked_posting_by_posting(engine: AsyncEngine) -> None:
+    """Two postings in one INSERT whose sum is zero only together: refused, nothing kept."""
+    async with engine.begin() as conn:
+        clearing, payable = await _account(conn, "stripe_clearing"), await _account(conn, "merchant_payable")
+        first = await _post(conn, [(clearing, 300, "usd"), (payable, -300, "usd")])
+        second = await _post(conn, [(clearing, 200, "usd"), (payable, -200, "usd")])
+    with pytest.raises(DBAPIError, match="does not sum to zero"):
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO ledger_entries (ledger_transaction_id, account_id, amount, currency) "
+                    "VALUES (:f, :c, 50, 'usd'), (:s, :p, -50, 'usd')"
+                ),
+                {"f": first, "s": second, "c": clearing, "p": payable},
+            )
+    async with engine.connect() as conn:
+        assert await _kept_balance(conn, payable) == -500
 
 
 @pytest.mark.parametrize(
