@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from bench import costs
 from bench.stats import loadavg
@@ -176,12 +181,54 @@ def memory_line(peaks: dict[str, float]) -> str:
     return "peak RSS: " + ", ".join(f"{role} {peaks[role]:.0f} MiB" for role in PEAK_ROLES if role in peaks)
 
 
-async def reconcile(stack: Stack, count: int) -> None:
-    end = datetime.now(UTC)
-    start = end - timedelta(hours=1)
+@asynccontextmanager
+async def phase_times(handle: Any) -> AsyncIterator[dict[str, float]]:
+    """When each phase was first seen (s since the block began), from the workflow's `progress`
+    query polled every 0.5 s (through continue-as-new: the handle follows the latest run)."""
+    seen: dict[str, float] = {}
     began = time.perf_counter()
-    await seed(stack, count, start, end)
-    print(f"seeded {count} payments in the emulator and PostgreSQL in {time.perf_counter() - began:.1f} s", flush=True)
+
+    async def poll() -> None:
+        while True:
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):  # not started yet, or between runs
+                progress = await handle.query(ReconciliationWorkflow.progress)
+                seen.setdefault(progress.phase, time.perf_counter() - began)
+            await asyncio.sleep(0.5)  # a sampling period, not a wait for a condition
+
+    poller = asyncio.create_task(poll())
+    try:
+        yield seen
+    finally:
+        poller.cancel()
+
+
+def phases_line(seen: dict[str, float], elapsed: float) -> str:
+    """Each phase's wall time (to the next phase seen; within 0.5 s)."""
+    order = sorted(seen.items(), key=lambda kv: kv[1])
+    ends = [at for _, at in order[1:]] + [elapsed]
+    return "phases: " + ", ".join(f"{name} {end - at:.1f} s" for (name, at), end in zip(order, ends, strict=True))
+
+
+async def reconcile(stack: Stack, count: int, window_file: str | None = None) -> None:
+    """Seed `count` payments and reconcile them. With `window_file`: seed only when the file does
+    not exist yet (then write the window to it), else reconcile the window it names again (a
+    running stack's `--api`, to compare code changes without seeding each time)."""
+    path = Path(window_file) if window_file else None
+    if path is not None and path.exists():
+        saved = json.loads(path.read_text())
+        start, end, count = datetime.fromisoformat(saved["start"]), datetime.fromisoformat(saved["end"]), saved["count"]
+    else:
+        end = datetime.now(UTC)
+        start = end - timedelta(hours=1)
+        began = time.perf_counter()
+        await seed(stack, count, start, end)
+        print(
+            f"seeded {count} payments in the emulator and PostgreSQL in {time.perf_counter() - began:.1f} s "
+            f"({loadavg()})",
+            flush=True,
+        )
+        if path is not None:
+            path.write_text(json.dumps({"start": start.isoformat(), "end": end.isoformat(), "count": count}))
     client = await connect(stack.settings)
     run_id = f"rr_{uuid.uuid4().hex[:24]}"
     job = ReconciliationInput(
@@ -189,27 +236,33 @@ async def reconcile(stack: Stack, count: int) -> None:
     )
     async with peak_memory(stack) as peaks:
         began = time.perf_counter()
-        counts = await client.execute_workflow(
+        handle = await client.start_workflow(
             ReconciliationWorkflow.run,
             job,
             id=f"reconciliation:{run_id}",
             task_queue=stack.settings.temporal_task_queue,
         )
+        async with phase_times(handle) as seen:
+            counts = await handle.result()
         elapsed = time.perf_counter() - began
     objects = counts.get("checked", 0) + counts.get("settlement_checked", 0)  # changes, then the three-way match
     print(f"reconciled in {elapsed:.1f} s ({objects / elapsed:.0f} objects/s, {loadavg()}): {counts}")
+    print(phases_line(seen, elapsed))
     print(memory_line(peaks))
 
 
 async def main(args: argparse.Namespace) -> None:
     with running_stack(args.api) as stack:
-        await reconcile(stack, args.count)
+        await reconcile(stack, args.count, args.window_file)
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--api", help="a running stack's API (default: start a throwaway stack)")
     parser.add_argument("--count", type=int, default=100_000, help="payments in the window")
+    parser.add_argument(
+        "--window-file", help="seed once and write the window here; when it exists, reconcile that window again"
+    )
     asyncio.run(main(parser.parse_args()))
 
 

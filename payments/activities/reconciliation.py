@@ -18,8 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy import and_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -64,6 +63,13 @@ from payments.schema.tables import (
 # now, the other listings are covered by it (a run in flight at the upgrade finishes).
 LEGACY_STRIPE_PHASES = ("payment_intents", "refunds", "transfers", "disputes")
 RETRIEVALS = 8  # Stripe objects read back at once while our rows are paged
+# A page's ids as one array parameter: a multi-row INSERT built by SQLAlchemy is compiled anew for
+# every page (its number of rows varies), which cost more than the rest of checking the page.
+_SEEN = text("SELECT stripe_id FROM reconciliation_seen WHERE run_id = :run_id AND stripe_id = ANY(:ids)")
+_MARK_SEEN = text(
+    "INSERT INTO reconciliation_seen (run_id, stripe_id) SELECT :run_id, unnest(CAST(:ids AS text[])) "
+    "ON CONFLICT DO NOTHING"
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,14 @@ class Reconciler:
         payments, self._refunds, self._payouts, stripe_payments = steps
         self._logbook = Logbook(sessions)
         self._settlement = SettlementChecks(
-            sessions, self._get, self._retrieve, self._logbook, tuning.margin, tuning.page_size, tuning.payout_hold
+            sessions,
+            self._get,
+            self._retrieve,
+            self._logbook,
+            tuning.margin,
+            tuning.page_size,
+            tuning.payout_hold,
+            tuning.pages_per_activity,
         )
         self._lost = lost
         self._payment_checks = PaymentChecks(
@@ -169,16 +182,8 @@ class Reconciler:
         """Each changed object this run has not checked yet (events come newest first: the first
         one seen is its latest state), kind by kind."""
         async with self._sessions() as session:
-            seen = set(
-                (
-                    await session.execute(
-                        select(ReconciliationSeen.stripe_id).where(
-                            ReconciliationSeen.run_id == run_id,
-                            ReconciliationSeen.stripe_id.in_([obj["id"] for _, obj in changes]),
-                        )
-                    )
-                ).scalars()
-            )
+            ids = [obj["id"] for _, obj in changes]
+            seen = set((await session.execute(_SEEN, {"run_id": run_id, "ids": ids})).scalars())
         for kind in LISTS:
             objects = [obj for k, obj in changes if k == kind and obj["id"] not in seen]
             await self._check(run_id, kind, objects, counts, snapshots=True)
@@ -217,11 +222,7 @@ class Reconciler:
             counts["checked"] += 1
             await compare(run_id, obj, ours.get(ours_of(obj) or ""), counts)
         async with self._sessions.begin() as session:
-            await session.execute(
-                insert(ReconciliationSeen)
-                .values([{"run_id": run_id, "stripe_id": o["id"]} for o in objects])
-                .on_conflict_do_nothing()
-            )
+            await session.execute(_MARK_SEEN, {"run_id": run_id, "ids": [o["id"] for o in objects]})
 
     async def _read_back(self, wanted: list[tuple[str, str | None]]) -> list[Obj | None]:
         """Stripe objects (kind, id) as they are now, a few reads at once; None where Stripe has none."""
@@ -234,11 +235,23 @@ class Reconciler:
         return list(await asyncio.gather(*(read(*w) for w in wanted)))
 
     async def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        """A GET through the SDK's own requestor and HTTP client (key, version, headers, timeout,
+        its errors), its body parsed once into plain dicts. `raw_request_async` would parse each
+        answer into OrderedDicts and format the whole body for a debug log line first: on a page of
+        100 events those two cost more than checking them."""
+        requestor = self._stripe._requestor
         try:
-            response = await self._stripe.raw_request_async("get", path, **params)
+            method, url, headers, post_data, retries, usage, _, _ = requestor._args_for_request_with_retries(
+                "get", path, params, {}, base_address="api", api_mode="V1", usage=["raw_request", "async"]
+            )
+            body, code, answered = await requestor._get_http_client().request_with_retries_async(
+                method, url, headers, post_data, max_network_retries=retries, _usage=usage
+            )
+            if not 200 <= code < 300:
+                requestor._interpret_response(body, code, answered, "V1")  # raises the SDK's error
         except stripe.StripeError as exc:
             raise final_or_transient(exc) from exc
-        return dict(json.loads(response.body))
+        return dict(json.loads(body))
 
     async def _refund(self, run_id: str, refund: Obj, ours: Refund | None, counts: Counter[str]) -> None:
         failed_at_stripe = refund["status"] in ("failed", "canceled")

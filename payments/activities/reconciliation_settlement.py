@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from payments.activities import ledger
 from payments.activities.reconciliation_log import Logbook
 from payments.activities.reconciliation_rules import Obj
-from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Merchant, Payout, Transaction
+from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Payout
 
 Retrieve = Callable[..., Awaitable[Obj | None]]  # (kind, Stripe id, **params) -> the object, None if missing
 Get = Callable[..., Awaitable[Obj]]  # (path, **params) -> Stripe's answer
@@ -32,19 +32,36 @@ RETRIEVALS = 8
 # How long after its money is available at Stripe a capture may wait for a payout, by schedule.
 PAYOUT_PERIOD = {"daily": timedelta(days=1), "monthly": timedelta(days=32)}
 
-# Our side of each payment: its captured amount (the clearing debit), Stripe's fee we posted, and
-# the payout its merchant credit is settled by ('' where settled before statements were kept).
+# Our side of each payment named: its row, its merchant's payout schedule, its capture posting
+# (the clearing debit it made; whether a payout settled the merchant's credit) and Stripe's fee we
+# posted (the clearing credit it made), in one statement for a page of payments. A posting not
+# made at all has found = NULL.
 _OURS = text("""
-SELECT split_part(t.reference, ':', 2) AS tx_id, split_part(t.reference, ':', 1) AS kind,
-       coalesce(sum(e.amount) FILTER (WHERE a.code = 'stripe_clearing'), 0) AS amount,
-       max(coalesce(s.payout_id, '')) FILTER (WHERE a.code LIKE 'merchant\\_payable:%') AS payout_id,
-       bool_or(s.ledger_entry_id IS NOT NULL) FILTER (WHERE a.code LIKE 'merchant\\_payable:%') AS settled
-FROM ledger_transactions t
-LEFT JOIN ledger_entries e ON e.ledger_transaction_id = t.id
-LEFT JOIN ledger_accounts a ON a.id = e.account_id
-LEFT JOIN payout_entries s ON s.ledger_entry_id = e.id
-WHERE t.reference = ANY(:references)
-GROUP BY t.reference
+SELECT x.id, x.status, x.stripe_payment_intent_id, x.currency, m.payout_schedule,
+       cap.found AS capture_found, cap.amount AS captured, cap.settled,
+       fee.found AS fee_found, fee.amount AS fee_amount
+FROM transactions x
+JOIN merchants m ON m.id = x.merchant_id
+LEFT JOIN LATERAL (
+    SELECT true AS found,
+           coalesce(sum(e.amount) FILTER (WHERE a.code = 'stripe_clearing'), 0) AS amount,
+           bool_or(s.ledger_entry_id IS NOT NULL) FILTER (WHERE a.code LIKE 'merchant\\_payable:%') AS settled
+    FROM ledger_transactions t
+    LEFT JOIN ledger_entries e ON e.ledger_transaction_id = t.id
+    LEFT JOIN ledger_accounts a ON a.id = e.account_id
+    LEFT JOIN payout_entries s ON s.ledger_entry_id = e.id
+    WHERE t.reference = 'capture:' || x.id
+    GROUP BY t.reference
+) cap ON true
+LEFT JOIN LATERAL (
+    SELECT true AS found, coalesce(sum(e.amount) FILTER (WHERE a.code = 'stripe_clearing'), 0) AS amount
+    FROM ledger_transactions t
+    LEFT JOIN ledger_entries e ON e.ledger_transaction_id = t.id
+    LEFT JOIN ledger_accounts a ON a.id = e.account_id
+    WHERE t.reference = 'stripe_fee:' || x.id
+    GROUP BY t.reference
+) fee ON true
+WHERE x.id = ANY(:tx_ids)
 """)
 
 # Captures no payout has settled, oldest first, whose merchant's payout is overdue by the ledger's clock.
@@ -96,11 +113,13 @@ class SettlementChecks:
         margin: timedelta,
         page_size: int,
         payout_hold: timedelta,
+        pages_per_activity: int = 1,
     ) -> None:
         self._sessions = sessions
         self._get, self._retrieve = get, retrieve
         self._logbook = logbook
         self._margin, self._page_size, self._hold = margin, page_size, payout_hold
+        self._pages_per_activity = pages_per_activity
 
     async def page(
         self, run_id: str, start: datetime, end: datetime, cursor: str | None, counts: Counter[str]
@@ -118,70 +137,80 @@ class SettlementChecks:
     async def _payments(
         self, run_id: str, start: datetime, end: datetime, after: list[str], counts: Counter[str]
     ) -> str | None:
-        """One page of Stripe's charge balance transactions, newest first, each matched with our
-        payment named in its charge's metadata. (A cursor of an older run, `payments|<time>|<id>`,
-        starts the list again: a match is idempotent.)"""
+        """Up to `pages_per_activity` pages of Stripe's charge balance transactions, newest first,
+        the next page listed while one is matched with our payments named in its charges'
+        metadata. (A cursor of an older run, `payments|<time>|<id>`, starts the list again: a
+        match is idempotent.)"""
+        cursor = after[0] if len(after) == 1 else None
+        listing = asyncio.ensure_future(self._balance_transactions(start, end, cursor))
+        try:
+            for n in range(self._pages_per_activity):
+                listed = await listing
+                txns: list[Obj] = listed["data"]
+                cursor = str(txns[-1]["id"]) if listed.get("has_more") and txns else None
+                if cursor is not None and n + 1 < self._pages_per_activity:
+                    listing = asyncio.ensure_future(self._balance_transactions(start, end, cursor))
+                await self._match_page(run_id, txns, counts)
+                if cursor is None:
+                    break
+        finally:
+            listing.cancel()  # an error while matching leaves no listing behind
+        return f"payments|{cursor}" if cursor is not None else "transfers"
+
+    async def _balance_transactions(self, start: datetime, end: datetime, cursor: str | None) -> Obj:
         params: dict[str, Any] = {
             "type": "charge",
             "limit": min(self._page_size, LIST_LIMIT),
             "created": {"gte": int((start - self._margin).timestamp()), "lt": int((end + self._margin).timestamp())},
             "expand": ["data.source"],
         }
-        if len(after) == 1:
-            params["starting_after"] = after[0]
-        listed = await self._get("/v1/balance_transactions", **params)
-        txns: list[Obj] = listed["data"]
+        if cursor is not None:
+            params["starting_after"] = cursor
+        return await self._get("/v1/balance_transactions", **params)
+
+    async def _match_page(self, run_id: str, txns: list[Obj], counts: Counter[str]) -> None:
         charges = {txn["id"]: txn["source"] for txn in txns if isinstance(txn.get("source"), dict)}
-        tx_ids = {_tx_id(charge) for charge in charges.values()} - {""}
+        tx_ids = sorted({_tx_id(charge) for charge in charges.values()} - {""})
         async with self._sessions() as session:
-            query = (
-                select(Transaction, Merchant.payout_schedule)
-                .join(Merchant, Merchant.id == Transaction.merchant_id)
-                .where(Transaction.id.in_(tx_ids))
-            )
-            rows = {tx.id: (tx, schedule) for tx, schedule in await session.execute(query)}
-            references = [f"{kind}:{tx_id}" for tx_id in rows for kind in ("capture", "stripe_fee")]
-            ours = {(r.kind, r.tx_id): r for r in await session.execute(_OURS, {"references": references})}
+            rows = {row.id: row for row in await session.execute(_OURS, {"tx_ids": tx_ids})}
         for txn in txns:
             counts["settlement_checked"] += 1
             charge = charges.get(txn["id"], {})
             found = rows.get(_tx_id(charge))
             # A charge of no payment of ours, or one our books do not show captured yet: the
             # payments phases' finding, not this one's.
-            if found is None or found[0].status not in CAPTURED_PAYMENT_STATUSES:
+            if found is None or found.status not in CAPTURED_PAYMENT_STATUSES:
                 continue
-            tx, schedule = found
-            if tx.stripe_payment_intent_id == charge.get("payment_intent"):
-                await self._match(run_id, tx, schedule, txn, ours, counts)
-        return f"payments|{txns[-1]['id']}" if listed.get("has_more") else "transfers"
+            if found.stripe_payment_intent_id == charge.get("payment_intent"):
+                await self._match(run_id, found, txn, counts)
 
-    async def _match(
-        self, run_id: str, tx: Transaction, schedule: str, txn: Obj, ours: dict[Any, Any], counts: Counter[str]
-    ) -> None:
-        capture, fee_posted = ours.get(("capture", tx.id)), ours.get(("stripe_fee", tx.id))
-        if capture is None:
+    async def _match(self, run_id: str, ours: Any, txn: Obj, counts: Counter[str]) -> None:
+        """`ours`: a row of _OURS."""
+        tx_id = ours.id
+        if not ours.capture_found:
             return  # the capture posting itself is the ledger phase's finding
-        captured = int(capture.amount)
+        captured = int(ours.captured)
         # Stripe's fee as we posted it (the clearing credit it made), or Stripe's own when never posted.
-        fee = -int(fee_posted.amount) if fee_posted is not None else int(txn["fee"])
+        fee = -int(ours.fee_amount) if ours.fee_found else int(txn["fee"])
         stripe_side = {"amount": txn["amount"], "fee": txn["fee"], "net": txn["net"], "balance_transaction": txn["id"]}
-        if fee_posted is None:
+        if not ours.fee_found:
             async with self._sessions.begin() as session:
-                await ledger.post_stripe_fee(session, tx.id, tx.currency, fee)
+                await ledger.post_stripe_fee(session, tx_id, ours.currency, fee)
             await self._logbook.log(
-                run_id, counts, "stripe_fee_not_posted", tx.id, stripe_side, fixed=True, tx_id=tx.id
+                run_id, counts, "stripe_fee_not_posted", tx_id, stripe_side, fixed=True, tx_id=tx_id
             )
         elif fee != txn["fee"]:
             details = stripe_side | {"ours": fee}
-            await self._logbook.log(run_id, counts, "stripe_fee_mismatch", tx.id, details, tx_id=tx.id)
+            await self._logbook.log(run_id, counts, "stripe_fee_mismatch", tx_id, details, tx_id=tx_id)
             return
         if (captured, captured - fee) != (txn["amount"], txn["net"]):
             details = stripe_side | {"ours_amount": captured, "ours_net": captured - fee}
-            await self._logbook.log(run_id, counts, "stripe_net_mismatch", tx.id, details, tx_id=tx.id)
+            await self._logbook.log(run_id, counts, "stripe_net_mismatch", tx_id, details, tx_id=tx_id)
             return
-        if not capture.settled and self._overdue(datetime.fromtimestamp(txn["available_on"], UTC), schedule):
+        schedule = ours.payout_schedule
+        if not ours.settled and self._overdue(datetime.fromtimestamp(txn["available_on"], UTC), schedule):
             details = {"available_on": txn["available_on"], "payout_schedule": schedule}
-            await self._logbook.log(run_id, counts, "payment_not_paid_out", tx.id, details, tx_id=tx.id)
+            await self._logbook.log(run_id, counts, "payment_not_paid_out", tx_id, details, tx_id=tx_id)
 
     def _overdue(self, available_on: datetime, schedule: str) -> bool:
         expected = available_on + self._hold + PAYOUT_PERIOD.get(schedule, PAYOUT_PERIOD["monthly"])
