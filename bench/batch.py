@@ -11,6 +11,7 @@
     make bench-batch                                                  # 10 to 25 minutes
     make bench-batch BATCH_ARGS="--merchants 1000 --payments 0"       # the payout run alone
     make bench-batch BATCH_ARGS="--payout-concurrency 20 --payout-page-size 500"
+    make bench-batch BATCH_ARGS="--payments 0 --workers 2"            # the payout run on two workers
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError
 
-from bench import reconciliation
+from bench import reconciliation, scale
 from bench.stats import loadavg
 from devstack import money_checks as checks
 from devstack.money_checks import stripe_state
@@ -93,12 +94,15 @@ async def money_checks(stack: Stack, merchants: list[str]) -> list[checks.Check]
     return [*found, one_each]
 
 
-async def payout_run(stack: Stack, merchants: int) -> None:
+async def payout_run(stack: Stack, merchants: int, workers: int = 1) -> None:
     end = datetime.now(UTC) - timedelta(days=1)  # yesterday's sales, paid out today
     began = time.perf_counter()
     shops = await reconciliation.seed(stack, merchants, end - timedelta(hours=1), end, merchants=merchants)
     print(f"seeded {merchants} merchants with a captured payment each in {time.perf_counter() - began:.1f} s")
     client = await connect(stack.settings)
+    if workers > 1:  # the children of a run go to whichever worker polls the task queue
+        await scale.add_workers(stack, client, workers)
+        print(f"{workers} worker processes poll the task queue", flush=True)
     began = time.perf_counter()
     started = await trigger_payout_run(client)
     summary = await client.get_workflow_handle(started.workflow_id, result_type=PayoutRunSummary).result()
@@ -127,7 +131,7 @@ async def main(args: argparse.Namespace) -> None:
     settings = {f"PAYMENTS_{name}": str(value) for name, value in tuning.items() if value is not None}
     if args.merchants:
         with running_stack(args.api, settings) as stack:
-            await payout_run(stack, args.merchants)
+            await payout_run(stack, args.merchants, args.workers)
     if args.payments:
         with running_stack(args.api) as stack:
             await reconciliation.reconcile(stack, args.payments)
@@ -140,6 +144,7 @@ def cli() -> None:
     parser.add_argument("--payments", type=int, default=1_000_000, help="payments to reconcile (0: skip it)")
     parser.add_argument("--payout-concurrency", type=int, help="the payout stack's setting (default: the default)")
     parser.add_argument("--payout-page-size", type=int, help="the payout stack's setting (default: the default)")
+    parser.add_argument("--workers", type=int, default=1, help="workers in the payout run (throwaway stack)")
     asyncio.run(main(parser.parse_args()))
 
 

@@ -163,8 +163,8 @@ class Settings(BaseSettings):
     payout_hour: int = Field(default=2, ge=0, le=23)
     payout_minute: int = Field(default=0, ge=0, le=59)
     payout_month_day: int = Field(default=1, ge=1, le=28)
-    payout_concurrency: int = Field(default=5, ge=1)  # merchant payouts in flight per run
-    payout_page_size: int = Field(default=100, ge=1, le=1000)  # merchants per page (continue-as-new)
+    payout_concurrency: int = Field(default=50, ge=1)  # merchant payouts in flight per run
+    payout_page_size: int = Field(default=500, ge=1, le=1000)  # merchants per page (continue-as-new)
     payout_hold: timedelta = timedelta(0)  # captures younger than this are not yet available
     # How often a refund Stripe holds `pending` is read back (its webhook may be lost).
     refund_read_back_interval: timedelta = timedelta(hours=1)
