@@ -113,5 +113,7 @@
       toParent({ type: "result", id: message.id, result: await createPaymentMethod(message.payload || {}) });
     }
   });
+  // Typed (or autofilled) before this script ran, when no listener saw it: the page hears it now.
+  if (digits(number) || digits(expiry) || digits(cvc)) changed();
   toParent({ type: "ready" });
 })();
