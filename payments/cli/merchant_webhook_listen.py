@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,18 +18,25 @@ from payments.api.auth import mint_token
 from payments.config.merchant_webhook_signing import HEADER, verify
 from payments.config.settings import Settings
 
+_OUTPUT = threading.Lock()  # one event's line at a time: print writes its parts separately
+
+
+def _say(line: str, to_stderr: bool = False) -> None:
+    with _OUTPUT:
+        print(line, file=sys.stderr if to_stderr else sys.stdout, flush=True)
+
 
 def _handler(secret: str) -> type[BaseHTTPRequestHandler]:
     class Receive(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if not verify(self.headers.get(HEADER, ""), body, secret, now=time.time()):
-                print("refused: the signature does not verify", file=sys.stderr, flush=True)
+                _say("refused: the signature does not verify", to_stderr=True)
                 self.send_response(400)
                 self.end_headers()
                 return
             event = json.loads(body)
-            print(f"{event['type']} {event['id']} verified", json.dumps(event["data"]["object"]), flush=True)
+            _say(f"{event['type']} {event['id']} verified {json.dumps(event['data']['object'])}")
             self.send_response(200)
             self.end_headers()
 
