@@ -2,30 +2,39 @@
 from its client address's bucket here, ahead of the card-data guard that reads and scans the body,
 so anonymous traffic cannot buy CPU faster than the limit. A caller with a valid token is limited
 per subject later (payments/api/deps.py), as before; its address is not charged, so clients behind one NAT
-keep their own buckets."""
+keep their own buckets. The token verified here is kept in the request's state, so the route's
+dependency does not verify it again."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from payments.api.auth import InvalidToken
+from payments.api.auth import InvalidToken, Principal
 from payments.api.client_address import Network, client_address
 from payments.api.errors import RateLimited, refusal_response
 from payments.api.services import Services
 
 LIMITED = "limited_by_address"  # request state: this request's address bucket was charged
+VERIFIED = "verified_principal"  # request state: (token, its principal) when the token verified
 
 
-def _has_valid_token(services: Services, scope: Scope) -> bool:
+def _verified_token(services: Services, scope: Scope) -> bool:
     header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return False
     try:
-        services.verifier.verify(token.strip())
+        principal = services.verifier.verify(token.strip())
     except InvalidToken:
         return False
+    scope["state"][VERIFIED] = (token.strip(), principal)
     return True
+
+
+def verified_principal(scope: Scope, token: str) -> Principal | None:
+    """The principal of this request's token, if the middleware verified that very token."""
+    verified: tuple[str, Principal] | None = scope.get("state", {}).get(VERIFIED)
+    return verified[1] if verified is not None and verified[0] == token else None
 
 
 async def limit_address(services: Services, scope: Scope) -> RateLimited | None:
@@ -49,7 +58,7 @@ class AddressLimitMiddleware:
             return
         scope.setdefault("state", {})["client_address"] = client_address(scope, self.trusted_proxies)
         services: Services = scope["app"].state.services
-        if not _has_valid_token(services, scope):
+        if not _verified_token(services, scope):
             refusal = await limit_address(services, scope)
             if refusal is not None:
                 await refusal_response(scope, refusal)(scope, receive, send)

@@ -6,6 +6,7 @@ import httpx
 import jwt
 import pytest
 
+from payments.api.auth import Principal, TokenVerifier
 from payments.config.settings import Settings
 
 
@@ -94,3 +95,21 @@ async def test_a_sane_request_id_is_echoed(api: httpx.AsyncClient) -> None:
     assert response.headers["x-request-id"] == "trace-123"
     hostile = await api.get("/healthz", headers={"X-Request-ID": "x" * 65})
     assert hostile.headers["x-request-id"].startswith("req_")
+
+
+async def test_a_token_is_verified_once_per_request(
+    api: httpx.AsyncClient, auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The address limit (before the body is read) and the route's caller share one verification."""
+    verified: list[str] = []
+    verify = TokenVerifier.verify
+
+    def counted(self: TokenVerifier, token: str) -> Principal:
+        verified.append(token)
+        return verify(self, token)
+
+    monkeypatch.setattr(TokenVerifier, "verify", counted)
+    headers = auth("operator")
+    response = await api.post("/users", json={"name": "Ada"}, headers=headers)
+    assert response.status_code == 201
+    assert verified == [headers["Authorization"].removeprefix("Bearer ")]
