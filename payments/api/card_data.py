@@ -28,7 +28,7 @@ from payments.api.errors import (
     UnsupportedMediaType,
     refusal_response,
 )
-from payments.api.stripe_signature import signed_by_stripe
+from payments.api.stripe_signature import request_signed_by_stripe
 from payments.config.card_numbers import contains_card_number
 
 # The largest legitimate body is dispute evidence: 20,000 characters, at most 12 bytes each when
@@ -100,7 +100,7 @@ def _signed_webhook(scope: Scope, body: bytes, webhook_secret: str) -> bool:
     if scope["path"] != STRIPE_WEBHOOK_PATH:
         return False
     header = dict(scope["headers"]).get(b"stripe-signature", b"").decode("latin-1")
-    return signed_by_stripe(body, header, webhook_secret)
+    return request_signed_by_stripe(scope, body, header, webhook_secret)
 
 
 def _trace_context(name: bytes, value: bytes) -> bool:

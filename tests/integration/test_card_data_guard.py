@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import stripe
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -161,6 +162,34 @@ async def test_a_signed_stripe_event_holding_a_phone_number_is_not_lost(
         "/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature_header(payload, "whsec_x")}
     )
     assert forged.status_code == 400 and forged.json()["error"]["code"] == "card_data_rejected"
+
+
+async def test_a_stripe_event_s_signature_is_checked_once(
+    api: httpx.AsyncClient, stack_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard (which exempts a signed event from the card scan) and the route share one check."""
+    checked: list[str] = []
+    verify_header = stripe.WebhookSignature.verify_header
+
+    def counted(payload: str, header: str, secret: str, tolerance: int | None = None) -> bool:
+        checked.append(header)
+        return verify_header(payload, header, secret, tolerance)
+
+    monkeypatch.setattr(stripe.WebhookSignature, "verify_header", counted)
+    payload = json.dumps(
+        {
+            "id": f"evt_{fresh_key()}",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "api_version": "2026-10-28",
+            "created": int(time.time()),
+            "data": {"object": {"id": "pi_x", "object": "payment_intent", "status": "succeeded"}},
+        }
+    )
+    header = signature_header(payload, stack_settings.stripe_webhook_secret.get_secret_value())
+    response = await api.post("/webhooks/stripe", content=payload, headers={"Stripe-Signature": header})
+    assert response.status_code == 200, response.text
+    assert checked == [header]
 
 
 async def test_an_oversized_body_is_413(api: httpx.AsyncClient, auth) -> None:

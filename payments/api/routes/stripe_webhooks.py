@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from payments.api.contract import public_errors
 from payments.api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
 from payments.api.errors import ApiError
-from payments.api.stripe_signature import signed_by_stripe
+from payments.api.stripe_signature import request_signed_by_stripe
 from payments.api.temporal_calls import autocommit_reads, temporal_calls
 from payments.schema.messages import (
     DisputeRequest,
@@ -151,7 +151,9 @@ async def stripe_webhook(
 ) -> dict[str, bool]:
     """Verified, deduplicated by event id, and passed to the waiting payment's workflow."""
     payload = await request.body()
-    if not signed_by_stripe(payload, signature, services.settings.stripe_webhook_secret.get_secret_value()):
+    if not request_signed_by_stripe(
+        request.scope, payload, signature, services.settings.stripe_webhook_secret.get_secret_value()
+    ):
         raise InvalidSignature()
     event = _parsed(payload)
     if _our_own_move(event):
