@@ -24,7 +24,7 @@ dev: $(INSTALLED)
 
 # Three processes on two cores: most tests wait on a stack (timers, restarts, a killed worker's
 # timeout), so a third process fills those waits. With two `yes` beside it, on a fresh clone:
-# pytest 830 s with -n 2, 616 s with -n 3 (2026-12-06). By file, so a module's fixtures start once.
+# pytest 830 s with -n 2, 616 and 710 s in two runs with -n 3 (2026-12-06). By file, so a module's fixtures start once.
 test: $(INSTALLED) lint browser
 	$(BIN)/pytest -q -n 3 --dist loadfile --durations=20
 

@@ -18,23 +18,27 @@ LIMITED = "limited_by_address"  # request state: this request's address bucket w
 VERIFIED = "verified_principal"  # request state: (token, its principal) when the token verified
 
 
-def _verified_token(services: Services, scope: Scope) -> bool:
+def request_principal(services: Services, scope: Scope, token: str) -> Principal:
+    """`services.verifier.verify`, once per request for the same token (InvalidToken as it raises)."""
+    state = scope.setdefault("state", {})
+    verified: tuple[str, Principal] | None = state.get(VERIFIED)
+    if verified is not None and verified[0] == token:
+        return verified[1]
+    principal = services.verifier.verify(token)
+    state[VERIFIED] = (token, principal)
+    return principal
+
+
+def _has_valid_token(services: Services, scope: Scope) -> bool:
     header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return False
     try:
-        principal = services.verifier.verify(token.strip())
+        request_principal(services, scope, token.strip())
     except InvalidToken:
         return False
-    scope["state"][VERIFIED] = (token.strip(), principal)
     return True
-
-
-def verified_principal(scope: Scope, token: str) -> Principal | None:
-    """The principal of this request's token, if the middleware verified that very token."""
-    verified: tuple[str, Principal] | None = scope.get("state", {}).get(VERIFIED)
-    return verified[1] if verified is not None and verified[0] == token else None
 
 
 async def limit_address(services: Services, scope: Scope) -> RateLimited | None:
@@ -58,7 +62,7 @@ class AddressLimitMiddleware:
             return
         scope.setdefault("state", {})["client_address"] = client_address(scope, self.trusted_proxies)
         services: Services = scope["app"].state.services
-        if not _verified_token(services, scope):
+        if not _has_valid_token(services, scope):
             refusal = await limit_address(services, scope)
             if refusal is not None:
                 await refusal_response(scope, refusal)(scope, receive, send)

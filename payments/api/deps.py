@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from payments.api.address_limit import limit_address, verified_principal
+from payments.api.address_limit import limit_address, request_principal
 from payments.api.auth import InvalidToken, Principal, Role
 from payments.api.errors import Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from payments.api.jwks import KeysUnavailable
@@ -52,9 +52,7 @@ async def current_principal(
     try:
         if credentials is None:
             raise InvalidToken("no bearer token")
-        principal = verified_principal(request.scope, credentials.credentials) or services.verifier.verify(
-            credentials.credentials
-        )
+        principal = request_principal(services, request.scope, credentials.credentials)
     except KeysUnavailable:
         raise ServiceUnavailable("Tokens cannot be checked: the identity provider's keys are out of date.") from None
     except InvalidToken:
