@@ -77,10 +77,8 @@ async def post_all(session: AsyncSession, postings: list[Posting]) -> set[str]:
     their entries: a posting balances within its statement); the references posted now (not those
     posted before)."""
     created = await session.execute(
-        insert(LedgerTransaction)
-        .values([{"reference": p.reference, "description": p.description} for p in postings])
-        .on_conflict_do_nothing(index_elements=["reference"])
-        .returning(LedgerTransaction.reference, LedgerTransaction.id)
+        INSERT_TRANSACTIONS,
+        {"reference": [p.reference for p in postings], "description": [p.description for p in postings]},
     )
     ids = {reference: ledger_tx_id for reference, ledger_tx_id in created}
     fresh = [p for p in postings if p.reference in ids]
@@ -99,7 +97,12 @@ async def post_all(session: AsyncSession, postings: list[Posting]) -> set[str]:
     return set(ids)
 
 
-# One statement for any number of entries (and one prepared statement for every call).
+# One statement for any number of postings or entries (and one prepared statement for every call).
+INSERT_TRANSACTIONS = text(
+    "INSERT INTO ledger_transactions (reference, description) "
+    "SELECT * FROM unnest(CAST(:reference AS varchar[]), CAST(:description AS varchar[])) "
+    "ON CONFLICT (reference) DO NOTHING RETURNING reference, id"
+)
 INSERT_ENTRIES = text(
     "INSERT INTO ledger_entries (ledger_transaction_id, account_id, amount, currency) "
     "SELECT * FROM unnest(CAST(:tx AS bigint[]), CAST(:account AS bigint[]), CAST(:amount AS bigint[]),"

@@ -3,9 +3,10 @@ each in one database transaction with its outbox event (and ledger entries for t
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
-from sqlalchemy import String, Table, func, literal, select, update
+from sqlalchemy import String, Table, bindparam, func, literal, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,22 +52,19 @@ class PaymentRecords:
             # One statement that decides alone (the key's UNIQUE): autocommit, no BEGIN and COMMIT.
             await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             inserted = await session.scalars(
-                insert(Transaction)
-                .values(
-                    id=request.tx_id,
-                    user_id=request.user_id,
-                    merchant_id=request.merchant_id,
-                    amount=request.amount,
-                    currency=request.currency,
-                    status="pending",
-                    idempotency_key=request.idempotency_key,
-                    request_fingerprint=request.fingerprint,
-                    card_token=sealed.blob,
-                    card_token_key_id=sealed.key_id,
-                    workflow_id=activity.info().workflow_id,
-                )
-                .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-                .returning(Transaction)
+                _RECORD_PAYMENT,
+                {
+                    "id": request.tx_id,
+                    "user_id": request.user_id,
+                    "merchant_id": request.merchant_id,
+                    "amount": request.amount,
+                    "currency": request.currency,
+                    "idempotency_key": request.idempotency_key,
+                    "request_fingerprint": request.fingerprint,
+                    "card_token": sealed.blob,
+                    "card_token_key_id": sealed.key_id,
+                    "workflow_id": activity.info().workflow_id,
+                },
             )
             tx = inserted.one_or_none()
             if tx is None:  # the key's row was there already: read it (a retry, or a repeat of the key)
@@ -84,32 +82,20 @@ class PaymentRecords:
     async def record_status(self, change: StatusChange) -> PaymentView:
         """One UPDATE … RETURNING (the row locked and its old status read in the same statement)
         and the event: no ORM load of the row first."""
-        values: dict[str, Any] = {"status": change.status, "updated_at": func.now()}
+        values: dict[str, Any] = {"status": change.status}
         if change.status in ("requires_action", "authorized"):  # another card after a decline
             values["failure_code"] = values["failure_message"] = None
-        for field in ("card_brand", "card_last4", "failure_code", "failure_message"):
+        for field in ("card_brand", "card_last4", "failure_code", "failure_message", "card_attempts"):
             if getattr(change, field) is not None:
                 values[field] = getattr(change, field)
-        if change.card_attempts is not None:
-            values["card_attempts"] = change.card_attempts
         if change.payment_intent_id:
             values["stripe_payment_intent_id"] = change.payment_intent_id
+        statement = _status_statement(tuple(values), change.event_type, change.status == "declined")
         async with self._sessions() as session:
             # One statement (the update and its event in CTEs) is atomic alone: autocommit, no
             # BEGIN and COMMIT around it.
             await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            old = _locked_status(change.tx_id)
-            updated = (
-                update(TRANSACTIONS)
-                .where(TRANSACTIONS.c.id == old.c.id)
-                .values(values)
-                .returning(*TRANSACTIONS.c, old.c.old_status)
-                .cte("updated")
-            )
-            statement = select(updated)
-            if change.event_type:
-                statement = statement.add_cte(_status_event(updated, change.event_type, change.status == "declined"))
-            tx = (await session.execute(statement)).one_or_none()
+            tx = (await session.execute(statement, values | {"tx_id": change.tx_id})).one_or_none()
             if tx is None:
                 raise LookupError("the transaction does not exist")
             view = view_of(tx)
@@ -124,20 +110,9 @@ class PaymentRecords:
         (reconciliation follows it). The row is updated only if nothing was captured yet (else a
         retried activity: already recorded), in the statement that reads its merchant's fee."""
         async with self._sessions.begin() as session:
-            captured = (
-                update(TRANSACTIONS)
-                .where(
-                    TRANSACTIONS.c.id == capture.tx_id,
-                    TRANSACTIONS.c.amount_captured == 0,
-                    MERCHANTS.c.id == TRANSACTIONS.c.merchant_id,
-                )
-                .values(_confirmed(capture.amount))
-                .returning(*TRANSACTIONS.c, MERCHANTS.c.fee_bps)
-                .cte("updated")
-            )
-            # Its event in the same statement (a CTE), only if the row was updated.
-            event = _status_event(captured, "payment.confirmed", declined=False)
-            tx = (await session.execute(select(captured).add_cte(event))).one_or_none()
+            # A parameter named as a column the UPDATE does not set would be set too: none is.
+            captured = {"tx_id": capture.tx_id, "amount_captured": capture.amount}
+            tx = (await session.execute(_CAPTURE, captured)).one_or_none()
             posted = tx is not None
             if tx is None:
                 tx = (
@@ -216,25 +191,64 @@ def _status_event(updated: Any, event_type: str, declined: bool) -> Any:
     )
 
 
-def _locked_status(tx_id: str) -> Any:
-    """The row's status before an UPDATE that joins this, read under the row's lock (so it is the
-    status the UPDATE replaces, even after a concurrent writer)."""
-    return (
-        select(Transaction.id, Transaction.status.label("old_status"))
-        .where(Transaction.id == tx_id)
+@functools.cache
+def _status_statement(columns: tuple[str, ...], event_type: str | None, declined: bool) -> Any:
+    """record_status's statement for one shape of change (the columns it sets, its event), built
+    once: the row's id and the new values are its bind parameters."""
+    old = (  # the status the UPDATE replaces, read under the row's lock (even after a concurrent writer)
+        select(TRANSACTIONS.c.id, TRANSACTIONS.c.status.label("old_status"))
+        .where(TRANSACTIONS.c.id == bindparam("tx_id"))
         .with_for_update()
         .subquery("old")
     )
+    updated = (
+        update(TRANSACTIONS)
+        .where(TRANSACTIONS.c.id == old.c.id)
+        .values({column: bindparam(column) for column in columns} | {"updated_at": func.now()})
+        .returning(*TRANSACTIONS.c, old.c.old_status)
+        .cte("updated")
+    )
+    statement = select(updated)
+    return statement.add_cte(_status_event(updated, event_type, declined)) if event_type else statement
 
 
-def _confirmed(amount: int) -> dict[str, Any]:
-    return {
-        "status": "confirmed",
-        "amount_captured": amount,
-        "failure_code": None,
-        "failure_message": None,
-        "updated_at": func.now(),
-    }
+def _capture_statement() -> Any:
+    """record_capture's UPDATE (only while nothing is captured) with its merchant's fee rate and
+    its event, in one statement; parameters `tx_id` and `amount_captured`."""
+    captured = (
+        update(TRANSACTIONS)
+        .where(
+            TRANSACTIONS.c.id == bindparam("tx_id"),
+            TRANSACTIONS.c.amount_captured == 0,
+            MERCHANTS.c.id == TRANSACTIONS.c.merchant_id,
+        )
+        .values(
+            status="confirmed",
+            amount_captured=bindparam("amount_captured"),
+            failure_code=None,
+            failure_message=None,
+            updated_at=func.now(),
+        )
+        .returning(*TRANSACTIONS.c, MERCHANTS.c.fee_bps)
+        .cte("updated")
+    )
+    # Its event in the same statement (a CTE), only if the row was updated.
+    return select(captured).add_cte(_status_event(captured, "payment.confirmed", declined=False))
+
+
+_CAPTURE = _capture_statement()
+
+# record_payment's INSERT: the new row, or none when the key's row is there already.
+_NEW_PAYMENT = (
+    *("id", "user_id", "merchant_id", "amount", "currency", "idempotency_key", "request_fingerprint"),
+    *("card_token", "card_token_key_id", "workflow_id"),
+)
+_RECORD_PAYMENT = (
+    insert(Transaction)
+    .values({column: bindparam(column) for column in _NEW_PAYMENT} | {"status": "pending"})
+    .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+    .returning(Transaction)
+)
 
 
 async def _post_capture(
