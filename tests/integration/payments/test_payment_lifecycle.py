@@ -148,6 +148,7 @@ async def test_partial_capture_and_capture_beyond_the_authorization(parties: Par
     assert too_much.status_code == 422 and too_much.json()["error"]["code"] == "invalid_capture_amount"
     partial = await parties.confirm(tx["id"], 600)
     assert partial.json()["status"] == "confirmed" and partial.json()["amount_captured"] == 600
+    assert partial.json()["amount"] == 1000  # the capture's amount is not written over the authorized one
 
 
 async def test_cancel_voids_and_a_later_confirm_is_409(parties: Parties, stack_settings: Settings) -> None:
