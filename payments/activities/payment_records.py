@@ -240,8 +240,16 @@ _CAPTURE = _capture_statement()
 
 # record_payment's INSERT: the new row, or none when the key's row is there already.
 _NEW_PAYMENT = (
-    *("id", "user_id", "merchant_id", "amount", "currency", "idempotency_key", "request_fingerprint"),
-    *("card_token", "card_token_key_id", "workflow_id"),
+    "id",
+    "user_id",
+    "merchant_id",
+    "amount",
+    "currency",
+    "idempotency_key",
+    "request_fingerprint",
+    "card_token",
+    "card_token_key_id",
+    "workflow_id",
 )
 _RECORD_PAYMENT = (
     insert(Transaction)
