@@ -70,9 +70,10 @@ _MARK_SEEN = text(
     "INSERT INTO reconciliation_seen (run_id, stripe_id) SELECT :run_id, unnest(CAST(:ids AS text[])) "
     "ON CONFLICT DO NOTHING"
 )
-# The seen set grows by a whole window before our rows are paged against it; with the statistics
-# of an empty table the planner may anti-join row by row (one 100k run spent 61.5 s in the
-# our_transactions phase). Analyzed at the start of each of our phases, a few ms.
+# The seen set grows by a whole window before our rows are paged against it. With the statistics
+# of an empty table, or of the last run's set (other run ids), the planner takes this run's set
+# for one row and rescans it for each of ours: at 100,000 payments, minutes a page. Analyzed at the
+# start of each of our phases, a few ms.
 _ANALYZE_SEEN = text("ANALYZE reconciliation_seen")
 
 
@@ -351,9 +352,10 @@ class Reconciler:
         query = select(table).where(passes[part], ~seen.exists())
         if after:
             query = query.where(tuple_(table.updated_at, table.id) > tuple_(_ts(after[0]), after[1]))
-        async with self._sessions() as session:
-            if page.cursor is None:  # the seen set has just grown by a window of Stripe's changes
+        if page.cursor is None:  # the seen set has just grown by a window of Stripe's changes
+            async with self._sessions.begin() as session:  # committed: a rolled-back ANALYZE is undone
                 await session.execute(_ANALYZE_SEEN)
+        async with self._sessions() as session:
             rows = list(
                 (
                     await session.execute(query.order_by(table.updated_at, table.id).limit(self._tuning.page_size))

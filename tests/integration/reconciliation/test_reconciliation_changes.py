@@ -198,3 +198,22 @@ async def test_a_second_payment_intent_for_one_payment_is_voided_or_flagged(
     assert await logs_about(engine, second_charge.id) == [("second_payment_intent", "needs_review")]
     assert client.v1.payment_intents.retrieve(own.id).status == "requires_capture"
     assert (await parties.get(tx["id"]))["status"] == "authorized"
+
+
+async def test_our_side_is_planned_with_statistics_of_this_runs_seen_set(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    """Our side anti-joins the rows this run saw at Stripe. Planned with the statistics of an
+    earlier run's seen set, PostgreSQL took this run's for one row and rescanned it for each of our
+    rows: at 100,000 payments the query outlived its activity's timeout on every retry. The
+    analysis made as our side starts must be committed, not rolled back with its session."""
+    await parties.captured(700)  # at least one change in the window
+    run_id, counts = await reconcile(temporal_client, stack_settings)
+
+    assert counts["events"] >= 1
+    async with engine.connect() as conn:
+        query = text(
+            "SELECT most_common_vals::text::text[] FROM pg_stats "
+            "WHERE tablename = 'reconciliation_seen' AND attname = 'run_id'"
+        )
+        assert run_id in ((await conn.execute(query)).scalar_one_or_none() or [])
