@@ -11,18 +11,19 @@ is logged `needs_review`, once per discrepancy and subject however many runs see
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import stripe
 from sqlalchemy import and_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from payments.activities import reconciliation_slices as slices
 from payments.activities.payment_records import PaymentRecords
 from payments.activities.payout_records import PayoutRecords
 from payments.activities.reconciliation_gone import LostWorkflows
@@ -40,6 +41,7 @@ from payments.activities.reconciliation_rules import (
     settling,
 )
 from payments.activities.reconciliation_settlement import SettlementChecks
+from payments.activities.reconciliation_slices import Slice
 from payments.activities.refund_records import RefundRecords
 from payments.activities.stripe_errors import final_or_transient
 from payments.activities.stripe_payments import StripePayments
@@ -64,11 +66,15 @@ from payments.schema.tables import (
 LEGACY_STRIPE_PHASES = ("payment_intents", "refunds", "transfers", "disputes")
 RETRIEVALS = 8  # Stripe objects read back at once while our rows are paged
 # A page's ids as one array parameter: a multi-row INSERT built by SQLAlchemy is compiled anew for
-# every page (its number of rows varies), which cost more than the rest of checking the page.
-_SEEN = text("SELECT stripe_id FROM reconciliation_seen WHERE run_id = :run_id AND stripe_id = ANY(:ids)")
+# every page (its number of rows varies), which cost more than the rest of checking the page. The
+# ids go in sorted: two slices marking the same ids at once lock them in one order, never deadlock.
+_SEEN = text(
+    "SELECT stripe_id FROM reconciliation_seen WHERE run_id = :run_id AND stripe_id = ANY(:ids) AND slice >= :slice"
+)
 _MARK_SEEN = text(
-    "INSERT INTO reconciliation_seen (run_id, stripe_id) SELECT :run_id, unnest(CAST(:ids AS text[])) "
-    "ON CONFLICT DO NOTHING"
+    "INSERT INTO reconciliation_seen (run_id, stripe_id, slice) "
+    "SELECT :run_id, id, :slice FROM unnest(CAST(:ids AS text[])) AS id ORDER BY id "
+    "ON CONFLICT (run_id, stripe_id) DO UPDATE SET slice = greatest(reconciliation_seen.slice, excluded.slice)"
 )
 # The seen set grows by a whole window before our rows are paged against it. With the statistics
 # of an empty table, or of the last run's set (other run ids), the planner takes this run's set
@@ -84,6 +90,7 @@ class Tuning:
     page_size: int
     pages_per_activity: int
     payout_hold: timedelta = timedelta(0)  # when a capture is due in a payout (the settlement phase)
+    slices: int = 1  # of the window, read at once (reconciliation_slices)
 
 
 def _ts(iso: str) -> datetime:
@@ -122,6 +129,7 @@ class Reconciler:
             tuning.page_size,
             tuning.payout_hold,
             tuning.pages_per_activity,
+            tuning.slices,
         )
         self._lost = lost
         self._payment_checks = PaymentChecks(
@@ -148,54 +156,56 @@ class Reconciler:
     # --- Stripe's side: what changed since the window's start ---
 
     async def _stripe_changes(self, page: ReconciliationPage, counts: Counter[str]) -> str | None:
-        """Up to `pages_per_activity` pages of Stripe's events, the next one listed while one is
-        checked; returns where the next activity starts (None: the list is done)."""
-        cursor = page.cursor if page.cursor and page.cursor.startswith("evt_") else None
-        listing = asyncio.ensure_future(self._events(page, cursor))
-        try:
-            for n in range(self._tuning.pages_per_activity):
-                listed = await listing
-                events: list[Obj] = listed["data"]
-                counts["events"] += len(events)
-                cursor = str(events[-1]["id"]) if listed["has_more"] else None
-                if cursor is not None and n + 1 < self._tuning.pages_per_activity:
-                    listing = asyncio.ensure_future(self._events(page, cursor))
-                await self._check_changes(page.run_id, latest_changes(events), counts)
-                if cursor is None:
-                    break
-        finally:
-            listing.cancel()  # an error while checking leaves no listing behind
-        return cursor
+        """Up to `pages_per_activity` pages of Stripe's events in each slice of the window, the
+        slices at once; returns where the next activity starts (None: every slice is read)."""
 
-    async def _events(self, page: ReconciliationPage, cursor: str | None) -> dict[str, Any]:
+        async def check(part: Slice, events: list[Obj]) -> None:
+            counts["events"] += len(events)
+            await self._check_changes(page.run_id, part.index, latest_changes(events), counts)
+
+        left = await slices.read(self._change_slices(page), self._events, check, self._tuning.pages_per_activity)
+        return slices.to_cursor(left)
+
+    def _change_slices(self, page: ReconciliationPage) -> list[Slice]:
+        """The slices the cursor names; at the start, the window and its margin cut in slices. A
+        cursor of one event id is a run started before slices, mid-list: it goes on as one slice."""
+        if slices.is_cursor(page.cursor):
+            assert page.cursor is not None
+            return slices.from_cursor(page.cursor)
+        margin = self._tuning.margin
+        gte = int((_ts(page.window_start) - margin).timestamp())
+        lt = int((_ts(page.window_end) + margin).timestamp())
+        if page.cursor and page.cursor.startswith("evt_"):
+            return [Slice(0, gte, lt, page.cursor)]
+        return slices.split(gte, lt, self._tuning.slices)
+
+    async def _events(self, part: Slice) -> dict[str, Any]:
         """One page of the Events API, read raw (plain JSON: a page of 100 StripeObjects costs more
         to build than everything else here)."""
-        margin = self._tuning.margin
         params: dict[str, Any] = {
             "limit": self._tuning.page_size,
             "types": CHANGE_TYPES,
-            "created": {
-                "gte": int((_ts(page.window_start) - margin).timestamp()),
-                "lt": int((_ts(page.window_end) + margin).timestamp()),
-            },
+            "created": {"gte": part.gte, "lt": part.lt},
         }
-        if cursor:
-            params["starting_after"] = cursor
+        if part.after:
+            params["starting_after"] = part.after
         return await self._get("/v1/events", **params)
 
-    async def _check_changes(self, run_id: str, changes: list[tuple[str, Obj]], counts: Counter[str]) -> None:
-        """Each changed object this run has not checked yet (events come newest first: the first
-        one seen is its latest state), kind by kind."""
+    async def _check_changes(
+        self, run_id: str, part: int, changes: list[tuple[str, Obj]], counts: Counter[str]
+    ) -> None:
+        """Each changed object not checked yet by this slice or a later one, kind by kind. Events
+        come newest first, so the first one a slice sees is the object's latest state in it; an
+        earlier slice's check saw an older state, so it does not count here."""
         async with self._sessions() as session:
             ids = [obj["id"] for _, obj in changes]
-            seen = set((await session.execute(_SEEN, {"run_id": run_id, "ids": ids})).scalars())
+            params = {"run_id": run_id, "ids": ids, "slice": part}
+            seen = set((await session.execute(_SEEN, params)).scalars())
         for kind in LISTS:
             objects = [obj for k, obj in changes if k == kind and obj["id"] not in seen]
-            await self._check(run_id, kind, objects, counts, snapshots=True)
+            await self._check(run_id, part, kind, objects, counts)
 
-    async def _check(
-        self, run_id: str, kind: str, objects: list[Obj], counts: Counter[str], snapshots: bool = False
-    ) -> None:
+    async def _check(self, run_id: str, part: int, kind: str, objects: list[Obj], counts: Counter[str]) -> None:
         """Each object against our row named in it (read in one query), then marked seen. An
         event's snapshot that agrees with a final row is done; any other is read back first, so
         a fix follows Stripe as it is now (and the row it names now)."""
@@ -216,18 +226,17 @@ class Reconciler:
 
         if not objects:
             return
-        ours, now = await rows_named(objects), objects
-        if snapshots:
-            differing = [o for o in objects if not agrees(o, ours.get(ours_of(o) or ""))]
-            counts["checked"] += len(objects) - len(differing)
-            # One gone at Stripe is left to our side of this run, which finds its row.
-            now = [o for o in await self._read_back([(kind, o["id"]) for o in differing]) if o is not None]
-            ours |= await rows_named(now)
+        ours = await rows_named(objects)
+        differing = [o for o in objects if not agrees(o, ours.get(ours_of(o) or ""))]
+        counts["checked"] += len(objects) - len(differing)
+        # One gone at Stripe is left to our side of this run, which finds its row.
+        now = [o for o in await self._read_back([(kind, o["id"]) for o in differing]) if o is not None]
+        ours |= await rows_named(now)
         for obj in now:
             counts["checked"] += 1
             await compare(run_id, obj, ours.get(ours_of(obj) or ""), counts)
         async with self._sessions.begin() as session:
-            await session.execute(_MARK_SEEN, {"run_id": run_id, "ids": [o["id"] for o in objects]})
+            await session.execute(_MARK_SEEN, {"run_id": run_id, "ids": [o["id"] for o in objects], "slice": part})
 
     async def _read_back(self, wanted: list[tuple[str, str | None]]) -> list[Obj | None]:
         """Stripe objects (kind, id) as they are now, a few reads at once; None where Stripe has none."""
@@ -256,7 +265,7 @@ class Reconciler:
                 requestor._interpret_response(body, code, answered, "V1")  # raises the SDK's error
         except stripe.StripeError as exc:
             raise final_or_transient(exc) from exc
-        return dict(json.loads(body))
+        return dict(orjson.loads(body))
 
     async def _refund(self, run_id: str, refund: Obj, ours: Refund | None, counts: Counter[str]) -> None:
         failed_at_stripe = refund["status"] in ("failed", "canceled")

@@ -21,8 +21,10 @@ from sqlalchemy import and_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payments.activities import ledger
+from payments.activities import reconciliation_slices as slices
 from payments.activities.reconciliation_log import Logbook
 from payments.activities.reconciliation_rules import Obj
+from payments.activities.reconciliation_slices import Slice
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Payout
 
 Retrieve = Callable[..., Awaitable[Obj | None]]  # (kind, Stripe id, **params) -> the object, None if missing
@@ -114,12 +116,13 @@ class SettlementChecks:
         page_size: int,
         payout_hold: timedelta,
         pages_per_activity: int = 1,
+        slices_at_once: int = 1,
     ) -> None:
         self._sessions = sessions
         self._get, self._retrieve = get, retrieve
         self._logbook = logbook
         self._margin, self._page_size, self._hold = margin, page_size, payout_hold
-        self._pages_per_activity = pages_per_activity
+        self._pages_per_activity, self._slices = pages_per_activity, slices_at_once
 
     async def page(
         self, run_id: str, start: datetime, end: datetime, cursor: str | None, counts: Counter[str]
@@ -137,35 +140,31 @@ class SettlementChecks:
     async def _payments(
         self, run_id: str, start: datetime, end: datetime, after: list[str], counts: Counter[str]
     ) -> str | None:
-        """Up to `pages_per_activity` pages of Stripe's charge balance transactions, newest first,
-        the next page listed while one is matched with our payments named in its charges'
-        metadata. (A cursor of an older run, `payments|<time>|<id>`, starts the list again: a
-        match is idempotent.)"""
-        cursor = after[0] if len(after) == 1 else None
-        listing = asyncio.ensure_future(self._balance_transactions(start, end, cursor))
-        try:
-            for n in range(self._pages_per_activity):
-                listed = await listing
-                txns: list[Obj] = listed["data"]
-                cursor = str(txns[-1]["id"]) if listed.get("has_more") and txns else None
-                if cursor is not None and n + 1 < self._pages_per_activity:
-                    listing = asyncio.ensure_future(self._balance_transactions(start, end, cursor))
-                await self._match_page(run_id, txns, counts)
-                if cursor is None:
-                    break
-        finally:
-            listing.cancel()  # an error while matching leaves no listing behind
-        return f"payments|{cursor}" if cursor is not None else "transfers"
+        """Up to `pages_per_activity` pages of Stripe's charge balance transactions in each slice
+        of the window, the slices at once, each page matched with our payments named in its
+        charges' metadata. (A cursor of an older run, `payments|<id>` or `payments|<time>|<id>`,
+        starts the list again: a match is idempotent.)"""
+        if len(after) == 1 and slices.is_cursor(after[0]):
+            parts = slices.from_cursor(after[0])
+        else:
+            gte, lt = int((start - self._margin).timestamp()), int((end + self._margin).timestamp())
+            parts = slices.split(gte, lt, self._slices)
 
-    async def _balance_transactions(self, start: datetime, end: datetime, cursor: str | None) -> Obj:
+        async def match(_: Slice, txns: list[Obj]) -> None:
+            await self._match_page(run_id, txns, counts)
+
+        left = slices.to_cursor(await slices.read(parts, self._balance_transactions, match, self._pages_per_activity))
+        return f"payments|{left}" if left is not None else "transfers"
+
+    async def _balance_transactions(self, part: Slice) -> Obj:
         params: dict[str, Any] = {
             "type": "charge",
             "limit": min(self._page_size, LIST_LIMIT),
-            "created": {"gte": int((start - self._margin).timestamp()), "lt": int((end + self._margin).timestamp())},
+            "created": {"gte": part.gte, "lt": part.lt},
             "expand": ["data.source"],
         }
-        if cursor is not None:
-            params["starting_after"] = cursor
+        if part.after is not None:
+            params["starting_after"] = part.after
         return await self._get("/v1/balance_transactions", **params)
 
     async def _match_page(self, run_id: str, txns: list[Obj], counts: Counter[str]) -> None:

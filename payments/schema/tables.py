@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -338,6 +339,7 @@ class ReconciliationSeen(Base):
     __table_args__ = {"prefixes": ["UNLOGGED"]}
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     stripe_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    slice: Mapped[int] = mapped_column(SmallInteger, server_default="0")  # the newest slice that checked it
 
 
 class LedgerAccount(Base):

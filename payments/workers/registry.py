@@ -140,6 +140,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         settings.reconciliation_page_size,
         settings.reconciliation_pages_per_activity,
         settings.payout_hold,
+        settings.reconciliation_slices,
     )
     webhooks = WebhookRecords(sessions, keyring)
     # No redirects followed (httpx's default): a 3xx is the endpoint's answer, never a hop elsewhere.

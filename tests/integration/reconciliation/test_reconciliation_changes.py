@@ -11,6 +11,7 @@ from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from payments.activities.reconciliation import _MARK_SEEN, _SEEN
 from payments.config.settings import Settings
 from payments.schema.messages import ReconciliationInput
 from payments.schema.tables import Transaction
@@ -217,3 +218,42 @@ async def test_our_side_is_planned_with_statistics_of_this_runs_seen_set(
             "WHERE tablename = 'reconciliation_seen' AND attname = 'run_id'"
         )
         assert run_id in ((await conn.execute(query)).scalar_one_or_none() or [])
+
+
+async def test_a_change_is_judged_by_its_latest_event_whichever_slice_is_read_first(
+    parties: Parties, temporal_client: Client, stack_settings: Settings, engine: AsyncEngine, emulator_control
+) -> None:
+    """The window's events are read as slices at once. A payment authorized 40 minutes ago (that
+    event in an early slice, agreeing with our books) and captured at Stripe just now, its webhook
+    lost (that event in the last slice): the capture is recorded, whichever slice is read first."""
+    assert stack_settings.reconciliation_slices > 1
+    tx = await parties.authorized(1300)
+    intent = stripe_intent(stack_settings, tx["id"])
+    listed = sdk(stack_settings).events.list({"type": "payment_intent.amount_capturable_updated", "limit": 100})
+    (authorized,) = [e for e in listed.data if e.data.object["id"] == intent.id]
+    forty_minutes_ago = datetime.now(UTC) - timedelta(minutes=40)
+    emulator_control("POST", f"/objects/{authorized.id}", json={"created": int(forty_minutes_ago.timestamp())})
+    await _written_ago(engine, tx["id"], timedelta(minutes=40))
+    _announce(emulator_control, intent.id, "payment_intent.succeeded", status="succeeded", amount_received=1300)
+
+    await reconcile(temporal_client, stack_settings)
+
+    assert (await parties.get(tx["id"]))["status"] == "confirmed"
+    assert await logs_about(engine, intent.id) == [("captured_at_stripe", "auto_fixed")]
+
+
+async def test_a_slice_skips_only_what_it_or_a_later_slice_has_checked(engine: AsyncEngine) -> None:
+    """A later slice of the window saw a later state; an earlier one did not."""
+    run_id = f"rr_{fresh_key()[:24]}"
+    async with engine.begin() as conn:
+        await conn.execute(_MARK_SEEN, {"run_id": run_id, "ids": ["pi_b", "pi_a"], "slice": 2})
+        await conn.execute(_MARK_SEEN, {"run_id": run_id, "ids": ["pi_a", "pi_c"], "slice": 1})  # keeps pi_a at 2
+
+    async def skipped_by(part: int) -> set[str]:
+        async with engine.connect() as conn:
+            params = {"run_id": run_id, "ids": ["pi_a", "pi_b", "pi_c", "pi_d"], "slice": part}
+            return set((await conn.execute(_SEEN, params)).scalars())
+
+    assert await skipped_by(0) == {"pi_a", "pi_b", "pi_c"}
+    assert await skipped_by(2) == {"pi_a", "pi_b"}
+    assert await skipped_by(3) == set()

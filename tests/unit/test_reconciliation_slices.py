@@ -1,0 +1,50 @@
+"""The slices a reconciliation reads Stripe's lists in: the window covered once, whatever its
+length, and a cursor that gives each slice back as it was."""
+
+import asyncio
+import itertools
+from typing import Any
+
+import pytest
+
+from payments.activities import reconciliation_slices as slices
+from payments.activities.reconciliation_slices import Slice
+
+
+@pytest.mark.parametrize(("gte", "lt", "count"), [(1000, 4600, 4), (1000, 1003, 4), (1000, 1001, 1), (7, 1000, 3)])
+def test_slices_cover_the_window_once_oldest_first(gte: int, lt: int, count: int) -> None:
+    parts = slices.split(gte, lt, count)
+    assert parts[0].gte == gte and parts[-1].lt == lt
+    assert all(a.lt == b.gte for a, b in itertools.pairwise(parts))  # half-open, no gap
+    assert all(p.gte < p.lt for p in parts) and len(parts) == min(count, lt - gte)
+    assert [p.index for p in parts] == list(range(len(parts)))
+
+
+def test_a_cursor_gives_the_slices_back() -> None:
+    parts = [Slice(1, 10, 20, "evt_1"), Slice(3, 30, 40)]
+    cursor = slices.to_cursor(parts)
+    assert cursor is not None and slices.is_cursor(cursor)
+    assert slices.from_cursor(cursor) == parts
+    assert slices.to_cursor([]) is None
+    assert not slices.is_cursor("evt_1") and not slices.is_cursor(None)
+
+
+def test_each_slice_reads_its_pages_in_order_and_stops_where_told() -> None:
+    """Three slices of 5, 2 and 0 pages, at most 3 pages each this activity."""
+    pages = {0: 5, 1: 2, 2: 0}
+    checked: list[tuple[int, list[Any]]] = []
+
+    async def list_page(part: Slice) -> dict[str, Any]:
+        n = int(part.after.split("_")[1]) + 1 if part.after else 0
+        data = [{"id": f"{part.index}_{n}"}] if n < pages[part.index] else []
+        return {"data": data, "has_more": n + 1 < pages[part.index]}
+
+    async def check(part: Slice, data: list[Any]) -> None:
+        checked.append((part.index, [o["id"] for o in data]))
+
+    left = asyncio.run(slices.read(slices.split(0, 30, 3), list_page, check, pages=3))
+
+    assert left == [Slice(0, 0, 10, "0_2")]
+    assert [ids for i, ids in checked if i == 0] == [["0_0"], ["0_1"], ["0_2"]]
+    assert [ids for i, ids in checked if i == 1] == [["1_0"], ["1_1"]]
+    assert [ids for i, ids in checked if i == 2] == [[]]
