@@ -206,6 +206,7 @@ def stack_settings(
         stripe_timeout_seconds=2.0,  # the chaos tests' lost responses time out quickly
         reconciliation_margin=timedelta(seconds=5),  # the reconciliation tests judge young objects
         reconciliation_stuck_after=timedelta(seconds=5),
+        reconciliation_stripe_reads_per_second=1000,  # the emulator has no rate limit
         dispute_read_back_interval=timedelta(seconds=5),  # a lost dispute webhook is caught up quickly
         webhook_retry_initial=timedelta(milliseconds=300),  # a failing receiver is retried within seconds
         webhook_retry_max=timedelta(seconds=2),

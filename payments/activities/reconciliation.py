@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-import stripe
 from sqlalchemy import and_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from payments.activities import reconciliation_slices as slices
+from payments.activities.heartbeat import heartbeating
 from payments.activities.payment_records import PaymentRecords
 from payments.activities.payout_records import PayoutRecords
 from payments.activities.reconciliation_gone import LostWorkflows
@@ -43,8 +41,8 @@ from payments.activities.reconciliation_rules import (
 from payments.activities.reconciliation_settlement import SettlementChecks
 from payments.activities.reconciliation_slices import Slice
 from payments.activities.refund_records import RefundRecords
-from payments.activities.stripe_errors import final_or_transient
 from payments.activities.stripe_payments import StripePayments
+from payments.activities.stripe_reads import StripeReads
 from payments.schema.messages import (
     PayoutTransfer,
     ReconciliationPage,
@@ -110,20 +108,20 @@ class Reconciler:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        stripe_client: stripe.StripeClient,
+        reads: StripeReads,
         lost: LostWorkflows,
         tuning: Tuning,
         steps: tuple[PaymentRecords, RefundRecords, PayoutRecords, StripePayments],
     ) -> None:
         self._sessions = sessions
-        self._stripe = stripe_client
+        self._get, self._retrieve = reads.get, reads.retrieve
         self._tuning = tuning
         payments, self._refunds, self._payouts, stripe_payments = steps
         self._logbook = Logbook(sessions)
         self._settlement = SettlementChecks(
             sessions,
-            self._get,
-            self._retrieve,
+            reads.get,
+            reads.retrieve,
             self._logbook,
             tuning.margin,
             tuning.page_size,
@@ -138,6 +136,12 @@ class Reconciler:
 
     @activity.defn
     async def reconcile_page(self, page: ReconciliationPage) -> ReconciliationPageResult:
+        """Heartbeating: a page waits on the read budget as well as on Stripe and PostgreSQL; a
+        worker that dies mid-page is noticed in seconds, and a page cut off is cancelled, not left
+        running beside its retry."""
+        return await heartbeating(self._page(page))
+
+    async def _page(self, page: ReconciliationPage) -> ReconciliationPageResult:
         counts: Counter[str] = Counter()
         if page.phase in LEGACY_STRIPE_PHASES[1:]:
             cursor = None
@@ -247,25 +251,6 @@ class Reconciler:
                 return await self._retrieve(kind, stripe_id)
 
         return list(await asyncio.gather(*(read(*w) for w in wanted)))
-
-    async def _get(self, path: str, **params: Any) -> dict[str, Any]:
-        """A GET through the SDK's own requestor and HTTP client (key, version, headers, timeout,
-        its errors), its body parsed once into plain dicts. `raw_request_async` would parse each
-        answer into OrderedDicts and format the whole body for a debug log line first: on a page of
-        100 events those two cost more than checking them."""
-        requestor = self._stripe._requestor
-        try:
-            method, url, headers, post_data, retries, usage, _, _ = requestor._args_for_request_with_retries(
-                "get", path, params, {}, base_address="api", api_mode="V1", usage=["raw_request", "async"]
-            )
-            body, code, answered = await requestor._get_http_client().request_with_retries_async(
-                method, url, headers, post_data, max_network_retries=retries, _usage=usage
-            )
-            if not 200 <= code < 300:
-                requestor._interpret_response(body, code, answered, "V1")  # raises the SDK's error
-        except stripe.StripeError as exc:
-            raise final_or_transient(exc) from exc
-        return dict(orjson.loads(body))
 
     async def _refund(self, run_id: str, refund: Obj, ours: Refund | None, counts: Counter[str]) -> None:
         failed_at_stripe = refund["status"] in ("failed", "canceled")
@@ -413,17 +398,6 @@ class Reconciler:
             await self._logbook.log(
                 run_id, counts, "payout_workflow_lost", row.id, amount, fixed=True, payout_id=row.id
             )
-
-    async def _retrieve(self, kind: str, stripe_id: str | None, **params: Any) -> Obj | None:
-        """One Stripe object of a kind by id, or None where Stripe has none."""
-        if stripe_id is None:
-            return None
-        try:
-            return await self._get(f"/v1/{LISTS[kind]}/{stripe_id}", **params)
-        except ApplicationError as refused:
-            if (refused.details[0] or {}).get("http_status") == 404:
-                return None
-            raise
 
     # --- the ledger ---
 

@@ -17,10 +17,14 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 Page = dict[str, Any]  # a list page as Stripe answers it: `data`, `has_more`
+# A slice starts no page after this long: paced by its read budget (stripe_reads), an activity
+# still hands its cursor back well within its start-to-close (workflows/policies.RECONCILE_PAGE).
+READING_SECONDS = 20.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,23 +61,28 @@ async def read(
     check: Callable[[Slice, list[Any]], Awaitable[None]],
     pages: int,
 ) -> list[Slice]:
-    """Up to `pages` pages of each slice, the slices at once, each listing its next page while it
-    checks one; returns the slices left, each where it got to. An error in one cancels the rest:
-    the activity is retried from its cursor (checking a page again is idempotent)."""
+    """Up to `pages` pages of each slice (none started after READING_SECONDS), the slices at once,
+    each listing its next page while it checks one; returns the slices left, each where it got to.
+    An error in one cancels the rest: the activity is retried from its cursor (checking a page
+    again is idempotent)."""
+    until = time.monotonic() + READING_SECONDS
 
     async def chain(part: Slice) -> Slice | None:
         listing = asyncio.ensure_future(list_page(part))
         try:
-            for n in range(pages):
+            for n in itertools.count(1):
                 listed = await listing
                 data = listed["data"]
                 after = str(data[-1]["id"]) if listed.get("has_more") and data else None
-                if after is not None and n + 1 < pages:
+                more = after is not None and n < pages and time.monotonic() < until
+                if more:
                     listing = asyncio.ensure_future(list_page(dataclasses.replace(part, after=after)))
                 await check(part, data)
                 if after is None:
                     return None
                 part = dataclasses.replace(part, after=after)
+                if not more:
+                    break
             return part
         finally:
             listing.cancel()  # an error while checking leaves no listing behind

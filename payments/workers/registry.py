@@ -30,6 +30,7 @@ from payments.activities.refund_records import RefundRecords
 from payments.activities.stripe_balance import StripeBalance
 from payments.activities.stripe_disputes import StripeDisputes
 from payments.activities.stripe_payments import StripePayments
+from payments.activities.stripe_reads import StripeReads
 from payments.activities.stripe_refunds import StripeRefunds
 from payments.activities.stripe_transfers import StripeTransfers
 from payments.config.keyring import Keyring
@@ -147,7 +148,8 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
     sender = WebhookSender(webhooks, http, settings.webhook_timeout_seconds, settings.env == "development")
     lost = TemporalLostWorkflows(temporal, settings)
-    reconciler = Reconciler(sessions, stripe, lost, tuning, (records, refunds, payouts, payments))
+    reads = StripeReads(stripe, settings.reconciliation_stripe_reads_per_second)
+    reconciler = Reconciler(sessions, reads, lost, tuning, (records, refunds, payouts, payments))
     reconciliation_runs = ReconciliationRuns(sessions)
     activities: list[Callable[..., Any]] = [
         merchants.record_merchant,

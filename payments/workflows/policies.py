@@ -30,8 +30,14 @@ STRIPE_FIRST_ATTEMPT: dict[str, Any] = {
     "retry_policy": RetryPolicy(maximum_attempts=1),
 }
 
-# A reconciliation page: Stripe reads and database writes in turn, with no one call to heartbeat around.
-RECONCILE_PAGE: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": _STRIPE_RETRY}
+# A reconciliation page: Stripe reads (paced by their budget) and database writes in turn. It starts
+# no Stripe page after 20 s (reconciliation_slices.READING_SECONDS), then finishes the pages in hand;
+# it heartbeats throughout, so a dead worker is noticed after the heartbeat timeout, not this one.
+RECONCILE_PAGE: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "heartbeat_timeout": timedelta(seconds=10),
+    "retry_policy": _STRIPE_RETRY,
+}
 
 # PostgreSQL: short steps, run as local activities (in the worker, without a round trip through
 # the server per step: a payment's three writes cost no extra workflow tasks), retried until the

@@ -29,22 +29,39 @@ def test_a_cursor_gives_the_slices_back() -> None:
     assert not slices.is_cursor("evt_1") and not slices.is_cursor(None)
 
 
-def test_each_slice_reads_its_pages_in_order_and_stops_where_told() -> None:
-    """Three slices of 5, 2 and 0 pages, at most 3 pages each this activity."""
-    pages = {0: 5, 1: 2, 2: 0}
-    checked: list[tuple[int, list[Any]]] = []
+PAGES = {0: 5, 1: 2, 2: 0}  # of each of three slices
 
-    async def list_page(part: Slice) -> dict[str, Any]:
-        n = int(part.after.split("_")[1]) + 1 if part.after else 0
-        data = [{"id": f"{part.index}_{n}"}] if n < pages[part.index] else []
-        return {"data": data, "has_more": n + 1 < pages[part.index]}
+
+async def _list_page(part: Slice) -> dict[str, Any]:
+    n = int(part.after.split("_")[1]) + 1 if part.after else 0
+    data = [{"id": f"{part.index}_{n}"}] if n < PAGES[part.index] else []
+    return {"data": data, "has_more": n + 1 < PAGES[part.index]}
+
+
+def test_each_slice_reads_its_pages_in_order_and_stops_where_told() -> None:
+    """At most 3 pages of each slice this activity."""
+    checked: list[tuple[int, list[Any]]] = []
 
     async def check(part: Slice, data: list[Any]) -> None:
         checked.append((part.index, [o["id"] for o in data]))
 
-    left = asyncio.run(slices.read(slices.split(0, 30, 3), list_page, check, pages=3))
+    left = asyncio.run(slices.read(slices.split(0, 30, 3), _list_page, check, pages=3))
 
     assert left == [Slice(0, 0, 10, "0_2")]
     assert [ids for i, ids in checked if i == 0] == [["0_0"], ["0_1"], ["0_2"]]
     assert [ids for i, ids in checked if i == 1] == [["1_0"], ["1_1"]]
     assert [ids for i, ids in checked if i == 2] == [[]]
+
+
+def test_no_page_is_started_once_reading_time_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paced by its read budget, an activity hands back its cursor before its timeout."""
+    monkeypatch.setattr(slices, "READING_SECONDS", 0.0)
+    checked: list[int] = []
+
+    async def check(part: Slice, data: list[Any]) -> None:
+        checked.append(part.index)
+
+    left = asyncio.run(slices.read(slices.split(0, 30, 3), _list_page, check, pages=10))
+
+    assert sorted(checked) == [0, 1, 2]
+    assert left == [Slice(0, 0, 10, "0_0"), Slice(1, 10, 20, "1_0")]

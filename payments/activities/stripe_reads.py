@@ -1,0 +1,58 @@
+"""Reconciliation's reads of Stripe: plain JSON through the SDK's own requestor, within a budget
+of requests a second.
+
+Stripe limits an account's reads (100 a second in live mode, 25 in test mode, and 25 a second to
+any one endpoint); past them it answers 429. Reading as fast as it can, one reconciliation worker
+asks about 85 list pages a second of one endpoint, and more with its window in slices: it would be
+refused, and would take the account's budget from everything else that reads Stripe. So each
+worker process spends at most `per_second` requests a second here (a run's activities run one at a
+time); raise it with the limit Stripe grants the account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import stripe
+from aiolimiter import AsyncLimiter
+from temporalio.exceptions import ApplicationError
+
+from payments.activities.reconciliation_rules import LISTS, Obj
+from payments.activities.stripe_errors import final_or_transient
+
+
+class StripeReads:
+    def __init__(self, client: stripe.StripeClient, per_second: float) -> None:
+        self._stripe = client
+        self._budget = AsyncLimiter(per_second, 1)
+
+    async def get(self, path: str, **params: Any) -> dict[str, Any]:
+        """A GET through the SDK's own requestor and HTTP client (key, version, headers, timeout,
+        its errors), its body parsed once into plain dicts. `raw_request_async` would parse each
+        answer into OrderedDicts and format the whole body for a debug log line first: on a page of
+        100 events those two cost more than checking them."""
+        requestor = self._stripe._requestor
+        async with self._budget:
+            try:
+                method, url, headers, post_data, retries, usage, _, _ = requestor._args_for_request_with_retries(
+                    "get", path, params, {}, base_address="api", api_mode="V1", usage=["raw_request", "async"]
+                )
+                body, code, answered = await requestor._get_http_client().request_with_retries_async(
+                    method, url, headers, post_data, max_network_retries=retries, _usage=usage
+                )
+                if not 200 <= code < 300:
+                    requestor._interpret_response(body, code, answered, "V1")  # raises the SDK's error
+            except stripe.StripeError as exc:
+                raise final_or_transient(exc) from exc
+        return dict(orjson.loads(body))
+
+    async def retrieve(self, kind: str, stripe_id: str | None, **params: Any) -> Obj | None:
+        """One Stripe object of a kind by id, or None where Stripe has none."""
+        if stripe_id is None:
+            return None
+        try:
+            return await self.get(f"/v1/{LISTS[kind]}/{stripe_id}", **params)
+        except ApplicationError as refused:
+            if (refused.details[0] or {}).get("http_status") == 404:
+                return None
+            raise

@@ -1,0 +1,20 @@
+"""Reconciliation's reads of Stripe keep within their budget of requests a second: Stripe refuses
+an account past its rate limit, and live payments share it."""
+
+import asyncio
+import time
+
+from payments.activities.stripe_reads import StripeReads
+from payments.config.settings import Settings
+from payments.config.stripe_client import stripe_client
+
+
+async def test_reads_wait_for_their_budget_and_a_missing_object_is_none(stack_settings: Settings) -> None:
+    """15 reads at 5 a second: the first 5 at once, the last one 2 seconds later at the soonest."""
+    reads = StripeReads(stripe_client(stack_settings), per_second=5)
+    began = time.monotonic()
+
+    found = await asyncio.gather(*(reads.retrieve("payment_intent", f"pi_missing{i}") for i in range(15)))
+
+    assert found == [None] * 15
+    assert time.monotonic() - began >= 1.9
