@@ -174,11 +174,8 @@ class Reconciler:
         """The slices the cursor names; at the start, the window and its margin cut in slices. A
         cursor of one event id is a run started before slices, mid-list: it goes on as one slice."""
         if slices.is_cursor(page.cursor):
-            assert page.cursor is not None
             return slices.from_cursor(page.cursor)
-        margin = self._tuning.margin
-        gte = int((_ts(page.window_start) - margin).timestamp())
-        lt = int((_ts(page.window_end) + margin).timestamp())
+        gte, lt = slices.window(_ts(page.window_start), _ts(page.window_end), self._tuning.margin)
         if page.cursor and page.cursor.startswith("evt_"):
             return [Slice(0, gte, lt, page.cursor)]
         return slices.split(gte, lt, self._tuning.slices)

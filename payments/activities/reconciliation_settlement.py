@@ -147,8 +147,7 @@ class SettlementChecks:
         if len(after) == 1 and slices.is_cursor(after[0]):
             parts = slices.from_cursor(after[0])
         else:
-            gte, lt = int((start - self._margin).timestamp()), int((end + self._margin).timestamp())
-            parts = slices.split(gte, lt, self._slices)
+            parts = slices.split(*slices.window(start, end, self._margin), self._slices)
 
         async def match(_: Slice, txns: list[Obj]) -> None:
             await self._match_page(run_id, txns, counts)

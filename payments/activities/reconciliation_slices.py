@@ -6,7 +6,7 @@ one chain of requests, each waiting on the last, about 12 ms a page here whateve
 left. Cut into slices, half-open in whole seconds (`created[gte]` its start, `created[lt]` the next
 one's: an object falls in exactly one), the window is read by one chain per slice, all at once.
 Slice 0 is the oldest; a larger index is a later part of the window. What a run may read a second
-is still bounded by its Stripe read budget (reconciliation.Reconciler), not by the slices.
+is still bounded by its Stripe read budget (stripe_reads.StripeReads), not by the slices.
 
 The cursor an activity hands to the next names each slice not finished: its index, its range and
 the last object it read."""
@@ -19,7 +19,8 @@ import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeGuard
 
 Page = dict[str, Any]  # a list page as Stripe answers it: `data`, `has_more`
 # A slice starts no page after this long: paced by its read budget (stripe_reads), an activity
@@ -33,6 +34,11 @@ class Slice:
     gte: int
     lt: int
     after: str | None = None  # the last object read: the next page starts after it
+
+
+def window(start: datetime, end: datetime, margin: timedelta) -> tuple[int, int]:
+    """A run's window widened by its margin either side, as `created[gte]` and `created[lt]`."""
+    return int((start - margin).timestamp()), int((end + margin).timestamp())
 
 
 def split(gte: int, lt: int, count: int) -> list[Slice]:
@@ -50,7 +56,7 @@ def from_cursor(cursor: str) -> list[Slice]:
     return [Slice(int(i), int(gte), int(lt), after) for i, gte, lt, after in json.loads(cursor)]
 
 
-def is_cursor(cursor: str | None) -> bool:
+def is_cursor(cursor: str | None) -> TypeGuard[str]:
     """A cursor of slices, not one object id (a run started before slices, mid-list)."""
     return cursor is not None and cursor.startswith("[")
 
