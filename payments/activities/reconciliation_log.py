@@ -1,12 +1,11 @@
-"""The reconciliation log: each discrepancy once per subject while it is open, with its outbox
-event and its metric."""
+"""The reconciliation log: each discrepancy once per subject while it is open, and once per run,
+with its outbox event and its metric."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,14 +40,12 @@ class Logbook:
                     resolution_status=status,
                     **ids,
                 )
-                .on_conflict_do_nothing(
-                    index_elements=["discrepancy", "subject"], index_where=text("resolution_status = 'needs_review'")
-                )
+                .on_conflict_do_nothing()  # open from an earlier run, or logged already in this one
                 .returning(ReconciliationLog.id)
             )
             log_id = created.scalar_one_or_none()
             if log_id is None:
-                return  # already open from an earlier run: nothing new
+                return  # nothing new
             await add_event(
                 session,
                 "reconciliation.discrepancy",

@@ -316,9 +316,11 @@ class ReconciliationLog(Base):
             unique=True,
             postgresql_where="resolution_status = 'needs_review'",
         ),
+        # Once per run: two slices of a run, or a retried page, may follow the same fix.
+        Index("reconciliation_logs_run_subject", "run_id", "discrepancy", "subject", unique=True),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("reconciliation_runs.id"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("reconciliation_runs.id"))
     tx_id: Mapped[str | None] = mapped_column(String(64))
     refund_id: Mapped[str | None] = mapped_column(String(64))
     payout_id: Mapped[str | None] = mapped_column(String(64))

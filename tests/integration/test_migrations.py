@@ -67,3 +67,34 @@ def test_the_payable_balances_migration_counts_the_entries_posted_before_it(data
         asyncio.run(_post_a_capture(url))
         upgrade(url)
         assert asyncio.run(_kept_balances(url)) == [("merchant_payable:mer_old", -900)]
+
+
+async def _execute(url: str, *statements: str) -> list[tuple[object, ...]]:
+    """The statements in one transaction; the rows of the last."""
+    engine = create_async_engine(asyncpg_url(url))
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                result = await conn.execute(text(statement))
+            return [tuple(row) for row in result.all()] if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+def test_the_once_per_run_migration_keeps_the_first_of_a_runs_duplicate_logs(database_url: str) -> None:
+    with scratch_database(database_url) as url:
+        upgrade(url, "0014")
+        asyncio.run(
+            _execute(
+                url,
+                "INSERT INTO reconciliation_runs (id, window_start, window_end, status) "
+                "VALUES ('rr_1', now(), now(), 'finished'), ('rr_2', now(), now(), 'finished')",
+                "INSERT INTO reconciliation_logs (run_id, discrepancy, subject, resolution_status, details) VALUES "
+                "('rr_1', 'captured_at_stripe', 'pi_1', 'auto_fixed', '{\"n\": 1}'), "
+                "('rr_1', 'captured_at_stripe', 'pi_1', 'auto_fixed', '{\"n\": 2}'), "
+                "('rr_2', 'captured_at_stripe', 'pi_1', 'auto_fixed', '{\"n\": 3}')",
+            )
+        )
+        upgrade(url)
+        kept = "SELECT run_id, details->>'n' FROM reconciliation_logs ORDER BY id"
+        assert asyncio.run(_execute(url, kept)) == [("rr_1", "1"), ("rr_2", "3")]

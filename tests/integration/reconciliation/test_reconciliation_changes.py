@@ -229,7 +229,8 @@ async def test_a_change_is_judged_by_its_latest_event_whichever_slice_is_read_fi
     assert stack_settings.reconciliation_slices > 1
     tx = await parties.authorized(1300)
     intent = stripe_intent(stack_settings, tx["id"])
-    listed = sdk(stack_settings).events.list({"type": "payment_intent.amount_capturable_updated", "limit": 100})
+    params = {"type": "payment_intent.amount_capturable_updated", "limit": 100}
+    listed = sdk(stack_settings).v1.events.list(params=params)
     (authorized,) = [e for e in listed.data if e.data.object["id"] == intent.id]
     forty_minutes_ago = datetime.now(UTC) - timedelta(minutes=40)
     emulator_control("POST", f"/objects/{authorized.id}", json={"created": int(forty_minutes_ago.timestamp())})
