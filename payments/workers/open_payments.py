@@ -7,14 +7,29 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ScalarSelect, func, literal, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payments.activities.metrics import AUTHORIZATION_EXPIRY, OPEN_PAYMENT_AGE, STRIPE_DISAGREEMENTS
 from payments.schema.tables import OPEN_PAYMENT_STATUSES, ReconciliationLog, Transaction
 from payments.workers.polling import poll_until_stopped
+
+
+def oldest_open_payments() -> list[ScalarSelect[Any]]:
+    """The oldest payment's creation time, per open status. Each status is written into the SQL,
+    not bound: the partial index `transactions_open_created` covers only the open statuses, and a
+    prepared statement's generic plan (PostgreSQL's after five runs) cannot use a partial index for
+    a bound value. It walked the whole `transactions_created` index instead: 0.57 s of PostgreSQL
+    every 15 s at 400,000 payments, growing with the table."""
+    return [
+        select(func.min(Transaction.created_at))
+        .where(Transaction.status == literal(status, literal_execute=True))
+        .scalar_subquery()
+        for status in OPEN_PAYMENT_STATUSES
+    ]
 
 
 class OpenPaymentsWatch:
@@ -31,10 +46,7 @@ class OpenPaymentsWatch:
 
     async def measure(self) -> int:
         """Set the gauges once; 0: there is never a backlog to hurry through."""
-        oldest = [
-            select(func.min(Transaction.created_at)).where(Transaction.status == status).scalar_subquery()
-            for status in OPEN_PAYMENT_STATUSES
-        ]
+        oldest = oldest_open_payments()
         under_review = (
             select(ReconciliationLog.discrepancy, func.count())
             .where(
