@@ -47,8 +47,14 @@ async def test_pages_of_rows_with_one_timestamp_hold_each_row_once(engine: Async
         session.add_all(runs)
         await session.flush()
         session.add_all(
-            ReconciliationLog(run_id=runs[0].id, discrepancy="page_test", resolution_status="resolved", created_at=AT)
-            for _ in range(5)
+            ReconciliationLog(
+                run_id=runs[0].id,
+                discrepancy="page_test",
+                subject=f"pi_{n}",
+                resolution_status="resolved",
+                created_at=AT,
+            )
+            for n in range(5)
         )
 
     mine = select(ReconciliationRun).where(ReconciliationRun.id.startswith(prefix))
