@@ -115,6 +115,7 @@ class Reconciler:
         steps: tuple[PaymentRecords, RefundRecords, PayoutRecords, StripePayments],
     ) -> None:
         self._sessions = sessions
+        self._reads = reads
         self._get, self._retrieve = reads.get, reads.retrieve
         self._tuning = tuning
         payments, self._refunds, self._payouts, stripe_payments = steps
@@ -139,8 +140,11 @@ class Reconciler:
     async def reconcile_page(self, page: ReconciliationPage) -> ReconciliationPageResult:
         """Heartbeating: a page waits on the read budget as well as on Stripe and PostgreSQL; a
         worker that dies mid-page is noticed in seconds, and a page cut off is cancelled, not left
-        running beside its retry."""
-        return await heartbeating(self._page(page))
+        running beside its retry. A page of some of the window's slices reads Stripe within their
+        share of the run's budget."""
+        named = len(slices.apart(page.cursor))  # the slices of the window this page reads, if it names them
+        with self._reads.share(named / self._tuning.slices if named else 1):
+            return await heartbeating(self._page(page))
 
     async def _page(self, page: ReconciliationPage) -> ReconciliationPageResult:
         counts: Counter[str] = Counter()

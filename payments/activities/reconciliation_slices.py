@@ -61,6 +61,33 @@ def is_cursor(cursor: str | None) -> TypeGuard[str]:
     return cursor is not None and cursor.startswith("[")
 
 
+def apart(cursor: str | None) -> list[str]:
+    """A page cursor naming slices (`[…]`, or after a pass's name: `payments|[…]`) as one cursor
+    per slice, each for an activity of its own; [] for any other cursor."""
+    prefix, bracket, rest = (cursor or "").partition("[")
+    if not bracket:
+        return []
+    return [f"{prefix}{to_cursor([part])}" for part in from_cursor(bracket + rest)]
+
+
+def together(cursors: list[str | None]) -> str | None:
+    """The cursors the activities of `apart` returned, as one: the slices left (from where each
+    got to), or, once every slice is read, where each said the phase goes next (the same for all)."""
+    left: list[Slice] = []
+    prefix, after = "", set()
+    for cursor in cursors:
+        head, bracket, rest = (cursor or "").partition("[")
+        if bracket:
+            prefix = head
+            left += from_cursor(bracket + rest)
+        else:
+            after.add(cursor)
+    if left:
+        return prefix + str(to_cursor(sorted(left, key=lambda part: part.index)))
+    (next_cursor,) = after
+    return next_cursor
+
+
 async def read(
     slices: list[Slice],
     list_page: Callable[[Slice], Awaitable[Page]],

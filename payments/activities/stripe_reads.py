@@ -4,12 +4,16 @@ of requests a second.
 Stripe limits an account's reads (100 a second in live mode, 25 in test mode, and 25 a second to
 any one endpoint); past them it answers 429. Reading as fast as it can, one reconciliation worker
 asks about 85 list pages a second of one endpoint, and more with its window in slices: it would be
-refused, and would take the account's budget from everything else that reads Stripe. So each
-worker process spends at most `per_second` requests a second here (a run's activities run one at a
-time); raise it with the limit Stripe grants the account."""
+refused, and would take the account's budget from everything else that reads Stripe. So a run
+spends at most `per_second` requests a second here; raise it with the limit Stripe grants the
+account. A run's slices are read by activities of their own, on whichever workers take them: each
+reads within its share of the budget (`share`), so the run keeps to it however they are spread."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -24,7 +28,19 @@ from payments.activities.stripe_errors import final_or_transient
 class StripeReads:
     def __init__(self, client: stripe.StripeClient, per_second: float) -> None:
         self._stripe = client
-        self._budget = AsyncLimiter(per_second, 1)
+        self._per_second = per_second
+        self._whole = AsyncLimiter(per_second, 1)
+        self._shared: ContextVar[AsyncLimiter | None] = ContextVar("stripe_reads_share", default=None)
+
+    @contextmanager
+    def share(self, fraction: float) -> Iterator[None]:
+        """The reads made in the block (and in the tasks it starts) spend `fraction` of the budget,
+        a budget of their own: an activity reading one of a run's four slices, a quarter."""
+        token = self._shared.set(AsyncLimiter(self._per_second * fraction, 1) if fraction < 1 else None)
+        try:
+            yield
+        finally:
+            self._shared.reset(token)
 
     async def get(self, path: str, **params: Any) -> dict[str, Any]:
         """A GET through the SDK's own requestor and HTTP client (key, version, headers, timeout,
@@ -32,7 +48,7 @@ class StripeReads:
         answer into OrderedDicts and format the whole body for a debug log line first: on a page of
         100 events those two cost more than checking them."""
         requestor = self._stripe._requestor
-        async with self._budget:
+        async with self._shared.get() or self._whole:
             try:
                 method, url, headers, post_data, retries, usage, _, _ = requestor._args_for_request_with_retries(
                     "get", path, params, {}, base_address="api", api_mode="V1", usage=["raw_request", "async"]

@@ -161,9 +161,9 @@ class Settings(BaseSettings):
     # Slices of the window whose Stripe lists are read at once (one chain of pages each): a chain
     # waits on each page, so one slice reads about 85 pages a second here however idle the CPU.
     reconciliation_slices: int = Field(default=4, ge=1, le=32)
-    # Requests a second one worker's reconciliation may make of Stripe (payments/activities/
-    # stripe_reads.py): under the 25 a second Stripe allows an endpoint, and a fifth of an account's
-    # 100 in live mode. At 100 objects a page, about 2,000 objects a second.
+    # Requests a second a reconciliation run may make of Stripe, whichever workers read its slices
+    # (payments/activities/stripe_reads.py): under the 25 a second Stripe allows an endpoint, and a
+    # fifth of an account's 100 in live mode. At 100 objects a page, about 2,000 objects a second.
     reconciliation_stripe_reads_per_second: float = Field(default=20, gt=0)
 
     # Payouts (UTC). Daily at payout_hour:payout_minute; monthly on payout_month_day at that time.

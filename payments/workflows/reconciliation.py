@@ -1,16 +1,20 @@
 """ReconciliationWorkflow: one run over a window, phase by phase, a page per activity. Started
 every 6 h by the `reconciliation` Schedule (window: from where the last finished scheduled run
 ended, the watermark, to the scheduled time) or on demand over a given window; continues as new
-every few pages, so its history stays small however big the window."""
+every few pages, so its history stays small however big the window. A phase read as slices of the
+window (Stripe's lists) runs one activity per slice at once, so any worker on the task queue reads
+one: a run is not bound to one worker process."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from payments.activities import reconciliation_slices as slices
     from payments.activities.reconciliation import Reconciler
     from payments.activities.reconciliation_runs import ReconciliationRuns
     from payments.schema.messages import (
@@ -41,12 +45,18 @@ PHASES_BY_CREATION = (
 PHASES_BEFORE_DISPUTES = tuple(p for p in PHASES_BY_CREATION if p != "disputes")
 PAGES_PER_RUN = 100  # then continue as new
 THREE_WAY_MATCH = "reconcile-settlement"
+SLICES_APART = "reconcile-slices-apart"  # before it, one activity read every slice of a page
 
 
 def workflow_id(run_id: str) -> str:
     """A run asked for by an operator (the API or `payments reconcile`); the Schedule's own runs are
     named by Temporal from the Schedule's action id (payments/workers/schedules.py)."""
     return f"reconciliation:{run_id}"
+
+
+def _add(counts: dict[str, int], more: dict[str, int]) -> None:
+    for key, value in more.items():
+        counts[key] = counts.get(key, 0) + value
 
 
 @workflow.defn
@@ -75,11 +85,8 @@ class ReconciliationWorkflow:
         self._progress = ReconciliationProgress(phase, 0, dict(counts))  # after continue-as-new: where it got to
         for pages in range(PAGES_PER_RUN):
             page = ReconciliationPage(job.run_id, phase, job.window_start, job.window_end, cursor)
-            result: ReconciliationPageResult = await workflow.execute_activity_method(
-                Reconciler.reconcile_page, page, **RECONCILE_PAGE
-            )
-            for key, value in result.counts.items():
-                counts[key] = counts.get(key, 0) + value
+            result = await self._page(page)
+            _add(counts, result.counts)
             self._progress = ReconciliationProgress(phase, pages + 1, dict(counts))
             self._publish(counts)
             if result.cursor is not None:
@@ -94,6 +101,25 @@ class ReconciliationWorkflow:
             ReconciliationRuns.close_run, ReconciliationTotals(job.run_id, counts), **DB_STEP
         )
         return counts
+
+    @staticmethod
+    async def _page(page: ReconciliationPage) -> ReconciliationPageResult:
+        """The page's activity; a cursor naming slices, one activity per slice at once."""
+        parts = slices.apart(page.cursor)
+        if len(parts) < 2 or not workflow.patched(SLICES_APART):
+            return await workflow.execute_activity_method(Reconciler.reconcile_page, page, **RECONCILE_PAGE)
+        results = await asyncio.gather(
+            *(
+                workflow.execute_activity_method(
+                    Reconciler.reconcile_page, dataclasses.replace(page, cursor=part), **RECONCILE_PAGE
+                )
+                for part in parts
+            )
+        )
+        counts: dict[str, int] = {}
+        for result in results:
+            _add(counts, result.counts)
+        return ReconciliationPageResult(slices.together([result.cursor for result in results]), counts)
 
     async def _from_watermark(self, job: ReconciliationInput) -> ReconciliationInput:
         """A scheduled run: its window starts where the last finished one ended (read and stored

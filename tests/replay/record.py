@@ -61,7 +61,7 @@ from tests.workflows.test_merchant_onboarding import FakeStripeAndDb, _merchant
 from tests.workflows.test_merchant_webhook_delivery_workflow import FakeReceiver, delivery
 from tests.workflows.test_payment_workflow import FakePaymentSteps, _declined, _refuse_capture, payment_request
 from tests.workflows.test_payout_workflow import FakePayoutSteps, refuse_transfer
-from tests.workflows.test_reconciliation_workflow import FakeReconciler
+from tests.workflows.test_reconciliation_workflow import WATERMARK, FakeReconciler, SlicedReconciler
 from tests.workflows.test_recovery_workflow import FakeRecovery
 from tests.workflows.test_refund_workflow import FakeRefund, refund_request
 
@@ -349,6 +349,10 @@ async def record() -> None:
         # before and after the reconcile-by-change patch, and since the three-way match (settlement)
         for name in ("reconciliation_scheduled", "reconciliation_from_watermark", "reconciliation_with_settlement"):
             await _record(env, name, ReconciliationWorkflow, FakeReconciler().activities(), scheduled, name)
+        sliced = ReconciliationInput("rr_sliced", WATERMARK, WATERMARK)  # since each slice is an activity
+        await _record(
+            env, "reconciliation_slices_apart", ReconciliationWorkflow, SlicedReconciler().activities(), sliced, "rr"
+        )
 
 
 if __name__ == "__main__":

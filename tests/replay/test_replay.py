@@ -45,6 +45,7 @@ def test_there_are_recorded_histories() -> None:
         "webhook_retried_by_signal",
         "reconciliation_scheduled",
         "reconciliation_from_watermark",
+        "reconciliation_slices_apart",
         "payment_another_card_captured",
         "payment_another_card_given_up",
         "payment_another_card_expired",

@@ -65,3 +65,29 @@ def test_no_page_is_started_once_reading_time_is_up(monkeypatch: pytest.MonkeyPa
 
     assert sorted(checked) == [0, 1, 2]
     assert left == [Slice(0, 0, 10, "0_0"), Slice(1, 10, 20, "1_0")]
+
+
+@pytest.mark.parametrize("prefix", ["", "payments|"])
+def test_a_cursor_apart_and_back_together_names_the_slices_left(prefix: str) -> None:
+    """Each slice to an activity of its own, and their cursors back as one: the slices not
+    finished, from where each got to, in order."""
+    parts = [Slice(0, 10, 20, "evt_0"), Slice(1, 20, 30), Slice(2, 30, 40, "evt_2")]
+    each = slices.apart(f"{prefix}{slices.to_cursor(parts)}")
+    assert [slices.from_cursor(c.removeprefix(prefix)) for c in each] == [[p] for p in parts]
+
+    finished = "transfers" if prefix else None  # where each activity says the phase goes next
+    went_on = [
+        f"{prefix}{slices.to_cursor([Slice(2, 30, 40, 'evt_9')])}",
+        finished,
+        f"{prefix}{slices.to_cursor([Slice(0, 10, 20, 'evt_5')])}",
+    ]
+    assert (
+        slices.together(went_on)
+        == f"{prefix}{slices.to_cursor([Slice(0, 10, 20, 'evt_5'), Slice(2, 30, 40, 'evt_9')])}"
+    )
+    assert slices.together([finished, finished, finished]) == finished
+
+
+@pytest.mark.parametrize("cursor", [None, "evt_1", "payments", "transfers|2026-12-01T00:00:00+00:00|po_1", "unpaid|7"])
+def test_a_cursor_of_no_slices_is_not_taken_apart(cursor: str | None) -> None:
+    assert slices.apart(cursor) == []

@@ -18,3 +18,16 @@ async def test_reads_wait_for_their_budget_and_a_missing_object_is_none(stack_se
 
     assert found == [None] * 15
     assert time.monotonic() - began >= 1.9
+
+
+async def test_reads_within_a_share_keep_to_that_share_of_the_budget(stack_settings: Settings) -> None:
+    """An activity reading one of a run's four slices: 15 reads at a quarter of 20 a second take
+    2 seconds at the soonest, where the whole budget would have allowed them at once."""
+    reads = StripeReads(stripe_client(stack_settings), per_second=20)
+    began = time.monotonic()
+
+    with reads.share(0.25):
+        found = await asyncio.gather(*(reads.retrieve("payment_intent", f"pi_missing{i}") for i in range(15)))
+
+    assert found == [None] * 15
+    assert time.monotonic() - began >= 1.9
