@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from stripe_emulator import (
@@ -34,7 +34,7 @@ from stripe_emulator.emulator import Emulator, current_origin, current_request
 from stripe_emulator.expand import expand
 from stripe_emulator.faults import Fault
 from stripe_emulator.listing import Handler
-from stripe_emulator.wire import StripeError, parse_form
+from stripe_emulator.wire import StripeError, StripeJSON, parse_form
 
 # What a publishable key (the browser's, pk_test_…) may call: nothing else.
 PUBLISHABLE = {("POST", "/v1/payment_methods")}
@@ -79,7 +79,7 @@ async def _handle(
         obj = await handler(emu, params, path)
     except StripeError as exc:
         return exc.response()
-    return JSONResponse(expand(emu.store, obj, list(params.get("expand", []))))
+    return StripeJSON(expand(emu.store, obj, list(params.get("expand", []))))
 
 
 def _endpoint(emu: Emulator, handler: Handler, publishable: bool) -> Callable[[Request], Awaitable[Response]]:

@@ -6,9 +6,18 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.responses import JSONResponse
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
+
+
+class StripeJSON(JSONResponse):
+    """An answer's object as JSON, encoded by orjson: a page of 100 objects through the standard
+    library's encoder was most of the emulator's time in a large reconciliation."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def parse_form(body: str) -> dict[str, Any]:
