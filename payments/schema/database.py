@@ -27,11 +27,16 @@ def create_engine(
     *,
     pool_timeout: float = 30.0,
     application_name: str | None = None,
+    custom_plans: bool = False,
 ) -> AsyncEngine:
     """`application_name` names the connections in pg_stat_activity. A pooled connection that the
     server closed (PostgreSQL restarted, its backend was terminated) is replaced at checkout, so a
-    request never meets it; see drop_closed_connections."""
+    request never meets it; see drop_closed_connections. `custom_plans`: every statement planned
+    for its values and the tables as they are now, never from a plan cached when they were not
+    (asyncpg prepares each statement, and PostgreSQL keeps a generic plan after five runs)."""
     server_settings = {"application_name": application_name} if application_name else {}
+    if custom_plans:
+        server_settings["plan_cache_mode"] = "force_custom_plan"
     engine = create_async_engine(
         asyncpg_url(database_url),
         pool_size=pool_size,

@@ -149,7 +149,11 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     sender = WebhookSender(webhooks, http, settings.webhook_timeout_seconds, settings.env == "development")
     lost = TemporalLostWorkflows(temporal, settings)
     reads = StripeReads(stripe, settings.reconciliation_stripe_reads_per_second)
-    reconciler = Reconciler(sessions, reads, lost, tuning, (records, refunds, payouts, payments))
+    # Reconciliation's own reads on connections of their own, each statement planned anew: its seen
+    # set starts each run empty (as its statistics say) and grows by the window, and a generic plan
+    # cached while it was small scanned all of it for every page until autovacuum analyzed it.
+    reconciling = create_engine(settings.database_url, settings.reconciliation_slices, custom_plans=True)
+    reconciler = Reconciler(session_factory(reconciling), reads, lost, tuning, (records, refunds, payouts, payments))
     reconciliation_runs = ReconciliationRuns(sessions)
     activities: list[Callable[..., Any]] = [
         merchants.record_merchant,
@@ -197,5 +201,6 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
         if redis is not None:
             await redis.aclose()
         await engine.dispose()
+        await reconciling.dispose()
 
     return WorkerParts(activities, webhook_activities, sessions, close)
