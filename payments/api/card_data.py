@@ -36,7 +36,13 @@ from payments.config.card_numbers import contains_card_number
 MAX_BODY_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
 STRIPE_WEBHOOK_PATH = "/webhooks/stripe"
-TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+# Headers whose well-formed values are ids and digests of random hex: a trace context's span id
+# (16 characters) and Stripe's signatures (64 each, after a timestamp) hold a Luhn-valid digit run
+# now and then, and refusing them would refuse a genuine request. Anything else in them is scanned.
+RANDOM_HEX_HEADERS = {
+    b"traceparent": re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"),
+    b"stripe-signature": re.compile(rb"t=[0-9]{1,12}(?:,v[01]=[0-9a-f]{64})+"),
+}
 log = structlog.get_logger(__name__)
 
 
@@ -103,17 +109,16 @@ def _signed_webhook(scope: Scope, body: bytes, webhook_secret: str) -> bool:
     return request_signed_by_stripe(scope, body, header, webhook_secret)
 
 
-def _trace_context(name: bytes, value: bytes) -> bool:
-    """A well-formed W3C `traceparent`: random hex ids, whose 16-character span id holds a Luhn-valid
-    digit run about once in a thousand requests. Anything else in that header is scanned as usual."""
-    return name == b"traceparent" and TRACEPARENT.fullmatch(value) is not None
+def _random_hex(name: bytes, value: bytes) -> bool:
+    pattern = RANDOM_HEX_HEADERS.get(name)
+    return pattern is not None and pattern.fullmatch(value) is not None
 
 
 def inspect_request(scope: Scope, body: bytes, webhook_secret: str) -> None:
     """Raise the refusal for this request, if any."""
     query = scope.get("query_string", b"").decode("latin-1")
     texts = [scope["path"], query, unquote_plus(query)]
-    texts += [value.decode("latin-1") for name, value in scope["headers"] if not _trace_context(name, value)]
+    texts += [value.decode("latin-1") for name, value in scope["headers"] if not _random_hex(name, value)]
     if body and not _signed_webhook(scope, body, webhook_secret):
         texts += _body_texts(_decoded_body(body))
     if any("\x00" in text for text in texts):
