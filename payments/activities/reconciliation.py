@@ -142,8 +142,8 @@ class Reconciler:
         worker that dies mid-page is noticed in seconds, and a page cut off is cancelled, not left
         running beside its retry. A page of some of the window's slices reads Stripe within their
         share of the run's budget."""
-        named = len(slices.apart(page.cursor))  # the slices of the window this page reads, if it names them
-        with self._reads.share(named / self._tuning.slices if named else 1):
+        _, named = slices.named_in(page.cursor)  # the slices of the window this page reads, if it names them
+        with self._reads.share(len(named) / self._tuning.slices if named else 1):
             return await heartbeating(self._page(page))
 
     async def _page(self, page: ReconciliationPage) -> ReconciliationPageResult:

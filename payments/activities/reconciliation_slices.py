@@ -61,13 +61,18 @@ def is_cursor(cursor: str | None) -> TypeGuard[str]:
     return cursor is not None and cursor.startswith("[")
 
 
+def named_in(cursor: str | None) -> tuple[str, list[Slice]]:
+    """A page cursor's pass name before its slices (`payments|`, or "") and the slices it names;
+    ("", []) for a cursor that names none."""
+    prefix, bracket, rest = (cursor or "").partition("[")
+    return (prefix, from_cursor(bracket + rest)) if bracket else ("", [])
+
+
 def apart(cursor: str | None) -> list[str]:
     """A page cursor naming slices (`[…]`, or after a pass's name: `payments|[…]`) as one cursor
     per slice, each for an activity of its own; [] for any other cursor."""
-    prefix, bracket, rest = (cursor or "").partition("[")
-    if not bracket:
-        return []
-    return [f"{prefix}{to_cursor([part])}" for part in from_cursor(bracket + rest)]
+    prefix, parts = named_in(cursor)
+    return [f"{prefix}{to_cursor([part])}" for part in parts]
 
 
 def together(cursors: list[str | None]) -> str | None:
@@ -76,10 +81,10 @@ def together(cursors: list[str | None]) -> str | None:
     left: list[Slice] = []
     prefix, after = "", set()
     for cursor in cursors:
-        head, bracket, rest = (cursor or "").partition("[")
-        if bracket:
+        head, parts = named_in(cursor)
+        if parts:
             prefix = head
-            left += from_cursor(bracket + rest)
+            left += parts
         else:
             after.add(cursor)
     if left:
