@@ -15,6 +15,7 @@ from temporalio import activity
 from payments.activities import ledger, metrics
 from payments.activities.outbox import add_event
 from payments.config.keyring import Keyring
+from payments.schema.database import autocommitted
 from payments.schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange, StripeAhead, view_of
 from payments.schema.tables import OPEN_PAYMENT_STATUSES, Merchant, OutboxEvent, Transaction
 
@@ -48,9 +49,8 @@ class PaymentRecords:
         """Insert the pending transaction, or return the one that already holds this key:
         UNIQUE(user_id, idempotency_key) is the durable guard once a workflow has left Temporal."""
         sealed = self._keyring.seal(request.card_token.encode(), request.tx_id.encode())
-        async with self._sessions() as session:
-            # One statement that decides alone (the key's UNIQUE): autocommit, no BEGIN and COMMIT.
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        # One statement that decides alone (the key's UNIQUE): autocommit, no BEGIN and COMMIT.
+        async with autocommitted(self._sessions) as session:
             inserted = await session.scalars(
                 _RECORD_PAYMENT,
                 {

@@ -43,7 +43,7 @@ from payments.activities.reconciliation_slices import Slice
 from payments.activities.refund_records import RefundRecords
 from payments.activities.stripe_payments import StripePayments
 from payments.activities.stripe_reads import StripeReads
-from payments.schema.database import reading
+from payments.schema.database import autocommitted
 from payments.schema.messages import (
     PayoutTransfer,
     ReconciliationPage,
@@ -203,7 +203,7 @@ class Reconciler:
         """Each changed object not checked yet by this slice or a later one, kind by kind. Events
         come newest first, so the first one a slice sees is the object's latest state in it; an
         earlier slice's check saw an older state, so it does not count here."""
-        async with reading(self._sessions) as session:
+        async with autocommitted(self._sessions) as session:
             ids = [obj["id"] for _, obj in changes]
             params = {"run_id": run_id, "ids": ids, "slice": part}
             seen = set((await session.execute(_SEEN, params)).scalars())
@@ -226,7 +226,7 @@ class Reconciler:
 
         async def rows_named(named: list[Obj]) -> dict[str, Any]:
             ids = [i for i in (ours_of(o) for o in named) if i]
-            async with reading(self._sessions) as session:
+            async with autocommitted(self._sessions) as session:
                 rows = (await session.execute(select(column.class_).where(column.in_(ids)))).scalars()
                 return {getattr(row, column.key): row for row in rows}
 
@@ -351,7 +351,7 @@ class Reconciler:
         if page.cursor is None:  # the seen set has just grown by a window of Stripe's changes
             async with self._sessions.begin() as session:  # committed: a rolled-back ANALYZE is undone
                 await session.execute(_ANALYZE_SEEN)
-        async with reading(self._sessions) as session:
+        async with autocommitted(self._sessions) as session:
             rows = list(
                 (
                     await session.execute(query.order_by(table.updated_at, table.id).limit(self._tuning.page_size))
@@ -404,7 +404,7 @@ class Reconciler:
     # --- the ledger ---
 
     async def _ledger(self, run_id: str, counts: Counter[str]) -> None:
-        async with reading(self._sessions) as session:
+        async with autocommitted(self._sessions) as session:
             findings = await ledger_findings(session)
         for discrepancy, subject, details in findings:
             await self._logbook.log(run_id, counts, discrepancy, subject, details)

@@ -25,7 +25,7 @@ from payments.activities import reconciliation_slices as slices
 from payments.activities.reconciliation_log import Logbook
 from payments.activities.reconciliation_rules import Obj
 from payments.activities.reconciliation_slices import Slice
-from payments.schema.database import reading
+from payments.schema.database import autocommitted
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Payout
 
 Retrieve = Callable[..., Awaitable[Obj | None]]  # (kind, Stripe id, **params) -> the object, None if missing
@@ -170,7 +170,7 @@ class SettlementChecks:
     async def _match_page(self, run_id: str, txns: list[Obj], counts: Counter[str]) -> None:
         charges = {txn["id"]: txn["source"] for txn in txns if isinstance(txn.get("source"), dict)}
         tx_ids = sorted({_tx_id(charge) for charge in charges.values()} - {""})
-        async with reading(self._sessions) as session:
+        async with autocommitted(self._sessions) as session:
             rows = {row.id: row for row in await session.execute(_OURS, {"tx_ids": tx_ids})}
         for txn in txns:
             counts["settlement_checked"] += 1
@@ -229,7 +229,7 @@ class SettlementChecks:
             query = query.where(
                 tuple_(Payout.updated_at, Payout.id) > tuple_(datetime.fromisoformat(after[0]), after[1])
             )
-        async with reading(self._sessions) as session:
+        async with autocommitted(self._sessions) as session:
             payouts = list(
                 (await session.execute(query.order_by(Payout.updated_at, Payout.id).limit(self._page_size))).scalars()
             )
@@ -268,7 +268,7 @@ class SettlementChecks:
             "daily": PAYOUT_PERIOD["daily"],
             "monthly": PAYOUT_PERIOD["monthly"],
         }
-        async with reading(self._sessions) as session:
+        async with autocommitted(self._sessions) as session:
             rows = (await session.execute(_UNPAID, params)).all()
         for _, tx_id, created_at, schedule in rows:
             details = {"captured_at": created_at.isoformat(), "payout_schedule": schedule}

@@ -69,10 +69,11 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @asynccontextmanager
-async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A session for reads, in autocommit: each statement its own transaction, with no BEGIN and
-    ROLLBACK sent around it. Under READ COMMITTED each statement takes its own snapshot anyway, so
-    reads lose nothing; reconciliation made two such round trips for each of its pages' queries."""
+async def autocommitted(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session in autocommit: each statement its own transaction, with no BEGIN and COMMIT or
+    ROLLBACK sent around it. For reads (under READ COMMITTED each statement takes its own snapshot
+    anyway; reconciliation made two such round trips for each of its pages' queries) and for a
+    write that is one statement deciding alone."""
     async with sessions() as session:
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         yield session
