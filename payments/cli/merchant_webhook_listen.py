@@ -26,6 +26,14 @@ def _say(line: str, to_stderr: bool = False) -> None:
         print(line, file=sys.stderr if to_stderr else sys.stdout, flush=True)
 
 
+class ReceiverServer(ThreadingHTTPServer):
+    """A thread per delivery, and a listen backlog for a burst of them: with socketserver's default
+    of 5, the sixth connection of a burst (the API delivers a payment's events at once) overflowed
+    the queue, and its delivery waited a second for a SYN retransmit or was reset."""
+
+    request_queue_size = 128
+
+
 def _handler(secret: str) -> type[BaseHTTPRequestHandler]:
     class Receive(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -47,7 +55,7 @@ def _handler(secret: str) -> type[BaseHTTPRequestHandler]:
 
 
 def listen(settings: Settings, port: int, secret: str | None, merchant_id: str | None, events: list[str]) -> int:
-    server = ThreadingHTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler)
+    server = ReceiverServer(("127.0.0.1", port), BaseHTTPRequestHandler)
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     api = f"http://{settings.api_host}:{settings.api_port}"
     headers = {"Authorization": f"Bearer {mint_token(settings, merchant_id, 'merchant')}"} if merchant_id else {}

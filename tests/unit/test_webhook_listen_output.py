@@ -7,13 +7,12 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
-from payments.cli.merchant_webhook_listen import _handler
+from payments.cli.merchant_webhook_listen import ReceiverServer, _handler
 from payments.config.merchant_webhook_signing import HEADER, new_secret, signature_header
 
 
@@ -29,7 +28,7 @@ def threads_switch_often() -> Iterator[None]:
 @pytest.mark.usefixtures("threads_switch_often")
 def test_events_delivered_at_once_print_one_line_each(capsys: pytest.CaptureFixture[str]) -> None:
     secret = new_secret()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(secret))
+    server = ReceiverServer(("127.0.0.1", 0), _handler(secret))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     events: list[dict[str, Any]] = [
