@@ -1,7 +1,6 @@
 """/metrics of the API and the worker move with a payment: ours and the Temporal SDK's."""
 
 import asyncio
-import re
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,8 +8,7 @@ from typing import ClassVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import delete, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import workflow
 from temporalio.client import Client
@@ -18,8 +16,7 @@ from temporalio.worker import Worker
 
 from payments.config.ports import free_port
 from payments.config.settings import Settings
-from payments.schema.tables import OPEN_PAYMENT_STATUSES, ReconciliationLog, ReconciliationRun, Transaction
-from payments.workers.open_payments import oldest_open_payments
+from payments.schema.tables import ReconciliationLog, ReconciliationRun, Transaction
 from tests.exported_metrics import TEMPORAL_SERVER
 from tests.integration.conftest import Parties, worker_process
 from tests.services import eventually, fresh_key
@@ -223,28 +220,3 @@ async def test_the_api_metrics_answer_operators_only(parties: Parties) -> None:
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"]
     assert (await parties.api.get("/metrics", headers=parties.as_user)).status_code == 403
     assert (await parties.api.get("/metrics", headers=parties.auth("operator"))).status_code == 200
-
-
-async def test_the_oldest_open_payment_is_found_in_the_partial_index_by_a_generic_plan(engine: AsyncEngine) -> None:
-    """The watch's statement is prepared (asyncpg) and, after five runs, PostgreSQL may plan it
-    once for any value. That plan must still descend the partial index of open payments; with the
-    status bound, it walked every payment's `transactions_created` entry instead."""
-    query = select(*oldest_open_payments())
-    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True}))
-    async with engine.connect() as conn:
-        await conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        # The tests' few payments are cheaper to scan than to look up: ask whether the index can be used.
-        await conn.exec_driver_sql("SET enable_seqscan = off")
-        await conn.exec_driver_sql(f"PREPARE oldest_open AS {sql}")
-        plan = "\n".join(row[0] for row in await conn.exec_driver_sql("EXPLAIN EXECUTE oldest_open"))
-        await conn.rollback()
-    # Each status looked up by its value written in the plan, never the walk of every payment. The
-    # partial index is the one meant; with the tests' few rows the planner may take the (status,
-    # updated_at) index for a status, as cheap here and as bounded by the status.
-    lookups = re.findall(
-        r"Index (?:Only )?Scan (?:Backward )?using (\w+) on transactions.*\n.*Index Cond: \(+status = '(\w+)'", plan
-    )
-    assert sorted(status for _, status in lookups) == sorted(OPEN_PAYMENT_STATUSES), plan
-    assert "transactions_open_created" in {index for index, _ in lookups}, plan
-    assert {index for index, _ in lookups} <= {"transactions_open_created", "transactions_status_updated"}, plan
-    assert "transactions_created" not in plan.replace("transactions_open_created", ""), plan
