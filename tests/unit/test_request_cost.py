@@ -1,14 +1,18 @@
 """What each API request costs the API process before our code runs: the HTTP parser and event loop
-uvicorn serves with, and no dependency run through the threadpool (a thread hop per request)."""
+uvicorn serves with, no dependency run through the threadpool (a thread hop per request), and no
+search of the routes for an address."""
 
 import inspect
 
+import pytest
 import uvicorn
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from payments.api.app import UVICORN_OPTIONS, create_app
+from payments.api.routes import checkout
 from payments.config.settings import Settings
 
 
@@ -66,3 +70,29 @@ def test_uvicorn_serves_with_the_c_parser_and_uvloop() -> None:
         assert isinstance(loop, uvloop.Loop)
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "root_path"),
+    [("http", "127.0.0.1:8000", ""), ("https", "pay.example.com", ""), ("https", "pay.example.com", "/api")],
+)
+def test_the_checkout_return_url_is_the_routes_own_address_without_searching_the_routes(
+    scheme: str, host: str, root_path: str
+) -> None:
+    """Init names 3-D Secure's return_url, the checkout page, without `url_for`'s search of every
+    route; it must be the very address `url_for` gives."""
+    app = create_app(Settings(_env_file=None, env="development"))  # type: ignore[call-arg]
+    scope = {
+        "type": "http",
+        "app": app,
+        "router": app.router,
+        "scheme": scheme,
+        "server": ("10.0.0.1", 443),
+        "path": f"{root_path}/payments/init",
+        "root_path": root_path,
+        "headers": [(b"host", host.encode())],
+        "query_string": b"",
+    }
+    request = Request(scope)
+    assert checkout.page_url(request) == str(request.url_for("checkout_page"))
+    assert checkout.page_url(request).startswith(f"{scheme}://{host}{root_path}/")

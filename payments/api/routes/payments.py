@@ -46,6 +46,7 @@ from payments.api.models import (
 )
 from payments.api.pagination import InvalidCursor, Limit, newest_first
 from payments.api.replay_cache import CachedAnswer
+from payments.api.routes import checkout
 from payments.api.services import Services
 from payments.api.temporal_calls import UPDATE_LOST, autocommit_reads, closed_or_lost, waiting_on_temporal
 from payments.config.settings import Settings
@@ -238,7 +239,7 @@ async def init_payment(
         idempotency_key=key,
         fingerprint=digest,
         authorization_expiry_seconds=int(services.settings.authorization_expiry.total_seconds()),
-        return_url=str(request.url_for("checkout_page")),
+        return_url=checkout.page_url(request),
         customer_id=customer_id,
         save_card=body.save_card,
         max_card_attempts=services.settings.max_card_attempts,
