@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from payments.api.app import UVICORN_OPTIONS, create_app
-from payments.api.routes import checkout
+from payments.api.checkout_address import page_url
 from payments.config.settings import Settings
 
 
@@ -94,5 +94,5 @@ def test_the_checkout_return_url_is_the_routes_own_address_without_searching_the
         "query_string": b"",
     }
     request = Request(scope)
-    assert checkout.page_url(request) == str(request.url_for("checkout_page"))
-    assert checkout.page_url(request).startswith(f"{scheme}://{host}{root_path}/")
+    assert page_url(request) == str(request.url_for("checkout_page"))
+    assert page_url(request).startswith(f"{scheme}://{host}{root_path}/")

@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from payments.api.access import visible_transaction
 from payments.api.cards_on_file import active_card, customer_of, keep_card_paid_with, payment_method_of
+from payments.api.checkout_address import page_url
 from payments.api.contract import errors
 from payments.api.deps import CurrentPrincipal, ServicesDep, Session, TemporalClient
 from payments.api.errors import (
@@ -46,7 +47,6 @@ from payments.api.models import (
 )
 from payments.api.pagination import InvalidCursor, Limit, newest_first
 from payments.api.replay_cache import CachedAnswer
-from payments.api.routes import checkout
 from payments.api.services import Services
 from payments.api.temporal_calls import UPDATE_LOST, autocommit_reads, closed_or_lost, waiting_on_temporal
 from payments.config.settings import Settings
@@ -239,7 +239,7 @@ async def init_payment(
         idempotency_key=key,
         fingerprint=digest,
         authorization_expiry_seconds=int(services.settings.authorization_expiry.total_seconds()),
-        return_url=checkout.page_url(request),
+        return_url=page_url(request),
         customer_id=customer_id,
         save_card=body.save_card,
         max_card_attempts=services.settings.max_card_attempts,
