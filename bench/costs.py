@@ -105,6 +105,7 @@ class Counts:
     redis: Counter[str]
     stripe: Counter[str]
     parties: Counter[str]  # the API's user and merchant lookups: hit, miss
+    own_moves: Counter[str]  # the API's webhooks of our own captures and voids, by what it found
 
     def __sub__(self, before: Counts) -> Counts:
         return Counts(
@@ -115,6 +116,7 @@ class Counts:
             self.redis - before.redis,
             self.stripe - before.stripe,
             self.parties - before.parties,
+            self.own_moves - before.own_moves,
         )
 
 
@@ -146,6 +148,7 @@ class Meter:
             await self._redis_commands(),
             await self._stripe(),
             await self._metrics(self._stack.api, "payments_party_cache_lookups_total", "result"),
+            await self._metrics(self._stack.api, "payments_stripe_own_moves_total", "found"),
         )
 
     async def _metrics(self, base: str, metric: str, label: str) -> Counter[str]:
@@ -232,6 +235,8 @@ def report(cost: Counts, payments: int, top: int = 12) -> str:
     lookups = cost.parties["hit"] + cost.parties["miss"]
     ratio = f"{100 * cost.parties['hit'] / lookups:.1f} %" if lookups else "n/a"
     lines.append(f"User and merchant lookups (Redis cache): {lookups} ({ratio} hits)")
+    found = ", ".join(f"{k} {v}" for k, v in sorted(cost.own_moves.items())) or "none"
+    lines.append(f"Webhooks of our own captures and voids, by what the API found (a describe past recorded): {found}")
     return "\n".join(lines)
 
 

@@ -30,6 +30,16 @@ INITS_SHED = Counter(
     "payments_inits_shed", "Payment inits refused with 503 because this process was at capacity", registry=REGISTRY
 )
 
+OWN_MOVES = Counter(
+    "payments_stripe_own_moves",
+    "Stripe webhooks of our own capture or void, by what the API found: the row recorded it "
+    "(within the pauses it is given), its workflow still running, or a catch-up started for it",
+    ["found"],
+    registry=REGISTRY,
+)
+for _found in ("recorded", "workflow_running", "caught_up"):
+    OWN_MOVES.labels(_found)  # each series from 0, so that the first increment shows in increase()
+
 router = APIRouter()
 
 
