@@ -236,7 +236,7 @@ def report(cost: Counts, payments: int, top: int = 12) -> str:
     ratio = f"{100 * cost.parties['hit'] / lookups:.1f} %" if lookups else "n/a"
     lines.append(f"User and merchant lookups (Redis cache): {lookups} ({ratio} hits)")
     found = ", ".join(f"{k} {v}" for k, v in sorted(cost.own_moves.items())) or "none"
-    lines.append(f"Webhooks of our own captures and voids, by what the API found (a describe past recorded): {found}")
+    lines.append(f"Our own moves' webhooks, by what the API found (each but recorded cost a describe): {found}")
     return "\n".join(lines)
 
 
