@@ -1,12 +1,13 @@
 """The metric names there are to query: ours (the worker's and the API's prometheus-client
 registries), the Temporal SDK's and the Temporal server's that the dashboard and the alerts read,
-and the names a PromQL expression queries."""
+the names a PromQL expression queries, and what a scraped page says of one."""
 
 from __future__ import annotations
 
 import re
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from payments.activities.metrics import REGISTRY as WORKER
 from payments.api.metrics import REGISTRY as API
@@ -36,3 +37,13 @@ def queryable() -> set[str]:
 def metrics_in(expr: str) -> set[str]:
     """The metric names a PromQL expression reads (numbers and keywords are not names)."""
     return {name for name in _NAME.findall(_NOT_METRICS.sub(" ", expr)) if name not in _KEYWORDS}
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples called `name` whose labels include `labels` (0 when none)."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )

@@ -29,8 +29,6 @@ from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow, w
 router = APIRouter(tags=["checkout"], dependencies=[Depends(limit_by_ip)])
 ASSETS = Path(__file__).parent.parent / "checkout"
 PAGE = Template((ASSETS / "page.html").read_text())
-
-
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
 EMULATOR_PUBLISHABLE_KEY = "pk_test_emulator"
 

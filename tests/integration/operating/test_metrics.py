@@ -17,19 +17,9 @@ from temporalio.worker import Worker
 from payments.config.ports import free_port
 from payments.config.settings import Settings
 from payments.schema.tables import ReconciliationLog, ReconciliationRun, Transaction
-from tests.exported_metrics import TEMPORAL_SERVER
+from tests.exported_metrics import TEMPORAL_SERVER, value
 from tests.integration.conftest import Parties, worker_process
 from tests.services import eventually, fresh_key
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples called `name` whose labels include `labels` (0 when none)."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 async def test_a_payment_moves_the_api_and_worker_metrics(parties: Parties, worker_metrics_port: int) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
@@ -22,6 +21,7 @@ from payments.schema.messages import StripePaymentEvent
 from payments.schema.tables import LedgerTransaction, OutboxEvent, Transaction
 from payments.workflows import payment_catch_up
 from payments.workflows.payment import workflow_id
+from tests.exported_metrics import value
 from tests.integration.conftest import Parties, stripe_intent
 from tests.services import eventually
 
@@ -136,10 +136,8 @@ async def _own_moves(parties: Parties) -> dict[str, float]:
     """The API's count of our own captures' and voids' webhooks, by what it found."""
     page = (await parties.api.get("/metrics", headers=parties.auth("operator"))).text
     return {
-        sample.labels["found"]: sample.value
-        for family in text_string_to_metric_families(page)
-        for sample in family.samples
-        if sample.name == "payments_stripe_own_moves_total"
+        found: value(page, "payments_stripe_own_moves_total", found=found)
+        for found in ("recorded", "workflow_running", "caught_up")
     }
 
 
