@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+import stripe
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from pydantic import SecretStr
@@ -31,6 +32,7 @@ from payments.config.keyring import Keyring, new_key_spec
 from payments.config.logs import configure_logging
 from payments.config.ports import free_port
 from payments.config.settings import Settings
+from payments.config.stripe_client import stripe_client, stripe_http
 from payments.config.temporal import connect, data_converter
 from payments.config.tracing import start_tracing
 from payments.schema.migrate import upgrade
@@ -244,6 +246,15 @@ async def worker(stack_settings: Settings, worker_metrics_port: int) -> AsyncIte
     stopped.set()
     await asyncio.gather(fanout, watching)
     await parts.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stripe_sdk(stack_settings: Settings) -> AsyncIterator[stripe.StripeClient]:
+    """Our Stripe client as the worker and the API build it (async calls only), for tests that
+    run activities themselves."""
+    http = stripe_http(stack_settings)
+    yield stripe_client(stack_settings, http)
+    await http.close_async()
 
 
 @pytest.fixture(scope="session")

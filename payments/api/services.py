@@ -20,7 +20,7 @@ from payments.config.codec import EncryptionCodec
 from payments.config.keyring import Keyring
 from payments.config.redis import redis_client
 from payments.config.settings import Settings
-from payments.config.stripe_client import stripe_client
+from payments.config.stripe_client import stripe_client, stripe_http
 from payments.config.temporal import connect
 from payments.schema.database import create_engine, create_probe_engine, session_factory
 from payments.schema.party_cache import PartyCache
@@ -41,6 +41,7 @@ class Services:
     keyring: Keyring  # opens and seals secrets at rest (webhook endpoints)
     replays: ReplayCache
     parties: PartyCache
+    stripe_http: stripe.HTTPClient  # the Stripe client's connections, closed by close()
     stripe: stripe.StripeClient
     admission: Admission  # payment inits in flight (payments/api/admission.py)
     jwks: JwksKeys | None  # RS256: the identity provider's keys, refreshed in the background
@@ -68,6 +69,7 @@ class Services:
                 unknown_kid_every=settings.jwt_jwks_unknown_kid_interval.total_seconds(),
             )
             jwks.start()  # in the app's event loop (lifespan), stopped by close()
+        http = stripe_http(settings)
         return cls(
             settings=settings,
             engine=engine,
@@ -80,7 +82,8 @@ class Services:
             keyring=keyring,
             replays=ReplayCache(redis, keyring),
             parties=PartyCache(redis, counted=count_party_lookup),
-            stripe=stripe_client(settings),
+            stripe_http=http,
+            stripe=stripe_client(settings, http),
             admission=Admission(settings.max_inits_in_flight),
             jwks=jwks,
         )
@@ -96,5 +99,6 @@ class Services:
         if self.jwks is not None:
             await self.jwks.close()
         await self.redis.aclose()
+        await self.stripe_http.close_async()
         await self.engine.dispose()
         await self.probe_engine.dispose()

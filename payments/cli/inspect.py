@@ -9,7 +9,7 @@ from typing import Any
 
 from payments.api.timeline import payment_timeline
 from payments.config.settings import Settings
-from payments.config.stripe_client import stripe_client
+from payments.config.stripe_client import stripe_client, stripe_http
 from payments.schema.database import create_engine, session_factory
 from payments.schema.tables import Transaction
 
@@ -25,15 +25,16 @@ def _line(entry: dict[str, Any]) -> str:
 
 async def inspect_payment(settings: Settings, tx_id: str, as_json: bool) -> int:
     assert settings.database_url, "the CLI falls back to the local stack's"
-    engine = create_engine(settings.database_url, 1)
+    engine, http = create_engine(settings.database_url, 1), stripe_http(settings)
     try:
         async with session_factory(engine)() as session:
             tx = await session.get(Transaction, tx_id)
             if tx is None:
                 print(f"no payment {tx_id}")
                 return 1
-            timeline = await payment_timeline(session, stripe_client(settings), tx)
+            timeline = await payment_timeline(session, stripe_client(settings, http), tx)
     finally:
+        await http.close_async()
         await engine.dispose()
     if as_json:
         print(json.dumps(timeline, default=_iso, indent=2))

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -36,7 +37,8 @@ def start_tracing(service: str, otlp_endpoint: str | None, processor: SpanProces
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
-    HTTPXClientInstrumentor().instrument()  # the Stripe SDK's calls, among others
+    AioHttpClientInstrumentor().instrument()  # the Stripe SDK's calls
+    HTTPXClientInstrumentor().instrument()  # merchant webhooks' deliveries, among others
 
 
 def tracing_enabled() -> bool:

@@ -36,7 +36,7 @@ from payments.activities.stripe_transfers import StripeTransfers
 from payments.config.keyring import Keyring
 from payments.config.redis import redis_client
 from payments.config.settings import Settings
-from payments.config.stripe_client import stripe_client
+from payments.config.stripe_client import stripe_client, stripe_http
 from payments.schema.database import create_engine, session_factory
 from payments.schema.party_cache import PartyCache
 from payments.workers.lost_workflows import TemporalLostWorkflows
@@ -127,7 +127,8 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     engine = create_engine(settings.database_url, settings.db_pool_size)
     sessions = session_factory(engine)
     redis = redis_client(settings.redis_url) if settings.redis_url else None  # for cache invalidation
-    stripe = stripe_client(settings)
+    stripe_connections = stripe_http(settings)
+    stripe = stripe_client(settings, stripe_connections)
     keyring = Keyring.from_spec(settings.encryption_keys.get_secret_value())
     merchants = MerchantActivities(sessions, stripe, PartyCache(redis))
     records, payments = PaymentRecords(sessions, keyring), StripePayments(stripe)
@@ -198,6 +199,7 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
 
     async def close() -> None:
         await http.aclose()
+        await stripe_connections.close_async()
         if redis is not None:
             await redis.aclose()
         await engine.dispose()

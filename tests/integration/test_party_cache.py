@@ -9,13 +9,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest_asyncio
+import stripe
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment
 
 from payments.activities.merchants import MerchantActivities
-from payments.config.settings import Settings
-from payments.config.stripe_client import stripe_client
 from payments.schema.database import session_factory
 from payments.schema.messages import PayoutAccount
 from payments.schema.party_cache import PartyCache
@@ -43,7 +42,7 @@ async def _merchant(api: httpx.AsyncClient, auth) -> dict:
 
 
 async def test_a_payout_account_change_is_seen_at_once(
-    api: httpx.AsyncClient, auth, redis: Redis, engine: AsyncEngine, stack_settings: Settings
+    api: httpx.AsyncClient, auth, redis: Redis, engine: AsyncEngine, stripe_sdk: stripe.StripeClient
 ) -> None:
     merchant = await _merchant(api, auth)
     # The keys keep the prefix they had as the directory cache (payments/schema/party_cache.py).
@@ -58,7 +57,7 @@ async def test_a_payout_account_change_is_seen_at_once(
     assert cached is not None and json.loads(cached)["payout_account"] == "acct_first000"
     assert await _lookups(api, auth, "merchant", "hit") == hits_before + 1  # the second read came from Redis
 
-    onboarding = MerchantActivities(session_factory(engine), stripe_client(stack_settings), PartyCache(redis))
+    onboarding = MerchantActivities(session_factory(engine), stripe_sdk, PartyCache(redis))
     await ActivityEnvironment().run(
         onboarding.attach_payout_account, PayoutAccount(merchant_id=merchant["id"], account_id="acct_second00")
     )

@@ -4,14 +4,14 @@ an account past its rate limit, and live payments share it."""
 import asyncio
 import time
 
+import stripe
+
 from payments.activities.stripe_reads import StripeReads
-from payments.config.settings import Settings
-from payments.config.stripe_client import stripe_client
 
 
-async def test_reads_wait_for_their_budget_and_a_missing_object_is_none(stack_settings: Settings) -> None:
+async def test_reads_wait_for_their_budget_and_a_missing_object_is_none(stripe_sdk: stripe.StripeClient) -> None:
     """15 reads at 5 a second: the first 5 at once, the last one 2 seconds later at the soonest."""
-    reads = StripeReads(stripe_client(stack_settings), per_second=5)
+    reads = StripeReads(stripe_sdk, per_second=5)
     began = time.monotonic()
 
     found = await asyncio.gather(*(reads.retrieve("payment_intent", f"pi_missing{i}") for i in range(15)))
@@ -20,10 +20,10 @@ async def test_reads_wait_for_their_budget_and_a_missing_object_is_none(stack_se
     assert time.monotonic() - began >= 1.9
 
 
-async def test_reads_within_a_share_keep_to_that_share_of_the_budget(stack_settings: Settings) -> None:
+async def test_reads_within_a_share_keep_to_that_share_of_the_budget(stripe_sdk: stripe.StripeClient) -> None:
     """An activity reading one of a run's four slices: 15 reads at a quarter of 20 a second take
     2 seconds at the soonest, where the whole budget would have allowed them at once."""
-    reads = StripeReads(stripe_client(stack_settings), per_second=20)
+    reads = StripeReads(stripe_sdk, per_second=20)
     began = time.monotonic()
 
     with reads.share(0.25):
