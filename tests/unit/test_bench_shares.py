@@ -1,0 +1,23 @@
+"""`make bench`'s CPU comparison: ours beside the skeleton's, for the whole stack and for our servers
+alone (Stripe's stand-in and the load generator are not work production runs)."""
+
+from collections import Counter
+
+from bench import ceiling, costs
+
+
+def _counts(cpu: dict[str, float]) -> costs.Counts:
+    return costs.Counts(cpu, *(Counter[str]() for _ in range(7)))
+
+
+def test_the_comparison_gives_the_whole_stack_and_our_servers_their_own_ratio() -> None:
+    ours = _counts(
+        {"temporal": 4.0, "api": 2.0, "worker": 3.0, "postgres": 0.5, "stripe-emulator": 1.0, "load generator": 1.0}
+    )
+    skeleton = _counts(
+        {"temporal": 4.0, f"{ceiling.ROLE_PREFIX}api": 1.0, f"{ceiling.ROLE_PREFIX}worker": 2.0, "load generator": 1.0}
+    )
+    lines = costs.shares(ours, 100, skeleton, 100).splitlines()
+    totals = {line.split()[0]: line.split() for line in lines if line.startswith(("  total", "  our servers"))}
+    assert totals["total"][1:4] == ["115.0", "80.0", "1.44x"]  # 11.5 s and 8 s of CPU over 100 payments
+    assert totals["our"][2:5] == ["95.0", "70.0", "1.36x"]  # without the emulator and the load generator
