@@ -21,11 +21,11 @@ import stripe
 from bench.stats import loadavg, machine_speed
 from devstack.ports import wait_listening
 from payments.config.ports import free_port
-from payments.config.stripe_client import EMULATOR_KEY
+from payments.config.stripe_client import EMULATOR_KEY, StripeHTTP
 
 WARM_UP = 20  # payments before the timing: connections open, code paths loaded
 CLIENTS: dict[str, Callable[[], stripe.HTTPClient]] = {
-    "aiohttp (ours)": lambda: stripe.AIOHTTPClient(timeout=10),
+    "aiohttp (ours)": lambda: StripeHTTP(10),
     "httpx": lambda: stripe.HTTPXClient(timeout=10),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import stripe
 import structlog
 from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
 from fastapi import FastAPI, Request
@@ -199,6 +200,19 @@ def install_error_handlers(app: FastAPI) -> None:
         down, not a bug; any other database error is unexpected."""
         if exc.connection_invalidated or isinstance(exc.orig.__cause__ if exc.orig else None, LOST_CONNECTION):
             return database_down(request, exc)
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(stripe.StripeError)
+    async def _stripe_error(request: Request, exc: stripe.StripeError) -> JSONResponse:
+        """A call a route makes to Stripe itself (a Customer for a card to keep). No answer, Stripe's
+        5xx or rate limit, or the same key's first call still in flight at Stripe (409: a client
+        that retried after our 503) is an outage to retry, each such call having its idempotency
+        key; any other refusal is unexpected."""
+        status = exc.http_status
+        if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or status in (None, 409) or status >= 500:
+            log.warning("stripe_unavailable", error=type(exc.__cause__ or exc).__name__, http_status=status)
+            message = "Stripe is unavailable; retry shortly."
+            return envelope(request, 503, "service_unavailable", message, {"Retry-After": "5"})
         return await _unexpected(request, exc)
 
     @app.exception_handler(PoolTimeout)

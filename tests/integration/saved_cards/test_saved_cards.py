@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payments.config.settings import Settings
 from payments.schema.tables import SavedCard, User
 from tests.integration.conftest import Parties
+from tests.services import eventually
 
 CARD_FIELDS = {"id", "status", "brand", "last4", "exp_month", "exp_year", "is_default", "client_secret"}
 
@@ -234,3 +235,31 @@ async def test_a_card_saved_while_paying_after_3ds_joins_the_cards_once_authenti
     assert await _cards(parties) == cards  # listed again: the same one card
     again = await _pay(parties, "pay-after-3ds-save", saved_card_id=cards[0]["id"])
     assert again.json()["status"] == "authorized"  # set up once, this card pays without 3-D Secure
+
+
+async def test_stripe_unavailable_is_503_until_the_same_request_saves_the_card_on_one_customer(
+    parties: Parties, engine: AsyncEngine, stack_settings: Settings, emulator_control
+) -> None:
+    """The user's first card: its Customer is made by the route itself. Stripe answering slower than
+    our timeout is 503 in the envelope, and so is the same request sent again while that first
+    call is still in flight at Stripe (its idempotency key, 409 there); never a 500. Once Stripe is
+    done, the same request saves the card on one Customer."""
+    slow_ms = int(stack_settings.stripe_timeout_seconds * 2000)
+    slow = {"action": "latency", "path": "/v1/customers", "latency_ms": slow_ms}
+    fault = emulator_control("POST", "/faults", json=slow).json()
+    try:
+        refused = await _save(parties)
+    finally:
+        emulator_control("DELETE", f"/faults/{fault['id']}")
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "service_unavailable" and refused.headers["Retry-After"] == "5"
+    saved = await eventually(lambda: _save(parties), lambda r: r.status_code != 503, "Stripe's first call to end")
+    assert saved.status_code == 201, saved.text
+    assert [c["id"] for c in await _cards(parties)] == [saved.json()["id"]]
+    created = _stripe(stack_settings).v1.events.list(params={"type": "customer.created", "limit": 100})
+    theirs = [
+        e.data.object.id for e in created.data if e.data.object.metadata.to_dict().get("user_id") == parties.user_id
+    ]
+    assert theirs == [await _customer(engine, parties.user_id)]
+    in_flight = emulator_control("GET", "/counters").json().get("idempotency.in_flight", {})
+    assert in_flight.get(f"{parties.user_id}:customer", 0) >= 1  # a retry met Stripe's first call still running
