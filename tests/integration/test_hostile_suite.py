@@ -199,6 +199,7 @@ def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
 
 @pytest.mark.parametrize("role", ROLES)
+@pytest.mark.timeout(480)  # bounded by its example counts; about 30 s idle, 165 s beside three busy test processes
 async def test_generated_requests_over_the_contract_find_nothing(
     parties: Parties, contract: BaseSchema, api_url: str, report: Callable[[str], None], role: str
 ) -> None:

@@ -384,7 +384,9 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
     """`payments reconcile` in its own process, against a worker that reads one object per page and
     holds each of the first pages until the command has drawn the bar as it stood before it: so the
     run outlives several polls whatever the machine's speed. A capture canceled at Stripe makes the
-    result "needs review", so the exit code must be 1."""
+    result "needs review", so the exit code must be 1. Its window starts with its own payments: one
+    reaching back further would page through every payment the tests before it made, one a page."""
+    since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
     for _ in range(5):
         await parties.captured(300)
     flagged = await parties.captured(400)
@@ -409,7 +411,6 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
 
         return reconcile_page_once_drawn
 
-    since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     async with worker_around_pages(temporal_client, one_per_page, once_drawn):
         command = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "payments", "reconcile", "--since", since, "--poll", "0.05"),
