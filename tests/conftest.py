@@ -273,7 +273,10 @@ def stripe_webhooks(api_url: str, stripe_api_base: str, stack_settings: Settings
 
 @pytest_asyncio.fixture
 async def api(api_url: str, worker: Worker, stripe_webhooks: None) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+    # Idle connections are dropped before uvicorn's 5 s keep-alive ends (httpx keeps them 5 s too): a
+    # request sent on one the server is closing at that moment fails with ReadError.
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, limits=limits) as client:
         yield client
 
 

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import stripe
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -378,15 +379,14 @@ async def test_a_payable_the_ledger_cannot_explain_is_flagged_and_a_rerun_finds_
     assert as_merchant.status_code == 403
 
 
+@pytest.mark.timeout(300)  # a page an object, each an activity: 7 s idle, over 90 s beside three busy test processes
 async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
     parties: Parties, temporal_client: Client, stack_settings: Settings, emulator_control
 ) -> None:
     """`payments reconcile` in its own process, against a worker that reads one object per page and
     holds each of the first pages until the command has drawn the bar as it stood before it: so the
     run outlives several polls whatever the machine's speed. A capture canceled at Stripe makes the
-    result "needs review", so the exit code must be 1. Its window starts with its own payments: one
-    reaching back further would page through every payment the tests before it made, one a page."""
-    since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+    result "needs review", so the exit code must be 1."""
     for _ in range(5):
         await parties.captured(300)
     flagged = await parties.captured(400)
@@ -411,6 +411,7 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
 
         return reconcile_page_once_drawn
 
+    since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     async with worker_around_pages(temporal_client, one_per_page, once_drawn):
         command = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "payments", "reconcile", "--since", since, "--poll", "0.05"),
@@ -426,7 +427,7 @@ async def test_the_command_line_shows_the_bar_moving_and_exits_by_the_result(
                 printed += chunk.decode()
 
         try:
-            _, err = await asyncio.wait_for(asyncio.gather(read_output(), command.stderr.read()), 90)
+            _, err = await asyncio.wait_for(asyncio.gather(read_output(), command.stderr.read()), 240)
             await command.wait()
         finally:
             if command.returncode is None:  # one that hangs at exit fails the test instead of hanging it
