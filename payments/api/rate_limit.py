@@ -2,13 +2,15 @@
 process falls back to buckets of its own: looser (one bucket per process, not per fleet) but never
 unlimited, so an outage of Redis does not open the API to floods.
 
-Tokens are taken from Redis a few at a time (LEASE), and a process spends what it took on the
-caller's next requests for LEASE_SECONDS without asking Redis again: a user's init and confirm, or
-Stripe's webhooks from one address, cost one script instead of one per request. Every request
-admitted spent a token the fleet's bucket gave out, so the rate holds exactly as before; the burst
-may be exceeded by what processes hold and have not spent yet, at most LEASE - 1 per process, and
-what a process holds that its caller does not come back for within LEASE_SECONDS is lost (that
-caller gets less, never more). Refusals still come from the shared bucket, before a body is read."""
+Tokens are taken from Redis a few at a time (a lease), and a process spends what it took on the
+caller's next requests for LEASE_SECONDS without asking Redis again: a user's init and confirm cost
+one script instead of two. A caller that spends its whole lease before it runs out (Stripe's
+webhooks from one address, at twice the payment rate) is given twice as much next time, up to a
+quarter of its burst: one script per dozens of its requests. Every request admitted spent a token
+the fleet's bucket gave out, so the rate holds exactly as before; the burst may be exceeded by what
+processes hold and have not spent yet, at most a lease less one per process, and what a process
+holds that its caller does not come back for within LEASE_SECONDS is lost (that caller gets less,
+never more). Refusals still come from the shared bucket, before a body is read."""
 
 from __future__ import annotations
 
@@ -51,12 +53,19 @@ redis.call('SET', KEYS[1], tostring(tokens) .. ' ' .. tostring(now), 'PX', math.
 return {tostring(wait), taken}
 """
 
-LEASE = 4  # tokens taken from Redis at once
+LEASE = 4  # tokens first taken from Redis for a caller
 LEASE_SECONDS = 2.0  # how long a process spends tokens it took for a caller
 
 
 # Not the hashes' "ratelimit:": a bucket left by the previous script would be of the wrong type.
 KEY_PREFIX = "bucket:"
+
+
+@dataclass(frozen=True)
+class Lease:
+    tokens: int  # left to spend
+    until: float  # monotonic
+    size: int  # taken from Redis
 
 
 @dataclass(frozen=True)
@@ -95,25 +104,29 @@ class RateLimiter:
         self._script = redis.register_script(_BUCKET_SCRIPT)
         self._per_second = per_second
         self._burst = burst
+        self._largest_lease = max(LEASE, burst // 4)
         self._fallback = LocalBuckets(per_second, burst)
-        self._held: OrderedDict[str, tuple[int, float]] = OrderedDict()  # caller: tokens taken, until
+        self._held: OrderedDict[str, Lease] = OrderedDict()
         self._capacity = capacity
 
     async def take(self, caller: str) -> Decision:
         now = time.monotonic()
-        tokens, until = self._held.pop(caller, (0, now))
-        if tokens >= 1 and until > now:
-            if tokens > 1:
-                self._held[caller] = (tokens - 1, until)
+        held = self._held.pop(caller, None)
+        if held is not None and held.until <= now:
+            held = None  # run out: the caller's next lease starts small again
+        if held is not None and held.tokens >= 1:
+            self._held[caller] = Lease(held.tokens - 1, held.until, held.size)
             return Decision(True, 1)
+        # All spent before it ran out: a busy caller, given twice as much.
+        size = LEASE if held is None else min(2 * held.size, self._largest_lease)
         try:
-            answer = await self._script(keys=[f"{KEY_PREFIX}{caller}"], args=[self._per_second, self._burst, LEASE])
+            answer = await self._script(keys=[f"{KEY_PREFIX}{caller}"], args=[self._per_second, self._burst, size])
             wait, taken = float(answer[0]), int(answer[1])
         except RedisError as exc:
             log.warning("rate_limit_fallback", error=type(exc).__name__)
             wait, taken = self._fallback.wait(caller), 0
-        if taken > 1:
-            self._held[caller] = (taken - 1, now + LEASE_SECONDS)
+        if taken >= 1:  # kept when all is spent too: its size tells how busy the caller is
+            self._held[caller] = Lease(taken - 1, now + LEASE_SECONDS, size)
             while len(self._held) > self._capacity:
                 self._held.popitem(last=False)
         return Decision(wait == 0, max(1, math.ceil(wait)))

@@ -70,3 +70,34 @@ async def test_redis_down_falls_back_to_the_local_bucket() -> None:
     bucket = _Bucket(tokens=0, down=True)
     limiter = RateLimiter(_Redis(bucket), per_second=0.01, burst=2)  # type: ignore[arg-type]
     assert [(await limiter.take("sub:x")).allowed for _ in range(3)] == [True, True, False]
+
+
+async def test_a_caller_that_spends_its_lease_before_it_runs_out_gets_twice_as_much_up_to_a_quarter_of_its_burst(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bucket = _Bucket(tokens=1000)
+    limiter = RateLimiter(_Redis(bucket), per_second=50, burst=100)  # type: ignore[arg-type]
+    clock = [1000.0]
+    monkeypatch.setattr(rate_limit.time, "monotonic", lambda: clock[0])
+    leases = []
+    for _ in range(4 + 8 + 16 + 25 + 25):
+        before = bucket.tokens
+        assert (await limiter.take("ip:stripe")).allowed
+        if bucket.tokens != before:
+            leases.append(before - bucket.tokens)
+        clock[0] += 0.01
+    assert leases == [4, 8, 16, 25, 25]
+    assert 1000 - bucket.tokens == sum(leases)  # admitted no more than Redis gave out
+
+
+async def test_a_lease_that_runs_out_unspent_starts_the_next_one_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    bucket = _Bucket(tokens=1000)
+    limiter = RateLimiter(_Redis(bucket), per_second=50, burst=100)  # type: ignore[arg-type]
+    clock = [1000.0]
+    monkeypatch.setattr(rate_limit.time, "monotonic", lambda: clock[0])
+    for _ in range(4 + 8):  # two leases spent: the next would be 16
+        await limiter.take("sub:user:u")
+    clock[0] += rate_limit.LEASE_SECONDS + 0.1
+    before = bucket.tokens
+    await limiter.take("sub:user:u")
+    assert before - bucket.tokens == LEASE
