@@ -1,8 +1,9 @@
 """Publishes outbox rows to the Redis Stream `payments.events`, oldest first, each once. A relay that
 dies between XADD and marking the rows published (a killed worker, a PostgreSQL restart) sends the
-batch again; a marker per event, set in the same Redis script as its XADD, turns that second send
-into nothing. Markers live an hour (a relay is back long before); past that, consumers still dedupe
-on `event_id`. Several workers can relay at once: rows are claimed with FOR UPDATE SKIP LOCKED.
+batch again; a marker bit per event, set in the same Redis script as its XADD, turns that second
+send into nothing. Markers live an hour after their bitmap's last write (a relay is back long
+before); past that, consumers still dedupe on `event_id`. Several workers can relay at once: rows
+are claimed with FOR UPDATE SKIP LOCKED.
 
 Redis keeps no record of its own: if it loses its data, `payments events republish --since T`
 sends the outbox's events from T again (`republish`). A marker goes with its stream entry (one
@@ -28,15 +29,32 @@ from payments.workers.polling import IDLE_SECONDS, poll_until_stopped
 
 STREAM = "payments.events"
 MARKER_SECONDS = 3600
-# Each event of a batch XADDed unless it was added already, one script for the whole batch: KEYS =
-# stream, then a marker per event; ARGV = marker ttl, fields per event, then the events' fields.
-# Answers the entries added.
+# The markers are bitmaps, a bit per event id, MARKER_BLOCK ids (4 KiB) to a bitmap: one BITFIELD
+# sets a batch's bits and answers which were set already (a SET NX per event cost a command each).
+MARKER_BLOCK = 32_768
+# Each event of a batch XADDed unless its bit was set already, one script for the whole batch:
+# KEYS = the stream, then the batch's bitmaps; ARGV = marker ttl, fields per event, then per event:
+# its bitmap's place in KEYS, its bit, its fields. Answers the entries added.
 _ADD_ONCE = """
-local per = tonumber(ARGV[2])
+local ttl, per = ARGV[1], tonumber(ARGV[2])
+local bits, events = {}, {}
+for k = 2, #KEYS do bits[k] = {} end
+for at = 3, #ARGV, per + 2 do
+  local k = tonumber(ARGV[at])
+  local ops = bits[k]
+  local n = #ops
+  ops[n + 1], ops[n + 2], ops[n + 3], ops[n + 4] = 'SET', 'u1', ARGV[at + 1], 1
+  events[#events + 1] = {k, n / 4 + 1, at + 2}
+end
+local was = {}
+for k = 2, #KEYS do
+  was[k] = redis.call('BITFIELD', KEYS[k], unpack(bits[k]))
+  redis.call('EXPIRE', KEYS[k], ttl)
+end
 local added = 0
-for i = 2, #KEYS do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
-    local first = 3 + (i - 2) * per
+for _, event in ipairs(events) do
+  local k, nth, first = unpack(event)
+  if was[k][nth] == 0 then
     redis.call('XADD', KEYS[1], '*', unpack(ARGV, first, first + per - 1))
     added = added + 1
   end
@@ -56,7 +74,7 @@ class OutboxRelay:
     ) -> None:
         self._sessions = sessions
         self._redis = redis
-        self._add_once = redis.register_script(_ADD_ONCE)  # for its sha; loaded on NOSCRIPT only
+        self._script = redis.register_script(_ADD_ONCE)  # for its sha; loaded on NOSCRIPT only
         self.stream = stream
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
@@ -79,36 +97,37 @@ class OutboxRelay:
             OUTBOX_LAG.set((datetime.now(UTC) - rows[0].created_at).total_seconds() if rows else 0)
             if not rows:
                 return 0
-            await self._add(rows)
+            await self.add_once(rows)
             await session.execute(
                 update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=func.now())
             )
             return len(rows)
 
-    async def _add(self, rows: Sequence[OutboxEvent]) -> int:
+    async def add_once(self, rows: Sequence[OutboxEvent]) -> int:
         """XADD each row unless its marker says it is in the stream already, in one script for the
         batch; the entries added. EVALSHA itself, not the registered Script: through a pipeline
         redis-py sent SCRIPT EXISTS first. A server without the script (restarted, flushed) answers
         NOSCRIPT: load it and send the batch again."""
-        markers: list[str] = []
-        fields: list[str] = []
+        bitmaps: dict[int, int] = {}  # a block of ids: its bitmap's place in KEYS
+        events: list[list[str | int]] = []
         for row in rows:
-            event = {
+            fields = {
                 "event_id": str(row.id),
                 "type": row.type,
                 "aggregate_id": row.aggregate_id,
                 "payload": json.dumps(row.payload),
                 "created_at": row.created_at.isoformat(),
             }
-            markers.append(f"{self.stream}:published:{row.id}")
-            fields.extend(item for pair in event.items() for item in pair)
-        keys: list[str] = [self.stream, *markers]
-        args: list[str | int] = [MARKER_SECONDS, len(fields) // len(rows), *fields]
+            place = bitmaps.setdefault(row.id // MARKER_BLOCK, len(bitmaps) + 2)
+            events.append([place, row.id % MARKER_BLOCK, *(item for pair in fields.items() for item in pair)])
+        # Not the per-event markers' "published:": a string marker read as a bitmap would set bits.
+        keys = [self.stream, *(f"{self.stream}:published-bits:{block}" for block in bitmaps)]
+        args = [MARKER_SECONDS, len(events[0]) - 2, *(arg for event in events for arg in event)]
         try:
-            added = await self._redis.evalsha(self._add_once.sha, len(keys), *keys, *args)
+            added = await self._redis.evalsha(self._script.sha, len(keys), *keys, *args)
         except NoScriptError:
             await self._redis.script_load(_ADD_ONCE)
-            added = await self._redis.evalsha(self._add_once.sha, len(keys), *keys, *args)
+            added = await self._redis.evalsha(self._script.sha, len(keys), *keys, *args)
         return int(added)
 
     async def republish(self, since: datetime, page_size: int = 1000) -> tuple[int, int]:
@@ -118,7 +137,7 @@ class OutboxRelay:
         read = added = 0
         after = (first or 0) - 1
         while first is not None and (rows := await self._page(after, page_size)):
-            read, added, after = read + len(rows), added + await self._add(rows), rows[-1].id
+            read, added, after = read + len(rows), added + await self.add_once(rows), rows[-1].id
         return read, added
 
     async def _first_id_since(self, since: datetime) -> int | None:

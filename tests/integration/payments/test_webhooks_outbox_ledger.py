@@ -3,6 +3,7 @@ and no card token or secret in history, search attributes or logs."""
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,7 @@ from payments.activities.ledger import platform_fee
 from payments.config.settings import Settings
 from payments.schema.database import session_factory
 from payments.schema.tables import Merchant, OutboxEvent, Payout, Transaction, TransferReversal
-from payments.workers.outbox_relay import OutboxRelay
+from payments.workers.outbox_relay import MARKER_BLOCK, OutboxRelay
 from payments.workflows.payment import workflow_id
 from stripe_emulator.webhooks import signature_header
 from tests.integration.conftest import Parties
@@ -206,6 +207,33 @@ async def test_a_relay_that_dies_before_marking_its_batch_publishes_nothing_twic
     assert published == [b"payment.authorized", b"payment.confirmed"]
 
 
+async def test_marker_bits_across_bitmaps_add_each_event_once_in_id_order(
+    engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    """Events on both sides of a bitmap's edge and in a third bitmap: sent again with new ones among
+    them, only the new ones are added, in id order."""
+    redis = Redis.from_url(stack_settings.redis_url or "")
+    stream = f"test.events.{fresh_key()}"
+    relay = OutboxRelay(session_factory(engine), redis, stream=stream)
+
+    def events(*ids: int) -> list[OutboxEvent]:
+        return [
+            OutboxEvent(id=i, type="test.event", aggregate_id=f"agg_{i}", payload={}, created_at=datetime.now(UTC))
+            for i in ids
+        ]
+
+    edge = MARKER_BLOCK
+    try:
+        first = await relay.add_once(events(edge - 1, edge, 3 * edge + 5))
+        again = await relay.add_once(events(7, edge - 1, edge, edge + 1, 3 * edge + 5, 3 * edge + 6))
+        entries = await redis.xrange(stream)
+    finally:
+        await redis.delete(stream, *[key async for key in redis.scan_iter(f"{stream}:published-bits:*")])
+        await redis.aclose()
+    assert (first, again) == (3, 3)
+    assert [int(f[b"event_id"]) for _, f in entries] == [edge - 1, edge, 3 * edge + 5, 7, edge + 1, 3 * edge + 6]
+
+
 async def test_republish_sends_the_events_from_a_time_into_an_emptied_stream_once_and_none_before_it(
     parties: Parties, engine: AsyncEngine, stack_settings: Settings
 ) -> None:
@@ -224,7 +252,7 @@ async def test_republish_sends_the_events_from_a_time_into_an_emptied_stream_onc
         await relay.republish(since)
         entries = await redis.xrange(stream)
     finally:
-        await redis.delete(stream, *[key async for key in redis.scan_iter(f"{stream}:published:*")])
+        await redis.delete(stream, *[key async for key in redis.scan_iter(f"{stream}:published-bits:*")])
         await redis.aclose()
     by_tx: dict[str, list[bytes]] = {}
     for _, fields in entries:
