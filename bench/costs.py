@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import httpx
 import psutil
@@ -113,14 +113,18 @@ class Counts:
     def __sub__(self, before: Counts) -> Counts:
         return Counts(
             {role: seconds - before.cpu.get(role, 0.0) for role, seconds in self.cpu.items()},
-            self.http - before.http,
-            self.temporal - before.temporal,
-            self.postgres - before.postgres,
-            self.redis - before.redis,
-            self.stripe - before.stripe,
-            self.parties - before.parties,
-            self.own_moves - before.own_moves,
+            *(getattr(self, name) - getattr(before, name) for name in _COUNTERS),
         )
+
+    def __add__(self, other: Counts) -> Counts:
+        """Two runs' shares together (the rounds of one comparison)."""
+        return Counts(
+            {role: self.cpu.get(role, 0.0) + other.cpu.get(role, 0.0) for role in self.cpu.keys() | other.cpu.keys()},
+            *(getattr(self, name) + getattr(other, name) for name in _COUNTERS),
+        )
+
+
+_COUNTERS = tuple(field.name for field in fields(Counts) if field.name != "cpu")
 
 
 class Meter:
@@ -243,10 +247,8 @@ def report(cost: Counts, payments: int, top: int = 12) -> str:
     return "\n".join(lines)
 
 
-def shares(ours: Counts, ours_payments: int, skeleton: Counts, skeleton_payments: int) -> str:
-    """Our CPU per payment beside the skeleton's (bench/ceiling.py), process by process, measured in
-    the same run, and ours as a multiple of it. The skeleton's processes are Temporal, its own API
-    and worker, and the load generator: what our idle processes spend meanwhile is not its cost."""
+def _rows(ours: Counts, ours_payments: int, skeleton: Counts, skeleton_payments: int) -> list[tuple[str, float, float]]:
+    """(our process, its CPU ms per payment, its counterpart's in the skeleton) for each of ours."""
 
     def ms(cost: Counts, role: str, payments: int) -> float:
         return 1000 * cost.cpu.get(role, 0.0) / max(1, payments)
@@ -259,18 +261,44 @@ def shares(ours: Counts, ours_payments: int, skeleton: Counts, skeleton_payments
     ]
     shown = {ours_role for ours_role, _ in pairs}
     pairs += [(role, "") for role in sorted(ours.cpu) if role not in shown and not ceiling.is_skeleton(role)]
-    lines = ["CPU per payment, ours beside the skeleton's in the same run (ms):"]
-    totals = {"total": [0.0, 0.0], "our servers": [0.0, 0.0]}
-    for ours_role, skeleton_role in pairs:
-        mine = ms(ours, ours_role, ours_payments)
-        bare = ms(skeleton, skeleton_role, skeleton_payments) if skeleton_role else 0.0
-        for name in totals if ours_role not in NOT_OURS else ("total",):
-            totals[name][0] += mine
-            totals[name][1] += bare
+    return [
+        (role, ms(ours, role, ours_payments), ms(skeleton, bare, skeleton_payments) if bare else 0.0)
+        for role, bare in pairs
+    ]
+
+
+def _totals(rows: list[tuple[str, float, float]]) -> dict[str, tuple[float, float]]:
+    """The whole stack's CPU per payment, ours and the skeleton's, and our servers' alone."""
+    servers = [row for row in rows if row[0] not in NOT_OURS]
+    return {
+        name: (sum(r[1] for r in part), sum(r[2] for r in part))
+        for name, part in (("total", rows), ("our servers", servers))
+    }
+
+
+def ratios(ours: Counts, ours_payments: int, skeleton: Counts, skeleton_payments: int) -> dict[str, float]:
+    """Ours as a multiple of the skeleton: "total" (the whole stack) and "our servers"."""
+    totals = _totals(_rows(ours, ours_payments, skeleton, skeleton_payments))
+    return {name: mine / bare if bare else float("nan") for name, (mine, bare) in totals.items()}
+
+
+def shares(
+    ours: Counts,
+    ours_payments: int,
+    skeleton: Counts,
+    skeleton_payments: int,
+    title: str = "CPU per payment, ours beside the skeleton's in the same run (ms):",
+) -> str:
+    """Our CPU per payment beside the skeleton's (bench/ceiling.py), process by process, measured in
+    the same run, and ours as a multiple of it. The skeleton's processes are Temporal, its own API
+    and worker, and the load generator: what our idle processes spend meanwhile is not its cost."""
+    rows = _rows(ours, ours_payments, skeleton, skeleton_payments)
+    lines = [title]
+    for role, mine, bare in rows:
         ratio = f"{mine / bare:6.2f}x" if bare else ""
-        lines.append(f"  {ours_role:<18} {mine:7.1f} {bare:9.1f}  {ratio}")
+        lines.append(f"  {role:<18} {mine:7.1f} {bare:9.1f}  {ratio}")
     notes = {"total": "(target: 1.3x at most)", "our servers": f"(without {' and '.join(NOT_OURS)})"}
-    for name, (total_ours, total_skeleton) in totals.items():
+    for name, (total_ours, total_skeleton) in _totals(rows).items():
         times = total_ours / total_skeleton if total_skeleton else float("nan")
         lines.append(f"  {name:<18} {total_ours:7.1f} {total_skeleton:9.1f}  {times:6.2f}x {notes[name]}")
     return "\n".join(lines)

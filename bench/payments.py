@@ -8,7 +8,9 @@ scheduled start) on a throwaway stack:
 3. a step run raising the rate until p99 of either call passes 500 ms or a payment fails (the
    knee);
 4. the same measured run and step run on the skeleton of this design (bench/ceiling.py), its CPU
-   per payment per process beside ours in the same run: ours as a multiple of it, our knee as a share.
+   per payment per process beside ours in the same run: ours as a multiple of it, our knee as a share;
+   then rounds of ours and the skeleton in turn (--rounds, --round-seconds), whose ratio the
+   machine's drift over the run moves less than that of one run of each.
 
     make bench                                   # ours, then the skeleton: steps of 30 s each
     make bench BENCH_ARGS="--rate 12 --duration 300"          # the issue's 5-minute target
@@ -163,6 +165,30 @@ async def measured_run(
     return run, cost, course.memory(marks)
 
 
+async def alternating_rounds(
+    stack: Stack, meter: costs.Meter, ours: Payment, skeleton: Payment, rate: float, seconds: float, rounds: int
+) -> str:
+    """Ours and the skeleton in turn, `rounds` times: a single run of each meters them minutes
+    apart, and this machine's drift over minutes moved the ratio by a fifth between two whole
+    runs; in turns, the drift falls on both alike. Each round's ratio, then all rounds together."""
+    lines = [f"Alternating rounds of {seconds:g} s at {rate:g}/s, ours then the skeleton's (whole stack, our servers):"]
+    metered: dict[str, list[tuple[costs.Counts, int]]] = {"ours": [], "skeleton": []}
+    for number in range(1, rounds + 1):
+        for what, payment in (("ours", ours), ("skeleton", skeleton)):
+            run, cost, _ = await measured_run(stack, meter, payment, rate, seconds, f"{what}, round {number}")
+            metered[what].append((cost, run.done + run.failures))
+        each = costs.ratios(*metered["ours"][-1], *metered["skeleton"][-1])
+        lines.append(f"  round {number}: {each['total']:.2f}x, {each['our servers']:.2f}x")
+
+    def together(side: list[tuple[costs.Counts, int]]) -> tuple[costs.Counts, int]:
+        return sum((cost for cost, _ in side[1:]), side[0][0]), sum(payments for _, payments in side)
+
+    title = f"CPU per payment over the {rounds} rounds, ours beside the skeleton's (ms):"
+    return (
+        "\n".join(lines) + "\n" + costs.shares(*together(metered["ours"]), *together(metered["skeleton"]), title=title)
+    )
+
+
 async def with_webhook_endpoint(stack: Stack, api: httpx.AsyncClient, rate: float, duration: float) -> Run:
     """The same open-loop run for another merchant with one endpoint subscribed to every event
     (delivery runs in the worker, off the API's answer), then the plain run again, so that what
@@ -241,6 +267,10 @@ async def main(args: argparse.Namespace) -> None:
                 bare_payments = bare_run.done + bare_run.failures
                 print("The skeleton's " + costs.report(bare_cost, max(1, bare_payments)), flush=True)
                 comparison = costs.shares(cost, run.done + run.failures, bare_cost, bare_payments)
+                if args.rounds > 0:
+                    comparison += "\n" + await alternating_rounds(
+                        stack, meter, payment, bare, args.rate, args.round_seconds, args.rounds
+                    )
                 if args.step_seconds > 0:
                     ceiling_knee, ceiling_runs = await step("skeleton", bare, steps)
                     table.extend(row(r) for r in ceiling_runs)
@@ -298,6 +328,8 @@ def cli() -> None:
     parser.add_argument("--step-seconds", type=float, default=30.0, help="seconds per step (0: no step run)")
     parser.add_argument("--step-top", type=float, default=400.0, help="the step run's highest rate")
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="no skeleton (bench/ceiling.py)")
+    parser.add_argument("--rounds", type=int, default=3, help="then rounds of ours and the skeleton in turn (0: none)")
+    parser.add_argument("--round-seconds", type=float, default=20.0, help="seconds of each side in each round")
     parser.add_argument("--api-workers", type=int, default=1, help="API processes (payments api --workers N)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (more than one: money checks)")
     parser.add_argument(

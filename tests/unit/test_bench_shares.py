@@ -21,3 +21,22 @@ def test_the_comparison_gives_the_whole_stack_and_our_servers_their_own_ratio() 
     totals = {line.split()[0]: line.split() for line in lines if line.startswith(("  total", "  our servers"))}
     assert totals["total"][1:4] == ["115.0", "80.0", "1.44x"]  # 11.5 s and 8 s of CPU over 100 payments
     assert totals["our"][2:5] == ["95.0", "70.0", "1.36x"]  # without the emulator and the load generator
+
+
+def test_rounds_add_up_process_by_process_and_counter_by_counter() -> None:
+    first = costs.Counts({"temporal": 1.0, "api": 0.5}, *(Counter({"x": 2}) for _ in range(7)))
+    second = costs.Counts({"temporal": 2.0, "worker": 1.0}, *(Counter({"x": 1, "y": 1}) for _ in range(7)))
+    both = first + second
+    assert both.cpu == {"temporal": 3.0, "api": 0.5, "worker": 1.0}
+    assert both.http == both.own_moves == Counter({"x": 3, "y": 1})
+    assert (both - second).redis == first.redis
+
+
+def test_the_ratio_of_rounds_together_is_of_their_sums() -> None:
+    skeleton = {"temporal": 1.0, f"{ceiling.ROLE_PREFIX}api": 1.0}
+    rounds = [(_counts({"temporal": 1.0, "api": 1.0}), 10), (_counts({"temporal": 3.0, "api": 3.0}), 10)]
+    ours = (rounds[0][0] + rounds[1][0], 20)
+    bare = (_counts(skeleton) + _counts(skeleton), 20)
+    assert costs.ratios(*rounds[0], _counts(skeleton), 10)["total"] == 1.0
+    assert costs.ratios(*rounds[1], _counts(skeleton), 10)["total"] == 3.0
+    assert costs.ratios(*ours, *bare)["total"] == 2.0 == costs.ratios(*ours, *bare)["our servers"]
