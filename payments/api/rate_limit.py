@@ -4,13 +4,15 @@ unlimited, so an outage of Redis does not open the API to floods.
 
 Tokens are taken from Redis a few at a time (a lease), and a process spends what it took on the
 caller's next requests for LEASE_SECONDS without asking Redis again: a user's init and confirm cost
-one script instead of two. A caller that spends its whole lease before it runs out (Stripe's
-webhooks from one address, at twice the payment rate) is given twice as much next time, up to a
-quarter of its burst: one script per dozens of its requests. Every request admitted spent a token
-the fleet's bucket gave out, so the rate holds exactly as before; the burst may be exceeded by what
-processes hold and have not spent yet, at most a lease less one per process, and what a process
-holds that its caller does not come back for within LEASE_SECONDS is lost (that caller gets less,
-never more). Refusals still come from the shared bucket, before a body is read."""
+one script instead of two. A lease's size follows the caller's pace: twice the last for a caller
+that spent it within half its time (Stripe's webhooks from one address, at twice the payment
+rate), up to a quarter of the burst; the same for one that spent it later; half for one that let it
+run out. Every request admitted spent a token the fleet's bucket gave out, so the rate holds
+exactly as before. The burst may be exceeded by what processes hold and have not spent yet: for a
+busy caller up to a quarter of its burst per API process (with four processes, up to twice its
+burst at once), for a caller seen once 3 tokens; and what a process holds that its caller does not
+come back for within LEASE_SECONDS is lost (that caller gets less, never more). Refusals still come
+from the shared bucket, before a body is read."""
 
 from __future__ import annotations
 
@@ -64,8 +66,12 @@ KEY_PREFIX = "bucket:"
 @dataclass(frozen=True)
 class Lease:
     tokens: int  # left to spend
-    until: float  # monotonic
-    size: int  # taken from Redis
+    taken_at: float  # monotonic
+    size: int  # given by Redis
+
+    @property
+    def until(self) -> float:
+        return self.taken_at + LEASE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -112,13 +118,10 @@ class RateLimiter:
     async def take(self, caller: str) -> Decision:
         now = time.monotonic()
         held = self._held.pop(caller, None)
-        if held is not None and held.until <= now:
-            held = None  # run out: the caller's next lease starts small again
-        if held is not None and held.tokens >= 1:
-            self._held[caller] = Lease(held.tokens - 1, held.until, held.size)
+        if held is not None and now < held.until and held.tokens >= 1:
+            self._held[caller] = Lease(held.tokens - 1, held.taken_at, held.size)
             return Decision(True, 1)
-        # All spent before it ran out: a busy caller, given twice as much.
-        size = LEASE if held is None else min(2 * held.size, self._largest_lease)
+        size = self._next_size(held, now)
         try:
             answer = await self._script(keys=[f"{KEY_PREFIX}{caller}"], args=[self._per_second, self._burst, size])
             wait, taken = float(answer[0]), int(answer[1])
@@ -126,7 +129,24 @@ class RateLimiter:
             log.warning("rate_limit_fallback", error=type(exc).__name__)
             wait, taken = self._fallback.wait(caller), 0
         if taken >= 1:  # kept when all is spent too: its size tells how busy the caller is
-            self._held[caller] = Lease(taken - 1, now + LEASE_SECONDS, size)
-            while len(self._held) > self._capacity:
-                self._held.popitem(last=False)
+            self._hold(caller, Lease(taken - 1, now, taken))
         return Decision(wait == 0, max(1, math.ceil(wait)))
+
+    def _next_size(self, held: Lease | None, now: float) -> int:
+        if held is None:
+            return LEASE
+        if now >= held.until:  # run out: the caller comes less often than the lease lasts
+            return max(LEASE, held.size // 2)
+        if now < held.taken_at + LEASE_SECONDS / 2:  # spent within half its time
+            return min(2 * held.size, self._largest_lease)
+        return held.size
+
+    def _hold(self, caller: str, lease: Lease) -> None:
+        """Keep a lease, together with one that an overlapping request of the same caller stored
+        while this one waited on Redis: the later would otherwise drop the earlier's tokens."""
+        other = self._held.pop(caller, None)
+        if other is not None and time.monotonic() < other.until:
+            lease = Lease(lease.tokens + other.tokens, max(lease.taken_at, other.taken_at), max(lease.size, other.size))
+        self._held[caller] = lease
+        while len(self._held) > self._capacity:
+            self._held.popitem(last=False)

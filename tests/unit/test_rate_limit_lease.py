@@ -1,6 +1,8 @@
-"""The limiter's leased tokens: a process asks Redis once per LEASE requests of one caller, never
-admits more than Redis gave out, and forgets what it holds after LEASE_SECONDS."""
+"""The limiter's leased tokens: a process asks Redis once per lease of one caller's requests, sizes
+the next lease by how fast the last was spent, never admits more than Redis gave out, and forgets
+what it holds after LEASE_SECONDS."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -72,32 +74,54 @@ async def test_redis_down_falls_back_to_the_local_bucket() -> None:
     assert [(await limiter.take("sub:x")).allowed for _ in range(3)] == [True, True, False]
 
 
-async def test_a_caller_that_spends_its_lease_before_it_runs_out_gets_twice_as_much_up_to_a_quarter_of_its_burst(
+async def test_a_caller_that_spends_its_lease_within_half_its_time_gets_twice_as_much_up_to_a_quarter_of_its_burst(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bucket = _Bucket(tokens=1000)
     limiter = RateLimiter(_Redis(bucket), per_second=50, burst=100)  # type: ignore[arg-type]
     clock = [1000.0]
     monkeypatch.setattr(rate_limit.time, "monotonic", lambda: clock[0])
-    leases = []
+    leases, admitted = [], 0
     for _ in range(4 + 8 + 16 + 25 + 25):
         before = bucket.tokens
-        assert (await limiter.take("ip:stripe")).allowed
+        admitted += (await limiter.take("ip:stripe")).allowed
         if bucket.tokens != before:
             leases.append(before - bucket.tokens)
         clock[0] += 0.01
     assert leases == [4, 8, 16, 25, 25]
-    assert 1000 - bucket.tokens == sum(leases)  # admitted no more than Redis gave out
+    assert admitted == 1000 - bucket.tokens  # no more than Redis gave out
 
 
-async def test_a_lease_that_runs_out_unspent_starts_the_next_one_small(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_lease_spent_late_keeps_its_size_and_one_that_runs_out_halves(monkeypatch: pytest.MonkeyPatch) -> None:
     bucket = _Bucket(tokens=1000)
     limiter = RateLimiter(_Redis(bucket), per_second=50, burst=100)  # type: ignore[arg-type]
     clock = [1000.0]
     monkeypatch.setattr(rate_limit.time, "monotonic", lambda: clock[0])
-    for _ in range(4 + 8):  # two leases spent: the next would be 16
+
+    async def lease_taken_by_next_request() -> int:
+        before = bucket.tokens
         await limiter.take("sub:user:u")
-    clock[0] += rate_limit.LEASE_SECONDS + 0.1
-    before = bucket.tokens
-    await limiter.take("sub:user:u")
-    assert before - bucket.tokens == LEASE
+        return before - bucket.tokens
+
+    for _ in range(4 + 8 + 15):  # leases of 4 and 8 spent at once, then 15 of 16
+        await limiter.take("sub:user:u")
+    clock[0] += 0.75 * rate_limit.LEASE_SECONDS
+    await limiter.take("sub:user:u")  # the 16th, in the second half of the lease's time
+    assert await lease_taken_by_next_request() == 16
+    clock[0] += rate_limit.LEASE_SECONDS + 0.1  # 15 left unspent run out
+    assert await lease_taken_by_next_request() == 8
+
+
+async def test_overlapping_requests_of_one_caller_keep_every_token_redis_gave() -> None:
+    """Each waits on Redis with nothing held; the last answer must not drop the others' tokens."""
+    bucket = _Bucket(tokens=100)
+
+    async def slow_script(keys: list[str], args: list[Any]) -> list[Any]:
+        await asyncio.sleep(0)  # the others' calls start before this one is answered
+        return await bucket(keys, args)
+
+    limiter = RateLimiter(_Redis(slow_script), per_second=50, burst=100)  # type: ignore[arg-type]
+    assert all(d.allowed for d in await asyncio.gather(*(limiter.take("ip:stripe") for _ in range(4))))
+    assert (bucket.calls, bucket.tokens) == (4, 84)  # four leases of 4
+    assert all([(await limiter.take("ip:stripe")).allowed for _ in range(12)])
+    assert bucket.calls == 4  # the 12 left of them, spent without Redis
