@@ -1,14 +1,16 @@
 """Publishes outbox rows to the Redis Stream `payments.events`, oldest first, each once. A relay that
 dies between XADD and marking the rows published (a killed worker, a PostgreSQL restart) sends the
 batch again; a marker bit per event, set in the same Redis script as its XADD, turns that second
-send into nothing. Markers live an hour after their bitmap's last write (a relay is back long
-before); past that, consumers still dedupe on `event_id`. Several workers can relay at once: rows
-are claimed with FOR UPDATE SKIP LOCKED.
+send into nothing. Markers live at least an hour (their bitmap's, an hour past its last write; a
+relay is back long before); past that, consumers still dedupe on `event_id`. Several workers can
+relay at once: rows are claimed with FOR UPDATE SKIP LOCKED.
 
 Redis keeps no record of its own: if it loses its data, `payments events republish --since T`
 sends the outbox's events from T again (`republish`). A marker goes with its stream entry (one
-script), so an event still in the stream is not added twice within the marker's hour; consumers
-dedupe on `event_id` in any case."""
+script), so an event still in the stream is not added twice while its marker lives; consumers
+dedupe on `event_id` in any case. A stream lost without its markers (deleted by hand) needs them
+deleted too (`payments.events:published-bits:*`) before a republish, or the events they mark are
+not sent again."""
 
 from __future__ import annotations
 
@@ -30,34 +32,39 @@ from payments.workers.polling import IDLE_SECONDS, poll_until_stopped
 STREAM = "payments.events"
 MARKER_SECONDS = 3600
 # The markers are bitmaps, a bit per event id, MARKER_BLOCK ids (4 KiB) to a bitmap: one BITFIELD
-# sets a batch's bits and answers which were set already (a SET NX per event cost a command each).
+# reads a batch's bits and one sets those of the events added (a SET NX per event cost a command
+# each). Bits are set after their XADDs: a script that fails part way leaves the batch's events
+# unmarked, to be added again (consumers dedupe), never marked and missing.
 MARKER_BLOCK = 32_768
+SCRIPT_EVENTS = 1000  # events a script call: Lua's unpack takes at most about 8,000 values
 # Each event of a batch XADDed unless its bit was set already, one script for the whole batch:
 # KEYS = the stream, then the batch's bitmaps; ARGV = marker ttl, fields per event, then per event:
 # its bitmap's place in KEYS, its bit, its fields. Answers the entries added.
 _ADD_ONCE = """
 local ttl, per = ARGV[1], tonumber(ARGV[2])
-local bits, events = {}, {}
-for k = 2, #KEYS do bits[k] = {} end
+local gets, sets, events = {}, {}, {}
+for k = 2, #KEYS do gets[k], sets[k] = {}, {} end
 for at = 3, #ARGV, per + 2 do
-  local k = tonumber(ARGV[at])
-  local ops = bits[k]
-  local n = #ops
-  ops[n + 1], ops[n + 2], ops[n + 3], ops[n + 4] = 'SET', 'u1', ARGV[at + 1], 1
-  events[#events + 1] = {k, n / 4 + 1, at + 2}
+  local k, bit = tonumber(ARGV[at]), ARGV[at + 1]
+  local n = #gets[k]
+  gets[k][n + 1], gets[k][n + 2], gets[k][n + 3] = 'GET', 'u1', bit
+  events[#events + 1] = {k, n / 3 + 1, bit, at + 2}
 end
 local was = {}
-for k = 2, #KEYS do
-  was[k] = redis.call('BITFIELD', KEYS[k], unpack(bits[k]))
-  redis.call('EXPIRE', KEYS[k], ttl)
-end
+for k = 2, #KEYS do was[k] = redis.call('BITFIELD', KEYS[k], unpack(gets[k])) end
 local added = 0
 for _, event in ipairs(events) do
-  local k, nth, first = unpack(event)
+  local k, nth, bit, first = unpack(event)
   if was[k][nth] == 0 then
     redis.call('XADD', KEYS[1], '*', unpack(ARGV, first, first + per - 1))
+    local n = #sets[k]
+    sets[k][n + 1], sets[k][n + 2], sets[k][n + 3], sets[k][n + 4] = 'SET', 'u1', bit, 1
     added = added + 1
   end
+end
+for k = 2, #KEYS do
+  if #sets[k] > 0 then redis.call('BITFIELD', KEYS[k], unpack(sets[k])) end
+  redis.call('EXPIRE', KEYS[k], ttl)
 end
 return added
 """
@@ -104,10 +111,17 @@ class OutboxRelay:
             return len(rows)
 
     async def add_once(self, rows: Sequence[OutboxEvent]) -> int:
-        """XADD each row unless its marker says it is in the stream already, in one script for the
-        batch; the entries added. EVALSHA itself, not the registered Script: through a pipeline
-        redis-py sent SCRIPT EXISTS first. A server without the script (restarted, flushed) answers
-        NOSCRIPT: load it and send the batch again."""
+        """XADD each row unless its marker says it is in the stream already, one script per
+        SCRIPT_EVENTS rows; the entries added."""
+        added = 0
+        for start in range(0, len(rows), SCRIPT_EVENTS):
+            added += await self._add_script(rows[start : start + SCRIPT_EVENTS])
+        return added
+
+    async def _add_script(self, rows: Sequence[OutboxEvent]) -> int:
+        """EVALSHA itself, not the registered Script: through a pipeline redis-py sent SCRIPT
+        EXISTS first. A server without the script (restarted, flushed) answers NOSCRIPT: load it
+        and send the rows again."""
         bitmaps: dict[int, int] = {}  # a block of ids: its bitmap's place in KEYS
         events: list[list[str | int]] = []
         for row in rows:

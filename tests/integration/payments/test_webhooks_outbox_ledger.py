@@ -3,11 +3,15 @@ and no card token or secret in history, search attributes or logs."""
 
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -17,7 +21,7 @@ from payments.activities.ledger import platform_fee
 from payments.config.settings import Settings
 from payments.schema.database import session_factory
 from payments.schema.tables import Merchant, OutboxEvent, Payout, Transaction, TransferReversal
-from payments.workers.outbox_relay import MARKER_BLOCK, OutboxRelay
+from payments.workers.outbox_relay import MARKER_BLOCK, SCRIPT_EVENTS, OutboxRelay
 from payments.workflows.payment import workflow_id
 from stripe_emulator.webhooks import signature_header
 from tests.integration.conftest import Parties
@@ -207,31 +211,62 @@ async def test_a_relay_that_dies_before_marking_its_batch_publishes_nothing_twic
     assert published == [b"payment.authorized", b"payment.confirmed"]
 
 
+def _events(*ids: int) -> list[OutboxEvent]:
+    """Outbox rows as the relay reads them, never stored: their ids alone place their marker bits."""
+    at = datetime.now(UTC)
+    return [OutboxEvent(id=i, type="test.event", aggregate_id=f"agg_{i}", payload={}, created_at=at) for i in ids]
+
+
+@asynccontextmanager
+async def _relay_on_a_stream_of_its_own(
+    engine: AsyncEngine, settings: Settings
+) -> AsyncIterator[tuple[OutboxRelay, Redis, str]]:
+    redis = Redis.from_url(settings.redis_url or "")
+    stream = f"test.events.{fresh_key()}"
+    try:
+        yield OutboxRelay(session_factory(engine), redis, stream=stream), redis, stream
+    finally:
+        await redis.delete(stream, *[key async for key in redis.scan_iter(f"{stream}:published-bits:*")])
+        await redis.aclose()
+
+
 async def test_marker_bits_across_bitmaps_add_each_event_once_in_id_order(
     engine: AsyncEngine, stack_settings: Settings
 ) -> None:
     """Events on both sides of a bitmap's edge and in a third bitmap: sent again with new ones among
-    them, only the new ones are added, in id order."""
-    redis = Redis.from_url(stack_settings.redis_url or "")
-    stream = f"test.events.{fresh_key()}"
-    relay = OutboxRelay(session_factory(engine), redis, stream=stream)
-
-    def events(*ids: int) -> list[OutboxEvent]:
-        return [
-            OutboxEvent(id=i, type="test.event", aggregate_id=f"agg_{i}", payload={}, created_at=datetime.now(UTC))
-            for i in ids
-        ]
-
+    them, only the new ones are added, in id order; each bitmap lives an hour past its last write."""
     edge = MARKER_BLOCK
-    try:
-        first = await relay.add_once(events(edge - 1, edge, 3 * edge + 5))
-        again = await relay.add_once(events(7, edge - 1, edge, edge + 1, 3 * edge + 5, 3 * edge + 6))
+    async with _relay_on_a_stream_of_its_own(engine, stack_settings) as (relay, redis, stream):
+        first = await relay.add_once(_events(edge - 1, edge, 3 * edge + 5))
+        again = await relay.add_once(_events(7, edge - 1, edge, edge + 1, 3 * edge + 5, 3 * edge + 6))
         entries = await redis.xrange(stream)
-    finally:
-        await redis.delete(stream, *[key async for key in redis.scan_iter(f"{stream}:published-bits:*")])
-        await redis.aclose()
+        ttls = [await redis.ttl(key) async for key in redis.scan_iter(f"{stream}:published-bits:*")]
     assert (first, again) == (3, 3)
     assert [int(f[b"event_id"]) for _, f in entries] == [edge - 1, edge, 3 * edge + 5, 7, edge + 1, 3 * edge + 6]
+    assert len(ttls) == 3 and all(3500 < ttl <= 3600 for ttl in ttls)
+
+
+async def test_a_batch_larger_than_a_script_is_added_once_in_several(
+    engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    count = 2 * SCRIPT_EVENTS + 500  # one bitmap: Lua's unpack would refuse its bits in one call
+    async with _relay_on_a_stream_of_its_own(engine, stack_settings) as (relay, redis, stream):
+        added = [await relay.add_once(_events(*range(1, count + 1))) for _ in range(2)]
+        length = await redis.xlen(stream)
+    assert (added, length) == ([count, 0], count)
+
+
+async def test_a_script_that_fails_part_way_marks_none_of_its_events(
+    engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    """The stream's key holds a string: the first XADD fails. Once it is a stream again, every
+    event of the batch is added (a bit set before its XADD would have lost the events after it)."""
+    async with _relay_on_a_stream_of_its_own(engine, stack_settings) as (relay, redis, stream):
+        await redis.set(stream, "not a stream")
+        with pytest.raises(ResponseError):
+            await relay.add_once(_events(1, 2, 3))
+        await redis.delete(stream)
+        assert await relay.add_once(_events(1, 2, 3)) == 3
 
 
 async def test_republish_sends_the_events_from_a_time_into_an_emptied_stream_once_and_none_before_it(
