@@ -168,13 +168,15 @@ async def measured_run(
 async def alternating_rounds(
     stack: Stack, meter: costs.Meter, ours: Payment, skeleton: Payment, rate: float, seconds: float, rounds: int
 ) -> str:
-    """Ours and the skeleton in turn, `rounds` times: a single run of each meters them minutes
-    apart, and this machine's drift over minutes moved the ratio by a fifth between two whole
-    runs; in turns, the drift falls on both alike. Each round's ratio, then all rounds together."""
-    lines = [f"Alternating rounds of {seconds:g} s at {rate:g}/s, ours then the skeleton's (whole stack, our servers):"]
+    """Ours and the skeleton in turn, `rounds` times, each first in every other round: a single run
+    of each meters them minutes apart, and this machine's drift over minutes moved the ratio by a
+    fifth between two whole runs; in turns, the drift falls on both alike. Each round's ratio,
+    then all rounds together."""
+    lines = [f"Alternating rounds of {seconds:g} s at {rate:g}/s, each side first in turn (whole stack, our servers):"]
     metered: dict[str, list[tuple[costs.Counts, int]]] = {"ours": [], "skeleton": []}
+    sides = [("ours", ours), ("skeleton", skeleton)]
     for number in range(1, rounds + 1):
-        for what, payment in (("ours", ours), ("skeleton", skeleton)):
+        for what, payment in sides if number % 2 else sides[::-1]:  # a steady drift falls on both alike
             run, cost, _ = await measured_run(stack, meter, payment, rate, seconds, f"{what}, round {number}")
             metered[what].append((cost, run.done + run.failures))
         each = costs.ratios(*metered["ours"][-1], *metered["skeleton"][-1])
