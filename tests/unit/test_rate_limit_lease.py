@@ -115,9 +115,13 @@ async def test_a_lease_spent_late_keeps_its_size_and_one_that_runs_out_halves(mo
 async def test_overlapping_requests_of_one_caller_keep_every_token_redis_gave() -> None:
     """Each waits on Redis with nothing held; the last answer must not drop the others' tokens."""
     bucket = _Bucket(tokens=100)
+    asked, all_asked = [0], asyncio.Event()
 
     async def slow_script(keys: list[str], args: list[Any]) -> list[Any]:
-        await asyncio.sleep(0)  # the others' calls start before this one is answered
+        asked[0] += 1
+        if asked[0] == 4:
+            all_asked.set()
+        await all_asked.wait()  # answered once all four calls are in flight
         return await bucket(keys, args)
 
     limiter = RateLimiter(_Redis(slow_script), per_second=50, burst=100)  # type: ignore[arg-type]

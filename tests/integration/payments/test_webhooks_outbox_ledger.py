@@ -183,34 +183,6 @@ async def test_no_card_token_in_history_search_attributes_or_logs(
     assert "tok_visa" not in log_file.read_text()
 
 
-async def test_a_relay_that_dies_before_marking_its_batch_publishes_nothing_twice(
-    parties: Parties, engine: AsyncEngine, stack_settings: Settings
-) -> None:
-    """XADD done, then the relay died before its rows were marked published: the next relay sends
-    them again, and the stream still holds each event once; a Redis that lost its scripts meanwhile
-    (restarted) answers NOSCRIPT, and the relay loads its script and sends the batch again."""
-    tx = await parties.captured(1000)
-    redis = Redis.from_url(stack_settings.redis_url or "")
-    stream = f"test.events.{fresh_key()}"
-    relay = OutboxRelay(session_factory(engine), redis, stream=stream)
-    try:
-        while await relay.publish_batch():
-            pass
-        async with engine.begin() as conn:  # the mark that a killed relay never committed
-            await conn.execute(
-                update(OutboxEvent).where(OutboxEvent.aggregate_id == tx["id"]).values(published_at=None)
-            )
-        await redis.script_flush()
-        while await relay.publish_batch():
-            pass
-        entries = await redis.xrange(stream)
-    finally:
-        await redis.delete(stream)
-        await redis.aclose()
-    published = [f[b"type"] for _, f in entries if json.loads(f[b"payload"]).get("tx_id") == tx["id"]]
-    assert published == [b"payment.authorized", b"payment.confirmed"]
-
-
 def _events(*ids: int) -> list[OutboxEvent]:
     """Outbox rows as the relay reads them, never stored: their ids alone place their marker bits."""
     at = datetime.now(UTC)
@@ -228,6 +200,28 @@ async def _relay_on_a_stream_of_its_own(
     finally:
         await redis.delete(stream, *[key async for key in redis.scan_iter(f"{stream}:published-bits:*")])
         await redis.aclose()
+
+
+async def test_a_relay_that_dies_before_marking_its_batch_publishes_nothing_twice(
+    parties: Parties, engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    """XADD done, then the relay died before its rows were marked published: the next relay sends
+    them again, and the stream still holds each event once; a Redis that lost its scripts meanwhile
+    (restarted) answers NOSCRIPT, and the relay loads its script and sends the batch again."""
+    tx = await parties.captured(1000)
+    async with _relay_on_a_stream_of_its_own(engine, stack_settings) as (relay, redis, stream):
+        while await relay.publish_batch():
+            pass
+        async with engine.begin() as conn:  # the mark that a killed relay never committed
+            await conn.execute(
+                update(OutboxEvent).where(OutboxEvent.aggregate_id == tx["id"]).values(published_at=None)
+            )
+        await redis.script_flush()
+        while await relay.publish_batch():
+            pass
+        entries = await redis.xrange(stream)
+    published = [f[b"type"] for _, f in entries if json.loads(f[b"payload"]).get("tx_id") == tx["id"]]
+    assert published == [b"payment.authorized", b"payment.confirmed"]
 
 
 async def test_marker_bits_across_bitmaps_add_each_event_once_in_id_order(
@@ -279,16 +273,10 @@ async def test_republish_sends_the_events_from_a_time_into_an_emptied_stream_onc
     async with engine.connect() as conn:
         since = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
     after = await parties.captured(1000)
-    redis = Redis.from_url(stack_settings.redis_url or "")
-    stream = f"test.events.{fresh_key()}"
-    relay = OutboxRelay(session_factory(engine), redis, stream=stream)
-    try:
+    async with _relay_on_a_stream_of_its_own(engine, stack_settings) as (relay, redis, stream):
         read, added = await relay.republish(since)
         await relay.republish(since)
         entries = await redis.xrange(stream)
-    finally:
-        await redis.delete(stream, *[key async for key in redis.scan_iter(f"{stream}:published-bits:*")])
-        await redis.aclose()
     by_tx: dict[str, list[bytes]] = {}
     for _, fields in entries:
         by_tx.setdefault(json.loads(fields[b"payload"]).get("tx_id"), []).append(fields[b"type"])
