@@ -27,40 +27,31 @@ from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
 
-# Refill by elapsed time at Redis' own clock, take up to ARGV[3] whole tokens (at least one) if there
-# is one; atomic in Redis. Answers {wait, tokens taken}. The bucket is one string, "tokens at":
-# TIME, GET and SET PX, three commands per script (a hash took four: TIME, HMGET, HSET, PEXPIRE).
+# The bucket is its debt: a key whose time to live is the time the tokens taken and not yet refilled
+# take to refill (no key: a full bucket), so Redis's expiry is the bucket's clock. PTTL and SET PX,
+# two commands per script, atomic in Redis (a "tokens at" string took three: TIME, GET and SET).
+# Takes up to ARGV[3] whole tokens (at least one) if there is one; answers {wait, tokens taken}.
 _BUCKET_SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local tokens, at = burst, now
-local state = redis.call('GET', KEYS[1])
-if state then
-  local space = string.find(state, ' ', 1, true)
-  tokens = tonumber(string.sub(state, 1, space - 1))
-  at = tonumber(string.sub(state, space + 1))
+local owed = math.max(0, redis.call('PTTL', KEYS[1])) / 1000 * rate
+local tokens = burst - owed
+if tokens < 1 then
+  return {tostring((1 - tokens) / rate), 0}
 end
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local wait, taken = 0, 0
-if tokens >= 1 then
-  taken = math.min(want, math.floor(tokens))
-  tokens = tokens - taken
-else
-  wait = (1 - tokens) / rate
-end
-redis.call('SET', KEYS[1], tostring(tokens) .. ' ' .. tostring(now), 'PX', math.ceil(burst / rate * 1000) + 1000)
-return {tostring(wait), taken}
+local taken = math.min(want, math.floor(tokens))
+redis.call('SET', KEYS[1], '1', 'PX', math.ceil((owed + taken) / rate * 1000))
+return {'0', taken}
 """
 
 LEASE = 4  # tokens first taken from Redis for a caller
 LEASE_SECONDS = 2.0  # how long a process spends tokens it took for a caller
 
 
-# Not the hashes' "ratelimit:": a bucket left by the previous script would be of the wrong type.
-KEY_PREFIX = "bucket:"
+# Not "bucket:", whose "tokens at" strings live up to the burst's refill time and a second: read by
+# their time to live, they would count as debt while a deploy runs the old release beside the new.
+KEY_PREFIX = "bucket-debt:"
 
 
 @dataclass(frozen=True)

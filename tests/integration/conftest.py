@@ -16,6 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import stripe
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
@@ -195,6 +196,13 @@ async def after_worker_replaced(
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(15)
+
+
+@pytest_asyncio.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest_asyncio
 import stripe
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,13 +16,6 @@ from payments.activities.merchants import MerchantActivities
 from payments.schema.database import session_factory
 from payments.schema.messages import PayoutAccount
 from payments.schema.party_cache import PartyCache
-
-
-@pytest_asyncio.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def _lookups(api: httpx.AsyncClient, auth, kind: str, result: str) -> float:
