@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
@@ -30,21 +31,27 @@ from payments.schema.tables import OutboxEvent
 from payments.workers.polling import IDLE_SECONDS, poll_until_stopped
 
 STREAM = "payments.events"
-MARKER_SECONDS = 3600
 # The markers are bitmaps, a bit per event id, MARKER_BLOCK ids (4 KiB) to a bitmap: one BITFIELD
 # reads a batch's bits and one sets those of the events added (a SET NX per event cost a command
 # each). Bits are set after their XADDs: a script that fails part way leaves the batch's events
 # unmarked, to be added again (consumers dedupe), never marked and missing.
 MARKER_BLOCK = 32_768
+# A bitmap's time to live is renewed once a REFRESH_SECONDS period (an EXPIRE every batch cost a
+# command each), so it lives MARKER_SECONDS - REFRESH_SECONDS, an hour, past its last write: past
+# its ids' bits, the bitmap keeps the period it was last renewed in, read and written in the same
+# BITFIELDs as the bits. A bitmap Redis lost reads period 0 and is renewed at its next write.
+MARKER_SECONDS = 3900
+REFRESH_SECONDS = 300
 SCRIPT_EVENTS = 1000  # events a script call: Lua's unpack takes at most about 8,000 values
 # Each event of a batch XADDed unless its bit was set already, one script for the whole batch:
-# KEYS = the stream, then the batch's bitmaps; ARGV = marker ttl, fields per event, then per event:
-# its bitmap's place in KEYS, its bit, its fields. Answers the entries added.
+# KEYS = the stream, then the batch's bitmaps; ARGV = marker ttl, the period now, where a bitmap
+# keeps its period, fields per event, then per event: its bitmap's place in KEYS, its bit, its
+# fields. Answers the entries added.
 _ADD_ONCE = """
-local ttl, per = ARGV[1], tonumber(ARGV[2])
+local ttl, period, at_period, per = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local gets, sets, events = {}, {}, {}
-for k = 2, #KEYS do gets[k], sets[k] = {}, {} end
-for at = 3, #ARGV, per + 2 do
+for k = 2, #KEYS do gets[k], sets[k] = {'GET', 'u32', at_period}, {} end
+for at = 5, #ARGV, per + 2 do
   local k, bit = tonumber(ARGV[at]), ARGV[at + 1]
   local n = #gets[k]
   gets[k][n + 1], gets[k][n + 2], gets[k][n + 3] = 'GET', 'u1', bit
@@ -63,8 +70,13 @@ for _, event in ipairs(events) do
   end
 end
 for k = 2, #KEYS do
+  local renew = was[k][1] ~= period
+  if renew then
+    local n = #sets[k]
+    sets[k][n + 1], sets[k][n + 2], sets[k][n + 3], sets[k][n + 4] = 'SET', 'u32', at_period, period
+  end
   if #sets[k] > 0 then redis.call('BITFIELD', KEYS[k], unpack(sets[k])) end
-  redis.call('EXPIRE', KEYS[k], ttl)
+  if renew then redis.call('EXPIRE', KEYS[k], ttl) end
 end
 return added
 """
@@ -78,6 +90,7 @@ class OutboxRelay:
         stream: str = STREAM,
         batch_size: int = 200,
         idle_seconds: float = IDLE_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._sessions = sessions
         self._redis = redis
@@ -85,6 +98,7 @@ class OutboxRelay:
         self.stream = stream
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
+        self._clock = clock
 
     async def publish_batch(self) -> int:
         async with self._sessions.begin() as session:
@@ -136,7 +150,8 @@ class OutboxRelay:
             events.append([place, row.id % MARKER_BLOCK, *(item for pair in fields.items() for item in pair)])
         # Not the per-event markers' "published:": a string marker read as a bitmap would set bits.
         keys = [self.stream, *(f"{self.stream}:published-bits:{block}" for block in bitmaps)]
-        args = [MARKER_SECONDS, len(events[0]) - 2, *(arg for event in events for arg in event)]
+        period = int(self._clock() // REFRESH_SECONDS)
+        args = [MARKER_SECONDS, period, MARKER_BLOCK, len(events[0]) - 2, *(arg for event in events for arg in event)]
         try:
             added = await self._redis.evalsha(self._script.sha, len(keys), *keys, *args)
         except NoScriptError:

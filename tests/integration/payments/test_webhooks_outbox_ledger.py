@@ -3,7 +3,7 @@ and no card token or secret in history, search attributes or logs."""
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from payments.activities.ledger import platform_fee
 from payments.config.settings import Settings
 from payments.schema.database import session_factory
 from payments.schema.tables import Merchant, OutboxEvent, Payout, Transaction, TransferReversal
-from payments.workers.outbox_relay import MARKER_BLOCK, SCRIPT_EVENTS, OutboxRelay
+from payments.workers.outbox_relay import MARKER_BLOCK, MARKER_SECONDS, REFRESH_SECONDS, SCRIPT_EVENTS, OutboxRelay
 from payments.workflows.payment import workflow_id
 from stripe_emulator.webhooks import signature_header
 from tests.integration.conftest import Parties
@@ -191,12 +191,12 @@ def _events(*ids: int) -> list[OutboxEvent]:
 
 @asynccontextmanager
 async def _relay_on_a_stream_of_its_own(
-    engine: AsyncEngine, settings: Settings
+    engine: AsyncEngine, settings: Settings, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[tuple[OutboxRelay, Redis, str]]:
     redis = Redis.from_url(settings.redis_url or "")
     stream = f"test.events.{fresh_key()}"
     try:
-        yield OutboxRelay(session_factory(engine), redis, stream=stream), redis, stream
+        yield OutboxRelay(session_factory(engine), redis, stream=stream, clock=clock), redis, stream
     finally:
         await redis.delete(stream, *[key async for key in redis.scan_iter(f"{stream}:published-bits:*")])
         await redis.aclose()
@@ -237,7 +237,29 @@ async def test_marker_bits_across_bitmaps_add_each_event_once_in_id_order(
         ttls = [await redis.ttl(key) async for key in redis.scan_iter(f"{stream}:published-bits:*")]
     assert (first, again) == (3, 3)
     assert [int(f[b"event_id"]) for _, f in entries] == [edge - 1, edge, 3 * edge + 5, 7, edge + 1, 3 * edge + 6]
-    assert len(ttls) == 3 and all(3500 < ttl <= 3600 for ttl in ttls)
+    assert len(ttls) == 3 and all(MARKER_SECONDS - 100 < ttl <= MARKER_SECONDS for ttl in ttls)
+
+
+async def test_a_bitmap_is_renewed_once_a_period_and_at_once_when_redis_lost_it(
+    engine: AsyncEngine, stack_settings: Settings
+) -> None:
+    now = [1_000 * REFRESH_SECONDS + 1.0]
+    async with _relay_on_a_stream_of_its_own(engine, stack_settings, clock=lambda: now[0]) as (relay, redis, stream):
+        bitmap = f"{stream}:published-bits:0"
+        await relay.add_once(_events(1))
+        assert MARKER_SECONDS - 100 < await redis.ttl(bitmap) <= MARKER_SECONDS
+        await redis.expire(bitmap, 600)  # as if renewed long ago
+        now[0] += REFRESH_SECONDS - 2  # the same period: no EXPIRE
+        await relay.add_once(_events(2))
+        assert await redis.ttl(bitmap) <= 600
+        now[0] += 1  # the next period: renewed at its first write
+        await relay.add_once(_events(3))
+        assert await redis.ttl(bitmap) > 600
+        await relay.add_once(_events(1, 2, 3))  # all sent already: nothing added, the period kept
+        await redis.delete(bitmap)  # Redis lost it within the period
+        await relay.add_once(_events(4))
+        assert MARKER_SECONDS - 100 < await redis.ttl(bitmap) <= MARKER_SECONDS
+        assert [int(f[b"event_id"]) for _, f in await redis.xrange(stream)] == [1, 2, 3, 4]
 
 
 async def test_a_batch_larger_than_a_script_is_added_once_in_several(
