@@ -51,7 +51,7 @@ class PaymentRecords:
         sealed = self._keyring.seal(request.card_token.encode(), request.tx_id.encode())
         # One statement that decides alone (the key's UNIQUE): autocommit, no BEGIN and COMMIT.
         async with autocommitted(self._sessions) as session:
-            inserted = await session.scalars(
+            inserted = await session.execute(
                 _RECORD_PAYMENT,
                 {
                     "id": request.tx_id,
@@ -69,10 +69,10 @@ class PaymentRecords:
             tx = inserted.one_or_none()
             if tx is None:  # the key's row was there already: read it (a retry, or a repeat of the key)
                 tx = (
-                    await session.scalars(
-                        select(Transaction).where(
-                            Transaction.user_id == request.user_id,
-                            Transaction.idempotency_key == request.idempotency_key,
+                    await session.execute(
+                        select(TRANSACTIONS).where(
+                            TRANSACTIONS.c.user_id == request.user_id,
+                            TRANSACTIONS.c.idempotency_key == request.idempotency_key,
                         )
                     )
                 ).one()
@@ -238,7 +238,8 @@ def _capture_statement() -> Any:
 
 _CAPTURE = _capture_statement()
 
-# record_payment's INSERT: the new row, or none when the key's row is there already.
+# record_payment's INSERT: the new row, or none when the key's row is there already. Into the table,
+# not the entity: rows, not ORM objects (the ORM's bulk insert cost about 1 ms of the worker's CPU).
 _NEW_PAYMENT = (
     "id",
     "user_id",
@@ -252,10 +253,10 @@ _NEW_PAYMENT = (
     "workflow_id",
 )
 _RECORD_PAYMENT = (
-    insert(Transaction)
+    insert(TRANSACTIONS)
     .values({column: bindparam(column) for column in _NEW_PAYMENT} | {"status": "pending"})
     .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-    .returning(Transaction)
+    .returning(*TRANSACTIONS.c)
 )
 
 
