@@ -30,18 +30,20 @@ log = structlog.get_logger(__name__)
 # The bucket is its debt: a key whose time to live is the time the tokens taken and not yet refilled
 # take to refill (no key: a full bucket), so Redis's expiry is the bucket's clock. PTTL and SET PX,
 # two commands per script, atomic in Redis (a "tokens at" string took three: TIME, GET and SET).
-# Takes up to ARGV[3] whole tokens (at least one) if there is one; answers {wait, tokens taken}.
+# Kept in milliseconds, so that no rounding refuses a token that is there. Takes up to ARGV[3] whole
+# tokens (at least one) if there is one; answers {wait in seconds, tokens taken}. Redis's clock
+# stepping back by J would keep each caller's debt J longer (TIME's refill paused for J instead).
 _BUCKET_SCRIPT = """
-local rate = tonumber(ARGV[1])
+local per_token = 1000 / tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
-local owed = math.max(0, redis.call('PTTL', KEYS[1])) / 1000 * rate
-local tokens = burst - owed
+local debt = math.max(0, redis.call('PTTL', KEYS[1]))
+local tokens = math.floor((burst * per_token - debt) / per_token + 1e-9)
 if tokens < 1 then
-  return {tostring((1 - tokens) / rate), 0}
+  return {tostring((debt - (burst - 1) * per_token) / 1000), 0}
 end
-local taken = math.min(want, math.floor(tokens))
-redis.call('SET', KEYS[1], '1', 'PX', math.ceil((owed + taken) / rate * 1000))
+local taken = math.min(want, tokens)
+redis.call('SET', KEYS[1], '1', 'PX', debt + math.ceil(taken * per_token - 1e-9))
 return {'0', taken}
 """
 
@@ -50,7 +52,11 @@ LEASE_SECONDS = 2.0  # how long a process spends tokens it took for a caller
 
 
 # Not "bucket:", whose "tokens at" strings live up to the burst's refill time and a second: read by
-# their time to live, they would count as debt while a deploy runs the old release beside the new.
+# their time to live, they would count as debt. A key also names its bucket's rate and burst (a debt
+# is time at its own rate: read at another, a slow bucket's debt would refuse a fast one's caller
+# for minutes), so processes with other limits keep buckets of their own. While a deploy runs the
+# old release beside the new (or changes the limits), a caller has a bucket in each: up to twice
+# its burst, for as long as both run.
 KEY_PREFIX = "bucket-debt:"
 
 
@@ -99,6 +105,7 @@ class LocalBuckets:
 class RateLimiter:
     def __init__(self, redis: Redis, per_second: float, burst: int, capacity: int = 10_000) -> None:
         self._script = redis.register_script(_BUCKET_SCRIPT)
+        self._key_prefix = f"{KEY_PREFIX}{per_second:g}/{burst}:"
         self._per_second = per_second
         self._burst = burst
         self._largest_lease = max(LEASE, burst // 4)
@@ -114,7 +121,9 @@ class RateLimiter:
             return Decision(True, 1)
         size = self._next_size(held, now)
         try:
-            answer = await self._script(keys=[f"{KEY_PREFIX}{caller}"], args=[self._per_second, self._burst, size])
+            answer = await self._script(
+                keys=[f"{self._key_prefix}{caller}"], args=[self._per_second, self._burst, size]
+            )
             wait, taken = float(answer[0]), int(answer[1])
         except RedisError as exc:
             log.warning("rate_limit_fallback", error=type(exc).__name__)

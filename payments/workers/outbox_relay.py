@@ -31,17 +31,21 @@ from payments.schema.tables import OutboxEvent
 from payments.workers.polling import IDLE_SECONDS, poll_until_stopped
 
 STREAM = "payments.events"
-# The markers are bitmaps, a bit per event id, MARKER_BLOCK ids (4 KiB) to a bitmap: one BITFIELD
+# The markers are bitmaps, a bit per event id, MARKER_BLOCK ids (4 KiB, and the period below's 4
+# bytes) to a bitmap: one BITFIELD
 # reads a batch's bits and one sets those of the events added (a SET NX per event cost a command
 # each). Bits are set after their XADDs: a script that fails part way leaves the batch's events
 # unmarked, to be added again (consumers dedupe), never marked and missing.
 MARKER_BLOCK = 32_768
 # A bitmap's time to live is renewed once a REFRESH_SECONDS period (an EXPIRE every batch cost a
-# command each), so it lives MARKER_SECONDS - REFRESH_SECONDS, an hour, past its last write: past
-# its ids' bits, the bitmap keeps the period it was last renewed in, read and written in the same
-# BITFIELDs as the bits. A bitmap Redis lost reads period 0 and is renewed at its next write.
-MARKER_SECONDS = 3900
+# command each): past its ids' bits, the bitmap keeps the period it was last renewed in, read and
+# written in the same BITFIELDs as the bits. Each relay reads the period off its own clock, so a
+# bitmap lives MARKER_SECONDS - REFRESH_SECONDS - the relays' clock skew past its last write: at
+# least an hour while their clocks agree within CLOCK_SKEW_SECONDS. A bitmap Redis lost reads
+# period 0 and is renewed at its next write.
 REFRESH_SECONDS = 300
+CLOCK_SKEW_SECONDS = 300
+MARKER_SECONDS = 3600 + REFRESH_SECONDS + CLOCK_SKEW_SECONDS
 SCRIPT_EVENTS = 1000  # events a script call: Lua's unpack takes at most about 8,000 values
 # Each event of a batch XADDed unless its bit was set already, one script for the whole batch:
 # KEYS = the stream, then the batch's bitmaps; ARGV = marker ttl, the period now, where a bitmap

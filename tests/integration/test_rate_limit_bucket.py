@@ -7,7 +7,7 @@ import time
 
 from redis.asyncio import Redis
 
-from payments.api.rate_limit import _BUCKET_SCRIPT
+from payments.api.rate_limit import _BUCKET_SCRIPT, RateLimiter
 from tests.services import eventually, fresh_key
 
 SLOW = 0.001  # a token a thousand seconds: the test's own time refills nothing
@@ -49,3 +49,12 @@ async def test_a_refused_caller_gets_a_token_once_its_wait_has_passed_and_a_full
     await eventually(lambda: _take(redis, key, rate, burst=1, want=1), lambda answer: answer[1] == 1, "a token back")
     assert time.monotonic() - took_at >= 1 / rate - 0.002  # not before the rate gives it (Redis's ms)
     await eventually(lambda: redis.exists(key), lambda exists: exists == 0, "the full bucket's key gone")
+
+
+async def test_processes_with_other_limits_keep_buckets_of_their_own(redis: Redis) -> None:
+    """A debt is time at its bucket's own rate: a slow limiter's (a test app's, a deploy changing
+    the limits) read by a fast one would refuse the caller for minutes."""
+    caller = f"test-caller-{fresh_key()}"
+    slow = RateLimiter(redis, per_second=0.01, burst=3)
+    assert [(await slow.take(caller)).allowed for _ in range(5)] == [True, True, True, False, False]
+    assert (await RateLimiter(redis, per_second=50, burst=100).take(caller)).allowed

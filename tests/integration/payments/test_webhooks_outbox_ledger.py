@@ -255,7 +255,9 @@ async def test_a_bitmap_is_renewed_once_a_period_and_at_once_when_redis_lost_it(
         now[0] += 1  # the next period: renewed at its first write
         await relay.add_once(_events(3))
         assert await redis.ttl(bitmap) > 600
-        await relay.add_once(_events(1, 2, 3))  # all sent already: nothing added, the period kept
+        renewed = await redis.ttl(bitmap)
+        assert await relay.add_once(_events(1, 2, 3)) == 0  # all sent already: nothing added, not renewed
+        assert await redis.ttl(bitmap) <= renewed
         await redis.delete(bitmap)  # Redis lost it within the period
         await relay.add_once(_events(4))
         assert MARKER_SECONDS - 100 < await redis.ttl(bitmap) <= MARKER_SECONDS
