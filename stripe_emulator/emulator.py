@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextvars
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from stripe_emulator.faults import Faults
 from stripe_emulator.idempotency import IdempotencyStore
@@ -39,7 +40,7 @@ class Fees:
 def new_event(event_type: str, obj: Obj, previous: dict[str, Any] | None = None, pending_webhooks: int = 0) -> Obj:
     """An event about `obj` as it is now (later changes are later events), caused by the request
     being served, if any."""
-    data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+    data: dict[str, Any] = {"object": orjson.loads(orjson.dumps(obj))}  # a copy, faster than a deep one
     if previous:
         data["previous_attributes"] = previous
     return build(

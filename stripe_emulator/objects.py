@@ -3,7 +3,6 @@ public stripe/openapi fixtures), so every field real Stripe returns is present w
 
 from __future__ import annotations
 
-import copy
 import json
 import secrets
 import string
@@ -12,13 +11,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 _FIXTURES = Path(__file__).with_name("fixtures.json")
 _ID_ALPHABET = string.digits + string.ascii_letters
 
 
 @cache
-def _templates() -> dict[str, dict[str, Any]]:
-    return json.loads(_FIXTURES.read_text())  # type: ignore[no-any-return]
+def _templates() -> dict[str, bytes]:
+    """Each kind's example serialized: a build loads its own copy (a deep copy cost several times more)."""
+    return {kind: orjson.dumps(example) for kind, example in json.loads(_FIXTURES.read_text()).items()}
 
 
 def new_id(prefix: str) -> str:
@@ -28,7 +30,7 @@ def new_id(prefix: str) -> str:
 
 
 def build(kind: str, prefix: str, **fields: Any) -> dict[str, Any]:
-    obj = copy.deepcopy(_templates()[kind])
+    obj: dict[str, Any] = orjson.loads(_templates()[kind])
     obj.update(id=new_id(prefix), created=int(time.time()), livemode=False)
     if "metadata" in obj:
         obj["metadata"] = {}
