@@ -3,16 +3,19 @@ from its client address's bucket here, ahead of the card-data guard that reads a
 so anonymous traffic cannot buy CPU faster than the limit. A caller with a valid token is limited
 per subject later (payments/api/deps.py), as before; its address is not charged, so clients behind one NAT
 keep their own buckets. The token verified here is kept in the request's state, so the route's
-dependency does not verify it again."""
+dependency does not verify it again. Stripe's webhooks from its own addresses
+(`PAYMENTS_STRIPE_WEBHOOK_SOURCES`) take from a bucket of their own, sized for Stripe's traffic
+at the seed's peak rather than for one anonymous caller."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from payments.api.auth import InvalidToken, Principal
-from payments.api.client_address import Network, client_address
+from payments.api.client_address import Network, address_in, client_address
 from payments.api.errors import RateLimited, refusal_response
 from payments.api.services import Services
+from payments.api.stripe_signature import STRIPE_WEBHOOK_PATH
 
 LIMITED = "limited_by_address"  # request state: this request's address bucket was charged
 VERIFIED = "verified_principal"  # request state: (token, its principal) when the token verified
@@ -47,7 +50,10 @@ async def limit_address(services: Services, scope: Scope) -> RateLimited | None:
     if state.get(LIMITED):
         return None
     state[LIMITED] = True
-    decision = await services.limiter.take(f"ip:{state['client_address']}")
+    address, limiter = state["client_address"], services.limiter
+    if scope["path"] == STRIPE_WEBHOOK_PATH and address_in(address, services.settings.stripe_webhook_sources):
+        limiter = services.stripe_webhook_limiter
+    decision = await limiter.take(f"ip:{address}")
     return None if decision.allowed else RateLimited(decision.retry_after)
 
 

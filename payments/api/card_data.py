@@ -28,14 +28,13 @@ from payments.api.errors import (
     UnsupportedMediaType,
     refusal_response,
 )
-from payments.api.stripe_signature import request_signed_by_stripe
+from payments.api.stripe_signature import STRIPE_WEBHOOK_PATH, request_signed_by_stripe
 from payments.config.card_numbers import contains_card_number
 
 # The largest legitimate body is dispute evidence: 20,000 characters, at most 12 bytes each when
 # JSON-escaped (a surrogate pair), so 240 kB; Stripe's events for our objects are a few kB.
 MAX_BODY_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
-STRIPE_WEBHOOK_PATH = "/webhooks/stripe"
 # Headers whose well-formed values are ids and digests of random hex: a trace context's span id
 # (16 characters) and Stripe's signatures (64 each, after a timestamp) hold a Luhn-valid digit run
 # now and then, and refusing them would refuse a genuine request. Anything else in them is scanned.

@@ -13,21 +13,21 @@ from starlette.types import Scope
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+def address_in(address: str, networks: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in network for network in trusted)
+    return any(ip in network for network in networks)
 
 
 def client_address(scope: Scope, trusted: Sequence[Network]) -> str:
     peer = scope["client"][0] if scope.get("client") else "unknown"
-    if not _trusted(peer, trusted):
+    if not address_in(peer, trusted):
         return peer
     forwarded = b",".join(value for name, value in scope["headers"] if name == b"x-forwarded-for")
     hops = [hop.strip() for hop in forwarded.decode("latin-1").split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, trusted):
+        if not address_in(hop, trusted):
             return hop
     return hops[0] if hops else peer  # every hop is ours: the first one is as near the client as we know

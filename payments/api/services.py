@@ -37,6 +37,7 @@ class Services:
     redis: Redis
     verifier: TokenVerifier
     limiter: RateLimiter
+    stripe_webhook_limiter: RateLimiter  # Stripe's webhooks from its own addresses
     codec: EncryptionCodec
     keyring: Keyring  # opens and seals secrets at rest (webhook endpoints)
     replays: ReplayCache
@@ -78,6 +79,9 @@ class Services:
             redis=redis,
             verifier=TokenVerifier(settings, jwks),
             limiter=RateLimiter(redis, settings.rate_limit_per_second, settings.rate_limit_burst),
+            stripe_webhook_limiter=RateLimiter(
+                redis, settings.stripe_webhook_rate_limit_per_second, settings.stripe_webhook_rate_limit_burst
+            ),
             codec=EncryptionCodec(keyring),
             keyring=keyring,
             replays=ReplayCache(redis, keyring),

@@ -10,6 +10,7 @@ import time
 import stripe
 from starlette.types import Scope
 
+STRIPE_WEBHOOK_PATH = "/webhooks/stripe"  # where Stripe sends our endpoint's events
 TOLERANCE_SECONDS = 300
 VERIFIED = "stripe_signature_verified"  # request state: (payload, header) whose signature verified
 

@@ -1,6 +1,7 @@
 """Rate limiting per subject, readiness naming what is down, and Redis trouble not stopping the API."""
 
 import asyncio
+import secrets
 from ipaddress import ip_network
 
 import httpx
@@ -136,3 +137,35 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(stack_settings: S
                 for _ in range(5)
             ]
     assert 429 in statuses  # every guess at an address was the peer's bucket, 127.0.0.1
+
+
+async def test_stripes_webhooks_from_its_own_addresses_take_from_a_bucket_of_their_own(
+    stack_settings: Settings,
+) -> None:
+    """At the seed's peak each of Stripe's addresses sends about 35 events a second, near the
+    anonymous limit. From an address in `PAYMENTS_STRIPE_WEBHOOK_SOURCES` they take from a bucket of
+    their own; from any other address, and to any other path from Stripe's, the anonymous limit holds."""
+    settings = stack_settings.model_copy(
+        update={
+            "rate_limit_per_second": 0.01,
+            "rate_limit_burst": 3,
+            "trusted_proxies": [ip_network("127.0.0.1")],
+            "stripe_webhook_sources": [ip_network("2001:db8:5::/48")],
+        }
+    )
+    stripes, anyone = f"2001:db8:5::{secrets.token_hex(2)}", f"2001:db8:6::{secrets.token_hex(2)}"
+    unsigned = {"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"}
+    with serve_in_thread(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+
+            async def webhook(address: str) -> int:
+                headers = unsigned | {"X-Forwarded-For": address}
+                return (await client.post("/webhooks/stripe", content=b"{}", headers=headers)).status_code
+
+            assert [await webhook(stripes) for _ in range(6)] == [400] * 6  # refused for its signature only
+            assert [await webhook(anyone) for _ in range(4)] == [400, 400, 400, 429]
+            elsewhere = [
+                (await client.get("/reconciliation/runs", headers={"X-Forwarded-For": stripes})).status_code
+                for _ in range(4)
+            ]
+            assert elsewhere == [401, 401, 401, 429]

@@ -22,7 +22,7 @@ from payments.api.contract import public_errors
 from payments.api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
 from payments.api.errors import ApiError
 from payments.api.metrics import OWN_MOVES
-from payments.api.stripe_signature import request_signed_by_stripe
+from payments.api.stripe_signature import STRIPE_WEBHOOK_PATH, request_signed_by_stripe
 from payments.api.temporal_calls import temporal_calls
 from payments.schema.database import autocommitted
 from payments.schema.messages import (
@@ -150,7 +150,7 @@ def _payment_event(event: _Event) -> StripePaymentEvent:
 
 
 @router.post(
-    "/webhooks/stripe",
+    STRIPE_WEBHOOK_PATH,
     summary="Stripe's events (Stripe, by its signature)",
     responses=public_errors(InvalidSignature, InvalidEvent),
 )
