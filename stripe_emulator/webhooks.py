@@ -53,6 +53,8 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
 
     async def aclose(self) -> None:
+        for task in self._tasks:  # a retry waiting out its backoff would find no session
+            task.cancel()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -82,8 +84,13 @@ class WebhookSender:
                 "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
             }
             try:
-                async with self._session.post(endpoint.url, data=body, headers=headers) as response:
-                    status = response.status
+                # Like Stripe, a redirect is a failure, never followed; the body is read so the
+                # connection goes back to the pool.
+                async with self._session.post(
+                    endpoint.url, data=body, headers=headers, allow_redirects=False
+                ) as answer:
+                    status = answer.status
+                    await answer.read()
             except (aiohttp.ClientError, TimeoutError):
                 status = 0
             delivery.attempts.append(status)

@@ -51,7 +51,8 @@ async def limit_address(services: Services, scope: Scope) -> RateLimited | None:
         return None
     state[LIMITED] = True
     address, limiter = state["client_address"], services.limiter
-    if scope["path"] == STRIPE_WEBHOOK_PATH and address_in(address, services.settings.stripe_webhook_sources):
+    stripe_webhook = scope["method"] == "POST" and scope["path"] == STRIPE_WEBHOOK_PATH
+    if stripe_webhook and address_in(address, services.settings.stripe_webhook_sources):
         limiter = services.stripe_webhook_limiter
     decision = await limiter.take(f"ip:{address}")
     return None if decision.allowed else RateLimited(decision.retry_after)

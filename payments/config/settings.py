@@ -127,15 +127,15 @@ class Settings(BaseSettings):
     # from any other peer the header is ignored (payments/api/client_address.py).
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     # Rate limiting: a token bucket per subject (or per client address when unauthenticated).
-    rate_limit_per_second: float = 50.0
-    rate_limit_burst: int = 100
+    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
     # Stripe's webhook addresses (IPs or CIDRs: https://stripe.com/files/ips/ips_webhooks.json). Their
     # POSTs to /webhooks/stripe take from a bucket per address of their own: at the seed's peak
     # (208 payments/s, two events each, from about a dozen addresses) each sends about 35/s, close
     # to the anonymous limit above; anyone else's webhooks stay under that limit.
     stripe_webhook_sources: list[IPvAnyNetwork] = Field(default_factory=list)
-    stripe_webhook_rate_limit_per_second: float = 500.0
-    stripe_webhook_rate_limit_burst: int = 1000
+    stripe_webhook_rate_limit_per_second: float = Field(default=500.0, gt=0)
+    stripe_webhook_rate_limit_burst: int = Field(default=1000, ge=1)
     # New payment inits one API process lets wait on Temporal at once; past it a new one is refused
     # with 503 at once (payments/api/admission.py). In flight = rate x init latency: a process's share of
     # the seed's peak (about 35/s of 208/s over 6 processes) at 300 ms has about 10 in flight, so

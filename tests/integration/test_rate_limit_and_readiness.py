@@ -153,7 +153,7 @@ async def test_stripes_webhooks_from_its_own_addresses_take_from_a_bucket_of_the
             "stripe_webhook_sources": [ip_network("2001:db8:5::/48")],
         }
     )
-    stripes, anyone = f"2001:db8:5::{secrets.token_hex(2)}", f"2001:db8:6::{secrets.token_hex(2)}"
+    stripes, anyone = (f"2001:db8:{net}::{secrets.token_hex(2)}:{secrets.token_hex(2)}" for net in (5, 6))
     unsigned = {"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"}
     with serve_in_thread(create_app(settings)) as url:
         async with httpx.AsyncClient(base_url=url) as client:

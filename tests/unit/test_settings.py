@@ -33,3 +33,19 @@ def test_defaults_use_the_local_stack_ports_not_the_machine_services() -> None:
     assert settings.postgres_port != 5432 and settings.redis_port != 6379
     assert settings.temporal_target == "127.0.0.1:7233"
     assert settings.stripe_uses_emulator
+
+
+def test_stripes_webhook_addresses_are_read_as_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_STRIPE_WEBHOOK_SOURCES", '["3.18.12.63", "3.130.192.0/24"]')
+    sources = Settings(_env_file=None).stripe_webhook_sources  # type: ignore[call-arg]
+    assert [str(network) for network in sources] == ["3.18.12.63/32", "3.130.192.0/24"]
+
+
+@pytest.mark.parametrize(
+    "variable", ["PAYMENTS_RATE_LIMIT_PER_SECOND", "PAYMENTS_STRIPE_WEBHOOK_RATE_LIMIT_PER_SECOND"]
+)
+def test_a_rate_limit_of_nothing_is_refused_at_start(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    """A bucket refilling at 0/s would divide by zero in its script on the first request."""
+    monkeypatch.setenv(variable, "0")
+    with pytest.raises(ValueError, match="greater than 0"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

@@ -8,7 +8,11 @@ from typing import Any
 import httpx
 import pytest
 import stripe
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
 
+from devstack.ports import wait_until
 from stripe_emulator.app import create_app
 from stripe_emulator.emulator import Emulator
 from tests.integration.emulator.conftest import API_KEY, authorize
@@ -60,6 +64,26 @@ def test_webhooks_are_retried_until_the_endpoint_answers_2xx(
     deliveries = httpx.get(f"{emulator_url}/_emulator/webhook_deliveries").json()["data"]
     assert deliveries[0]["attempts"] == [500, 500, 200] and deliveries[0]["delivered"] is True
     assert receiver.received[0][0] == receiver.received[2][0]  # the same event each time
+
+
+def test_a_redirect_is_a_failed_delivery_never_followed(
+    client: stripe.StripeClient, emulator: Emulator, emulator_url: str, receiver_factory
+) -> None:
+    """As at Stripe: an endpoint that answers 3xx (a moved URL, a trailing slash) has not received
+    the event, however good the place it points to."""
+    emulator.webhooks.first_retry_seconds = 0.01
+    receiver, hook = receiver_factory()
+    moved = Starlette(routes=[Route("/moved", lambda _: RedirectResponse(hook, status_code=307), methods=["POST"])])
+    with serve_in_thread(moved) as url:
+        _register(emulator_url, f"{url}/moved")
+        client.v1.accounts.create(params={"type": "express"})  # exactly one event
+
+        def attempts() -> list[int]:
+            deliveries = httpx.get(f"{emulator_url}/_emulator/webhook_deliveries").json()["data"]
+            return [status for d in deliveries if d["url"] == f"{url}/moved" for status in d["attempts"]]
+
+        wait_until(lambda: len(attempts()) == emulator.webhooks.max_attempts, "every attempt made", 30)
+    assert set(attempts()) == {307} and receiver.received == []
 
 
 def test_an_endpoint_receives_only_its_enabled_events(
