@@ -127,6 +127,11 @@ def capture_entries(merchant_id: str, amount: int, fee: int) -> dict[str, int]:
     return {STRIPE_CLEARING: amount, merchant_payable(merchant_id): -(amount - fee), PLATFORM_REVENUE: -fee}
 
 
+def capture_posting(tx_id: str, merchant_id: str, currency: str, amount: int, fee: int) -> Posting:
+    """A payment's capture: the charge into clearing, the merchant's share payable, our fee earned."""
+    return Posting(f"capture:{tx_id}", currency, capture_entries(merchant_id, amount, fee), f"capture of {tx_id}")
+
+
 def stripe_fee_entries(fee: int) -> dict[str, int]:
     """Stripe kept `fee` of a charge: the platform's expense, so what reached the balance is the net."""
     return {STRIPE_FEES: fee, STRIPE_CLEARING: -fee}

@@ -6,16 +6,16 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
-from sqlalchemy import String, Table, bindparam, func, literal, select, update
+from sqlalchemy import BigInteger, String, Table, bindparam, func, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from payments.activities import ledger, metrics
+from payments.activities import ledger, ledger_statements, metrics
 from payments.activities.outbox import add_event
 from payments.config.keyring import Keyring
-from payments.schema.database import autocommitted
+from payments.schema.database import autocommitted, constant
 from payments.schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange, StripeAhead, view_of
 from payments.schema.tables import OPEN_PAYMENT_STATUSES, Merchant, OutboxEvent, Transaction
 
@@ -109,25 +109,36 @@ class PaymentRecords:
         event, all or nothing. Also for a payment recorded canceled or failed that Stripe captured
         (reconciliation follows it). The row is updated only if nothing was captured yet (else a
         retried activity: already recorded), in the statement that reads its merchant's fee."""
-        async with self._sessions.begin() as session:
-            # A parameter named as a column the UPDATE does not set would be set too: none is.
-            captured = {"tx_id": capture.tx_id, "amount_captured": capture.amount}
-            tx = (await session.execute(_CAPTURE, captured)).one_or_none()
-            posted = tx is not None
-            if tx is None:
-                tx = (
-                    await session.execute(select(TRANSACTIONS).where(TRANSACTIONS.c.id == capture.tx_id))
-                ).one_or_none()
-                if tx is None:
-                    raise LookupError(f"transaction {capture.tx_id} does not exist")
-                if tx.amount_captured == 0:  # not captured, yet not updated: its merchant is missing
-                    raise LookupError(f"merchant {tx.merchant_id} does not exist")
-            else:
-                await _post_capture(session, tx, capture.amount, tx.fee_bps, capture.stripe_fee, with_event=False)
-            view = view_of(tx)
+        captured = {"tx_id": capture.tx_id, "amount_captured": capture.amount}
+        if capture.stripe_fee is not None:
+            captured["stripe_fee"] = capture.stripe_fee
+        # A parameter named as a column the UPDATE does not set would be set too: none is.
+        async with autocommitted(self._sessions) as session:
+            statement = _capture_statement(posted=True, stripe_fee=capture.stripe_fee is not None)
+            tx = (await session.execute(statement, captured)).one_or_none()
+        posted = tx is not None
+        if tx is None:  # captured already (a retry), or the first capture to post to an account
+            tx, posted = await self._capture_in_transaction(capture)
+        view = view_of(tx)
         if posted:
             metrics.CAPTURES.labels(view.currency).inc()
         return view
+
+    async def _capture_in_transaction(self, capture: CaptureRequest) -> tuple[Any, bool]:
+        """record_capture where its one statement updated nothing: the row and whether this posted
+        it. Creates the accounts the capture posts to the first time (ledger.account_ids)."""
+        async with self._sessions.begin() as session:
+            captured = {"tx_id": capture.tx_id, "amount_captured": capture.amount}
+            tx = (await session.execute(_capture_statement(), captured)).one_or_none()
+            if tx is not None:
+                await _post_capture(session, tx, capture.amount, tx.fee_bps, capture.stripe_fee, with_event=False)
+                return tx, True
+            tx = (await session.execute(select(TRANSACTIONS).where(TRANSACTIONS.c.id == capture.tx_id))).one_or_none()
+            if tx is None:
+                raise LookupError(f"transaction {capture.tx_id} does not exist")
+            if tx.amount_captured == 0:  # not captured, yet not updated: its merchant is missing
+                raise LookupError(f"merchant {tx.merchant_id} does not exist")
+            return tx, False
 
     @activity.defn
     async def follow_stripe(self, ahead: StripeAhead) -> PaymentView:
@@ -177,12 +188,12 @@ def _status_event(updated: Any, event_type: str, declined: bool) -> Any:
     the key and payload that add_event and event_payload give (one decline per card tried: each
     is its own event)."""
     row = updated.c
-    key = row.id + literal(f":{event_type}")
+    key = row.id + constant(f":{event_type}")
     if declined:
-        key = key + literal(":card-") + sql_cast(row.card_attempts, String)
+        key = key + constant(":card-") + sql_cast(row.card_attempts, String)
     fields = _PAYLOAD_FIELDS.items()
-    payload = func.jsonb_build_object(*(item for name, column in fields for item in (literal(name), row[column])))
-    source = select(literal(event_type), row.id, key, payload).select_from(updated)
+    payload = func.jsonb_build_object(*(item for name, column in fields for item in (constant(name), row[column])))
+    source = select(constant(event_type), row.id, key, payload).select_from(updated)
     return (
         insert(OutboxEvent)
         .from_select(["type", "aggregate_id", "event_key", "payload"], source)
@@ -212,16 +223,23 @@ def _status_statement(columns: tuple[str, ...], event_type: str | None, declined
     return statement.add_cte(_status_event(updated, event_type, declined)) if event_type else statement
 
 
-def _capture_statement() -> Any:
+@functools.cache
+def _capture_statement(posted: bool = False, stripe_fee: bool = False) -> Any:
     """record_capture's UPDATE (only while nothing is captured) with its merchant's fee rate and
-    its event, in one statement; parameters `tx_id` and `amount_captured`."""
+    its event, in one statement; parameters `tx_id` and `amount_captured`. `posted`: with the
+    capture's postings too (and Stripe's fee's, parameter `stripe_fee`, if `stripe_fee`), and only
+    if every account they post to exists (else nothing is updated)."""
+    conditions = [
+        TRANSACTIONS.c.id == bindparam("tx_id"),
+        TRANSACTIONS.c.amount_captured == 0,
+        MERCHANTS.c.id == TRANSACTIONS.c.merchant_id,
+    ]
+    if posted:  # the accounts it posts to, as codes with placeholders for the row's columns
+        codes = [*ledger.capture_entries("{merchant_id}", 0, 0), *(ledger.stripe_fee_entries(0) if stripe_fee else ())]
+        conditions.append(ledger_statements.accounts_exist(codes, TRANSACTIONS.c))
     captured = (
         update(TRANSACTIONS)
-        .where(
-            TRANSACTIONS.c.id == bindparam("tx_id"),
-            TRANSACTIONS.c.amount_captured == 0,
-            MERCHANTS.c.id == TRANSACTIONS.c.merchant_id,
-        )
+        .where(*conditions)
         .values(
             status="confirmed",
             amount_captured=bindparam("amount_captured"),
@@ -233,10 +251,18 @@ def _capture_statement() -> Any:
         .cte("updated")
     )
     # Its event in the same statement (a CTE), only if the row was updated.
-    return select(captured).add_cte(_status_event(captured, "payment.confirmed", declined=False))
+    statement = select(captured).add_cte(_status_event(captured, "payment.confirmed", declined=False))
+    if not posted:
+        return statement
+    # The ledger's own rules, its int arithmetic on the updated row's columns.
+    amount: Any = captured.c.amount_captured
+    fee: Any = ledger.platform_fee(amount, cast(Any, captured.c.fee_bps))
+    postings = [ledger.capture_posting("{id}", "{merchant_id}", "{currency}", amount, fee)]
+    if stripe_fee:
+        stripe_fee_amount: Any = bindparam("stripe_fee", type_=BigInteger)
+        postings.append(ledger.stripe_fee_posting("{id}", "{currency}", stripe_fee_amount))
+    return statement.add_cte(*ledger_statements.posted_in_statement(captured, postings))
 
-
-_CAPTURE = _capture_statement()
 
 # record_payment's INSERT: the new row, or none when the key's row is there already. Into the table,
 # not the entity: rows, not ORM objects (the ORM's bulk insert cost about 1 ms of the worker's CPU).
@@ -267,11 +293,7 @@ async def _post_capture(
     and its event (unless the caller's UPDATE wrote it), in the caller's transaction, for a row
     already set confirmed with `amount` captured."""
     fee = ledger.platform_fee(amount, fee_bps)
-    postings = [
-        ledger.Posting(
-            f"capture:{tx.id}", tx.currency, ledger.capture_entries(tx.merchant_id, amount, fee), f"capture of {tx.id}"
-        )
-    ]
+    postings = [ledger.capture_posting(tx.id, tx.merchant_id, tx.currency, amount, fee)]
     if stripe_fee is not None:
         postings.append(ledger.stripe_fee_posting(tx.id, tx.currency, stripe_fee))
     await ledger.post_all(session, postings)
