@@ -19,7 +19,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.service import RPCError, RPCStatusCode
 
 from payments.api.contract import public_errors
-from payments.api.deps import ServicesDep, Session, TemporalClient, limit_by_ip
+from payments.api.deps import ServicesDep, TemporalClient, limit_by_ip
 from payments.api.errors import ApiError
 from payments.api.metrics import OWN_MOVES
 from payments.api.stripe_signature import STRIPE_WEBHOOK_PATH, request_signed_by_stripe
@@ -157,11 +157,11 @@ def _payment_event(event: _Event) -> StripePaymentEvent:
 async def stripe_webhook(
     request: Request,
     services: ServicesDep,
-    session: Session,
     temporal: TemporalClient,
     signature: Annotated[str, Header(alias="Stripe-Signature")] = "",
 ) -> dict[str, bool]:
-    """Verified, deduplicated by event id, and passed to the waiting payment's workflow."""
+    """Verified, deduplicated by event id, and passed to the waiting payment's workflow. A session
+    of its own, opened only past our own moves (most events: read in short sessions of their own)."""
     payload = await request.body()
     if not request_signed_by_stripe(
         request.scope, payload, signature, services.settings.stripe_webhook_secret.get_secret_value()
@@ -174,7 +174,7 @@ async def stripe_webhook(
             await _check_own_move(temporal, services, _payment_event(event), tx_id)
         return {"received": True, "duplicate": False}
 
-    async with session.begin():
+    async with services.sessions() as session, session.begin():
         # Recorded and acted on in one transaction: if the signal fails, Stripe's retry is not a "duplicate".
         fresh = await session.execute(
             insert(StripeEvent)
@@ -213,7 +213,9 @@ async def _signal_dispute(services: ServicesDep, temporal: TemporalClient, event
         )
 
 
-async def _signal_refunds(session: Session, services: ServicesDep, temporal: TemporalClient, event: _Event) -> None:
+async def _signal_refunds(
+    session: AsyncSession, services: ServicesDep, temporal: TemporalClient, event: _Event
+) -> None:
     """Signal-with-start the settlement of each refund of ours the event may concern: the Refund
     a `charge.refund.updated` names, or the refunds of the charge's payment that Stripe accepted
     and has not settled (`charge.refunded`). A running settlement reads the Refund back; an ended
@@ -252,7 +254,7 @@ async def _signal_refunds(session: Session, services: ServicesDep, temporal: Tem
 
 
 async def _signal_payment(
-    session: Session, temporal: TemporalClient, services: ServicesDep, event: StripePaymentEvent, tx_id: str | None
+    session: AsyncSession, temporal: TemporalClient, services: ServicesDep, event: StripePaymentEvent, tx_id: str | None
 ) -> None:
     """To the payment's workflow: a 3-D Secure outcome it waits for, or a capture or void our row
     has not recorded. Our row may not know its PaymentIntent yet (the authorization's answer was
