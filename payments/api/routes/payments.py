@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from typing import Any, cast
 
 from fastapi import APIRouter, Request, Response, status
@@ -214,9 +215,18 @@ async def init_payment(
 
     if body.saved_card_id is None and not body.save_card:  # a Customer is read under its row's lock
         await autocommit_reads(session)
-    # No read of the key's row: the workflow's first step finds it if there is one (a repeat whose
-    # first workflow has left Temporal), and authorize_once reads it then.
-    await _check_parties(session, services.parties, body, parties)
+    existing = (
+        await session.execute(
+            select(Transaction).where(Transaction.user_id == body.user_id, Transaction.idempotency_key == key)
+        )
+    ).scalar_one_or_none()
+    if existing is not None and existing.request_fingerprint != digest:
+        raise IdempotencyKeyReused()
+    if existing is not None and existing.status != "pending":
+        response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
+        return transaction_out(existing)
+    if existing is None:
+        await _check_parties(session, services.parties, body, parties)
     card_token, customer_id = await _card(session, services, body)
 
     payment = PaymentRequest(
@@ -234,12 +244,8 @@ async def init_payment(
         save_card=body.save_card,
         max_card_attempts=services.settings.max_card_attempts,
     )
-
-    async def started() -> bool:
-        return await _key_has_row(session, body.user_id, key)
-
-    # Only new payments are bounded: a repeat of a started one joins it (a client that timed out).
-    async with services.admission.admit(workflow_id(body.user_id, key), started):
+    # Only new payments are bounded: a repeat of a pending one joins it (a client that timed out).
+    with services.admission.admit() if existing is None else nullcontext():
         answer, view = await authorize_once(session, temporal, services.settings, payment)
     if body.save_card:
         await keep_card_paid_with(session, services.stripe, services.keyring, view)
@@ -249,11 +255,6 @@ async def init_payment(
     else:
         await services.replays.put(scope, key, CachedAnswer(digest, answer.model_dump(mode="json")))
     return answer
-
-
-async def _key_has_row(session: AsyncSession, user_id: str, key: str) -> bool:
-    query = select(Transaction.id).where(Transaction.user_id == user_id, Transaction.idempotency_key == key)
-    return (await session.scalar(query)) is not None
 
 
 def payment_start(request: PaymentRequest, task_queue: str) -> WithStartWorkflowOperation[Any, Any]:
