@@ -4,10 +4,12 @@ Both ways post the same entries, once, with the capture's event."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment
@@ -43,9 +45,21 @@ async def _authorized_payment(records: PaymentRecords, user: str, merchant: str,
     return tx_id
 
 
-async def _postings(engine: AsyncEngine, tx_id: str) -> dict[str, dict[str, int]]:
-    """The payment's ledger transactions by kind (capture, stripe_fee), each its entries by account
-    code, with the merchant's own id taken out of its account's code."""
+async def _records_and_parties(
+    engine: AsyncEngine, encryption_keys: str, fee_bps: int
+) -> tuple[PaymentRecords, str, str]:
+    sessions = session_factory(engine)
+    suffix = fresh_key()[:12]
+    user, merchant = f"usr_{suffix}", f"mch_{suffix}"
+    async with sessions.begin() as session:
+        session.add(User(id=user, name="Payer"))
+        session.add(Merchant(id=merchant, name="Shop", payout_schedule="daily", fee_bps=fee_bps, currency="usd"))
+    return PaymentRecords(sessions, Keyring.from_spec(encryption_keys)), user, merchant
+
+
+async def _postings(engine: AsyncEngine, tx_id: str) -> dict[str, list[tuple[str, int]]]:
+    """The payment's ledger transactions by kind (capture, stripe_fee), each its entries (account
+    code, amount) in order, with the merchant's own id taken out of its account's code."""
     query = (
         select(LedgerTransaction.reference, LedgerAccount.code, LedgerEntry.amount)
         .join(LedgerEntry, LedgerEntry.ledger_transaction_id == LedgerTransaction.id)
@@ -54,11 +68,10 @@ async def _postings(engine: AsyncEngine, tx_id: str) -> dict[str, dict[str, int]
     )
     async with engine.connect() as connection:
         rows = (await connection.execute(query)).all()
-    found: dict[str, dict[str, int]] = {}
+    found: dict[str, list[tuple[str, int]]] = {}
     for reference, code, amount in rows:
-        kind = reference.removesuffix(f":{tx_id}")
-        found.setdefault(kind, {})[code.split(":")[0]] = amount
-    return found
+        found.setdefault(reference.removesuffix(f":{tx_id}"), []).append((code.split(":")[0], amount))
+    return {kind: sorted(entries) for kind, entries in found.items()}
 
 
 async def _events(engine: AsyncEngine, tx_id: str) -> int:
@@ -70,13 +83,7 @@ async def _events(engine: AsyncEngine, tx_id: str) -> int:
 async def test_a_merchants_first_capture_creates_its_account_and_the_next_is_one_statement(
     engine: AsyncEngine, encryption_keys: str
 ) -> None:
-    sessions = session_factory(engine)
-    suffix = fresh_key()[:12]
-    user, merchant = f"usr_{suffix}", f"mch_{suffix}"
-    async with sessions.begin() as session:
-        session.add(User(id=user, name="Payer"))
-        session.add(Merchant(id=merchant, name="Shop", payout_schedule="daily", fee_bps=290, currency="usd"))
-    records = PaymentRecords(sessions, Keyring.from_spec(encryption_keys))
+    records, user, merchant = await _records_and_parties(engine, encryption_keys, fee_bps=290)
     first, second = [await _authorized_payment(records, user, merchant, 1999) for _ in range(2)]
 
     with statements_run(engine) as statements:
@@ -90,8 +97,8 @@ async def test_a_merchants_first_capture_creates_its_account_and_the_next_is_one
     assert len(statements) == 1, statements
 
     expected = {
-        "capture": {"stripe_clearing": 1999, "merchant_payable": -(1999 - 57), "platform_revenue": -57},
-        "stripe_fee": {"stripe_fees": 88, "stripe_clearing": -88},
+        "capture": sorted([("stripe_clearing", 1999), ("merchant_payable", -(1999 - 57)), ("platform_revenue", -57)]),
+        "stripe_fee": sorted([("stripe_fees", 88), ("stripe_clearing", -88)]),
     }
     assert await _postings(engine, first) == expected
     assert await _postings(engine, second) == expected
@@ -109,5 +116,47 @@ async def test_a_merchants_first_capture_creates_its_account_and_the_next_is_one
         await ActivityEnvironment().run(records.record_capture, CaptureRequest(third, "pi_3", 1000, None))
     assert len(statements) == 1
     assert await _postings(engine, third) == {
-        "capture": {"stripe_clearing": 1000, "merchant_payable": -(1000 - 29), "platform_revenue": -29}
+        "capture": sorted([("stripe_clearing", 1000), ("merchant_payable", -(1000 - 29)), ("platform_revenue", -29)])
     }
+
+
+@pytest.mark.parametrize(("fee_bps", "stripe_fee"), [(0, 0), (290, None), (10_000, 88), (1, 1)])
+async def test_one_statement_posts_what_the_transaction_posts(
+    engine: AsyncEngine, encryption_keys: str, fee_bps: int, stripe_fee: int | None
+) -> None:
+    """The same capture both ways, for fee rates and Stripe fees at their edges (a platform fee of
+    0 or of all of it, a Stripe fee of 0 or none): the same entries, and ledger transactions alike."""
+    records, user, merchant = await _records_and_parties(engine, encryption_keys, fee_bps)
+    warm_up, by_transaction, by_statement = [await _authorized_payment(records, user, merchant, 999) for _ in range(3)]
+    await ActivityEnvironment().run(records.record_capture, CaptureRequest(warm_up, "pi_0", 999, 1))  # the accounts
+
+    await records._capture_in_transaction(CaptureRequest(by_transaction, "pi_1", 999, stripe_fee))
+    with statements_run(engine) as statements:
+        await ActivityEnvironment().run(records.record_capture, CaptureRequest(by_statement, "pi_2", 999, stripe_fee))
+    assert len(statements) == 1
+
+    posted = await _postings(engine, by_statement)
+    assert posted == await _postings(engine, by_transaction)
+    assert sum(amount for entries in posted.values() for _, amount in entries) == 0
+    async with engine.connect() as connection:
+        references = select(func.count()).where(
+            LedgerTransaction.reference.in_(
+                [f"{kind}:{tx}" for kind in ("capture", "stripe_fee") for tx in (by_transaction, by_statement)]
+            )
+        )
+        assert await connection.scalar(references) == (2 if stripe_fee is None else 4)
+
+
+async def test_two_captures_at_once_post_once(engine: AsyncEngine, encryption_keys: str) -> None:
+    records, user, merchant = await _records_and_parties(engine, encryption_keys, fee_bps=290)
+    warm_up, tx_id = [await _authorized_payment(records, user, merchant, 500) for _ in range(2)]
+    await ActivityEnvironment().run(records.record_capture, CaptureRequest(warm_up, "pi_0", 500, 5))
+
+    capture = CaptureRequest(tx_id, "pi_1", 500, 5)
+    views = await asyncio.gather(*(ActivityEnvironment().run(records.record_capture, capture) for _ in range(4)))
+    assert {(view.status, view.amount_captured) for view in views} == {("confirmed", 500)}
+    assert await _postings(engine, tx_id) == {
+        "capture": sorted([("stripe_clearing", 500), ("merchant_payable", -(500 - 14)), ("platform_revenue", -14)]),
+        "stripe_fee": sorted([("stripe_fees", 5), ("stripe_clearing", -5)]),
+    }
+    assert await _events(engine, tx_id) == 1
