@@ -1,9 +1,9 @@
 """Postings made by the statement that writes their row: the ledger's own rules (capture_posting,
 stripe_fee_posting) called with `{column}` placeholders for the row's text and SQL expressions for
 its amounts, turned into two more CTEs of that statement (its ledger transactions, then their
-entries). One statement instead of a database transaction of four (BEGIN, the row's UPDATE, the
-ledger transactions, the entries, COMMIT): the same checks (a posting balances within its
-statement), a fifth of the round trips."""
+entries). One statement instead of a database transaction of five round trips (BEGIN, the row's
+UPDATE, the ledger transactions, the entries, COMMIT): the same checks (a posting balances within
+its statement), a fifth of the round trips. The amounts are SQL expressions on the row."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import functools
 import operator
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, literal, null, select, union_all
+from sqlalchemy import ColumnElement, func, null, select, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.sql.selectable import CTE
 
@@ -63,7 +63,7 @@ def posted_in_statement(row: CTE, postings: list[Posting]) -> tuple[CTE, CTE]:
         select(
             in_sql(p.reference, columns).label("reference"),
             in_sql(code, columns).label("code"),
-            (literal(amount) if isinstance(amount, int) else amount).label("amount"),
+            cast(ColumnElement[int], amount).label("amount"),  # an expression on the row, typed int by Posting
             in_sql(p.currency, columns).label("currency"),
         ).select_from(row)
         for p in postings

@@ -80,6 +80,9 @@ async def autocommitted(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
         yield session
 
 
+_CONSTANT = re.compile(r"[A-Za-z0-9 _.:'-]*")
+
+
 def constant(value: str) -> ColumnElement[str]:
     """A string of our own code (an event type, a ledger reference's prefix, an account code),
     never data, written into a statement's text instead of bound on every run. Refused unless it
@@ -87,6 +90,3 @@ def constant(value: str) -> ColumnElement[str]:
     if not _CONSTANT.fullmatch(value):
         raise ValueError(f"not a constant for a statement's text: {value!r}")
     return literal_column("'" + value.replace("'", "''") + "'", String)
-
-
-_CONSTANT = re.compile(r"[A-Za-z0-9 _.:'-]*")
