@@ -109,6 +109,14 @@ def _start_postgres(settings: Settings, stack: Path, sup: Supervisor) -> None:
     postgres.create_database()
 
 
+def _served_urls(settings: Settings) -> list[str]:
+    """What our own processes serve once they are up: the API's readiness and the worker's metrics."""
+    urls = [f"{settings.api_url}/readyz"]
+    if settings.worker_metrics_port:
+        urls.append(f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics")
+    return urls
+
+
 def _wait_serving(sup: Supervisor, serving: Callable[[], bool], what: str) -> None:
     wait_until(
         serving, f"{what} did not get ready; see {sup.log_dir}", READY_TIMEOUT, lambda: _fail_if_a_child_died(sup)
@@ -193,8 +201,8 @@ def run_dev_stack(settings: Settings) -> int:
         upgrade(env["PAYMENTS_DATABASE_URL"])
         sup.spawn("worker", [sys.executable, "-m", "payments", "worker"], env=env, stop_signal=signal.SIGINT)
         sup.spawn("api", [sys.executable, "-m", "payments", "api"], env=env, stop_signal=signal.SIGINT)
-        url = f"{settings.api_url}/readyz"
-        wait_ready(url, lambda: _fail_if_a_child_died(sup), READY_TIMEOUT, f"; see {sup.log_dir}")
+        for url in _served_urls(settings):  # the banner's URLs answer before it is printed
+            wait_ready(url, lambda: _fail_if_a_child_died(sup), READY_TIMEOUT, f"; see {sup.log_dir}")
         operator = mint_token(settings, "op_demo", "operator")
         print(_banner(local, stack, write_env_file(settings, operator), operator), flush=True)
         while True:
