@@ -110,10 +110,12 @@ def _start_postgres(settings: Settings, stack: Path, sup: Supervisor) -> None:
 
 
 def _served_urls(settings: Settings) -> list[str]:
-    """What our own processes serve once they are up: the API's readiness and the worker's metrics."""
+    """What our own processes serve once they are up: the worker's metrics, then the API's
+    readiness, last, because scripts and tests take the API's 200 to mean the whole stack is up
+    (and supervised: the banner and the supervisor's loop follow it at once)."""
     urls = [f"{settings.api_url}/readyz"]
     if settings.worker_metrics_port:
-        urls.append(f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics")
+        urls.insert(0, f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics")
     return urls
 
 

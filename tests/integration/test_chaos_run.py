@@ -7,6 +7,9 @@ import pytest
 
 from chaos.runner import run
 
+pytestmark = pytest.mark.slow
+
+
 SEED = 20261124
 
 

@@ -21,8 +21,11 @@ from devstack.throwaway import Stack, running_stack
 from payments.api.auth import mint_token
 from payments.schema.database import create_engine
 from payments.schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction
-from tests.integration.conftest import CAPTURE
+from tests.integration.conftest import CAPTURE, open_merchant
 from tests.services import eventually
+
+pytestmark = pytest.mark.slow
+
 
 AMOUNT = 4_200
 HELD_SECONDS = 60  # longer than the frozen worker waits for the capture's answer before it stalls
@@ -41,12 +44,11 @@ def _intents_of(stack: Stack, tx_id: str) -> list[stripe.PaymentIntent]:
 async def _authorized_payment(stack: Stack, http: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
     operator = {"Authorization": f"Bearer {mint_token(stack.settings, 'op_fault', 'operator')}"}
     user = (await http.post("/users", json={"name": "Payer"}, headers=operator)).json()["id"]
-    merchant = await http.post("/merchants", json={"name": "Shop", "currency": "usd"}, headers=operator)
-    assert merchant.status_code == 201, merchant.text
+    merchant = await open_merchant(http, operator, {"name": "Shop", "currency": "usd"})
     as_user = {"Authorization": f"Bearer {mint_token(stack.settings, user, 'user')}"}
     body = {
         "user_id": user,
-        "merchant_id": merchant.json()["id"],
+        "merchant_id": merchant["id"],
         "amount": AMOUNT,
         "currency": "usd",
         "card_token": "pm_card_visa",
