@@ -15,6 +15,7 @@ import orjson
 
 _FIXTURES = Path(__file__).with_name("fixtures.json")
 _ID_ALPHABET = string.digits + string.ascii_letters
+_ID_BITS = 192  # far past 62**24 (about 2**143): every character, the last too, as likely as any other
 
 
 @cache
@@ -25,8 +26,15 @@ def _templates() -> dict[str, bytes]:
 
 def new_id(prefix: str) -> str:
     """Stripe's shape: letters and digits mixed. Hexadecimal ids ran into 13 digits often enough
-    (one in 2,000) for the API's card-number guard to refuse them."""
-    return f"{prefix}_{''.join(secrets.choice(_ID_ALPHABET) for _ in range(24))}"
+    (one in 2,000) for the API's card-number guard to refuse them. The 24 characters are the base-62
+    digits of one random number: one read of the system's randomness where a choice per character
+    made 24 (a twentieth of the emulator's CPU at 12 payments a second)."""
+    number = secrets.randbits(_ID_BITS)
+    characters = []
+    for _ in range(24):
+        number, digit = divmod(number, 62)
+        characters.append(_ID_ALPHABET[digit])
+    return f"{prefix}_{''.join(characters)}"
 
 
 def build(kind: str, prefix: str, **fields: Any) -> dict[str, Any]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 
 
 def signature_header(payload: str, secret: str, timestamp: int | None = None) -> str:
@@ -62,7 +62,7 @@ class WebhookSender:
     def deliver(self, event: dict[str, Any]) -> None:
         if not self.endpoints:
             return
-        payload = json.dumps(event)
+        payload = orjson.dumps(event).decode()
         for endpoint in self.endpoints:
             if not endpoint.wants(event["type"]):
                 continue

@@ -3,6 +3,7 @@ digits. Hexadecimal ids once ended in 13 digits passing the Luhn check about onc
 PaymentMethods, and the API's card-number guard then refused the checkout page's payment."""
 
 import re
+from collections import Counter
 
 from payments.config.card_numbers import contains_card_number
 from stripe_emulator.objects import new_id
@@ -16,3 +17,12 @@ def test_no_id_looks_like_a_card_number_to_the_guard() -> None:
     ids = [new_id("pm") for _ in range(20_000)]
     assert len(set(ids)) == len(ids)
     assert [found for found in ids if contains_card_number(found)] == []
+
+
+def test_every_position_takes_each_of_the_62_characters_about_as_often() -> None:
+    """The characters are the base-62 digits of one random number: one too few bits for 62**24
+    would leave the last position's first characters about twice as likely as the others."""
+    ids = [new_id("pm")[3:] for _ in range(31_000)]  # 500 of each character expected per position
+    for position in range(24):
+        seen = Counter(found[position] for found in ids)
+        assert len(seen) == 62 and max(seen.values()) < 1.6 * min(seen.values()), position
