@@ -25,10 +25,9 @@ dev: $(INSTALLED)
 # Four processes on two cores: most tests wait on a stack (timers, restarts, a killed worker's
 # timeout), so more processes fill those waits. With two `yes` beside it, on a fresh clone: pytest
 # 830 s with -n 2; 616-717 s with -n 3 (whole suite 11:39-12:48 over four runs); 603 s with -n 4
-# (10:16). By file, so a module's fixtures start once; the files marked slow first
-# (tests/conftest.py), so none of them is left running alone at the end.
+# (10:16). By file, so a module's fixtures start once.
 test: $(INSTALLED) lint browser
-	$(BIN)/pytest -q -n 4 --dist loadfile --no-loadscope-reorder --durations=20
+	$(BIN)/pytest -q -n 4 --dist loadfile --durations=20
 
 # The checkout page's browser tests drive Debian's Chromium (Playwright cannot download one here).
 # Without it they skip, except under CI=true, where they fail.

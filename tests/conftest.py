@@ -73,14 +73,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(text)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow files first, in collection order otherwise. Under `-n 4 --dist loadfile
-    --no-loadscope-reorder` the workers take files in this order, so the long ones run beside
-    each other at the start instead of one of them alone at the end (xdist's own reorder puts the
-    files with the most tests first: the stack tests, a few each, came last)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @contextmanager
 def _outside_pytest_tmp() -> Iterator[Path]:
     """A folder for services that run as another user (PostgreSQL, when we are root). Not under

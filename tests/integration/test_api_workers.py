@@ -8,14 +8,10 @@ from pathlib import Path
 
 import httpx
 import psutil
-import pytest
 
 from devstack.ports import wait_ready
 from payments.config.ports import free_port
 from payments.config.settings import Settings
-
-pytestmark = pytest.mark.slow
-
 
 READY_WITHIN = 90.0
 

@@ -7,9 +7,6 @@ import pytest
 
 from chaos.runner import run
 
-pytestmark = pytest.mark.slow
-
-
 SEED = 20261124
 
 

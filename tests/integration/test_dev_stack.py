@@ -15,8 +15,6 @@ import pytest
 from devstack.ports import wait_until
 from tests.dev_stack import dev_env, free_ports, interrupt, start_dev, wait_dev_ready
 
-pytestmark = pytest.mark.slow
-
 
 def _token(env: dict[str, str], sub: str, role: str) -> str:
     return subprocess.run(

@@ -8,9 +8,6 @@ import pytest
 
 from drills import primary_lost
 
-pytestmark = pytest.mark.slow
-
-
 COUNT, SEED = 30, 1
 
 

@@ -17,9 +17,6 @@ import pytest
 from devstack.throwaway import Stack, running_stack
 from drills import disk_lost, redis_lost, temporal_lost
 
-pytestmark = pytest.mark.slow
-
-
 SEED = 20261204
 COUNT = 24
 DISK_COUNT, DISK_SEED = 30, 1

@@ -37,9 +37,6 @@ from tests.conftest import COUNTS
 from tests.integration.conftest import Parties
 from tests.services import fresh_key
 
-pytestmark = pytest.mark.slow
-
-
 ROLES = ("operator", "merchant", "user")
 EXAMPLES_PER_PASS = 10  # per operation: valid data, valid data on the caller's own resources, invalid data
 SCENARIOS, STEPS = 20, 8  # stateful: chains that feed one answer's ids into the next request (links inferred)

@@ -14,9 +14,6 @@ from devstack.ports import wait_until
 from tests.dev_stack import dev_env, free_ports, interrupt, start_dev, wait_dev_ready
 from tests.readme_examples import shell_blocks
 
-pytestmark = pytest.mark.slow
-
-
 REPO = Path(__file__).parents[2]
 
 

@@ -24,8 +24,6 @@ from tests.integration.payouts.test_payouts import (
 )
 from tests.services import eventually, fresh_key
 
-pytestmark = pytest.mark.slow
-
 
 async def paid_out(seller: Parties) -> str:
     asked = await seller.api.post(

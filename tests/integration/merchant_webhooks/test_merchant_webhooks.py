@@ -31,9 +31,6 @@ from tests.integration.conftest import Parties, after_worker_replaced, command_e
 from tests.integration.merchant_webhooks.webhook_receiver import HANG, Received, receiving
 from tests.services import eventually, fresh_key
 
-pytestmark = pytest.mark.slow
-
-
 TYPES = ("payment.authorized", "payment.confirmed")
 
 

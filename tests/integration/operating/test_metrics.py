@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,8 +20,6 @@ from payments.schema.tables import ReconciliationLog, ReconciliationRun, Transac
 from tests.exported_metrics import TEMPORAL_SERVER, value
 from tests.integration.conftest import Parties, worker_process
 from tests.services import eventually, fresh_key
-
-pytestmark = pytest.mark.slow
 
 
 async def test_a_payment_moves_the_api_and_worker_metrics(parties: Parties, worker_metrics_port: int) -> None:

@@ -24,9 +24,6 @@ from payments.schema.tables import LedgerAccount, LedgerEntry, LedgerTransaction
 from tests.integration.conftest import CAPTURE, open_merchant
 from tests.services import eventually
 
-pytestmark = pytest.mark.slow
-
-
 AMOUNT = 4_200
 HELD_SECONDS = 60  # longer than the frozen worker waits for the capture's answer before it stalls
 HEALED_WITHIN = 120.0

@@ -22,8 +22,6 @@ from tests.integration.conftest import (
 )
 from tests.services import eventually, fresh_key, serve_in_thread
 
-pytestmark = pytest.mark.slow
-
 
 def _fault(emulator_control, **fault) -> None:
     assert emulator_control("POST", "/faults", json=fault).status_code == 201

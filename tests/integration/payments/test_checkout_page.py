@@ -24,9 +24,6 @@ from payments.api.auth import mint_token
 from payments.config.settings import Settings
 from tests.integration.conftest import Parties, stripe_intent
 
-pytestmark = pytest.mark.slow
-
-
 VISA = "4242 4242 4242 4242"
 AUTHENTICATION_REQUIRED = "4000 0025 0000 3155"
 DECLINED = "4000 0000 0000 0002"

@@ -21,8 +21,6 @@ from payments.workflows.payment import workflow_id
 from tests.integration.conftest import AUTHORIZE, Parties, stripe_intent
 from tests.services import eventually, fresh_key
 
-pytestmark = pytest.mark.slow
-
 
 async def _row(engine: AsyncEngine, key: str) -> tuple[str, str] | None:
     async with engine.connect() as connection:

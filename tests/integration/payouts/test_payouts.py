@@ -23,9 +23,6 @@ from payments.workflows.payout import PayoutRunWorkflow
 from tests.integration.conftest import Parties, after_worker_replaced, open_merchant, worker_process
 from tests.services import eventually, fresh_key
 
-pytestmark = pytest.mark.slow
-
-
 FEE_BPS = 250  # the parties fixture's merchants
 
 

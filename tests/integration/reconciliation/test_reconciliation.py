@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import stripe
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,8 +35,6 @@ from payments.workers.registry import build_worker_parts, sandboxed_workflow_run
 from payments.workflows.reconciliation import PHASES, ReconciliationWorkflow
 from tests.integration.conftest import Parties, command_env, stripe_intent
 from tests.services import eventually, fresh_key
-
-pytestmark = pytest.mark.slow
 
 
 def sdk(settings: Settings) -> stripe.StripeClient:
