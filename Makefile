@@ -28,7 +28,8 @@ dev: $(INSTALLED)
 # Four processes on two cores: most tests wait on a stack (timers, restarts, a killed worker's
 # timeout), so more processes fill those waits. With two `yes` beside it, on a fresh clone: pytest
 # 830 s with -n 2; 616-717 s with -n 3 (whole suite 11:39-12:48 over four runs); 603 s with -n 4
-# (10:16). By file, so a module's fixtures start once.
+# (10:16); 461 s (9:01 in all) once the install compiled the packages' bytecode, where the same
+# day's run without it took 717 s (13:27). By file, so a module's fixtures start once.
 test: $(INSTALLED) lint browser
 	$(BIN)/pytest -q -n 4 --dist loadfile --durations=20
 
