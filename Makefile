@@ -10,8 +10,8 @@ INSTALLED := $(VENV)/.installed
 # Shows what it does: on a terminal uv draws its download progress; anywhere it prints what it
 # resolved and installed (about 100 lines, once, and again only when requirements.lock changes).
 # Compiled to bytecode once here: where PYTHONDONTWRITEBYTECODE is set, every process would
-# otherwise compile each package it imports again (2 of the 4.7 CPU-seconds an API or worker took
-# to import; a suite starts a hundred such processes).
+# otherwise compile each package it imports again (importing the API and the worker took 4.5
+# CPU-seconds, 2.1 compiled; a suite starts a hundred such processes).
 $(INSTALLED): requirements.lock pyproject.toml
 	@echo "Installing into $(VENV) the packages pinned in requirements.lock (first time: a minute or two) ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -110,9 +110,7 @@ def _start_postgres(settings: Settings, stack: Path, sup: Supervisor) -> None:
 
 
 def _served_urls(settings: Settings) -> list[str]:
-    """What our own processes serve once they are up: the worker's metrics, then the API's
-    readiness, last, because scripts and tests take the API's 200 to mean the whole stack is up
-    (and supervised: the banner and the supervisor's loop follow it at once)."""
+    """What our own processes serve once they are up: the worker's metrics and the API's readiness."""
     urls = [f"{settings.api_url}/readyz"]
     if settings.worker_metrics_port:
         urls.insert(0, f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics")
@@ -207,6 +205,7 @@ def run_dev_stack(settings: Settings) -> int:
             wait_ready(url, lambda: _fail_if_a_child_died(sup), READY_TIMEOUT, f"; see {sup.log_dir}")
         operator = mint_token(settings, "op_demo", "operator")
         print(_banner(local, stack, write_env_file(settings, operator), operator), flush=True)
+        sup.supervising()
         while True:
             sup.supervise()
             time.sleep(0.5)  # the supervisor's round; restarts have their own backoff

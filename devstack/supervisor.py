@@ -25,6 +25,9 @@ RESTART_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 STABLE_AFTER = 60.0
 
 
+SUPERVISING = "supervising"  # in the run dir while the stack is up and supervised
+
+
 class ChildDied(RuntimeError):
     pass
 
@@ -55,7 +58,7 @@ class Supervisor:
         self.run_dir = run_dir
         self.children: list[Child] = []
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in [*run_dir.glob("*.pid"), *run_dir.glob("*.restart")]:
+        for stale in [*run_dir.glob("*.pid"), *run_dir.glob("*.restart"), *run_dir.glob(SUPERVISING)]:
             stale.unlink()
         (run_dir / "supervisor.pid").write_text(f"{os.getpid()}\n")
 
@@ -135,12 +138,23 @@ class Supervisor:
         child.failures = 0
         log.warning("%s restarted on request, pid %d", child.name, child.process.pid)
 
+    def supervising(self) -> None:
+        """Every service serves and the loop that restarts them runs next: what a script waits for
+        before it kills one (the API's 200 alone comes while `make dev` may still be waiting)."""
+        (self.run_dir / SUPERVISING).touch()
+
     def stop_all(self) -> None:
+        (self.run_dir / SUPERVISING).unlink(missing_ok=True)
         for child in reversed(self.children):
             _stop(child)
             (self.run_dir / f"{child.name}.pid").unlink(missing_ok=True)
         self.children.clear()
         (self.run_dir / "supervisor.pid").unlink(missing_ok=True)
+
+
+def is_supervising(devstack_dir: str | Path) -> bool:
+    """Whether the dev stack in `devstack_dir` is up and supervised (Supervisor.supervising)."""
+    return (run_dir(str(devstack_dir)) / SUPERVISING).exists()
 
 
 def run_dir(devstack_dir: str) -> Path:

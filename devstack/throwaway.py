@@ -17,8 +17,9 @@ from pathlib import Path
 import psutil
 
 from devstack.patroni import PATRONI_PORTS
-from devstack.ports import free_port_run, wait_ready
+from devstack.ports import free_port_run, wait_ready, wait_until
 from devstack.redis import RedisServer
+from devstack.supervisor import is_supervising
 from payments.config.local_stack import local_settings
 from payments.config.ports import free_port
 from payments.config.settings import Settings
@@ -183,7 +184,7 @@ def running_stack(api: str | None, settings: dict[str, str] | None = None) -> It
                 )
             stack = Stack(f"http://127.0.0.1:{ports['API_PORT']}", stack_settings, dev.pid)
             try:
-                _wait_ready(stack.api, dev, os.path.join(tmp, "dev.log"))
+                _wait_ready(stack.api, tmp, dev, os.path.join(tmp, "dev.log"))
                 yield stack
             finally:
                 dev.send_signal(signal.SIGINT)  # first: a second signal must not skip it
@@ -201,9 +202,17 @@ def _settings_fields(overrides: dict[str, str]) -> dict[str, str]:
     return {k.removeprefix("PAYMENTS_").lower(): v for k, v in overrides.items()}
 
 
-def _wait_ready(api: str, dev: subprocess.Popen[bytes], log: str) -> None:
+def _wait_ready(api: str, stack_dir: str, dev: subprocess.Popen[bytes], log: str) -> None:
+    """The API answers and the stack is supervised: a fault run may kill a service at once."""
+
     def still_running() -> None:
         if dev.poll() is not None:
             raise RuntimeError(f"`make dev` exited with {dev.returncode}; see {log}")
 
     wait_ready(f"{api}/readyz", still_running, READY_TIMEOUT, f"; see {log}")
+    wait_until(
+        lambda: is_supervising(stack_dir),
+        f"`make dev` did not start supervising; see {log}",
+        READY_TIMEOUT,
+        still_running,
+    )

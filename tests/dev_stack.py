@@ -6,9 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from devstack.ports import wait_ready
+from devstack.ports import wait_ready, wait_until
+from devstack.supervisor import is_supervising
 from payments.config.ports import free_port
 
 READY_WITHIN = 90.0
@@ -38,11 +41,21 @@ def start_dev(env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def wait_dev_ready(process: subprocess.Popen[str], api: str) -> None:
-    def still_running() -> None:
+def still_running(process: subprocess.Popen[str]) -> Callable[[], None]:
+    """For `wait_until`: fails at once, with everything `make dev` printed, if it has exited."""
+
+    def check() -> None:
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
 
-    wait_ready(f"{api}/readyz", still_running, READY_WITHIN, ": the dev stack did not become ready")
+    return check
+
+
+def wait_dev_ready(process: subprocess.Popen[str], env: dict[str, str]) -> None:
+    """The API answers and `make dev` supervises the stack (a test may kill a service at once)."""
+    api = f"http://127.0.0.1:{env['PAYMENTS_API_PORT']}"
+    wait_ready(f"{api}/readyz", still_running(process), READY_WITHIN, ": the dev stack did not become ready")
+    supervising = partial(is_supervising, env["PAYMENTS_DEVSTACK_DIR"])
+    wait_until(supervising, "the dev stack is not supervised", READY_WITHIN, still_running(process))
 
 
 def interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:

@@ -42,9 +42,10 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     home = tmp_path_factory.mktemp("checkout")
     (home / ".venv").symlink_to(REPO / ".venv")
     ports = free_ports()
-    process = start_dev(dev_env(home / ".devstack", ports))
+    env = dev_env(home / ".devstack", ports)
+    process = start_dev(env)
     try:
-        wait_dev_ready(process, f"http://127.0.0.1:{ports['api']}")
+        wait_dev_ready(process, env)
         # Written once the API answers, just before the banner.
         wait_until((home / ".devstack" / "env").exists, "make dev wrote no .devstack/env", 60)
         yield DevStack(ports, home)

@@ -20,8 +20,9 @@ def test_no_id_looks_like_a_card_number_to_the_guard() -> None:
 
 
 def test_every_position_takes_each_of_the_62_characters_about_as_often() -> None:
-    """The characters are the base-62 digits of one random number: one too few bits for 62**24
-    would leave the last position's first characters about twice as likely as the others."""
+    """The characters are the base-62 digits of one random number: with fewer bits than 62**24
+    needs, the last position never shows some characters; with barely enough (143), its first
+    few come about twice as often as the others."""
     ids = [new_id("pm")[3:] for _ in range(31_000)]  # 500 of each character expected per position
     for position in range(24):
         seen = Counter(found[position] for found in ids)
