@@ -111,10 +111,7 @@ def _start_postgres(settings: Settings, stack: Path, sup: Supervisor) -> None:
 
 def _served_urls(settings: Settings) -> list[str]:
     """What our own processes serve once they are up: the worker's metrics and the API's readiness."""
-    urls = [f"{settings.api_url}/readyz"]
-    if settings.worker_metrics_port:
-        urls.insert(0, f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics")
-    return urls
+    return [url for url in (settings.worker_metrics_url, f"{settings.api_url}/readyz") if url]
 
 
 def _wait_serving(sup: Supervisor, serving: Callable[[], bool], what: str) -> None:

@@ -51,8 +51,8 @@ def env_file_text(settings: Settings, operator_token: str) -> str:
         names["TEMPORAL_UI"] = settings.ui_origin
     if local.stripe_uses_emulator:
         names["STRIPE_API_BASE"] = local.stripe_api_base
-    if settings.worker_metrics_port:
-        names["WORKER_METRICS"] = f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"
+    if settings.worker_metrics_url:
+        names["WORKER_METRICS"] = settings.worker_metrics_url
     names["TOKEN"] = operator_token
     lines = [f"export {name}={shlex.quote(str(value))}" for name, value in names.items()]
     header = "# The stack `make dev` runs; in another shell: source .devstack/env (rewritten at each start)"

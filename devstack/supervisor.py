@@ -11,11 +11,12 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-from devstack.ports import wait_until
+from devstack.ports import wait_ready, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,16 @@ class Supervisor:
 def is_supervising(devstack_dir: str | Path) -> bool:
     """Whether the dev stack in `devstack_dir` is up and supervised (Supervisor.supervising)."""
     return (run_dir(str(devstack_dir)) / SUPERVISING).exists()
+
+
+def wait_supervised(
+    api: str, devstack_dir: str | Path, still_running: Callable[[], None], timeout: float, hint: str
+) -> None:
+    """The API answers and `make dev` supervises its stack: a script may kill a service at once
+    (the API's 200 alone comes while `make dev` may still be waiting for the worker)."""
+    wait_ready(f"{api}/readyz", still_running, timeout, hint)
+    supervising = partial(is_supervising, devstack_dir)
+    wait_until(supervising, f"`make dev` did not start supervising its stack{hint}", timeout, still_running)
 
 
 def run_dir(devstack_dir: str) -> Path:

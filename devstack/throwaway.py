@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 
 from devstack.patroni import PATRONI_PORTS
-from devstack.ports import free_port_run, wait_ready, wait_until
+from devstack.ports import free_port_run
 from devstack.redis import RedisServer
-from devstack.supervisor import is_supervising
+from devstack.supervisor import wait_supervised
 from payments.config.local_stack import local_settings
 from payments.config.ports import free_port
 from payments.config.settings import Settings
@@ -209,10 +209,4 @@ def _wait_ready(api: str, stack_dir: str, dev: subprocess.Popen[bytes], log: str
         if dev.poll() is not None:
             raise RuntimeError(f"`make dev` exited with {dev.returncode}; see {log}")
 
-    wait_ready(f"{api}/readyz", still_running, READY_TIMEOUT, f"; see {log}")
-    wait_until(
-        lambda: is_supervising(stack_dir),
-        f"`make dev` did not start supervising; see {log}",
-        READY_TIMEOUT,
-        still_running,
-    )
+    wait_supervised(api, stack_dir, still_running, READY_TIMEOUT, f"; see {log}")

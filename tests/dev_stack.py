@@ -7,11 +7,9 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
-from devstack.ports import wait_ready, wait_until
-from devstack.supervisor import is_supervising
+from devstack.supervisor import wait_supervised
 from payments.config.ports import free_port
 
 READY_WITHIN = 90.0
@@ -53,9 +51,8 @@ def still_running(process: subprocess.Popen[str]) -> Callable[[], None]:
 def wait_dev_ready(process: subprocess.Popen[str], env: dict[str, str]) -> None:
     """The API answers and `make dev` supervises the stack (a test may kill a service at once)."""
     api = f"http://127.0.0.1:{env['PAYMENTS_API_PORT']}"
-    wait_ready(f"{api}/readyz", still_running(process), READY_WITHIN, ": the dev stack did not become ready")
-    supervising = partial(is_supervising, env["PAYMENTS_DEVSTACK_DIR"])
-    wait_until(supervising, "the dev stack is not supervised", READY_WITHIN, still_running(process))
+    hint = ": the dev stack did not become ready"
+    wait_supervised(api, env["PAYMENTS_DEVSTACK_DIR"], still_running(process), READY_WITHIN, hint)
 
 
 def interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:

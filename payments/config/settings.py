@@ -291,5 +291,12 @@ class Settings(BaseSettings):
         return f"http://{self.api_host}:{self.api_port}"
 
     @property
+    def worker_metrics_url(self) -> str | None:
+        """The worker's Prometheus endpoint, or None where it serves none (port 0)."""
+        if not self.worker_metrics_port:
+            return None
+        return f"http://{self.worker_metrics_host}:{self.worker_metrics_port}/metrics"
+
+    @property
     def codec_endpoint(self) -> str:
         return f"{self.api_url}/codec"
