@@ -15,7 +15,8 @@ from temporalio import activity
 from payments.activities import ledger, ledger_statements, metrics
 from payments.activities.outbox import add_event
 from payments.config.keyring import Keyring
-from payments.schema.database import autocommitted, constant
+from payments.schema.database import constant
+from payments.schema.driver import Statement, fetch_row
 from payments.schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange, StripeAhead, view_of
 from payments.schema.tables import OPEN_PAYMENT_STATUSES, Merchant, OutboxEvent, Transaction
 
@@ -50,33 +51,24 @@ class PaymentRecords:
         UNIQUE(user_id, idempotency_key) is the durable guard once a workflow has left Temporal."""
         sealed = self._keyring.seal(request.card_token.encode(), request.tx_id.encode())
         # One statement that decides alone (the key's UNIQUE): autocommit, no BEGIN and COMMIT.
-        async with autocommitted(self._sessions) as session:
-            inserted = await session.execute(
-                _RECORD_PAYMENT,
-                {
-                    "id": request.tx_id,
-                    "user_id": request.user_id,
-                    "merchant_id": request.merchant_id,
-                    "amount": request.amount,
-                    "currency": request.currency,
-                    "idempotency_key": request.idempotency_key,
-                    "request_fingerprint": request.fingerprint,
-                    "card_token": sealed.blob,
-                    "card_token_key_id": sealed.key_id,
-                    "workflow_id": activity.info().workflow_id,
-                },
-            )
-            tx = inserted.one_or_none()
-            if tx is None:  # the key's row was there already: read it (a retry, or a repeat of the key)
-                tx = (
-                    await session.execute(
-                        select(TRANSACTIONS).where(
-                            TRANSACTIONS.c.user_id == request.user_id,
-                            TRANSACTIONS.c.idempotency_key == request.idempotency_key,
-                        )
-                    )
-                ).one()
-            return view_of(tx)
+        new = {
+            "id": request.tx_id,
+            "user_id": request.user_id,
+            "merchant_id": request.merchant_id,
+            "amount": request.amount,
+            "currency": request.currency,
+            "idempotency_key": request.idempotency_key,
+            "request_fingerprint": request.fingerprint,
+            "card_token": sealed.blob,
+            "card_token_key_id": sealed.key_id,
+            "workflow_id": activity.info().workflow_id,
+        }
+        tx = await fetch_row(self._sessions, _RECORD_PAYMENT, new)
+        if tx is None:  # the key's row was there already: read it (a retry, or a repeat of the key)
+            tx = await fetch_row(self._sessions, _KEYS_PAYMENT, new)
+        if tx is None:
+            raise LookupError("the key's transaction was deleted while it was recorded")
+        return view_of(tx)
 
     @activity.defn
     async def record_status(self, change: StatusChange) -> PaymentView:
@@ -91,14 +83,11 @@ class PaymentRecords:
         if change.payment_intent_id:
             values["stripe_payment_intent_id"] = change.payment_intent_id
         statement = _status_statement(tuple(values), change.event_type, change.status == "declined")
-        async with self._sessions() as session:
-            # One statement (the update and its event in CTEs) is atomic alone: autocommit, no
-            # BEGIN and COMMIT around it.
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            tx = (await session.execute(statement, values | {"tx_id": change.tx_id})).one_or_none()
-            if tx is None:
-                raise LookupError("the transaction does not exist")
-            view = view_of(tx)
+        # One statement (the update and its event in CTEs) is atomic alone: autocommit.
+        tx = await fetch_row(self._sessions, statement, values | {"tx_id": change.tx_id})
+        if tx is None:
+            raise LookupError("the transaction does not exist")
+        view = view_of(tx)
         if tx.old_status != change.status:
             metrics.PAYMENTS.labels(change.status, change.failure_code or "").inc()
         return view
@@ -113,9 +102,7 @@ class PaymentRecords:
         if capture.stripe_fee is not None:
             captured["stripe_fee"] = capture.stripe_fee
         # A parameter named as a column the UPDATE does not set would be set too: none is.
-        async with autocommitted(self._sessions) as session:
-            statement = _capture_statement(posted=True, stripe_fee=capture.stripe_fee is not None)
-            tx = (await session.execute(statement, captured)).one_or_none()
+        tx = await fetch_row(self._sessions, _posted_capture(capture.stripe_fee is not None), captured)
         posted = tx is not None
         if tx is None:  # captured already (a retry), or the first capture to post to an account
             tx, posted = await self._capture_in_transaction(capture)
@@ -203,7 +190,7 @@ def _status_event(updated: Any, event_type: str, declined: bool) -> Any:
 
 
 @functools.cache
-def _status_statement(columns: tuple[str, ...], event_type: str | None, declined: bool) -> Any:
+def _status_statement(columns: tuple[str, ...], event_type: str | None, declined: bool) -> Statement:
     """record_status's statement for one shape of change (the columns it sets, its event), built
     once: the row's id and the new values are its bind parameters."""
     old = (  # the status the UPDATE replaces, read under the row's lock (even after a concurrent writer)
@@ -220,7 +207,13 @@ def _status_statement(columns: tuple[str, ...], event_type: str | None, declined
         .cte("updated")
     )
     statement = select(updated)
-    return statement.add_cte(_status_event(updated, event_type, declined)) if event_type else statement
+    return Statement.of(statement.add_cte(_status_event(updated, event_type, declined)) if event_type else statement)
+
+
+@functools.cache
+def _posted_capture(stripe_fee: bool) -> Statement:
+    """record_capture's one statement: the capture with its postings and event."""
+    return Statement.of(_capture_statement(posted=True, stripe_fee=stripe_fee))
 
 
 @functools.cache
@@ -278,11 +271,18 @@ _NEW_PAYMENT = (
     "card_token_key_id",
     "workflow_id",
 )
-_RECORD_PAYMENT = (
+_RECORD_PAYMENT = Statement.of(
     insert(TRANSACTIONS)
     .values({column: bindparam(column) for column in _NEW_PAYMENT} | {"status": "pending"})
     .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
     .returning(*TRANSACTIONS.c)
+)
+# The row that holds a key already.
+_KEYS_PAYMENT = Statement.of(
+    select(TRANSACTIONS).where(
+        TRANSACTIONS.c.user_id == bindparam("user_id"),
+        TRANSACTIONS.c.idempotency_key == bindparam("idempotency_key"),
+    )
 )
 
 

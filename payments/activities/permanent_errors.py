@@ -10,11 +10,16 @@ from sqlalchemy.exc import DataError, IntegrityError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from payments.schema import driver
+
 DATABASE_REFUSED = "DatabaseRefused"
 
 
-def _refusal(exc: IntegrityError | DataError) -> ApplicationError:
-    cause = exc.orig.__cause__ if exc.orig is not None else None
+def _refusal(exc: Exception) -> ApplicationError:
+    """Of SQLAlchemy's error (asyncpg's is its original's cause) or of asyncpg's own (a statement
+    run on the driver's connection, payments/schema/driver.py)."""
+    orig = getattr(exc, "orig", None)
+    cause = orig.__cause__ if orig is not None else exc
     details = {"sqlstate": getattr(cause, "sqlstate", None), "constraint": getattr(cause, "constraint_name", None)}
     # The message names the kind of refusal only: the statement's values never reach the history.
     return ApplicationError(
@@ -26,7 +31,7 @@ class _PermanentDatabaseErrors(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         try:
             return await super().execute_activity(input)
-        except (IntegrityError, DataError) as exc:
+        except (IntegrityError, DataError, *driver.PERMANENT) as exc:
             raise _refusal(exc) from None
 
 

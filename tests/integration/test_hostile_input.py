@@ -3,17 +3,22 @@ at once, and nothing is left behind."""
 
 import base64
 import json
+from collections.abc import Awaitable
+from typing import Any
 
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from payments.activities.permanent_errors import DATABASE_REFUSED
 from payments.config.settings import Settings
-from payments.schema.messages import NewMerchant
+from payments.schema.messages import NewMerchant, PaymentRequest
 from payments.workflows.merchant_onboarding import MerchantOnboardingWorkflow
 from payments.workflows.merchant_onboarding import workflow_id as onboarding_id
+from payments.workflows.payment import PaymentWorkflow
+from payments.workflows.payment import workflow_id as payment_id
 from tests.services import fresh_key
 
 
@@ -89,18 +94,37 @@ async def test_a_constraint_violation_fails_the_activity_once_instead_of_retryin
     body = {"name": "Shop", "currency": "usd", "payout_schedule": "daily", "fee_bps": 100, "payout_account": account}
     assert (await api.post("/merchants", json=body, headers=auth("operator"))).status_code == 201
     racer = NewMerchant(merchant_id=f"mer_{fresh_key()}", **body)  # type: ignore[arg-type]
+    onboarding = temporal_client.execute_workflow(
+        MerchantOnboardingWorkflow.run,
+        racer,
+        id=onboarding_id(racer.merchant_id),
+        task_queue=stack_settings.temporal_task_queue,
+    )
+    await _fails_once_refused_by_the_database(temporal_client, onboarding, onboarding_id(racer.merchant_id))
+
+
+async def test_a_refusal_of_a_statement_run_on_the_driver_fails_the_activity_once(
+    worker: Worker, temporal_client: Client, stack_settings: Settings
+) -> None:
+    """record_payment's INSERT runs on asyncpg's own connection (payments/schema/driver.py): its
+    refusals (here the foreign key of a merchant we do not have) are as permanent as SQLAlchemy's."""
+    user_id, key = f"usr_{fresh_key()}", fresh_key()
+    tx_id, merchant_id = f"tx_{fresh_key()}", "mer_missing"
+    request = PaymentRequest(tx_id, user_id, merchant_id, 1999, "usd", "pm_card_visa", key, "f" * 64, 600)
+    payment = temporal_client.execute_workflow(
+        PaymentWorkflow.run, request, id=payment_id(user_id, key), task_queue=stack_settings.temporal_task_queue
+    )
+    await _fails_once_refused_by_the_database(temporal_client, payment, payment_id(user_id, key))
+
+
+async def _fails_once_refused_by_the_database(temporal_client: Client, run: Awaitable[Any], workflow_id: str) -> None:
     with pytest.raises(WorkflowFailureError) as failed:
-        await temporal_client.execute_workflow(
-            MerchantOnboardingWorkflow.run,
-            racer,
-            id=onboarding_id(racer.merchant_id),
-            task_queue=stack_settings.temporal_task_queue,
-        )
+        await run
     cause = failed.value.cause
     while not isinstance(cause, ApplicationError):
         cause = cause.__cause__  # type: ignore[assignment]
     assert cause.type == DATABASE_REFUSED and cause.non_retryable
-    history = await temporal_client.get_workflow_handle(onboarding_id(racer.merchant_id)).fetch_history()
+    history = await temporal_client.get_workflow_handle(workflow_id).fetch_history()
     attempts = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
     assert len(attempts) == 1  # one local-activity attempt, recorded once: no retry loop
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Row, bindparam, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
@@ -24,7 +24,7 @@ from payments.api.errors import ApiError
 from payments.api.metrics import OWN_MOVES
 from payments.api.stripe_signature import STRIPE_WEBHOOK_PATH, request_signed_by_stripe
 from payments.api.temporal_calls import temporal_calls
-from payments.schema.database import autocommitted
+from payments.schema.driver import Statement, fetch_row
 from payments.schema.messages import (
     DisputeRequest,
     PaymentCatchUp,
@@ -60,8 +60,10 @@ STRIPE_ID = r"^[A-Za-z0-9_]{1,255}$"
 # workflow is asked whether it still runs. Read at once, the row was behind for nearly every
 # payment, and the describe cost about 6 ms of Temporal's and the API's CPU (make bench, 8/s).
 OWN_MOVE_PAUSES = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
-_OWN_MOVE_ROW = select(Transaction.status, Transaction.amount_captured, Transaction.workflow_id).where(
-    Transaction.id == bindparam("tx_id")
+_OWN_MOVE_ROW = Statement.of(
+    select(Transaction.status, Transaction.amount_captured, Transaction.workflow_id).where(
+        Transaction.id == bindparam("tx_id")
+    )
 )
 TX_ID = re.compile(r"tx_[0-9a-f]{32}")
 # What our Stripe webhook endpoint subscribes to (its `enabled_events`): only what a workflow acts on.
@@ -313,15 +315,14 @@ async def _check_own_move(
 
 async def _row_still_behind(
     sessions: async_sessionmaker[AsyncSession], tx_id: str, stripe_status: str, pauses: tuple[float, ...]
-) -> Row[str, int, str] | None:
+) -> Any | None:
     """The payment's row if it still shows less than Stripe after the pauses, else None (None too
-    for a row we do not have). Read after each pause, in a short session of its own: no connection
-    is held through a pause."""
+    for a row we do not have). Read after each pause on a connection of its own: none is held
+    through a pause."""
     row = None
     for pause in pauses:
         await asyncio.sleep(pause)  # the workflow's time to record Stripe's answer
-        async with autocommitted(sessions) as session:
-            row = (await session.execute(_OWN_MOVE_ROW, {"tx_id": tx_id})).one_or_none()
+        row = await fetch_row(sessions, _OWN_MOVE_ROW, {"tx_id": tx_id})
         if row is None or not _behind(row.status, row.amount_captured, stripe_status):
             return None
     return row

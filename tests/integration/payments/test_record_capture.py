@@ -24,16 +24,30 @@ from tests.services import fresh_key
 
 @contextmanager
 def statements_run(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements sent through SQLAlchemy, and those sent on the driver's own connection
+    (payments/schema/driver.py), which SQLAlchemy's events do not see: asyncpg's query logger does."""
     seen: list[str] = []
+    drivers: list[Any] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
+    def log(query: Any) -> None:
+        seen.append(query.query)
+
+    def watch(dbapi_connection: Any, *_: Any) -> None:
+        drivers.append(dbapi_connection.driver_connection)
+        dbapi_connection.driver_connection.add_query_logger(log)
+
     event.listen(engine.sync_engine, "before_cursor_execute", count)
+    event.listen(engine.sync_engine, "checkout", watch)
     try:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
+        event.remove(engine.sync_engine, "checkout", watch)
+        for driver in drivers:
+            driver.remove_query_logger(log)
 
 
 async def _authorized_payment(records: PaymentRecords, user: str, merchant: str, amount: int) -> str:
