@@ -19,6 +19,7 @@ from payments.schema.database import constant
 from payments.schema.driver import Statement, fetch_row
 from payments.schema.messages import CaptureRequest, PaymentRequest, PaymentView, StatusChange, StripeAhead, view_of
 from payments.schema.tables import OPEN_PAYMENT_STATUSES, Merchant, OutboxEvent, Transaction
+from payments.schema.transaction_rows import TRANSACTIONS, payment_by_key
 
 # What an event carries (event_payload) by the transaction's column: ids, amounts and status.
 _PAYLOAD_FIELDS = {
@@ -65,7 +66,7 @@ class PaymentRecords:
         }
         tx = await fetch_row(self._sessions, _RECORD_PAYMENT, new)
         if tx is None:  # the key's row was there already: read it (a retry, or a repeat of the key)
-            tx = await fetch_row(self._sessions, _KEYS_PAYMENT, new)
+            tx = await payment_by_key(self._sessions, request.user_id, request.idempotency_key)
         if tx is None:
             raise LookupError("the key's transaction was deleted while it was recorded")
         return view_of(tx)
@@ -166,7 +167,6 @@ class PaymentRecords:
 
 
 # Their tables, for statements that need no ORM object (the hot path's UPDATE … RETURNING).
-TRANSACTIONS = cast(Table, Transaction.__table__)
 MERCHANTS = cast(Table, Merchant.__table__)
 
 
@@ -276,13 +276,6 @@ _RECORD_PAYMENT = Statement.of(
     .values({column: bindparam(column) for column in _NEW_PAYMENT} | {"status": "pending"})
     .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
     .returning(*TRANSACTIONS.c)
-)
-# The row that holds a key already.
-_KEYS_PAYMENT = Statement.of(
-    select(TRANSACTIONS).where(
-        TRANSACTIONS.c.user_id == bindparam("user_id"),
-        TRANSACTIONS.c.idempotency_key == bindparam("idempotency_key"),
-    )
 )
 
 

@@ -48,11 +48,18 @@ from payments.api.models import (
 from payments.api.pagination import InvalidCursor, Limit, newest_first
 from payments.api.replay_cache import CachedAnswer
 from payments.api.services import Services
-from payments.api.temporal_calls import UPDATE_LOST, autocommit_reads, closed_or_lost, waiting_on_temporal
+from payments.api.temporal_calls import (
+    UPDATE_LOST,
+    autocommit_reads,
+    closed_or_lost,
+    temporal_calls,
+    waiting_on_temporal,
+)
 from payments.config.settings import Settings
 from payments.schema.messages import AnotherCard, ConfirmRequest, InitRequest, PaymentRequest, PaymentView, view_of
 from payments.schema.party_cache import PartiesRead, PartyCache
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Dispute, Transaction, TransactionStatus
+from payments.schema.transaction_rows import payment_by_key
 from payments.workflows import search_attributes as sa
 from payments.workflows.failures import failure_details
 from payments.workflows.payment import PaymentWorkflow, workflow_id
@@ -213,18 +220,14 @@ async def init_payment(
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
         return TransactionOut.model_validate(cached.body)
 
-    if body.saved_card_id is None and not body.save_card:  # a Customer is read under its row's lock
-        await autocommit_reads(session)
-    existing = (
-        await session.execute(
-            select(Transaction).where(Transaction.user_id == body.user_id, Transaction.idempotency_key == key)
-        )
-    ).scalar_one_or_none()
+    existing = await payment_by_key(services.sessions, body.user_id, key)
     if existing is not None and existing.request_fingerprint != digest:
         raise IdempotencyKeyReused()
     if existing is not None and existing.status != "pending":
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
         return transaction_out(existing)
+    if body.saved_card_id is None and not body.save_card:  # a Customer is read under its row's lock
+        await autocommit_reads(session)
     if existing is None:
         await _check_parties(session, services.parties, body, parties)
     card_token, customer_id = await _card(session, services, body)
@@ -344,9 +347,7 @@ async def confirm_payment(
     same payment and captured at once; a card that needs 3-D Secure answers `requires_action` with
     its `next_action` (confirm again once authenticated); a decline is 402 `card_declined`, the
     payment still `declined` until its last card (`PAYMENTS_MAX_CARD_ATTEMPTS`), then `failed`."""
-    if body.payment_method is None:  # another card may lock its user's row (a saved card's Customer)
-        await autocommit_reads(session)
-    tx = await visible_transaction(session, body.tx_id, principal)
+    tx = await visible_transaction(services.sessions, body.tx_id, principal)
     if body.payment_method is not None and not principal.is_("user", tx.user_id):
         raise Forbidden("Another card is given by the paying user.")
     if tx.status in CAPTURED_PAYMENT_STATUSES:
@@ -370,14 +371,14 @@ async def confirm_payment(
             raise InvalidCaptureAmount(failure.message) from exc
         if failure is not None and failure.type == "CaptureAmountFixed":
             raise CaptureAmountFixed(failure.message) from exc
-        await session.refresh(tx)
+        tx = await visible_transaction(services.sessions, body.tx_id, principal)
         if failure is not None and failure.type == "CardDeclined":
             raise CardDeclined(failure.message, extra={"status": tx.status}) from exc
         _refuse_if_workflow_behind(exc, tx)
         raise PaymentStateConflict(tx.status) from exc
     except RPCError as exc:
         await closed_or_lost(handle, exc)
-    tx = await visible_transaction(session, body.tx_id, principal)
+    tx = await visible_transaction(services.sessions, body.tx_id, principal)
     if card is not None and view is not None and view.status == "requires_action":
         return with_next_action(transaction_out(tx), view)
     if tx.status not in CAPTURED_PAYMENT_STATUSES:
@@ -391,27 +392,27 @@ async def confirm_payment(
     responses=errors(NotFound, PaymentStateConflict),
 )
 async def cancel_payment(
-    tx_id: str, principal: CurrentPrincipal, session: Session, temporal: TemporalClient
+    tx_id: str, principal: CurrentPrincipal, services: ServicesDep, temporal: TemporalClient
 ) -> TransactionOut:
     """Void the authorization (`canceled`); on a `declined` payment, give up on it (`failed`,
     `requested_by_customer`). A repeat gets the same answer. While the payment's workflow catches
     up after a worker failure: 503 with Retry-After (send it again)."""
-    tx = await visible_transaction(session, tx_id, principal)
+    tx = await visible_transaction(services.sessions, tx_id, principal)
     if _given_up(tx):
         return transaction_out(tx)
     if tx.status not in ("authorized", "requires_action", "pending", "declined"):
         raise PaymentStateConflict(tx.status)
     handle = temporal.get_workflow_handle(tx.workflow_id)
     try:
-        async with waiting_on_temporal(session):
+        with temporal_calls():
             await handle.execute_update(PaymentWorkflow.cancel)
     except WorkflowUpdateFailedError as exc:
-        await session.refresh(tx)
+        tx = await visible_transaction(services.sessions, tx_id, principal)
         _refuse_if_workflow_behind(exc, tx)
         raise PaymentStateConflict(tx.status) from exc
     except RPCError as exc:
         await closed_or_lost(handle, exc)
-    tx = await visible_transaction(session, tx_id, principal)
+    tx = await visible_transaction(services.sessions, tx_id, principal)
     if not _given_up(tx):
         raise PaymentStateConflict(tx.status)
     return transaction_out(tx)
@@ -427,10 +428,12 @@ def _given_up(tx: Transaction) -> bool:
     summary="One payment (user: owner, merchant: its own, operator)",
     responses=errors(NotFound),
 )
-async def get_payment(tx_id: str, principal: CurrentPrincipal, session: Session) -> TransactionOut:
+async def get_payment(
+    tx_id: str, principal: CurrentPrincipal, services: ServicesDep, session: Session
+) -> TransactionOut:
     """Another party's payment answers 404, like a missing one. A disputed payment shows its
     latest dispute."""
-    tx = await visible_transaction(session, tx_id, principal)
+    tx = await visible_transaction(services.sessions, tx_id, principal)
     latest = await session.execute(
         select(Dispute).where(Dispute.tx_id == tx.id).order_by(Dispute.created_at.desc(), Dispute.id.desc()).limit(1)
     )

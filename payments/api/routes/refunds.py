@@ -80,7 +80,7 @@ async def create_refund(
     or `pending` until Stripe settles it (the merchant's `refund.succeeded` or `refund.failed`
     webhook tells which; a refund may also fail after it succeeded). The key again with another
     amount or reason is `idempotency_key_reused`."""
-    tx = await visible_transaction(session, tx_id, principal)
+    tx = await visible_transaction(services.sessions, tx_id, principal)
     if not (principal.is_("operator") or principal.is_("merchant", tx.merchant_id)):
         raise NotFound()
     rid = refund_id(tx.id, body.idempotency_key)

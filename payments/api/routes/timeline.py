@@ -23,7 +23,7 @@ async def get_timeline(tx_id: str, principal: CurrentPrincipal, services: Servic
     """Status changes, outbox events, Stripe's PaymentIntent (read at most every 10 s), and for the
     merchant and operator ledger postings (the platform fee among them) and webhook deliveries, with
     the workflow id to open in the Temporal UI."""
-    tx = await visible_transaction(session, tx_id, principal)
+    tx = await visible_transaction(services.sessions, tx_id, principal)
     payer = principal.is_("user")
     timeline = await payment_timeline(session, services.stripe, tx, payer=payer, cache=services.redis)
     return TimelineOut.model_validate(timeline)
