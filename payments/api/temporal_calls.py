@@ -39,14 +39,6 @@ async def waiting_on_temporal(session: AsyncSession) -> AsyncIterator[None]:
         yield
 
 
-async def autocommit_reads(session: AsyncSession) -> None:
-    """The reads a request makes before it waits on Temporal run in autocommit, each one statement
-    without a BEGIN and a COMMIT around it: they need no snapshot across statements (each decides
-    on one row), and a payment made four of these round trips for nothing. Until the session
-    commits (waiting_on_temporal): what it reads after runs in a transaction again."""
-    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
-
 UPDATE_LOST = "The request was lost on its way to the payment's workflow (a worker restarted); send it again."
 
 

@@ -18,9 +18,13 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from payments.schema.driver import Statement, fetch_row
 from payments.schema.tables import Merchant, User
+
+Sessions = async_sessionmaker[AsyncSession]
 
 TTL_SECONDS = 60
 TOMBSTONE_SECONDS = 10  # longer than a reader takes between its PostgreSQL read and its SET
@@ -45,6 +49,16 @@ class MerchantEntry:
     payout_schedule: str
     fee_bps: int  # for display: a capture reads the fee from PostgreSQL
     currency: str
+
+
+def _row_of(table: Any, entry: type) -> Statement:
+    """The entry's columns of the party's row, by id, on the driver's connection (a read alone)."""
+    columns = [table.c[field.name] for field in dataclasses.fields(entry)]
+    return Statement.of(select(*columns).where(table.c.id == bindparam("id")))
+
+
+_USER = _row_of(User.__table__, UserEntry)
+_MERCHANT = _row_of(Merchant.__table__, MerchantEntry)
 
 
 @dataclass(frozen=True)
@@ -72,21 +86,18 @@ class PartyCache:
         self._ttl = ttl_seconds
         self._counted = counted
 
-    async def user(self, session: AsyncSession, user_id: str) -> UserEntry | None:
-        return await self._user(session, user_id, await self._get(_key("user", user_id)))
-
-    async def merchant(self, session: AsyncSession, merchant_id: str) -> MerchantEntry | None:
-        return await self._merchant(session, merchant_id, await self._get(_key("merchant", merchant_id)))
+    async def merchant(self, sessions: Sessions, merchant_id: str) -> MerchantEntry | None:
+        return await self._merchant(sessions, merchant_id, await self._get(_key("merchant", merchant_id)))
 
     async def payment_parties(
-        self, session: AsyncSession, user_id: str, merchant_id: str, read: PartiesRead | None = None
+        self, sessions: Sessions, user_id: str, merchant_id: str, read: PartiesRead | None = None
     ) -> tuple[UserEntry | None, MerchantEntry | None]:
         """A payment's payer and merchant: both entries in one MGET (one command, one round trip),
         or as `read` found them."""
         if read is None:
             read = (await self.read_payment_parties(user_id, merchant_id))[1]
         user, merchant = read.entries
-        return await self._user(session, user_id, user), await self._merchant(session, merchant_id, merchant)
+        return await self._user(sessions, user_id, user), await self._merchant(sessions, merchant_id, merchant)
 
     async def read_payment_parties(self, user_id: str, merchant_id: str, *also: str) -> tuple[list[Any], PartiesRead]:
         """The raw values of `also` (other keys of the same Redis, None for each when it fails) and
@@ -96,22 +107,20 @@ class PartyCache:
         raws = await self._mget(keys)
         return raws[: len(also)], PartiesRead(self._decoded(raws[len(also) :]))
 
-    async def _user(self, session: AsyncSession, user_id: str, cached: dict[str, Any] | None) -> UserEntry | None:
+    async def _user(self, sessions: Sessions, user_id: str, cached: dict[str, Any] | None) -> UserEntry | None:
         async def load() -> UserEntry | None:
-            row = await session.get(User, user_id)
-            return None if row is None else UserEntry(row.id, row.name)
+            row = await fetch_row(sessions, _USER, {"id": user_id})
+            return None if row is None else UserEntry(*row)
 
         fields = await self._read_through("user", user_id, load, cached)
         return None if fields is None else UserEntry(**fields)
 
     async def _merchant(
-        self, session: AsyncSession, merchant_id: str, cached: dict[str, Any] | None
+        self, sessions: Sessions, merchant_id: str, cached: dict[str, Any] | None
     ) -> MerchantEntry | None:
         async def load() -> MerchantEntry | None:
-            row = await session.get(Merchant, merchant_id)
-            if row is None:
-                return None
-            return MerchantEntry(row.id, row.name, row.payout_account, row.payout_schedule, row.fee_bps, row.currency)
+            row = await fetch_row(sessions, _MERCHANT, {"id": merchant_id})
+            return None if row is None else MerchantEntry(*row)
 
         fields = await self._read_through("merchant", merchant_id, load, cached)
         return None if fields is None else MerchantEntry(**fields)

@@ -94,13 +94,11 @@ async def create_merchant(
 
 
 @router.get("/merchants/{merchant_id}", summary="One merchant (merchant: self, operator)", responses=errors(NotFound))
-async def get_merchant(
-    merchant_id: str, session: Session, services: ServicesDep, principal: CurrentPrincipal
-) -> MerchantOut:
+async def get_merchant(merchant_id: str, services: ServicesDep, principal: CurrentPrincipal) -> MerchantOut:
     """Another merchant answers 404, like a missing one."""
     if not (principal.is_("operator") or principal.is_("merchant", merchant_id)):
         raise NotFound()
-    merchant = await services.parties.merchant(session, merchant_id)
+    merchant = await services.parties.merchant(services.sessions, merchant_id)
     if merchant is None:
         raise NotFound()
     return MerchantOut.model_validate(merchant, from_attributes=True)

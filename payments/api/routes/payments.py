@@ -50,14 +50,13 @@ from payments.api.replay_cache import CachedAnswer
 from payments.api.services import Services
 from payments.api.temporal_calls import (
     UPDATE_LOST,
-    autocommit_reads,
     closed_or_lost,
     temporal_calls,
     waiting_on_temporal,
 )
 from payments.config.settings import Settings
 from payments.schema.messages import AnotherCard, ConfirmRequest, InitRequest, PaymentRequest, PaymentView, view_of
-from payments.schema.party_cache import PartiesRead, PartyCache
+from payments.schema.party_cache import PartiesRead
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Dispute, Transaction, TransactionStatus
 from payments.schema.transaction_rows import payment_by_key
 from payments.workflows import search_attributes as sa
@@ -158,8 +157,8 @@ def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) 
         raise ServiceUnavailable(CATCHING_UP, retry_after=1) from exc
 
 
-async def _check_parties(session: Session, parties: PartyCache, body: PaymentInit, read: PartiesRead) -> None:
-    user, merchant = await parties.payment_parties(session, body.user_id, body.merchant_id, read)
+async def _check_parties(services: Services, body: PaymentInit, read: PartiesRead) -> None:
+    user, merchant = await services.parties.payment_parties(services.sessions, body.user_id, body.merchant_id, read)
     if merchant is None or user is None:
         raise UnknownParty("No such user or merchant.")
     if merchant.currency != body.currency:
@@ -226,10 +225,8 @@ async def init_payment(
     if existing is not None and existing.status != "pending":
         response.status_code, response.headers["Idempotent-Replayed"] = 200, "true"
         return transaction_out(existing)
-    if body.saved_card_id is None and not body.save_card:  # a Customer is read under its row's lock
-        await autocommit_reads(session)
     if existing is None:
-        await _check_parties(session, services.parties, body, parties)
+        await _check_parties(services, body, parties)
     card_token, customer_id = await _card(session, services, body)
 
     payment = PaymentRequest(
