@@ -102,7 +102,6 @@ class PaymentRecords:
         captured = {"tx_id": capture.tx_id, "amount_captured": capture.amount}
         if capture.stripe_fee is not None:
             captured["stripe_fee"] = capture.stripe_fee
-        # A parameter named as a column the UPDATE does not set would be set too: none is.
         tx = await fetch_row(self._sessions, _posted_capture(capture.stripe_fee is not None), captured)
         posted = tx is not None
         if tx is None:  # captured already (a retry), or the first capture to post to an account

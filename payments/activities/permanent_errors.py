@@ -10,16 +10,13 @@ from sqlalchemy.exc import DataError, IntegrityError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from payments.schema import driver
-
 DATABASE_REFUSED = "DatabaseRefused"
 
 
-def _refusal(exc: Exception) -> ApplicationError:
-    """Of SQLAlchemy's error (asyncpg's is its original's cause) or of asyncpg's own (a statement
-    run on the driver's connection, payments/schema/driver.py)."""
-    orig = getattr(exc, "orig", None)
-    cause = orig.__cause__ if orig is not None else exc
+def _refusal(exc: IntegrityError | DataError) -> ApplicationError:
+    # asyncpg's error: the cause of SQLAlchemy's adapted one, or the original itself when the
+    # statement ran on the driver's connection (payments/schema/driver.py).
+    cause = (exc.orig.__cause__ or exc.orig) if exc.orig is not None else None
     details = {"sqlstate": getattr(cause, "sqlstate", None), "constraint": getattr(cause, "constraint_name", None)}
     # The message names the kind of refusal only: the statement's values never reach the history.
     return ApplicationError(
@@ -31,7 +28,7 @@ class _PermanentDatabaseErrors(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         try:
             return await super().execute_activity(input)
-        except (IntegrityError, DataError, *driver.PERMANENT) as exc:
+        except (IntegrityError, DataError) as exc:
             raise _refusal(exc) from None
 
 

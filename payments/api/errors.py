@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from payments.api.request_context import request_id_of
-from payments.schema import driver
 from payments.schema.tables import DisputeStatus, TransactionStatus
 
 log = structlog.get_logger(__name__)
@@ -191,9 +190,8 @@ def install_error_handlers(app: FastAPI) -> None:
             request, 503, "service_unavailable", "The database is unavailable; retry shortly.", {"Retry-After": "5"}
         )
 
-    # PostgreSQL unreachable: asyncpg raises OSError on connect, SQLAlchemy wraps the rest (but not
-    # for a statement run on the driver's connection: payments/schema/driver.py).
-    for unreachable in (TimeoutError, OperationalError, InterfaceError, *driver.UNREACHABLE):
+    # PostgreSQL unreachable: asyncpg raises OSError on connect, SQLAlchemy wraps the rest.
+    for unreachable in (OSError, TimeoutError, OperationalError, InterfaceError, CannotConnectNowError):
         app.add_exception_handler(unreachable, database_down)
 
     @app.exception_handler(DBAPIError)

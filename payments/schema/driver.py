@@ -1,63 +1,76 @@
 """The hot path's single statements, run on asyncpg's own connection under the engine's pool.
 
 Built with SQLAlchemy Core (the tables keep their one definition), compiled once for asyncpg, and
-sent without the Session, its greenlet hop and the result's processing: a statement costs about a
-third of the client's CPU it cost through an autocommitted Session (docs/capacity.md, session
-25). Only for a statement that decides alone (each runs in autocommit) and whose columns need no
-type processing on either side, which `Statement.of` checks once.
+sent without the Session and SQLAlchemy's statement execution and result handling: a statement
+costs about a third of the client's CPU it cost through an autocommitted Session (docs/capacity.md,
+session 25). Only for a statement that decides alone (each runs in autocommit) and whose columns
+need no result processing, which `Statement.of` checks once.
 
-Errors are asyncpg's own: a constraint or a value refused is `PERMANENT` (never retried), a lost
-connection is in `UNREACHABLE` (the connection is dropped from the pool, the caller retries or
-answers 503)."""
+What goes wrong is raised as SQLAlchemy raises it through a Session, so that every caller keeps one
+vocabulary: a constraint refused is an `IntegrityError` (a permanent activity failure), a lost
+connection an `OperationalError` with `connection_invalidated` (503 in the API, retried in the
+worker), any other refusal a `DBAPIError`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import namedtuple
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from asyncpg import Record
 from asyncpg.exceptions import (
-    DataError,
+    AdminShutdownError,
+    CannotConnectNowError,
+    CrashShutdownError,
     IntegrityConstraintViolationError,
-    InterfaceError,
-    OperatorInterventionError,
     PostgresConnectionError,
 )
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-PERMANENT = (IntegrityConstraintViolationError, DataError)
-UNREACHABLE = (PostgresConnectionError, InterfaceError, OperatorInterventionError, OSError)
-_DIALECT = asyncpg_dialect()
+# The server or the way to it is gone (a restart, a terminated backend, a network cut).
+_LOST = (PostgresConnectionError, CannotConnectNowError, AdminShutdownError, CrashShutdownError, OSError)
+_DIALECT = PGDialect_asyncpg(dbapi=PGDialect_asyncpg.import_dbapi())  # as the engine's, with its processors
 
 
 @dataclass(frozen=True)
 class Statement:
-    """A compiled statement: its text with $n placeholders, the parameter each stands for, and the
-    values of the ones the statement itself binds (its literals)."""
+    """A compiled statement: its text with $n placeholders, the parameter each stands for with the
+    type's bind processing if it has any, and the values the statement binds itself (its literals)."""
 
     sql: str
     names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
     literals: Mapping[str, Any]
     _rows: dict[tuple[str, ...], type] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, statement: ClauseElement) -> Statement:
         compiled = cast(SQLCompiler, statement.compile(dialect=_DIALECT))
-        processed = [bind.key for bind in compiled.binds.values() if bind.type.bind_processor(_DIALECT) is not None]
         columns = statement.exported_columns  # type: ignore[attr-defined]  # a SELECT's, or a RETURNING's
-        processed += [column.key for column in columns if column.type.result_processor(_DIALECT, None) is not None]
+        processed = [c.key for c in columns if c.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)]
         if processed:
             raise TypeError(f"columns that need SQLAlchemy's type processing: {processed}")
-        literals = {name: bind.effective_value for bind, name in compiled.bind_names.items() if not bind.required}
-        return cls(str(compiled), tuple(compiled.positiontup or ()), literals)
+        names = tuple(compiled.positiontup or ())
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        processors = tuple(binds[name].type.dialect_impl(_DIALECT).bind_processor(_DIALECT) for name in names)
+        literals = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
+        return cls(str(compiled), names, processors, literals)
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        return [params[name] if name in params else self.literals[name] for name in self.names]
+        """The values in the placeholders' order; a parameter the statement does not bind is an error."""
+        if unknown := params.keys() - set(self.names):
+            raise KeyError(f"parameters the statement does not bind: {sorted(unknown)}")
+        arguments = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            value = params[name] if name in params else self.literals[name]
+            arguments.append(value if process is None else process(value))
+        return arguments
 
     def row(self, record: Record) -> Any:
         """The record with its columns as attributes, as SQLAlchemy's rows have them."""
@@ -77,9 +90,22 @@ async def fetch_row(
     async with engine.connect() as connection:
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
+        arguments = statement.arguments(params)
         try:
-            record = await driver.fetchrow(statement.sql, *statement.arguments(params))
-        except UNREACHABLE:
-            await connection.invalidate()  # never handed out again
+            record = await driver.fetchrow(statement.sql, *arguments)
+        except BaseException as exc:
+            # Lost, or left mid-statement by a cancellation (an activity's timeout): never handed
+            # out again. One that refused the statement is as good as before.
+            lost = driver.is_closed() or isinstance(exc, _LOST)
+            if lost or not isinstance(exc, Exception):
+                await asyncio.shield(connection.invalidate())
+            if isinstance(exc, IntegrityConstraintViolationError):
+                raise IntegrityError(statement.sql, None, exc, hide_parameters=True) from exc
+            if lost:
+                raise OperationalError(
+                    statement.sql, None, exc, hide_parameters=True, connection_invalidated=True
+                ) from exc
+            if isinstance(exc, Exception):
+                raise DBAPIError(statement.sql, None, exc, hide_parameters=True) from exc
             raise
     return None if record is None else statement.row(record)

@@ -2,12 +2,13 @@
 terminated) is replaced at checkout, without a round trip per checkout to find out."""
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import Integer, bindparam, event, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from payments.schema import driver
 from payments.schema.database import create_engine, session_factory
 from payments.schema.driver import Statement, fetch_row
 from tests.services import eventually
@@ -40,34 +41,61 @@ _BACKEND = Statement.of(select(func.pg_backend_pid().label("pid")))
 _SLEEP = Statement.of(select(func.pg_backend_pid().label("pid"), func.pg_sleep(bindparam("seconds", type_=Integer))))
 
 
+async def _asleep_on_the_driver(
+    sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> tuple[int, asyncio.Future[Any], list[object]]:
+    """A statement sleeping on the pool's one connection: its backend's pid, the statement's task,
+    and the invalidations the pool sees from now on."""
+    first = (await fetch_row(sessions, _BACKEND, {})).pid
+    invalidated: list[object] = []
+    event.listen(sessions.kw["bind"].sync_engine, "invalidate", lambda *args: invalidated.append(args))
+    sleeping = asyncio.ensure_future(fetch_row(sessions, _SLEEP, {"seconds": 30}))
+
+    async def asleep() -> bool:
+        async with engine.connect() as connection:
+            found = await connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND query LIKE '%pg_sleep%'"),
+                {"pid": first},
+            )
+            return bool(found.scalar_one())
+
+    await eventually(asleep, bool, "the statement is running on the pooled connection")
+    return first, sleeping, invalidated
+
+
 async def test_a_connection_lost_under_a_statement_on_the_driver_is_dropped_from_the_pool(
     database_url: str, engine: AsyncEngine
 ) -> None:
     """A statement run on asyncpg's own connection (payments/schema/driver.py): its connection lost
-    mid-statement is asyncpg's error, the pool drops it, and hands out a new connection next."""
+    mid-statement is raised as SQLAlchemy raises it, the pool drops it, and hands out a new one next."""
     pooled = create_engine(database_url, pool_size=1)
     sessions = session_factory(pooled)
     try:
-        first = (await fetch_row(sessions, _BACKEND, {})).pid
-        invalidated: list[object] = []
-        event.listen(pooled.sync_engine, "invalidate", lambda *args: invalidated.append(args))
-        sleeping = asyncio.ensure_future(fetch_row(sessions, _SLEEP, {"seconds": 30}))
-
-        async def asleep() -> bool:
-            async with engine.connect() as connection:
-                found = await connection.execute(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND query LIKE '%pg_sleep%'"),
-                    {"pid": first},
-                )
-                return bool(found.scalar_one())
-
-        await eventually(asleep, bool, "the statement is running on the pooled connection")
+        first, sleeping, invalidated = await _asleep_on_the_driver(sessions, engine)
         async with engine.connect() as connection:
             await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
-        with pytest.raises(driver.UNREACHABLE):
+        with pytest.raises(OperationalError) as lost:
             await sleeping
+        assert lost.value.connection_invalidated  # the API answers 503, the worker retries
         assert invalidated  # dropped at once, not checked in for the next checkout to find closed
-        second = (await fetch_row(sessions, _BACKEND, {})).pid
-        assert second != first
+        assert (await fetch_row(sessions, _BACKEND, {})).pid != first
+    finally:
+        await pooled.dispose()
+
+
+async def test_a_statement_cancelled_on_the_driver_does_not_hand_its_busy_connection_on(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    """An activity's timeout cancels its statement mid-way: its connection is dropped, and the next
+    statement does not wait on the one still running."""
+    pooled = create_engine(database_url, pool_size=1)
+    sessions = session_factory(pooled)
+    try:
+        first, sleeping, invalidated = await _asleep_on_the_driver(sessions, engine)
+        sleeping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sleeping
+        assert invalidated
+        assert (await asyncio.wait_for(fetch_row(sessions, _BACKEND, {}), 10)).pid != first
     finally:
         await pooled.dispose()

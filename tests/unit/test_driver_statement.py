@@ -1,6 +1,6 @@
 """A statement run on the driver's connection (payments/schema/driver.py) is sent with its
-parameters in the order of its placeholders, its own literals included, and only if no column
-needs SQLAlchemy's type processing, which the driver would skip."""
+parameters in the order of its placeholders, its own literals included, each processed as its type
+asks; a statement whose results need SQLAlchemy's processing is refused."""
 
 from __future__ import annotations
 
@@ -36,14 +36,20 @@ def test_each_placeholder_takes_its_parameter_or_the_statements_own_literal() ->
     assert statement.arguments({"id": "a", "count": 7}) == [7, "a", 10]
     with pytest.raises(KeyError):
         statement.arguments({"id": "a"})  # a parameter left out is an error, not a NULL
+    with pytest.raises(KeyError, match="does not bind"):
+        statement.arguments({"id": "a", "count": 7, "status": "x"})  # nor one the statement has no place for
 
 
-def test_a_column_that_needs_type_processing_is_refused_at_once() -> None:
+def test_a_types_bind_processing_is_applied_as_sqlalchemy_would() -> None:
+    upper = Table("shouted", MetaData(), Column("name", _Upper))
+    statement = Statement.of(update(upper).values(name=bindparam("name")))
+    assert statement.arguments({"name": "quiet"}) == ["QUIET"]
+
+
+def test_a_column_whose_results_need_type_processing_is_refused_at_once() -> None:
     upper = Table("shouted", MetaData(), Column("name", _Upper))
     with pytest.raises(TypeError, match="type processing"):
-        Statement.of(select(upper.c.name).where(upper.c.name == bindparam("name")))
-    with pytest.raises(TypeError, match="type processing"):
-        Statement.of(select(upper.c.name))  # the result's side alone
+        Statement.of(select(upper.c.name))
 
 
 class _Record(dict[str, Any]):
