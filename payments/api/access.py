@@ -3,22 +3,22 @@ so an id reveals nothing. Every route that reads one by id goes through here."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payments.api.auth import Principal
 from payments.api.deps import Session
 from payments.api.errors import Forbidden, NotFound
 from payments.schema.tables import Merchant
-from payments.schema.transaction_rows import payment_by_id
+from payments.schema.transaction_rows import PaymentRow, payment_by_id
 
 
-def can_see(principal: Principal, tx: Any) -> bool:
+def can_see(principal: Principal, tx: PaymentRow) -> bool:
     return principal.is_("operator") or principal.is_("user", tx.user_id) or principal.is_("merchant", tx.merchant_id)
 
 
-async def visible_transaction(sessions: async_sessionmaker[AsyncSession], tx_id: str, principal: Principal) -> Any:
+async def visible_transaction(
+    sessions: async_sessionmaker[AsyncSession], tx_id: str, principal: Principal
+) -> PaymentRow:
     """The payment's row as it is now (read on a connection of its own, not the request's session);
     another party's payment answers 404, exactly like a missing one."""
     tx = await payment_by_id(sessions, tx_id)

@@ -32,13 +32,14 @@ from payments.schema.tables import (
     Transaction,
     WebhookDelivery,
 )
+from payments.schema.transaction_rows import PaymentRow
 
 log = structlog.get_logger(__name__)
 DISPUTE_POSTINGS = ("withdrawal", "reinstatement")  # the ledger references a dispute posts under
 STRIPE_CACHE_SECONDS = 10  # how stale Stripe's side of a timeline may be
 
 
-async def _events(session: AsyncSession, tx: Transaction, related_ids: list[str]) -> list[dict[str, Any]]:
+async def _events(session: AsyncSession, tx: Transaction | PaymentRow, related_ids: list[str]) -> list[dict[str, Any]]:
     """Each outbox event of the payment, its refunds and disputes, and the payment's status changes
     they carry (every payment and refund event holds the payment's status after it)."""
     rows = await session.scalars(
@@ -65,7 +66,7 @@ async def _events(session: AsyncSession, tx: Transaction, related_ids: list[str]
 
 
 async def _postings(
-    session: AsyncSession, tx: Transaction, refund_ids: list[str], dispute_ids: list[str]
+    session: AsyncSession, tx: Transaction | PaymentRow, refund_ids: list[str], dispute_ids: list[str]
 ) -> list[dict[str, Any]]:
     references = [f"capture:{tx.id}"] + [f"refund:{refund_id}" for refund_id in refund_ids]
     references += [f"dispute:{dispute_id}:{step}" for dispute_id in dispute_ids for step in DISPUTE_POSTINGS]
@@ -107,7 +108,7 @@ async def _deliveries(session: AsyncSession, events: list[dict[str, Any]]) -> li
     ]
 
 
-async def _stripe_intent(client: stripe.StripeClient, tx: Transaction) -> list[dict[str, Any]]:
+async def _stripe_intent(client: stripe.StripeClient, tx: Transaction | PaymentRow) -> list[dict[str, Any]]:
     try:
         intent = await client.v1.payment_intents.retrieve_async(tx.stripe_payment_intent_id or "")
     except stripe.StripeError as exc:
@@ -127,7 +128,9 @@ async def _stripe_intent(client: stripe.StripeClient, tx: Transaction) -> list[d
     ]
 
 
-async def _stripe(client: stripe.StripeClient, cache: Redis | None, tx: Transaction) -> list[dict[str, Any]]:
+async def _stripe(
+    client: stripe.StripeClient, cache: Redis | None, tx: Transaction | PaymentRow
+) -> list[dict[str, Any]]:
     """Stripe's PaymentIntent, from the cache when read in the last few seconds (no secret in it)."""
     if not tx.stripe_payment_intent_id:
         return []
@@ -152,7 +155,7 @@ async def _stripe(client: stripe.StripeClient, cache: Redis | None, tx: Transact
 async def payment_timeline(
     session: AsyncSession,
     client: stripe.StripeClient,
-    tx: Transaction,
+    tx: Transaction | PaymentRow,
     payer: bool = False,
     cache: Redis | None = None,
 ) -> dict[str, Any]:

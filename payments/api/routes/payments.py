@@ -58,7 +58,7 @@ from payments.config.settings import Settings
 from payments.schema.messages import AnotherCard, ConfirmRequest, InitRequest, PaymentRequest, PaymentView, view_of
 from payments.schema.party_cache import PartiesRead
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Dispute, Transaction, TransactionStatus
-from payments.schema.transaction_rows import payment_by_key
+from payments.schema.transaction_rows import PaymentRow, payment_by_key
 from payments.workflows import search_attributes as sa
 from payments.workflows.failures import failure_details
 from payments.workflows.payment import PaymentWorkflow, workflow_id
@@ -85,7 +85,7 @@ class CaptureAmountFixed(ApiError):
     message = "The payment's first confirm fixed its capture amount; a confirm with another amount is refused."
 
 
-def transaction_out(tx: Transaction) -> TransactionOut:
+def transaction_out(tx: Transaction | PaymentRow) -> TransactionOut:
     answer = view_out(view_of(tx))
     assert answer is not None  # a row has its timestamps
     return answer
@@ -144,7 +144,7 @@ CATCHING_UP = "The payment's authorization is still being recorded (a worker res
 _PROGRESS = {"pending": 0, "requires_action": 1, "declined": 1, "authorized": 2}
 
 
-def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: Transaction) -> None:
+def _refuse_if_workflow_behind(exc: WorkflowUpdateFailedError, tx: PaymentRow) -> None:
     """503 when the workflow refused an update for a status its payment's row has already left.
     The row is written inside a workflow task; when a worker dies before completing that task, the
     server runs it again, and the workflow is behind its row until then. A 409 then would tell the
@@ -313,7 +313,7 @@ async def authorize_once(
     return transaction_out(tx), view
 
 
-async def _another_card(session: Session, services: Services, tx: Transaction, method: PaymentMethod) -> AnotherCard:
+async def _another_card(session: Session, services: Services, tx: PaymentRow, method: PaymentMethod) -> AnotherCard:
     """A declined payment's next card: a new one, or the paying user's own saved card (on their
     Customer; another user's is 404, like a missing one)."""
     if method.saved_card_id is None:
@@ -415,7 +415,7 @@ async def cancel_payment(
     return transaction_out(tx)
 
 
-def _given_up(tx: Transaction) -> bool:
+def _given_up(tx: PaymentRow) -> bool:
     """What a cancel leaves: a voided authorization, or a declined payment the customer gave up."""
     return tx.status == "canceled" or (tx.status == "failed" and tx.failure_code == "requested_by_customer")
 
