@@ -101,12 +101,16 @@ def _short(exc: Exception) -> str:
 
 @dataclass
 class Steps:
-    """A step run's rates (start, start*factor, ... up to `top`), each held `seconds`."""
+    """A step run's rates (start, start*factor, ... up to `top`), each held `seconds`; then
+    `refinements` steps between the last rate that held and the first that did not, each at their
+    geometric middle. The ladder alone measures a knee to one factor (1.3: a knee of 77 % of
+    another's reads the same as one of 99 %); two refinements measure it to the fourth root."""
 
     start: float
     factor: float
     seconds: float
     top: float
+    refinements: int = 2
 
     def rates(self) -> list[float]:
         rates, rate = [], self.start
@@ -116,17 +120,38 @@ class Steps:
         return rates
 
 
+def between(held: float, missed: float) -> float:
+    """The rate a refinement step tries: the geometric middle of the last that held and the first
+    that did not, to 0.1/s."""
+    return round((held * missed) ** 0.5, 1)
+
+
 async def step(name: str, payment: Payment, steps: Steps) -> tuple[float, list[Run]]:
-    """Raise the rate until a step misses the p99 limit or fails; the knee is the last rate that
-    held (0 if the first did not)."""
+    """Raise the rate until a step misses the p99 limit or fails, then refine between the last
+    rate that held and that one; the knee is the highest rate that held (0 if the first did not)."""
     knee, runs = 0.0, []
-    for rate in steps.rates():
+
+    async def held(rate: float) -> bool:
         run = await open_loop(f"{name} @{rate:g}/s", payment, rate, steps.seconds, seed=int(rate * 10))
         runs.append(run)
         print(row(run), flush=True)
-        if not run.within():
+        return run.within()
+
+    missed = None
+    for rate in steps.rates():
+        if not await held(rate):
+            missed = rate
             break
         knee = rate
+    for _ in range(steps.refinements if knee and missed else 0):
+        assert missed is not None
+        rate = between(knee, missed)
+        if rate in (knee, missed):
+            break
+        if await held(rate):
+            knee = rate
+        else:
+            missed = rate
     return knee, runs
 
 

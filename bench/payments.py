@@ -5,8 +5,8 @@ scheduled start) on a throwaway stack:
    each process, and the run's course window by window (latency, CPU per payment of each process,
    the API's and worker's memory: bench/course.py);
 2. on-demand payout latency under the same background load;
-3. a step run raising the rate until p99 of either call passes 500 ms or a payment fails (the
-   knee);
+3. a step run raising the rate until p99 of either call passes 500 ms or a payment fails, then
+   refining between the last rate that held and that one (--step-refinements): the knee;
 4. the same measured run and step run on the skeleton of this design (bench/ceiling.py), its CPU
    per payment per process beside ours in the same run: ours as a multiple of it, our knee as a share;
    then rounds of ours and the skeleton in turn (--rounds, --round-seconds), whose ratio the
@@ -253,7 +253,7 @@ async def main(args: argparse.Namespace) -> None:
             table.append(row(again))
             print(row(again), flush=True)
 
-        steps = Steps(args.step_from, args.step_factor, args.step_seconds, args.step_top)
+        steps = Steps(args.step_from, args.step_factor, args.step_seconds, args.step_top, args.step_refinements)
         if args.step_seconds > 0:
             knee, runs = await step("payments API", payment, steps)
             table.extend(row(r) for r in runs)
@@ -329,6 +329,9 @@ def cli() -> None:
     parser.add_argument("--step-factor", type=float, default=1.3, help="each step's rate over the last")
     parser.add_argument("--step-seconds", type=float, default=30.0, help="seconds per step (0: no step run)")
     parser.add_argument("--step-top", type=float, default=400.0, help="the step run's highest rate")
+    parser.add_argument(
+        "--step-refinements", type=int, default=2, help="steps between the last rate held and the first missed"
+    )
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="no skeleton (bench/ceiling.py)")
     parser.add_argument("--rounds", type=int, default=3, help="then rounds of ours and the skeleton in turn (0: none)")
     parser.add_argument("--round-seconds", type=float, default=20.0, help="seconds of each side in each round")
