@@ -22,8 +22,8 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,7 +116,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
 
 
 async def _run_worker(settings: Settings) -> None:
-    from payments.config.heap import freeze_startup_objects
+    from payments.config.heap import tune_collector
     from payments.config.temporal import connect
     from payments.workers.registry import workflow_runner
     from payments.workers.worker import STICKY_WAIT
@@ -126,7 +126,7 @@ async def _run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    freeze_startup_objects()
+    tune_collector()
     async with Worker(
         client,
         task_queue=TASK_QUEUE,
@@ -147,6 +147,7 @@ def skeleton_app(settings: Settings) -> Starlette:
     """POST /init and /confirm: the same Temporal calls as the API's payment routes."""
     from payments.api.idempotency import fingerprint
     from payments.api.routes.payments import payment_start
+    from payments.config.heap import tune_collector
     from payments.config.temporal import connect
 
     clients: list[Client] = []
@@ -186,12 +187,17 @@ def skeleton_app(settings: Settings) -> Starlette:
     async def ready(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        tune_collector()  # the API's own collector, as its lifespan sets it
+        yield
+
     routes = [
         Route("/init", init, methods=["POST"]),
         Route("/confirm", confirm, methods=["POST"]),
         Route("/readyz", ready, name="ready"),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from payments.api.routes import (
 )
 from payments.api.security_headers import AllowedHostsMiddleware, CodecCorsMiddleware, SecurityHeadersMiddleware
 from payments.api.services import Services
-from payments.config.heap import freeze_startup_objects
+from payments.config.heap import tune_collector
 from payments.config.logs import configure_logging
 from payments.config.settings import Settings
 from payments.config.tracing import start_tracing, trace_requests
@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = Services.start(settings)
-        freeze_startup_objects()
+        tune_collector()
         try:
             yield
         finally:

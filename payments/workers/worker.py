@@ -10,7 +10,7 @@ import structlog
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from payments.config.heap import freeze_startup_objects
+from payments.config.heap import tune_collector
 from payments.config.redis import redis_client
 from payments.config.settings import Settings
 from payments.config.temporal import connect
@@ -57,7 +57,7 @@ async def run_worker(settings: Settings) -> None:
     fanout = WebhookFanOut(parts.sessions, client, settings)
     watch = OpenPaymentsWatch(parts.sessions, settings.authorization_expiry)
     schedules = SchedulesWatch(client, settings)
-    freeze_startup_objects()
+    tune_collector()
     try:
         async with (
             Worker(
