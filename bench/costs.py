@@ -72,6 +72,11 @@ def cpu_seconds(process: psutil.Process, children: bool = True) -> float:
         return 0.0
 
 
+def cpu_by_role(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each role's processes (with their children; this load generator without)."""
+    return {role: sum(cpu_seconds(p, role != LOAD_GENERATOR) for p in ps) for role, ps in roles(stack).items()}
+
+
 def rss_mib(process: psutil.Process) -> float:
     """Resident memory of a process and its descendants (uvicorn workers, PostgreSQL backends)."""
     try:
@@ -146,9 +151,8 @@ class Meter:
             self._statements = False
 
     async def read(self) -> Counts:
-        processes = roles(self._stack)
         return Counts(
-            {role: sum(cpu_seconds(p, role != LOAD_GENERATOR) for p in ps) for role, ps in processes.items()},
+            cpu_by_role(self._stack),
             await self._metrics(self._stack.api, "payments_http_request_duration_seconds_count", "route"),
             await self._temporal(),
             await self._postgres(),

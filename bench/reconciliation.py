@@ -177,6 +177,13 @@ async def peak_memory(stack: Stack) -> AsyncIterator[dict[str, float]]:
         sampler.cancel()
 
 
+def cpu_line(after: dict[str, float], before: dict[str, float], objects: int) -> str:
+    """Each process's CPU over the run, and per object checked (the bench's own: the progress query)."""
+    spent = sorted(((after[role] - before.get(role, 0.0), role) for role in after), reverse=True)
+    parts = [f"{role} {s:.1f} s ({1e6 * s / max(1, objects):.0f} µs)" for s, role in spent if s >= 0.05]
+    return "CPU over the run (a checked object's share): " + ", ".join(parts)
+
+
 def memory_line(peaks: dict[str, float]) -> str:
     return "peak RSS: " + ", ".join(f"{role} {peaks[role]:.0f} MiB" for role in PEAK_ROLES if role in peaks)
 
@@ -234,6 +241,7 @@ async def reconcile(stack: Stack, count: int, window_file: str | None = None) ->
     job = ReconciliationInput(
         run_id, (start - timedelta(seconds=1)).isoformat(), (end + timedelta(seconds=1)).isoformat()
     )
+    cpu_before = costs.cpu_by_role(stack)
     async with peak_memory(stack) as peaks:
         began = time.perf_counter()
         handle = await client.start_workflow(
@@ -248,6 +256,7 @@ async def reconcile(stack: Stack, count: int, window_file: str | None = None) ->
     objects = counts.get("checked", 0) + counts.get("settlement_checked", 0)  # changes, then the three-way match
     print(f"reconciled in {elapsed:.1f} s ({objects / elapsed:.0f} objects/s, {loadavg()}): {counts}")
     print(phases_line(seen, elapsed))
+    print(cpu_line(costs.cpu_by_role(stack), cpu_before, objects))
     print(memory_line(peaks))
 
 
