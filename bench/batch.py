@@ -134,7 +134,7 @@ async def main(args: argparse.Namespace) -> None:
             await payout_run(stack, args.merchants, args.workers)
     if args.payments:
         with running_stack(args.api) as stack:
-            await reconciliation.reconcile(stack, args.payments)
+            await reconciliation.reconcile(stack, args.payments, workers=args.workers)
 
 
 def cli() -> None:
@@ -144,7 +144,7 @@ def cli() -> None:
     parser.add_argument("--payments", type=int, default=1_000_000, help="payments to reconcile (0: skip it)")
     parser.add_argument("--payout-concurrency", type=int, help="the payout stack's setting (default: the default)")
     parser.add_argument("--payout-page-size", type=int, help="the payout stack's setting (default: the default)")
-    parser.add_argument("--workers", type=int, default=1, help="workers in the payout run (throwaway stack)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in each run (throwaway stacks)")
     asyncio.run(main(parser.parse_args()))
 
 

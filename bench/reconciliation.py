@@ -6,6 +6,7 @@ run's merchants with the same code.
 
     make bench-recon                                  # a throwaway stack
     make bench-recon RECON_ARGS="--count 20000"
+    make bench-recon RECON_ARGS="--count 1000000 --workers 2"   # the run read by two worker processes
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from bench import costs
+from bench import costs, scale
 from bench.stats import loadavg
 from devstack.throwaway import Stack, running_stack
 from payments.activities import ledger
@@ -216,10 +217,11 @@ def phases_line(seen: dict[str, float], elapsed: float) -> str:
     return "phases: " + ", ".join(f"{name} {end - at:.1f} s" for (name, at), end in zip(order, ends, strict=True))
 
 
-async def reconcile(stack: Stack, count: int, window_file: str | None = None) -> None:
-    """Seed `count` payments and reconcile them. With `window_file`: seed only when the file does
-    not exist yet (then write the window to it), else reconcile the window it names again (a
-    running stack's `--api`, to compare code changes without seeding each time)."""
+async def reconcile(stack: Stack, count: int, window_file: str | None = None, workers: int = 1) -> None:
+    """Seed `count` payments and reconcile them, with `workers` worker processes polling the task
+    queue (a run's pages and slices go to whichever polls). With `window_file`: seed only when the
+    file does not exist yet (then write the window to it), else reconcile the window it names again
+    (a running stack's `--api`, to compare code changes without seeding each time)."""
     path = Path(window_file) if window_file else None
     if path is not None and path.exists():
         saved = json.loads(path.read_text())
@@ -237,6 +239,9 @@ async def reconcile(stack: Stack, count: int, window_file: str | None = None) ->
         if path is not None:
             path.write_text(json.dumps({"start": start.isoformat(), "end": end.isoformat(), "count": count}))
     client = await connect(stack.settings)
+    if workers > 1:
+        await scale.add_workers(stack, client, workers)
+        print(f"{workers} worker processes poll the task queue", flush=True)
     run_id = f"rr_{uuid.uuid4().hex[:24]}"
     job = ReconciliationInput(
         run_id, (start - timedelta(seconds=1)).isoformat(), (end + timedelta(seconds=1)).isoformat()
@@ -262,13 +267,14 @@ async def reconcile(stack: Stack, count: int, window_file: str | None = None) ->
 
 async def main(args: argparse.Namespace) -> None:
     with running_stack(args.api) as stack:
-        await reconcile(stack, args.count, args.window_file)
+        await reconcile(stack, args.count, args.window_file, args.workers)
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--api", help="a running stack's API (default: start a throwaway stack)")
     parser.add_argument("--count", type=int, default=100_000, help="payments in the window")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (a throwaway stack)")
     parser.add_argument(
         "--window-file", help="seed once and write the window here; when it exists, reconcile that window again"
     )
