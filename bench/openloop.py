@@ -143,8 +143,9 @@ async def step(name: str, payment: Payment, steps: Steps) -> tuple[float, list[R
             missed = rate
             break
         knee = rate
-    for _ in range(steps.refinements if knee and missed else 0):
-        assert missed is not None
+    if not knee or missed is None:  # the first step missed, or none did: nothing to refine between
+        return knee, runs
+    for _ in range(steps.refinements):
         rate = between(knee, missed)
         if rate in (knee, missed):
             break
