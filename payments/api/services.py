@@ -16,6 +16,7 @@ from payments.api.jwks import JwksKeys
 from payments.api.metrics import count_party_lookup
 from payments.api.rate_limit import RateLimiter
 from payments.api.replay_cache import ReplayCache
+from payments.api.single_flight import SingleFlight
 from payments.config.codec import EncryptionCodec
 from payments.config.keyring import Keyring
 from payments.config.redis import redis_client
@@ -23,6 +24,7 @@ from payments.config.settings import Settings
 from payments.config.stripe_client import stripe_client, stripe_http
 from payments.config.temporal import connect
 from payments.schema.database import create_engine, create_probe_engine, session_factory
+from payments.schema.messages import PaymentView
 from payments.schema.party_cache import PartyCache
 
 API_APPLICATION_NAME = "payments-api"
@@ -46,6 +48,7 @@ class Services:
     stripe: stripe.StripeClient
     admission: Admission  # payment inits in flight (payments/api/admission.py)
     jwks: JwksKeys | None  # RS256: the identity provider's keys, refreshed in the background
+    inits: SingleFlight[PaymentView] = field(default_factory=SingleFlight)  # one authorization a key at once
     _temporal: Client | None = None
     _temporal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

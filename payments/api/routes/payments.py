@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, cast
 
 from fastapi import APIRouter, Request, Response, status
@@ -48,6 +50,7 @@ from payments.api.models import (
 from payments.api.pagination import InvalidCursor, Limit, newest_first
 from payments.api.replay_cache import CachedAnswer
 from payments.api.services import Services
+from payments.api.single_flight import SingleFlight
 from payments.api.temporal_calls import (
     UPDATE_LOST,
     closed_or_lost,
@@ -244,9 +247,10 @@ async def init_payment(
         save_card=body.save_card,
         max_card_attempts=services.settings.max_card_attempts,
     )
-    # Only new payments are bounded: a repeat of a pending one joins it (a client that timed out).
-    with services.admission.admit() if existing is None else nullcontext():
-        answer, view = await authorize_once(session, temporal, services.settings, payment)
+    # Only new payments are bounded: a repeat of a pending one joins it (a client that timed out),
+    # and so does a request that joins an identical one in flight here.
+    admitted = services.admission.admit if existing is None else nullcontext
+    answer, view = await authorize_once(session, temporal, services.settings, payment, services.inits, admitted)
     if body.save_card:
         await keep_card_paid_with(session, services.stripe, services.keyring, view)
     answer = with_next_action(answer, view)
@@ -280,19 +284,33 @@ def payment_start(request: PaymentRequest, task_queue: str) -> WithStartWorkflow
 
 
 async def authorize_once(
-    session: AsyncSession, temporal: Client, settings: Settings, request: PaymentRequest
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    request: PaymentRequest,
+    inits: SingleFlight[PaymentView],
+    admitted: Callable[[], AbstractContextManager[object]],
 ) -> tuple[TransactionOut, PaymentView]:
     """Start the key's PaymentWorkflow or join the running one, and wait for the authorization:
     the key's payment and the workflow's answer (a replay or not; 3-D Secure's next step). Whatever
     became of an earlier run of the key, a repeat is a replay, and a repeat with other parameters
     is refused. A run this request started answers from its view of the row it wrote (this
-    request's own parameters); a run that joined another's reads the row."""
+    request's own parameters); a run that joined another's reads the row. Identical requests in
+    flight in this process share one update (payments/api/single_flight.py), which alone passes
+    admission (`admitted`)."""
     start = payment_start(request, settings.temporal_task_queue)
+    flight = (workflow_id(request.user_id, request.idempotency_key), request.fingerprint)
+
+    async def update() -> PaymentView:
+        with admitted():
+            init = InitRequest(request.fingerprint)
+            return await temporal.execute_update_with_start_workflow(
+                PaymentWorkflow.init, init, start_workflow_operation=start
+            )
+
     try:
         async with waiting_on_temporal(session):
-            view = await temporal.execute_update_with_start_workflow(
-                PaymentWorkflow.init, InitRequest(request.fingerprint), start_workflow_operation=start
-            )
+            view, joined = await inits.run(flight, update)
     except WorkflowUpdateFailedError as exc:
         failure = _update_failure(exc)
         if failure is not None and failure.type == "IdempotencyKeyReused":
@@ -302,6 +320,8 @@ async def authorize_once(
         if exc.status == RPCStatusCode.NOT_FOUND:  # the update was lost: a repeat starts or joins the run
             raise ServiceUnavailable(UPDATE_LOST, retry_after=1) from exc
         raise
+    if joined:
+        view = dataclasses.replace(view, replayed=True)  # another request's answer
     answer = view_out(view) if view.tx_id == request.tx_id else None
     if answer is not None:
         return answer, view

@@ -81,3 +81,28 @@ async def test_inits_past_the_bound_are_refused_at_once_and_leave_nothing(
     with pytest.raises(RPCError) as no_workflow:
         await temporal_client.get_workflow_handle(workflow_id(parties.user_id, shed_keys[1])).describe()
     assert no_workflow.value.status == RPCStatusCode.NOT_FOUND
+
+
+async def test_identical_inits_in_flight_share_one_admission_and_one_update(
+    parties: Parties, stack_settings: Settings, emulator_control
+) -> None:
+    """A client's retries of one payment arriving together (it timed out, or retries in a storm)
+    are not new work: they join the first one's call to Temporal instead of each taking a slot
+    (and an update, which Temporal bounds per workflow)."""
+    settings = stack_settings.model_copy(update={"max_inits_in_flight": 1})
+    slow = {"action": "latency", "path": AUTHORIZE, "latency_ms": 1500}
+    fault = emulator_control("POST", "/faults", json=slow).json()
+    shed_before = shed_so_far()
+    body = parties.init_body(700)
+    with serve_in_thread(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as api:
+            try:
+                answers = await asyncio.gather(
+                    *[api.post("/payments/init", json=body, headers=parties.as_user) for _ in range(5)]
+                )
+            finally:
+                emulator_control("DELETE", f"/faults/{fault['id']}")
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 200, 201], [r.text for r in answers]
+    assert {r.json()["id"] for r in answers} == {answers[0].json()["id"]}
+    assert {r.json()["status"] for r in answers} == {"authorized"}
+    assert shed_so_far() == shed_before

@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+from contextlib import nullcontext
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from payments.api.app import create_app
 from payments.api.errors import IdempotencyKeyReused
 from payments.api.models import PaymentInit
 from payments.api.routes.payments import authorize_once, init_fingerprint
+from payments.api.single_flight import SingleFlight
 from payments.config.ports import free_port
 from payments.config.settings import Settings
 from payments.schema.database import session_factory
@@ -86,14 +88,14 @@ async def test_a_repeat_after_the_first_run_closed_is_a_replay_not_a_new_payment
         authorization_expiry_seconds=3600,
     )
     async with session_factory(engine)() as session:
-        tx, view = await authorize_once(session, temporal_client, stack_settings, repeat)
+        tx, view = await authorize_once(session, temporal_client, stack_settings, repeat, SingleFlight(), nullcontext)
         assert view.replayed and tx.id == first.json()["id"] and tx.status == "failed"
         other_amount = dataclasses.replace(
             repeat, amount=999, fingerprint=init_fingerprint(PaymentInit(**body | {"amount": 999}))
         )
         await temporal_client.get_workflow_handle(workflow_id(parties.user_id, body["idempotency_key"])).result()
         with pytest.raises(IdempotencyKeyReused):
-            await authorize_once(session, temporal_client, stack_settings, other_amount)
+            await authorize_once(session, temporal_client, stack_settings, other_amount, SingleFlight(), nullcontext)
     assert await _rows_for_key(engine, parties.user_id, body["idempotency_key"]) == 1
 
 
