@@ -116,10 +116,12 @@ async def test_worker_killed_inside_a_slow_authorize_is_retried_after_the_workfl
 ) -> None:
     """SIGKILL the only worker while Stripe is slow to authorize (a local activity, inside the
     first workflow task): the server notices when that task times out (3 s, not the call's 30 s
-    start-to-close) and a new worker authorizes once, under the same idempotency key."""
+    start-to-close) and a new worker authorizes once, under the same idempotency key, inside its
+    workflow task. Stripe's latency ends before the task times out: a retry that raced the killed
+    worker's call still in flight at Stripe would get Stripe's 409 and go on as an activity task."""
     queue = f"chaos-{fresh_key()}"
     settings = stack_settings.model_copy(update={"temporal_task_queue": queue})
-    slow = {"action": "latency", "path": AUTHORIZE, "latency_ms": 3000}
+    slow = {"action": "latency", "path": AUTHORIZE, "latency_ms": 2000}
     fault = emulator_control("POST", "/faults", json=slow).json()
 
     async def hits() -> int:
