@@ -78,12 +78,13 @@ def settling(row: Row, margin: timedelta) -> bool:
     return row.updated_at > datetime.now(UTC) - margin
 
 
-def agrees(obj: Obj, row: Row | None) -> bool:
-    """The object (maybe a snapshot from an event) and our final row say the same: nothing to look
-    at. Anything else, even a row still on its way, gets the object read back and compared."""
+def agrees(kind: str, obj: Obj, row: Any) -> bool:
+    """The object of a kind (maybe a snapshot from an event) and our final row (its table's
+    columns, as a plain row or our ORM object) say the same: nothing to look at. Anything else,
+    even a row still on its way, gets the object read back and compared."""
     if row is None or obj["amount"] != row.amount:
         return False
-    if isinstance(row, Transaction):
+    if kind == "payment_intent":
         return (
             obj["id"] == row.stripe_payment_intent_id
             and obj["currency"] == row.currency
@@ -97,8 +98,8 @@ def agrees(obj: Obj, row: Row | None) -> bool:
                 or (obj["status"] == "requires_payment_method" and row.status == "failed")
             )
         )
-    if isinstance(row, Refund):
+    if kind == "refund":
         return obj["id"] == row.stripe_refund_id and obj["status"] == row.status == "succeeded"
-    if isinstance(row, Payout):
+    if kind == "transfer":
         return obj["id"] == row.stripe_transfer_id and row.status == "paid"
-    return obj["status"] == row.status
+    return bool(obj["status"] == row.status)

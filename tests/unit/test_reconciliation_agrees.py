@@ -1,0 +1,37 @@
+"""When a Stripe object and our row agree without a closer look, by the object's kind: the row is
+read as the table's plain columns (no ORM object), so the rule goes by kind, not by class."""
+
+from types import SimpleNamespace
+
+from payments.activities.reconciliation_rules import agrees
+
+INTENT = {"id": "pi_1", "amount": 1000, "currency": "usd", "status": "succeeded", "amount_received": 1000}
+
+
+def payment(**changed: object) -> SimpleNamespace:
+    row = {"amount": 1000, "currency": "usd", "status": "confirmed", "amount_captured": 1000}
+    return SimpleNamespace(**(row | {"stripe_payment_intent_id": "pi_1"} | changed))
+
+
+def test_a_captured_payment_agrees_only_with_its_own_intent_and_amounts() -> None:
+    assert agrees("payment_intent", INTENT, payment())
+    assert not agrees("payment_intent", INTENT, payment(status="authorized"))  # behind Stripe
+    assert not agrees("payment_intent", INTENT, payment(amount_captured=900))
+    assert not agrees("payment_intent", INTENT, payment(stripe_payment_intent_id="pi_2"))
+    assert not agrees("payment_intent", INTENT | {"currency": "eur"}, payment())
+    assert not agrees("payment_intent", INTENT, None)  # no row of ours
+    canceled = INTENT | {"status": "canceled", "amount_received": 0}
+    assert agrees("payment_intent", canceled, payment(status="canceled"))
+
+
+def test_refunds_transfers_and_disputes_agree_by_their_own_fields() -> None:
+    refund = {"id": "re_1", "amount": 500, "status": "succeeded"}
+    assert agrees("refund", refund, SimpleNamespace(amount=500, status="succeeded", stripe_refund_id="re_1"))
+    assert not agrees("refund", refund, SimpleNamespace(amount=500, status="pending", stripe_refund_id="re_1"))
+    transfer = {"id": "tr_1", "amount": 700}
+    assert agrees("transfer", transfer, SimpleNamespace(amount=700, status="paid", stripe_transfer_id="tr_1"))
+    assert not agrees("transfer", transfer, SimpleNamespace(amount=700, status="in_transit", stripe_transfer_id="tr_1"))
+    dispute = {"id": "dp_1", "amount": 1000, "status": "lost"}
+    assert agrees("dispute", dispute, SimpleNamespace(amount=1000, status="lost"))
+    assert not agrees("dispute", dispute, SimpleNamespace(amount=1000, status="needs_response"))
+    assert not agrees("dispute", dispute, SimpleNamespace(amount=900, status="lost"))
