@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, text, tuple_
+from sqlalchemy import and_, any_, bindparam, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -44,6 +44,7 @@ from payments.activities.refund_records import RefundRecords
 from payments.activities.stripe_payments import StripePayments
 from payments.activities.stripe_reads import StripeReads
 from payments.schema.database import autocommitted
+from payments.schema.driver import Statement, fetch_rows
 from payments.schema.messages import (
     PayoutTransfer,
     ReconciliationPage,
@@ -67,19 +68,33 @@ RETRIEVALS = 8  # Stripe objects read back at once while our rows are paged
 # A page's ids as one array parameter: a multi-row INSERT built by SQLAlchemy is compiled anew for
 # every page (its number of rows varies), which cost more than the rest of checking the page. The
 # ids go in sorted: two slices marking the same ids at once lock them in one order, never deadlock.
-_SEEN = text(
-    "SELECT stripe_id FROM reconciliation_seen WHERE run_id = :run_id AND stripe_id = ANY(:ids) AND slice >= :slice"
+_SEEN = Statement.of(
+    text(
+        "SELECT stripe_id FROM reconciliation_seen WHERE run_id = :run_id AND stripe_id = ANY(:ids) AND slice >= :slice"
+    )
 )
-_MARK_SEEN = text(
-    "INSERT INTO reconciliation_seen (run_id, stripe_id, slice) "
-    "SELECT :run_id, id, :slice FROM unnest(CAST(:ids AS text[])) AS id ORDER BY id "
-    "ON CONFLICT (run_id, stripe_id) DO UPDATE SET slice = greatest(reconciliation_seen.slice, excluded.slice)"
+_MARK_SEEN = Statement.of(
+    text(
+        "INSERT INTO reconciliation_seen (run_id, stripe_id, slice) "
+        "SELECT :run_id, id, :slice FROM unnest(CAST(:ids AS text[])) AS id ORDER BY id "
+        "ON CONFLICT (run_id, stripe_id) DO UPDATE SET slice = greatest(reconciliation_seen.slice, excluded.slice)"
+    )
 )
 # The seen set grows by a whole window before our rows are paged against it. With the statistics
 # of an empty table, or of the last run's set (other run ids), the planner takes this run's set
 # for one row and rescans it for each of ours: at 100,000 payments, minutes a page. Analyzed at the
 # start of each of our phases, a few ms.
 _ANALYZE_SEEN = text("ANALYZE reconciliation_seen")
+# Our row each kind of Stripe object names, by this column; its plain rows read by a page's ids.
+OUR_KEY = {
+    "payment_intent": Transaction.id,
+    "refund": Refund.id,
+    "transfer": Payout.id,
+    "dispute": Dispute.stripe_dispute_id,
+}
+_PLAIN_ROWS = {
+    kind: Statement.of(select(column.table).where(column == any_(bindparam("ids")))) for kind, column in OUR_KEY.items()
+}
 
 
 @dataclass(frozen=True)
@@ -203,10 +218,8 @@ class Reconciler:
         """Each changed object not checked yet by this slice or a later one, kind by kind. Events
         come newest first, so the first one a slice sees is the object's latest state in it; an
         earlier slice's check saw an older state, so it does not count here."""
-        async with autocommitted(self._sessions) as session:
-            ids = [obj["id"] for _, obj in changes]
-            params = {"run_id": run_id, "ids": ids, "slice": part}
-            seen = set((await session.execute(_SEEN, params)).scalars())
+        params = {"run_id": run_id, "ids": [obj["id"] for _, obj in changes], "slice": part}
+        seen = {row.stripe_id for row in await fetch_rows(self._sessions, _SEEN, params)}
         for kind in LISTS:
             objects = [obj for k, obj in changes if k == kind and obj["id"] not in seen]
             await self._check(run_id, part, kind, objects, counts)
@@ -215,37 +228,39 @@ class Reconciler:
         """Each object against our row named in it (read in one query), then marked seen. An
         event's snapshot that agrees with a final row is done; any other is read back first, so
         a fix follows Stripe as it is now (and the row it names now)."""
-        column: Any
         compare: Any
-        column, ours_of, compare = {
-            "payment_intent": (Transaction.id, lambda o: meta(o, "tx_id"), self._payment_checks.compare),
-            "refund": (Refund.id, lambda o: meta(o, "refund_id"), self._refund),
-            "transfer": (Payout.id, lambda o: meta(o, "payout_id"), self._transfer),
-            "dispute": (Dispute.stripe_dispute_id, lambda o: o["id"], self._dispute),
+        column: Any = OUR_KEY[kind]
+        ours_of, compare = {
+            "payment_intent": (lambda o: meta(o, "tx_id"), self._payment_checks.compare),
+            "refund": (lambda o: meta(o, "refund_id"), self._refund),
+            "transfer": (lambda o: meta(o, "payout_id"), self._transfer),
+            "dispute": (lambda o: o["id"], self._dispute),
         }[kind]
 
-        async def rows_named(named: list[Obj], whole: bool) -> dict[str, Any]:
-            """Our rows the objects name: ORM objects to compare and fix (`whole`), else plain rows
-            of the table, enough to tell agreement at a fraction of an ORM object's cost."""
-            ids = [i for i in (ours_of(o) for o in named) if i]
-            query = select(column.class_) if whole else select(column.class_.__table__)
-            async with autocommitted(self._sessions) as session:
-                result = await session.execute(query.where(column.in_(ids)))
-                return {getattr(row, column.key): row for row in (result.scalars() if whole else result)}
+        def ids_named(named: list[Obj]) -> list[str]:
+            return [i for i in (ours_of(o) for o in named) if i]
 
         if not objects:
             return
-        plain = await rows_named(objects, whole=False)
+        # Plain rows of the table first, enough to tell agreement at a fraction of an ORM object's
+        # cost; ORM objects (to compare and fix) only for the objects that differ.
+        rows = await fetch_rows(self._sessions, _PLAIN_ROWS[kind], {"ids": ids_named(objects)})
+        plain = {getattr(row, column.key): row for row in rows}
         differing = [o for o in objects if not agrees(kind, o, plain.get(ours_of(o) or ""))]
         counts["checked"] += len(objects) - len(differing)
         # One gone at Stripe is left to our side of this run, which finds its row.
         now = [o for o in await self._read_back([(kind, o["id"]) for o in differing]) if o is not None]
-        ours = await rows_named(now, whole=True) if now else {}
+        ours: dict[str, Any] = {}
+        if now:
+            async with autocommitted(self._sessions) as session:
+                found = await session.scalars(select(column.class_).where(column.in_(ids_named(now))))
+                ours = {getattr(row, column.key): row for row in found}
         for obj in now:
             counts["checked"] += 1
             await compare(run_id, obj, ours.get(ours_of(obj) or ""), counts)
-        async with autocommitted(self._sessions) as session:  # one statement: its own transaction
-            await session.execute(_MARK_SEEN, {"run_id": run_id, "ids": [o["id"] for o in objects], "slice": part})
+        await fetch_rows(
+            self._sessions, _MARK_SEEN, {"run_id": run_id, "ids": [o["id"] for o in objects], "slice": part}
+        )
 
     async def _read_back(self, wanted: list[tuple[str, str | None]]) -> list[Obj | None]:
         """Stripe objects (kind, id) as they are now, a few reads at once; None where Stripe has none."""

@@ -26,6 +26,7 @@ from payments.activities.reconciliation_log import Logbook
 from payments.activities.reconciliation_rules import Obj
 from payments.activities.reconciliation_slices import Slice
 from payments.schema.database import autocommitted
+from payments.schema.driver import Statement, fetch_rows
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Payout
 
 Retrieve = Callable[..., Awaitable[Obj | None]]  # (kind, Stripe id, **params) -> the object, None if missing
@@ -39,7 +40,8 @@ PAYOUT_PERIOD = {"daily": timedelta(days=1), "monthly": timedelta(days=32)}
 # (the clearing debit it made; whether a payout settled the merchant's credit) and Stripe's fee we
 # posted (the clearing credit it made), in one statement for a page of payments. A posting not
 # made at all has found = NULL.
-_OURS = text("""
+_OURS = Statement.of(
+    text("""
 SELECT x.id, x.status, x.stripe_payment_intent_id, x.currency, m.payout_schedule,
        cap.found AS capture_found, cap.amount AS captured, cap.settled,
        fee.found AS fee_found, fee.amount AS fee_amount
@@ -66,6 +68,7 @@ LEFT JOIN LATERAL (
 ) fee ON true
 WHERE x.id = ANY(:tx_ids)
 """)
+)
 
 # Captures no payout has settled, oldest first, whose merchant's payout is overdue by the ledger's clock.
 _UNPAID = text("""
@@ -170,8 +173,7 @@ class SettlementChecks:
     async def _match_page(self, run_id: str, txns: list[Obj], counts: Counter[str]) -> None:
         charges = {txn["id"]: txn["source"] for txn in txns if isinstance(txn.get("source"), dict)}
         tx_ids = sorted({_tx_id(charge) for charge in charges.values()} - {""})
-        async with autocommitted(self._sessions) as session:
-            rows = {row.id: row for row in await session.execute(_OURS, {"tx_ids": tx_ids})}
+        rows = {row.id: row for row in await fetch_rows(self._sessions, _OURS, {"tx_ids": tx_ids})}
         for txn in txns:
             counts["settlement_checked"] += 1
             charge = charges.get(txn["id"], {})

@@ -1,4 +1,5 @@
-"""The hot path's single statements, run on asyncpg's own connection under the engine's pool.
+"""The hot path's single statements (and reconciliation's, a page of them at a time), run on
+asyncpg's own connection under the engine's pool.
 
 Built with SQLAlchemy Core (the tables keep their one definition), compiled once for asyncpg, and
 sent without the Session and SQLAlchemy's statement execution and result handling: a statement
@@ -52,7 +53,8 @@ class Statement:
     @classmethod
     def of(cls, statement: ClauseElement) -> Statement:
         compiled = cast(SQLCompiler, statement.compile(dialect=_DIALECT))
-        columns = statement.exported_columns  # type: ignore[attr-defined]  # a SELECT's, or a RETURNING's
+        # A SELECT's columns, or a RETURNING's; a text() statement's are untyped, never processed.
+        columns = getattr(statement, "exported_columns", ())
         processed = [c.key for c in columns if c.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)]
         if processed:
             raise TypeError(f"columns that need SQLAlchemy's type processing: {processed}")
@@ -86,13 +88,29 @@ async def fetch_row(
 ) -> Any | None:
     """The statement's first row (None if it returns none), in a transaction of its own, on a
     connection of the pool the sessions are bound to."""
+    record = await _run(sessions, statement, params, first=True)
+    return None if record is None else statement.row(record)
+
+
+async def fetch_rows(
+    sessions: async_sessionmaker[AsyncSession], statement: Statement, params: Mapping[str, Any]
+) -> list[Any]:
+    """Every row the statement returns (none for a write without RETURNING), as `fetch_row`'s."""
+    return [statement.row(record) for record in await _run(sessions, statement, params, first=False)]
+
+
+async def _run(
+    sessions: async_sessionmaker[AsyncSession], statement: Statement, params: Mapping[str, Any], first: bool
+) -> Any:
     engine: AsyncEngine = sessions.kw["bind"]
     async with engine.connect() as connection:
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
         arguments = statement.arguments(params)
         try:
-            record = await driver.fetchrow(statement.sql, *arguments)
+            if first:
+                return await driver.fetchrow(statement.sql, *arguments)
+            return await driver.fetch(statement.sql, *arguments)
         except BaseException as exc:
             # Lost, or left mid-statement by a cancellation (an activity's timeout): never handed
             # out again. One that refused the statement is as good as before.
@@ -108,4 +126,3 @@ async def fetch_row(
             if isinstance(exc, Exception):
                 raise DBAPIError(statement.sql, None, exc, hide_parameters=True) from exc
             raise
-    return None if record is None else statement.row(record)

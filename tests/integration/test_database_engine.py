@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Integer, bindparam, event, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from payments.schema.database import create_engine, session_factory
-from payments.schema.driver import Statement, fetch_row
+from payments.schema.driver import Statement, fetch_row, fetch_rows
 from tests.services import eventually
 
 
@@ -99,3 +99,12 @@ async def test_a_statement_cancelled_on_the_driver_does_not_hand_its_busy_connec
         assert (await asyncio.wait_for(fetch_row(sessions, _BACKEND, {}), 10)).pid != first
     finally:
         await pooled.dispose()
+
+
+async def test_fetch_rows_gives_every_row_or_none_and_refusals_as_sqlalchemy_raises_them(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    numbers = Statement.of(text("SELECT n FROM generate_series(1, :last) AS n"))
+    assert [row.n for row in await fetch_rows(sessions, numbers, {"last": 3})] == [1, 2, 3]
+    assert await fetch_rows(sessions, numbers, {"last": 0}) == []
+    with pytest.raises(DBAPIError):  # refused: in SQLAlchemy's vocabulary, as through a Session
+        await fetch_rows(sessions, Statement.of(text("SELECT 1 / :zero AS x")), {"zero": 0})

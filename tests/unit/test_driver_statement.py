@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, TypeDecorator, bindparam, select, update
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, TypeDecorator, bindparam, select, text, update
 
 from payments.schema.driver import Statement
 
@@ -60,3 +60,9 @@ def test_a_row_has_its_columns_as_attributes() -> None:
     statement = Statement.of(select(_TABLE.c.id, _TABLE.c.count))
     row = statement.row(_Record(id="a", count=3))  # type: ignore[arg-type]
     assert (row.id, row.count) == ("a", 3)
+
+
+def test_a_text_statement_binds_its_named_parameters_in_order() -> None:
+    statement = Statement.of(text("SELECT id FROM things WHERE id = ANY(:ids) AND count > :least"))
+    assert statement.sql == "SELECT id FROM things WHERE id = ANY($1) AND count > $2"
+    assert statement.arguments({"least": 2, "ids": ["a", "b"]}) == [["a", "b"], 2]

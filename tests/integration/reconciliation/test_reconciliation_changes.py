@@ -13,6 +13,8 @@ from temporalio.client import Client
 
 from payments.activities.reconciliation import _MARK_SEEN, _SEEN
 from payments.config.settings import Settings
+from payments.schema.database import session_factory
+from payments.schema.driver import fetch_rows
 from payments.schema.messages import ReconciliationInput
 from payments.schema.tables import Transaction
 from payments.workflows.reconciliation import ReconciliationWorkflow
@@ -246,14 +248,13 @@ async def test_a_change_is_judged_by_its_latest_event_whichever_slice_is_read_fi
 async def test_a_slice_skips_only_what_it_or_a_later_slice_has_checked(engine: AsyncEngine) -> None:
     """A later slice of the window saw a later state; an earlier one did not."""
     run_id = f"rr_{fresh_key()[:24]}"
-    async with engine.begin() as conn:
-        await conn.execute(_MARK_SEEN, {"run_id": run_id, "ids": ["pi_b", "pi_a"], "slice": 2})
-        await conn.execute(_MARK_SEEN, {"run_id": run_id, "ids": ["pi_a", "pi_c"], "slice": 1})  # keeps pi_a at 2
+    sessions = session_factory(engine)
+    await fetch_rows(sessions, _MARK_SEEN, {"run_id": run_id, "ids": ["pi_b", "pi_a"], "slice": 2})
+    await fetch_rows(sessions, _MARK_SEEN, {"run_id": run_id, "ids": ["pi_a", "pi_c"], "slice": 1})  # keeps pi_a at 2
 
     async def skipped_by(part: int) -> set[str]:
-        async with engine.connect() as conn:
-            params = {"run_id": run_id, "ids": ["pi_a", "pi_b", "pi_c", "pi_d"], "slice": part}
-            return set((await conn.execute(_SEEN, params)).scalars())
+        params = {"run_id": run_id, "ids": ["pi_a", "pi_b", "pi_c", "pi_d"], "slice": part}
+        return {row.stripe_id for row in await fetch_rows(sessions, _SEEN, params)}
 
     assert await skipped_by(0) == {"pi_a", "pi_b", "pi_c"}
     assert await skipped_by(2) == {"pi_a", "pi_b"}

@@ -18,7 +18,7 @@ async def _plan_after_growth(url: str, custom_plans: bool) -> str:
     """The plan of the seen-set lookup, prepared and run six times on the empty table (PostgreSQL
     may keep a generic plan from then on), asked again once the run has seen 100,000 objects."""
     engine = create_engine(url, 1, custom_plans=custom_plans)
-    lookup = str(_SEEN.compile()).replace(":run_id", "$1").replace(":ids", "$2").replace(":slice", "$3")
+    lookup = _SEEN.sql  # as reconciliation sends it: $1 the run, $2 the ids, $3 the slice
     args = f"'{RUN}', ARRAY['pi_1', 'pi_2'], 0"
     try:
         async with engine.connect() as conn:
