@@ -29,6 +29,7 @@ from payments.activities.reconciliation_ledger import ledger_findings
 from payments.activities.reconciliation_log import Logbook
 from payments.activities.reconciliation_payments import PaymentChecks
 from payments.activities.reconciliation_rules import (
+    AGREEMENT_COLUMNS,
     CHANGE_TYPES,
     LISTS,
     NOT_FINAL,
@@ -85,7 +86,8 @@ _MARK_SEEN = Statement.of(
 # for one row and rescans it for each of ours: at 100,000 payments, minutes a page. Analyzed at the
 # start of each of our phases, a few ms.
 _ANALYZE_SEEN = text("ANALYZE reconciliation_seen")
-# Our row each kind of Stripe object names, by this column; its plain rows read by a page's ids.
+# Our row each kind of Stripe object names, by this column; a page's rows read by their keys, with
+# only the columns that tell agreement (no card token, no timestamps to decode).
 OUR_KEY = {
     "payment_intent": Transaction.id,
     "refund": Refund.id,
@@ -93,7 +95,12 @@ OUR_KEY = {
     "dispute": Dispute.stripe_dispute_id,
 }
 _PLAIN_ROWS = {
-    kind: Statement.of(select(column.table).where(column == any_(bindparam("ids")))) for kind, column in OUR_KEY.items()
+    kind: Statement.of(
+        select(column, *(column.table.c[name] for name in AGREEMENT_COLUMNS[kind])).where(
+            column == any_(bindparam("ids"))
+        )
+    )
+    for kind, column in OUR_KEY.items()
 }
 
 

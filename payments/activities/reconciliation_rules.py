@@ -78,9 +78,18 @@ def settling(row: Row, margin: timedelta) -> bool:
     return row.updated_at > datetime.now(UTC) - margin
 
 
+# The columns of our row `agrees` reads, by kind: all that a page's rows are read for.
+AGREEMENT_COLUMNS = {
+    "payment_intent": ("amount", "stripe_payment_intent_id", "currency", "status", "amount_captured"),
+    "refund": ("amount", "stripe_refund_id", "status"),
+    "transfer": ("amount", "stripe_transfer_id", "status"),
+    "dispute": ("amount", "status"),
+}
+
+
 def agrees(kind: str, obj: Obj, row: Any) -> bool:
-    """The object of a kind (maybe a snapshot from an event) and our final row (its table's
-    columns, as a plain row or our ORM object) say the same: nothing to look at. Anything else,
+    """The object of a kind (maybe a snapshot from an event) and our final row (its
+    AGREEMENT_COLUMNS as a plain row, or our ORM object) say the same: nothing to look at. Anything else,
     even a row still on its way, gets the object read back and compared."""
     if row is None or obj["amount"] != row.amount:
         return False

@@ -3,7 +3,7 @@ read as the table's plain columns (no ORM object), so the rule goes by kind, not
 
 from types import SimpleNamespace
 
-from payments.activities.reconciliation_rules import agrees
+from payments.activities.reconciliation_rules import AGREEMENT_COLUMNS, agrees
 
 INTENT = {"id": "pi_1", "amount": 1000, "currency": "usd", "status": "succeeded", "amount_received": 1000}
 
@@ -35,3 +35,27 @@ def test_refunds_transfers_and_disputes_agree_by_their_own_fields() -> None:
     assert agrees("dispute", dispute, SimpleNamespace(amount=1000, status="lost"))
     assert not agrees("dispute", dispute, SimpleNamespace(amount=1000, status="needs_response"))
     assert not agrees("dispute", dispute, SimpleNamespace(amount=900, status="lost"))
+
+
+def test_a_row_of_only_the_agreement_columns_is_enough_to_agree() -> None:
+    """A page's rows are read with AGREEMENT_COLUMNS alone: a rule that read another column would
+    raise here instead of reconciling on a column it was never given."""
+    objects = {
+        "payment_intent": INTENT,
+        "refund": {"id": "re_1", "amount": 1000, "status": "succeeded"},
+        "transfer": {"id": "tr_1", "amount": 1000},
+        "dispute": {"id": "dp_1", "amount": 1000, "status": "lost"},
+    }
+    values: dict[str, object] = {
+        "amount": 1000,
+        "currency": "usd",
+        "amount_captured": 1000,
+        "stripe_payment_intent_id": "pi_1",
+        "stripe_refund_id": "re_1",
+        "stripe_transfer_id": "tr_1",
+    }
+    statuses = {"payment_intent": "confirmed", "refund": "succeeded", "transfer": "paid", "dispute": "lost"}
+    for kind, columns in AGREEMENT_COLUMNS.items():
+        given = values | {"status": statuses[kind]}
+        row = SimpleNamespace(**{name: given[name] for name in columns})
+        assert agrees(kind, objects[kind], row), kind
