@@ -156,7 +156,7 @@ def control_routes(emu: Emulator) -> list[BaseRoute]:
         if not emu.store.delete(object_id):
             return _error(404, "no such object")
         for event_id in list(emu.store.ids_of("event")):
-            event = emu.store.get(event_id)
+            event = emu.store.peek(event_id)
             if event is not None and event["data"]["object"].get("id") == object_id:
                 emu.store.delete(event_id)
         return JSONResponse({"deleted": True})

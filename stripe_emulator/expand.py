@@ -20,7 +20,7 @@ def _expand_path(store: Store, node: Any, parts: list[str]) -> Any:
     if head == "data" and isinstance(node.get("data"), list):
         return node | {"data": [_expand_path(store, item, rest) for item in node["data"]]}
     value = node.get(head)
-    if isinstance(value, str) and (target := store.get(value)) is not None:
+    if isinstance(value, str) and (target := store.peek(value)) is not None:
         value = target
     return node | {head: _expand_path(store, value, rest)}
 

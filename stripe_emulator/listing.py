@@ -26,13 +26,13 @@ def _limit(params: dict[str, Any]) -> int:
     return limit
 
 
-def _created_filter(params: dict[str, Any]) -> Callable[[Obj], bool]:
+def _created_filter(params: dict[str, Any]) -> Callable[[int], bool]:
     created = params.get("created")
     if created is None:
         return lambda _: True
     if isinstance(created, str):
         exact = int(created)
-        return lambda o: bool(o["created"] == exact)
+        return lambda c: c == exact
     bounds = {op: int(value) for op, value in created.items()}
     checks = {
         "gt": lambda c, v: c > v,
@@ -40,16 +40,25 @@ def _created_filter(params: dict[str, Any]) -> Callable[[Obj], bool]:
         "lt": lambda c, v: c < v,
         "lte": lambda c, v: c <= v,
     }
-    return lambda o: all(checks[op](o["created"], v) for op, v in bounds.items() if op in checks)
+    return lambda c: all(checks[op](c, v) for op, v in bounds.items() if op in checks)
 
 
 def _take(
-    store: Store, ids: list[str], positions: Iterable[int], limit: int, keep: Callable[[Obj], bool]
+    store: Store,
+    kind: str,
+    positions: Iterable[int],
+    limit: int,
+    created: Callable[[int], bool],
+    keep: Callable[[Obj], bool],
 ) -> tuple[list[Obj], bool]:
-    """Walk `positions` collecting up to `limit` kept objects; has_more if one more exists."""
+    """Walk `positions` collecting up to `limit` kept objects; has_more if one more exists. An
+    object out of the `created` bounds is passed over without being read."""
+    ids = store.ids_of(kind)
     page: list[Obj] = []
     for index in positions:
-        obj = store.get(ids[index])
+        if not created(store.created(kind, index)):
+            continue
+        obj = store.peek(ids[index])
         if obj and keep(obj):
             if len(page) == limit:
                 return page, True
@@ -62,14 +71,10 @@ def list_objects(
 ) -> Obj:
     limit, created = _limit(params), _created_filter(params)
     ids = store.ids_of(kind)
-
-    def keep(obj: Obj) -> bool:
-        return created(obj) and where(obj)
-
     # Newest first is the creation order walked backwards; `ending_before` walks forwards from it.
     if "ending_before" in params:
         start = _cursor(store, params["ending_before"], "ending_before") + 1
-        page, has_more = _take(store, ids, range(start, len(ids)), limit, keep)
+        page, has_more = _take(store, kind, range(start, len(ids)), limit, created, where)
         page.reverse()
     else:
         start = (
@@ -77,7 +82,7 @@ def list_objects(
             if "starting_after" in params
             else len(ids) - 1
         )
-        page, has_more = _take(store, ids, range(start, -1, -1), limit, keep)
+        page, has_more = _take(store, kind, range(start, -1, -1), limit, created, where)
     return {"object": "list", "data": page, "has_more": has_more, "url": url}
 
 

@@ -164,7 +164,7 @@ def test_retrieving_an_unknown_intent_is_404(client: stripe.StripeClient) -> Non
 def test_list_is_newest_first_with_cursors_and_created_filters(client: stripe.StripeClient, emulator) -> None:
     ids = [authorize(client, 100 + i).id for i in range(5)]
     for index, intent_id in enumerate(ids):  # spread creation times so created filters can select
-        emulator.store.get(intent_id)["created"] = 1_000 + index
+        emulator.store.put(emulator.store.get(intent_id) | {"created": 1_000 + index})
     first = client.v1.payment_intents.list(params={"limit": 2})
     assert [p.id for p in first.data] == ids[::-1][:2] and first.has_more
     second = client.v1.payment_intents.list(params={"limit": 2, "starting_after": first.data[-1].id})

@@ -1,0 +1,46 @@
+"""The emulator's store keeps history loaded in bulk as its JSON: what lists and expansions read
+of it is parsed for them and stays JSON; what a handler gets is the stored object, and a change it
+puts is kept, whether the object came in bulk or one at a time."""
+
+from pathlib import Path
+
+from stripe_emulator.listing import list_objects
+from stripe_emulator.store import Store
+
+
+def _intent(number: int) -> dict[str, object]:
+    return {"id": f"pi_{number}", "object": "payment_intent", "created": 1_000 + number, "status": "succeeded"}
+
+
+def test_history_is_kept_as_json_until_a_handler_gets_it() -> None:
+    store = Store()
+    store.put_many([_intent(1), _intent(2)])
+    assert store.peek("pi_1") == _intent(1)
+    peeked = store.peek("pi_1")
+    assert peeked is not None
+    peeked["status"] = "canceled"  # a reader's copy: the store is untouched
+    assert store.peek("pi_1") == _intent(1)
+    assert isinstance(store._objects["pi_1"], bytes)
+
+    got = store.get("pi_1")
+    assert got is not None and got is store.get("pi_1")  # the stored object from now on
+    got["status"] = "canceled"
+    assert store.peek("pi_1") == _intent(1) | {"status": "canceled"}
+
+
+def test_a_list_filters_by_creation_time_as_put_last_said() -> None:
+    store = Store()
+    store.put_many([_intent(n) for n in range(5)])
+    changed = store.get("pi_0")
+    assert changed is not None
+    store.put(changed | {"created": 1_003})  # a test moving an object in time
+    page = list_objects(store, "payment_intent", "/v1/payment_intents", {"created": {"gte": 1_003}})
+    assert [o["id"] for o in page["data"]] == ["pi_4", "pi_3", "pi_0"]  # newest first: by creation order
+    assert isinstance(store._objects["pi_4"], bytes)  # listed, still JSON
+
+
+def test_history_survives_a_restart_from_the_state_file(tmp_path: Path) -> None:
+    Store(tmp_path / "state.sqlite3").put_many([_intent(1)])
+    reopened = Store(tmp_path / "state.sqlite3")
+    assert reopened.get("pi_1") == _intent(1)
+    assert reopened.ids_of("payment_intent") == ["pi_1"]
