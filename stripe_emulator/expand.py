@@ -3,7 +3,8 @@
 
 Copy on write: each dict or list on an expanded path is copied (shallow) before it changes, so the
 stored objects never change and nothing off the path is copied (a deep copy of each expanded
-charge cost more than the rest of a list page)."""
+charge cost more than the rest of a list page). An object at the end of a path that the store keeps
+as JSON (bulk-loaded history) goes into the answer as that JSON, never parsed."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _expand_path(store: Store, node: Any, parts: list[str]) -> Any:
     if head == "data" and isinstance(node.get("data"), list):
         return node | {"data": [_expand_path(store, item, rest) for item in node["data"]]}
     value = node.get(head)
-    if isinstance(value, str) and (target := store.peek(value)) is not None:
+    if isinstance(value, str) and (target := store.peek(value) if rest else store.embedded(value)) is not None:
         value = target
     return node | {head: _expand_path(store, value, rest)}
 

@@ -10,6 +10,7 @@ Lists and expansions read such an object without keeping the parsed copy (`peek`
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +19,13 @@ from typing import Any
 import orjson
 
 Obj = dict[str, Any]
+
+
+def _settled() -> None:
+    """History loaded in bulk lives as long as the emulator: out of the collector's scans. Its
+    indexes (millions of ids, positions, creation times) would otherwise be walked by every full
+    collection, which parsing a page of history sets off every few pages."""
+    gc.freeze()
 
 
 class Store:
@@ -37,6 +45,7 @@ class Store:
                 "CREATE TABLE IF NOT EXISTS counters (name TEXT, key TEXT, n INTEGER, PRIMARY KEY (name, key))"
             )
             self._load()
+            _settled()
 
     @property
     def db(self) -> sqlite3.Connection | None:
@@ -86,6 +95,7 @@ class Store:
                     "INSERT INTO objects (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
                     [(obj["id"], body) for obj, body in zip(objects, bodies, strict=True)],
                 )
+        _settled()
 
     def get(self, object_id: str) -> Obj | None:
         """The stored object, to read or to change (then `put`)."""
@@ -93,6 +103,12 @@ class Store:
         if isinstance(kept, bytes):
             kept = self._objects[object_id] = orjson.loads(kept)
         return kept
+
+    def embedded(self, object_id: str) -> Obj | orjson.Fragment | None:
+        """The object to place as it is inside an answer (an expanded field): history kept as JSON
+        goes in as that JSON, never parsed."""
+        kept = self._objects.get(object_id)
+        return orjson.Fragment(kept) if isinstance(kept, bytes) else kept
 
     def peek(self, object_id: str) -> Obj | None:
         """The object to read only (a list's page, an expansion): history kept as JSON is parsed

@@ -4,6 +4,9 @@ puts is kept, whether the object came in bulk or one at a time."""
 
 from pathlib import Path
 
+import orjson
+
+from stripe_emulator.expand import expand
 from stripe_emulator.listing import list_objects
 from stripe_emulator.store import Store
 
@@ -44,3 +47,13 @@ def test_history_survives_a_restart_from_the_state_file(tmp_path: Path) -> None:
     reopened = Store(tmp_path / "state.sqlite3")
     assert reopened.get("pi_1") == _intent(1)
     assert reopened.ids_of("payment_intent") == ["pi_1"]
+
+
+def test_an_expanded_field_of_history_is_its_stored_json_and_reads_as_the_object() -> None:
+    store = Store()
+    charge = {"id": "ch_1", "object": "charge", "created": 1_001, "metadata": {"tx_id": "tx_1"}}
+    store.put_many([charge, {"id": "txn_1", "object": "balance_transaction", "created": 1_001, "source": "ch_1"}])
+    page = list_objects(store, "balance_transaction", "/v1/balance_transactions", {})
+    answer = orjson.loads(orjson.dumps(expand(store, page, ["data.source"])))
+    assert answer["data"][0]["source"] == charge
+    assert isinstance(store._objects["ch_1"], bytes)  # never parsed to be embedded
