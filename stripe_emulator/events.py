@@ -12,12 +12,7 @@ retrieve = retriever("event")
 
 
 async def list_all(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Obj:
-    kind = params.get("type")
-    types = set(params.get("types", []))
-    return list_objects(
-        emu.store,
-        "event",
-        "/v1/events",
-        params,
-        lambda e: (kind is None or e["type"] == kind) and (not types or e["type"] in types),
-    )
+    wanted: set[str | None] | None = set(params["types"]) if params.get("types") else None
+    if (kind := params.get("type")) is not None:
+        wanted = {kind} & wanted if wanted is not None else {kind}
+    return list_objects(emu.store, "event", "/v1/events", params, types=wanted)

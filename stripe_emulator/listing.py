@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Container, Iterable
 from typing import TYPE_CHECKING, Any
 
 from stripe_emulator.store import Obj, Store
@@ -49,17 +49,23 @@ def _take(
     positions: Iterable[int],
     limit: int,
     created: Callable[[int], bool],
-    keep: Callable[[Obj], bool],
-) -> tuple[list[Obj], bool]:
+    types: Container[str | None] | None,
+    keep: Callable[[Obj], bool] | None,
+    embed: bool,
+) -> tuple[list[Any], bool]:
     """Walk `positions` collecting up to `limit` kept objects; has_more if one more exists. An
-    object out of the `created` bounds is passed over without being read."""
+    object out of the `created` bounds or `types` is passed over without being read; with no
+    `keep` to ask, an object goes in as the store keeps it when `embed` (nothing expands it)."""
     ids = store.ids_of(kind)
-    page: list[Obj] = []
+    page: list[Any] = []
     for index in positions:
-        if not created(store.created(kind, index)):
+        if not created(store.created(kind, index)) or (types is not None and store.type_at(kind, index) not in types):
             continue
-        obj = store.peek(ids[index])
-        if obj and keep(obj):
+        if keep is None:
+            obj: Any = store.embedded(ids[index]) if embed else store.peek(ids[index])
+        elif (obj := store.peek(ids[index])) is not None and not keep(obj):
+            continue
+        if obj is not None:
             if len(page) == limit:
                 return page, True
             page.append(obj)
@@ -67,14 +73,21 @@ def _take(
 
 
 def list_objects(
-    store: Store, kind: str, url: str, params: dict[str, Any], where: Callable[[Obj], bool] = lambda _: True
+    store: Store,
+    kind: str,
+    url: str,
+    params: dict[str, Any],
+    where: Callable[[Obj], bool] | None = None,
+    types: Container[str | None] | None = None,
 ) -> Obj:
+    """A page of `kind`; `types`: the `type` values wanted (None: any), told without reading an object."""
     limit, created = _limit(params), _created_filter(params)
+    embed = not params.get("expand")
     ids = store.ids_of(kind)
     # Newest first is the creation order walked backwards; `ending_before` walks forwards from it.
     if "ending_before" in params:
         start = _cursor(store, params["ending_before"], "ending_before") + 1
-        page, has_more = _take(store, kind, range(start, len(ids)), limit, created, where)
+        page, has_more = _take(store, kind, range(start, len(ids)), limit, created, types, where, embed)
         page.reverse()
     else:
         start = (
@@ -82,7 +95,7 @@ def list_objects(
             if "starting_after" in params
             else len(ids) - 1
         )
-        page, has_more = _take(store, kind, range(start, -1, -1), limit, created, where)
+        page, has_more = _take(store, kind, range(start, -1, -1), limit, created, types, where, embed)
     return {"object": "list", "data": page, "has_more": has_more, "url": url}
 
 
@@ -105,6 +118,8 @@ def lister(kind: str, url: str, *equal_fields: str) -> Handler:
 
     async def list_all(emu: Emulator, params: dict[str, Any], _: dict[str, str]) -> Obj:
         wanted = {f: params[f] for f in equal_fields if f in params}
-        return list_objects(emu.store, kind, url, params, lambda o: all(o.get(f) == v for f, v in wanted.items()))
+        types = {wanted.pop("type")} if "type" in wanted else None  # told without reading the object
+        where = (lambda o: all(o.get(f) == v for f, v in wanted.items())) if wanted else None
+        return list_objects(emu.store, kind, url, params, where, types)
 
     return list_all

@@ -32,7 +32,9 @@ class Store:
     def __init__(self, path: Path | None = None) -> None:
         self._objects: dict[str, Obj | bytes] = {}  # bytes: bulk-loaded, as its JSON
         self._by_type: dict[str, list[str]] = defaultdict(list)
-        self._created: dict[str, list[int]] = defaultdict(list)  # by type, beside its ids: lists filter on it
+        # By kind, beside its ids: each object's `created` and `type`, which lists filter on unread.
+        self._created: dict[str, list[int]] = defaultdict(list)
+        self._types: dict[str, list[str | None]] = defaultdict(list)
         self._position: dict[str, int] = {}
         self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False) if path else None
@@ -61,14 +63,16 @@ class Store:
 
     def _index(self, obj: Obj, kept: Obj | bytes) -> None:
         """`kept`: the object, or its JSON."""
-        kind, created = obj["object"], obj.get("created", 0)
+        kind, created, type_ = obj["object"], obj.get("created", 0), obj.get("type")
         if obj["id"] not in self._objects:
             ids = self._by_type[kind]
             self._position[obj["id"]] = len(ids)
             ids.append(obj["id"])
             self._created[kind].append(created)
+            self._types[kind].append(type_)
         else:
-            self._created[kind][self._position[obj["id"]]] = created
+            position = self._position[obj["id"]]
+            self._created[kind][position], self._types[kind][position] = created, type_
         self._objects[obj["id"]] = kept
 
     def put(self, obj: Obj) -> Obj:
@@ -130,8 +134,12 @@ class Store:
         return self._position.get(object_id)
 
     def created(self, kind: str, position: int) -> int:
-        """When the object at this place of its type's creation order was created."""
+        """When the object at this place of its kind's creation order was created."""
         return self._created[kind][position]
+
+    def type_at(self, kind: str, position: int) -> str | None:
+        """The `type` field (an event's, a balance transaction's) of the object at this place."""
+        return self._types[kind][position]
 
     def count(self, name: str, key: str) -> None:
         self.counters[name][key] += 1
@@ -144,6 +152,7 @@ class Store:
         self._objects.clear()
         self._by_type.clear()
         self._created.clear()
+        self._types.clear()
         self._position.clear()
         self.counters.clear()
         if self._db:

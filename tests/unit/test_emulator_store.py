@@ -3,6 +3,7 @@ of it is parsed for them and stays JSON; what a handler gets is the stored objec
 puts is kept, whether the object came in bulk or one at a time."""
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -13,6 +14,11 @@ from stripe_emulator.store import Store
 
 def _intent(number: int) -> dict[str, object]:
     return {"id": f"pi_{number}", "object": "payment_intent", "created": 1_000 + number, "status": "succeeded"}
+
+
+def _answer(page: dict[str, Any]) -> Any:
+    """The page as the emulator's wire sends it."""
+    return orjson.loads(orjson.dumps(page))
 
 
 def test_history_is_kept_as_json_until_a_handler_gets_it() -> None:
@@ -37,9 +43,20 @@ def test_a_list_filters_by_creation_time_as_put_last_said() -> None:
     changed = store.get("pi_0")
     assert changed is not None
     store.put(changed | {"created": 1_003})  # a test moving an object in time
-    page = list_objects(store, "payment_intent", "/v1/payment_intents", {"created": {"gte": 1_003}})
+    page = _answer(list_objects(store, "payment_intent", "/v1/payment_intents", {"created": {"gte": 1_003}}))
     assert [o["id"] for o in page["data"]] == ["pi_4", "pi_3", "pi_0"]  # newest first: by creation order
     assert isinstance(store._objects["pi_4"], bytes)  # listed, still JSON
+
+
+def test_a_list_filters_by_type_without_reading_and_sends_history_as_kept() -> None:
+    store = Store()
+    events = [{"id": f"evt_{n}", "object": "event", "created": 1_000 + n, "type": t} for n, t in enumerate("abab")]
+    store.put_many(events)
+    page = list_objects(store, "event", "/v1/events", {}, types={"b"})
+    assert all(isinstance(o, orjson.Fragment) for o in page["data"])  # never parsed: nothing expands them
+    assert _answer(page)["data"] == [events[3], events[1]]
+    expanding = list_objects(store, "event", "/v1/events", {"expand": ["data.x"]}, types={"b"})
+    assert expanding["data"] == [events[3], events[1]]  # parsed, for the expansion to walk
 
 
 def test_history_survives_a_restart_from_the_state_file(tmp_path: Path) -> None:
@@ -53,7 +70,7 @@ def test_an_expanded_field_of_history_is_its_stored_json_and_reads_as_the_object
     store = Store()
     charge = {"id": "ch_1", "object": "charge", "created": 1_001, "metadata": {"tx_id": "tx_1"}}
     store.put_many([charge, {"id": "txn_1", "object": "balance_transaction", "created": 1_001, "source": "ch_1"}])
-    page = list_objects(store, "balance_transaction", "/v1/balance_transactions", {})
+    page = list_objects(store, "balance_transaction", "/v1/balance_transactions", {"expand": ["data.source"]})
     answer = orjson.loads(orjson.dumps(expand(store, page, ["data.source"])))
     assert answer["data"][0]["source"] == charge
     assert isinstance(store._objects["ch_1"], bytes)  # never parsed to be embedded
