@@ -33,6 +33,7 @@ from payments.activities.reconciliation_rules import (
     CHANGE_TYPES,
     LISTS,
     NOT_FINAL,
+    Events,
     Obj,
     agrees,
     latest_changes,
@@ -207,9 +208,9 @@ class Reconciler:
             return [Slice(0, gte, lt, page.cursor)]
         return slices.split(gte, lt, self._tuning.slices)
 
-    async def _events(self, part: Slice) -> dict[str, Any]:
+    async def _events(self, part: Slice) -> Events:
         """One page of the Events API, read raw (plain JSON: a page of 100 StripeObjects costs more
-        to build than everything else here)."""
+        to build than everything else here), each event's object as a `Snapshot`."""
         params: dict[str, Any] = {
             "limit": self._tuning.page_size,
             "types": CHANGE_TYPES,
@@ -217,7 +218,7 @@ class Reconciler:
         }
         if part.after:
             params["starting_after"] = part.after
-        return await self._get("/v1/events", **params)
+        return await self._get("/v1/events", Events, **params)
 
     async def _check_changes(
         self, run_id: str, part: int, changes: list[tuple[str, Obj]], counts: Counter[str]

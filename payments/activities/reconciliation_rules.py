@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from payments.schema.tables import (
     CAPTURED_PAYMENT_STATUSES,
@@ -47,6 +47,38 @@ LISTS = {"payment_intent": "payment_intents", "refund": "refunds", "transfer": "
 
 # What authorize_payment writes on every PaymentIntent (older ones too): our payment and its merchant.
 _OUR_TX, _OUR_MERCHANT = re.compile(r"^tx_[A-Za-z0-9]{1,60}$"), re.compile(r"^mer_[A-Za-z0-9]{1,60}$")
+
+
+class Snapshot(TypedDict, total=False):
+    """A changed object as an event shows it, with only the fields read before a closer look:
+    its kind and id (`latest_changes`), our id in its metadata (`meta`), and what `agrees`
+    compares. A page of events is decoded into these (stripe_reads), the rest of each object
+    skipped; an object that differs is read back whole before anything is fixed."""
+
+    id: Required[str]
+    object: str
+    metadata: dict[str, str] | None
+    amount: int
+    currency: str
+    status: str
+    amount_received: int
+
+
+class _EventData(TypedDict):
+    object: Snapshot
+
+
+class _Event(TypedDict):
+    id: str
+    type: str
+    data: _EventData
+
+
+class Events(TypedDict):
+    """A page of the Events API as reconciliation reads it."""
+
+    data: list[_Event]
+    has_more: bool
 
 
 def meta(obj: Obj, key: str) -> str | None:

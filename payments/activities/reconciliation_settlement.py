@@ -15,7 +15,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import and_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,11 +30,34 @@ from payments.schema.driver import Statement, fetch_rows
 from payments.schema.tables import CAPTURED_PAYMENT_STATUSES, Payout
 
 Retrieve = Callable[..., Awaitable[Obj | None]]  # (kind, Stripe id, **params) -> the object, None if missing
-Get = Callable[..., Awaitable[Obj]]  # (path, **params) -> Stripe's answer
+Get = Callable[..., Awaitable[Any]]  # (path, shape, **params) -> Stripe's answer, decoded as shape has it
 LIST_LIMIT = 100  # Stripe's largest list page
 RETRIEVALS = 8
 # How long after its money is available at Stripe a capture may wait for a payout, by schedule.
 PAYOUT_PERIOD = {"daily": timedelta(days=1), "monthly": timedelta(days=32)}
+
+
+class _Charge(TypedDict, total=False):
+    payment_intent: str | None
+    metadata: dict[str, str]
+
+
+class _BalanceTransaction(TypedDict):
+    id: str
+    amount: int
+    fee: int
+    net: int
+    available_on: int
+    source: NotRequired[_Charge | str | None]  # the charge, expanded
+
+
+class BalanceTransactions(TypedDict):
+    """A page of Stripe's charge balance transactions with only the fields the match reads: each
+    charge is Stripe's whole object, which decoded whole cost the worker more than the match."""
+
+    data: list[_BalanceTransaction]
+    has_more: bool
+
 
 # Our side of each payment named: its row, its merchant's payout schedule, its capture posting
 # (the clearing debit it made; whether a payout settled the merchant's credit) and Stripe's fee we
@@ -168,7 +191,7 @@ class SettlementChecks:
         }
         if part.after is not None:
             params["starting_after"] = part.after
-        return await self._get("/v1/balance_transactions", **params)
+        return await self._get("/v1/balance_transactions", BalanceTransactions, **params)
 
     async def _match_page(self, run_id: str, txns: list[Obj], counts: Counter[str]) -> None:
         charges = {txn["id"]: txn["source"] for txn in txns if isinstance(txn.get("source"), dict)}

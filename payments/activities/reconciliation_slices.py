@@ -18,11 +18,11 @@ import dataclasses
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
-Page = dict[str, Any]  # a list page as Stripe answers it: `data`, `has_more`
+Page = Mapping[str, Any]  # a list page as Stripe answers it: `data`, `has_more`
 # A slice starts no page after this long: paced by its read budget (stripe_reads), an activity
 # still hands its cursor back well within its start-to-close (workflows/policies.RECONCILE_PAGE).
 READING_SECONDS = 20.0

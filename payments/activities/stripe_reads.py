@@ -7,16 +7,22 @@ asks about 85 list pages a second of one endpoint, and more with its window in s
 refused, and would take the account's budget from everything else that reads Stripe. So a run
 spends at most `per_second` requests a second here; raise it with the limit Stripe grants the
 account. A run's slices are read by activities of their own, on whichever workers take them: each
-reads within its share of the budget (`share`), so the run keeps to it however they are spread."""
+reads within its share of the budget (`share`), so the run keeps to it however they are spread.
+
+An answer is decoded into just the fields its caller reads when the caller says which (a
+TypedDict): the settlement's page of 100 balance transactions, each with its whole charge, is
+0.2 ms that way against 1.2 ms parsed whole, and the worker no longer spends a third of its time
+building and freeing objects nobody reads."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import Any
 
-import orjson
+import msgspec
 import stripe
 from aiolimiter import AsyncLimiter
 from temporalio.exceptions import ApplicationError
@@ -42,11 +48,12 @@ class StripeReads:
         finally:
             self._shared.reset(token)
 
-    async def get(self, path: str, **params: Any) -> dict[str, Any]:
+    async def get(self, path: str, shape: Any = Obj, **params: Any) -> Any:
         """A GET through the SDK's own requestor and HTTP client (key, version, headers, timeout,
-        its errors), its body parsed once into plain dicts. `raw_request_async` would parse each
-        answer into OrderedDicts and format the whole body for a debug log line first: on a page of
-        100 events those two cost more than checking them."""
+        its errors), its body decoded once into plain dicts: whole, or as `shape` (a TypedDict)
+        has it, every other field skipped. `raw_request_async` would parse each answer into
+        OrderedDicts and format the whole body for a debug log line first: on a page of 100 events
+        those two cost more than checking them."""
         requestor = self._stripe._requestor
         async with self._shared.get() or self._whole:
             try:
@@ -60,7 +67,7 @@ class StripeReads:
                     requestor._interpret_response(body, code, answered, "V1")  # raises the SDK's error
             except stripe.StripeError as exc:
                 raise final_or_transient(exc) from exc
-        return dict(orjson.loads(body))
+        return _decoder(shape).decode(body)
 
     async def retrieve(self, kind: str, stripe_id: str | None, **params: Any) -> Obj | None:
         """One Stripe object of a kind by id, or None where Stripe has none."""
@@ -72,3 +79,8 @@ class StripeReads:
             if (refused.details[0] or {}).get("http_status") == 404:
                 return None
             raise
+
+
+@cache
+def _decoder(shape: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(shape)
