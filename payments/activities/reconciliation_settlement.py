@@ -62,7 +62,8 @@ class BalanceTransactions(TypedDict):
 # Our side of each payment named: its row, its merchant's payout schedule, its capture posting
 # (the clearing debit it made; whether a payout settled the merchant's credit) and Stripe's fee we
 # posted (the clearing credit it made), in one statement for a page of payments. A posting not
-# made at all has found = NULL.
+# made at all has found = NULL. Only merchant-payable entries are ever settled (payout_entries),
+# and the clearing account is looked up once a statement, not once an entry.
 _OURS = Statement.of(
     text("""
 SELECT x.id, x.status, x.stripe_payment_intent_id, x.currency, m.payout_schedule,
@@ -72,20 +73,20 @@ FROM transactions x
 JOIN merchants m ON m.id = x.merchant_id
 LEFT JOIN LATERAL (
     SELECT true AS found,
-           coalesce(sum(e.amount) FILTER (WHERE a.code = 'stripe_clearing'), 0) AS amount,
-           bool_or(s.ledger_entry_id IS NOT NULL) FILTER (WHERE a.code LIKE 'merchant\\_payable:%') AS settled
+           coalesce(sum(e.amount) FILTER (
+               WHERE e.account_id = (SELECT id FROM ledger_accounts WHERE code = 'stripe_clearing')), 0) AS amount,
+           bool_or(s.ledger_entry_id IS NOT NULL) AS settled
     FROM ledger_transactions t
     LEFT JOIN ledger_entries e ON e.ledger_transaction_id = t.id
-    LEFT JOIN ledger_accounts a ON a.id = e.account_id
     LEFT JOIN payout_entries s ON s.ledger_entry_id = e.id
     WHERE t.reference = 'capture:' || x.id
     GROUP BY t.reference
 ) cap ON true
 LEFT JOIN LATERAL (
-    SELECT true AS found, coalesce(sum(e.amount) FILTER (WHERE a.code = 'stripe_clearing'), 0) AS amount
+    SELECT true AS found, coalesce(sum(e.amount) FILTER (
+               WHERE e.account_id = (SELECT id FROM ledger_accounts WHERE code = 'stripe_clearing')), 0) AS amount
     FROM ledger_transactions t
     LEFT JOIN ledger_entries e ON e.ledger_transaction_id = t.id
-    LEFT JOIN ledger_accounts a ON a.id = e.account_id
     WHERE t.reference = 'stripe_fee:' || x.id
     GROUP BY t.reference
 ) fee ON true

@@ -57,7 +57,9 @@ def test_an_event_page_decoded_to_its_snapshots_leads_where_the_whole_page_does(
     full, shaped = json.loads(body), _decoder(Events).decode(body)
     assert shaped["has_more"] and shaped["data"][0]["id"] == "evt_1"
     [(found_kind, snapshot)] = latest_changes(shaped["data"])
-    assert [(found_kind, snapshot["id"])] == [(k, o["id"]) for k, o in latest_changes(full["data"])] == [(kind, obj["id"])]
+    assert (
+        [(k, o["id"]) for k, o in latest_changes(full["data"])] == [(found_kind, snapshot["id"])] == [(kind, obj["id"])]
+    )
     assert len(json.dumps(snapshot)) < len(json.dumps(obj)) / 2  # the rest of the object is skipped
     for key in OURS:
         assert meta(snapshot, key) == meta(obj, key) == OURS[key]
