@@ -137,6 +137,7 @@ class SettlementChecks:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        lookups: async_sessionmaker[AsyncSession],  # generic plans: `_OURS` (Reconciler's docstring)
         get: Get,
         retrieve: Retrieve,
         logbook: Logbook,
@@ -146,7 +147,7 @@ class SettlementChecks:
         pages_per_activity: int = 1,
         slices_at_once: int = 1,
     ) -> None:
-        self._sessions = sessions
+        self._sessions, self._lookups = sessions, lookups
         self._get, self._retrieve = get, retrieve
         self._logbook = logbook
         self._margin, self._page_size, self._hold = margin, page_size, payout_hold
@@ -197,7 +198,7 @@ class SettlementChecks:
     async def _match_page(self, run_id: str, txns: list[Obj], counts: Counter[str]) -> None:
         charges = {txn["id"]: txn["source"] for txn in txns if isinstance(txn.get("source"), dict)}
         tx_ids = sorted({_tx_id(charge) for charge in charges.values()} - {""})
-        rows = {row.id: row for row in await fetch_rows(self._sessions, _OURS, {"tx_ids": tx_ids})}
+        rows = {row.id: row for row in await fetch_rows(self._lookups, _OURS, {"tx_ids": tx_ids})}
         for txn in txns:
             counts["settlement_checked"] += 1
             charge = charges.get(txn["id"], {})

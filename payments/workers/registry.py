@@ -152,9 +152,12 @@ def build_worker_parts(settings: Settings, temporal: Client) -> WorkerParts:
     reads = StripeReads(stripe, settings.reconciliation_stripe_reads_per_second)
     # Reconciliation's own reads on connections of their own, each statement planned anew: its seen
     # set starts each run empty (as its statistics say) and grows by the window, and a generic plan
-    # cached while it was small scanned all of it for every page until autovacuum analyzed it.
+    # cached while it was small scanned all of it for every page until autovacuum analyzed it. Its
+    # reads of our rows by key keep their generic plans, on the worker's pool.
     reconciling = create_engine(settings.database_url, settings.reconciliation_slices, custom_plans=True)
-    reconciler = Reconciler(session_factory(reconciling), reads, lost, tuning, (records, refunds, payouts, payments))
+    reconciler = Reconciler(
+        session_factory(reconciling), reads, lost, tuning, (records, refunds, payouts, payments), sessions
+    )
     reconciliation_runs = ReconciliationRuns(sessions)
     activities: list[Callable[..., Any]] = [
         merchants.record_merchant,
