@@ -39,7 +39,7 @@ PAYOUT_PERIOD = {"daily": timedelta(days=1), "monthly": timedelta(days=32)}
 
 class _Charge(TypedDict, total=False):
     payment_intent: str | None
-    metadata: dict[str, str]
+    metadata: dict[str, str] | None
 
 
 class _BalanceTransaction(TypedDict):
