@@ -63,7 +63,8 @@ class BalanceTransactions(TypedDict):
 # (the clearing debit it made; whether a payout settled the merchant's credit) and Stripe's fee we
 # posted (the clearing credit it made), in one statement for a page of payments. A posting not
 # made at all has found = NULL. Only merchant-payable entries are ever settled (payout_entries),
-# and the clearing account is looked up once a statement, not once an entry.
+# and the clearing account is looked up once a statement, not once an entry. The sums (numeric)
+# come back as bigint: asyncpg builds a Decimal for each numeric, 0.13 ms of the worker's a page.
 _OURS = Statement.of(
     text("""
 SELECT x.id, x.status, x.stripe_payment_intent_id, x.currency, m.payout_schedule,
@@ -73,8 +74,8 @@ FROM transactions x
 JOIN merchants m ON m.id = x.merchant_id
 LEFT JOIN LATERAL (
     SELECT true AS found,
-           coalesce(sum(e.amount) FILTER (
-               WHERE e.account_id = (SELECT id FROM ledger_accounts WHERE code = 'stripe_clearing')), 0) AS amount,
+           coalesce(sum(e.amount) FILTER (WHERE e.account_id = (
+               SELECT id FROM ledger_accounts WHERE code = 'stripe_clearing')), 0)::bigint AS amount,
            bool_or(s.ledger_entry_id IS NOT NULL) AS settled
     FROM ledger_transactions t
     LEFT JOIN ledger_entries e ON e.ledger_transaction_id = t.id
@@ -83,8 +84,9 @@ LEFT JOIN LATERAL (
     GROUP BY t.reference
 ) cap ON true
 LEFT JOIN LATERAL (
-    SELECT true AS found, coalesce(sum(e.amount) FILTER (
-               WHERE e.account_id = (SELECT id FROM ledger_accounts WHERE code = 'stripe_clearing')), 0) AS amount
+    SELECT true AS found,
+           coalesce(sum(e.amount) FILTER (WHERE e.account_id = (
+               SELECT id FROM ledger_accounts WHERE code = 'stripe_clearing')), 0)::bigint AS amount
     FROM ledger_transactions t
     LEFT JOIN ledger_entries e ON e.ledger_transaction_id = t.id
     WHERE t.reference = 'stripe_fee:' || x.id
