@@ -61,14 +61,12 @@ def _take(
     for index in positions:
         if not created(store.created(kind, index)) or (types is not None and store.type_at(kind, index) not in types):
             continue
-        if keep is None:
-            obj: Any = store.embedded(ids[index]) if embed else store.peek(ids[index])
-        elif (obj := store.peek(ids[index])) is not None and not keep(obj):
+        obj: Any = store.embedded(ids[index]) if embed and keep is None else store.peek(ids[index])
+        if obj is None or (keep is not None and not keep(obj)):
             continue
-        if obj is not None:
-            if len(page) == limit:
-                return page, True
-            page.append(obj)
+        if len(page) == limit:
+            return page, True
+        page.append(obj)
     return page, False
 
 
