@@ -13,14 +13,22 @@ T = TypeVar("T")
 
 
 async def heartbeating(call: Awaitable[T], every: float = 1.0) -> T:
+    """The call awaited in the activity's own task, a timer heartbeating every `every` seconds
+    until it answers: no task or wait of its own per call, which most calls (answered well within
+    the first second) would pay for nothing. The timer runs in the activity's context, so
+    `activity.heartbeat` knows its activity; a cancelled activity cancels the call itself."""
     if activity.info().is_local:
         return await call  # a local activity has no heartbeat: its workflow task's timeout covers it
-    task = asyncio.ensure_future(call)
+    loop = asyncio.get_running_loop()
+    timer: asyncio.TimerHandle
+
+    def beat() -> None:
+        nonlocal timer
+        activity.heartbeat()
+        timer = loop.call_later(every, beat)
+
+    timer = loop.call_later(every, beat)
     try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=every)
-            if done:
-                return task.result()
-            activity.heartbeat()
+        return await call
     finally:
-        task.cancel()  # the activity itself was cancelled: do not leave the call running
+        timer.cancel()
