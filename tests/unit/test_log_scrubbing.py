@@ -25,12 +25,12 @@ def test_failure_codes_and_ids_are_kept() -> None:
 @pytest.fixture(params=["INFO"])
 def captured_logs(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
     root = logging.getLogger()
-    saved = root.handlers[:], root.level
+    saved = root.handlers[:], root.level, structlog.get_config()
     stream = io.StringIO()
     configure_logging(request.param, json=True, stream=stream)
     yield stream
-    configure_logging("INFO", json=True, stream=stream)  # structlog's level back to the suite's
     root.handlers, root.level = saved[0], saved[1]
+    structlog.configure(**saved[2])  # the suite's pipeline back: its stream and level
 
 
 def test_structlog_and_stdlib_lines_are_scrubbed_and_json(captured_logs: io.StringIO) -> None:
@@ -52,3 +52,12 @@ def test_below_the_level_nothing_is_written_and_above_it_still_scrubbed(captured
     lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
     assert [line["event"] for line in lines] == ["card_data_rejected"]
     assert "4242424242424242" not in lines[0]["note"] and lines[0]["level"] == "warning"
+
+
+def test_the_stripe_sdks_request_lines_are_not_logged_but_its_warnings_are(captured_logs: io.StringIO) -> None:
+    from stripe import _util
+
+    _util.log_info("Request to Stripe api", method="post", url="http://stripe/v1/payment_intents")
+    logging.getLogger("stripe").warning("Stripe is retrying a request")
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["Stripe is retrying a request"]
