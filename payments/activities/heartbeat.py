@@ -24,8 +24,8 @@ async def heartbeating(call: Awaitable[T], every: float = 1.0) -> T:
 
     def beat() -> None:
         nonlocal timer
+        timer = loop.call_later(every, beat)  # first: a heartbeat that raises must not end the beats
         activity.heartbeat()
-        timer = loop.call_later(every, beat)
 
     timer = loop.call_later(every, beat)
     try:

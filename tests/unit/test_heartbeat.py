@@ -29,11 +29,16 @@ class Beats:
             self.third.set()
 
 
-def answering_when(answer: asyncio.Event) -> Callable[[], Awaitable[str]]:
+def answering_when(answer: asyncio.Event, cancelled: list[bool] | None = None) -> Callable[[], Awaitable[str]]:
     @activity.defn(name="answers")
     async def answers() -> str:
         async def call() -> str:
-            await answer.wait()
+            try:
+                await answer.wait()
+            except asyncio.CancelledError:
+                if cancelled is not None:
+                    cancelled.append(True)
+                raise
             return "answered"
 
         return await heartbeating(call(), every=0.01)
@@ -43,7 +48,8 @@ def answering_when(answer: asyncio.Event) -> Callable[[], Awaitable[str]]:
 
 async def test_a_call_is_heartbeated_while_it_waits_and_not_after_it_answers() -> None:
     beats = Beats()
-    assert await beats.environment().run(answering_when(beats.third)) == "answered"
+    async with asyncio.timeout(5):  # a call never heartbeated would wait forever
+        assert await beats.environment().run(answering_when(beats.third)) == "answered"
     await asyncio.sleep(0.05)  # five more periods: a timer left running would beat again
     assert beats.count == 3
 
@@ -57,13 +63,15 @@ async def test_a_quick_call_sends_no_heartbeat() -> None:
 
 
 async def test_a_cancelled_activity_cancels_the_call_and_its_heartbeats() -> None:
-    beats = Beats()
+    beats, cancelled = Beats(), list[bool]()
     env = beats.environment()
-    running: asyncio.Future[str] = asyncio.ensure_future(env.run(answering_when(asyncio.Event())))
-    await beats.third.wait()  # the call is waiting, heartbeated
+    running: asyncio.Future[str] = asyncio.ensure_future(env.run(answering_when(asyncio.Event(), cancelled)))
+    async with asyncio.timeout(5):
+        await beats.third.wait()  # the call is waiting, heartbeated
     env.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
+    assert cancelled == [True]  # the call itself was cancelled, not left running
     count = beats.count
     await asyncio.sleep(0.05)
     assert beats.count == count
