@@ -6,7 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from temporalio.exceptions import ApplicationError
@@ -61,12 +61,41 @@ class OutcomesAsOneLine(logging.Filter):
         return True
 
 
+class _LatestStream:
+    """The stream the latest `configure_logging` chose. A structlog logger is cached at its first
+    use (`cache_logger_on_first_use`), so it writes here, not to the stream of its day. A failed
+    write (a closed or full stream) drops the line, as the stdlib's handlers do, instead of
+    failing the request or activity that logged it."""
+
+    stream: TextIO = sys.stderr
+
+    def write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+        except (OSError, ValueError):
+            pass
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+_LATEST = _LatestStream()
+
+
+def log_stream() -> TextIO:
+    """Where the lines go now: a test that configures its own puts this one back after."""
+    return _LATEST.stream
+
+
 class NamedWriteLogger(structlog.WriteLogger):
     """structlog's own writer, with the name it was asked for (`structlog.get_logger(__name__)`),
     which `add_logger_name` reads as it reads a stdlib logger's."""
 
-    def __init__(self, file: TextIO, name: str) -> None:
-        super().__init__(file)
+    def __init__(self, name: str = "root") -> None:
+        super().__init__(cast(TextIO, _LATEST))
         self.name = name
 
 
@@ -75,7 +104,7 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | N
     (structlog) lines are rendered and written by structlog itself: through the stdlib's record,
     handler and formatter each line cost twice the CPU, and the API writes one a request. The
     stdlib's lines (libraries') take the same processors in a ProcessorFormatter."""
-    out = stream or sys.stderr
+    out = _LATEST.stream = stream or sys.stderr
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -89,7 +118,7 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | N
     root.setLevel(level)
     structlog.configure(
         processors=[*shared, renderer],
-        logger_factory=lambda name="root", *_: NamedWriteLogger(out, name),
+        logger_factory=NamedWriteLogger,
         # A call below the level returns at once, before the processors (timestamp, scrubbing)
         # run for a line that would be dropped: at WARNING, every request's access line.
         wrapper_class=structlog.make_filtering_bound_logger(root.level),
