@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
+from contextlib import suppress
 from typing import Any, TextIO, cast
 
 import structlog
@@ -70,16 +71,12 @@ class _LatestStream:
     stream: TextIO = sys.stderr
 
     def write(self, text: str) -> None:
-        try:
+        with suppress(OSError, ValueError):
             self.stream.write(text)
-        except (OSError, ValueError):
-            pass
 
     def flush(self) -> None:
-        try:
+        with suppress(OSError, ValueError):
             self.stream.flush()
-        except (OSError, ValueError):
-            pass
 
 
 _LATEST = _LatestStream()
